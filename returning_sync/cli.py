@@ -1,0 +1,59 @@
+"""`returning-sync` command line: composes the simulator, the sync, the models and reverse ETL.
+
+Each sub-command lives in `returning_sync/commands/<name>.py` and exposes
+`add_arguments(parser)` and `run(args) -> int`. Errors that carry an `exit_code`
+attribute (see `pipelines.errors`) end the process with that code and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, str] = {
+    "demo": "the main job on the embedded default: simulator, full sync, models, reverse-ETL dry runs",
+    "simulator": "serve the simulated Returning.AI API until stopped",
+    "sync": "load the API into the warehouse",
+    "sql": "read-only query of the warehouse",
+    "push": "reverse ETL: push warehouse decisions back to Returning.AI",
+    "ui": "simulator + dagster dev together",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="returning-sync", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"returning_sync.commands.{name}")
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2 already
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, specific cause, mapped exit code
+        code = getattr(exc, "exit_code", None)
+        if code is None:
+            print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        print(f"error: {exc}", file=sys.stderr)
+        return int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
