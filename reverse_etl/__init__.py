@@ -1,0 +1,9 @@
+"""Reverse ETL: push warehouse decisions back to Returning.AI as CSV bulk updates, exactly once.
+
+Definitions live in `warehouse/reverse_etl/*.sql` (see `definitions`); `run_push` runs one.
+"""
+
+from reverse_etl.definitions import Definition, DefinitionError, get_definition, list_definitions
+from reverse_etl.runner import PushResult, run_push
+
+__all__ = ["Definition", "DefinitionError", "PushResult", "get_definition", "list_definitions", "run_push"]

@@ -1,0 +1,102 @@
+"""The server side of a push: upload once, find the job, wait for it, read its per-row results.
+
+Uploads are never retried here or in the client: after an ambiguous outcome the only safe next step
+is to look the job up by its unique file name in the bulk-jobs list (contract 8.3).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from reverse_etl.ledger import TERMINAL_JOB_STATES
+
+
+class Client(Protocol):
+    def request_json(self, endpoint: str, *, path_params: dict[str, Any] | None = None,
+                     params: dict[str, Any] | None = None, json: Any = None) -> Any: ...
+
+    def paginate(self, endpoint: str, **kwargs: Any) -> Any: ...
+
+    def upload_csv(self, endpoint: str, *, filename: str, content: bytes) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """How long to wait for a job: poll with backoff until `timeout` seconds have passed."""
+
+    timeout: float = 120.0
+    first: float = 0.2
+    factor: float = 1.6
+    ceiling: float = 5.0
+
+
+def check_permission(client: Client) -> None:
+    """A cheap read that needs `bulkUpdateUser`: a key without it fails here, before any upload."""
+    client.request_json("bulk_jobs", params={"page": 1, "limit": 1})
+
+
+def job_id_of(response: Any) -> str | None:
+    if isinstance(response, dict):
+        for key in ("jobId", "job_id", "id"):
+            if response.get(key):
+                return str(response[key])
+    return None
+
+
+def find_job(client: Client, file_name: str, *, max_pages: int = 20) -> dict[str, Any] | None:
+    """The newest job whose fileName is `file_name` (jobs are listed newest first)."""
+    for pages, page in enumerate(client.paginate("bulk_jobs", params={"limit": 100}), start=1):
+        for job in page:
+            if job.get("fileName") == file_name:
+                return dict(job)
+        if pages >= max_pages:
+            break
+    return None
+
+
+def find_job_patiently(client: Client, file_name: str, *, attempts: int = 4, pause: float = 0.5,
+                       sleep: Callable[[float], None] = time.sleep) -> dict[str, Any] | None:
+    """`find_job`, asked a few times: a just-queued job may take a moment to be listed."""
+    for i in range(attempts):
+        job = find_job(client, file_name)
+        if job is not None:
+            return job
+        if i + 1 < attempts:
+            sleep(pause * (i + 1))
+    return None
+
+
+def get_job(client: Client, job_id: str) -> dict[str, Any]:
+    return dict(client.request_json("bulk_job", path_params={"jobId": job_id}))
+
+
+def await_job(client: Client, job_id: str, waiting: Waiting, *,
+              sleep: Callable[[float], None] = time.sleep,
+              clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """Poll the job until it is terminal or `waiting.timeout` passes; return its latest state."""
+    started = clock()
+    delay = waiting.first
+    while True:
+        job = get_job(client, job_id)
+        if job.get("status") in TERMINAL_JOB_STATES:
+            return job
+        if clock() - started + delay > waiting.timeout:
+            return job
+        sleep(delay)
+        delay = min(delay * waiting.factor, waiting.ceiling)
+
+
+def row_results(client: Client, job_id: str) -> dict[int, tuple[str, str | None]]:
+    """1-based CSV data row -> (status, error) from the job's details."""
+    out: dict[int, tuple[str, str | None]] = {}
+    for page in client.paginate("bulk_job_details", path_params={"jobId": job_id}, params={"limit": 100}):
+        for detail in page:
+            try:
+                row = int(detail["row"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            out[row] = (str(detail.get("status") or "failed"), detail.get("error"))
+    return out

@@ -1,0 +1,332 @@
+"""One push run: query, validate, diff, write the CSV, upload once, await the job, record per-row results.
+
+Exactly once: everything an upload carries is committed to the ledger (keys `in_flight`, push
+`uploading`) before the upload starts. A run first settles every upload an earlier run left open:
+with no job id it looks the job up by its unique file name (which carries the push id) and releases
+the keys only when the server never received it; with a job id it waits for the job and records
+its rows. Only then does it plan new rows, so no delta is ever sent twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from reverse_etl import jobs, ledger
+from reverse_etl.csvfile import CsvColumn, CsvRow, formula_warnings, write_files
+from reverse_etl.definitions import Definition, get_definition
+from reverse_etl.diff import Plan, plan_rows
+from reverse_etl.validate import field_types, validate_rows
+
+FAULT_ENV = "RETURNING_PUSH_FAULT"  # test hook: "kill:<stage>" SIGKILLs this process at that stage
+
+
+@dataclass
+class PushResult:
+    definition: str
+    dry_run: bool
+    state: str  # dry_run | no_changes | completed | completed_with_errors | failed | pending | not_received | blocked
+    push_id: str | None = None
+    job_id: str | None = None
+    total: int = 0
+    invalid: int = 0
+    changed: int = 0
+    retried: int = 0
+    unchanged: int = 0
+    given_up: int = 0
+    would_send: int = 0
+    sent: int = 0
+    success: int = 0
+    failed: int = 0
+    skipped: int = 0
+    csv_path: Path | None = None
+    preview_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+    invalid_reasons: list[str] = field(default_factory=list)
+    resumed: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def completion_ratio(self) -> float:
+        return 1.0 if not self.sent else self.success / self.sent
+
+    def lines(self) -> list[str]:
+        head = f"{self.definition}: {'dry run' if self.dry_run else self.state}"
+        out = [head,
+               f"  rows: total {self.total}, changed {self.changed}, retried {self.retried}, "
+               f"invalid {self.invalid}, unchanged {self.unchanged}, given up {self.given_up}, "
+               f"{'would send' if self.dry_run else 'sent'} {self.would_send if self.dry_run else self.sent}"]
+        if not self.dry_run and self.push_id:
+            out.append(f"  push {self.push_id}, job {self.job_id or '-'}: success {self.success}, "
+                       f"failed {self.failed}, skipped {self.skipped}")
+        for r in self.resumed:
+            out.append(f"  settled earlier push {r['push_id']}: {r['state']}")
+        if self.csv_path:
+            out.append(f"  csv: {self.csv_path}")
+        if self.preview_path:
+            out.append(f"  preview (formula cells neutralised): {self.preview_path}")
+        out += [f"  invalid: {r}" for r in self.invalid_reasons[:10]]
+        out += [f"  warning: {w}" for w in self.warnings[:10]]
+        if len(self.warnings) > 10:
+            out.append(f"  ... {len(self.warnings) - 10} more warnings")
+        if self.error:
+            out.append(f"  error: {self.error}")
+        return out
+
+
+def checkpoint(stage: str) -> None:
+    """Fault-injection point for crash tests (see FAULT_ENV); a no-op otherwise."""
+    if os.environ.get(FAULT_ENV) == f"kill:{stage}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def files_dir(settings: Any) -> Path:
+    return Path(settings.warehouse).resolve().parent / "reverse_etl"
+
+
+@contextmanager
+def _db(settings: Any, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    from warehouse.duck import connect
+
+    con = connect(settings.warehouse, read_only=read_only, wait_seconds=60.0)
+    try:
+        if not read_only:
+            ledger.ensure_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+def _query(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cur = con.execute(sql)
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def _custom_fields(con: duckdb.DuckDBPyConnection, client: Any, settings: Any) -> list[dict[str, Any]]:
+    """The community's user fields: from the warehouse when loaded, else from the API (7.3)."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'returning_raw' "
+        "AND table_name = 'user_fields'"
+    ).fetchone()
+    if found and found[0]:
+        rows = _query(con, 'SELECT field, "type" FROM returning_raw.user_fields')
+        if rows:
+            return rows
+    path_params = {"communityId": settings.community_id} if getattr(settings, "community_id", None) else None
+    data = client.request_json("user_fields", path_params=path_params)
+    return list(data or [])
+
+
+def _csv_layout(definition: Definition, types: dict[str, str]) -> list[CsvColumn]:
+    return [CsvColumn(c, op if types.get(c) == "number" else None) for c, op in definition.columns.items()]
+
+
+def new_push_id(name: str) -> str:
+    return f"{name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _open_client(settings: Any) -> Any:
+    from pipelines.client import ReturningClient
+
+    return ReturningClient(settings)
+
+
+def run_push(name: str, settings: Any, dry_run: bool = False, *, client: Any = None,
+             waiting: jobs.Waiting | None = None, definitions_dir: Path | None = None) -> PushResult:
+    """Run the push `name` against the warehouse at `settings.warehouse`; see the module docstring."""
+    definition = get_definition(name, definitions_dir)
+    waiting = waiting or jobs.Waiting()
+    if client is None:
+        with _open_client(settings) as owned:
+            return _run(definition, settings, dry_run, owned, waiting)
+    return _run(definition, settings, dry_run, client, waiting)
+
+
+def _run(definition: Definition, settings: Any, dry_run: bool, client: Any, waiting: jobs.Waiting) -> PushResult:
+    result = PushResult(definition=definition.name, dry_run=dry_run, state="dry_run" if dry_run else "pending")
+    if not dry_run:
+        jobs.check_permission(client)  # PermissionDenied (exit 3) before anything is written or sent
+        result.resumed = settle_open_pushes(definition, settings, client, waiting)
+        if any(r["state"] in ledger.OPEN_STATES for r in result.resumed):
+            result.state = "blocked"
+            result.error = "an earlier upload is still being processed; run again later"
+            return result
+
+    with _db(settings, read_only=dry_run) as con:
+        rows = _query(con, definition.sql)
+        types = field_types(definition, _custom_fields(con, client, settings))
+        checked = validate_rows(definition, rows, types)
+        plan = plan_rows(definition, checked, ledger.load_entries(con, definition.name))
+    _count(result, len(rows), plan)
+
+    push_id = new_push_id(definition.name)
+    stem = f"dry-run-{push_id}" if dry_run else push_id
+    csv_rows = [CsvRow(r.email, r.values, {c: op for c, op in definition.columns.items()}) for r in plan.send]
+    columns = _csv_layout(definition, types)
+    path = files_dir(settings) / definition.name / f"{stem}.csv"
+    content, preview = write_files(csv_rows, columns, path)
+    result.csv_path, result.preview_path = path, preview
+    for row_number, col, value in formula_warnings(csv_rows):
+        result.warnings.append(f"row {row_number} ({csv_rows[row_number - 1].email}) {col}: {value!r} "
+                               "starts like a spreadsheet formula; sent as is, neutralised in the preview")
+        plan.send[row_number - 1].warning = "formula-like text"
+    if dry_run:
+        return result
+
+    file_name = f"rs-{push_id}.csv"
+    push = {
+        "push_id": push_id, "definition": definition.name, "target": definition.target,
+        "file_name": file_name, "csv_path": str(path),
+        "state": "uploading" if plan.send else "no_changes",
+        "total_rows": result.total, "invalid_rows": result.invalid, "changed_rows": result.changed,
+        "sent_rows": len(plan.send), "given_up_rows": result.given_up, "warnings": len(result.warnings),
+    }
+    with _db(settings) as con:
+        ledger.create_push(con, push, plan.recorded_rows, definition.name)
+    result.push_id = push_id
+    if not plan.send:
+        result.state = "no_changes"
+        return result
+
+    checkpoint("before_upload")
+    job = _upload(definition, settings, client, push_id, file_name, content, result)
+    if job is None:
+        return result
+    checkpoint("after_upload")
+    _finish(definition, settings, client, push_id, job, waiting, result)
+    return result
+
+
+def _count(result: PushResult, total: int, plan: Plan) -> None:
+    result.total = total
+    result.invalid = len(plan.invalid)
+    result.invalid_reasons = [f"{r.email}: {r.error}" for r in plan.invalid]
+    result.given_up = len(plan.given_up)
+    result.unchanged = plan.unchanged
+    result.retried = plan.retries
+    result.would_send = len(plan.send)
+    result.changed = len(plan.send) - plan.retries
+
+
+def _upload(definition: Definition, settings: Any, client: Any, push_id: str, file_name: str,
+            content: bytes, result: PushResult) -> dict[str, Any] | None:
+    """Upload once. Returns the job (at least its id), or None when the run ends here."""
+    from pipelines.errors import AmbiguousWriteError, ReturningError
+
+    try:
+        response = client.upload_csv(definition.endpoint, filename=file_name, content=content)
+    except AmbiguousWriteError as exc:
+        return _reconcile(settings, client, push_id, file_name, str(exc), result)
+    except ReturningError as exc:  # a definite refusal: the server did not take the file
+        with _db(settings) as con:
+            ledger.release_push(con, push_id, str(exc))
+        raise
+    result.sent = result.would_send
+    job_id = jobs.job_id_of(response)
+    if job_id is None:  # older servers: find the job through the list (8.1)
+        found = jobs.find_job_patiently(client, file_name)
+        if found is None:
+            result.state = "pending"
+            result.error = "upload accepted but its job is not listed yet; the next run will look again"
+            return None
+        job_id = str(found["jobId"])
+    with _db(settings) as con:
+        ledger.update_push(con, push_id, state="queued", job_id=job_id, uploaded_at=ledger.now())
+    result.job_id = job_id
+    return {"jobId": job_id}
+
+
+def _reconcile(settings: Any, client: Any, push_id: str, file_name: str, problem: str,
+               result: PushResult) -> dict[str, Any] | None:
+    found = jobs.find_job_patiently(client, file_name)
+    if found is None:
+        with _db(settings) as con:
+            ledger.release_push(con, push_id, f"upload outcome unknown and no job {file_name} listed: {problem}")
+        result.state = "not_received"
+        result.error = f"upload lost ({problem}); the server has no job for it, the next run sends again"
+        return None
+    job_id = str(found["jobId"])
+    with _db(settings) as con:
+        ledger.update_push(con, push_id, state="queued", job_id=job_id, uploaded_at=ledger.now())
+    result.sent = result.would_send
+    result.job_id = job_id
+    return found
+
+
+def _finish(definition: Definition, settings: Any, client: Any, push_id: str, job: dict[str, Any],
+            waiting: jobs.Waiting, result: PushResult) -> None:
+    job_id = str(job["jobId"])
+    final = jobs.await_job(client, job_id, waiting)
+    status = str(final.get("status"))
+    result.job_id = job_id
+    if status not in ledger.TERMINAL_JOB_STATES:
+        with _db(settings) as con:
+            ledger.update_push(con, push_id, state="processing" if status == "processing" else "queued",
+                               job_status=status)
+        result.state = "pending"
+        result.error = f"job {job_id} still {status} after {waiting.timeout:.0f}s; the next run resumes it"
+        return
+    counts = _record(definition, settings, client, push_id, job_id, final)
+    result.state = status
+    result.success, result.failed = counts["success_rows"], counts["failed_rows"]
+    result.skipped = counts["skipped_rows"]
+    result.given_up += counts["given_up_rows"]
+
+
+def _record(definition: Definition, settings: Any, client: Any, push_id: str, job_id: str,
+            job: dict[str, Any]) -> dict[str, int]:
+    status = str(job.get("status"))
+    details = jobs.row_results(client, job_id)
+    with _db(settings) as con:
+        sent = con.execute(
+            f"SELECT row_number FROM {ledger.SCHEMA}.push_rows WHERE push_id = ? AND result = 'pending'",
+            [push_id],
+        ).fetchall()
+        results = {}
+        for (row_number,) in sent:
+            n = int(row_number)
+            if n in details:
+                results[n] = details[n]
+            elif status == "completed":
+                results[n] = ("success", None)
+            else:
+                results[n] = ("failed", f"job {status}; no per-row result reported")
+        return ledger.record_results(con, push_id, results, definition.retries, job)
+
+
+def settle_open_pushes(definition: Definition, settings: Any, client: Any,
+                       waiting: jobs.Waiting) -> list[dict[str, Any]]:
+    """Finish what earlier runs left open; returns each push's id and the state it ended in."""
+    with _db(settings) as con:
+        open_ = ledger.open_pushes(con, definition.name)
+    out = []
+    for push in open_:
+        push_id, job_id = push["push_id"], push["job_id"]
+        if not job_id:
+            found = jobs.find_job_patiently(client, push["file_name"])
+            if found is None:
+                with _db(settings) as con:
+                    ledger.release_push(con, push_id, "the server never received this upload")
+                out.append({"push_id": push_id, "state": "not_received"})
+                continue
+            job_id = str(found["jobId"])
+            with _db(settings) as con:
+                ledger.update_push(con, push_id, state="queued", job_id=job_id, uploaded_at=ledger.now())
+        final = jobs.await_job(client, job_id, waiting)
+        status = str(final.get("status"))
+        if status not in ledger.TERMINAL_JOB_STATES:
+            out.append({"push_id": push_id, "state": "processing" if status == "processing" else "queued"})
+            continue
+        counts = _record(definition, settings, client, push_id, job_id, final)
+        out.append({"push_id": push_id, "state": status, **counts})
+    return out
