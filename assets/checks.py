@@ -1,0 +1,217 @@
+"""Asset checks on the warehouse: keys unique, loads fresh, row counts not collapsing, references known.
+
+Each concern is one multi-asset check (one step, one DuckDB connection) yielding a result per table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+import duckdb
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    AssetsDefinition,
+    multi_asset_check,
+)
+
+from assets.automation import load_automation
+from assets.ingest import INCREMENTAL_TABLES, RAW_TABLES, _definition_source, raw_key
+from assets.models import model_key
+from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse
+from warehouse.models import MODELS_SCHEMA, RAW_SCHEMA, discover_models
+
+# Keys of the models (raw keys come from the client's dlt hints).
+MODEL_KEYS: dict[str, tuple[str, ...]] = {
+    "dim_users": ("user_id",),
+    "fct_gamification_daily": ("user_id", "activity_date"),
+    "fct_gamification_events": ("event_id",),
+    "fct_redemptions": ("order_id",),
+    "community_daily_kpis": ("activity_date",),
+    "cohort_retention": ("cohort_week", "weeks_since_join"),
+}
+# (table, column) -> the users column it must reference
+REFERENCES: dict[tuple[str, str], str] = {
+    ("redemption_orders", "user_id"): "_id",
+    ("gamification_logs", "user_id"): "_id",
+}
+ROW_COUNT_FLOOR = 0.5  # fail when a table holds less than half the rows it held at its last loads
+
+
+def raw_primary_keys() -> dict[str, tuple[str, ...]]:
+    """Primary key columns per raw table, read from the client's dlt resource hints."""
+    source = _definition_source()
+    keys: dict[str, tuple[str, ...]] = {}
+    for name in RAW_TABLES:
+        resource = source.resources.get(name)
+        if resource is None:
+            continue
+        columns = resource.compute_table_schema().get("columns", {})
+        pk = tuple(n for n, c in columns.items() if c.get("primary_key"))
+        if pk:
+            keys[name] = pk
+    return keys
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                      [schema, table]).fetchone()
+    return bool(row and row[0])
+
+
+def row_count(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int | None:
+    if not table_exists(con, schema, table):
+        return None
+    return int(con.execute(f'SELECT count(*) FROM {schema}."{table}"').fetchone()[0])  # type: ignore[index]
+
+
+def duplicate_keys(con: duckdb.DuckDBPyConnection, schema: str, table: str, key: Sequence[str]) -> tuple[int, int]:
+    """(number of key values held by more than one row, rows with a null key part)."""
+    cols = ", ".join(f'"{c}"' for c in key)
+    dupes = con.execute(
+        f'SELECT count(*) FROM (SELECT {cols} FROM {schema}."{table}" GROUP BY {cols} HAVING count(*) > 1)'
+    ).fetchone()
+    nulls = con.execute(
+        f'SELECT count(*) FROM {schema}."{table}" WHERE ' + " OR ".join(f'"{c}" IS NULL' for c in key)
+    ).fetchone()
+    return int(dupes[0]), int(nulls[0])  # type: ignore[index]
+
+
+def _selected(context: AssetCheckExecutionContext, specs: Iterable[AssetCheckSpec]) -> Iterator[AssetCheckSpec]:
+    chosen = context.selected_asset_check_keys
+    for spec in specs:
+        if spec.key in chosen:
+            yield spec
+
+
+def _unique_check(name: str, targets: Mapping[AssetKey, tuple[str, str, tuple[str, ...]]]) -> AssetsDefinition:
+    specs = [AssetCheckSpec("primary_key_unique", asset=k, description=f"no two rows share ({', '.join(v[2])})")
+             for k, v in targets.items()]
+
+    @multi_asset_check(specs=specs, name=name, can_subset=True, pool=WAREHOUSE_POOL)
+    def _check(context: AssetCheckExecutionContext, warehouse: DuckDBWarehouse) -> Iterator[AssetCheckResult]:
+        with warehouse.connection(read_only=True) as con:
+            for spec in _selected(context, specs):
+                schema, table, key = targets[spec.asset_key]
+                if not table_exists(con, schema, table):
+                    yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=True,
+                                           metadata={"note": "table not created yet (no rows loaded)"})
+                    continue
+                dupes, nulls = duplicate_keys(con, schema, table, key)
+                yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name,
+                                       passed=dupes == 0 and nulls == 0,
+                                       metadata={"duplicate_keys": dupes, "null_keys": nulls, "key": ", ".join(key)})
+
+    return _check
+
+
+def freshness_verdict(last_load: dt.datetime | None, now: dt.datetime, max_age: dt.timedelta) -> tuple[bool, str]:
+    if last_load is None:
+        return False, "never loaded"
+    age = now - last_load
+    return age <= max_age, f"last load {age.total_seconds() / 60:.0f} min ago (allowed {max_age.total_seconds() / 60:.0f} min)"
+
+
+def _freshness_check() -> AssetsDefinition:
+    grace = load_automation().freshness_grace
+    allowed = {t: (dt.timedelta(hours=1) if t in INCREMENTAL_TABLES else dt.timedelta(days=1)) + grace
+               for t in RAW_TABLES}
+    specs = [AssetCheckSpec("fresh", asset=raw_key(t), description=f"last load within {allowed[t]} (schedule + grace)")
+             for t in RAW_TABLES]
+
+    @multi_asset_check(specs=specs, name="raw_freshness", can_subset=True)
+    def raw_freshness(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
+        now = dt.datetime.now(dt.UTC)
+        for spec in _selected(context, specs):
+            event = context.instance.get_latest_materialization_event(spec.asset_key)
+            last = dt.datetime.fromtimestamp(event.timestamp, dt.UTC) if event else None
+            ok, text = freshness_verdict(last, now, allowed[spec.asset_key.path[-1]])
+            yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=ok,
+                                   severity=AssetCheckSeverity.WARN,
+                                   metadata={"verdict": text, "last_load": last.isoformat() if last else "never"})
+
+    return raw_freshness
+
+
+def recorded_counts(context: AssetCheckExecutionContext, key: AssetKey, limit: int = 2) -> list[int]:
+    """`dagster/row_count` of the asset's latest materializations, newest first."""
+    records = context.instance.fetch_materializations(key, limit=limit).records
+    out = []
+    for record in records:
+        mat = record.asset_materialization
+        value = mat.metadata.get("dagster/row_count") if mat else None
+        if value is not None:
+            out.append(int(value.value))  # type: ignore[arg-type]
+    return out
+
+
+def _row_count_check() -> AssetsDefinition:
+    specs = [AssetCheckSpec("row_count_not_collapsing", asset=raw_key(t),
+                            description=f"at least {ROW_COUNT_FLOOR:.0%} of the rows recorded at the last loads")
+             for t in RAW_TABLES]
+
+    @multi_asset_check(specs=specs, name="raw_row_counts", can_subset=True, pool=WAREHOUSE_POOL)
+    def raw_row_counts(context: AssetCheckExecutionContext, warehouse: DuckDBWarehouse) -> Iterator[AssetCheckResult]:
+        with warehouse.connection(read_only=True) as con:
+            for spec in _selected(context, specs):
+                now = row_count(con, RAW_SCHEMA, spec.asset_key.path[-1]) or 0
+                before = recorded_counts(context, spec.asset_key)
+                floor = int(max(before, default=0) * ROW_COUNT_FLOOR)
+                yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=now >= floor,
+                                       metadata={"rows": now, "recorded_at_last_loads": str(before), "floor": floor})
+
+    return raw_row_counts
+
+
+def orphans(con: duckdb.DuckDBPyConnection, table: str, column: str, users_column: str) -> int:
+    row = con.execute(
+        f'SELECT count(*) FROM {RAW_SCHEMA}."{table}" t WHERE t."{column}" IS NOT NULL AND NOT EXISTS '
+        f'(SELECT 1 FROM {RAW_SCHEMA}.users u WHERE u."{users_column}" = t."{column}")'
+    ).fetchone()
+    return int(row[0])  # type: ignore[index]
+
+
+def _reference_check() -> AssetsDefinition:
+    specs = [AssetCheckSpec(f"{column}_references_known_users", asset=raw_key(table),
+                            additional_deps=[raw_key("users")],
+                            description=f"every {table}.{column} is a user in returning_raw.users")
+             for table, column in REFERENCES]
+    targets = {spec.key: ref for spec, ref in zip(specs, REFERENCES.items(), strict=True)}
+
+    @multi_asset_check(specs=specs, name="raw_user_references", can_subset=True, pool=WAREHOUSE_POOL)
+    def raw_user_references(context: AssetCheckExecutionContext, warehouse: DuckDBWarehouse) -> Iterator[AssetCheckResult]:
+        with warehouse.connection(read_only=True) as con:
+            for spec in _selected(context, specs):
+                (table, column), users_column = targets[spec.key]
+                if not (table_exists(con, RAW_SCHEMA, table) and table_exists(con, RAW_SCHEMA, "users")):
+                    yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=True,
+                                           metadata={"note": "table not loaded yet"})
+                    continue
+                n = orphans(con, table, column, users_column)
+                yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=n == 0,
+                                       metadata={"rows_with_unknown_user": n})
+
+    return raw_user_references
+
+
+def build_checks() -> list[AssetsDefinition]:
+    raw = {raw_key(t): (RAW_SCHEMA, t, pk) for t, pk in raw_primary_keys().items()}
+    known_models = {m.name for m in discover_models()}
+    models = {model_key(m): (MODELS_SCHEMA, m, pk) for m, pk in MODEL_KEYS.items() if m in known_models}
+    unique = [_unique_check(name, targets) for name, targets in
+              (("raw_primary_keys", raw), ("model_primary_keys", models)) if targets]
+    return [
+        *unique,
+        _freshness_check(),
+        _row_count_check(),
+        _reference_check(),
+    ]
+
+
+asset_checks = build_checks()
+CHECK_KEYS: list[AssetCheckKey] = [k for c in asset_checks for k in c.check_keys]

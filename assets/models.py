@@ -1,0 +1,65 @@
+"""Models: one asset `analytics/<name>` per `warehouse/models/*.sql`, group `models`.
+
+Dependencies come from the SQL (sqlglot, see warehouse.models): raw tables map to
+`returning_raw/<table>`, other models to `analytics/<model>`. Each model rebuilds eagerly once its
+inputs update, when the `models_after_inputs` sensor is on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AutomationCondition,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+
+from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse
+from warehouse.models import MODELS_DIR, MODELS_SCHEMA, RAW_SCHEMA, Model, build_model, discover_models
+
+MODELS_GROUP = "models"
+
+
+def model_key(name: str) -> AssetKey:
+    return AssetKey([MODELS_SCHEMA, name])
+
+
+def _model_asset(model: Model) -> AssetsDefinition:
+    deps = [AssetKey([RAW_SCHEMA, t]) for t in model.raw_deps] + [model_key(m) for m in model.model_deps]
+
+    @asset(
+        key=model_key(model.name),
+        group_name=MODELS_GROUP,
+        deps=deps,
+        description=model.description or f"SQL model {model.path.name}",
+        kinds={"duckdb", "sql"},
+        pool=WAREHOUSE_POOL,
+        automation_condition=AutomationCondition.eager(),
+        metadata={"sql_file": f"warehouse/models/{model.path.name}", "sql": MetadataValue.md(f"```sql\n{model.sql}\n```")},
+    )
+    def _build(context: AssetExecutionContext, warehouse: DuckDBWarehouse) -> MaterializeResult:
+        with warehouse.connection() as con:
+            result = build_model(con, model)
+        context.log.info(f"analytics.{model.name}: {result.rows} rows in {result.seconds:.2f}s")
+        return MaterializeResult(metadata={
+            "dagster/row_count": result.rows,
+            "dagster/column_schema": TableSchema(columns=[TableColumn(n, t) for n, t in result.columns]),
+            "dagster/table_name": f"{MODELS_SCHEMA}.{model.name}",
+            "seconds": result.seconds,
+        })
+
+    return _build
+
+
+def build_model_assets(models_dir: Path = MODELS_DIR) -> list[AssetsDefinition]:
+    return [_model_asset(m) for m in discover_models(models_dir)]
+
+
+model_assets = build_model_assets()

@@ -1,0 +1,240 @@
+"""`returning-sync demo`: simulator + full sync through Dagster + models + checks + reverse-ETL dry runs.
+
+Starts the simulator with a seeded community on a free loopback port, materializes every ingest
+and model asset (with their checks) in one Dagster run on the project's instance (`.dagster_home/`,
+so `returning-sync ui` shows the run afterwards), dry-runs each shipped push and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_COMMUNITY = "6502c9e514a3e564c5c09c0a"
+SIM_KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"  # the simulator's all-permission key
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+class SimulatorProcess:
+    """`python -m simulator` on a loopback port, stopped on exit; shared with the `ui` command."""
+
+    def __init__(self, users: int = 2000, seed: int = 7, port: int = 0, host: str = "127.0.0.1",
+                 extra: list[str] | None = None) -> None:
+        self.cmd = [sys.executable, "-m", "simulator", "--host", host, "--port", str(port),
+                    "--users", str(users), "--seed", str(seed), *(extra or [])]
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def __enter__(self) -> SimulatorProcess:
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     cwd=PROJECT_ROOT)
+        assert self.proc.stdout is not None
+        seen: list[str] = []
+        for line in self.proc.stdout:
+            seen.append(line)
+            found = re.search(r"simulator listening on (http://\S+)", line)
+            if found:
+                self.url = found.group(1).rstrip("/")
+                threading.Thread(target=self._drain, daemon=True).start()
+                return self
+        self.proc.wait()
+        raise RuntimeError("the simulator exited before it was ready:\n" + "".join(seen[-20:]))
+
+    def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for _ in self.proc.stdout:
+            pass
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def admin_get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=60) as response:
+            return json.loads(response.read())
+
+    def admin_post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(self.url + path, data=json.dumps(body or {}).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--users", type=int, default=2000, help="community size (default 2000)")
+    parser.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
+    parser.add_argument("--port", type=int, default=0, help="simulator port (default: a free one)")
+    parser.add_argument("--warehouse", default=None,
+                        help="DuckDB file (default: $RETURNING_WAREHOUSE or warehouse/returning.duckdb)")
+    parser.add_argument("--keep-warehouse", action="store_true",
+                        help="load into the existing warehouse instead of starting from an empty one")
+
+
+def _warehouse(arg: str | None) -> Path:
+    raw = arg or os.environ.get("RETURNING_WAREHOUSE") or str(PROJECT_ROOT / "warehouse" / "returning.duckdb")
+    return Path(raw).resolve()
+
+
+def _fresh(path: Path) -> None:
+    for p in (path, path.with_name(path.name + ".wal")):
+        if p.exists():
+            p.unlink()
+
+
+def sim_window(clock: dict[str, Any], days: int = 90) -> tuple[str, str]:
+    """Partition keys covering the simulator's history: `days` before its clock up to the clock's day."""
+    now = None
+    for value in clock.values():
+        if isinstance(value, str):
+            try:
+                now = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                break
+            except ValueError:
+                continue
+    now = now or dt.datetime.now(dt.UTC)
+    return (now - dt.timedelta(days=days)).date().isoformat(), now.date().isoformat()
+
+
+def materialize_all(instance: Any, window: tuple[str, str]) -> Any:
+    """One in-process run of every ingest and model asset with their checks, over `window`."""
+    from dagster import materialize
+
+    from assets.checks import asset_checks
+    from assets.ingest import ingest_assets, partitions
+    from assets.models import model_assets
+    from assets.resources import default_resources
+
+    keys = partitions.get_partition_keys()
+    start = max(window[0], keys[0])
+    end = min(window[1], keys[-1])
+    tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
+    return materialize([*ingest_assets, *model_assets, *asset_checks], instance=instance,
+                       resources=default_resources(), tags=tags, raise_on_error=False)
+
+
+def dry_runs(settings: Any) -> list[Any]:
+    try:
+        from reverse_etl import list_definitions, run_push
+    except ImportError:
+        return []
+    return [run_push(d.name, settings, dry_run=True) for d in list_definitions()]
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    warehouse = _warehouse(args.warehouse)
+    if not args.keep_warehouse:
+        _fresh(warehouse)
+    with SimulatorProcess(users=args.users, seed=args.seed, port=args.port) as sim:
+        env = {
+            "RETURNING_AI_API_KEY": SIM_KEY,
+            "RETURNING_AI_BASE_URL": sim.url,
+            "RETURNING_AI_COMMUNITY_ID": os.environ.get("RETURNING_AI_COMMUNITY_ID", DEFAULT_COMMUNITY),
+            "RETURNING_WAREHOUSE": str(warehouse),
+            "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(PROJECT_ROOT / ".dagster_home"),
+        }
+        os.environ.update(env)
+        say(f"simulator: {args.users} users, seed {args.seed}, at {sim.url}")
+        from assets.instance import project_instance
+
+        instance = project_instance(Path(env["DAGSTER_HOME"]))
+        window = sim_window(sim.admin_get("/__sim/clock"))
+        say(f"materializing every ingest and model asset through Dagster (days {window[0]} .. {window[1]})")
+        sim.admin_post("/__sim/counters/reset")
+        load_started = time.monotonic()
+        result = materialize_all(instance, window)
+        load_seconds = time.monotonic() - load_started
+        counters = sim.admin_get("/__sim/counters")
+        from assets.resources import settings_from
+
+        settings = settings_from(os.environ)
+        pushes = dry_runs(settings) if result.success else []
+    report(result, warehouse, counters, pushes, load_seconds, time.monotonic() - started)
+    return 0 if result.success else 1
+
+
+def table_counts(warehouse: Path) -> dict[str, list[tuple[str, int]]]:
+    """Rows per table of `returning_raw` and `analytics` (dlt's bookkeeping tables left out)."""
+    from warehouse.duck import connect
+
+    out: dict[str, list[tuple[str, int]]] = {"returning_raw": [], "analytics": []}
+    con = connect(warehouse, read_only=True)
+    try:
+        for schema in out:
+            names = [r[0] for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name",
+                [schema]).fetchall()]
+            for name in names:
+                if name.startswith("_dlt"):
+                    continue
+                n = con.execute(f'SELECT count(*) FROM {schema}."{name}"').fetchone()
+                out[schema].append((name, int(n[0]) if n else 0))
+    finally:
+        con.close()
+    return out
+
+
+def check_summary(result: Any) -> tuple[int, list[str]]:
+    """(checks passed, names of checks that failed) from the run's events."""
+    passed, failed = 0, []
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        evaluation = event.event_specific_data.evaluation
+        if evaluation.passed:
+            passed += 1
+        else:
+            failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    return passed, failed
+
+
+def report(result: Any, warehouse: Path, counters: dict[str, Any], pushes: list[Any],
+           load_seconds: float, total_seconds: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not result.success:
+        failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        for event in failures:
+            error = event.event_specific_data.error
+            console.print(f"[red]step {event.step_key} failed:[/red] {error.message.strip() if error else ''}")
+    counts = table_counts(warehouse) if warehouse.exists() else {}
+    for schema, rows in counts.items():
+        table = Table(title=f"{schema} ({len(rows)} tables)")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for name, n in rows:
+            table.add_row(name, f"{n:,}")
+        console.print(table)
+    passed, failed = check_summary(result)
+    by_status = ", ".join(f"{k}: {v}" for k, v in sorted(counters.get("by_status", {}).items()))
+    console.print(f"Dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'} "
+                  f"in {load_seconds:.1f}s; {counters.get('total', 0):,} API requests ({by_status})")
+    console.print(f"asset checks: {passed} passed, {len(failed)} failed" + (f" ({', '.join(failed)})" if failed else ""))
+    for push in pushes:
+        console.print(f"reverse ETL dry run {push.definition}: {push.total} rows, {push.would_send} would be sent, "
+                      f"{push.invalid} invalid, {push.unchanged} unchanged; CSV {push.csv_path}")
+    console.print(f"total {total_seconds:.1f}s. Warehouse: {warehouse}")
+    env = "" if str(warehouse) == str(PROJECT_ROOT / "warehouse" / "returning.duckdb") else f"RETURNING_WAREHOUSE={warehouse} "
+    console.print("Query it:  " + env + 'returning-sync sql "select * from analytics.community_daily_kpis '
+                  'order by activity_date desc limit 7"')
+    console.print("Open the UI (simulator + Dagster, this run included):  returning-sync ui")

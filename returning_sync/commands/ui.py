@@ -1,0 +1,73 @@
+"""`returning-sync ui`: the simulator and `dagster dev` together, until Ctrl-C.
+
+The Dagster processes get the environment pointing at the simulator (unless RETURNING_AI_BASE_URL
+is already set, then at that API) and DAGSTER_HOME under the project (`.dagster_home/`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from returning_sync.commands.demo import DEFAULT_COMMUNITY, PROJECT_ROOT, SIM_KEY, SimulatorProcess, say
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="where the Dagster UI listens (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3000, help="Dagster UI port (default 3000)")
+    parser.add_argument("--sim-port", type=int, default=0, help="simulator port (default: a free one)")
+    parser.add_argument("--users", type=int, default=2000, help="simulated community size (default 2000)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-simulator", action="store_true",
+                        help="do not start the simulator; use RETURNING_AI_* from the environment")
+
+
+def dagster_command(host: str, port: int) -> list[str]:
+    exe = Path(sys.executable).with_name("dagster")
+    base = [str(exe)] if exe.exists() else [shutil.which("dagster") or "dagster"]
+    return [*base, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]
+
+
+def ui_environment(sim_url: str | None) -> dict[str, str]:
+    from assets.instance import ensure_dagster_home
+
+    env = dict(os.environ)
+    if sim_url:
+        env.update({"RETURNING_AI_API_KEY": SIM_KEY, "RETURNING_AI_BASE_URL": sim_url,
+                    "RETURNING_AI_COMMUNITY_ID": env.get("RETURNING_AI_COMMUNITY_ID", DEFAULT_COMMUNITY)})
+    env.setdefault("RETURNING_WAREHOUSE", str(PROJECT_ROOT / "warehouse" / "returning.duckdb"))
+    env["DAGSTER_HOME"] = str(ensure_dagster_home(Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else None))
+    return env
+
+
+@contextlib.contextmanager
+def _maybe_simulator(args: argparse.Namespace) -> Iterator[str | None]:
+    if args.no_simulator:
+        yield None
+        return
+    with SimulatorProcess(users=args.users, seed=args.seed, port=args.sim_port) as sim:
+        yield sim.url
+
+
+def run(args: argparse.Namespace) -> int:
+    with _maybe_simulator(args) as sim_url:
+        env = ui_environment(sim_url)
+        if sim_url:
+            say(f"simulator ({args.users} users, seed {args.seed}) at {sim_url}")
+        say(f"Dagster UI at http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']}); Ctrl-C stops both")
+        proc = subprocess.Popen(dagster_command(args.host, args.port), cwd=PROJECT_ROOT, env=env)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            return 0
