@@ -34,7 +34,7 @@ DELTA_OPERATORS = ("add", "subtract")
 TARGETS = ("users", "premium_currency")
 DEFAULT_RETRIES = 2
 
-_HEADER_LINE = re.compile(r"^--\s*([A-Za-z_]+)\s*:\s*(.*?)\s*$")
+_HEADER_LINE = re.compile(r"^-- ?([a-z_]+):\s*(.*?)\s*$")  # `-- key: value`; indented lines continue
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 

@@ -99,6 +99,7 @@ def _db(settings: Any, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConne
 
     con = connect(settings.warehouse, read_only=read_only, wait_seconds=60.0)
     try:
+        con.execute("SET TimeZone = 'UTC'")
         if not read_only:
             ledger.ensure_schema(con)
         yield con

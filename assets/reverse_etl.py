@@ -1,0 +1,175 @@
+"""Reverse-ETL pushes as Dagster assets `reverse_etl/<definition>`, group `reverse_etl`.
+
+One asset per `warehouse/reverse_etl/*.sql` definition. Materialising it runs the push (upload
+once, poll the bulk job to the end, record per-row results in the ledger) and reports counts, the
+job id, failed rows and the completion ratio as metadata. Upstream deps are the raw tables and models
+its SQL reads. Checks: the share of rejected rows stays under a threshold, and no upload is left
+unfinished past a time limit. Schedules come from the definitions' headers and start stopped
+(`RETURNING_SCHEDULE_PUSH_<NAME>=on` turns one on; `..._CRON` overrides its cron).
+"""
+
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    DefaultScheduleStatus,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    ScheduleDefinition,
+    asset,
+    asset_check,
+    define_asset_job,
+)
+
+from assets.automation import ON
+from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse, ReturningApiSettings
+from reverse_etl import Definition, list_definitions, run_push
+from reverse_etl.ledger import OPEN_STATES, SCHEMA, has_schema
+
+GROUP = "reverse_etl"
+REJECTION_THRESHOLD = float(os.environ.get("RETURNING_PUSH_MAX_REJECTION_RATE", "0.05"))
+STALE_JOB_MINUTES = float(os.environ.get("RETURNING_PUSH_STALE_JOB_MINUTES", "60"))
+
+
+def push_key(definition: Definition) -> AssetKey:
+    return AssetKey([GROUP, definition.name])
+
+
+def upstream_keys(definition: Definition) -> list[AssetKey]:
+    """Asset keys of the tables the SQL reads; dlt child tables (`tiers__levels`) map to their parent."""
+    keys = []
+    for table in definition.tables:
+        schema, _, name = table.rpartition(".")
+        key = AssetKey([schema or "analytics", name.split("__")[0]])
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def _metadata(result: Any) -> dict[str, Any]:
+    return {
+        "push_id": result.push_id or "",
+        "state": result.state,
+        "job_id": result.job_id or "",
+        "rows_total": result.total,
+        "rows_changed": result.changed,
+        "rows_retried": result.retried,
+        "rows_invalid": result.invalid,
+        "rows_sent": result.sent,
+        "rows_succeeded": result.success,
+        "rows_failed": result.failed + result.skipped,
+        "rows_given_up": result.given_up,
+        "completion_ratio": float(result.completion_ratio),
+        "formula_warnings": len(result.warnings),
+        "csv_path": MetadataValue.path(str(result.csv_path)) if result.csv_path else "",
+    }
+
+
+def build_push_asset(definition: Definition) -> AssetsDefinition:
+    @asset(
+        key=push_key(definition),
+        group_name=GROUP,
+        deps=upstream_keys(definition),
+        pool=WAREHOUSE_POOL,
+        description=definition.description or f"Push {definition.name}",
+        kinds={"duckdb", "csv"},
+        metadata={"target": definition.target, "columns": ", ".join(f"{c}={op}" for c, op in
+                                                                     definition.columns.items()),
+                  "sql_file": str(definition.path.name)},
+    )
+    def _push(context: AssetExecutionContext, returning: ReturningApiSettings,
+              warehouse: DuckDBWarehouse) -> MaterializeResult:
+        settings = dataclasses.replace(returning.settings(), warehouse=Path(warehouse.file()))
+        result = run_push(definition.name, settings)
+        for line in result.lines():
+            context.log.info(line)
+        if result.state in ("not_received", "failed"):
+            raise Failure(description=result.error or f"push ended {result.state}", metadata=_metadata(result))
+        return MaterializeResult(metadata=_metadata(result))
+
+    return _push
+
+
+def _latest_push(warehouse: DuckDBWarehouse, name: str) -> dict[str, Any] | None:
+    with warehouse.connection(read_only=True) as con:
+        if not has_schema(con):
+            return None
+        cur = con.execute(
+            f"SELECT * FROM {SCHEMA}.pushes WHERE definition = ? ORDER BY created_at DESC LIMIT 1", [name]
+        )
+        row = cur.fetchone()
+        return dict(zip([c[0] for c in cur.description], row, strict=True)) if row else None
+
+
+def rejection_rate(push: dict[str, Any]) -> float:
+    """Rows rejected (invalid before sending, failed or skipped by the server) over rows considered."""
+    rejected = (push["invalid_rows"] or 0) + (push["failed_rows"] or 0) + (push["skipped_rows"] or 0)
+    considered = (push["invalid_rows"] or 0) + (push["sent_rows"] or 0)
+    return rejected / considered if considered else 0.0
+
+
+def build_push_checks(definition: Definition) -> list[Any]:
+    key = push_key(definition)
+
+    @asset_check(asset=key, name="rejection_rate_below_threshold", pool=WAREHOUSE_POOL,
+                 description=f"Rejected rows of the latest push stay under {REJECTION_THRESHOLD:.0%}.")
+    def _rejections(context: AssetCheckExecutionContext, warehouse: DuckDBWarehouse) -> AssetCheckResult:
+        push = _latest_push(warehouse, definition.name)
+        if push is None:
+            return AssetCheckResult(passed=True, metadata={"note": "no push yet"})
+        rate = rejection_rate(push)
+        return AssetCheckResult(
+            passed=rate <= REJECTION_THRESHOLD, severity=AssetCheckSeverity.WARN,
+            metadata={"rejection_rate": rate, "threshold": REJECTION_THRESHOLD, "push_id": push["push_id"]},
+        )
+
+    @asset_check(asset=key, name="no_job_left_unfinished", pool=WAREHOUSE_POOL,
+                 description=f"No upload stays non-terminal longer than {STALE_JOB_MINUTES:g} minutes.")
+    def _stale(context: AssetCheckExecutionContext, warehouse: DuckDBWarehouse) -> AssetCheckResult:
+        with warehouse.connection(read_only=True) as con:
+            if not has_schema(con):
+                return AssetCheckResult(passed=True, metadata={"note": "no push yet"})
+            stale = con.execute(
+                f"""SELECT push_id, job_id, state, created_at FROM {SCHEMA}.pushes
+                    WHERE definition = ? AND state IN {OPEN_STATES}
+                      AND created_at < now()::TIMESTAMP - to_minutes(CAST(? AS BIGINT))""",
+                [definition.name, int(STALE_JOB_MINUTES)],
+            ).fetchall()
+        return AssetCheckResult(
+            passed=not stale,
+            metadata={"stale_pushes": MetadataValue.json([
+                {"push_id": p, "job_id": j, "state": s, "created_at": str(c)} for p, j, s, c in stale])},
+        )
+
+    return [_rejections, _stale]
+
+
+def build_push_schedule(definition: Definition) -> ScheduleDefinition | None:
+    var = f"RETURNING_SCHEDULE_PUSH_{definition.name.upper()}"
+    cron = os.environ.get(f"{var}_CRON") or definition.schedule
+    if not cron:
+        return None
+    running = os.environ.get(var, "").strip().lower() in ON
+    job = define_asset_job(f"push_{definition.name}", selection=[push_key(definition)],
+                           description=f"Reverse ETL: {definition.name}")
+    return ScheduleDefinition(
+        name=f"push_{definition.name}_schedule", cron_schedule=cron, job=job, execution_timezone="UTC",
+        default_status=DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED,
+        description=f"Runs the push {definition.name} ({cron}, UTC).",
+    )
+
+
+_definitions = list_definitions()
+reverse_etl_assets = [build_push_asset(d) for d in _definitions]
+reverse_etl_checks = [c for d in _definitions for c in build_push_checks(d)]
+reverse_etl_schedules = [s for d in _definitions if (s := build_push_schedule(d)) is not None]

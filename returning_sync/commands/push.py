@@ -1,0 +1,66 @@
+"""`returning-sync push --list` · `returning-sync push NAME [--dry-run]`: reverse ETL."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", help="the push definition to run (see --list)")
+    parser.add_argument("--list", action="store_true", help="list definitions: target, schedule, last run")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="query, validate, diff and write the CSV; send nothing")
+    parser.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                        help="how long to wait for the bulk job before leaving it to the next run (default 120)")
+
+
+def _last_runs() -> dict[str, dict]:
+    from reverse_etl.ledger import last_runs
+    from warehouse.duck import connect, warehouse_path
+
+    if not warehouse_path().exists():
+        return {}
+    con = connect(read_only=True)
+    try:
+        return last_runs(con)
+    finally:
+        con.close()
+
+
+def _list() -> int:
+    from reverse_etl import list_definitions
+
+    runs = _last_runs()
+    rows = [("name", "target", "columns", "schedule", "last run")]
+    for d in list_definitions():
+        last = runs.get(d.name)
+        when = "never"
+        if last:
+            when = f"{last['created_at']:%Y-%m-%d %H:%M} {last['state']} (sent {last['sent_rows'] or 0})"
+        cols = ", ".join(f"{c}={op}" for c, op in d.columns.items())
+        rows.append((d.name, d.target, cols, d.schedule or "-", when))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list()
+    if not args.name:
+        print("usage: returning-sync push --list | push NAME [--dry-run]", file=sys.stderr)
+        return 2
+    from pipelines.config import Settings
+    from reverse_etl import run_push
+    from reverse_etl.jobs import Waiting
+
+    settings = Settings.from_env()
+    waiting = Waiting(timeout=args.wait) if args.wait is not None else None
+    result = run_push(args.name, settings, dry_run=args.dry_run, waiting=waiting)
+    for line in result.lines():
+        print(line)
+    if result.state in ("not_received", "failed"):
+        return 4
+    return 0

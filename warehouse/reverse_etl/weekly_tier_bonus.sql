@@ -1,0 +1,40 @@
+-- target: users
+-- key: email
+-- columns: coins=add
+-- period: week_start
+-- schedule: 0 6 * * 1
+-- retries: 2
+-- description: 500 bonus coins for every member whose XP crossed into a new tier (Silver, Gold, ...)
+--   during the last complete week (Monday to Sunday, UTC) of the warehouse's activity. The push key
+--   (definition, member, week) means a member gets the bonus at most once per week, however often it runs.
+WITH tier_floor AS (  -- the XP at which each tier starts (its lowest level)
+    SELECT t.name AS tier, min(l.xp) AS xp_floor
+    FROM returning_raw.tiers AS t
+    JOIN returning_raw.tiers__levels AS l ON l._dlt_parent_id = t._dlt_id
+    GROUP BY t.name
+),
+week AS (  -- "now" is the latest activity; the week is the last one that ended by then
+    SELECT date_trunc('week', max(CAST(created_at AS TIMESTAMP)) + INTERVAL 1 DAY) - INTERVAL 7 DAY AS week_start
+    FROM returning_raw.gamification_logs
+),
+week_xp AS (
+    SELECT g.user_id,
+           arg_min(g.balance_xp - g.xp, CAST(g.created_at AS TIMESTAMP)) AS xp_before,
+           arg_max(g.balance_xp, CAST(g.created_at AS TIMESTAMP)) AS xp_after
+    FROM returning_raw.gamification_logs AS g
+    CROSS JOIN week AS w
+    WHERE CAST(g.created_at AS TIMESTAMP) >= w.week_start
+      AND CAST(g.created_at AS TIMESTAMP) < w.week_start + INTERVAL 7 DAY
+    GROUP BY g.user_id
+)
+SELECT u.email,
+       500 AS coins,
+       strftime(w.week_start, '%Y-%m-%d') AS week_start
+FROM week_xp AS x
+JOIN returning_raw.users AS u ON u._id = x.user_id
+CROSS JOIN week AS w
+WHERE EXISTS (
+    SELECT 1 FROM tier_floor AS f
+    WHERE f.xp_floor > 0 AND x.xp_before < f.xp_floor AND x.xp_after >= f.xp_floor
+)
+ORDER BY u.email
