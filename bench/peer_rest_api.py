@@ -47,7 +47,8 @@ def custom_field_keys(session: Any, base_url: str, community_id: str) -> list[st
     return [f["field"] for f in r.json()["data"]]
 
 
-def build_source(base_url: str, api_key: str, fields: list[str], days: list[date], session: Any) -> Any:
+def build_source(base_url: str, api_key: str, fields: list[str], days: list[date], session: Any,
+                 parallelized: bool = False) -> Any:
     client = {"base_url": base_url, "auth": {"type": "bearer", "token": api_key}, "session": session}
     main = rest_api_resources({
         "client": client,
@@ -115,6 +116,7 @@ def build_source(base_url: str, api_key: str, fields: list[str], days: list[date
             {
                 "name": "gamification_daily",
                 "primary_key": ["user_id", "date"],
+                "parallelized": parallelized,
                 "write_disposition": "merge",
                 "endpoint": {
                     "path": "/apis/v1/users/activity/daily",
@@ -147,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", required=True, help="first day of daily history, YYYY-MM-DD (inclusive)")
     p.add_argument("--end", required=True, help="end of daily history, YYYY-MM-DD (exclusive)")
     p.add_argument("--resources", default="users,store_products,store_categories,gamification_daily")
+    p.add_argument("--parallelized", action="store_true",
+                   help="rest_api's `parallelized: True` on the daily history (dlt's extract thread pool)")
     args = p.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     base_url = args.base_url.rstrip("/")
     fields = PLATFORM_FIELDS + [k for k in custom_field_keys(session, base_url, args.community_id)
                                 if k not in PLATFORM_FIELDS]
-    source = build_source(base_url, args.api_key, fields, days, session)
+    source = build_source(base_url, args.api_key, fields, days, session, args.parallelized)
     wanted = args.resources.split(",")
     source = source.with_resources(*[r for r in wanted if r in source.resources])
     if "gamification_daily" in wanted:
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = {s.step: (s.finished_at - s.started_at).total_seconds() for s in trace.steps}
     row_counts = dict(trace.last_normalize_info.row_counts) if trace.last_normalize_info else {}
     print(json.dumps({
-        "contender": "peer",
+        "contender": "peer_par" if args.parallelized else "peer",
         "requests": requests_made,
         "row_counts": row_counts,
         "steps_s": steps,

@@ -41,6 +41,7 @@ BENCH = ROOT / "bench"
 HEAD_TO_HEAD = "users,store_products,store_categories,gamification_daily"
 RUN_KINDS = ("full", "noop", "day")
 USERS_PAGE = 200  # users_filter page size, fixed by the API
+PEER_PAR_WORKERS = 5  # dlt's default extract workers, which run rest_api's parallelized resources
 
 
 # ---------------------------------------------------------------- contenders
@@ -172,6 +173,8 @@ def run_chain(sim: Sim, contender: str, users: int, seed: int, profile: str, kin
                 cmd = ours_cmd(args.resources, start, end)
             else:
                 cmd = peer_cmd(args.resources, start, end, warehouse, dlt_dir / "pipelines")
+                if contender == "peer_par":
+                    cmd.append("--parallelized")
             load_before = os.getloadavg()
             started = datetime.now(UTC)
             res = run_measured(cmd, env, work / f"log-{kind}", args.timeout)
@@ -181,7 +184,7 @@ def run_chain(sim: Sim, contender: str, users: int, seed: int, profile: str, kin
             top, allr = data_rows(traces["row_counts"])
             by_status = {str(k): int(v) for k, v in counters.get("by_status", {}).items()}
             peer_report = None
-            if contender == "peer":
+            if contender.startswith("peer"):
                 for line in reversed(res.stdout.splitlines()):
                     if line.startswith("{"):
                         peer_report = json.loads(line)
@@ -212,6 +215,8 @@ def run_chain(sim: Sim, contender: str, users: int, seed: int, profile: str, kin
             if measured and kind == "full" and contender == "ours" and res.returncode == 0 and args.floors:
                 tables = [t for t in traces["row_counts"] if not t.startswith("_dlt")]
                 rec.update(raw_ingest_seconds(warehouse, tables, work))
+            if measured and args.truth:
+                rec["truth_counts"] = {k: v.get("count") for k, v in sim.truth().items()}
             if measured:
                 fn = run_dir / f"u{users}-{profile}-{kind}-{contender}-r{rep}.json"
                 fn.write_text(json.dumps(rec, indent=1))
@@ -269,15 +274,15 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace, concurren
         medians.append(m)
     idx = {(m["users"], m["profile"], m["run"], m["contender"]): m for m in medians}
     ratios = []
-    for (u, prof, run, c), m in idx.items():
-        if c != "ours" or (u, prof, run, "peer") not in idx:
-            continue
-        p = idx[(u, prof, run, "peer")]
 
-        def ratio(a: Any, b: Any) -> float | None:
-            return round(a / b, 2) if a is not None and b else None
+    def ratio(a: Any, b: Any) -> float | None:
+        return round(a / b, 2) if a is not None and b else None
 
-        ratios.append({"users": u, "profile": prof, "run": run,
+    pairs = [(key, m, peer) for key, m in idx.items() for peer in ("peer", "peer_par")
+             if key[3] == "ours" and (*key[:3], peer) in idx]
+    for (u, prof, run, _), m, peer in pairs:
+        p = idx[(u, prof, run, peer)]
+        ratios.append({"users": u, "profile": prof, "run": run, "peer": peer,
                        "speedup_wall_peer_over_ours": ratio(p["wall_s"], m["wall_s"]),
                        "requests_ours_over_peer": ratio(m["requests"], p["requests"]),
                        "rss_ours_over_peer": ratio(m["peak_rss_mb"], p["peak_rss_mb"]),
@@ -298,13 +303,13 @@ def goals(idx: dict[tuple, dict], records: list[dict]) -> list[dict]:
                         "users": u, "profile": prof, "run": run, "met": ok,
                         "figure": f"{m['req_per_s']:.1f} req/s over the whole run = {thr:.0%} of {knobs['rate_limit']}/s; "
                                   f"max 429s per run {m['status_429_max']}"})
-        if prof == "lat50" and run == "full" and (u, prof, run, "peer") in idx:
-            p = idx[(u, prof, run, "peer")]
-            if p["wall_s"] and m["wall_s"]:
+        for peer in ("peer", "peer_par"):
+            p = idx.get((u, prof, run, peer))
+            if prof == "lat50" and run == "full" and p and p["wall_s"] and m["wall_s"]:
                 sp = p["wall_s"] / m["wall_s"]
-                out.append({"goal": "50 ms profile full sync >= 4x faster than the peer", "users": u,
+                out.append({"goal": f"50 ms profile full sync >= 4x faster than the {peer}", "users": u,
                             "profile": prof, "run": run, "met": sp >= 4,
-                            "figure": f"peer {p['wall_s']:.1f}s / ours {m['wall_s']:.1f}s = {sp:.2f}x"})
+                            "figure": f"{peer} {p['wall_s']:.1f}s / ours {m['wall_s']:.1f}s = {sp:.2f}x"})
         if run == "full" and m["load_s"] and m["raw_ingest_s"]:
             r = m["load_s"] / m["raw_ingest_s"]
             out.append({"goal": "load step within 3x of raw DuckDB ingestion from Arrow", "users": u,
@@ -358,14 +363,14 @@ def write_markdown(path: Path, summary: dict, meta: dict) -> None:
                  f"{fmt(m['raw_ingest_s'], 2)} | {fmt(floor, 1)} |")
     if summary["ratios"]:
         L += ["", "Ratios (same invocation, medians):", "",
-              "| users | profile | run | peer wall / ours wall | ours requests / peer | ours RSS / peer | ours load / peer load |",
-              "|---:|---|---|---:|---:|---:|---:|"]
+              "| users | profile | run | peer | peer wall / ours wall | ours requests / peer | ours RSS / peer | ours load / peer load |",
+              "|---:|---|---|---|---:|---:|---:|---:|"]
         for r in summary["ratios"]:
-            L.append(f"| {r['users']} | {r['profile']} | {r['run']} | {fmt(r['speedup_wall_peer_over_ours'], 2)}x | "
+            L.append(f"| {r['users']} | {r['profile']} | {r['run']} | {r['peer']} | {fmt(r['speedup_wall_peer_over_ours'], 2)}x | "
                      f"{fmt(r['requests_ours_over_peer'], 2)} | {fmt(r['rss_ours_over_peer'], 2)} | "
                      f"{fmt(r['load_ours_over_peer'], 2)} |")
     L += ["", "Floors: rate floor = requests / rate limit; latency floor = requests x latency / concurrency "
-              f"(ours {meta['concurrency']['ours']}, peer {meta['concurrency']['peer']}); the floor column shows the larger. "
+              f"(ours {meta['concurrency']['ours']}, peer {meta['concurrency']['peer']}, peer_par {meta['concurrency']['peer_par']}); the floor column shows the larger. "
               "Raw ingest = the rows ours wrote, read back and re-ingested into a fresh DuckDB from Arrow.", ""]
     if summary["goals"]:
         L += ["Goals:", "", "| goal | users | profile | run | met | figure |", "|---|---:|---|---|---|---|"]
@@ -416,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=None, help="where warehouses go (default: system temp)")
     p.add_argument("--no-floors", dest="floors", action="store_false")
     p.add_argument("--keep", action="store_true", help="keep warehouses and logs")
+    p.add_argument("--truth", action="store_true", help="record the simulator's truth counts after each run")
     p.add_argument("--note", action="append", default=[], help="a note to print under the table")
     args = p.parse_args(argv)
 
@@ -432,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     load_start = [round(x, 2) for x in os.getloadavg()]
-    concurrency = {"ours": ours_concurrency(), "peer": 1}
+    concurrency = {"ours": ours_concurrency(), "peer": 1, "peer_par": PEER_PAR_WORKERS}
 
     records: list[dict] = []
     for users in sizes:
