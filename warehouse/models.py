@@ -100,6 +100,7 @@ def build_model(con: duckdb.DuckDBPyConnection, model: Model) -> BuildResult:
     """(Re)build `analytics.<model>` from its SELECT in one transaction."""
     started = time.monotonic()
     target = f'{MODELS_SCHEMA}."{model.name}"'
+    con.execute("SET TimeZone = 'UTC'")  # timestamptz -> date casts are UTC days, as the API's dates
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {MODELS_SCHEMA}")
