@@ -14,7 +14,7 @@ def test_shipped_definitions_load() -> None:
     bonus = defs["weekly_tier_bonus"]
     assert (bonus.target, bonus.columns, bonus.period, bonus.schedule) == (
         "users", {"coins": "add"}, "week_start", "0 6 * * 1")
-    assert "returning_raw.gamification_logs" in bonus.tables
+    assert "analytics.fct_gamification_events" in bonus.tables
     assert defs["monthly_top_xp_premium"].target == "premium_currency"
     assert defs["loyalty_points"].columns == {"loyalty_points": "overwrite"}
 

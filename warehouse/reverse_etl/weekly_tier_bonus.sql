@@ -14,24 +14,24 @@ WITH tier_floor AS (  -- the XP at which each tier starts (its lowest level)
     GROUP BY t.name
 ),
 week AS (  -- "now" is the latest activity; the week is the last one that ended by then
-    SELECT date_trunc('week', max(CAST(created_at AS TIMESTAMP)) + INTERVAL 1 DAY) - INTERVAL 7 DAY AS week_start
-    FROM returning_raw.gamification_logs
+    SELECT date_trunc('week', max(CAST(occurred_at AS TIMESTAMP)) + INTERVAL 1 DAY) - INTERVAL 7 DAY AS week_start
+    FROM analytics.fct_gamification_events
 ),
 week_xp AS (
-    SELECT g.user_id,
-           arg_min(g.balance_xp - g.xp, CAST(g.created_at AS TIMESTAMP)) AS xp_before,
-           arg_max(g.balance_xp, CAST(g.created_at AS TIMESTAMP)) AS xp_after
-    FROM returning_raw.gamification_logs AS g
+    SELECT e.user_id,
+           arg_min(e.balance_xp - e.xp, CAST(e.occurred_at AS TIMESTAMP)) AS xp_before,
+           arg_max(e.balance_xp, CAST(e.occurred_at AS TIMESTAMP)) AS xp_after
+    FROM analytics.fct_gamification_events AS e
     CROSS JOIN week AS w
-    WHERE CAST(g.created_at AS TIMESTAMP) >= w.week_start
-      AND CAST(g.created_at AS TIMESTAMP) < w.week_start + INTERVAL 7 DAY
-    GROUP BY g.user_id
+    WHERE CAST(e.occurred_at AS TIMESTAMP) >= w.week_start
+      AND CAST(e.occurred_at AS TIMESTAMP) < w.week_start + INTERVAL 7 DAY
+    GROUP BY e.user_id
 )
 SELECT u.email,
        500 AS coins,
        strftime(w.week_start, '%Y-%m-%d') AS week_start
 FROM week_xp AS x
-JOIN returning_raw.users AS u ON u._id = x.user_id
+JOIN analytics.dim_users AS u ON u.user_id = x.user_id AND NOT u.deleted
 CROSS JOIN week AS w
 WHERE EXISTS (
     SELECT 1 FROM tier_floor AS f
