@@ -1,0 +1,148 @@
+"""Settings of the client and the sync, read from the environment (shared/interfaces.md).
+
+The API key never appears in `repr`, `str` or any message (see `errors.scrub`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import ConfigError, register_secret
+from pipelines.registry import Endpoint, build_registry
+
+PRODUCTION_URLS = {
+    "integration": "https://integration.returning.ai",
+    "partner": "https://api.returning.ai",
+    "application": "https://application.returning.ai",
+}
+DEFAULT_WAREHOUSE = "warehouse/returning.duckdb"
+
+# env var -> (field, parser)
+_NUMERIC_ENV: dict[str, tuple[str, type]] = {
+    "RETURNING_SYNC_CONCURRENCY": ("concurrency", int),
+    "RETURNING_SYNC_TIMEOUT": ("timeout", float),
+    "RETURNING_SYNC_MAX_ATTEMPTS": ("max_attempts", int),
+    "RETURNING_SYNC_BACKOFF_BASE": ("backoff_base", float),
+    "RETURNING_SYNC_BACKOFF_MAX": ("backoff_max", float),
+    "RETURNING_SYNC_RATE_LIMIT": ("rate_limit", float),
+    "RETURNING_SYNC_LOOKBACK_SECONDS": ("lookback_seconds", float),
+    "RETURNING_SYNC_LOOKBACK_DAYS": ("lookback_days", int),
+    "RETURNING_SYNC_DAILY_LOOKBACK_DAYS": ("daily_lookback_days", int),
+    "RETURNING_SYNC_HISTORY_DAYS": ("history_days", int),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: str = field(repr=False)
+    integration_url: str = PRODUCTION_URLS["integration"]
+    partner_url: str = PRODUCTION_URLS["partner"]
+    application_url: str = PRODUCTION_URLS["application"]
+    community_id: str | None = None
+    warehouse: Path = Path(DEFAULT_WAREHOUSE)
+    concurrency: int = 4
+    timeout: float = 30.0
+    max_attempts: int = 8
+    backoff_base: float = 0.25
+    backoff_max: float = 20.0
+    rate_limit: float | None = None  # requests per second; None: follow the server's X-RateLimit-* only
+    lookback_seconds: float = 3600.0  # timestamp cursors re-read this far back (late data)
+    lookback_days: int = 1  # loyalty overview and activity stats re-read this many days before the last run's day
+    daily_lookback_days: int = 0  # daily history re-reads its last loaded day plus this many before it
+    history_days: int = 90  # how far back a first run reaches when no start date is given
+    registry_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        register_secret(self.api_key)
+        if not self.api_key:
+            raise ConfigError("RETURNING_AI_API_KEY is not set: create a key under community settings > API keys")
+        if any(c.isspace() for c in self.api_key):
+            raise ConfigError("RETURNING_AI_API_KEY contains whitespace: paste the key alone")
+        for name in ("integration_url", "partner_url", "application_url"):
+            url = getattr(self, name)
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise ConfigError(f"{name.replace('_', ' ')} must start with http:// or https://, got {url!r}")
+        if self.concurrency < 1 or self.concurrency > 64:
+            raise ConfigError(f"concurrency must be between 1 and 64, got {self.concurrency}")
+        if self.timeout <= 0 or self.max_attempts < 1:
+            raise ConfigError("timeout must be positive and max_attempts at least 1")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ConfigError(f"rate limit must be positive requests per second, got {self.rate_limit}")
+        if min(self.lookback_seconds, self.lookback_days, self.daily_lookback_days) < 0 or not 1 <= self.history_days <= 3650:
+            raise ConfigError("lookbacks must be >= 0 and history_days between 1 and 3650")
+        try:
+            self.registry  # noqa: B018 - validate overrides now, with one clear line
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    @cached_property
+    def registry(self) -> dict[str, Endpoint]:
+        return build_registry(self.registry_overrides)
+
+    def endpoint(self, name: str) -> Endpoint:
+        try:
+            return self.registry[name]
+        except KeyError:
+            raise ConfigError(f"unknown endpoint {name!r}") from None
+
+    def base_url(self, surface: str) -> str:
+        return str(getattr(self, f"{surface}_url")).rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {"api_key": env.get("RETURNING_AI_API_KEY", "").strip()}
+        base = env.get("RETURNING_AI_BASE_URL")
+        for surface in PRODUCTION_URLS:
+            url = env.get(f"RETURNING_AI_{surface.upper()}_URL") or base
+            if url:
+                values[f"{surface}_url"] = url
+        if env.get("RETURNING_AI_COMMUNITY_ID"):
+            values["community_id"] = env["RETURNING_AI_COMMUNITY_ID"].strip()
+        if env.get("RETURNING_WAREHOUSE"):
+            values["warehouse"] = Path(env["RETURNING_WAREHOUSE"])
+        for var, (name, parse) in _NUMERIC_ENV.items():
+            raw = env.get(var)
+            if raw:
+                try:
+                    values[name] = parse(raw)
+                except ValueError:
+                    raise ConfigError(f"{var} must be a {parse.__name__}, got {raw!r}") from None
+        if env.get("RETURNING_SYNC_REGISTRY_OVERRIDES"):
+            values["registry_overrides"] = load_overrides(env["RETURNING_SYNC_REGISTRY_OVERRIDES"])
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if isinstance(values.get("warehouse"), str):
+            values["warehouse"] = Path(values["warehouse"])
+        return cls(**values)
+
+
+def load_overrides(spec: str) -> dict[str, Any]:
+    """Registry overrides from inline JSON, or from a .toml / .json file path."""
+    text = spec.strip()
+    try:
+        if text.startswith("{"):
+            data = json.loads(text)
+        else:
+            path = Path(text)
+            if not path.is_file():
+                raise ConfigError(f"RETURNING_SYNC_REGISTRY_OVERRIDES: no such file {path}")
+            raw = path.read_text(encoding="utf-8")
+            data = tomllib.loads(raw) if path.suffix == ".toml" else json.loads(raw)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"RETURNING_SYNC_REGISTRY_OVERRIDES is not valid TOML/JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("RETURNING_SYNC_REGISTRY_OVERRIDES must hold a table of endpoint names")
+    return data

@@ -1,0 +1,177 @@
+"""What the resources of one sync share: the client, the server's day, cached look-ups,
+progress counters and read access to what the warehouse already holds."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import dlt
+
+from pipelines.client import ReturningClient
+from pipelines.config import Settings
+from pipelines.shapes import parse_day, to_utc_datetime
+
+# resource -> endpoints whose requests it is charged with in the summary
+RESOURCE_ENDPOINTS: dict[str, tuple[str, ...]] = {
+    "users": ("users_filter",),
+    "user_fields": ("user_fields",),
+    "user_field_histories": ("user_field_histories",),
+    "gamification_daily": ("activity_daily",),
+    "gamification_logs": ("activity_logs",),
+    "activity_stats": ("activity_stats",),
+    "loyalty_overview": ("loyalty_overview",),
+    "redemption_orders": ("redemption_transactions",),
+    "redemption_statuses": ("redemption_statuses",),
+    "redemption_status_history": ("redemption_status_history",),
+    "purchase_histories": ("purchase_histories",),
+    "store_products": ("products",),
+    "store_categories": ("categories",),
+    "store_config": ("store_config",),
+    "leaderboards": ("leaderboards",),
+    "streaks": ("streaks",),
+    "streak_logs": ("streak_logs",),
+    "tiers": ("tiers",),
+    "bulk_jobs": ("bulk_jobs",),
+}
+RESOURCES: tuple[str, ...] = tuple(RESOURCE_ENDPOINTS)
+
+
+@dataclass
+class ResourceProgress:
+    pages: int = 0
+    rows: int = 0
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.monotonic()) - self.started
+
+
+ProgressCallback = Callable[[str, ResourceProgress], None]
+
+
+@dataclass
+class Tracker:
+    callback: ProgressCallback | None = None
+    by_resource: dict[str, ResourceProgress] = field(default_factory=dict)
+
+    def start(self, resource: str) -> None:
+        p = self.by_resource.setdefault(resource, ResourceProgress())
+        if p.started is None:
+            p.started = time.monotonic()
+
+    def page(self, resource: str, rows: int) -> None:
+        p = self.by_resource.setdefault(resource, ResourceProgress(started=time.monotonic()))
+        p.pages += 1
+        p.rows += rows
+        p.finished = time.monotonic()
+        if self.callback is not None:
+            self.callback(resource, p)
+
+
+class RunContext:
+    """Shared by the resources of one source instance (one run)."""
+
+    def __init__(
+        self, settings: Settings, *, client: ReturningClient | None = None,
+        start_date: date | datetime | None = None, end_date: date | datetime | None = None,
+        backfill: bool = False, tracker: Tracker | None = None,
+    ) -> None:
+        self.settings = settings
+        self._client = client
+        self.start = to_utc_datetime(start_date)
+        self.end = to_utc_datetime(end_date)
+        self.backfill = backfill
+        self.tracker = tracker or Tracker()
+        self.memo: dict[str, Any] = {}
+        self.run_started = datetime.now(UTC)
+        self._lock = threading.Lock()
+        self._today: date | None = None
+        self.known_email: str | None = None
+
+    @property
+    def client(self) -> ReturningClient:
+        with self._lock:
+            if self._client is None:
+                self._client = ReturningClient(self.settings)
+            return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    # -- cached look-ups ---------------------------------------------------------------------
+    def user_fields(self) -> list[dict[str, Any]]:
+        if "user_fields" not in self.memo:
+            data = self.client.request_json("user_fields")
+            self.memo["user_fields"] = data if isinstance(data, list) else []
+        return self.memo["user_fields"]
+
+    def today(self) -> date:
+        """The server's current day. The API states no clock, but activity stats end their range
+        on it (docs/contract-readings.md), so one one-day stats call for any live user tells it."""
+        if self._today is not None:
+            return self._today
+        email = self.known_email or self._any_email()
+        found: date | None = None
+        if email:
+            ep = self.settings.endpoint("activity_stats")
+            data = self.client.request_json("activity_stats", json={
+                ep.f("identifier"): email, ep.f("identifier_type"): "email", ep.f("days"): 1})
+            found = parse_day((data.get("range") or {}).get("end_date")) if isinstance(data, dict) else None
+        self._today = found or datetime.now(UTC).date()
+        return self._today
+
+    def _any_email(self) -> str | None:
+        ep = self.settings.endpoint("users_filter")
+        pages = self.client.paginate("users_filter", json={ep.f("fields"): [ep.f("email")]})
+        try:
+            for page in pages:
+                for user in page:
+                    if user.get(ep.f("email")):
+                        return str(user[ep.f("email")])
+        finally:
+            pages.close()
+        return None
+
+    # -- the warehouse as it stands ----------------------------------------------------------
+    def query(self, table: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of `sql` where `{table}` names the warehouse table; [] when it does not exist yet."""
+        try:
+            pipeline = dlt.current.pipeline()
+        except Exception:  # noqa: BLE001 - no active pipeline: nothing stored to compare with
+            return []
+        if pipeline is None or not pipeline.default_schema_name:
+            return []
+        if table not in pipeline.default_schema.tables:
+            return []
+        try:
+            with pipeline.sql_client() as client:
+                qualified = client.make_qualified_table_name(table)
+                with client.execute_query(sql.format(table=qualified), *params) as cursor:
+                    return list(cursor.fetchall())
+        except Exception as exc:  # noqa: BLE001
+            if "does not exist" in str(exc) or "Catalog Error" in str(exc):
+                return []
+            raise
+
+    def query_arrow(self, table: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        """Like `query` but returns an Arrow table (None when the table does not exist yet)."""
+        try:
+            pipeline = dlt.current.pipeline()
+        except Exception:  # noqa: BLE001
+            return None
+        if pipeline is None or not pipeline.default_schema_name or table not in pipeline.default_schema.tables:
+            return None
+        with pipeline.sql_client() as client:
+            qualified = client.make_qualified_table_name(table)
+            with client.execute_query(sql.format(table=qualified), *params) as cursor:
+                return cursor.native_cursor.fetch_arrow_table()

@@ -1,0 +1,97 @@
+"""Client-side rate limiter shared by every thread of one client.
+
+It spaces requests at a steady rate (the configured one, or 90% of the server's advertised
+`X-RateLimit-Limit` per second once seen), stops sending when the server says the window is spent
+(`X-RateLimit-Remaining: 0` until `X-RateLimit-Reset`), and after a 429 holds every thread until
+`Retry-After` has passed, so a well-configured run never meets a second 429.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+SAFETY = 0.9  # fraction of the advertised limit we allow ourselves
+MAX_PAUSE = 120.0  # never trust a header asking for more than this
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        rate: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._configured = rate
+        self._rate = rate  # requests per second, None = unlimited
+        self._clock = clock
+        self._wall = wall
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_slot = 0.0  # monotonic time of the next free sending slot
+        self._paused_until = 0.0
+
+    @property
+    def rate(self) -> float | None:
+        return self._rate
+
+    def acquire(self) -> float:
+        """Block until this thread may send; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                start = max(now, self._paused_until)
+                if self._rate:
+                    start = max(start, self._next_slot)
+                    self._next_slot = start + 1.0 / self._rate
+                delay = start - now
+            if delay <= 0:
+                return waited
+            self._sleep(delay)
+            waited += delay
+            # re-check: a 429 seen meanwhile may have pushed the pause further
+            with self._lock:
+                if self._clock() >= self._paused_until - 1e-6:
+                    return waited
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """Learn from a response's X-RateLimit-* / Retry-After headers."""
+        limit = _number(headers.get("x-ratelimit-limit"))
+        remaining = _number(headers.get("x-ratelimit-remaining"))
+        reset = _number(headers.get("x-ratelimit-reset"))
+        with self._lock:
+            now = self._clock()
+            if limit and limit > 0:
+                advertised = limit * SAFETY
+                self._rate = min(advertised, self._configured) if self._configured else advertised
+            if remaining is not None and remaining <= 0 and reset is not None:
+                wait = reset - self._wall()
+                wait = min(max(wait, 1.0 / (self._rate or 10.0)), MAX_PAUSE)
+                self._paused_until = max(self._paused_until, now + wait)
+            if status == 429:
+                self.pause_locked(now, retry_after(headers))
+
+    def pause_locked(self, now: float, seconds: float | None) -> None:
+        self._paused_until = max(self._paused_until, now + min(seconds if seconds is not None else 1.0, MAX_PAUSE))
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds form; HTTP dates count as 1 s)."""
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    value = _number(raw)
+    return max(value, 0.0) if value is not None else 1.0
+
+
+def _number(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""dlt resources, grouped by subject. Each factory takes the run's `RunContext`."""

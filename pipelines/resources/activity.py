@@ -1,0 +1,186 @@
+"""Gamification and activity: gamification_daily and activity_stats (fan-outs over the users of
+the run's pass), gamification_logs, loyalty_overview."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.extract.resource import DltResource
+
+from pipelines.context import RunContext
+from pipelines.resources.common import APPEND_ONCE, chunked, incremental, window
+from pipelines.shapes import DATE, INT, STR, TS, days, dmy, iso, parse_day, parse_ts, to_arrow
+
+DAILY_TYPES = {"identifier": STR, "user_id": STR, "date": DATE, "coins": INT, "xp": INT}
+STATS_TYPES = {"user_id": STR, "date": DATE, "messages": INT, "replies": INT, "reaction": INT, "socials": INT}
+LOG_TYPES = {"_id": STR, "user_id": STR, "identifier": STR, "action": STR, "xp": INT, "coins": INT,
+             "balance_xp": INT, "balance_coins": INT, "createdAt": TS}
+# user columns whose change means the user was active (besides last_login)
+ACTIVITY_SIGNALS = ("last_login", "xp", "coins", "total_messages", "total_reactions", "visit_count")
+
+
+def live_users(ctx: RunContext, page: pa.Table) -> list[dict[str, Any]]:
+    ep = ctx.settings.endpoint("users_filter")
+    wanted = [c for c in (ep.f("id"), ep.f("email"), ep.f("join_date"), ep.f("is_deleted"), *ACTIVITY_SIGNALS)
+              if c in page.column_names]
+    rows = page.select(list(dict.fromkeys(wanted))).to_pylist()
+    return [r for r in rows if not r.get(ep.f("is_deleted")) and r.get(ep.f("email"))]
+
+
+def day_span(ctx: RunContext, key: str, lookback: int) -> tuple[date, date]:
+    """[first, last] days this resource reads this run, computed once; moves its stored day."""
+    memo_key = f"span:{key}"
+    if memo_key not in ctx.memo:
+        state = dlt.current.resource_state()
+        today = ctx.today()
+        last = today if ctx.end is None else min(today, ctx.end.date() - timedelta(days=1))
+        first = ctx.start.date() if ctx.start else today - timedelta(days=ctx.settings.history_days)
+        stored = parse_day(state.get("last_day"))
+        if stored is not None and not ctx.backfill:
+            first = max(first, stored - timedelta(days=lookback)) if ctx.start else stored - timedelta(days=lookback)
+        if ctx.end is None:
+            state["last_day"] = last.isoformat()
+        ctx.memo[memo_key] = (first, last)
+    return ctx.memo[memo_key]
+
+
+def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResource:
+    ep = ctx.settings.endpoint("activity_daily")
+    per_call = int(ep.f("max_identifiers", "100"))
+
+    def fetch(task: tuple[date, list[str]]) -> list[dict[str, Any]]:
+        day, batch = task
+        body = {ep.f("identifier"): batch, ep.f("identifier_type"): "email", ep.f("date"): dmy(day)}
+        rows: list[dict[str, Any]] = []
+        for page in ctx.client.paginate("activity_daily", json=body):
+            ctx.tracker.page("gamification_daily", len(page))
+            rows.extend(page)
+        return rows
+
+    @dlt.transformer(name="gamification_daily", data_from=users, write_disposition="merge",
+                     primary_key=("user_id", "date"))
+    def gamification_daily(page: pa.Table) -> Iterator[pa.Table]:
+        ctx.tracker.start("gamification_daily")
+        first, last = day_span(ctx, "gamification_daily", ctx.settings.daily_lookback_days)
+        join_f, email_f = ctx.settings.endpoint("users_filter").f("join_date"), ctx.settings.endpoint("users_filter").f("email")
+        people = [(str(u[email_f]), parse_day(u.get(join_f))) for u in live_users(ctx, page)]
+        tasks = []
+        for day in days(first, last):
+            emails = [email for email, joined in people if joined is None or joined <= day]
+            tasks.extend((day, batch) for batch in chunked(emails, per_call))
+        rows = [row for result in ctx.client.map_ordered(fetch, tasks) for row in result]
+        if rows:
+            yield to_arrow(rows, DAILY_TYPES)
+
+    return gamification_daily
+
+
+def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
+    ep = ctx.settings.endpoint("activity_stats")
+    max_days = int(ep.f("max_days", "90"))
+
+    def fetch(task: tuple[str, int]) -> list[dict[str, Any]]:
+        email, span = task
+        data = ctx.client.request_json("activity_stats", json={
+            ep.f("identifier"): email, ep.f("identifier_type"): "email", ep.f("days"): span})
+        ctx.tracker.page("activity_stats", 0)
+        if not isinstance(data, dict):
+            return []
+        user_id = data.get("user_id")
+        return [{"user_id": user_id, **d} for d in data.get("daily_stats") or [] if isinstance(d, dict)]
+
+    @dlt.transformer(name="activity_stats", data_from=users, write_disposition="merge",
+                     primary_key=("user_id", "date"))
+    def activity_stats(page: pa.Table) -> Iterator[pa.Table]:
+        ctx.tracker.start("activity_stats")
+        state = dlt.current.resource_state()
+        if "stats:prev" not in ctx.memo:
+            ctx.memo["stats:prev"] = (parse_ts(state.get("max_last_login")), parse_day(state.get("last_day")))
+        prev_login, prev_day = ctx.memo["stats:prev"]
+        first, today = day_span(ctx, "activity_stats", ctx.settings.lookback_days)
+        if prev_day is None or ctx.backfill:
+            span = (today - first).days + 1
+        else:
+            span = (today - prev_day).days + 1 + ctx.settings.lookback_days
+        span = max(1, min(max_days, span))
+        people = live_users(ctx, page)
+        if prev_login is not None and not ctx.backfill:
+            people = active_since(ctx, people, prev_login)
+        best = parse_ts(state.get("max_last_login"))
+        for user in live_users(ctx, page):
+            login = parse_ts(user.get("last_login"))
+            if isinstance(login, datetime) and (not isinstance(best, datetime) or login > best):
+                best = login
+        if isinstance(best, datetime):
+            state["max_last_login"] = iso(best)
+        email_f = ctx.settings.endpoint("users_filter").f("email")
+        tasks = [(str(u[email_f]), span) for u in people]
+        rows = [row for result in ctx.client.map_ordered(fetch, tasks) for row in result]
+        if rows:
+            yield to_arrow(rows, STATS_TYPES)
+
+    return activity_stats
+
+
+def active_since(ctx: RunContext, people: list[dict[str, Any]], prev_login: datetime) -> list[dict[str, Any]]:
+    """Users who logged in since the last run (less the lookback), are new, or whose activity
+    counters moved since the stored users row."""
+    id_f = ctx.settings.endpoint("users_filter").f("id")
+    cutoff = prev_login - timedelta(seconds=ctx.settings.lookback_seconds)
+    signals = [s for s in ACTIVITY_SIGNALS if s != "last_login"]
+    ids = [str(u[id_f]) for u in people]
+    stored = {row[0]: row[1:] for row in ctx.query(
+        "users", "SELECT _id, " + ", ".join(signals) + " FROM {table} WHERE _id IN (SELECT UNNEST(?::VARCHAR[]))",
+        (ids,))} if ids else {}
+    picked = []
+    for user in people:
+        login = parse_ts(user.get("last_login"))
+        before = stored.get(str(user[id_f]))
+        now = tuple(user.get(s) for s in signals)
+        if (isinstance(login, datetime) and login >= cutoff) or before is None or tuple(before) != now:
+            picked.append(user)
+    return picked
+
+
+def gamification_logs_resource(ctx: RunContext) -> DltResource:
+    ep = ctx.settings.endpoint("activity_logs")
+
+    @dlt.resource(name="gamification_logs", write_disposition=APPEND_ONCE, primary_key="_id")
+    def gamification_logs(
+        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep.f("cursor")),  # noqa: B008
+    ) -> Iterator[pa.Table]:
+        ctx.tracker.start("gamification_logs")
+        start, end = window(cursor)
+        body = {k: v for k, v in ((ep.f("from"), start), (ep.f("to"), end)) if v is not None}
+        for page in ctx.client.paginate("activity_logs", json=body):
+            ctx.tracker.page("gamification_logs", len(page))
+            if page:
+                yield to_arrow(page, LOG_TYPES)
+
+    return gamification_logs()
+
+
+def loyalty_overview_resource(ctx: RunContext) -> DltResource:
+    ep = ctx.settings.endpoint("loyalty_overview")
+    max_days = int(ep.f("max_days", "90"))
+
+    @dlt.resource(name="loyalty_overview", write_disposition="merge", primary_key="date",
+                  columns={"date": {"data_type": "date"}})
+    def loyalty_overview() -> Iterator[list[dict[str, Any]]]:
+        ctx.tracker.start("loyalty_overview")
+        first, last = day_span(ctx, "loyalty_overview", ctx.settings.lookback_days)
+        while first <= last:
+            upto = min(last, first + timedelta(days=max_days - 1))
+            data = ctx.client.request_json("loyalty_overview", params={
+                ep.f("from"): first.isoformat(), ep.f("to"): upto.isoformat()})
+            rows = [dict(r, date=parse_day(r.get("date"))) for r in data or [] if isinstance(r, dict)]
+            ctx.tracker.page("loyalty_overview", len(rows))
+            if rows:
+                yield rows
+            first = upto + timedelta(days=1)
+
+    return loyalty_overview()

@@ -1,0 +1,126 @@
+"""Redemptions, purchase histories and the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import dlt
+from dlt.extract.resource import DltResource
+
+from pipelines.context import RunContext
+from pipelines.pagination import dig
+from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
+from pipelines.shapes import parse_ts
+
+
+def redemption_orders_resource(ctx: RunContext) -> DltResource:
+    ep = ctx.settings.endpoint("redemption_transactions")
+
+    @dlt.resource(name="redemption_orders", write_disposition="merge", primary_key="transactionId")
+    def redemption_orders(
+        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep.f("cursor")),  # noqa: B008
+    ) -> Iterator[list[dict[str, Any]]]:
+        ctx.tracker.start("redemption_orders")
+        # the high-water mark before this run: orders at or below it were seen already
+        ctx.memo["orders:prev_high"] = None if ctx.backfill else cursor.last_value
+        start, end = window(cursor)
+        params = {ep.f("from"): start, ep.f("to"): end, "sort": ep.f("sort")}
+        for page in ctx.client.paginate("redemption_transactions", params=params):
+            ctx.tracker.page("redemption_orders", len(page))
+            if page:
+                yield with_timestamps(page)
+
+    return redemption_orders()
+
+
+def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> DltResource:
+    """Status history only for orders changed since the last run: orders above the previous
+    high-water mark, and orders in the lookback window that are new or changed in the warehouse."""
+    ep = ctx.settings.endpoint("redemption_transactions")
+    key, cursor = ep.f("key", "transactionId"), ep.f("cursor")
+
+    def fetch(transaction_id: str) -> list[dict[str, Any]]:
+        data = ctx.client.request_json("redemption_status_history", path_params={"transactionId": transaction_id})
+        ctx.tracker.page("redemption_status_history", len(data or []))
+        return with_timestamps(r for r in data or [] if isinstance(r, dict))
+
+    @dlt.transformer(name="redemption_status_history", data_from=orders, write_disposition=APPEND_ONCE,
+                     primary_key="_id")
+    def redemption_status_history(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        ctx.tracker.start("redemption_status_history")
+        prev_high = parse_ts(ctx.memo.get("orders:prev_high"))
+        changed = [o for o in page if o.get(key)]
+        if isinstance(prev_high, datetime):
+            recent = [o for o in changed if not isinstance(o.get(cursor), datetime) or o[cursor] > prev_high]
+            older = [o for o in changed if o not in recent]
+            if older:
+                stored = dict(ctx.query(
+                    "redemption_orders",
+                    "SELECT transaction_id, updated_at FROM {table} WHERE transaction_id IN (SELECT UNNEST(?::VARCHAR[]))",
+                    ([str(o[key]) for o in older],)))
+                recent += [o for o in older if stored.get(str(o[key])) != o.get(cursor)]
+            changed = recent
+        rows = [r for result in ctx.client.map_ordered(fetch, [str(o[key]) for o in changed]) for r in result]
+        if rows:
+            yield rows
+
+    return redemption_status_history
+
+
+def purchase_histories_resource(ctx: RunContext) -> DltResource:
+    """Walks newest first and stops at the stored high-water mark of `updatedAt`."""
+    ep = ctx.settings.endpoint("purchase_histories")
+    cursor_f = ep.f("cursor")
+
+    @dlt.resource(name="purchase_histories", write_disposition="merge", primary_key="_id")
+    def purchase_histories(
+        cursor: dlt.sources.incremental[datetime] = incremental(ctx, cursor_f),  # noqa: B008
+    ) -> Iterator[list[dict[str, Any]]]:
+        ctx.tracker.start("purchase_histories")
+        start = cursor.start_value
+        pages = ctx.client.paginate("purchase_histories", params={"sort": ep.f("sort")},
+                                    sequential=isinstance(start, datetime))
+        try:
+            for page in pages:
+                rows = with_timestamps(page)
+                ctx.tracker.page("purchase_histories", len(rows))
+                if rows:
+                    yield rows
+                stamps = [r[cursor_f] for r in rows if isinstance(r.get(cursor_f), datetime)]
+                if isinstance(start, datetime) and stamps and min(stamps) < start:
+                    break
+        finally:
+            pages.close()
+
+    return purchase_histories()
+
+
+def listing(ctx: RunContext, name: str, endpoint: str, *, key: str = "_id") -> DltResource:
+    """A small entity list read whole each run and merged on its key."""
+
+    @dlt.resource(name=name, write_disposition="merge", primary_key=key)
+    def entities() -> Iterator[list[dict[str, Any]]]:
+        ctx.tracker.start(name)
+        for page in ctx.client.paginate(endpoint):
+            ctx.tracker.page(name, len(page))
+            if page:
+                yield with_timestamps(page)
+
+    return entities()
+
+
+def single(ctx: RunContext, name: str, endpoint: str, *, disposition: str = "replace",
+           key: str | None = None) -> DltResource:
+    """One response's `data` (an object or a list) as the table's rows."""
+
+    @dlt.resource(name=name, write_disposition=disposition, primary_key=key)  # type: ignore[call-overload]
+    def one() -> Iterator[list[dict[str, Any]]]:
+        ctx.tracker.start(name)
+        data = dig({"data": ctx.client.request_json(endpoint)}, ctx.settings.endpoint(endpoint).records)
+        rows = [data] if isinstance(data, dict) else [r for r in data or [] if isinstance(r, dict)]
+        ctx.tracker.page(name, len(rows))
+        yield with_timestamps(rows)
+
+    return one()

@@ -1,0 +1,48 @@
+"""Helpers shared by the resource modules: incremental cursors, half-open windows, write modes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+
+from pipelines.context import RunContext
+from pipelines.shapes import iso, timestamps
+
+# Immutable event streams: appended, but a re-read row (lookback window) never duplicates.
+APPEND_ONCE: dict[str, str] = {"disposition": "merge", "strategy": "insert-only"}
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def incremental(ctx: RunContext, cursor: str, *, row_order: str | None = None) -> dlt.sources.incremental[Any]:
+    """`dlt.sources.incremental` on a timestamp cursor: `initial_value=start`, `end_value=end`,
+    half-open, re-reading `lookback_seconds` before the stored high-water mark (late data).
+    A backfill (`--since`) reads from its start to the end without touching the stored mark."""
+    end = ctx.end
+    if ctx.backfill and ctx.start is not None and end is None:
+        end = FAR_FUTURE
+    return dlt.sources.incremental(
+        cursor, initial_value=ctx.start, end_value=end, lag=ctx.settings.lookback_seconds or None,
+        range_start="closed", range_end="open", on_cursor_value_missing="include",
+        row_order=row_order,  # type: ignore[arg-type]
+    )
+
+
+def window(inc: dlt.sources.incremental[Any]) -> tuple[str | None, str | None]:
+    """The request's half-open [from, to) range as API timestamps (None: unbounded)."""
+    start = inc.start_value
+    end = inc.end_value
+    start_s = iso(start) if isinstance(start, datetime) else None
+    end_s = iso(end) if isinstance(end, datetime) and end < FAR_FUTURE else None
+    return start_s, end_s
+
+
+def with_timestamps(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [timestamps(dict(r)) for r in rows]
+
+
+def chunked(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,122 @@
+"""users (complete pass each run, deletions flagged), user_fields, user_field_histories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.extract.resource import DltResource
+
+from pipelines.context import RunContext
+from pipelines.resources.common import APPEND_ONCE, chunked, incremental, window, with_timestamps
+from pipelines.shapes import BOOL, FLOAT, INT, TS, parse_ts, to_arrow
+
+CUSTOM_TYPES: dict[str, pa.DataType] = {"number": FLOAT, "numerical": FLOAT, "boolean": BOOL}
+DELETED_AT = "deleted_at"
+USER_COLUMNS = ("_id", "email", "join_date", "last_login", "is_deleted")  # what the fan-outs read
+
+
+def user_fields_resource(ctx: RunContext) -> DltResource:
+    @dlt.resource(name="user_fields", write_disposition="replace", primary_key="_id",
+                  columns={"defaultValue": {"data_type": "json"}})
+    def user_fields() -> Iterator[list[dict[str, Any]]]:
+        ctx.tracker.start("user_fields")
+        rows = with_timestamps(ctx.user_fields())
+        ctx.tracker.page("user_fields", len(rows))
+        yield rows
+
+    return user_fields()
+
+
+def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
+    """Fields to request (platform + every custom field key) and their Arrow types."""
+    ep = ctx.settings.endpoint("users_filter")
+    platform = [f for f in ep.f("platform_fields").split(",") if f]
+    types: dict[str, pa.DataType] = {f: INT for f in ep.f("int_fields").split(",") if f}
+    types[ep.f("is_deleted")] = BOOL
+    type_key, key_key = ctx.settings.endpoint("user_fields").f("type"), ctx.settings.endpoint("user_fields").f("key")
+    custom: list[str] = []
+    for definition in ctx.user_fields():
+        key = definition.get(key_key)
+        if isinstance(key, str) and key and key not in platform and key not in custom:
+            custom.append(key)
+            kind = CUSTOM_TYPES.get(str(definition.get(type_key, "")).lower())
+            if kind is not None:
+                types[key] = kind
+    # remember the custom field keys seen, so columns stay stable when labels change
+    state = dlt.current.source_state().setdefault("custom_fields", {})
+    for definition in ctx.user_fields():
+        if definition.get(key_key) in custom:
+            state[definition[key_key]] = definition.get("name")
+    return platform + custom, types
+
+
+def users_resource(ctx: RunContext) -> DltResource:
+    @dlt.resource(name="users", write_disposition="merge", primary_key="_id")
+    def users() -> Iterator[pa.Table]:
+        ctx.tracker.start("users")
+        ep = ctx.settings.endpoint("users_filter")
+        id_f, email_f, login_f, deleted_f = ep.f("id"), ep.f("email"), ep.f("last_login"), ep.f("is_deleted")
+        fields, types = users_schema(ctx)
+        live: set[str] = set()
+        max_login: datetime | None = None
+        for page in ctx.client.paginate("users_filter", json={ep.f("fields"): fields}):
+            for user in page:
+                live.add(str(user.get(id_f)))
+                user.setdefault(deleted_f, False)
+                user[DELETED_AT] = None
+                login = parse_ts(user.get(login_f))
+                if isinstance(login, datetime) and (max_login is None or login > max_login):
+                    max_login = login
+                if ctx.known_email is None and user.get(email_f):
+                    ctx.known_email = str(user[email_f])
+            ctx.tracker.page("users", len(page))
+            if page:
+                yield to_arrow(page, {**types, DELETED_AT: TS})
+        ctx.memo["users_max_last_login"] = max_login
+        yield from tombstones(ctx, live)
+
+    return users()
+
+
+def tombstones(ctx: RunContext, live: set[str]) -> Iterator[pa.Table]:
+    """Users stored as live but absent from this complete pass: re-emitted with `is_deleted`
+    true and `deleted_at` set, their last known values kept."""
+    stored = ctx.query("users", "SELECT _id FROM {table} WHERE is_deleted IS NOT TRUE")
+    missing = sorted(row[0] for row in stored if row[0] not in live)
+    now = datetime.now(UTC)
+    for chunk in chunked(missing, 500):
+        table = ctx.query_arrow("users", "SELECT * FROM {table} WHERE _id IN (SELECT UNNEST(?::VARCHAR[]))", (chunk,))
+        if table is None or table.num_rows == 0:
+            continue
+        table = table.drop_columns([c for c in table.column_names if c.startswith("_dlt_")])
+        for name, value, kind in (("is_deleted", True, BOOL), (DELETED_AT, now, TS)):
+            column = pa.array([value] * table.num_rows, type=kind)
+            if name in table.column_names:
+                table = table.set_column(table.column_names.index(name), name, column)
+            else:
+                table = table.append_column(name, column)
+        ctx.tracker.page("users", table.num_rows)
+        yield table
+
+
+def user_field_histories_resource(ctx: RunContext) -> DltResource:
+    ep = ctx.settings.endpoint("user_field_histories")
+
+    @dlt.resource(name="user_field_histories", write_disposition=APPEND_ONCE, primary_key="_id",
+                  columns={"value": {"data_type": "json"}, "previousValue": {"data_type": "json"}})
+    def user_field_histories(
+        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep.f("cursor")),  # noqa: B008
+    ) -> Iterator[list[dict[str, Any]]]:
+        ctx.tracker.start("user_field_histories")
+        start, end = window(cursor)
+        params = {ep.f("from"): start, ep.f("to"): end, "sort": ep.f("sort")}
+        for page in ctx.client.paginate("user_field_histories", params=params):
+            ctx.tracker.page("user_field_histories", len(page))
+            if page:
+                yield with_timestamps(page)
+
+    return user_field_histories()

@@ -1,0 +1,137 @@
+"""Record shaping between the API and the warehouse: timestamps, dates and Arrow tables.
+
+Values keep the API's meaning; only their types are made explicit: ISO-8601 timestamps become
+UTC datetimes, the daily history's `dd/mm/yyyy` and `YYYY-MM-DD` day fields become dates. Large
+flat tables travel as Arrow tables with a fixed schema per column, so the load needs no per-row
+normalisation and pages always agree on types.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$")
+TS = pa.timestamp("us", tz="UTC")
+STR, INT, FLOAT, BOOL, DATE = pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.date32()
+
+
+def parse_ts(value: Any) -> Any:
+    """An ISO-8601 timestamp string as an aware UTC datetime; anything else unchanged."""
+    if isinstance(value, str) and ISO_TS.match(value):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError:
+            return value
+    return value
+
+
+def iso(value: datetime) -> str:
+    """The API's timestamp format: `2026-03-05T11:04:15.754Z`."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def dmy(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def parse_day(value: Any) -> date | None:
+    """`dd/mm/yyyy`, `YYYY-MM-DD` or an ISO timestamp as a date; None when unreadable."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date()
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        if "/" in value:
+            return datetime.strptime(value, "%d/%m/%Y").date()
+        if "T" in value:
+            parsed = parse_ts(value)
+            return parsed.date() if isinstance(parsed, datetime) else None
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def to_utc_datetime(value: date | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def days(start: date, end: date) -> list[date]:
+    """Days from `start` to `end`, both included."""
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def timestamps(row: dict[str, Any]) -> dict[str, Any]:
+    """The record with its top-level ISO timestamps parsed (in place)."""
+    for key, value in row.items():
+        if isinstance(value, str):
+            row[key] = parse_ts(value)
+    return row
+
+
+def _infer(values: list[Any]) -> pa.DataType:
+    kinds = {type(v) for v in values if v is not None}
+    if not kinds:
+        return STR
+    if kinds == {bool}:
+        return BOOL
+    if kinds == {int}:
+        return INT
+    if kinds <= {int, float}:
+        return FLOAT
+    if kinds <= {datetime}:
+        return TS
+    if kinds == {str}:
+        return TS if all(ISO_TS.match(v) for v in values if v is not None) else STR
+    return STR
+
+
+def _coerce(value: Any, kind: pa.DataType) -> Any:
+    if value is None:
+        return None
+    if kind == TS:
+        parsed = parse_ts(value)
+        return parsed if isinstance(parsed, datetime) else None
+    if kind == DATE:
+        return parse_day(value)
+    if kind == STR and not isinstance(value, str):
+        return orjson.dumps(value).decode() if isinstance(value, dict | list) else str(value)
+    if kind == FLOAT and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind == INT and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def to_arrow(rows: Iterable[Mapping[str, Any]], types: Mapping[str, pa.DataType] | None = None) -> pa.Table:
+    """Rows as an Arrow table: declared columns take their declared type, others are inferred
+    (nested values become JSON text). Columns appear in first-seen order."""
+    rows = list(rows)
+    types = types or {}
+    names: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            names.setdefault(key, None)
+    arrays, fields_ = [], []
+    for name in names:
+        raw = [row.get(name) for row in rows]
+        kind = types.get(name) or _infer(raw)
+        try:
+            arr = pa.array([_coerce(v, kind) for v in raw], type=kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            kind = STR
+            arr = pa.array([_coerce(v, STR) for v in raw], type=STR)
+        arrays.append(arr)
+        fields_.append(pa.field(name, kind))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields_))

@@ -1,0 +1,94 @@
+"""The dlt source `returning_ai`: one resource per warehouse table (shared/interfaces.md).
+
+| table | endpoint | write | cursor / key |
+|---|---|---|---|
+| users | users_filter, complete pass | merge | `_id`; absent users flagged `is_deleted`, `deleted_at` |
+| user_fields | user_fields | replace | `_id` |
+| user_field_histories | user_field_histories | append once | `createdAt` / `_id` |
+| gamification_daily | activity_daily per (100 users, day) | merge | last day / `(user_id, date)` |
+| gamification_logs | activity_logs | append once | `createdAt` / `_id` |
+| activity_stats | activity_stats per active user | merge | `(user_id, date)` |
+| loyalty_overview | loyalty_overview | merge | last day / `date` |
+| redemption_orders | redemption_transactions | merge | `updatedAt` / `transactionId` |
+| redemption_statuses | redemption_statuses | replace | |
+| redemption_status_history | status-history per changed order | append once | `_id` |
+| purchase_histories | purchase_histories, newest first | merge | `updatedAt` / `_id` |
+| store_products, store_categories | products, categories | merge | `_id` |
+| store_config | store_config | merge | `_id` |
+| leaderboards, streaks | leaderboards, streaks | merge | `_id` |
+| streak_logs | streak_logs | append once | `createdAt` / `_id` |
+| tiers | tiers (`data.tiers`; levels in `tiers__levels`) | replace | |
+| bulk_jobs | bulk_jobs | merge | `jobId` |
+
+"Append once" = merge with the insert-only strategy: event rows are never rewritten and a re-read
+(lookback window for late data) never duplicates them. Timestamps are UTC timestamps, day fields
+dates; nested objects are flattened by dlt (`status__name`) and lists become child tables.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import dlt
+from dlt.extract.resource import DltResource
+
+from pipelines.client import ReturningClient
+from pipelines.config import Settings
+from pipelines.context import RunContext, Tracker
+from pipelines.resources.activity import (
+    activity_stats_resource,
+    gamification_daily_resource,
+    gamification_logs_resource,
+    loyalty_overview_resource,
+)
+from pipelines.resources.commerce import (
+    listing,
+    purchase_histories_resource,
+    redemption_orders_resource,
+    redemption_status_history_resource,
+    single,
+)
+from pipelines.resources.gamification import streak_logs_resource
+from pipelines.resources.users import user_field_histories_resource, user_fields_resource, users_resource
+
+# a transformer whose parent carries incremental state must load its parent too
+PARENTS: dict[str, str] = {"redemption_status_history": "redemption_orders"}
+
+
+@dlt.source(name="returning_ai")
+def returning_ai(
+    settings: Settings | None = None,
+    start_date: date | datetime | None = None,
+    end_date: date | datetime | None = None,
+    backfill: bool = False,
+    client: ReturningClient | None = None,
+    tracker: Tracker | None = None,
+) -> list[DltResource]:
+    """Every Returning.AI dataset. `start_date`/`end_date` bound incremental reads (half-open);
+    `backfill=True` re-reads from `start_date` without moving the stored high-water marks."""
+    settings = settings or Settings.from_env()
+    ctx = RunContext(settings, client=client, start_date=start_date, end_date=end_date,
+                     backfill=backfill, tracker=tracker)
+    users = users_resource(ctx)
+    orders = redemption_orders_resource(ctx)
+    return [
+        users,
+        user_fields_resource(ctx),
+        user_field_histories_resource(ctx),
+        gamification_daily_resource(ctx, users),
+        gamification_logs_resource(ctx),
+        activity_stats_resource(ctx, users),
+        loyalty_overview_resource(ctx),
+        orders,
+        single(ctx, "redemption_statuses", "redemption_statuses"),
+        redemption_status_history_resource(ctx, orders),
+        purchase_histories_resource(ctx),
+        listing(ctx, "store_products", "products"),
+        listing(ctx, "store_categories", "categories"),
+        single(ctx, "store_config", "store_config", disposition="merge", key="_id"),
+        listing(ctx, "leaderboards", "leaderboards"),
+        listing(ctx, "streaks", "streaks"),
+        streak_logs_resource(ctx),
+        single(ctx, "tiers", "tiers"),
+        listing(ctx, "bulk_jobs", "bulk_jobs", key="jobId"),
+    ]
