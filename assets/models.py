@@ -32,7 +32,8 @@ def model_key(name: str) -> AssetKey:
 
 
 def _model_asset(model: Model) -> AssetsDefinition:
-    deps = [AssetKey([RAW_SCHEMA, t]) for t in model.raw_deps] + [model_key(m) for m in model.model_deps]
+    raw_tables = dict.fromkeys(t.split("__")[0] for t in model.raw_deps)  # dlt child table -> its parent
+    deps = [AssetKey([RAW_SCHEMA, t]) for t in raw_tables] + [model_key(m) for m in model.model_deps]
 
     @asset(
         key=model_key(model.name),

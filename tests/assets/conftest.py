@@ -1,0 +1,88 @@
+"""One full materialization of every ingest and model asset (with checks), made once per session and
+shared by tests/assets and tests/warehouse (see `shared_load`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+
+from tests.conftest import SIM_SEED, SIM_USERS
+from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
+
+POOL_CONFIG = {"concurrency": {"pools": {"default_limit": 1}}}
+
+
+@dataclass
+class Loaded:
+    sim: SimAdmin
+    warehouse: Path
+    instance: DagsterInstance
+    result: ExecuteInProcessResult
+    resources: dict[str, Any]
+    window: tuple[str, str]
+    seconds: float
+
+
+def resources_for(sim_url: str, warehouse: Path) -> dict[str, Any]:
+    from dagster_dlt import DagsterDltResource
+
+    from assets.resources import DuckDBWarehouse, ReturningApiSettings
+
+    return {
+        "dlt": DagsterDltResource(),
+        "returning": ReturningApiSettings(api_key=FULL_KEY, base_url=sim_url, community_id=COMMUNITY_ID,
+                                          warehouse=str(warehouse)),
+        "warehouse": DuckDBWarehouse(path=str(warehouse)),
+    }
+
+
+def window_tags(sim: SimAdmin) -> tuple[dict[str, str], tuple[str, str]]:
+    from returning_sync.commands.demo import sim_window
+
+    window = sim_window(sim.clock())
+    return ({"dagster/asset_partition_range_start": window[0],
+             "dagster/asset_partition_range_end": window[1]}, window)
+
+
+def materialize_everything(sim: SimAdmin, warehouse: Path, instance: DagsterInstance) -> tuple[ExecuteInProcessResult, dict[str, Any], tuple[str, str]]:
+    from assets.checks import asset_checks
+    from assets.ingest import ingest_assets
+    from assets.models import model_assets
+
+    resources = resources_for(sim.base_url, warehouse)
+    tags, window = window_tags(sim)
+    result = materialize([*ingest_assets, *model_assets, *asset_checks], instance=instance,
+                         resources=resources, tags=tags, raise_on_error=False)
+    return result, resources, window
+
+
+_CACHE: dict[str, Loaded] = {}
+
+
+def shared_load(sim_server: str, root: Path) -> Loaded:
+    """Materialize once per session; later callers get the same warehouse and instance."""
+    if sim_server not in _CACHE:
+        sim = SimAdmin(sim_server, seed=SIM_SEED, users=SIM_USERS)
+        sim.reset()
+        root.mkdir(parents=True, exist_ok=True)
+        warehouse = root / "returning.duckdb"
+        instance = DagsterInstance.local_temp(str(root / "dagster_home"), overrides=POOL_CONFIG)
+        started = dt.datetime.now()
+        result, resources, window = materialize_everything(sim, warehouse, instance)
+        seconds = (dt.datetime.now() - started).total_seconds()
+        _CACHE[sim_server] = Loaded(sim, warehouse, instance, result, resources, window, seconds)
+    return _CACHE[sim_server]
+
+
+@pytest.fixture()
+def loaded(sim_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
+    """The shared load, with the simulator reset to the same community (its truth matches the load)."""
+    load = shared_load(sim_server, tmp_path_factory.getbasetemp() / "loaded")
+    load.sim.reset()
+    yield load

@@ -1,0 +1,92 @@
+"""The code location loads; schedules and sensors start off and follow their configuration."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus, build_schedule_context
+
+from assets.automation import load_automation
+from assets.ingest import INCREMENTAL_TABLES, SNAPSHOT_TABLES, WINDOW_TAG
+from assets.resources import WAREHOUSE_POOL
+
+
+def test_definitions_load_with_groups_pools_and_checks() -> None:
+    from assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = set(graph.get_all_asset_keys())
+    for table in INCREMENTAL_TABLES + SNAPSHOT_TABLES:
+        assert AssetKey(["returning_raw", table]) in keys
+        assert graph.get(AssetKey(["returning_raw", table])).group_name == "ingest"
+    for model in ("dim_users", "fct_gamification_daily", "fct_gamification_events", "fct_redemptions",
+                  "user_field_changes", "community_daily_kpis", "cohort_retention"):
+        node = graph.get(AssetKey(["analytics", model]))
+        assert node.group_name == "models"
+    deps = {k.to_user_string() for k in graph.get(AssetKey(["analytics", "fct_redemptions"])).parent_keys}
+    assert deps == {"returning_raw/redemption_orders", "returning_raw/purchase_histories",
+                    "returning_raw/store_products", "returning_raw/store_categories",
+                    "returning_raw/redemption_status_history"}
+    # every asset that writes DuckDB sits in the one warehouse pool
+    for assets_def in defs.assets or []:
+        if hasattr(assets_def, "op") and not assets_def.is_external:
+            assert assets_def.op.pool == WAREHOUSE_POOL, assets_def.keys
+    check_names = {k.name for k in graph.asset_check_keys}
+    assert {"primary_key_unique", "fresh", "row_count_not_collapsing", "user_id_references_known_users"} <= check_names
+    assert graph.get(AssetKey(["returning_raw", "gamification_logs"])).partitions_def is not None
+    assert graph.get(AssetKey(["returning_raw", "users"])).partitions_def is None
+
+
+def test_schedules_and_sensor_default_off() -> None:
+    from assets.definitions import defs
+
+    assert {s.name for s in defs.schedules or []} >= {"incremental_hourly", "snapshot_daily"}
+    for schedule in defs.schedules or []:
+        if schedule.name in ("incremental_hourly", "snapshot_daily"):
+            assert schedule.default_status == DefaultScheduleStatus.STOPPED
+    sensor = next(s for s in defs.sensors or [] if s.name == "models_after_inputs")
+    assert sensor.default_status == DefaultSensorStatus.STOPPED
+
+
+def test_environment_turns_schedules_on_and_sets_cron(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETURNING_SCHEDULE_INCREMENTAL_HOURLY", "on")
+    monkeypatch.setenv("RETURNING_SCHEDULE_SNAPSHOT_DAILY_CRON", "30 2 * * *")
+    monkeypatch.setenv("RETURNING_SCHEDULE_MODELS_AFTER_INPUTS", "on")
+    import assets.schedules
+    import assets.sensors
+
+    schedules = importlib.reload(assets.schedules)
+    sensors = importlib.reload(assets.sensors)
+    try:
+        by_name = {s.name: s for s in schedules.schedules}
+        assert by_name["incremental_hourly"].default_status == DefaultScheduleStatus.RUNNING
+        assert by_name["snapshot_daily"].cron_schedule == "30 2 * * *"
+        assert by_name["snapshot_daily"].default_status == DefaultScheduleStatus.STOPPED
+        assert sensors.sensors[0].default_status == DefaultSensorStatus.RUNNING
+    finally:
+        monkeypatch.undo()
+        importlib.reload(assets.schedules)
+        importlib.reload(assets.sensors)
+
+
+def test_toml_file_configures_automation(tmp_path: Path) -> None:
+    toml = tmp_path / "a.toml"
+    toml.write_text('partitions_start = "2026-02-01"\n[schedules.snapshot_daily]\ncron = "0 4 * * *"\nenabled = true\n')
+    config = load_automation(toml, env={})
+    assert config.partitions_start == "2026-02-01"
+    assert config.schedule("snapshot_daily").enabled and config.schedule("snapshot_daily").cron == "0 4 * * *"
+    with pytest.raises(ValueError, match="use on or off"):
+        load_automation(toml, env={"RETURNING_SCHEDULE_SNAPSHOT_DAILY": "maybe"})
+
+
+def test_hourly_schedule_loads_todays_partition_from_the_high_water_mark() -> None:
+    from assets.schedules import schedules
+
+    hourly = next(s for s in schedules if s.name == "incremental_hourly")
+    tick = dt.datetime(2026, 6, 1, 13, 5, tzinfo=dt.UTC)
+    request = hourly.evaluate_tick(build_schedule_context(scheduled_execution_time=tick)).run_requests[0]
+    assert request.partition_key == "2026-06-01"
+    assert request.tags[WINDOW_TAG] == "state"

@@ -1,0 +1,81 @@
+"""Two overlapping runs that both write the warehouse queue on the one pool instead of failing on
+DuckDB's single-writer lock: each run in its own process, as `dagster dev` launches them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from dagster import DagsterEventType, DagsterInstance
+
+from assets.instance import ensure_dagster_home
+from tests.assets.conftest import Loaded
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+RUN = textwrap.dedent("""
+    import json, sys, time
+    from dagster import DagsterInstance, materialize
+    from assets.ingest import raw_snapshot
+    from assets.models import model_assets
+    from tests.assets.conftest import resources_for
+
+    home, warehouse, sim_url, start_at = sys.argv[1:5]
+    from pathlib import Path
+    instance = DagsterInstance.from_config(home)
+    resources = resources_for(sim_url, Path(warehouse))
+    while time.time() < float(start_at):
+        time.sleep(0.01)
+    result = materialize([raw_snapshot, *model_assets], instance=instance, resources=resources,
+                         raise_on_error=False)
+    print(json.dumps({"success": result.success, "run_id": result.run_id}))
+""")
+
+
+def _step_intervals(instance: DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+    starts: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            starts[event.step_key] = record.timestamp
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            out[event.step_key] = (starts[event.step_key], record.timestamp)
+    return out
+
+
+def test_two_overlapping_runs_queue_on_the_pool(loaded: Loaded, tmp_path: Path) -> None:
+    warehouse = tmp_path / "returning.duckdb"
+    shutil.copy(loaded.warehouse, warehouse)  # models need every raw table; the runs reload the snapshot
+    home = ensure_dagster_home(tmp_path / "dagster_home")
+    start_at = time.time() + 8  # both processes import Dagster first, then start together
+    procs = [subprocess.Popen([sys.executable, "-c", RUN, str(home), str(warehouse), loaded.sim.base_url,
+                               str(start_at)], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    results = []
+    for out, err in outputs:
+        assert out.strip(), err[-3000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert [r["success"] for r in results] == [True, True], "a run failed: " + " | ".join(e[-2000:] for _, e in outputs)
+
+    instance = DagsterInstance.from_config(str(home))
+    try:
+        a, b = (_step_intervals(instance, r["run_id"]) for r in results)
+        runs = [instance.get_run_stats(r["run_id"]) for r in results]
+    finally:
+        instance.dispose()
+    assert len(a) == len(b) >= 8
+    # the runs overlapped in time ...
+    assert runs[0].start_time < runs[1].end_time and runs[1].start_time < runs[0].end_time
+    # ... but no two warehouse steps ever did
+    for sa, (a0, a1) in a.items():
+        for sb, (b0, b1) in b.items():
+            assert a1 <= b0 or b1 <= a0, f"{sa} and {sb} wrote the warehouse at the same time"
