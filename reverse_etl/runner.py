@@ -25,7 +25,7 @@ from reverse_etl import jobs, ledger
 from reverse_etl.csvfile import CsvColumn, CsvRow, formula_warnings, write_files
 from reverse_etl.definitions import Definition, get_definition
 from reverse_etl.diff import Plan, plan_rows
-from reverse_etl.validate import field_types, validate_rows
+from reverse_etl.validate import FieldSpec, field_types, validate_rows
 
 FAULT_ENV = "RETURNING_PUSH_FAULT"  # test hook: "kill:<stage>" SIGKILLs this process at that stage
 
@@ -120,16 +120,24 @@ def _custom_fields(con: duckdb.DuckDBPyConnection, client: Any, settings: Any) -
         "AND table_name = 'user_fields'"
     ).fetchone()
     if found and found[0]:
-        rows = _query(con, 'SELECT field, "type" FROM returning_raw.user_fields')
+        rows = _query(con, 'SELECT _dlt_id, field, "type" FROM returning_raw.user_fields')
         if rows:
-            return rows
+            options: dict[str, list[str]] = {}
+            try:  # dlt keeps a list of strings as the child table user_fields__options
+                for parent, value in con.execute(
+                        "SELECT _dlt_parent_id, value FROM returning_raw.user_fields__options "
+                        "ORDER BY _dlt_list_idx").fetchall():
+                    options.setdefault(parent, []).append(value)
+            except duckdb.Error:
+                pass
+            return [{**r, "options": options.get(r["_dlt_id"], [])} for r in rows]
     path_params = {"communityId": settings.community_id} if getattr(settings, "community_id", None) else None
     data = client.request_json("user_fields", path_params=path_params)
     return list(data or [])
 
 
-def _csv_layout(definition: Definition, types: dict[str, str]) -> list[CsvColumn]:
-    return [CsvColumn(c, op if types.get(c) == "number" else None) for c, op in definition.columns.items()]
+def _csv_layout(definition: Definition, types: dict[str, FieldSpec]) -> list[CsvColumn]:
+    return [CsvColumn(c, op if c in types and types[c].numeric else None) for c, op in definition.columns.items()]
 
 
 def new_push_id(name: str) -> str:

@@ -19,11 +19,13 @@ _NUMBER_TEXT = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 # Platform fields a bulk update may write (contract 7.1 lists; read-only ones like join_date left out).
 PLATFORM_FIELDS: dict[str, str] = {
     "first_name": "text", "last_name": "text", "username": "text", "display_name": "text",
-    "language": "text", "tier": "text", "xp": "number", "coins": "number", "level": "number",
+    "language": "text", "tier": "text", "xp": "number", "coins": "number",
 }
 PREMIUM_FIELDS: dict[str, str] = {"premium_currency": "number"}
-NON_NEGATIVE = {"xp", "coins", "level", "premium_currency"}
+WHOLE_NUMBERS = {"xp", "coins", "premium_currency"}  # balances: whole and never below zero
 NUMERIC_TYPES = {"number", "numerical", "integer", "float", "decimal"}
+BOOLEAN_TEXT = {"true", "false", "1", "0", "yes", "no"}
+_YMD = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -40,15 +42,32 @@ class CheckedRow:
         return self.reason is None
 
 
-def field_types(definition: Definition, custom_fields: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """field key -> "number" | "text" for the fields this definition's target may write."""
+@dataclass(frozen=True)
+class FieldSpec:
+    kind: str  # number | text | select | boolean | date
+    options: tuple[str, ...] = ()
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind == "number"
+
+
+def field_types(definition: Definition, custom_fields: Iterable[Mapping[str, Any]]) -> dict[str, FieldSpec]:
+    """field key -> its spec, for the fields this definition's target may write (platform + custom, 7.3)."""
     if definition.target == "premium_currency":
-        return dict(PREMIUM_FIELDS)
-    types = dict(PLATFORM_FIELDS)
+        return {k: FieldSpec(v) for k, v in PREMIUM_FIELDS.items()}
+    types = {k: FieldSpec(v) for k, v in PLATFORM_FIELDS.items()}
     for f in custom_fields:
         key = f.get("field")
-        if key:
-            types[str(key)] = "number" if str(f.get("type", "")).lower() in NUMERIC_TYPES else "text"
+        if not key:
+            continue
+        kind = str(f.get("type", "")).lower()
+        if kind in NUMERIC_TYPES:
+            kind = "number"
+        elif kind not in ("select", "boolean", "date"):
+            kind = "text"
+        options = tuple(str(o.get("value", o) if isinstance(o, dict) else o) for o in (f.get("options") or []))
+        types[str(key)] = FieldSpec(kind, options if kind == "select" else ())
     return types
 
 
@@ -77,30 +96,39 @@ def period_text(value: Any) -> str:
     return str(value)
 
 
-def _check_value(col: str, op: str, value: Any, types: Mapping[str, str]) -> str | None:
-    kind = types.get(col)
-    if kind is None:
+def _check_value(col: str, op: str, value: Any, types: Mapping[str, FieldSpec]) -> str | None:
+    spec = types.get(col)
+    if spec is None:
         return f"column {col!r} is not a user field this target accepts"
-    if value is None:
+    if value is None or value == "":
         return f"no value for {col!r}"
-    if kind == "number":
+    if spec.numeric:
         number = as_number(value)
         if number is None:
             return f"{col!r} value {value!r} is not a number"
         if op in DELTA_OPERATORS and number < 0:
             return f"{col!r} {op} value {value!r} is negative; use the opposite operator"
-        if op == "overwrite" and col in NON_NEGATIVE and number < 0:
+        if col in WHOLE_NUMBERS and number != int(number):
+            return f"{col!r} value {value!r} is not a whole number"
+        if op == "overwrite" and col in WHOLE_NUMBERS and number < 0:
             return f"{col!r} cannot be set below zero ({value!r})"
         return None
     if op in DELTA_OPERATORS:
-        return f"operator {op!r} on text field {col!r}; text fields are overwritten"
-    if isinstance(value, str) and "\x00" in value:
+        return f"operator {op!r} on non-numeric field {col!r}; only numbers add or subtract"
+    text = value if isinstance(value, str) else None
+    if text is not None and "\x00" in text:
         return f"{col!r} value contains a NUL character"
+    if spec.kind == "select" and spec.options and str(value) not in spec.options:
+        return f"{col!r} value {value!r} is not one of its options"
+    if spec.kind == "boolean" and not isinstance(value, bool) and str(value).strip().lower() not in BOOLEAN_TEXT:
+        return f"{col!r} value {value!r} is not a boolean"
+    if spec.kind == "date" and not isinstance(value, dt.date) and not _YMD.match(str(value)):
+        return f"{col!r} value {value!r} is not a YYYY-MM-DD date"
     return None
 
 
 def validate_rows(
-    definition: Definition, rows: Sequence[Mapping[str, Any]], types: Mapping[str, str]
+    definition: Definition, rows: Sequence[Mapping[str, Any]], types: Mapping[str, FieldSpec]
 ) -> list[CheckedRow]:
     """Check every row of a query result; each comes back valid or with the reason it is not."""
     emails = [r.get(definition.key) for r in rows]

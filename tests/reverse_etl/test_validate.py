@@ -28,7 +28,7 @@ def test_each_invalid_row_gets_its_reason(tmp_path: Path) -> None:
         {"email": "neg@example.com", "coins": -5, "city": "Oslo", "p": "w1"},
         {"email": "np@example.com", "coins": 5, "city": "Oslo", "p": None},
         {"email": "nul@example.com", "coins": 5, "city": "a\x00b", "p": "w1"},
-        {"email": "dec@example.com", "coins": Decimal("2.5"), "city": None, "p": "w1"},
+        {"email": "dec@example.com", "coins": Decimal("2"), "city": None, "p": "w1"},
         {"email": "s@example.com", "coins": "7", "city": "=1+1", "p": "w1"},
     ]
     reasons = [c.reason for c in validate_rows(d, rows, types)]
@@ -50,10 +50,24 @@ def test_unknown_columns_and_text_deltas_are_rejected(tmp_path: Path) -> None:
     assert "not a user field" in row.reason
     d = _definition(tmp_path, "city=add")
     [row] = validate_rows(d, [{"email": "a@b.io", "city": "x", "p": 1}], field_types(d, FIELDS))
-    assert "text field" in row.reason
+    assert "non-numeric field" in row.reason
 
 
 def test_custom_numeric_types_take_operators(tmp_path: Path) -> None:
     d = _definition(tmp_path, "loyalty_points=subtract")
     [row] = validate_rows(d, [{"email": "a@b.io", "loyalty_points": 3, "p": "x"}], field_types(d, FIELDS))
     assert row.valid and row.period == "x"
+
+
+def test_typed_custom_fields_are_checked(tmp_path: Path) -> None:
+    fields = [{"field": "game", "type": "select", "options": ["Chess", "Go"]},
+              {"field": "opt_in", "type": "boolean"}, {"field": "born", "type": "date"}]
+    d = _definition(tmp_path, "game, opt_in, born, coins=add")
+    types = field_types(d, fields)
+    ok = {"email": "a@b.io", "game": "Go", "opt_in": True, "born": "2001-02-03", "coins": 1, "p": 1}
+    bad = [{**ok, "game": "Poker"}, {**ok, "opt_in": "maybe"}, {**ok, "born": "03/02/2001"},
+           {**ok, "coins": 1.5}]
+    reasons = [validate_rows(d, [r], types)[0].reason for r in [ok, *bad]]
+    assert reasons[0] is None
+    assert ["options" in reasons[1], "boolean" in reasons[2], "date" in reasons[3], "whole" in reasons[4]] == [
+        True] * 4
