@@ -53,9 +53,9 @@ class RateLimiter:
                 return waited
             self._sleep(delay)
             waited += delay
-            # re-check: a 429 seen meanwhile may have pushed the pause further
+            # a 429 seen meanwhile may have pushed the pause beyond the slot we slept to
             with self._lock:
-                if self._clock() >= self._paused_until - 1e-6:
+                if self._paused_until <= start:
                     return waited
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:

@@ -1,0 +1,120 @@
+"""`returning-sync sync [--resources a,b] [--full-refresh] [--since YYYY-MM-DD]`: load the API into
+the warehouse, with live progress per resource and a final summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date
+from typing import Any
+
+from pipelines.config import Settings
+from pipelines.context import RESOURCES, ResourceProgress
+from pipelines.errors import ConfigError
+from pipelines.sync import SyncResult, run_sync, select_resources
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resources", default=None, metavar="A,B",
+                        help=f"comma-separated resources to load (default all): {', '.join(RESOURCES)}")
+    parser.add_argument("--full-refresh", action="store_true",
+                        help="drop the selected tables and their stored cursors, then load from scratch")
+    parser.add_argument("--since", default=None, metavar="YYYY-MM-DD",
+                        help="re-read incremental resources from this day on (stored cursors unchanged)")
+
+
+def parse_since(raw: str | None) -> date | None:
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(f"--since must be a date as YYYY-MM-DD, got {raw!r}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    resources = select_resources(args.resources.split(",")) if args.resources is not None else None
+    since = parse_since(args.since)
+    settings = Settings.from_env()
+    display = LiveDisplay() if sys.stdout.isatty() else PlainDisplay()
+    with display:
+        result = run_sync(settings, resources=resources, full_refresh=args.full_refresh, since=since,
+                          progress=display.update)
+    print_summary(result, rich_output=sys.stdout.isatty())
+    return 0
+
+
+class PlainDisplay:
+    """Log lines for pipes and CI: one per resource at most every 2 seconds."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def __enter__(self) -> PlainDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, resource: str, p: ResourceProgress) -> None:
+        now = time.monotonic()
+        if now - self._last.get(resource, 0.0) >= 2.0:
+            self._last[resource] = now
+            rate = p.rows / p.seconds if p.seconds > 0 else 0.0
+            print(f"sync {resource}: {p.pages} pages, {p.rows} rows ({rate:,.0f} rows/s)", flush=True)
+
+
+class LiveDisplay:
+    """A rich table redrawn in place on a terminal."""
+
+    def __init__(self) -> None:
+        from rich.live import Live
+
+        self._rows: dict[str, ResourceProgress] = {}
+        self._live = Live(self._render(), refresh_per_second=4, transient=True)
+
+    def __enter__(self) -> LiveDisplay:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._live.__exit__(*exc)
+
+    def update(self, resource: str, p: ResourceProgress) -> None:
+        self._rows[resource] = p
+        self._live.update(self._render())
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title="returning-sync: loading", expand=False)
+        for col in ("resource", "pages", "rows", "rows/s"):
+            table.add_column(col, justify="left" if col == "resource" else "right")
+        for name, p in self._rows.items():
+            rate = p.rows / p.seconds if p.seconds > 0 else 0.0
+            table.add_row(name, str(p.pages), f"{p.rows:,}", f"{rate:,.0f}")
+        return table
+
+
+def print_summary(result: SyncResult, *, rich_output: bool) -> None:
+    header = ("resource", "rows", "pages", "requests", "seconds")
+    lines = [(r.name, f"{r.rows:,}", str(r.pages), str(r.requests), f"{r.seconds:.1f}")
+             for r in result.resources.values()]
+    footer = f"{result.requests} requests ({result.retries} retried), {result.seconds:.1f} s"
+    if rich_output:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="returning-sync: loaded", caption=footer)
+        for col in header:
+            table.add_column(col, justify="left" if col == "resource" else "right")
+        for line in lines:
+            table.add_row(*line)
+        Console().print(table)
+        return
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True))))
+    for line in lines:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))))
+    print(f"total: {footer}")
