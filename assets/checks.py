@@ -3,7 +3,6 @@
 Each concern is one multi-asset check (one step, one DuckDB connection) yielding a result per table.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence

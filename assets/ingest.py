@@ -12,7 +12,6 @@ The source and pipeline are built from the `returning` settings resource when a 
 definition-time source only names the tables (it is never run).
 """
 
-from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator

@@ -5,7 +5,6 @@ Dependencies come from the SQL (sqlglot, see warehouse.models): raw tables map t
 inputs update, when the `models_after_inputs` sensor is on.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 

@@ -4,7 +4,6 @@ Crons and on/off come from `assets/automation.toml` or the environment (see that
 schedule starts stopped unless configured on, and can be toggled in the UI.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 

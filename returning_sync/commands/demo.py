@@ -198,7 +198,7 @@ def check_summary(result: Any) -> tuple[int, list[str]]:
     for event in result.all_events:
         if event.event_type_value != "ASSET_CHECK_EVALUATION":
             continue
-        evaluation = event.event_specific_data.evaluation
+        evaluation = event.event_specific_data
         if evaluation.passed:
             passed += 1
         else:

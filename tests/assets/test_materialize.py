@@ -17,7 +17,7 @@ def check_results(result) -> dict[str, bool]:  # type: ignore[no-untyped-def]
     out = {}
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            ev = event.event_specific_data.evaluation
+            ev = event.event_specific_data
             out[f"{ev.asset_key.to_user_string()}:{ev.check_name}"] = ev.passed
     return out
 
