@@ -1,0 +1,115 @@
+"""The admin API under `/__sim` (loopback only, no key): reset, clock, knobs, keys, counters, truth."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from simulator import bulk, clock, truth
+from simulator.auth import ALL_PERMISSIONS, ApiKey
+from simulator.timefmt import CLOCK_START_MS, HISTORY_START_MS, iso
+
+if TYPE_CHECKING:
+    from simulator.state import Sim
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+MAX_USERS = 5_000_000
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, media_type="application/json")
+
+
+def _error(status: int, message: str) -> Response:
+    return _json({"status": "error", "message": message}, status)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    body = orjson.loads(raw)
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    return body
+
+
+async def handle(sim: Sim, request: Request) -> Response:
+    host = request.client.host if request.client else ""
+    if host not in LOOPBACK:
+        return _error(403, "admin API is loopback-only")
+    path = request.url.path.rstrip("/")
+    method = request.method
+    try:
+        body = await _body(request) if method in ("POST", "PUT") else {}
+    except (orjson.JSONDecodeError, ValueError) as e:
+        return _error(400, f"invalid JSON body: {e}")
+    bulk.tick(sim)
+    w = sim.world
+    try:
+        if path == "/__sim/reset" and method == "POST":
+            seed = body.get("seed", sim.seed)
+            users = body.get("users", w.n_users)
+            if not isinstance(seed, int) or not isinstance(users, int) or not 0 < users <= MAX_USERS:
+                return _error(400, f"seed must be an integer and users an integer in 1..{MAX_USERS}")
+            out = sim.reset(seed, users)
+            return _json({**out, "now": iso(sim.world.clock_ms)})
+        if path == "/__sim/clock" and method == "GET":
+            return _json({"now": iso(w.clock_ms), "start": iso(CLOCK_START_MS), "history_start": iso(HISTORY_START_MS)})
+        if path == "/__sim/advance" and method == "POST":
+            return _json(clock.advance(w, body.get("hours", 24)))
+        if path == "/__sim/knobs" and method == "POST":
+            sim.knobs.update(body)
+            if "faults" in body:
+                sim.faults.reseed(sim.seed)
+            if "rate_limit" in body:
+                sim.limiter.reset()
+            return _json(sim.knobs.as_dict())
+        if path == "/__sim/knobs" and method == "GET":
+            return _json(sim.knobs.as_dict())
+        if path == "/__sim/counters" and method == "GET":
+            return _json(sim.counters.as_dict())
+        if path == "/__sim/counters/reset" and method == "POST":
+            sim.counters.reset()
+            return _json(sim.counters.as_dict())
+        if path == "/__sim/keys" and method == "GET":
+            return _json({"keys": [k.as_dict() for k in sim.keys.values()]})
+        if path == "/__sim/keys" and method == "POST":
+            return _set_key(sim, body)
+        if path.startswith("/__sim/keys/") and method == "DELETE":
+            key = path.removeprefix("/__sim/keys/")
+            if sim.keys.pop(key, None) is None:
+                return _error(404, "no such key")
+            return _json({"deleted": key})
+        if path == "/__sim/truth" and method == "GET":
+            return _json(truth.summary(w))
+        if path.startswith("/__sim/truth/") and method == "GET":
+            name = path.removeprefix("/__sim/truth/")
+            fn = truth.DATASETS.get(name)
+            if fn is None:
+                return _error(404, f"unknown dataset {name!r}; known: {sorted(truth.DATASETS)}")
+            rows = list(fn(w))
+            return StreamingResponse((orjson.dumps(r) + b"\n" for r in rows), media_type="application/x-ndjson")
+    except ValueError as e:
+        return _error(400, str(e))
+    return _error(404, f"no admin endpoint {method} {path}")
+
+
+def _set_key(sim: Sim, body: dict[str, Any]) -> Response:
+    key = body.get("key")
+    if not isinstance(key, str) or not key or " " in key:
+        return _error(400, "key must be a non-empty string without spaces")
+    old = sim.keys.get(key)
+    perms = body.get("permissions", old.permissions if old else ALL_PERMISSIONS)
+    if perms == "all":
+        perms = list(ALL_PERMISSIONS)
+    if not isinstance(perms, list) or not all(isinstance(p, str) for p in perms):
+        return _error(400, "permissions must be a list of permission names or \"all\"")
+    expired = body.get("expired", old.expired if old else False)
+    if not isinstance(expired, bool):
+        return _error(400, "expired must be a boolean")
+    sim.keys[key] = ApiKey(key, list(perms), expired)
+    return _json(sim.keys[key].as_dict())

@@ -1,0 +1,71 @@
+"""`python -m simulator` / `returning-sync simulator`: serve the simulated Returning.AI API."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import socket
+import sys
+
+import uvicorn
+
+from simulator.knobs import Knobs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one (default 8765)")
+    parser.add_argument("--users", type=int, default=5000, help="community size (default 5000)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated community (default 7)")
+    parser.add_argument("--latency-ms", type=float, default=0, help="added latency per request (0 = off)")
+    parser.add_argument("--rate-limit", type=int, default=0, help="requests per key per second (0 = off)")
+    parser.add_argument("--fault-rate", type=float, default=0, help="share of requests given a fault (0 = off)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.users < 1:
+        print("error: --users must be at least 1", file=sys.stderr)
+        return 2
+    if not 0 <= args.fault_rate <= 1 or args.rate_limit < 0 or args.latency_ms < 0:
+        print("error: --fault-rate must be in [0, 1]; --rate-limit and --latency-ms >= 0", file=sys.stderr)
+        return 2
+    from simulator.app import build_app
+    from simulator.state import Sim
+
+    knobs = Knobs()
+    knobs.update({"latency_ms": args.latency_ms, "rate_limit": args.rate_limit,
+                  "faults": {"rate": args.fault_rate}})
+    sim = Sim(args.seed, args.users, knobs)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as e:
+        print(f"error: cannot bind {args.host}:{args.port}: {e}", file=sys.stderr)
+        return 2
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(build_app(sim), log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+
+    async def serve() -> None:
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.01)
+        if server.started:
+            shown = f"[{args.host}]" if family == socket.AF_INET6 else args.host
+            print(f"simulator listening on http://{shown}:{port}", flush=True)
+        await task
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

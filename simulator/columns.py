@@ -1,0 +1,44 @@
+"""A growable columnar table: named numpy columns sharing one length, appended to in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+
+class Table:
+    def __init__(self, dtypes: Mapping[str, str | type], capacity: int = 16) -> None:
+        self._cols: dict[str, np.ndarray] = {k: np.zeros(max(capacity, 16), dtype=v) for k, v in dtypes.items()}
+        self.n = 0
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Table:
+        t = cls({k: v.dtype for k, v in arrays.items()}, 16)
+        t._cols = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+        t.n = len(next(iter(arrays.values()))) if arrays else 0
+        return t
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """A view of the live rows of column `name` (writes go through)."""
+        return self._cols[name][: self.n]
+
+    def append(self, batch: Mapping[str, np.ndarray | list]) -> int:
+        """Append rows; returns the position of the first one."""
+        m = len(next(iter(batch.values())))
+        start = self.n
+        need = start + m
+        cap = len(next(iter(self._cols.values())))
+        if need > cap:
+            new_cap = max(need, cap * 2)
+            for k, col in self._cols.items():
+                grown = np.zeros(new_cap, dtype=col.dtype)
+                grown[:start] = col[:start]
+                self._cols[k] = grown
+        for k, col in self._cols.items():
+            col[start:need] = np.asarray(batch[k], dtype=col.dtype) if m else col[start:need]
+        self.n = need
+        return start

@@ -1,0 +1,38 @@
+"""Everything one running simulator holds: the community, keys, knobs, counters, faults, rate limits."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from simulator.auth import ApiKey, default_keys
+from simulator.counters import Counters
+from simulator.faults import Faults
+from simulator.generate import generate
+from simulator.knobs import Knobs
+from simulator.ratelimit import RateLimiter
+from simulator.world import World
+
+
+class Sim:
+    def __init__(self, seed: int, users: int, knobs: Knobs | None = None) -> None:
+        self.startup_knobs = (knobs or Knobs()).as_dict()
+        self.knobs = Knobs()
+        self.counters = Counters()
+        self.limiter = RateLimiter()
+        self.faults = Faults(seed)
+        self.keys: dict[str, ApiKey] = {}
+        self.world: World
+        self.reset(seed, users)
+
+    def reset(self, seed: int, users: int) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        self.world = generate(seed, users)
+        self.seed = seed
+        self.keys = default_keys()
+        self.knobs = Knobs()
+        self.knobs.update(self.startup_knobs)
+        self.counters.reset()
+        self.limiter.reset()
+        self.faults.reseed(seed)
+        return {"seed": seed, "users": users, "generated_in_s": round(time.perf_counter() - t0, 3)}

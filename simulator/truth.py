@@ -1,0 +1,102 @@
+"""Ground truth: every dataset as a complete, correct reading of the API returns it now, with checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from simulator import catalog as C
+from simulator import render
+from simulator.routes_activity import first_day, loyalty_days
+from simulator.routes_gamification import streak_log_order
+from simulator.routes_users import ALL_FIELDS
+from simulator.timefmt import DAY_MS, dmy, ymd
+from simulator.world import World
+
+Row = dict[str, Any]
+
+
+def canonical(row: Row) -> str:
+    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def checksum(rows: Iterable[Row]) -> tuple[int, str]:
+    total = 0
+    n = 0
+    for row in rows:
+        total += int(hashlib.sha256(canonical(row).encode()).hexdigest()[:16], 16)
+        n += 1
+    return n, format(total % 2**64, "016x")
+
+
+def _chunks(w: World, idx: np.ndarray, fn: Callable[[World, np.ndarray], list[Row]], size: int = 5000) -> Iterable[Row]:
+    for a in range(0, len(idx), size):
+        yield from fn(w, idx[a: a + size])
+
+
+def users(w: World) -> Iterable[Row]:
+    yield from _chunks(w, np.flatnonzero(~w.users["deleted"]), lambda w, i: render.users(w, i, ALL_FIELDS))
+
+
+def gamification_daily(w: World) -> Iterable[Row]:
+    L = w.logs
+    d0, d1 = w.history_start_day, w.clock_day
+    nd = d1 - d0 + 1
+    key = L["user"].astype(np.int64) * nd + (L["ts"] // DAY_MS - d0)
+    size = w.n_users * nd
+    xp = np.bincount(key, weights=L["xp"], minlength=size)
+    coins = np.bincount(key, weights=L["coins"], minlength=size)
+    for i in np.flatnonzero(~w.users["deleted"]).tolist():
+        email, uid = w.email(i), w.user_id(i)
+        for d in range(first_day(w, i), d1 + 1):
+            k = i * nd + d - d0
+            yield {"identifier": email, "user_id": uid, "date": dmy(d), "coins": int(coins[k]), "xp": int(xp[k])}
+
+
+def activity_stats(w: World) -> Iterable[Row]:
+    L = w.logs
+    alive = ~w.users["deleted"]
+    sel = np.isin(L["action"], (C.A_MESSAGE, C.A_REPLY, C.A_REACT, C.A_REFERRAL)) & alive[L["user"]]
+    usr, day, act = L["user"][sel].astype(np.int64), L["ts"][sel] // DAY_MS, L["action"][sel]
+    key = usr * 100_000 + day
+    keys, inv = np.unique(key, return_inverse=True)
+    counts = {a: np.bincount(inv[act == a], minlength=len(keys)) for a in (C.A_MESSAGE, C.A_REPLY, C.A_REACT, C.A_REFERRAL)}
+    for j, k in enumerate(keys.tolist()):
+        yield {"user_id": w.user_id(k // 100_000), "date": ymd(k % 100_000), "messages": int(counts[C.A_MESSAGE][j]),
+               "replies": int(counts[C.A_REPLY][j]), "reaction": int(counts[C.A_REACT][j]),
+               "socials": int(counts[C.A_REFERRAL][j])}
+
+
+DATASETS: dict[str, Callable[[World], Iterable[Row]]] = {
+    "users": users,
+    "user_fields": lambda w: C.user_field_records(),
+    "user_field_histories": lambda w: _chunks(w, np.arange(w.histories.n), render.histories),
+    "gamification_daily": gamification_daily,
+    "gamification_logs": lambda w: _chunks(w, np.arange(w.logs.n), render.logs),
+    "activity_stats": activity_stats,
+    "loyalty_overview": lambda w: [dict(r) for r in loyalty_days(w).values()],
+    "redemption_orders": lambda w: _chunks(w, np.arange(w.orders.n), render.orders),
+    "redemption_statuses": lambda w: [render.status(s) for s in range(len(C.STATUSES))],
+    "redemption_status_history": lambda w: _chunks(w, np.arange(w.changes.n), render.status_changes),
+    "purchase_histories": lambda w: _chunks(w, np.arange(w.orders.n), render.purchases),
+    "store_products": render.products,
+    "store_categories": lambda w: [dict(c) for c in C.CATEGORIES],
+    "store_config": lambda w: [dict(C.STORE)],
+    "leaderboards": lambda w: [dict(r) for r in C.LEADERBOARDS],
+    "streaks": lambda w: [dict(r) for r in C.STREAKS],
+    "streak_logs": lambda w: _chunks(w, streak_log_order(w), render.streak_logs),
+    "tiers": lambda w: [dict(t) for t in C.TIERS],
+    "bulk_jobs": lambda w: [render.job(j) for j in w.jobs],
+}
+
+
+def summary(w: World) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, fn in DATASETS.items():
+        n, cs = checksum(fn(w))
+        out[name] = {"count": n, "checksum": cs}
+    return out

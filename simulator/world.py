@@ -1,0 +1,349 @@
+"""The simulated community's state (columnar) and the few operations that change it consistently.
+
+Every change to xp or coins goes through `append_logs`, so a user's totals always equal the sum of
+their logs, balances are running totals, and daily history is the per-day sum of logs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from simulator import catalog as C
+from simulator import objectid
+from simulator.columns import Table
+from simulator.timefmt import DAY_MS, HISTORY_START_MS
+
+SOURCES = ["api", "admin", "bulk", "system"]
+SRC_API, SRC_ADMIN, SRC_BULK, SRC_SYSTEM = range(4)
+CHANGED_BY = ["system", "admin", "api"]
+CURRENCIES = ["coins", "premium"]
+
+USER_COLUMNS: dict[str, str] = {
+    "join_ms": "i8", "first": "i2", "last": "i2", "domain": "i1", "lang": "i1", "role": "i1",
+    "premium": "i8", "xp": "i8", "coins": "i8", "n_message": "i4", "n_reply": "i4", "n_react": "i4",
+    "n_visit": "i4", "n_referral": "i4", "last_login": "i8", "streak_len": "i4", "streak_last": "i4",
+    "deleted": "?", "rate": "f4", **{f"c_{k}": "f8" for k in C.CUSTOM_KEYS},
+}
+LOG_COLUMNS = {"user": "i4", "ts": "i8", "action": "i1", "xp": "i8", "coins": "i8", "bal_xp": "i8", "bal_coins": "i8"}
+HISTORY_COLUMNS = {"user": "i4", "field": "i1", "ts": "i8", "prev": "f8", "value": "f8", "source": "i1"}
+ORDER_COLUMNS = {"user": "i4", "product": "i2", "qty": "i2", "price": "i8", "currency": "i1",
+                 "created": "i8", "updated": "i8", "status": "i1", "day_seq": "i4"}
+CHANGE_COLUMNS = {"order": "i4", "status": "i1", "ts": "i8", "by": "i1"}
+STREAK_LOG_COLUMNS = {"user": "i4", "count": "i4", "status": "i1", "ts": "i8"}
+ACTIVE_ACTIONS = (C.A_MESSAGE, C.A_REPLY, C.A_REACT, C.A_VISIT)
+
+
+def _ascii(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z]", "", folded.lower().replace("ł", "l"))
+
+
+FIRST_ASCII = [_ascii(n) for n in C.FIRST_NAMES]
+LAST_ASCII = [_ascii(n) for n in C.LAST_NAMES]
+_EMAIL_RE = re.compile(r"^[a-z]+\.[a-z]+(\d+)@")
+
+
+@dataclass
+class Job:
+    job_id: str
+    kind: str  # "users" | "premium_currency"
+    file_name: str
+    created_ms: int
+    wall_created: float
+    raw: bytes
+    status: str = "queued"
+    started_ms: int | None = None
+    finished_ms: int | None = None
+    total_rows: int = 0
+    processed_rows: int = 0
+    success_rows: int = 0
+    failed_rows: int = 0
+    error: str | None = None
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+
+class World:
+    def __init__(self, seed: int, clock_ms: int) -> None:
+        self.seed = seed
+        self.clock_ms = clock_ms
+        self.users = Table(USER_COLUMNS)
+        self.logs = Table(LOG_COLUMNS)
+        self.histories = Table(HISTORY_COLUMNS)
+        self.orders = Table(ORDER_COLUMNS)
+        self.changes = Table(CHANGE_COLUMNS)
+        self.streak_logs = Table(STREAK_LOG_COLUMNS)
+        self.strings: list[str] = []
+        self.string_codes: dict[str, int] = {}
+        self.overrides: dict[tuple[str, int], str] = {}  # (platform field, user) -> text
+        self.tier_override: dict[int, str] = {}
+        self.tids: list[str] = []
+        self.tid_index: dict[str, int] = {}
+        self.day_order_count: dict[int, int] = {}
+        self.purchase_overrides: dict[int, dict[str, Any]] = {}
+        self.jobs: list[Job] = []
+        self.version = 0
+        self._log_index: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._cache: dict[str, tuple[int, Any]] = {}
+        for s in C.CITIES + C.GAMES:
+            self.code(s)
+
+    # ---- strings ---------------------------------------------------------------------------------
+    def code(self, text: str) -> int:
+        c = self.string_codes.get(text)
+        if c is None:
+            c = len(self.strings)
+            self.strings.append(text)
+            self.string_codes[text] = c
+        return c
+
+    # ---- users -----------------------------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        return self.users.n
+
+    def user_id(self, i: int) -> str:
+        return objectid.make(int(self.users["join_ms"][i]), objectid.TAG_USER, i)
+
+    def email(self, i: int) -> str:
+        u = self.users
+        return (f"{FIRST_ASCII[u['first'][i]]}.{LAST_ASCII[u['last'][i]]}{i}"
+                f"@{C.DOMAINS[u['domain'][i]]}")
+
+    def find_email(self, email: object, include_deleted: bool = False) -> int | None:
+        if not isinstance(email, str):
+            return None
+        e = email.strip().lower()
+        m = _EMAIL_RE.match(e)
+        if not m:
+            return None
+        i = int(m.group(1))
+        if i >= self.n_users or self.email(i) != e:
+            return None
+        if not include_deleted and self.users["deleted"][i]:
+            return None
+        return i
+
+    def find_user_id(self, uid: str, include_deleted: bool = False) -> int | None:
+        """Index of a user by `_id` (caller has checked it is a well-formed ObjectId)."""
+        i = objectid.seq_of(uid, objectid.TAG_USER)
+        if i is None or i >= self.n_users or self.user_id(i) != uid:
+            return None
+        if not include_deleted and self.users["deleted"][i]:
+            return None
+        return i
+
+    def text_field(self, name: str, i: int) -> str:
+        o = self.overrides.get((name, i))
+        if o is not None:
+            return o
+        u = self.users
+        first, last = C.FIRST_NAMES[u["first"][i]], C.LAST_NAMES[u["last"][i]]
+        if name == "first_name":
+            return first
+        if name == "last_name":
+            return last
+        if name == "username":
+            return f"{FIRST_ASCII[u['first'][i]]}{LAST_ASCII[u['last'][i]]}{i}"
+        if name == "display_name":
+            return f"{first} {last}"
+        if name == "language":
+            return C.LANGUAGES[u["lang"][i]]
+        raise KeyError(name)
+
+    # ---- logs ------------------------------------------------------------------------------------
+    def log_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(positions grouped by user in time order, offsets per user)."""
+        n = self.logs.n
+        if self._log_index is None or self._log_index[0] != n or len(self._log_index[2]) != self.n_users + 1:
+            order = np.argsort(self.logs["user"], kind="stable").astype(np.int64)
+            offsets = np.searchsorted(self.logs["user"][order], np.arange(self.n_users + 1)).astype(np.int64)
+            self._log_index = (n, order, offsets)
+        return self._log_index[1], self._log_index[2]
+
+    def user_logs(self, i: int) -> np.ndarray:
+        order, offsets = self.log_index()
+        return order[offsets[i]: offsets[i + 1]]
+
+    def append_logs(self, users: np.ndarray, ts: np.ndarray, action: np.ndarray, xp: np.ndarray,
+                    coins: np.ndarray) -> int:
+        """Append log entries (ts sorted, none earlier than the last stored) and update every aggregate."""
+        m = len(users)
+        if m == 0:
+            return 0
+        users = np.asarray(users, dtype=np.int32)
+        ts = np.asarray(ts, dtype=np.int64)
+        action = np.asarray(action, dtype=np.int8)
+        xp = np.asarray(xp, dtype=np.int64)
+        coins = np.asarray(coins, dtype=np.int64)
+        u = self.users
+        order = np.argsort(users, kind="stable")
+        su = users[order]
+        starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
+        bal = {}
+        for name, delta in (("xp", xp), ("coins", coins)):
+            cs = np.cumsum(delta[order])
+            before = np.r_[0, cs][starts]
+            seg = np.cumsum(np.r_[False, su[1:] != su[:-1]].astype(np.int64))  # segment per sorted row
+            running = cs - before[seg] + u[name][su]
+            out = np.empty(m, dtype=np.int64)
+            out[order] = running
+            bal[name] = out
+            u[name][:] += np.bincount(users, weights=delta, minlength=self.n_users).astype(np.int64)
+        first_pos = self.logs.n
+        self.logs.append({"user": users, "ts": ts, "action": action, "xp": xp, "coins": coins,
+                          "bal_xp": bal["xp"], "bal_coins": bal["coins"]})
+        for col, a in (("n_message", C.A_MESSAGE), ("n_reply", C.A_REPLY), ("n_react", C.A_REACT),
+                       ("n_visit", C.A_VISIT), ("n_referral", C.A_REFERRAL)):
+            sel = action == a
+            if sel.any():
+                u[col][:] += np.bincount(users[sel], minlength=self.n_users).astype(np.int32)
+        active = np.isin(action, ACTIVE_ACTIONS)
+        if active.any():
+            np.maximum.at(u["last_login"], users[active], ts[active])
+        visits = action == C.A_VISIT
+        if visits.any():
+            self._streaks(users[visits], ts[visits])
+        if first_pos == 0:
+            self._log_index = (m, order.astype(np.int64),
+                               np.searchsorted(su, np.arange(self.n_users + 1)).astype(np.int64))
+        self.version += 1
+        return m
+
+    def _streaks(self, users: np.ndarray, ts: np.ndarray) -> None:
+        """Daily-visit streak state and streak logs from a time-sorted batch of visits."""
+        u = self.users
+        days = ts // DAY_MS
+        keys = users.astype(np.int64) * 1_000_000 + days
+        keys_u, first_idx = np.unique(keys, return_index=True)
+        pu = (keys_u // 1_000_000).astype(np.int64)
+        pd = keys_u % 1_000_000
+        pts = ts[first_idx]
+        prior_last = u["streak_last"][pu].astype(np.int64)
+        prior_len = u["streak_len"][pu].astype(np.int64)
+        keep = pd != prior_last  # that day's visit already counted
+        pu, pd, pts, prior_last, prior_len = pu[keep], pd[keep], pts[keep], prior_last[keep], prior_len[keep]
+        k = len(pu)
+        if k == 0:
+            return
+        first_of_user = np.r_[True, pu[1:] != pu[:-1]]
+        prev_day = np.r_[-10, pd[:-1]]
+        continuing_prior = first_of_user & (prior_len > 0) & (pd == prior_last + 1)
+        seg_start = first_of_user | (pd != prev_day + 1)
+        seg = np.cumsum(seg_start) - 1
+        seg_first = np.flatnonzero(seg_start)
+        offset = np.where(continuing_prior[seg_first], prior_len[seg_first], 0)
+        pos = np.arange(k) - seg_first[seg] + 1 + offset[seg]
+        status = np.where(pos > 1, 1, 0)
+        # a new run after an earlier one: the earlier run broke at the end of its first missed day
+        prev_len = np.where(first_of_user, prior_len, np.r_[0, pos[:-1]])
+        prev_last = np.where(first_of_user, prior_last, prev_day)
+        broken = seg_start & ~continuing_prior & (prev_len > 0)
+        b_ts = (prev_last[broken] + 2) * DAY_MS
+        rows_user = np.r_[pu, pu[broken]]
+        rows_count = np.r_[pos, prev_len[broken]]
+        rows_status = np.r_[status, np.full(int(broken.sum()), 2)]
+        rows_ts = np.r_[pts, b_ts]
+        srt = np.lexsort((rows_user, rows_ts))
+        self.streak_logs.append({"user": rows_user[srt], "count": rows_count[srt],
+                                 "status": rows_status[srt], "ts": rows_ts[srt]})
+        last_of_user = np.r_[pu[1:] != pu[:-1], True]
+        u["streak_len"][pu[last_of_user]] = pos[last_of_user]
+        u["streak_last"][pu[last_of_user]] = pd[last_of_user]
+
+    def login_streak(self, i: int) -> int:
+        last = int(self.users["streak_last"][i])
+        return int(self.users["streak_len"][i]) if last >= self.clock_ms // DAY_MS - 1 else 0
+
+    # ---- custom fields ---------------------------------------------------------------------------
+    def set_custom(self, users: np.ndarray, fields: np.ndarray, values: np.ndarray, ts: np.ndarray,
+                   sources: np.ndarray) -> int:
+        """Change custom field values (ts sorted, after every stored history), recording histories."""
+        m = len(users)
+        if m == 0:
+            return 0
+        prev = np.empty(m, dtype=np.float64)
+        for j in range(m):  # sequential: two changes of one (user, field) chain their previous values
+            col = self.users[f"c_{C.CUSTOM_KEYS[fields[j]]}"]
+            prev[j] = col[users[j]]
+            col[users[j]] = values[j]
+        self.histories.append({"user": users, "field": fields, "ts": ts, "prev": prev, "value": values,
+                               "source": sources})
+        self.version += 1
+        return m
+
+    def custom_value(self, f: int, code: float) -> Any:
+        if code != code:  # NaN
+            return None
+        t = C.CUSTOM_FIELDS[f]["type"]
+        if t in ("text", "select", "single-line-text", "multi-line-text"):
+            return self.strings[int(code)]
+        if t in C.NUMERIC_TYPES:
+            return int(code) if float(code).is_integer() else float(code)
+        if t == "boolean":
+            return bool(code)
+        if t == "date":
+            from simulator.timefmt import ymd
+            return ymd(int(code))
+        return code
+
+    # ---- orders ----------------------------------------------------------------------------------
+    def tid(self, o: int) -> str:
+        return self.tids[o]
+
+    def add_orders(self, users: np.ndarray, products: np.ndarray, qty: np.ndarray, currency: np.ndarray,
+                   created: np.ndarray) -> int:
+        """New orders (created sorted) in status Pending; coin orders write a `redemption` log each."""
+        m = len(users)
+        if m == 0:
+            return 0
+        from simulator.timefmt import dmy
+        start = self.orders.n
+        price = C.PRODUCT_PRICES[products]
+        day_seq = np.zeros(m, dtype=np.int32)
+        for j in range(m):
+            d = int(created[j]) // DAY_MS
+            s = self.day_order_count.get(d, 0) + 1
+            self.day_order_count[d] = s
+            day_seq[j] = s
+            t = "ORD" + dmy(d)[6:] + dmy(d)[3:5] + dmy(d)[:2] + f"{s:04d}"
+            self.tid_index[t] = start + j
+            self.tids.append(t)
+        self.orders.append({"user": users, "product": products, "qty": qty, "price": price,
+                            "currency": currency, "created": created, "updated": created,
+                            "status": np.zeros(m), "day_seq": day_seq})
+        self.changes.append({"order": np.arange(start, start + m), "status": np.zeros(m), "ts": created,
+                             "by": np.zeros(m)})
+        self.version += 1
+        return m
+
+    def change_status(self, orders: np.ndarray, statuses: np.ndarray, ts: np.ndarray, by: int) -> int:
+        m = len(orders)
+        if m == 0:
+            return 0
+        self.orders["status"][orders] = statuses
+        self.orders["updated"][orders] = ts
+        self.changes.append({"order": orders, "status": statuses, "ts": ts, "by": np.full(m, by)})
+        self.version += 1
+        return m
+
+    # ---- caches ----------------------------------------------------------------------------------
+    def cached(self, name: str, build: Any) -> Any:
+        hit = self._cache.get(name)
+        key = hash((self.version, self.logs.n, self.users.n, self.clock_ms // DAY_MS))
+        if hit is None or hit[0] != key:
+            hit = (key, build())
+            self._cache[name] = hit
+        return hit[1]
+
+    @property
+    def history_start_day(self) -> int:
+        return HISTORY_START_MS // DAY_MS
+
+    @property
+    def clock_day(self) -> int:
+        return self.clock_ms // DAY_MS
