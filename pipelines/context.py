@@ -4,6 +4,7 @@ progress counters and read access to what the warehouse already holds."""
 from __future__ import annotations
 
 import threading
+import warnings
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,6 +144,16 @@ class RunContext:
         return None
 
     # -- the warehouse as it stands ----------------------------------------------------------
+    def columns(self, table: str) -> set[str]:
+        """Column names the warehouse table has (empty when it does not exist yet)."""
+        try:
+            pipeline = dlt.current.pipeline()
+            if pipeline is None or not pipeline.default_schema_name or table not in pipeline.default_schema.tables:
+                return set()
+            return set(pipeline.default_schema.get_table_columns(table))
+        except Exception:  # noqa: BLE001
+            return set()
+
     def query(self, table: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of `sql` where `{table}` names the warehouse table; [] when it does not exist yet."""
         try:
@@ -174,4 +185,8 @@ class RunContext:
         with pipeline.sql_client() as client:
             qualified = client.make_qualified_table_name(table)
             with client.execute_query(sql.format(table=qualified), *params) as cursor:
-                return cursor.native_cursor.fetch_arrow_table()
+                native = cursor.native_cursor  # duckdb 2 renamed fetch_arrow_table to to_arrow_table
+                fetch = getattr(native, "to_arrow_table", None) or native.fetch_arrow_table
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return fetch()

@@ -80,6 +80,14 @@ def timestamps(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def as_text(value: Any) -> str | None:
+    """A value of no fixed type (field values, defaults) as text: strings as they are, numbers and
+    booleans in JSON notation (`5`, `2.5`, `true`), objects and lists as JSON; null stays null."""
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
 def _infer(values: list[Any]) -> pa.DataType:
     kinds = {type(v) for v in values if v is not None}
     if not kinds:
@@ -114,11 +122,15 @@ def _coerce(value: Any, kind: pa.DataType) -> Any:
     return value
 
 
-def to_arrow(rows: Iterable[Mapping[str, Any]], types: Mapping[str, pa.DataType] | None = None) -> pa.Table:
+def to_arrow(
+    rows: Iterable[Mapping[str, Any]], types: Mapping[str, pa.DataType] | None = None, keys: Iterable[str] = (),
+) -> pa.Table:
     """Rows as an Arrow table: declared columns take their declared type, others are inferred
-    (nested values become JSON text). Columns appear in first-seen order."""
+    (nested values become JSON text). Columns appear in first-seen order; `keys` (primary key
+    columns) are declared not nullable, as dlt declares them."""
     rows = list(rows)
     types = types or {}
+    required = set(keys)
     names: dict[str, None] = {}
     for row in rows:
         for key in row:
@@ -133,5 +145,5 @@ def to_arrow(rows: Iterable[Mapping[str, Any]], types: Mapping[str, pa.DataType]
             kind = STR
             arr = pa.array([_coerce(v, STR) for v in raw], type=STR)
         arrays.append(arr)
-        fields_.append(pa.field(name, kind))
+        fields_.append(pa.field(name, kind, nullable=not (name in required and arr.null_count == 0)))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields_))

@@ -74,7 +74,7 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
             tasks.extend((day, batch) for batch in chunked(emails, per_call))
         rows = [row for result in ctx.client.map_ordered(fetch, tasks) for row in result]
         if rows:
-            yield to_arrow(rows, DAILY_TYPES)
+            yield to_arrow(rows, DAILY_TYPES, keys=("user_id", "date"))
 
     return gamification_daily
 
@@ -121,7 +121,7 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         tasks = [(str(u[email_f]), span) for u in people]
         rows = [row for result in ctx.client.map_ordered(fetch, tasks) for row in result]
         if rows:
-            yield to_arrow(rows, STATS_TYPES)
+            yield to_arrow(rows, STATS_TYPES, keys=("user_id", "date"))
 
     return activity_stats
 
@@ -131,7 +131,9 @@ def active_since(ctx: RunContext, people: list[dict[str, Any]], prev_login: date
     counters moved since the stored users row."""
     id_f = ctx.settings.endpoint("users_filter").f("id")
     cutoff = prev_login - timedelta(seconds=ctx.settings.lookback_seconds)
-    signals = [s for s in ACTIVITY_SIGNALS if s != "last_login"]
+    stored_columns = ctx.columns("users")
+    signals = [s for s in ACTIVITY_SIGNALS if s != "last_login" and s in stored_columns
+               and any(s in u for u in people)]
     ids = [str(u[id_f]) for u in people]
     stored = {row[0]: row[1:] for row in ctx.query(
         "users", "SELECT _id, " + ", ".join(signals) + " FROM {table} WHERE _id IN (SELECT UNNEST(?::VARCHAR[]))",
@@ -159,7 +161,7 @@ def gamification_logs_resource(ctx: RunContext) -> DltResource:
         for page in ctx.client.paginate("activity_logs", json=body):
             ctx.tracker.page("gamification_logs", len(page))
             if page:
-                yield to_arrow(page, LOG_TYPES)
+                yield to_arrow(page, LOG_TYPES, keys=("_id",))
 
     return gamification_logs()
 

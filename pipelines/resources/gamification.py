@@ -30,6 +30,6 @@ def streak_logs_resource(ctx: RunContext) -> DltResource:
         for page in ctx.client.paginate("streak_logs", json=body):
             ctx.tracker.page("streak_logs", len(page))
             if page:
-                yield to_arrow(page, STREAK_LOG_TYPES)
+                yield to_arrow(page, STREAK_LOG_TYPES, keys=("_id",))
 
     return streak_logs()

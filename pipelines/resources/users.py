@@ -12,7 +12,7 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.resources.common import APPEND_ONCE, chunked, incremental, window, with_timestamps
-from pipelines.shapes import BOOL, FLOAT, INT, TS, parse_ts, to_arrow
+from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, parse_ts, to_arrow
 
 CUSTOM_TYPES: dict[str, pa.DataType] = {"number": FLOAT, "numerical": FLOAT, "boolean": BOOL}
 DELETED_AT = "deleted_at"
@@ -21,10 +21,11 @@ USER_COLUMNS = ("_id", "email", "join_date", "last_login", "is_deleted")  # what
 
 def user_fields_resource(ctx: RunContext) -> DltResource:
     @dlt.resource(name="user_fields", write_disposition="replace", primary_key="_id",
-                  columns={"defaultValue": {"data_type": "json"}})
+                  columns={"defaultValue": {"data_type": "text"}})
     def user_fields() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("user_fields")
-        rows = with_timestamps(ctx.user_fields())
+        rows = [dict(r, defaultValue=as_text(r.get("defaultValue"))) if "defaultValue" in r else r
+                for r in with_timestamps(ctx.user_fields())]
         ctx.tracker.page("user_fields", len(rows))
         yield rows
 
@@ -75,7 +76,7 @@ def users_resource(ctx: RunContext) -> DltResource:
                     ctx.known_email = str(user[email_f])
             ctx.tracker.page("users", len(page))
             if page:
-                yield to_arrow(page, {**types, DELETED_AT: TS})
+                yield to_arrow(page, {**types, DELETED_AT: TS}, keys=(id_f,))
         ctx.memo["users_max_last_login"] = max_login
         yield from tombstones(ctx, live)
 
@@ -93,6 +94,7 @@ def tombstones(ctx: RunContext, live: set[str]) -> Iterator[pa.Table]:
         if table is None or table.num_rows == 0:
             continue
         table = table.drop_columns([c for c in table.column_names if c.startswith("_dlt_")])
+        table = table.cast(pa.schema([f.with_nullable(f.name != "_id") for f in table.schema]))
         for name, value, kind in (("is_deleted", True, BOOL), (DELETED_AT, now, TS)):
             column = pa.array([value] * table.num_rows, type=kind)
             if name in table.column_names:
@@ -107,7 +109,7 @@ def user_field_histories_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("user_field_histories")
 
     @dlt.resource(name="user_field_histories", write_disposition=APPEND_ONCE, primary_key="_id",
-                  columns={"value": {"data_type": "json"}, "previousValue": {"data_type": "json"}})
+                  columns={"value": {"data_type": "text"}, "previousValue": {"data_type": "text"}})
     def user_field_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep.f("cursor")),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
@@ -116,6 +118,10 @@ def user_field_histories_resource(ctx: RunContext) -> DltResource:
         params = {ep.f("from"): start, ep.f("to"): end, "sort": ep.f("sort")}
         for page in ctx.client.paginate("user_field_histories", params=params):
             ctx.tracker.page("user_field_histories", len(page))
+            for row in page:
+                for name in ("value", "previousValue"):
+                    if name in row:
+                        row[name] = as_text(row[name])
             if page:
                 yield with_timestamps(page)
 
