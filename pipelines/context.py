@@ -4,8 +4,8 @@ progress counters and read access to what the warehouse already holds."""
 from __future__ import annotations
 
 import threading
-import warnings
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
