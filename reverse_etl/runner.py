@@ -211,7 +211,7 @@ def _run(definition: Definition, settings: Any, dry_run: bool, client: Any, wait
     job = _upload(definition, settings, client, push_id, file_name, content, result)
     if job is None:
         return result
-    checkpoint("after_upload")
+    checkpoint("after_job_recorded")
     _finish(definition, settings, client, push_id, job, waiting, result)
     return result
 
@@ -240,6 +240,7 @@ def _upload(definition: Definition, settings: Any, client: Any, push_id: str, fi
         with _db(settings) as con:
             ledger.release_push(con, push_id, str(exc))
         raise
+    checkpoint("after_upload")  # the server has the file; nothing about it is recorded yet
     result.sent = result.would_send
     job_id = jobs.job_id_of(response)
     if job_id is None:  # older servers: find the job through the list (8.1)

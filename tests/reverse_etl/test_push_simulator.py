@@ -238,3 +238,21 @@ def test_push_command_lists_and_dry_runs(sim: SimAdmin, push_settings: Any, caps
     assert main(["push", "--list"]) == 0
     out = capsys.readouterr().out
     assert "weekly_tier_bonus" in out and "premium_currency" in out and "0 6 * * 1" in out and "never" in out
+
+
+def test_process_killed_after_job_recorded_is_resumed(sim: SimAdmin, push_settings: Any,
+                                                      api_env: dict[str, str]) -> None:
+    expected = {row[0] for row in intended(push_settings, "weekly_tier_bonus")}
+    before = users_by_email(sim)
+    env = {**os.environ, **api_env, FAULT_ENV: "kill:after_job_recorded"}
+    proc = subprocess.run([sys.executable, "-m", "returning_sync.cli", "push", "weekly_tier_bonus"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    assert query(push_settings, "SELECT state, job_id IS NOT NULL FROM reverse_etl.pushes") == [("queued", True)]
+    result = run_push("weekly_tier_bonus", push_settings, waiting=WAIT)
+    assert [r["state"] for r in result.resumed] == ["completed"] and result.sent == 0
+    assert writes(sim) == 1
+    assert query(push_settings, "SELECT result, count(*) FROM reverse_etl.push_rows GROUP BY 1") == [
+        ("success", len(expected))]
+    assert {e: d["coins"][1] - d["coins"][0] for e, d in changes(before, users_by_email(sim)).items()} == {
+        e: 500 for e in expected}

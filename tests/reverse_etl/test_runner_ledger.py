@@ -101,7 +101,7 @@ def test_request_lost_before_server_is_sent_by_the_next_run(env: SimpleNamespace
 
 def test_crash_after_upload_is_settled_by_next_run(env: SimpleNamespace, monkeypatch) -> None:
     def crash(stage: str) -> None:
-        if stage == "after_upload":
+        if stage == "after_job_recorded":
             raise SystemExit("killed")
     monkeypatch.setattr(runner, "checkpoint", crash)
     with pytest.raises(SystemExit):
