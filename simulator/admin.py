@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from simulator import bulk, clock, truth
 from simulator.auth import ALL_PERMISSIONS, ApiKey
@@ -91,8 +91,8 @@ async def handle(sim: Sim, request: Request) -> Response:
             fn = truth.DATASETS.get(name)
             if fn is None:
                 return _error(404, f"unknown dataset {name!r}; known: {sorted(truth.DATASETS)}")
-            rows = list(fn(w))
-            return StreamingResponse((orjson.dumps(r) + b"\n" for r in rows), media_type="application/x-ndjson")
+            body = b"".join(orjson.dumps(r) + b"\n" for r in fn(w))
+            return Response(body, media_type="application/x-ndjson")
     except ValueError as e:
         return _error(400, str(e))
     return _error(404, f"no admin endpoint {method} {path}")

@@ -48,6 +48,7 @@ class _QuietReset(logging.Filter):
 
 
 logging.getLogger("uvicorn.error").addFilter(_QuietReset())
+log = logging.getLogger("simulator")
 
 
 class ResetResponse(Response):
@@ -119,5 +120,10 @@ def build_app(sim: Sim) -> Starlette:
             headers.update(e.headers)
             sim.counters.record(endpoint, e.status)
             return json_response(e.body(), e.status, headers)
+        except Exception as e:  # a simulator bug: answer like the real API would, and say so on stderr
+            log.exception("unhandled error in %s", endpoint)
+            sim.counters.record(endpoint, 500)
+            return json_response(ApiError(500, "Internal server error", f"{type(e).__name__}: {e}").body(), 500,
+                                 headers)
 
     return Starlette(routes=[StarletteRoute("/{path:path}", dispatch, methods=METHODS)])
