@@ -127,25 +127,21 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
 
 
 def active_since(ctx: RunContext, people: list[dict[str, Any]], prev_login: datetime) -> list[dict[str, Any]]:
-    """Users who logged in since the last run (less the lookback), are new, or whose activity
-    counters moved since the stored users row."""
+    """Users whose activity moved since the last run: compared with the stored users row
+    (last login, xp, coins, message/reaction/visit counters), new users included. Without a
+    stored users table, users who logged in since the last run's latest login (less the lookback)."""
     id_f = ctx.settings.endpoint("users_filter").f("id")
-    cutoff = prev_login - timedelta(seconds=ctx.settings.lookback_seconds)
     stored_columns = ctx.columns("users")
-    signals = [s for s in ACTIVITY_SIGNALS if s != "last_login" and s in stored_columns
-               and any(s in u for u in people)]
+    signals = [s for s in ACTIVITY_SIGNALS if s in stored_columns and any(s in u for u in people)]
+    if not signals:
+        cutoff = prev_login - timedelta(seconds=ctx.settings.lookback_seconds)
+        return [u for u in people if not isinstance(login := parse_ts(u.get("last_login")), datetime)
+                or login >= cutoff]
     ids = [str(u[id_f]) for u in people]
-    stored = {row[0]: row[1:] for row in ctx.query(
+    stored = {row[0]: tuple(row[1:]) for row in ctx.query(
         "users", "SELECT _id, " + ", ".join(signals) + " FROM {table} WHERE _id IN (SELECT UNNEST(?::VARCHAR[]))",
-        (ids,))} if ids else {}
-    picked = []
-    for user in people:
-        login = parse_ts(user.get("last_login"))
-        before = stored.get(str(user[id_f]))
-        now = tuple(user.get(s) for s in signals)
-        if (isinstance(login, datetime) and login >= cutoff) or before is None or tuple(before) != now:
-            picked.append(user)
-    return picked
+        (ids,))}
+    return [u for u in people if stored.get(str(u[id_f])) != tuple(u.get(s) for s in signals)]
 
 
 def gamification_logs_resource(ctx: RunContext) -> DltResource:
