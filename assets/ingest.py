@@ -154,7 +154,7 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     start, end = _window(context) if window else (None, None)
     if start is not None:
         context.log.info(f"loading window [{start:%Y-%m-%d}, {end:%Y-%m-%d})")
-    source = make_source(settings, start_date=start, end_date=end).with_resources(*tables)
+    source = make_source(settings, start_date=start, end_date=end, backfill=start is not None).with_resources(*tables)
     if window:
         source = _as_merge(source)
     results = dlt.run(context=context, dlt_source=source, dlt_pipeline=make_pipeline(settings),

@@ -34,7 +34,7 @@ from dagster import (
 from assets.automation import ON
 from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse, ReturningApiSettings
 from reverse_etl import Definition, list_definitions, run_push
-from reverse_etl.ledger import OPEN_STATES, SCHEMA, has_schema
+from reverse_etl.ledger import SCHEMA, has_schema, stale_pushes
 
 GROUP = "reverse_etl"
 REJECTION_THRESHOLD = float(os.environ.get("RETURNING_PUSH_MAX_REJECTION_RATE", "0.05"))
@@ -137,18 +137,11 @@ def build_push_checks(definition: Definition) -> list[Any]:
                  description=f"No upload stays non-terminal longer than {STALE_JOB_MINUTES:g} minutes.")
     def _stale(context: AssetCheckExecutionContext, warehouse: DuckDBWarehouse) -> AssetCheckResult:
         with warehouse.connection(read_only=True) as con:
-            if not has_schema(con):
-                return AssetCheckResult(passed=True, metadata={"note": "no push yet"})
-            stale = con.execute(
-                f"""SELECT push_id, job_id, state, created_at FROM {SCHEMA}.pushes
-                    WHERE definition = ? AND state IN {OPEN_STATES}
-                      AND created_at < now()::TIMESTAMP - to_minutes(CAST(? AS BIGINT))""",
-                [definition.name, int(STALE_JOB_MINUTES)],
-            ).fetchall()
+            stale = stale_pushes(con, definition.name, STALE_JOB_MINUTES)
         return AssetCheckResult(
             passed=not stale,
-            metadata={"stale_pushes": MetadataValue.json([
-                {"push_id": p, "job_id": j, "state": s, "created_at": str(c)} for p, j, s, c in stale])},
+            metadata={"stale_pushes": MetadataValue.json(
+                [{**p, "created_at": str(p["created_at"])} for p in stale])},
         )
 
     return [_rejections, _stale]

@@ -25,7 +25,6 @@ DEFAULT_CRONS = {"incremental_hourly": "5 * * * *", "snapshot_daily": "15 3 * * 
 incremental_job = define_asset_job(
     "ingest_incremental",
     selection=AssetSelection.assets(raw_incremental),
-    partitions_def=partitions,
     description="Load the date-keyed datasets. Pick a partition range to backfill those days.",
 )
 snapshot_job = define_asset_job(

@@ -100,17 +100,18 @@ def _fresh(path: Path) -> None:
 
 
 def sim_window(clock: dict[str, Any], days: int = 90) -> tuple[str, str]:
-    """Partition keys covering the simulator's history: `days` before its clock up to the clock's day."""
-    now = None
-    for value in clock.values():
-        if isinstance(value, str):
-            try:
-                now = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-                break
-            except ValueError:
-                continue
-    now = now or dt.datetime.now(dt.UTC)
-    return (now - dt.timedelta(days=days)).date().isoformat(), now.date().isoformat()
+    """Partition keys covering the simulator's history: from `history_start` (else `days` before the
+    clock) up to the clock's day."""
+
+    def parse(value: Any) -> dt.datetime | None:
+        try:
+            return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+
+    now = parse(clock.get("now")) or dt.datetime.now(dt.UTC)
+    start = parse(clock.get("history_start")) or now - dt.timedelta(days=days)
+    return start.date().isoformat(), now.date().isoformat()
 
 
 def materialize_all(instance: Any, window: tuple[str, str]) -> Any:

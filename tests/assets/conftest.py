@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 
+from assets.instance import ensure_dagster_home
 from tests.conftest import SIM_SEED, SIM_USERS
 from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
 
@@ -72,7 +73,7 @@ def shared_load(sim_server: str, root: Path) -> Loaded:
         sim.reset()
         root.mkdir(parents=True, exist_ok=True)
         warehouse = root / "returning.duckdb"
-        instance = DagsterInstance.local_temp(str(root / "dagster_home"), overrides=POOL_CONFIG)
+        instance = DagsterInstance.from_config(str(ensure_dagster_home(root / "dagster_home")))
         started = dt.datetime.now()
         result, resources, window = materialize_everything(sim, warehouse, instance)
         seconds = (dt.datetime.now() - started).total_seconds()

@@ -87,6 +87,6 @@ def test_hourly_schedule_loads_todays_partition_from_the_high_water_mark() -> No
 
     hourly = next(s for s in schedules if s.name == "incremental_hourly")
     tick = dt.datetime(2026, 6, 1, 13, 5, tzinfo=dt.UTC)
-    request = hourly.evaluate_tick(build_schedule_context(scheduled_execution_time=tick)).run_requests[0]
+    request = hourly(build_schedule_context(scheduled_execution_time=tick))
     assert request.partition_key == "2026-06-01"
     assert request.tags[WINDOW_TAG] == "state"

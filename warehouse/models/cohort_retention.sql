@@ -1,14 +1,14 @@
 -- Weekly join cohorts (weeks start Monday): for each cohort and week since joining, how many of the
 -- cohort's users had any gamification activity that week, and that share of the cohort.
 WITH cohorts AS (
-    SELECT user_id, DATE_TRUNC('week', CAST(join_date AS DATE)) AS cohort_week
+    SELECT user_id, CAST(DATE_TRUNC('week', CAST(join_date AS DATE)) AS DATE) AS cohort_week
     FROM analytics.dim_users
 ),
 sizes AS (
     SELECT cohort_week, COUNT(*) AS cohort_size FROM cohorts GROUP BY cohort_week
 ),
 activity AS (
-    SELECT DISTINCT c.cohort_week, e.user_id, DATE_TRUNC('week', e.activity_date) AS activity_week
+    SELECT DISTINCT c.cohort_week, e.user_id, CAST(DATE_TRUNC('week', e.activity_date) AS DATE) AS activity_week
     FROM analytics.fct_gamification_events AS e
     JOIN cohorts AS c ON c.user_id = e.user_id
 )
