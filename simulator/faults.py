@@ -15,12 +15,16 @@ REQUIRED_FIELDS = ("_id", "jobId", "transactionId", "row", "date")
 
 class Faults:
     def __init__(self, seed: int) -> None:
+        self.last_record: dict[tuple[str, str], dict[str, Any]] = {}
         self.reseed(seed)
 
     def reseed(self, seed: int) -> None:
+        """Restart the fault sequence (on reset and whenever the faults knob is set)."""
         self.seed = seed
         self.rng = random.Random(seed * 7919 + 17)
-        self.last_record: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def forget(self) -> None:
+        self.last_record.clear()
 
     def pick(self, knobs: Knobs, method: str, template: str, path: str) -> str | None:
         """The fault to inject into this request, or None."""

@@ -35,4 +35,5 @@ class Sim:
         self.counters.reset()
         self.limiter.reset()
         self.faults.reseed(seed)
+        self.faults.forget()
         return {"seed": seed, "users": users, "generated_in_s": round(time.perf_counter() - t0, 3)}
