@@ -134,6 +134,20 @@ def open_pushes(con: duckdb.DuckDBPyConnection, definition: str | None = None) -
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
+def stale_pushes(con: duckdb.DuckDBPyConnection, definition: str, minutes: float) -> list[dict[str, Any]]:
+    """Uploads of `definition` still not terminal `minutes` after they were created."""
+    if not has_schema(con):
+        return []
+    cutoff = now() - dt.timedelta(minutes=minutes)
+    cur = con.execute(
+        f"""SELECT push_id, job_id, state, created_at FROM {SCHEMA}.pushes
+            WHERE definition = ? AND state IN {OPEN_STATES} AND created_at < ? ORDER BY created_at""",
+        [definition, cutoff],
+    )
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
 def last_runs(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
     """definition -> its latest push row."""
     if not has_schema(con):

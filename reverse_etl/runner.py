@@ -167,40 +167,30 @@ def _run(definition: Definition, settings: Any, dry_run: bool, client: Any, wait
         jobs.check_permission(client)  # PermissionDenied (exit 3) before anything is written or sent
         result.resumed = settle_open_pushes(definition, settings, client, waiting)
         if any(r["state"] in ledger.OPEN_STATES for r in result.resumed):
-            result.state = "blocked"
-            result.error = "an earlier upload is still being processed; run again later"
-            return result
+            return _blocked(result)
 
+    # Plan and record in one connection: DuckDB admits one writing process, so two runs of the same
+    # push cannot both plan the same keys before either has marked them in flight.
     with _db(settings, read_only=dry_run) as con:
+        if not dry_run and ledger.open_pushes(con, definition.name):
+            return _blocked(result)  # another process uploaded since we settled
         rows = _query(con, definition.sql)
         types = field_types(definition, _custom_fields(con, client, settings))
         checked = validate_rows(definition, rows, types)
         plan = plan_rows(definition, checked, ledger.load_entries(con, definition.name))
-    _count(result, len(rows), plan)
-
-    push_id = new_push_id(definition.name)
-    stem = f"dry-run-{push_id}" if dry_run else push_id
-    csv_rows = [CsvRow(r.email, r.values, {c: op for c, op in definition.columns.items()}) for r in plan.send]
-    columns = _csv_layout(definition, types)
-    path = files_dir(settings) / definition.name / f"{stem}.csv"
-    content, preview = write_files(csv_rows, columns, path)
-    result.csv_path, result.preview_path = path, preview
-    for row_number, col, value in formula_warnings(csv_rows):
-        result.warnings.append(f"row {row_number} ({csv_rows[row_number - 1].email}) {col}: {value!r} "
-                               "starts like a spreadsheet formula; sent as is, neutralised in the preview")
-        plan.send[row_number - 1].warning = "formula-like text"
-    if dry_run:
-        return result
-
-    file_name = f"rs-{push_id}.csv"
-    push = {
-        "push_id": push_id, "definition": definition.name, "target": definition.target,
-        "file_name": file_name, "csv_path": str(path),
-        "state": "uploading" if plan.send else "no_changes",
-        "total_rows": result.total, "invalid_rows": result.invalid, "changed_rows": result.changed,
-        "sent_rows": len(plan.send), "given_up_rows": result.given_up, "warnings": len(result.warnings),
-    }
-    with _db(settings) as con:
+        _count(result, len(rows), plan)
+        push_id = new_push_id(definition.name)
+        content = _write_csv(definition, settings, plan, types, push_id, result)
+        if dry_run:
+            return result
+        file_name = f"rs-{push_id}.csv"
+        push = {
+            "push_id": push_id, "definition": definition.name, "target": definition.target,
+            "file_name": file_name, "csv_path": str(result.csv_path),
+            "state": "uploading" if plan.send else "no_changes",
+            "total_rows": result.total, "invalid_rows": result.invalid, "changed_rows": result.changed,
+            "sent_rows": len(plan.send), "given_up_rows": result.given_up, "warnings": len(result.warnings),
+        }
         ledger.create_push(con, push, plan.recorded_rows, definition.name)
     result.push_id = push_id
     if not plan.send:
@@ -214,6 +204,27 @@ def _run(definition: Definition, settings: Any, dry_run: bool, client: Any, wait
     checkpoint("after_job_recorded")
     _finish(definition, settings, client, push_id, job, waiting, result)
     return result
+
+
+def _blocked(result: PushResult) -> PushResult:
+    result.state = "blocked"
+    result.error = "an earlier upload of this push is still being processed; nothing new sent, run again later"
+    return result
+
+
+def _write_csv(definition: Definition, settings: Any, plan: Plan, types: dict[str, FieldSpec], push_id: str,
+               result: PushResult) -> bytes:
+    """Write the upload file and its preview; note formula-like text as warnings."""
+    stem = f"dry-run-{push_id}" if result.dry_run else push_id
+    csv_rows = [CsvRow(r.email, r.values, dict(definition.columns)) for r in plan.send]
+    path = files_dir(settings) / definition.name / f"{stem}.csv"
+    content, preview = write_files(csv_rows, _csv_layout(definition, types), path)
+    result.csv_path, result.preview_path = path, preview
+    for row_number, col, value in formula_warnings(csv_rows):
+        result.warnings.append(f"row {row_number} ({csv_rows[row_number - 1].email}) {col}: {value!r} "
+                               "starts like a spreadsheet formula; sent as is, neutralised in the preview")
+        plan.send[row_number - 1].warning = "formula-like text"
+    return content
 
 
 def _count(result: PushResult, total: int, plan: Plan) -> None:

@@ -160,3 +160,32 @@ def test_key_without_bulk_permission_fails_before_upload(env: SimpleNamespace) -
         push(env, "bonus")
     assert info.value.exit_code == 3 and "bulkUpdateUser" in str(info.value)
     assert env.server.uploads == 0
+
+
+def test_formula_like_text_is_a_warning_and_neutralised_in_the_preview(env: SimpleNamespace) -> None:
+    con = duckdb.connect(str(env.settings.warehouse))
+    con.execute("UPDATE returning_raw.users SET city = '=cmd|'' /C calc''!A0' WHERE email = 'bob@example.com'")
+    con.close()
+    result = push(env, "cities")
+    assert result.state == "completed" and len(result.warnings) == 1 and "bob@example.com" in result.warnings[0]
+    assert env.server.users["bob@example.com"]["city"] == "=cmd|' /C calc'!A0"
+    assert b"bob@example.com,'=cmd|' /C calc'!A0" in result.preview_path.read_bytes()
+    assert rows(env, "SELECT warning FROM reverse_etl.push_rows WHERE email = 'bob@example.com'") == [
+        ("formula-like text",)]
+
+
+def test_stale_and_rejection_measures(env: SimpleNamespace) -> None:
+    from assets.reverse_etl import rejection_rate
+    from reverse_etl.ledger import stale_pushes
+
+    env.server.polls_before_done = 10**6
+    run_push("bonus", env.settings, client=env.client, definitions_dir=env.defs, waiting=Waiting(timeout=0.01))
+    con = duckdb.connect(str(env.settings.warehouse))
+    try:
+        assert stale_pushes(con, "bonus", 60) == []
+        con.execute("UPDATE reverse_etl.pushes SET created_at = created_at - INTERVAL 2 HOUR")
+        assert [p["state"] for p in stale_pushes(con, "bonus", 60)] == ["processing"]
+    finally:
+        con.close()
+    assert rejection_rate({"invalid_rows": 1, "failed_rows": 1, "skipped_rows": 0, "sent_rows": 3}) == 0.5
+    assert rejection_rate({"invalid_rows": 0, "failed_rows": None, "skipped_rows": None, "sent_rows": 0}) == 0.0
