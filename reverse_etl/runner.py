@@ -65,7 +65,7 @@ class PushResult:
                f"  rows: total {self.total}, changed {self.changed}, retried {self.retried}, "
                f"invalid {self.invalid}, unchanged {self.unchanged}, given up {self.given_up}, "
                f"{'would send' if self.dry_run else 'sent'} {self.would_send if self.dry_run else self.sent}"]
-        if not self.dry_run and self.push_id:
+        if not self.dry_run and self.push_id and self.sent:
             out.append(f"  push {self.push_id}, job {self.job_id or '-'}: success {self.success}, "
                        f"failed {self.failed}, skipped {self.skipped}")
         for r in self.resumed:
@@ -180,13 +180,15 @@ def _run(definition: Definition, settings: Any, dry_run: bool, client: Any, wait
         plan = plan_rows(definition, checked, ledger.load_entries(con, definition.name))
         _count(result, len(rows), plan)
         push_id = new_push_id(definition.name)
-        content = _write_csv(definition, settings, plan, types, push_id, result)
+        content = b""
+        if dry_run or plan.send:  # a run with nothing to send leaves no file behind
+            content = _write_csv(definition, settings, plan, types, push_id, result)
         if dry_run:
             return result
         file_name = f"rs-{push_id}.csv"
         push = {
             "push_id": push_id, "definition": definition.name, "target": definition.target,
-            "file_name": file_name, "csv_path": str(result.csv_path),
+            "file_name": file_name, "csv_path": str(result.csv_path) if result.csv_path else None,
             "state": "uploading" if plan.send else "no_changes",
             "total_rows": result.total, "invalid_rows": result.invalid, "changed_rows": result.changed,
             "sent_rows": len(plan.send), "given_up_rows": result.given_up, "warnings": len(result.warnings),
