@@ -35,7 +35,7 @@ class Waiting:
 
 def check_permission(client: Client) -> None:
     """A cheap read that needs `bulkUpdateUser`: a key without it fails here, before any upload."""
-    client.request_json("bulk_jobs", params={"page": 1, "limit": 1})
+    client.request_json("bulk_jobs")  # page sizes and parameter names live in the client's registry
 
 
 def job_id_of(response: Any) -> str | None:
@@ -48,7 +48,7 @@ def job_id_of(response: Any) -> str | None:
 
 def find_job(client: Client, file_name: str, *, max_pages: int = 20) -> dict[str, Any] | None:
     """The newest job whose fileName is `file_name` (jobs are listed newest first)."""
-    for pages, page in enumerate(client.paginate("bulk_jobs", params={"limit": 100}), start=1):
+    for pages, page in enumerate(client.paginate("bulk_jobs"), start=1):
         for job in page:
             if job.get("fileName") == file_name:
                 return dict(job)
@@ -92,7 +92,7 @@ def await_job(client: Client, job_id: str, waiting: Waiting, *,
 def row_results(client: Client, job_id: str) -> dict[int, tuple[str, str | None]]:
     """1-based CSV data row -> (status, error) from the job's details."""
     out: dict[int, tuple[str, str | None]] = {}
-    for page in client.paginate("bulk_job_details", path_params={"jobId": job_id}, params={"limit": 100}):
+    for page in client.paginate("bulk_job_details", path_params={"jobId": job_id}):
         for detail in page:
             try:
                 row = int(detail["row"])
