@@ -27,7 +27,7 @@ from pipelines.errors import (
     SendFailed,
     scrub,
 )
-from pipelines.pagination import first_request, read_page
+from pipelines.pagination import first_request, read_page, total_of
 from pipelines.ratelimit import RateLimiter, retry_after
 from pipelines.registry import Endpoint
 from pipelines.retry import RETRYABLE_STATUS, Retryable, RetryPolicy, RetryStats, with_retries
@@ -175,6 +175,15 @@ class ReturningClient:
             page = read_page(ep, payload, number)
             self.stats.bump(ep.name, pages=1, records=len(page.records))
             yield page.records
+
+    def count(
+        self, endpoint: str, *, path_params: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None, json: Any = None,
+    ) -> int:
+        """How many records `endpoint` holds for these filters (one smallest-page call)."""
+        ep = self.settings.endpoint(endpoint)
+        payload = self._read(ep, path_params, *_place(ep, params, json, first_request(ep, 1)))
+        return total_of(ep, payload)
 
     # -- concurrency -------------------------------------------------------------------------
     def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:

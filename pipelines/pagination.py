@@ -124,3 +124,19 @@ def _numbered(endpoint: Endpoint, records: list[dict[str, Any]], number: int, cu
     if number == 1:
         return Page(records, number, remaining=[{key: p} for p in range(current + 1, total_pages + 1)])
     return Page(records, number, next_request={key: current + 1})
+
+
+TOTAL_PATHS: dict[str, str] = {
+    "page-total-pages": "data.pagination.total",
+    "page-meta-total": "meta.total",
+    "skip-limit": "meta.total",
+    "has-next": "pagination.total",
+}
+
+
+def total_of(endpoint: Endpoint, payload: Any) -> int:
+    """The number of records the whole walk holds, as the first page announces it."""
+    path = endpoint.f("total", TOTAL_PATHS.get(endpoint.pagination, ""))
+    if not path:
+        raise ContractError(endpoint.name, f"pagination {endpoint.pagination!r} announces no total", 1)
+    return _int(endpoint, payload, path, 1)

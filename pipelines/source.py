@@ -28,8 +28,10 @@ dates; nested objects are flattened by dlt (`status__name`) and lists become chi
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.client import ReturningClient
@@ -48,6 +50,7 @@ from pipelines.resources.commerce import (
     redemption_status_history_resource,
     single,
 )
+from pipelines.resources.common import APPEND_ONCE
 from pipelines.resources.gamification import streak_logs_resource
 from pipelines.resources.users import user_field_histories_resource, user_fields_resource, users_resource
 
@@ -71,7 +74,7 @@ def returning_ai(
                      backfill=backfill, tracker=tracker)
     users = users_resource(ctx)
     orders = redemption_orders_resource(ctx)
-    return [
+    resources = [
         users,
         user_fields_resource(ctx),
         user_field_histories_resource(ctx),
@@ -92,3 +95,37 @@ def returning_ai(
         single(ctx, "tiers", "tiers"),
         listing(ctx, "bulk_jobs", "bulk_jobs", key="jobId"),
     ]
+    for resource in resources:
+        if resource.write_disposition == APPEND_ONCE:
+            load_once(resource)
+    return resources
+
+
+def load_once(resource: DltResource) -> DltResource:
+    """Drop rows whose key this run already yielded. The insert-only merge skips rows already in
+    the table, but inserts every copy of a key that occurs twice in one load (a record repeated
+    across pages by the server, a page boundary that shifted), so the run itself must not."""
+    keys = [c for c, hints in resource.compute_table_schema()["columns"].items() if hints.get("primary_key")]
+    if len(keys) != 1:
+        raise ValueError(f"{resource.name}: insert-only resources need a single-column primary key")
+    key, seen = keys[0], set()
+
+    def new_rows(item: Any) -> Any:  # Arrow tables: filter in place; rows of a list: see below
+        if not isinstance(item, pa.Table) or key not in item.column_names:
+            return item
+        keep = []
+        for value in item.column(key).to_pylist():
+            keep.append(value not in seen)
+            seen.add(value)
+        return item if all(keep) else item.filter(pa.array(keep))
+
+    def new_row(item: Any) -> bool:
+        if not isinstance(item, dict):
+            return not isinstance(item, pa.Table) or item.num_rows > 0
+        value = item.get(key)
+        if value in seen:
+            return False
+        seen.add(value)
+        return True
+
+    return resource.add_map(new_rows).add_filter(new_row)

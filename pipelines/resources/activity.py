@@ -149,7 +149,7 @@ def gamification_logs_resource(ctx: RunContext) -> DltResource:
 
     @dlt.resource(name="gamification_logs", write_disposition=APPEND_ONCE, primary_key="_id")
     def gamification_logs(
-        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep.f("cursor")),  # noqa: B008
+        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[pa.Table]:
         ctx.tracker.start("gamification_logs")
         start, end = window(cursor)

@@ -20,11 +20,11 @@ def redemption_orders_resource(ctx: RunContext) -> DltResource:
 
     @dlt.resource(name="redemption_orders", write_disposition="merge", primary_key="transactionId")
     def redemption_orders(
-        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep.f("cursor")),  # noqa: B008
+        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("redemption_orders")
         # the high-water mark before this run: orders at or below it were seen already
-        ctx.memo["orders:prev_high"] = None if ctx.backfill else cursor.last_value
+        ctx.memo["orders:prev_high"] = None if ctx.backfill else (cursor.get_state() or {}).get("last_value")
         start, end = window(cursor)
         params = {ep.f("from"): start, ep.f("to"): end, "sort": ep.f("sort")}
         for page in ctx.client.paginate("redemption_transactions", params=params):
@@ -76,7 +76,7 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
 
     @dlt.resource(name="purchase_histories", write_disposition="merge", primary_key="_id")
     def purchase_histories(
-        cursor: dlt.sources.incremental[datetime] = incremental(ctx, cursor_f),  # noqa: B008
+        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("purchase_histories")
         start = cursor.start_value

@@ -9,6 +9,7 @@ from typing import Any
 import dlt
 
 from pipelines.context import RunContext
+from pipelines.registry import Endpoint
 from pipelines.shapes import iso, timestamps
 
 # Immutable event streams: appended, but a re-read row (lookback window) never duplicates.
@@ -16,15 +17,17 @@ APPEND_ONCE: dict[str, str] = {"disposition": "merge", "strategy": "insert-only"
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
-def incremental(ctx: RunContext, cursor: str, *, row_order: str | None = None) -> dlt.sources.incremental[Any]:
-    """`dlt.sources.incremental` on a timestamp cursor: `initial_value=start`, `end_value=end`,
-    half-open, re-reading `lookback_seconds` before the stored high-water mark (late data).
+def incremental(ctx: RunContext, ep: Endpoint, *, row_order: str | None = None) -> dlt.sources.incremental[Any]:
+    """`dlt.sources.incremental` on the endpoint's timestamp cursor: `initial_value=start`,
+    `end_value=end`, half-open, re-reading a lookback window before the stored high-water mark
+    (late data): `settings.lookback_seconds`, or the endpoint's own `lookback_seconds` field.
     A backfill (`--since`) reads from its start to the end without touching the stored mark."""
+    lookback = float(ep.f("lookback_seconds", str(ctx.settings.lookback_seconds)))
     end = ctx.end
     if ctx.backfill and ctx.start is not None and end is None:
         end = FAR_FUTURE
     return dlt.sources.incremental(
-        cursor, initial_value=ctx.start, end_value=end, lag=ctx.settings.lookback_seconds or None,
+        ep.f("cursor"), initial_value=ctx.start, end_value=end, lag=lookback or None,
         range_start="closed", range_end="open", on_cursor_value_missing="include",
         row_order=row_order,  # type: ignore[arg-type]
     )

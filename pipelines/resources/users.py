@@ -111,7 +111,7 @@ def user_field_histories_resource(ctx: RunContext) -> DltResource:
     @dlt.resource(name="user_field_histories", write_disposition=APPEND_ONCE, primary_key="_id",
                   columns={"value": {"data_type": "text"}, "previousValue": {"data_type": "text"}})
     def user_field_histories(
-        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep.f("cursor")),  # noqa: B008
+        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("user_field_histories")
         start, end = window(cursor)
