@@ -304,7 +304,10 @@ class ReturningClient:
 
     def _raise_auth(self, ep: Endpoint, resp: httpx.Response) -> None:
         if resp.status_code == 401:
-            raise AuthError(ep.name, server_message(resp))
+            message = server_message(resp)
+            if "permission" in message.lower():  # newer servers fold 403 into 401
+                raise PermissionDenied(ep.name, ep.permission, message)
+            raise AuthError(ep.name, message, ep.permission)
         if resp.status_code == 403:
             raise PermissionDenied(ep.name, ep.permission, server_message(resp))
 

@@ -43,11 +43,13 @@ class AuthError(ReturningError):
 
     exit_code = 3
 
-    def __init__(self, endpoint: str, server_message: str = "") -> None:
+    def __init__(self, endpoint: str, server_message: str = "", permission: str | None = None) -> None:
         self.endpoint = endpoint
+        self.permission = permission
         detail = f" (server said: {server_message})" if server_message else ""
+        needs = f" (needs permission '{permission}')" if permission else ""
         super().__init__(
-            f"authentication failed on {endpoint}: key invalid or expired (HTTP 401){detail}; "
+            f"authentication failed on {endpoint}{needs}: key invalid or expired (HTTP 401){detail}; "
             "check RETURNING_AI_API_KEY"
         )
 
