@@ -179,3 +179,17 @@ def test_truth_form_flattens_like_dlt() -> None:
     rows = truth_form("redemption_orders", [{"transactionId": "ORD1", "status": {"_id": "s", "name": "Done"},
                                              "createdAt": "2026-03-05T11:04:15.754Z", "tags": []}])
     assert set(rows[0]) == {"transaction_id", "status___id", "status__name", "created_at"}
+
+
+def test_throttles_itself_below_the_rate_limit(sim: SimAdmin, settings: Settings, warehouse: Connect) -> None:
+    sim.knobs(rate_limit=20)
+    subset = ["gamification_logs", "redemption_orders", "redemption_status_history", "streak_logs",
+              "store_products", "store_categories", "leaderboards"]
+    result = run_sync(settings, resources=subset)
+    by_status = sim.counters()["by_status"]
+    assert result.requests > 60
+    # the first burst may meet one 429 before the limit is known; never a second one
+    assert by_status.get("429", 0) <= 1
+    con = warehouse()
+    for dataset in subset:
+        assert compare(con, dataset, sim.truth_rows(dataset)) == [], dataset
