@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.pushes (
     total_rows INTEGER, invalid_rows INTEGER, changed_rows INTEGER, sent_rows INTEGER,
     success_rows INTEGER, failed_rows INTEGER, skipped_rows INTEGER, given_up_rows INTEGER,
     warnings INTEGER, error VARCHAR,
-    created_at TIMESTAMP, uploaded_at TIMESTAMP, finished_at TIMESTAMP, updated_at TIMESTAMP
+    created_at TIMESTAMP, uploaded_at TIMESTAMP, finished_at TIMESTAMP, updated_at TIMESTAMP,
+    owner VARCHAR  -- host:pid of the process that uploads it
 );
 CREATE TABLE IF NOT EXISTS {SCHEMA}.push_rows (
     push_id VARCHAR, definition VARCHAR, row_number INTEGER, email VARCHAR, period VARCHAR,
@@ -88,6 +89,7 @@ class PlannedRow:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
+    con.execute(f"ALTER TABLE {SCHEMA}.pushes ADD COLUMN IF NOT EXISTS owner VARCHAR")
 
 
 def has_schema(con: duckdb.DuckDBPyConnection) -> bool:
@@ -255,6 +257,10 @@ def record_results(
             f"ORDER BY row_number",
             [push_id],
         ).fetchall()
+        state = con.execute(f"SELECT state FROM {SCHEMA}.pushes WHERE push_id = ?", [push_id]).fetchone()
+        if not state or state[0] not in OPEN_STATES:  # another process recorded it first
+            con.rollback()
+            return counts
         for row_number, keys_json in sent:
             status, error = results.get(int(row_number), ("failed", "no per-row result reported"))
             keys: Iterable[str] = json.loads(keys_json)

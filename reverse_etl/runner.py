@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import secrets
 import signal
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ from reverse_etl.diff import Plan, plan_rows
 from reverse_etl.validate import FieldSpec, field_types, validate_rows
 
 FAULT_ENV = "RETURNING_PUSH_FAULT"  # test hook: "kill:<stage>" SIGKILLs this process at that stage
+# An upload with no job id whose process cannot be checked (another host) counts as still in progress
+# for this long; after it, a job the list does not show was never received.
+UPLOAD_GRACE = dt.timedelta(minutes=15)
 
 
 @dataclass
@@ -192,6 +196,7 @@ def _run(definition: Definition, settings: Any, dry_run: bool, client: Any, wait
             "state": "uploading" if plan.send else "no_changes",
             "total_rows": result.total, "invalid_rows": result.invalid, "changed_rows": result.changed,
             "sent_rows": len(plan.send), "given_up_rows": result.given_up, "warnings": len(result.warnings),
+            "owner": f"{socket.gethostname()}:{os.getpid()}",
         }
         ledger.create_push(con, push, plan.recorded_rows, definition.name)
     result.push_id = push_id
@@ -243,11 +248,11 @@ def _count(result: PushResult, total: int, plan: Plan) -> None:
 def _upload(definition: Definition, settings: Any, client: Any, push_id: str, file_name: str,
             content: bytes, result: PushResult) -> dict[str, Any] | None:
     """Upload once. Returns the job (at least its id), or None when the run ends here."""
-    from pipelines.errors import AmbiguousWriteError, ReturningError
+    from pipelines.errors import AmbiguousWriteError, ContractError, ReturningError
 
     try:
         response = client.upload_csv(definition.endpoint, filename=file_name, content=content)
-    except AmbiguousWriteError as exc:
+    except (AmbiguousWriteError, ContractError) as exc:  # a 2xx we could not read counts as unknown
         return _reconcile(settings, client, push_id, file_name, str(exc), result)
     except ReturningError as exc:  # a definite refusal: the server did not take the file
         with _db(settings) as con:
@@ -327,6 +332,25 @@ def _record(definition: Definition, settings: Any, client: Any, push_id: str, jo
         return ledger.record_results(con, push_id, results, definition.retries, job)
 
 
+def _may_still_upload(push: dict[str, Any]) -> bool:
+    """Whether the process that owns an upload might still be sending it."""
+    created = push.get("created_at")
+    if created is None or ledger.now() - created >= UPLOAD_GRACE:
+        return False
+    host, _, pid = str(push.get("owner") or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # cannot look: wait out the grace period
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def settle_open_pushes(definition: Definition, settings: Any, client: Any,
                        waiting: jobs.Waiting) -> list[dict[str, Any]]:
     """Finish what earlier runs left open; returns each push's id and the state it ended in."""
@@ -337,6 +361,9 @@ def settle_open_pushes(definition: Definition, settings: Any, client: Any,
         push_id, job_id = push["push_id"], push["job_id"]
         if not job_id:
             found = jobs.find_job_patiently(client, push["file_name"])
+            if found is None and _may_still_upload(push):
+                out.append({"push_id": push_id, "state": "uploading"})
+                continue
             if found is None:
                 with _db(settings) as con:
                     ledger.release_push(con, push_id, "the server never received this upload")

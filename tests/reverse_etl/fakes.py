@@ -10,7 +10,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.errors import AmbiguousWriteError, PermissionDenied
+from pipelines.errors import AmbiguousWriteError, ContractError, PermissionDenied
 
 
 @dataclass
@@ -18,6 +18,7 @@ class FakeServer:
     users: dict[str, dict[str, Any]]
     return_job_id: bool = True
     lose_next_response: bool = False  # apply the upload, then lose the answer
+    garble_next_response: bool = False  # apply the upload, then answer without `data`
     drop_next_request: bool = False  # lose the upload before the server sees it
     fail_emails: set[str] = field(default_factory=set)
     polls_before_done: int = 0
@@ -113,6 +114,9 @@ class FakeClient:
         if self.server.lose_next_response:
             self.server.lose_next_response = False
             raise AmbiguousWriteError(endpoint, "RemoteProtocolError")
+        if self.server.garble_next_response:
+            self.server.garble_next_response = False
+            raise ContractError(endpoint, "response lacks object 'data'")
         data: dict[str, Any] = {"message": "Bulk update user process is queued."}
         if self.server.return_job_id:
             data["jobId"] = job["jobId"]

@@ -189,3 +189,37 @@ def test_stale_and_rejection_measures(env: SimpleNamespace) -> None:
         con.close()
     assert rejection_rate({"invalid_rows": 1, "failed_rows": 1, "skipped_rows": 0, "sent_rows": 3}) == 0.5
     assert rejection_rate({"invalid_rows": 0, "failed_rows": None, "skipped_rows": None, "sent_rows": 0}) == 0.0
+
+
+def test_unreadable_success_answer_is_reconciled_not_resent(env: SimpleNamespace) -> None:
+    env.server.garble_next_response = True
+    assert push(env, "bonus").state == "completed"
+    assert push(env, "bonus").sent == 0
+    assert env.server.uploads == 1
+
+
+def test_upload_owned_by_a_live_process_is_not_released(env: SimpleNamespace, monkeypatch) -> None:
+    """Another process recorded an upload and is still sending it: wait, never plan its keys again."""
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(runner, "checkpoint",
+                        lambda stage: (_ for _ in ()).throw(SystemExit()) if stage == "before_upload" else None)
+    with pytest.raises(SystemExit):
+        push(env, "bonus")
+    monkeypatch.undo()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        con = duckdb.connect(str(env.settings.warehouse))
+        con.execute("UPDATE reverse_etl.pushes SET owner = ?", [f"{runner.socket.gethostname()}:{sleeper.pid}"])
+        con.close()
+        blocked = push(env, "bonus")
+        assert blocked.state == "blocked" and env.server.uploads == 0
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert os.getpid() != sleeper.pid
+    settled = push(env, "bonus")
+    assert [r["state"] for r in settled.resumed] == ["not_received"] and settled.sent == 2
+    assert [u["coins"] for u in env.server.users.values()] == [10, 0, 10, 0]
