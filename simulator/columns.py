@@ -30,10 +30,16 @@ class Table:
         """Append rows; returns the position of the first one."""
         m = len(next(iter(batch.values())))
         start = self.n
+        if start == 0 and m > 4096 and all(
+                isinstance(batch[k], np.ndarray) and batch[k].dtype == col.dtype and batch[k].flags.c_contiguous
+                for k, col in self._cols.items()):
+            self._cols = {k: batch[k] for k in self._cols}  # adopt a big first batch without copying
+            self.n = m
+            return 0
         need = start + m
         cap = len(next(iter(self._cols.values())))
         if need > cap:
-            new_cap = max(need, cap * 2)
+            new_cap = max(need, cap + cap // 4 + 16)
             for k, col in self._cols.items():
                 grown = np.zeros(new_cap, dtype=col.dtype)
                 grown[:start] = col[:start]

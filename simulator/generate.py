@@ -96,17 +96,14 @@ def plan_orders(w: World, rng: np.random.Generator, lu: np.ndarray, ts: np.ndarr
 
 def with_redemptions(lu: np.ndarray, ts: np.ndarray, action: np.ndarray, xp: np.ndarray, coins: np.ndarray,
                      orders: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    """Merge the coin orders' `redemption` logs into a batch of logs and sort everything by time."""
+    """Merge the coin orders' `redemption` logs into a time-sorted batch of logs, keeping it sorted."""
     ou, op, oq, oc, ot = orders
     coin = oc == 0
-    cost = C.PRODUCT_PRICES[op[coin]] * oq[coin]
-    lu = np.r_[lu, ou[coin]].astype(np.int32)
-    ts = np.r_[ts, ot[coin]]
-    action = np.r_[action, np.full(int(coin.sum()), C.A_REDEMPTION, np.int8)]
-    xp = np.r_[xp, np.zeros(int(coin.sum()), np.int64)]
-    coins = np.r_[coins, -cost]
-    srt = np.argsort(ts, kind="stable")
-    return lu[srt], ts[srt], action[srt], xp[srt], coins[srt]
+    k = int(coin.sum())
+    where = np.searchsorted(ts, ot[coin], side="right")
+    return (np.insert(lu, where, ou[coin]).astype(np.int32), np.insert(ts, where, ot[coin]),
+            np.insert(action, where, np.full(k, C.A_REDEMPTION, np.int8)),
+            np.insert(xp, where, np.zeros(k, np.int64)), np.insert(coins, where, -C.PRODUCT_PRICES[op[coin]] * oq[coin]))
 
 
 def generate(seed: int, n: int) -> World:

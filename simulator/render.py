@@ -9,54 +9,83 @@ import numpy as np
 from simulator import catalog as C
 from simulator import objectid
 from simulator.timefmt import DAY_MS, dmy, iso
-from simulator.world import CHANGED_BY, CURRENCIES, SOURCES, Job, World
+from simulator.world import CHANGED_BY, CURRENCIES, FIRST_ASCII, LAST_ASCII, SOURCES, Job, World
 
 TEXT_FIELDS = ("first_name", "last_name", "username", "display_name", "language")
 
 
+def iso_many(ms: np.ndarray) -> list[str]:
+    """Vectorised `timefmt.iso`."""
+    return [t + "Z" for t in np.datetime_as_string(np.asarray(ms, dtype=np.int64).astype("datetime64[ms]"), unit="ms").tolist()]
+
+
+def _custom_many(w: World, f: int, codes: np.ndarray) -> list[Any]:
+    t = C.CUSTOM_FIELDS[f]["type"]
+    vals = codes.tolist()
+    if t in C.NUMERIC_TYPES:
+        return [None if v != v else (int(v) if v.is_integer() else v) for v in vals]
+    if t == "boolean":
+        return [None if v != v else bool(v) for v in vals]
+    if t == "date":
+        days = np.where(np.isnan(codes), 0, codes).astype(np.int64)
+        text = np.datetime_as_string(days.astype("datetime64[D]"), unit="D").tolist()
+        return [None if v != v else text[j] for j, v in enumerate(vals)]
+    strings = w.strings
+    return [None if v != v else strings[int(v)] for v in vals]
+
+
 def users(w: World, idx: np.ndarray, fields: list[str]) -> list[dict[str, Any]]:
-    """users_filter records for user indices `idx` with the requested fields (plus `_id`)."""
+    """users_filter records for user indices `idx` with the requested fields (plus `_id`), column by column."""
     u = w.users
-    cols: dict[str, np.ndarray] = {}
-    for name, col in (("xp", "xp"), ("coins", "coins"), ("premium_currency", "premium"),
-                      ("total_reactions", "n_react"), ("visit_count", "n_visit")):
-        if name in fields:
-            cols[name] = u[col][idx].tolist()
-    if "total_messages" in fields:
-        cols["total_messages"] = (u["n_message"][idx] + u["n_reply"][idx]).tolist()
-    join = u["join_ms"][idx].tolist()
-    out = []
-    want_tier = "tier" in fields or "level" in fields
-    xp_list = u["xp"][idx].tolist() if want_tier else []
-    custom = [(k, f, u[f"c_{k}"][idx].tolist()) for f, k in enumerate(C.CUSTOM_KEYS) if k in fields]
-    for j, i in enumerate(idx.tolist()):
-        rec: dict[str, Any] = {"_id": objectid.make(join[j], objectid.TAG_USER, i)}
-        if want_tier:
-            tname, level = C.tier_of(xp_list[j])
-            tname = w.tier_override.get(i, tname)
-        for name in fields:
-            if name in cols:
-                rec[name] = cols[name][j]
-            elif name == "email":
-                rec[name] = w.email(i)
-            elif name in TEXT_FIELDS:
-                rec[name] = w.text_field(name, i)
-            elif name == "join_date":
-                rec[name] = iso(join[j])
-            elif name == "last_login":
-                rec[name] = iso(u["last_login"][i])
-            elif name == "tier":
-                rec[name] = tname
-            elif name == "level":
-                rec[name] = level
-            elif name == "login_streak":
-                rec[name] = w.login_streak(i)
-            elif name == "is_deleted":
-                rec[name] = bool(u["deleted"][i])
-        for k, f, vals in custom:
-            rec[k] = w.custom_value(f, vals[j])
-        out.append(rec)
-    return out
+    idx = np.asarray(idx, dtype=np.int64)
+    ilist = idx.tolist()
+    join = u["join_ms"][idx]
+    cols: dict[str, list[Any]] = {"_id": [f"{s:08x}{objectid.TAG_USER}{i:010x}" for s, i in zip((join // 1000).tolist(), ilist, strict=True)]}
+    first, last = u["first"][idx].tolist(), u["last"][idx].tolist()
+    for name in fields:
+        if name in cols:
+            continue
+        if name == "email":
+            dom = u["domain"][idx].tolist()
+            cols[name] = [f"{FIRST_ASCII[a]}.{LAST_ASCII[b]}{i}@{C.DOMAINS[d]}" for a, b, i, d in zip(first, last, ilist, dom, strict=True)]
+        elif name == "first_name":
+            cols[name] = [C.FIRST_NAMES[a] for a in first]
+        elif name == "last_name":
+            cols[name] = [C.LAST_NAMES[b] for b in last]
+        elif name == "username":
+            cols[name] = [f"{FIRST_ASCII[a]}{LAST_ASCII[b]}{i}" for a, b, i in zip(first, last, ilist, strict=True)]
+        elif name == "display_name":
+            cols[name] = [f"{C.FIRST_NAMES[a]} {C.LAST_NAMES[b]}" for a, b in zip(first, last, strict=True)]
+        elif name == "language":
+            cols[name] = [C.LANGUAGES[x] for x in u["lang"][idx].tolist()]
+        elif name == "join_date":
+            cols[name] = iso_many(join)
+        elif name == "last_login":
+            cols[name] = iso_many(u["last_login"][idx])
+        elif name in ("tier", "level"):
+            step = np.maximum(np.searchsorted(C.TIER_THRESHOLDS, u["xp"][idx], side="right") - 1, 0).tolist()
+            cols[name] = [C.TIER_STEPS[x][0 if name == "tier" else 1] for x in step]
+            if name == "tier" and w.tier_override:
+                cols[name] = [w.tier_override.get(i, t) for i, t in zip(ilist, cols[name], strict=True)]
+        elif name in _NUMERIC:
+            cols[name] = u[_NUMERIC[name]][idx].tolist()
+        elif name == "total_messages":
+            cols[name] = (u["n_message"][idx] + u["n_reply"][idx]).tolist()
+        elif name == "login_streak":
+            cols[name] = np.where(u["streak_last"][idx] >= w.clock_day - 1, u["streak_len"][idx], 0).tolist()
+        elif name == "is_deleted":
+            cols[name] = u["deleted"][idx].tolist()
+        elif name in C.CUSTOM_KEYS:
+            f = C.CUSTOM_KEYS.index(name)
+            cols[name] = _custom_many(w, f, u[f"c_{name}"][idx])
+        if name in TEXT_FIELDS and w.overrides:
+            cols[name] = [w.overrides.get((name, i), v) for i, v in zip(ilist, cols[name], strict=True)]
+    names = list(cols)
+    return [dict(zip(names, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+
+
+_NUMERIC = {"xp": "xp", "coins": "coins", "premium_currency": "premium", "total_reactions": "n_react",
+            "visit_count": "n_visit"}
 
 
 def user_info(w: World, i: int) -> dict[str, Any]:

@@ -161,9 +161,12 @@ class World:
         n = self.logs.n
         if self._log_index is None or self._log_index[0] != n or len(self._log_index[2]) != self.n_users + 1:
             order = np.argsort(self.logs["user"], kind="stable").astype(np.int64)
-            offsets = np.searchsorted(self.logs["user"][order], np.arange(self.n_users + 1)).astype(np.int64)
-            self._log_index = (n, order, offsets)
+            self._log_index = (n, order, self._log_offsets())
         return self._log_index[1], self._log_index[2]
+
+    def _log_offsets(self) -> np.ndarray:
+        counts = np.bincount(self.logs["user"], minlength=self.n_users)
+        return np.r_[0, np.cumsum(counts)].astype(np.int64)
 
     def user_logs(self, i: int) -> np.ndarray:
         order, offsets = self.log_index()
@@ -183,17 +186,22 @@ class World:
         u = self.users
         order = np.argsort(users, kind="stable")
         su = users[order]
-        starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
+        boundary = np.r_[False, su[1:] != su[:-1]]
+        starts = np.r_[0, np.flatnonzero(boundary)]
+        seg = np.cumsum(boundary, dtype=np.int64)  # user segment of each sorted row
+        del boundary
         bal = {}
         for name, delta in (("xp", xp), ("coins", coins)):
-            cs = np.cumsum(delta[order])
-            before = np.r_[0, cs][starts]
-            seg = np.cumsum(np.r_[False, su[1:] != su[:-1]].astype(np.int64))  # segment per sorted row
-            running = cs - before[seg] + u[name][su]
+            running = np.cumsum(delta[order])
+            before = np.r_[0, running][starts]
+            running -= before[seg]
+            running += u[name][su]
             out = np.empty(m, dtype=np.int64)
             out[order] = running
+            del running
             bal[name] = out
             u[name][:] += np.bincount(users, weights=delta, minlength=self.n_users).astype(np.int64)
+        del seg, su
         first_pos = self.logs.n
         self.logs.append({"user": users, "ts": ts, "action": action, "xp": xp, "coins": coins,
                           "bal_xp": bal["xp"], "bal_coins": bal["coins"]})
@@ -209,8 +217,7 @@ class World:
         if visits.any():
             self._streaks(users[visits], ts[visits])
         if first_pos == 0:
-            self._log_index = (m, order.astype(np.int64),
-                               np.searchsorted(su, np.arange(self.n_users + 1)).astype(np.int64))
+            self._log_index = (m, order.astype(np.int64), self._log_offsets())
         self.version += 1
         return m
 
