@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from pipelines.errors import ContractError
+
 ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$")
 TS = pa.timestamp("us", tz="UTC")
 STR, INT, FLOAT, BOOL, DATE = pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.date32()
@@ -115,11 +117,25 @@ def _coerce(value: Any, kind: pa.DataType) -> Any:
         return parse_day(value)
     if kind == STR and not isinstance(value, str):
         return orjson.dumps(value).decode() if isinstance(value, dict | list) else str(value)
+    if kind in (INT, FLOAT) and isinstance(value, str):  # a number sent as text still means the number
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if kind == INT and number.is_integer() else number
     if kind == FLOAT and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if kind == INT and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def _fits(value: Any, kind: pa.DataType) -> bool:
+    try:
+        pa.array([_coerce(value, kind)], type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return False
+    return True
 
 
 def to_arrow(
@@ -142,6 +158,9 @@ def to_arrow(
         try:
             arr = pa.array([_coerce(v, kind) for v in raw], type=kind)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            if name in types:  # pages must agree on a declared column's type, or dlt cannot load them
+                bad = next((v for v in raw if v is not None and _fits(v, kind) is False), None)
+                raise ContractError("response", f"field '{name}' should be {kind}, got {bad!r}") from None
             kind = STR
             arr = pa.array([_coerce(v, STR) for v in raw], type=STR)
         arrays.append(arr)

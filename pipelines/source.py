@@ -36,7 +36,8 @@ from dlt.extract.resource import DltResource
 
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
-from pipelines.context import RunContext, Tracker
+from pipelines.context import RESOURCE_ENDPOINTS, RunContext, Tracker
+from pipelines.errors import ContractError
 from pipelines.resources.activity import (
     activity_stats_resource,
     gamification_daily_resource,
@@ -96,36 +97,53 @@ def returning_ai(
         listing(ctx, "bulk_jobs", "bulk_jobs", key="jobId"),
     ]
     for resource in resources:
-        if resource.write_disposition == APPEND_ONCE:
-            load_once(resource)
+        guard(resource)
     return resources
 
 
-def load_once(resource: DltResource) -> DltResource:
-    """Drop rows whose key this run already yielded. The insert-only merge skips rows already in
-    the table, but inserts every copy of a key that occurs twice in one load (a record repeated
-    across pages by the server, a page boundary that shifted), so the run itself must not."""
+def guard(resource: DltResource) -> DltResource:
+    """Checks on what a resource yields, before dlt sees it:
+    - a record without its key breaks the contract: ContractError during extract, so nothing is
+      committed (dlt would otherwise fail later, at normalize or load, after moving the cursors,
+      and leave a package that fails every following run);
+    - insert-only resources drop rows whose key this run already yielded: the insert-only merge
+      skips rows already in the table but inserts every copy of a key that occurs twice in one
+      load (a record repeated across pages, a page boundary that shifted)."""
     keys = [c for c, hints in resource.compute_table_schema()["columns"].items() if hints.get("primary_key")]
-    if len(keys) != 1:
-        raise ValueError(f"{resource.name}: insert-only resources need a single-column primary key")
-    key, seen = keys[0], set()
+    if not keys:
+        return resource
+    endpoint = RESOURCE_ENDPOINTS.get(resource.name, (resource.name,))[0]
+    once = resource.write_disposition == APPEND_ONCE and len(keys) == 1
+    seen: set[Any] = set()
 
-    def new_rows(item: Any) -> Any:  # Arrow tables: filter in place; rows of a list: see below
-        if not isinstance(item, pa.Table) or key not in item.column_names:
+    def check_table(item: Any) -> Any:  # Arrow tables (rows of a list go through check_row)
+        if not isinstance(item, pa.Table):
+            return item
+        for key in keys:
+            if key not in item.column_names or item.column(key).null_count:
+                raise ContractError(endpoint, f"a record lacks its key '{key}'")
+        if not once:
             return item
         keep = []
-        for value in item.column(key).to_pylist():
+        for value in item.column(keys[0]).to_pylist():
             keep.append(value not in seen)
             seen.add(value)
         return item if all(keep) else item.filter(pa.array(keep))
 
-    def new_row(item: Any) -> bool:
+    def check_row(item: Any) -> bool:
+        if isinstance(item, pa.Table):
+            return item.num_rows > 0
         if not isinstance(item, dict):
-            return not isinstance(item, pa.Table) or item.num_rows > 0
-        value = item.get(key)
+            return True
+        for key in keys:
+            if item.get(key) is None:
+                raise ContractError(endpoint, f"a record lacks its key '{key}'")
+        if not once:
+            return True
+        value = item[keys[0]]
         if value in seen:
             return False
         seen.add(value)
         return True
 
-    return resource.add_map(new_rows).add_filter(new_row)
+    return resource.add_map(check_table).add_filter(check_row)
