@@ -15,6 +15,7 @@ from simulator.timefmt import CLOCK_START_MS, HISTORY_START_MS, iso
 if TYPE_CHECKING:
     from simulator.state import Sim
 
+_LINE_BREAKS = [("\u0085".encode(), b"\\u0085"), ("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029")]
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 MAX_USERS = 5_000_000
 
@@ -92,6 +93,8 @@ async def handle(sim: Sim, request: Request) -> Response:
             if fn is None:
                 return _error(404, f"unknown dataset {name!r}; known: {sorted(truth.DATASETS)}")
             body = b"".join(orjson.dumps(r) + b"\n" for r in fn(w))
+            for raw, escaped in _LINE_BREAKS:  # keep one row per line even for str.splitlines()
+                body = body.replace(raw, escaped)
             return Response(body, media_type="application/x-ndjson")
     except ValueError as e:
         return _error(400, str(e))

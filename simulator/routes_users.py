@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+import orjson
 
 from simulator import catalog as C
 from simulator import render
@@ -130,6 +131,11 @@ def filter_mask(w: World, flt: Any) -> np.ndarray:
     return mask
 
 
+def _mask_and_total(w: World, flt: Any) -> tuple[np.ndarray, int]:
+    mask = filter_mask(w, flt)
+    return mask, int(np.count_nonzero(mask))
+
+
 def _next_matches(mask: np.ndarray | None, alive: np.ndarray, start: int, want: int) -> np.ndarray:
     """Indices >= start of the next `want` matching users, scanning in growing chunks."""
     src = alive if mask is None else mask
@@ -164,12 +170,21 @@ def users_filter(call: Call) -> Reply:
     if body.get("cursor") is not None and body.get("page") is not None:
         raise bad_request("Invalid pagination", "Send either cursor or page, not both")
     flt = body.get("filter")
-    mask = filter_mask(w, flt) if flt else None
-    alive = ~w.users["deleted"]
-    total = int(np.count_nonzero(alive if mask is None else mask))
+    mask = None
+    if flt:  # cached per state and filter, so paging a filtered list costs one mask
+        try:
+            name = "mask:" + orjson.dumps(flt, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:
+            raise bad_request("Invalid filter", "filter must be a JSON object") from None
+        mask, total = w.cached(name, lambda: _mask_and_total(w, flt))
+        alive = mask
+    else:
+        alive = w.cached("alive", lambda: ~w.users["deleted"])
+        total = w.cached("alive_total", lambda: int(np.count_nonzero(alive)))
     if body.get("page") is not None:
         page = int_param(body.get("page"), "page", 1)
-        idx = np.flatnonzero(alive if mask is None else mask)[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        matching = w.cached("matching:" + (name if flt else ""), lambda: np.flatnonzero(alive))
+        idx = matching[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
         records = render.users(w, idx, fields)
         data = {"users": records, "current_page": page, "total_pages": math.ceil(total / PAGE_SIZE), "total": total}
         return envelope_a(data, "Users fetched successfully", records)

@@ -343,6 +343,8 @@ class World:
         hit = self._cache.get(name)
         key = hash((self.version, self.logs.n, self.users.n, self.clock_ms // DAY_MS))
         if hit is None or hit[0] != key:
+            if len(self._cache) > 64:
+                self._cache = {k: v for k, v in self._cache.items() if not k.startswith(("mask:", "matching:"))}
             hit = (key, build())
             self._cache[name] = hit
         return hit[1]
