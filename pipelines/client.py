@@ -155,6 +155,7 @@ class ReturningClient:
                 return got.records
             yield from self.map_ordered(fetch, page.remaining)
             return
+        number = 1
         if page.remaining:  # sequential walk over pages announced by page 1
             for number, extra in enumerate(page.remaining, start=2):
                 body = self._read(ep, path_params, *_place(ep, params, json, {**base, **extra}))
@@ -163,8 +164,10 @@ class ReturningClient:
                 yield got.records
                 if got.done and not got.records:
                     return
-            return
-        number, seen = 1, set()
+            # records that arrived during the walk (a newest-first list grows at its front) pushed
+            # others past the pages page 1 announced: follow the last page's own next page
+            page = got
+        seen: set[str] = set()
         while not page.done and page.next_request:
             marker = repr(sorted(page.next_request.items()))
             if marker in seen:

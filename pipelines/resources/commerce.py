@@ -80,8 +80,10 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
     ) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("purchase_histories")
         start = cursor.start_value
-        pages = ctx.client.paginate("purchase_histories", params={"sort": ep.f("sort")},
-                                    sequential=isinstance(start, datetime))
+        # always one page after the other: a concurrent walk by offsets over a newest-first list
+        # loses the records pushed past its last page by records arriving meanwhile, and the next
+        # run (which stops at the high-water mark) never reads them
+        pages = ctx.client.paginate("purchase_histories", params={"sort": ep.f("sort")}, sequential=True)
         try:
             for page in pages:
                 rows = with_timestamps(page)
