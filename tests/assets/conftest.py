@@ -30,7 +30,7 @@ class Loaded:
     seconds: float
 
 
-def resources_for(sim_url: str, warehouse: Path) -> dict[str, Any]:
+def resources_for(sim_url: str, warehouse: Path, lock_wait_seconds: float = 120.0) -> dict[str, Any]:
     from dagster_dlt import DagsterDltResource
 
     from assets.resources import DuckDBWarehouse, ReturningApiSettings
@@ -39,16 +39,27 @@ def resources_for(sim_url: str, warehouse: Path) -> dict[str, Any]:
         "dlt": DagsterDltResource(),
         "returning": ReturningApiSettings(api_key=FULL_KEY, base_url=sim_url, community_id=COMMUNITY_ID,
                                           warehouse=str(warehouse)),
-        "warehouse": DuckDBWarehouse(path=str(warehouse)),
+        "warehouse": DuckDBWarehouse(path=str(warehouse), lock_wait_seconds=lock_wait_seconds),
     }
 
 
 def window_tags(sim: SimAdmin) -> tuple[dict[str, str], tuple[str, str]]:
+    """Tags of a run over the simulator's whole history as one partition range (a UI backfill)."""
     from returning_sync.commands.demo import sim_window
 
     window = sim_window(sim.clock())
     return ({"dagster/asset_partition_range_start": window[0],
              "dagster/asset_partition_range_end": window[1]}, window)
+
+
+def state_tags(sim: SimAdmin) -> tuple[dict[str, str], tuple[str, str]]:
+    """Tags of a scheduled incremental run: the clock's day as partition, loading from the stored
+    high-water marks (none yet: everything). One partition keeps Dagster's event log small."""
+    from assets.ingest import WINDOW_TAG
+    from returning_sync.commands.demo import sim_window
+
+    window = sim_window(sim.clock())
+    return {WINDOW_TAG: "state"}, window
 
 
 def materialize_everything(sim: SimAdmin, warehouse: Path, instance: DagsterInstance) -> tuple[ExecuteInProcessResult, dict[str, Any], tuple[str, str]]:
@@ -57,9 +68,9 @@ def materialize_everything(sim: SimAdmin, warehouse: Path, instance: DagsterInst
     from assets.models import model_assets
 
     resources = resources_for(sim.base_url, warehouse)
-    tags, window = window_tags(sim)
+    tags, window = state_tags(sim)
     result = materialize([*ingest_assets, *model_assets, *asset_checks], instance=instance,
-                         resources=resources, tags=tags, raise_on_error=False)
+                         resources=resources, tags=tags, partition_key=window[1], raise_on_error=False)
     return result, resources, window
 
 

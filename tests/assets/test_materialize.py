@@ -117,3 +117,33 @@ def test_freshness_verdict_allows_schedule_plus_grace() -> None:
     assert freshness_verdict(now - dt.timedelta(minutes=89), now, allowed)[0]
     assert not freshness_verdict(now - dt.timedelta(minutes=91), now, allowed)[0]
     assert not freshness_verdict(None, now, allowed)[0]
+
+
+def test_backfilling_a_date_range_loads_exactly_that_range(loaded: Loaded, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from dagster import AssetKey
+
+    from assets.ingest import raw_incremental
+
+    warehouse = tmp_path / "w.duckdb"
+    instance = DagsterInstance.from_config(str(ensure_dagster_home(tmp_path / "home")))
+    try:
+        result = materialize([raw_incremental], instance=instance, resources=resources_for(loaded.sim.base_url, warehouse),
+                             selection=[AssetKey(["returning_raw", "gamification_logs"])],
+                             tags={"dagster/asset_partition_range_start": "2026-05-01",
+                                   "dagster/asset_partition_range_end": "2026-05-02"})
+        assert result.success
+        done = instance.get_materialized_partitions(AssetKey(["returning_raw", "gamification_logs"]))
+    finally:
+        instance.dispose()
+    assert done == {"2026-05-01", "2026-05-02"}
+    start, end = dt.datetime(2026, 5, 1, tzinfo=dt.UTC), dt.datetime(2026, 5, 3, tzinfo=dt.UTC)
+    expected = {r["_id"] for r in loaded.sim.truth_rows("gamification_logs")
+                if start <= dt.datetime.fromisoformat(r["createdAt"].replace("Z", "+00:00")) < end}
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        got = {r[0] for r in con.execute("select _id from returning_raw.gamification_logs").fetchall()}
+    finally:
+        con.close()
+    assert expected and got == expected

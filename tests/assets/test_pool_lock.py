@@ -28,7 +28,7 @@ RUN = textwrap.dedent("""
     home, warehouse, sim_url, start_at = sys.argv[1:5]
     from pathlib import Path
     instance = DagsterInstance.from_config(home)
-    resources = resources_for(sim_url, Path(warehouse))
+    resources = resources_for(sim_url, Path(warehouse), lock_wait_seconds=0)  # the pool alone must prevent clashes
     while time.time() < float(start_at):
         time.sleep(0.01)
     result = materialize([raw_snapshot, *model_assets], instance=instance, resources=resources,
@@ -55,6 +55,7 @@ def test_two_overlapping_runs_queue_on_the_pool(loaded: Loaded, tmp_path: Path) 
     warehouse = tmp_path / "returning.duckdb"
     shutil.copy(loaded.warehouse, warehouse)  # models need every raw table; the runs reload the snapshot
     home = ensure_dagster_home(tmp_path / "dagster_home")
+    DagsterInstance.from_config(str(home)).dispose()  # create its storage once, before two processes race to
     start_at = time.time() + 8  # both processes import Dagster first, then start together
     procs = [subprocess.Popen([sys.executable, "-c", RUN, str(home), str(warehouse), loaded.sim.base_url,
                                str(start_at)], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
