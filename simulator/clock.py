@@ -98,7 +98,7 @@ def _step(w: World, span: int, changes: Counter[str]) -> None:
         for f in range(len(C.CUSTOM_FIELDS)):
             sel = fld == f
             val[sel] = custom_values(w, rng, f, int(sel.sum()))
-        when = np.maximum(rng.integers(t0 + 1, t1 + 1, k), np.maximum(u["join_ms"][who], t0) + 1)
+        when = np.minimum(np.maximum(rng.integers(t0 + 1, t1 + 1, k), np.maximum(u["join_ms"][who], t0) + 1), t1)
         src = rng.choice([SRC_API, SRC_ADMIN, SRC_SYSTEM], k, p=[0.6, 0.3, 0.1])
         srt = np.argsort(when, kind="stable")
         changes["field_changes"] += w.set_custom(who[srt], fld[srt], val[srt], when[srt], src[srt])
