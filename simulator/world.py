@@ -159,10 +159,21 @@ class World:
     def log_index(self) -> tuple[np.ndarray, np.ndarray]:
         """(positions grouped by user in time order, offsets per user)."""
         n = self.logs.n
-        if self._log_index is None or self._log_index[0] != n or len(self._log_index[2]) != self.n_users + 1:
+        cached = self._log_index
+        if cached is not None and cached[0] == n and len(cached[2]) == self.n_users + 1:
+            return cached[1], cached[2]
+        if cached is None or cached[0] > n:
             order = np.argsort(self.logs["user"], kind="stable").astype(np.int64)
-            self._log_index = (n, order, self._log_offsets())
-        return self._log_index[1], self._log_index[2]
+        else:  # logs were appended: slot the new positions in after each user's old ones, no full sort
+            n0, old_order, old_off = cached
+            new_users = self.logs["user"][n0:n]
+            srt = np.argsort(new_users, kind="stable")
+            pad = self.n_users + 1 - len(old_off)
+            if pad > 0:
+                old_off = np.r_[old_off, np.full(pad, old_off[-1])]
+            order = np.insert(old_order, old_off[new_users[srt].astype(np.int64) + 1], np.arange(n0, n)[srt])
+        self._log_index = (n, order, self._log_offsets())
+        return order, self._log_index[2]
 
     def _log_offsets(self) -> np.ndarray:
         counts = np.bincount(self.logs["user"], minlength=self.n_users)
