@@ -35,6 +35,7 @@ _NUMERIC_ENV: dict[str, tuple[str, type]] = {
     "RETURNING_SYNC_LOOKBACK_DAYS": ("lookback_days", int),
     "RETURNING_SYNC_DAILY_LOOKBACK_DAYS": ("daily_lookback_days", int),
     "RETURNING_SYNC_HISTORY_DAYS": ("history_days", int),
+    "RETURNING_SYNC_LOCK_WAIT": ("lock_wait", float),
 }
 
 
@@ -56,6 +57,7 @@ class Settings:
     lookback_days: int = 1  # loyalty overview and activity stats re-read this many days before the last run's day
     daily_lookback_days: int = 0  # daily history re-reads its last loaded day plus this many before it
     history_days: int = 90  # how far back a first run reaches when no start date is given
+    lock_wait: float = 0.0  # seconds a sync waits for another one on the same warehouse before refusing
     registry_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -74,6 +76,8 @@ class Settings:
             raise ConfigError("timeout must be positive and max_attempts at least 1")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ConfigError(f"rate limit must be positive requests per second, got {self.rate_limit}")
+        if self.lock_wait < 0:
+            raise ConfigError(f"RETURNING_SYNC_LOCK_WAIT must be >= 0 seconds, got {self.lock_wait}")
         if min(self.lookback_seconds, self.lookback_days, self.daily_lookback_days) < 0 or not 1 <= self.history_days <= 3650:
             raise ConfigError("lookbacks must be >= 0 and history_days between 1 and 3650")
         try:

@@ -128,3 +128,9 @@ class SendFailed(ReturningError):
     def __init__(self, endpoint: str, problem: str) -> None:
         self.endpoint = endpoint
         super().__init__(f"{endpoint}: could not send the request ({problem}); nothing reached the server")
+
+
+class SyncBusy(ReturningError):
+    """Another sync is loading into the same warehouse directory."""
+
+    exit_code = 1

@@ -52,7 +52,8 @@ def parse_day(value: Any) -> date | None:
         return None
     try:
         if "/" in value:
-            return datetime.strptime(value, "%d/%m/%Y").date()
+            dd, mm, yyyy = value.split("/")
+            return date(int(yyyy), int(mm), int(dd))
         if "T" in value:
             parsed = parse_ts(value)
             return parsed.date() if isinstance(parsed, datetime) else None

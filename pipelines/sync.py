@@ -1,24 +1,39 @@
-"""Running the source into the warehouse: `make_pipeline`, `make_source`, `run_sync`."""
+"""Running the source into the warehouse: `make_pipeline`, `make_source`, `run_sync`.
+
+One sync at a time per warehouse directory (its dlt working directory is shared): `run_sync` holds
+`sync_lock`, an advisory file lock the operating system releases when the process ends, however it
+ends. A second sync waits `RETURNING_SYNC_LOCK_WAIT` seconds (default 0) and then refuses.
+
+Test hook: `RETURNING_SYNC_TEST_KILL_AT=<step>:<n>` (step `extract`, `normalize` or `load`) SIGKILLs
+the process at the n-th progress update dlt reports in that step. Inert unless set.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import dlt
+from dlt.common.runtime.collector import NullCollector
 from dlt.sources import DltSource
 
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import RESOURCE_ENDPOINTS, RESOURCES, ProgressCallback, Tracker
-from pipelines.errors import ConfigError, ReturningError
+from pipelines.errors import ConfigError, ReturningError, SyncBusy
 from pipelines.source import PARENTS, returning_ai
 
 PIPELINE_NAME = "returning_ai"
 DATASET = "returning_raw"
+KILL_ENV = "RETURNING_SYNC_TEST_KILL_AT"
 
 
 @dataclass
@@ -45,12 +60,66 @@ def make_pipeline(settings: Settings) -> dlt.Pipeline:
     warehouse file; the state also lives in the warehouse, so a fresh machine resumes from it."""
     warehouse = Path(settings.warehouse).expanduser().resolve()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
+    kill_at = os.environ.get(KILL_ENV)
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
         destination=dlt.destinations.duckdb(str(warehouse)),
         dataset_name=DATASET,
         pipelines_dir=str(warehouse.parent / ".dlt" / "pipelines"),
+        **({"progress": KillAt(kill_at)} if kill_at else {}),
     )
+
+
+class KillAt(NullCollector):
+    """Crash-test hook (see the module docstring): dlt reports progress to its collector; at the
+    n-th update in the named step this process kills itself, as a power cut or OOM kill would."""
+
+    def __init__(self, spec: str) -> None:
+        step, _, n = spec.partition(":")
+        if step not in ("extract", "normalize", "load") or not n.isdigit():
+            raise ConfigError(f"{KILL_ENV} must look like extract:3, normalize:1 or load:2, got {spec!r}")
+        self.target, self.n, self.current, self.count = step, int(n), "", 0
+
+    def _start(self, step: str) -> None:
+        self.current, self.count = step.split()[0].lower(), 0
+
+    def update(self, name: str, inc: int = 1, *args: Any, **kwargs: Any) -> None:
+        if self.current == self.target:
+            self.count += 1
+            if self.count >= self.n:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+def lock_path(settings: Settings) -> Path:
+    return Path(settings.warehouse).expanduser().resolve().parent / ".dlt" / "sync.lock"
+
+
+@contextmanager
+def sync_lock(settings: Settings) -> Iterator[None]:
+    """Hold the warehouse directory's sync lock; SyncBusy when another process keeps it longer
+    than `settings.lock_wait` seconds."""
+    path = lock_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + settings.lock_wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+                    raise SyncBusy(
+                        f"another sync is already loading into {Path(settings.warehouse)} ({holder}); "
+                        "wait for it to finish, or set RETURNING_SYNC_LOCK_WAIT to the seconds to wait"
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def select_resources(resources: Iterable[str] | None) -> list[str]:
@@ -85,7 +154,7 @@ def run_sync(
     names = select_resources(resources)
     started = time.monotonic()
     tracker = Tracker(callback=progress)
-    with ReturningClient(settings) as client:
+    with sync_lock(settings), ReturningClient(settings) as client:
         source = make_source(settings, names, start_date=since, backfill=since is not None,
                              client=client, tracker=tracker)
         pipeline = make_pipeline(settings)
