@@ -1,0 +1,92 @@
+"""The rate limiter with a fake clock, and pagination as a property over sizes and caps."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipelines.client import ReturningClient
+from pipelines.config import Settings
+from pipelines.errors import ContractError
+from pipelines.pagination import read_page
+from pipelines.ratelimit import RateLimiter
+from pipelines.registry import DEFAULT_REGISTRY
+from tests.pipelines.fakeapi import KEY, REGISTRY_OVERRIDES, FakeApi
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def limiter(rate: float | None = None) -> tuple[RateLimiter, FakeClock]:
+    clock = FakeClock()
+    return RateLimiter(rate, clock=clock, wall=clock, sleep=clock.sleep), clock
+
+
+def test_configured_rate_spaces_requests_evenly() -> None:
+    lim, clock = limiter(10)
+    for _ in range(5):
+        lim.acquire()
+    assert clock.slept == [0.1, 0.1, 0.1, 0.1]
+
+
+def test_advertised_limit_sets_the_pace_with_a_margin() -> None:
+    lim, clock = limiter()
+    lim.observe(200, {"x-ratelimit-limit": "20", "x-ratelimit-remaining": "19", "x-ratelimit-reset": "1001"})
+    assert lim.rate == pytest.approx(18)
+    lim, _ = limiter(5)
+    lim.observe(200, {"x-ratelimit-limit": "20"})
+    assert lim.rate == 5  # a lower configured rate wins
+
+
+def test_spent_window_waits_for_the_reset() -> None:
+    lim, clock = limiter()
+    lim.observe(200, {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1002"})
+    lim.acquire()
+    assert sum(clock.slept) == pytest.approx(2.0, abs=0.02)
+
+
+def test_429_holds_every_sender_for_retry_after() -> None:
+    lim, clock = limiter()
+    lim.observe(429, {"retry-after": "3"})
+    lim.acquire()
+    assert clock.slept == [3.0]
+    lim.acquire()
+    assert clock.slept == [3.0]  # the pause is over
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 60), cap=st.integers(1, 12), asked=st.integers(1, 40),
+       endpoint=st.sampled_from(["users_filter", "activity_logs", "leaderboards", "products", "streaks"]),
+       concurrency=st.sampled_from([1, 3]))
+def test_every_record_exactly_once_in_order(n: int, cap: int, asked: int, endpoint: str, concurrency: int) -> None:
+    api = FakeApi(n=n, cap=cap)
+    overrides = {k: {**v, "page_size": asked} for k, v in REGISTRY_OVERRIDES.items() if "page_size" in v}
+    s = Settings.from_env({}, api_key=KEY, integration_url="http://f", partner_url="http://f",
+                          application_url="http://f", registry_overrides={**REGISTRY_OVERRIDES, **overrides},
+                          concurrency=concurrency)
+    with ReturningClient(s, transport=httpx.MockTransport(api)) as client:
+        got = [r["n"] for page in client.paginate(endpoint) for r in page]
+    assert got == list(range(n))
+
+
+def test_pagination_blocks_are_checked() -> None:
+    ep = DEFAULT_REGISTRY["activity_logs"]
+    with pytest.raises(ContractError, match="data.pagination.total_pages"):
+        read_page(ep, {"data": {"results": [{"a": 1}], "pagination": {"page": 1}}}, 1)
+    streaks = DEFAULT_REGISTRY["streaks"]
+    with pytest.raises(ContractError, match="hasNextPage"):
+        read_page(streaks, {"data": [{"a": 1}]}, 1)
+    page = read_page(DEFAULT_REGISTRY["users_filter"], {"data": {"users": [{"_id": "x"}], "next_cursor": None}}, 1)
+    assert page.done and page.records == [{"_id": "x"}]
