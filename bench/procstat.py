@@ -25,19 +25,23 @@ class ProcResult:
     peak_rss_polled_mb: float  # psutil poll of the child and its descendants, summed
     stdout: str
     stderr: str
+    killed_at_rss_cap: bool = False
 
 
-def run_measured(cmd: list[str], env: dict[str, str], log_dir: Path, timeout_s: float) -> ProcResult:
+def run_measured(cmd: list[str], env: dict[str, str], log_dir: Path, timeout_s: float,
+                 rss_cap_mb: float = 0) -> ProcResult:
+    """Run `cmd`; kill it past `timeout_s`, or once its tree's RSS passes `rss_cap_mb` (0: no cap)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path, err_path = log_dir / "stdout.txt", log_dir / "stderr.txt"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         peak = 0
+        capped = False
         done = threading.Event()
 
         def poll() -> None:
-            nonlocal peak
+            nonlocal peak, capped
             try:
                 p = psutil.Process(proc.pid)
             except psutil.Error:
@@ -49,6 +53,10 @@ def run_measured(cmd: list[str], env: dict[str, str], log_dir: Path, timeout_s: 
                         with contextlib.suppress(psutil.Error):
                             rss += c.memory_info().rss
                     peak = max(peak, rss)
+                    if rss_cap_mb and rss > rss_cap_mb * 2**20:
+                        capped = True
+                        proc.kill()
+                        return
                 except psutil.Error:
                     return
                 done.wait(0.02)
@@ -76,4 +84,5 @@ def run_measured(cmd: list[str], env: dict[str, str], log_dir: Path, timeout_s: 
         peak_rss_polled_mb=peak / 2**20,
         stdout=out_path.read_text(errors="replace"),
         stderr=err_path.read_text(errors="replace"),
+        killed_at_rss_cap=capped,
     )

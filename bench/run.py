@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -46,12 +47,14 @@ PEER_PAR_WORKERS = 5  # dlt's default extract workers, which run rest_api's para
 
 # ---------------------------------------------------------------- contenders
 
-def ours_cmd(resources: str, start: date, end: date) -> list[str]:
+def ours_cmd(resources: str, start: date, kind: str) -> list[str]:
+    """The first sync reads the day range from `start`; later ones go on from their stored cursors."""
     exe = shutil.which("returning-sync", path=str(Path(sys.executable).parent)) or "returning-sync"
     cmd = [exe, "sync"]
     if resources != "all":
         cmd += ["--resources", resources]
-    cmd += ["--since", start.isoformat()]
+    if kind == "full":
+        cmd += ["--since", start.isoformat()]
     return cmd
 
 
@@ -64,16 +67,15 @@ def peer_cmd(resources: str, start: date, end: date, warehouse: Path, pipelines_
 
 # ---------------------------------------------------------------- dlt traces
 
-def read_traces(pipelines_dir: Path, since: datetime) -> dict[str, Any]:
+def read_traces(pipelines_dirs: list[Path], since: datetime) -> dict[str, Any]:
     """Sum the dlt traces written by pipelines that ran after `since` (step durations and row counts)."""
     from dlt.pipeline.trace import load_trace
 
     steps: dict[str, float] = {}
     rows: dict[str, int] = {}
     names = []
-    if not pipelines_dir.exists():
-        return {"steps_s": steps, "row_counts": rows, "pipelines": names}
-    for d in sorted(p for p in pipelines_dir.iterdir() if p.is_dir()):
+    dirs = [d for pd in pipelines_dirs if pd.exists() for d in sorted(pd.iterdir()) if d.is_dir()]
+    for d in dirs:
         trace = load_trace(str(d))
         if trace is None or trace.started_at is None:
             continue
@@ -112,7 +114,7 @@ def raw_ingest_seconds(warehouse: Path, tables: list[str], workdir: Path, schema
     arrow = {}
     for t in tables:
         if t in present:
-            arrow[t] = src.execute(f'select * from "{schema}"."{t}"').fetch_arrow_table()
+            arrow[t] = src.sql(f'select * from "{schema}"."{t}"').to_arrow_table()
     src.close()
     dst_path = workdir / "raw_ingest.duckdb"
     if dst_path.exists():
@@ -158,9 +160,8 @@ def run_chain(sim: Sim, contender: str, users: int, seed: int, profile: str, kin
            "RETURNING_AI_COMMUNITY_ID": COMMUNITY_ID, "RETURNING_WAREHOUSE": str(warehouse),
            "DLT_DATA_DIR": str(dlt_dir), "RUNTIME__DLTHUB_TELEMETRY": "false",
            "PYTHONUNBUFFERED": "1"}
-    last = max(RUN_KINDS.index(k) for k in kinds)
     try:
-        for kind in RUN_KINDS[: last + 1]:
+        for kind in ["full"] + [k for k in ("noop", "day") if k in kinds]:  # a full sync always comes first
             measured = kind in kinds
             if kind == "day":
                 sim.knobs(PROFILES["none"])
@@ -170,34 +171,39 @@ def run_chain(sim: Sim, contender: str, users: int, seed: int, profile: str, kin
             sim.knobs(PROFILES[profile] if measured else PROFILES["none"])
             sim.reset_counters()
             if contender == "ours":
-                cmd = ours_cmd(args.resources, start, end)
+                cmd = ours_cmd(args.resources, start, kind)
             else:
                 cmd = peer_cmd(args.resources, start, end, warehouse, dlt_dir / "pipelines")
                 if contender == "peer_par":
                     cmd.append("--parallelized")
             load_before = os.getloadavg()
             started = datetime.now(UTC)
-            res = run_measured(cmd, env, work / f"log-{kind}", args.timeout)
+            res = run_measured(cmd, env, work / f"log-{kind}", args.timeout,
+                               args.rss_cap_mb if contender.startswith("peer") else 0)
             counters = sim.counters()
             load_after = os.getloadavg()
-            traces = read_traces(dlt_dir / "pipelines", started - timedelta(seconds=1))
+            traces = read_traces([dlt_dir / "pipelines", warehouse.parent / ".dlt" / "pipelines"],
+                                 started - timedelta(seconds=1))
             top, allr = data_rows(traces["row_counts"])
             by_status = {str(k): int(v) for k, v in counters.get("by_status", {}).items()}
-            peer_report = None
+            client_requests = None
             if contender.startswith("peer"):
                 for line in reversed(res.stdout.splitlines()):
                     if line.startswith("{"):
-                        peer_report = json.loads(line)
+                        client_requests = json.loads(line)["requests"]
                         break
+            else:  # ours prints "total: N requests (R retried), S s"
+                found = re.search(r"total: (\d+) requests", res.stdout)
+                client_requests = int(found.group(1)) if found else None
             rec = {
                 "users": users, "seed": seed, "profile": profile, "knobs": PROFILES[profile], "run": kind,
                 "contender": contender, "repeat": rep, "measured": measured,
                 "resources": args.resources, "days": [start.isoformat(), end.isoformat()],
-                "exit_code": res.returncode, "wall_s": round(res.wall_s, 3),
+                "exit_code": res.returncode, "killed_at_rss_cap": res.killed_at_rss_cap, "wall_s": round(res.wall_s, 3),
                 "requests": int(counters.get("total", 0)),
                 "status_429": by_status.get("429", 0),
                 "by_status": by_status, "by_endpoint": counters.get("by_endpoint", {}),
-                "client_requests": peer_report["requests"] if peer_report else None,
+                "client_requests": client_requests,
                 "rows_loaded": top, "rows_loaded_incl_nested": allr, "row_counts": traces["row_counts"],
                 "rows_per_s": round(top / res.wall_s, 1) if res.wall_s else None,
                 "peak_rss_mb": round(res.peak_rss_mb, 1), "peak_rss_polled_mb": round(res.peak_rss_polled_mb, 1),
@@ -261,6 +267,7 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace, concurren
             "normalize_s": med([r["steps_s"].get("normalize") for r in ok]),
             "raw_ingest_s": med([r.get("raw_ingest_s") for r in ok]),
             "req_per_s": med([r["requests"] / r["wall_s"] for r in ok if r["wall_s"]]),
+            "loadavg_1m": med([r["loadavg_before"][0] for r in rs]),
         }
         knobs = PROFILES[prof]
         if m["requests"] is not None:
@@ -301,8 +308,10 @@ def goals(idx: dict[tuple, dict], records: list[dict]) -> list[dict]:
             ok = thr >= 0.9 and (m["status_429_max"] or 0) <= 1
             out.append({"goal": "rate-limited throughput >= 90% of the limit, <= 1 429 per run",
                         "users": u, "profile": prof, "run": run, "met": ok,
-                        "figure": f"{m['req_per_s']:.1f} req/s over the whole run = {thr:.0%} of {knobs['rate_limit']}/s; "
-                                  f"max 429s per run {m['status_429_max']}"})
+                        "figure": f"{m['req_per_s']:.1f} req/s over the whole run = {thr:.0%} of {knobs['rate_limit']}/s"
+                                  + (f" ({m['requests'] / m['extract_s']:.1f} req/s over the extract step)"
+                                     if m["extract_s"] else "")
+                                  + f"; max 429s per run {m['status_429_max']}"})
         for peer in ("peer", "peer_par"):
             p = idx.get((u, prof, run, peer))
             if prof == "lat50" and run == "full" and p and p["wall_s"] and m["wall_s"]:
@@ -344,23 +353,26 @@ def fmt(x: Any, nd: int = 1) -> str:
 
 def write_markdown(path: Path, summary: dict, meta: dict) -> None:
     L = [f"# Benchmark results: {meta['label']}", "",
-         f"Measured {meta['started_at']} – {meta['finished_at']} on {meta['machine']['cpus']} CPUs "
-         f"({meta['machine']['platform']}), load average at start {meta['machine']['loadavg_start']}, "
-         f"at end {meta['machine']['loadavg_end']}; dlt {meta['versions']['dlt']}, duckdb {meta['versions']['duckdb']}, "
-         f"commit {meta['git_commit']}.",
-         f"Command: `{meta['command']}`. Resources: `{meta['resources']}`; daily history over {meta['days']} day(s) "
-         f"ending at the simulated clock's day. Medians of {meta['repeat']} run(s) per cell, contenders alternating.",
-         "",
-         "| users | profile | run | contender | wall s | requests | 429s (max) | rows loaded | rows/s | peak RSS MB | load step s | raw ingest s | floor s |",
-         "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+         f"Measured {meta['started_at']} – {meta['finished_at']} on {meta['machine']['cpus']} CPUs shared with "
+         f"other work ({meta['machine']['platform']}); dlt {meta['versions']['dlt']}, duckdb {meta['versions']['duckdb']}, "
+         f"commit {meta['git_commit']}. Resources: `{meta['resources']}`; daily history over {meta['days']} day(s) "
+         f"ending at the simulated clock's day. Medians of {meta['repeat']} run(s) per cell, contenders alternating; "
+         "the last column is the machine's 1-minute load average just before the run (median).", ""]
+    for part in meta.get("parts", []):
+        L.append(f"- `{part['command']}` ({part['started_at']} – {part['finished_at']}, load average "
+                 f"{part['loadavg_start']} at start, {part['loadavg_end']} at end)")
+    L.append("")
+    L += [
+         "| users | profile | run | contender | wall s | requests | 429s (max) | rows loaded | rows/s | peak RSS MB | load step s | raw ingest s | floor s | load avg |",
+         "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in summary["medians"]:
         fl = m.get("floors", {})
         floor = max([v for k, v in fl.items() if k.endswith("_floor_s")], default=None)
         L.append(f"| {m['users']} | {m['profile']} | {m['run']} | {m['contender']}"
-                 f"{' (' + str(m['failed']) + ' failed)' if m['failed'] else ''} | {fmt(m['wall_s'], 2)} | "
+                 f"{' (' + str(m['failed']) + ' of ' + str(m['n']) + ' failed)' if m['failed'] else ''} | {fmt(m['wall_s'], 2)} | "
                  f"{fmt(m['requests'], 0)} | {fmt(m['status_429_max'], 0)} | {fmt(m['rows_loaded'], 0)} | "
                  f"{fmt(m['rows_per_s'], 0)} | {fmt(m['peak_rss_mb'], 0)} | {fmt(m['load_s'], 2)} | "
-                 f"{fmt(m['raw_ingest_s'], 2)} | {fmt(floor, 1)} |")
+                 f"{fmt(m['raw_ingest_s'], 2)} | {fmt(floor, 1)} | {fmt(m['loadavg_1m'], 1)} |")
     if summary["ratios"]:
         L += ["", "Ratios (same invocation, medians):", "",
               "| users | profile | run | peer | peer wall / ours wall | ours requests / peer | ours RSS / peer | ours load / peer load |",
@@ -379,6 +391,29 @@ def write_markdown(path: Path, summary: dict, meta: dict) -> None:
     if meta.get("notes"):
         L += ["", "Notes:", ""] + [f"- {n}" for n in meta["notes"]]
     path.write_text("\n".join(L) + "\n")
+
+
+def merge(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    parts = [json.loads((out / f"{label}.json").read_text()) for label in args.merge.split(",")]
+    records = [r for part in parts for r in part["runs"]]
+    metas = [part["meta"] for part in parts]
+    meta = dict(metas[0])
+    meta.update({
+        "label": args.label, "command": " ; ".join(m["command"] for m in metas),
+        "started_at": min(m["started_at"] for m in metas), "finished_at": max(m["finished_at"] for m in metas),
+        "parts": [pp for m in metas for pp in m.get("parts", [])],
+        "merged_from": args.merge.split(","), "notes": [n for m in metas for n in m.get("notes", [])] + args.note,
+        "repeat": "/".join(sorted({str(m["repeat"]) for m in metas})),
+        "users": sorted({u for m in metas for u in m["users"]}),
+    })
+    meta["machine"] = dict(meta["machine"], loadavg_start=[m["machine"]["loadavg_start"] for m in metas],
+                           loadavg_end=[m["machine"]["loadavg_end"] for m in metas])
+    summary = {"meta": meta, **summarise(records, args, meta["concurrency"]), "runs": records}
+    (out / f"{args.label}.json").write_text(json.dumps(summary, indent=1))
+    write_markdown(out / f"{args.label}.md", summary, meta)
+    print((out / f"{args.label}.md").read_text())
+    return 0
 
 
 def git_commit() -> str:
@@ -423,7 +458,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep warehouses and logs")
     p.add_argument("--truth", action="store_true", help="record the simulator's truth counts after each run")
     p.add_argument("--note", action="append", default=[], help="a note to print under the table")
+    p.add_argument("--rss-cap-mb", type=float, default=0,
+                   help="kill a peer sync whose RSS passes this (protects the machine; recorded as failed)")
+    p.add_argument("--merge", default=None, metavar="LABEL,LABEL",
+                   help="no runs: combine earlier invocations' results into one table under --label")
     args = p.parse_args(argv)
+    if args.merge:
+        return merge(args)
 
     sizes = [int(x) for x in args.users.split(",")]
     profiles = args.profiles.split(",")
@@ -475,6 +516,8 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": concurrency, "runs_dir": str(run_dir.relative_to(out)) if run_dir.is_relative_to(out) else str(run_dir),
         "notes": args.note,
     }
+    meta["parts"] = [{k: meta[k] for k in ("command", "started_at", "finished_at")} | {
+        "loadavg_start": meta["machine"]["loadavg_start"], "loadavg_end": meta["machine"]["loadavg_end"]}]
     summary = {"meta": meta, **summarise(records, args, concurrency), "runs": records}
     (out / f"{args.label}.json").write_text(json.dumps(summary, indent=1))
     write_markdown(out / f"{args.label}.md", summary, meta)
