@@ -328,7 +328,7 @@ def _record(definition: Definition, settings: Any, client: Any, push_id: str, jo
             elif status == "completed":
                 results[n] = ("success", None)
             else:
-                results[n] = ("failed", f"job {status}; no per-row result reported")
+                results[n] = ("failed", f"job {status}: {job.get('error') or 'no per-row result reported'}")
         return ledger.record_results(con, push_id, results, definition.retries, job)
 
 
