@@ -4,6 +4,7 @@ Definitions live in `warehouse/reverse_etl/*.sql` (see `definitions`); `run_push
 """
 
 from reverse_etl.definitions import Definition, DefinitionError, get_definition, list_definitions
-from reverse_etl.runner import PushResult, run_push
+from reverse_etl.result import PushResult
+from reverse_etl.runner import run_push
 
 __all__ = ["Definition", "DefinitionError", "PushResult", "get_definition", "list_definitions", "run_push"]

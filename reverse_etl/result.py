@@ -1,0 +1,60 @@
+"""What one push run reports: counts, the upload's job and outcome, the files written, warnings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class PushResult:
+    definition: str
+    dry_run: bool
+    state: str  # dry_run | no_changes | completed | completed_with_errors | failed | pending | not_received | blocked
+    push_id: str | None = None
+    job_id: str | None = None
+    total: int = 0
+    invalid: int = 0
+    changed: int = 0
+    retried: int = 0
+    unchanged: int = 0
+    given_up: int = 0
+    would_send: int = 0
+    sent: int = 0
+    success: int = 0
+    failed: int = 0
+    skipped: int = 0
+    csv_path: Path | None = None
+    preview_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+    invalid_reasons: list[str] = field(default_factory=list)
+    resumed: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def completion_ratio(self) -> float:
+        return 1.0 if not self.sent else self.success / self.sent
+
+    def lines(self) -> list[str]:
+        head = f"{self.definition}: {'dry run' if self.dry_run else self.state}"
+        out = [head,
+               f"  rows: total {self.total}, changed {self.changed}, retried {self.retried}, "
+               f"invalid {self.invalid}, unchanged {self.unchanged}, given up {self.given_up}, "
+               f"{'would send' if self.dry_run else 'sent'} {self.would_send if self.dry_run else self.sent}"]
+        if not self.dry_run and self.push_id and self.sent:
+            out.append(f"  push {self.push_id}, job {self.job_id or '-'}: success {self.success}, "
+                       f"failed {self.failed}, skipped {self.skipped}")
+        for r in self.resumed:
+            out.append(f"  settled earlier push {r['push_id']}: {r['state']}")
+        if self.csv_path:
+            out.append(f"  csv: {self.csv_path}")
+        if self.preview_path:
+            out.append(f"  preview (formula cells neutralised): {self.preview_path}")
+        out += [f"  invalid: {r}" for r in self.invalid_reasons[:10]]
+        out += [f"  warning: {w}" for w in self.warnings[:10]]
+        if len(self.warnings) > 10:
+            out.append(f"  ... {len(self.warnings) - 10} more warnings")
+        if self.error:
+            out.append(f"  error: {self.error}")
+        return out
