@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resources", default="users,store_products,store_categories,gamification_daily")
     p.add_argument("--parallelized", action="store_true",
                    help="rest_api's `parallelized: True` on the daily history (dlt's extract thread pool)")
+    p.add_argument("--loader-file-format", default=None,
+                   help="override dlt's default file format for DuckDB (a variant, not the headline peer)")
     args = p.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -184,12 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         dataset_name="returning_raw",
         pipelines_dir=args.pipelines_dir,
     )
-    pipeline.run(source)
+    pipeline.run(source, loader_file_format=args.loader_file_format)
     trace = pipeline.last_trace
     steps = {s.step: (s.finished_at - s.started_at).total_seconds() for s in trace.steps}
     row_counts = dict(trace.last_normalize_info.row_counts) if trace.last_normalize_info else {}
     print(json.dumps({
-        "contender": "peer_par" if args.parallelized else "peer",
+        "contender": "peer" + ("_par" if args.parallelized else "") + (
+            f"_{args.loader_file_format}" if args.loader_file_format else ""),
         "requests": requests_made,
         "row_counts": row_counts,
         "steps_s": steps,

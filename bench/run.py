@@ -43,6 +43,8 @@ HEAD_TO_HEAD = "users,store_products,store_categories,gamification_daily"
 RUN_KINDS = ("full", "noop", "day")
 USERS_PAGE = 200  # users_filter page size, fixed by the API
 PEER_PAR_WORKERS = 5  # dlt's default extract workers, which run rest_api's parallelized resources
+# the headline peer is dlt's defaults; the variants show what two well-known switches change
+PEER_VARIANTS = {"peer": [], "peer_par": ["--parallelized"], "peer_pq": ["--loader-file-format", "parquet"]}
 
 
 # ---------------------------------------------------------------- contenders
@@ -174,8 +176,7 @@ def run_chain(sim: Sim, contender: str, users: int, seed: int, profile: str, kin
                 cmd = ours_cmd(args.resources, start, kind)
             else:
                 cmd = peer_cmd(args.resources, start, end, warehouse, dlt_dir / "pipelines")
-                if contender == "peer_par":
-                    cmd.append("--parallelized")
+                cmd += PEER_VARIANTS[contender]
             load_before = os.getloadavg()
             started = datetime.now(UTC)
             res = run_measured(cmd, env, work / f"log-{kind}", args.timeout,
@@ -285,7 +286,7 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace, concurren
     def ratio(a: Any, b: Any) -> float | None:
         return round(a / b, 2) if a is not None and b else None
 
-    pairs = [(key, m, peer) for key, m in idx.items() for peer in ("peer", "peer_par")
+    pairs = [(key, m, peer) for key, m in idx.items() for peer in PEER_VARIANTS
              if key[3] == "ours" and (*key[:3], peer) in idx]
     for (u, prof, run, _), m, peer in pairs:
         p = idx[(u, prof, run, peer)]
@@ -312,7 +313,7 @@ def goals(idx: dict[tuple, dict], records: list[dict]) -> list[dict]:
                                   + (f" ({m['requests'] / m['extract_s']:.1f} req/s over the extract step)"
                                      if m["extract_s"] else "")
                                   + f"; max 429s per run {m['status_429_max']}"})
-        for peer in ("peer", "peer_par"):
+        for peer in PEER_VARIANTS:
             p = idx.get((u, prof, run, peer))
             if prof == "lat50" and run == "full" and p and p["wall_s"] and m["wall_s"]:
                 sp = p["wall_s"] / m["wall_s"]
@@ -479,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     load_start = [round(x, 2) for x in os.getloadavg()]
-    concurrency = {"ours": ours_concurrency(), "peer": 1, "peer_par": PEER_PAR_WORKERS}
+    concurrency = {"ours": ours_concurrency(), "peer": 1, "peer_par": PEER_PAR_WORKERS, "peer_pq": 1}
 
     records: list[dict] = []
     for users in sizes:
