@@ -93,11 +93,26 @@ def build_push_asset(definition: Definition) -> AssetsDefinition:
         result = run_push(definition.name, settings)
         for line in result.lines():
             context.log.info(line)
+        metadata = {**_metadata(result), "failed_rows": MetadataValue.json(_failed_rows(warehouse, result.push_id))}
         if result.state in ("not_received", "failed"):
-            raise Failure(description=result.error or f"push ended {result.state}", metadata=_metadata(result))
-        return MaterializeResult(metadata=_metadata(result))
+            raise Failure(description=result.error or f"push ended {result.state}", metadata=metadata)
+        return MaterializeResult(metadata=metadata)
 
     return _push
+
+
+def _failed_rows(warehouse: DuckDBWarehouse, push_id: str | None, limit: int = 50) -> list[dict[str, Any]]:
+    """Rows of this push that were rejected, failed, skipped or given up (first `limit`)."""
+    if not push_id:
+        return []
+    with warehouse.connection(read_only=True) as con:
+        found = con.execute(
+            f"""SELECT row_number, email, result, error FROM {SCHEMA}.push_rows
+                WHERE push_id = ? AND result NOT IN ('success', 'pending') ORDER BY row_number NULLS LAST, email
+                LIMIT {int(limit)}""",
+            [push_id],
+        ).fetchall()
+    return [{"row": r, "email": e, "result": res, "error": err} for r, e, res, err in found]
 
 
 def _latest_push(warehouse: DuckDBWarehouse, name: str) -> dict[str, Any] | None:

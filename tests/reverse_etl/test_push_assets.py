@@ -48,7 +48,7 @@ def test_materialising_a_push_reports_counts_and_checks_pass(sim: SimAdmin, push
     meta = {k: v.value for k, v in mat.metadata.items()}
     assert meta["state"] == "completed" and meta["rows_failed"] == 0
     assert meta["rows_sent"] == meta["rows_succeeded"] > 0 and meta["completion_ratio"] == 1.0
-    assert meta["job_id"]
+    assert meta["job_id"] and meta["failed_rows"] == []
     evaluations = result.get_asset_check_evaluations()
     assert {e.check_name: e.passed for e in evaluations} == {
         "rejection_rate_below_threshold": True, "no_job_left_unfinished": True}
