@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from simulator import catalog as C
-from simulator import render
+from simulator import objectid, render
 from simulator.envelopes import (
     Reply,
     bad_request,
@@ -47,7 +47,6 @@ def _identifiers(body: dict[str, Any], required: bool) -> tuple[list[str] | None
 def _lookup(w: World, ident: str, kind: str, include_deleted: bool = False) -> int | None:
     if kind == "email":
         return w.find_email(ident, include_deleted)
-    from simulator import objectid
     if not objectid.is_valid(ident):
         raise bad_request("Invalid identifier", f"{ident!r} is not a user id")
     return w.find_user_id(ident, include_deleted)

@@ -16,7 +16,7 @@ import numpy as np
 from simulator import catalog as C
 from simulator import objectid
 from simulator.columns import Table
-from simulator.timefmt import DAY_MS, HISTORY_START_MS
+from simulator.timefmt import DAY_MS, HISTORY_START_MS, ymd
 
 SOURCES = ["api", "admin", "bulk", "system"]
 SRC_API, SRC_ADMIN, SRC_BULK, SRC_SYSTEM = range(4)
@@ -305,7 +305,6 @@ class World:
         if t == "boolean":
             return bool(code)
         if t == "date":
-            from simulator.timefmt import ymd
             return ymd(int(code))
         return code
 
@@ -319,7 +318,6 @@ class World:
         m = len(users)
         if m == 0:
             return 0
-        from simulator.timefmt import dmy
         start = self.orders.n
         price = C.PRODUCT_PRICES[products]
         day_seq = np.zeros(m, dtype=np.int32)
@@ -328,7 +326,7 @@ class World:
             s = self.day_order_count.get(d, 0) + 1
             self.day_order_count[d] = s
             day_seq[j] = s
-            t = "ORD" + dmy(d)[6:] + dmy(d)[3:5] + dmy(d)[:2] + f"{s:04d}"
+            t = "ORD" + ymd(d).replace("-", "") + f"{s:04d}"
             self.tid_index[t] = start + j
             self.tids.append(t)
         self.orders.append({"user": users, "product": products, "qty": qty, "price": price,
