@@ -396,8 +396,16 @@ def write_markdown(path: Path, summary: dict, meta: dict) -> None:
 
 def merge(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    parts = [json.loads((out / f"{label}.json").read_text()) for label in args.merge.split(",")]
-    records = [r for part in parts for r in part["runs"]]
+    parts, records = [], []
+    for spec in args.merge.split(","):  # LABEL or LABEL:noop+day (only those run kinds)
+        label, _, only = spec.partition(":")
+        part = json.loads((out / f"{label}.json").read_text())
+        keep = set(only.split("+")) if only else set(RUN_KINDS)
+        records += [r for r in part["runs"] if r["run"] in keep]
+        if only:
+            for pp in part["meta"].get("parts", []):
+                pp["command"] += f"  (kept: {', '.join(sorted(keep))} runs)"
+        parts.append(part)
     metas = [part["meta"] for part in parts]
     meta = dict(metas[0])
     meta.update({
@@ -461,8 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", action="append", default=[], help="a note to print under the table")
     p.add_argument("--rss-cap-mb", type=float, default=0,
                    help="kill a peer sync whose RSS passes this (protects the machine; recorded as failed)")
-    p.add_argument("--merge", default=None, metavar="LABEL,LABEL",
-                   help="no runs: combine earlier invocations' results into one table under --label")
+    p.add_argument("--merge", default=None, metavar="LABEL[:noop+day],LABEL",
+                   help="no runs: combine earlier invocations' results (optionally only some run kinds) "
+                        "into one table under --label")
     args = p.parse_args(argv)
     if args.merge:
         return merge(args)
