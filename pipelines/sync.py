@@ -5,7 +5,9 @@ One sync at a time per warehouse directory (its dlt working directory is shared)
 ends. A second sync waits `RETURNING_SYNC_LOCK_WAIT` seconds (default 0) and then refuses.
 
 Test hook: `RETURNING_SYNC_TEST_KILL_AT=<step>:<n>` (step `extract`, `normalize` or `load`) SIGKILLs
-the process at the n-th progress update dlt reports in that step. Inert unless set.
+the process at the n-th progress update dlt reports in that step, `<step>:<table>` at the first
+update for that table (`extract:_dlt_pipeline_state`: the state is extracted, not yet committed).
+Inert unless set.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pipelines.context import RESOURCE_ENDPOINTS, RESOURCES, ProgressCallback, T
 from pipelines.errors import ConfigError, ReturningError, SyncBusy
 from pipelines.source import PARENTS, returning_ai
 
+__all__ = ["KILL_ENV", "ResourceResult", "SyncResult", "make_pipeline", "make_source", "run_sync"]
 PIPELINE_NAME = "returning_ai"
 DATASET = "returning_raw"
 KILL_ENV = "RETURNING_SYNC_TEST_KILL_AT"
@@ -75,10 +78,10 @@ class KillAt(NullCollector):
     n-th update in the named step this process kills itself, as a power cut or OOM kill would."""
 
     def __init__(self, spec: str) -> None:
-        step, _, n = spec.partition(":")
-        if step not in ("extract", "normalize", "load") or not n.isdigit():
-            raise ConfigError(f"{KILL_ENV} must look like extract:3, normalize:1 or load:2, got {spec!r}")
-        self.target, self.n, self.current, self.count = step, int(n), "", 0
+        step, _, at = spec.partition(":")
+        if step not in ("extract", "normalize", "load") or not at:
+            raise ConfigError(f"{KILL_ENV} must look like extract:3, load:2 or extract:<table>, got {spec!r}")
+        self.target, self.at, self.current, self.count = step, at, "", 0
 
     def _start(self, step: str) -> None:
         self.current, self.count = step.split()[0].lower(), 0
@@ -86,8 +89,21 @@ class KillAt(NullCollector):
     def update(self, name: str, inc: int = 1, *args: Any, **kwargs: Any) -> None:
         if self.current == self.target:
             self.count += 1
-            if self.count >= self.n:
+            if (self.at.isdigit() and self.count >= int(self.at)) or name == self.at:
                 os.kill(os.getpid(), signal.SIGKILL)
+
+
+def abort_partial_load(pipeline: dlt.Pipeline) -> bool:
+    """A load killed midway leaves its package half loaded. dlt would run the interrupted jobs
+    again, and a job whose insert committed just before the kill loads its rows twice. Abort the
+    package instead: dlt restores the local state (cursors) and schemas to what they were before
+    it was extracted, so this run reads its data again and merges it once. True when aborted."""
+    for load_id in pipeline.list_normalized_load_packages():
+        jobs = pipeline.get_load_package_info(load_id).jobs
+        if jobs["started_jobs"] or jobs["completed_jobs"] or jobs["failed_jobs"]:
+            pipeline.abort_packages()
+            return True
+    return False
 
 
 def lock_path(settings: Settings) -> Path:
@@ -158,6 +174,7 @@ def run_sync(
         source = make_source(settings, names, start_date=since, backfill=since is not None,
                              client=client, tracker=tracker)
         pipeline = make_pipeline(settings)
+        abort_partial_load(pipeline)
         try:
             info = pipeline.run(source, refresh="drop_resources" if full_refresh else None)
         except Exception as exc:
