@@ -223,3 +223,20 @@ def test_upload_owned_by_a_live_process_is_not_released(env: SimpleNamespace, mo
     settled = push(env, "bonus")
     assert [r["state"] for r in settled.resumed] == ["not_received"] and settled.sent == 2
     assert [u["coins"] for u in env.server.users.values()] == [10, 0, 10, 0]
+
+
+def test_mixed_row_resends_overwrite_with_a_zero_delta(env: SimpleNamespace) -> None:
+    (env.defs / "mixed.sql").write_text(
+        "-- columns: coins=add, city\n-- period: week\n"
+        "SELECT email, 10 AS coins, city, 'w1' AS week FROM returning_raw.users WHERE email LIKE '%@%' ORDER BY email\n")
+    assert push(env, "mixed").success == 4
+    con = duckdb.connect(str(env.settings.warehouse))
+    con.execute("UPDATE returning_raw.users SET city = 'Oslo' WHERE email = 'bob@example.com'")
+    con.close()
+    again = push(env, "mixed")
+    assert (again.sent, again.unchanged) == (1, 3)
+    assert again.csv_path.read_bytes() == b"email,coins_op,coins,city\r\nbob@example.com,add,0,Oslo\r\n"
+    assert env.server.users["bob@example.com"] == {"coins": 10, "city": "Oslo"}
+    assert rows(env, "SELECT kind, status, applied_values FROM reverse_etl.push_ledger "
+                     "WHERE email = 'bob@example.com' ORDER BY kind") == [
+        ("delta", "applied", '{"coins": "10"}'), ("overwrite", "applied", '{"city": "Oslo"}')]
