@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import Any
 
@@ -27,7 +28,10 @@ class Sim:
 
     def reset(self, seed: int, users: int) -> dict[str, Any]:
         t0 = time.perf_counter()
+        gc.unfreeze()  # let the previous community be collected
         self.world = generate(seed, users)
+        gc.collect()
+        gc.freeze()  # the community's long-lived objects stay out of every later collection
         self.seed = seed
         self.keys = default_keys()
         self.knobs = Knobs()
