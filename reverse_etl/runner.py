@@ -58,6 +58,12 @@ def _db(settings: Any, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConne
         con.close()
 
 
+class QueryError(Exception):
+    """A definition's SQL failed on the warehouse (missing table, bad column): exit code 2."""
+
+    exit_code = 2
+
+
 def _query(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
     cur = con.execute(sql)
     cols = [c[0] for c in cur.description]
@@ -125,7 +131,12 @@ def _run(definition: Definition, settings: Any, dry_run: bool, client: Any, wait
     with _db(settings, read_only=dry_run) as con:
         if not dry_run and ledger.open_pushes(con, definition.name):
             return _blocked(result)  # another process uploaded since we settled
-        rows = _query(con, definition.sql)
+        try:
+            rows = _query(con, definition.sql)
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0]
+            raise QueryError(f"push {definition.name}: its SQL ({definition.path.name}) failed on the warehouse: "
+                             f"{first}; load the tables and build the models it reads first") from None
         types = field_types(definition, _custom_fields(con, client, settings))
         checked = validate_rows(definition, rows, types)
         plan = plan_rows(definition, checked, ledger.load_entries(con, definition.name))

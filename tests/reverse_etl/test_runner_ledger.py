@@ -240,3 +240,10 @@ def test_mixed_row_resends_overwrite_with_a_zero_delta(env: SimpleNamespace) -> 
     assert rows(env, "SELECT kind, status, applied_values FROM reverse_etl.push_ledger "
                      "WHERE email = 'bob@example.com' ORDER BY kind") == [
         ("delta", "applied", '{"coins": "10"}'), ("overwrite", "applied", '{"city": "Oslo"}')]
+
+
+def test_sql_on_missing_tables_is_a_clear_configuration_error(env: SimpleNamespace) -> None:
+    (env.defs / "broken.sql").write_text("-- columns: city\nSELECT email, city FROM analytics.nowhere\n")
+    with pytest.raises(runner.QueryError, match="broken.sql.*nowhere") as info:
+        push(env, "broken", dry_run=True)
+    assert info.value.exit_code == 2
