@@ -41,7 +41,8 @@ def checkpoint(stage: str) -> None:
 
 
 def files_dir(settings: Any) -> Path:
-    return Path(settings.warehouse).resolve().parent / "reverse_etl"
+    """Where upload files and previews go: `out/pushes/` beside the warehouse file (git-ignored)."""
+    return Path(settings.warehouse).resolve().parent / "out" / "pushes"
 
 
 @contextmanager
