@@ -26,6 +26,7 @@ class ProcResult:
     stdout: str
     stderr: str
     killed_at_rss_cap: bool = False
+    rss_timeline: list = None  # [(seconds since start, MB)] every ~0.5 s, to see which step peaks
 
 
 def run_measured(cmd: list[str], env: dict[str, str], log_dir: Path, timeout_s: float,
@@ -38,6 +39,7 @@ def run_measured(cmd: list[str], env: dict[str, str], log_dir: Path, timeout_s: 
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         peak = 0
         capped = False
+        timeline: list[tuple[float, float]] = []
         done = threading.Event()
 
         def poll() -> None:
@@ -53,6 +55,9 @@ def run_measured(cmd: list[str], env: dict[str, str], log_dir: Path, timeout_s: 
                         with contextlib.suppress(psutil.Error):
                             rss += c.memory_info().rss
                     peak = max(peak, rss)
+                    now = time.perf_counter() - t0
+                    if not timeline or now - timeline[-1][0] >= 0.5:
+                        timeline.append((round(now, 2), round(rss / 2**20, 1)))
                     if rss_cap_mb and rss > rss_cap_mb * 2**20:
                         capped = True
                         proc.kill()
@@ -85,4 +90,5 @@ def run_measured(cmd: list[str], env: dict[str, str], log_dir: Path, timeout_s: 
         stdout=out_path.read_text(errors="replace"),
         stderr=err_path.read_text(errors="replace"),
         killed_at_rss_cap=capped,
+        rss_timeline=timeline,
     )

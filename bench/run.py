@@ -74,6 +74,7 @@ def read_traces(pipelines_dirs: list[Path], since: datetime) -> dict[str, Any]:
     from dlt.pipeline.trace import load_trace
 
     steps: dict[str, float] = {}
+    spans: list[tuple[str, float, float]] = []  # (step, start, end) in seconds after `since`
     rows: dict[str, int] = {}
     names = []
     dirs = [d for pd in pipelines_dirs if pd.exists() for d in sorted(pd.iterdir()) if d.is_dir()]
@@ -84,17 +85,30 @@ def read_traces(pipelines_dirs: list[Path], since: datetime) -> dict[str, Any]:
         started = trace.started_at
         if started.tzinfo is None:
             started = started.replace(tzinfo=UTC)
-        if started < since:
+        if started < since - timedelta(seconds=1):
             continue
         names.append(d.name)
         for s in trace.steps:
             if s.started_at and s.finished_at:
                 steps[s.step] = steps.get(s.step, 0.0) + (s.finished_at - s.started_at).total_seconds()
+                st = s.started_at if s.started_at.tzinfo else s.started_at.replace(tzinfo=UTC)
+                fi = s.finished_at if s.finished_at.tzinfo else s.finished_at.replace(tzinfo=UTC)
+                spans.append((s.step, round((st - since).total_seconds(), 2), round((fi - since).total_seconds(), 2)))
             info = s.step_info
             if s.step == "normalize" and info is not None and getattr(info, "row_counts", None):
                 for t, n in info.row_counts.items():
                     rows[t] = rows.get(t, 0) + int(n)
-    return {"steps_s": steps, "row_counts": rows, "pipelines": names}
+    return {"steps_s": steps, "row_counts": rows, "pipelines": names, "spans": spans}
+
+
+def peak_step(timeline: list[tuple[float, float]] | None, spans: list[tuple[str, float, float]]) -> str | None:
+    """The dlt step (extract, normalize, load) running when the polled RSS peaked."""
+    if not timeline:
+        return None
+    t, _ = max(timeline, key=lambda x: x[1])
+    inner = [sp for sp in spans if sp[0] != "run" and sp[1] <= t <= sp[2]]
+    return inner[0][0] if inner else ("before the pipeline" if spans and t < min(sp[1] for sp in spans)
+                                      else "outside the dlt steps")
 
 
 def data_rows(row_counts: dict[str, int]) -> tuple[int, int]:
@@ -183,8 +197,7 @@ def run_chain(sim: Sim, contender: str, users: int, seed: int, profile: str, kin
                                args.rss_cap_mb if contender.startswith("peer") else 0)
             counters = sim.counters()
             load_after = os.getloadavg()
-            traces = read_traces([dlt_dir / "pipelines", warehouse.parent / ".dlt" / "pipelines"],
-                                 started - timedelta(seconds=1))
+            traces = read_traces([dlt_dir / "pipelines", warehouse.parent / ".dlt" / "pipelines"], started)
             top, allr = data_rows(traces["row_counts"])
             by_status = {str(k): int(v) for k, v in counters.get("by_status", {}).items()}
             client_requests = None
@@ -211,6 +224,9 @@ def run_chain(sim: Sim, contender: str, users: int, seed: int, profile: str, kin
                 "steps_s": {k: round(v, 3) for k, v in traces["steps_s"].items()},
                 "load_s": round(traces["steps_s"]["load"], 3) if "load" in traces["steps_s"] else None,
                 "dlt_pipelines": traces["pipelines"],
+                "step_spans_s": traces["spans"],  # seconds after the process started
+                "rss_timeline_mb": res.rss_timeline,
+                "peak_rss_step": peak_step(res.rss_timeline, traces["spans"]),
                 "loadavg_before": [round(x, 2) for x in load_before],
                 "loadavg_after": [round(x, 2) for x in load_after],
                 "cmd": [os.path.basename(cmd[0]), *cmd[1:]] if contender == "ours" else ["python", *cmd[1:2], "..."],
