@@ -159,9 +159,10 @@ def test_upload_refused_with_5xx_is_not_resent_blindly(sim: SimAdmin, push_setti
     """A 500 before the server takes the file: the job list has nothing, so the next run sends it."""
     before = users_by_email(sim)
     sim.knobs(faults={"rate": 1.0, "kinds": ["500"], "endpoints": [BULK_USERS]})
-    first = run_push("weekly_tier_bonus", push_settings, waiting=WAIT)
+    assert main(["push", "weekly_tier_bonus"]) == 4  # the API failed: exit 4
     sim.knobs(faults={"rate": 0, "kinds": [], "endpoints": []})
-    assert first.state == "not_received"
+    assert query(push_settings, "SELECT state FROM reverse_etl.pushes") == [("not_received",)]
+    assert sim.truth()["bulk_jobs"]["count"] == 0
     second = run_push("weekly_tier_bonus", push_settings, waiting=WAIT)
     assert second.state == "completed"
     assert all(d["coins"][1] - d["coins"][0] == 500 for d in changes(before, users_by_email(sim)).values())
