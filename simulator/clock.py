@@ -66,7 +66,7 @@ def _step(w: World, span: int, changes: Counter[str]) -> None:
     bal = running_balance(lu, coins, u["coins"])
     n_orders = int(rng.poisson(max(2.0, n_live * 0.05 / 90) * frac))
     orders = plan_orders(w, rng, lu, ts, bal, n_orders, t1 + 1)
-    lu, ts, action, xp, coins = with_redemptions(lu, ts, action, xp, coins, orders)
+    lu, ts, action, xp, coins, _ = with_redemptions(lu, ts, action, xp, coins, orders)
     s0 = w.streak_logs.n
     changes["logs"] += w.append_logs(lu, ts, action, xp, coins)
     changes["streak_logs"] += w.streak_logs.n - s0

@@ -54,9 +54,12 @@ def earning_logs(rng: np.random.Generator, users: np.ndarray, lo: np.ndarray, hi
     return lu, ts, action, xp, coins
 
 
-def running_balance(lu: np.ndarray, delta: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """Each user's balance after each entry of a time-sorted batch, starting from `prior`."""
-    grp = np.argsort(lu, kind="stable")
+def running_balance(lu: np.ndarray, delta: np.ndarray, prior: np.ndarray,
+                    grp: np.ndarray | None = None) -> np.ndarray:
+    """Each user's balance after each entry of a time-sorted batch, starting from `prior`
+    (`grp`: the batch's stable argsort by user, when known)."""
+    if grp is None:
+        grp = np.argsort(lu, kind="stable")
     cs = np.cumsum(delta[grp])
     su = lu[grp]
     starts = np.r_[True, su[1:] != su[:-1]]
@@ -95,15 +98,29 @@ def plan_orders(w: World, rng: np.random.Generator, lu: np.ndarray, ts: np.ndarr
 
 
 def with_redemptions(lu: np.ndarray, ts: np.ndarray, action: np.ndarray, xp: np.ndarray, coins: np.ndarray,
-                     orders: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    """Merge the coin orders' `redemption` logs into a time-sorted batch of logs, keeping it sorted."""
+                     orders: tuple[np.ndarray, ...], grp: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Merge the coin orders' `redemption` logs into a time-sorted batch of logs, keeping it sorted.
+    Returns the six arrays (user, ts, action, xp, coins, grouped) where `grouped` is the merged batch's
+    stable argsort by user, derived from `grp` without sorting again (None when `grp` is None)."""
     ou, op, oq, oc, ot = orders
     coin = oc == 0
     k = int(coin.sum())
-    where = np.searchsorted(ts, ot[coin], side="right")
-    return (np.insert(lu, where, ou[coin]).astype(np.int32), np.insert(ts, where, ot[coin]),
-            np.insert(action, where, np.full(k, C.A_REDEMPTION, np.int8)),
-            np.insert(xp, where, np.zeros(k, np.int64)), np.insert(coins, where, -C.PRODUCT_PRICES[op[coin]] * oq[coin]))
+    ru, rt = ou[coin].astype(np.int64), ot[coin]
+    where = np.searchsorted(ts, rt, side="right")
+    merged = (np.insert(lu, where, ru).astype(np.int32), np.insert(ts, where, rt),
+              np.insert(action, where, np.full(k, C.A_REDEMPTION, np.int8)),
+              np.insert(xp, where, np.zeros(k, np.int64)), np.insert(coins, where, -C.PRODUCT_PRICES[op[coin]] * oq[coin]))
+    if grp is None:
+        return (*merged, None)
+    shift = np.searchsorted(where, np.arange(len(ts)), side="right")  # rows inserted at or before each old row
+    old_new = grp + shift[grp]
+    new_pos = where + np.arange(k)
+    big = np.int64(1) << 35
+    old_keys = lu[grp].astype(np.int64) * big + old_new
+    red_keys = ru * big + new_pos
+    srt = np.argsort(red_keys, kind="stable")
+    grouped = np.insert(old_new, np.searchsorted(old_keys, red_keys[srt]), new_pos[srt])
+    return (*merged, grouped)
 
 
 def generate(seed: int, n: int) -> World:
@@ -142,12 +159,14 @@ def generate(seed: int, n: int) -> World:
     lu, ts, action, xp, coins = lu[srt], ts[srt], action[srt], xp[srt], coins[srt]
 
     # orders placed after some logs, affordable at that moment (balances before any spending)
-    bal = running_balance(lu, coins, np.zeros(n, np.int64))
+    grp = np.argsort(lu, kind="stable")
+    bal = running_balance(lu, coins, np.zeros(n, np.int64), grp)
     orders = plan_orders(w, rng, lu, ts, bal, int(n * ORDER_SHARE), CLOCK_START_MS)
     del bal
-    lu, ts, action, xp, coins = with_redemptions(lu, ts, action, xp, coins, orders)
-    w.append_logs(lu, ts, action, xp, coins)
-    del lu, ts, action, xp, coins
+    lu, ts, action, xp, coins, grouped = with_redemptions(lu, ts, action, xp, coins, orders, grp)
+    del grp
+    w.append_logs(lu, ts, action, xp, coins, grouped)
+    del lu, ts, action, xp, coins, grouped
     w.add_orders(*orders)
     progress_generated_orders(w, rng)
 

@@ -184,8 +184,9 @@ class World:
         return order[offsets[i]: offsets[i + 1]]
 
     def append_logs(self, users: np.ndarray, ts: np.ndarray, action: np.ndarray, xp: np.ndarray,
-                    coins: np.ndarray) -> int:
-        """Append log entries (ts sorted, none earlier than the last stored) and update every aggregate."""
+                    coins: np.ndarray, order: np.ndarray | None = None) -> int:
+        """Append log entries (ts sorted, none earlier than the last stored) and update every aggregate.
+        `order`, when the caller has it, is `argsort(users, kind="stable")` of the batch."""
         m = len(users)
         if m == 0:
             return 0
@@ -195,7 +196,8 @@ class World:
         xp = np.asarray(xp, dtype=np.int64)
         coins = np.asarray(coins, dtype=np.int64)
         u = self.users
-        order = np.argsort(users, kind="stable")
+        if order is None:
+            order = np.argsort(users, kind="stable")
         su = users[order]
         boundary = np.r_[False, su[1:] != su[:-1]]
         starts = np.r_[0, np.flatnonzero(boundary)]
@@ -224,8 +226,8 @@ class World:
         active = np.isin(action, ACTIVE_ACTIONS)
         if active.any():
             np.maximum.at(u["last_login"], users[active], ts[active])
-        visits = action == C.A_VISIT
-        if visits.any():
+        visits = order[action[order] == C.A_VISIT]  # grouped by user, in time order
+        if len(visits):
             self._streaks(users[visits], ts[visits])
         if first_pos == 0:
             self._log_index = (m, order.astype(np.int64), self._log_offsets())
@@ -233,14 +235,14 @@ class World:
         return m
 
     def _streaks(self, users: np.ndarray, ts: np.ndarray) -> None:
-        """Daily-visit streak state and streak logs from a time-sorted batch of visits."""
+        """Daily-visit streak state and streak logs from a batch of visits sorted by (user, time)."""
         u = self.users
-        days = ts // DAY_MS
-        keys = users.astype(np.int64) * 1_000_000 + days
-        keys_u, first_idx = np.unique(keys, return_index=True)
+        keys = users.astype(np.int64) * 1_000_000 + ts // DAY_MS
+        first = np.r_[True, keys[1:] != keys[:-1]]
+        keys_u = keys[first]
         pu = (keys_u // 1_000_000).astype(np.int64)
         pd = keys_u % 1_000_000
-        pts = ts[first_idx]
+        pts = ts[first]  # the day's first visit
         prior_last = u["streak_last"][pu].astype(np.int64)
         prior_len = u["streak_len"][pu].astype(np.int64)
         keep = pd != prior_last  # that day's visit already counted
