@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 from dlt.common.runtime.collector import NullCollector
 from dlt.sources import DltSource
 
@@ -37,6 +38,7 @@ __all__ = ["KILL_ENV", "ResourceResult", "SyncResult", "make_pipeline", "make_so
 PIPELINE_NAME = "returning_ai"
 DATASET = "returning_raw"
 KILL_ENV = "RETURNING_SYNC_TEST_KILL_AT"
+READER_WAIT = 30.0  # seconds a sync waits for readers (`returning-sync sql`) to let go of the warehouse
 
 
 @dataclass
@@ -58,15 +60,16 @@ class SyncResult:
     tables: dict[str, int] = field(default_factory=dict)  # rows per loaded table (child tables too)
 
 
-def make_pipeline(settings: Settings) -> dlt.Pipeline:
-    """The dlt pipeline writing to the DuckDB warehouse. Its working directory sits beside the
-    warehouse file; the state also lives in the warehouse, so a fresh machine resumes from it."""
+def make_pipeline(settings: Settings, connection: duckdb.DuckDBPyConnection | None = None) -> dlt.Pipeline:
+    """The dlt pipeline writing to the DuckDB warehouse (through `connection` when given). Its
+    working directory sits beside the warehouse file; the state also lives in the warehouse, so a
+    fresh machine resumes from it."""
     warehouse = Path(settings.warehouse).expanduser().resolve()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     kill_at = os.environ.get(KILL_ENV)
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
-        destination=dlt.destinations.duckdb(str(warehouse)),
+        destination=dlt.destinations.duckdb(connection if connection is not None else str(warehouse)),
         dataset_name=DATASET,
         pipelines_dir=str(warehouse.parent / ".dlt" / "pipelines"),
         **({"progress": KillAt(kill_at)} if kill_at else {}),
@@ -104,6 +107,26 @@ def abort_partial_load(pipeline: dlt.Pipeline) -> bool:
             pipeline.abort_packages()
             return True
     return False
+
+
+def open_warehouse(settings: Settings, wait: float = READER_WAIT) -> duckdb.DuckDBPyConnection:
+    """The warehouse file, opened for writing once for the whole run. DuckDB lets one process
+    write a file and no other open it meanwhile; a reader that opens it between two of dlt's own
+    connections would make the load fail halfway. Held from the start, readers wait and get a
+    clear message instead; this waits `wait` seconds for readers already in."""
+    path = Path(settings.warehouse).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise SyncBusy(f"the warehouse {path} is held by another process (a query or a Dagster run?) "
+                               f"after waiting {wait:.0f}s; try again when it ends") from None
+            time.sleep(0.2)
 
 
 def lock_path(settings: Settings) -> Path:
@@ -170,10 +193,10 @@ def run_sync(
     names = select_resources(resources)
     started = time.monotonic()
     tracker = Tracker(callback=progress)
-    with sync_lock(settings), ReturningClient(settings) as client:
+    with sync_lock(settings), ReturningClient(settings) as client, open_warehouse(settings) as connection:
         source = make_source(settings, names, start_date=since, backfill=since is not None,
                              client=client, tracker=tracker)
-        pipeline = make_pipeline(settings)
+        pipeline = make_pipeline(settings, connection)
         abort_partial_load(pipeline)
         try:
             info = pipeline.run(source, refresh="drop_resources" if full_refresh else None)
