@@ -138,8 +138,12 @@ def sync_lock(settings: Settings) -> Iterator[None]:
     """Hold the warehouse directory's sync lock; SyncBusy when another process keeps it longer
     than `settings.lock_wait` seconds."""
     path = lock_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:  # the first write beside the warehouse: say which setting is wrong
+        raise ConfigError(f"RETURNING_WAREHOUSE {Path(settings.warehouse)} cannot be written "
+                          f"({exc.strerror}: {exc.filename})") from None
     try:
         deadline = time.monotonic() + settings.lock_wait
         while True:

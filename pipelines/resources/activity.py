@@ -31,21 +31,32 @@ def live_users(ctx: RunContext, page: pa.Table) -> list[dict[str, Any]]:
     return [r for r in rows if not r.get(ep.f("is_deleted")) and r.get(ep.f("email"))]
 
 
-def day_span(ctx: RunContext, key: str, lookback: int) -> tuple[date, date]:
-    """[first, last] days this resource reads this run, computed once; moves its stored day."""
+def day_span(ctx: RunContext, key: str, lookback: int) -> tuple[date, date, date]:
+    """(first, last, first_ever): the days this resource reads this run, and the first day a
+    first run reads (for users it has never seen). Computed once per run; moves the stored day."""
     memo_key = f"span:{key}"
     if memo_key not in ctx.memo:
         state = dlt.current.resource_state()
         today = ctx.today()
         last = today if ctx.end is None else min(today, ctx.end.date() - timedelta(days=1))
-        first = ctx.start.date() if ctx.start else today - timedelta(days=ctx.settings.history_days)
+        first_ever = ctx.start.date() if ctx.start else today - timedelta(days=ctx.settings.history_days)
+        first = first_ever
         stored = parse_day(state.get("last_day"))
         if stored is not None and not ctx.backfill:
             first = max(first, stored - timedelta(days=lookback)) if ctx.start else stored - timedelta(days=lookback)
         if ctx.end is None:
             state["last_day"] = last.isoformat()
-        ctx.memo[memo_key] = (first, last)
+        ctx.memo[memo_key] = (first, last, first_ever)
     return ctx.memo[memo_key]
+
+
+def unseen(ctx: RunContext, table: str, column: str, ids: list[str]) -> set[str]:
+    """The ids without a row in the warehouse table (all of them when the table does not exist)."""
+    if not ids or column not in ctx.columns(table):
+        return set(ids)
+    found = ctx.query(table, f"SELECT DISTINCT {column} FROM {{table}} WHERE {column} IN (SELECT UNNEST(?::VARCHAR[]))",
+                      (ids,))
+    return set(ids) - {row[0] for row in found}
 
 
 def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResource:
@@ -65,12 +76,17 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
                      primary_key=("user_id", "date"))
     def gamification_daily(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("gamification_daily")
-        first, last = day_span(ctx, "gamification_daily", ctx.settings.daily_lookback_days)
-        join_f, email_f = ctx.settings.endpoint("users_filter").f("join_date"), ctx.settings.endpoint("users_filter").f("email")
-        people = [(str(u[email_f]), parse_day(u.get(join_f))) for u in live_users(ctx, page)]
+        first, last, first_ever = day_span(ctx, "gamification_daily", ctx.settings.daily_lookback_days)
+        uf = ctx.settings.endpoint("users_filter")
+        live = live_users(ctx, page)
+        # users never seen in the daily table get their whole history, the others the new days
+        new = unseen(ctx, "gamification_daily", "user_id", [str(u[uf.f("id")]) for u in live])
+        people = [(str(u[uf.f("email")]), parse_day(u.get(uf.f("join_date"))), str(u[uf.f("id")]) in new)
+                  for u in live]
         tasks = []
-        for day in days(first, last):
-            emails = [email for email, joined in people if joined is None or joined <= day]
+        for day in days(min(first, first_ever) if new else first, last):
+            emails = [email for email, joined, is_new in people
+                      if (joined is None or joined <= day) and (day >= first or is_new)]
             tasks.extend((day, batch) for batch in chunked(emails, per_call))
         rows = [row for result in ctx.client.map_ordered(fetch, tasks) for row in result]
         if rows:
@@ -101,15 +117,20 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         if "stats:prev" not in ctx.memo:
             ctx.memo["stats:prev"] = (parse_ts(state.get("max_last_login")), parse_day(state.get("last_day")))
         prev_login, prev_day = ctx.memo["stats:prev"]
-        first, today = day_span(ctx, "activity_stats", ctx.settings.lookback_days)
+        first, today, first_ever = day_span(ctx, "activity_stats", ctx.settings.lookback_days)
+        full = max(1, min(max_days, (today - first_ever).days + 1))
         if prev_day is None or ctx.backfill:
             span = (today - first).days + 1
         else:
             span = (today - prev_day).days + 1 + ctx.settings.lookback_days
         span = max(1, min(max_days, span))
         people = live_users(ctx, page)
+        id_f = ctx.settings.endpoint("users_filter").f("id")
+        new: set[str] = set()
         if prev_login is not None and not ctx.backfill:
             people = active_since(ctx, people, prev_login)
+            if "_id" in ctx.columns("users"):  # users the warehouse has never held: their whole range
+                new = unseen(ctx, "users", "_id", [str(u[id_f]) for u in people])
         best = parse_ts(state.get("max_last_login"))
         for user in live_users(ctx, page):
             login = parse_ts(user.get("last_login"))
@@ -118,7 +139,7 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         if isinstance(best, datetime):
             state["max_last_login"] = iso(best)
         email_f = ctx.settings.endpoint("users_filter").f("email")
-        tasks = [(str(u[email_f]), span) for u in people]
+        tasks = [(str(u[email_f]), full if str(u[id_f]) in new else span) for u in people]
         rows = [row for result in ctx.client.map_ordered(fetch, tasks) for row in result]
         if rows:
             yield to_arrow(rows, STATS_TYPES, keys=("user_id", "date"))
@@ -170,7 +191,7 @@ def loyalty_overview_resource(ctx: RunContext) -> DltResource:
                   columns={"date": {"data_type": "date"}})
     def loyalty_overview() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("loyalty_overview")
-        first, last = day_span(ctx, "loyalty_overview", ctx.settings.lookback_days)
+        first, last, _ = day_span(ctx, "loyalty_overview", ctx.settings.lookback_days)
         while first <= last:
             upto = min(last, first + timedelta(days=max_days - 1))
             data = ctx.client.request_json("loyalty_overview", params={

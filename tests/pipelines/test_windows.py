@@ -72,3 +72,18 @@ def test_since_rereads_the_daily_history_from_that_day(sim: SimAdmin, settings: 
     assert 3 * -(-live // 100) - 3 <= calls <= 3 * -(-live // 100)  # 3 days, batches of 100 joined users
     con = warehouse()
     assert compare(con, "gamification_daily", sim.truth_rows("gamification_daily")) == []
+
+
+def test_a_user_the_daily_table_never_held_gets_the_whole_history(sim: SimAdmin, settings: Settings) -> None:
+    run_sync(settings, resources=["gamification_daily"])
+    truth = sim.truth_rows("gamification_daily")
+    someone = truth[0]["user_id"]
+    con = duckdb.connect(str(settings.warehouse))
+    con.execute("DELETE FROM returning_raw.gamification_daily WHERE user_id = ?", [someone])
+    con.close()
+    run_sync(settings, resources=["gamification_daily"])
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        assert compare(con, "gamification_daily", truth) == []
+    finally:
+        con.close()
