@@ -77,7 +77,7 @@ def build_app(sim: Sim) -> Starlette:
         return await api(request, path)
 
     async def api(request: Request, path: str) -> Response:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         method = request.method
         r, params, other = routing.match(method, path)
         endpoint = f"{method} {r.template}" if r else f"{method} {path}"
@@ -112,7 +112,8 @@ def build_app(sim: Sim) -> Starlette:
             sim.faults.remember(key.key, r.template, reply.records)
             body = orjson.dumps(reply.body)
             headers.update(reply.headers)
-            headers["Server-Timing"] = f"app;dur={(time.perf_counter() - t0) * 1000:.3f}"
+            headers["Server-Timing"] = (f"app;dur={(time.perf_counter() - t0) * 1000:.3f}, "
+                                        f"cpu;dur={(time.thread_time() - c0) * 1000:.3f}")
             sim.counters.record(endpoint, reply.status)
             if fault == "truncate":
                 return Response(body[: max(1, len(body) // 2)], reply.status, headers, "application/json")
