@@ -4,6 +4,7 @@ the warehouse, with live progress per resource and a final summary."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from datetime import date
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     resources = select_resources(args.resources.split(",")) if args.resources is not None else None
     since = parse_since(args.since)
     settings = Settings.from_env()
+    # dlt warns about columns that were null on every row (not materialised yet): noise here
+    logging.getLogger("dlt").setLevel(logging.ERROR)
     display = LiveDisplay() if sys.stdout.isatty() else PlainDisplay()
     with display:
         result = run_sync(settings, resources=resources, full_refresh=args.full_refresh, since=since,
