@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from returning_sync.cli import main
@@ -71,3 +73,13 @@ def test_sync_prints_a_summary(sim: SimAdmin, api_env: dict[str, str], capsys) -
     assert lines[0].split() == ["resource", "rows", "pages", "requests", "seconds"]
     assert [line.split()[:2] for line in lines[1:4]] == [["store_config", "1"], ["streaks", "3"], ["tiers", "3"]]
     assert lines[-1].startswith("total: 3 requests (0 retried)")
+
+
+def test_the_key_is_stored_nowhere(sim: SimAdmin, api_env: dict[str, str], capsys) -> None:
+    code, out, err = sync(capsys, "--resources", "tiers,users")
+    assert code == 0
+    key = api_env["RETURNING_AI_API_KEY"].encode()
+    root = Path(api_env["RETURNING_WAREHOUSE"]).parent
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert files and not [p for p in files if key in p.read_bytes()]
+    assert key.decode() not in out + err
