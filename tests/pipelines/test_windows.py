@@ -87,3 +87,21 @@ def test_a_user_the_daily_table_never_held_gets_the_whole_history(sim: SimAdmin,
         assert compare(con, "gamification_daily", truth) == []
     finally:
         con.close()
+
+
+def test_full_refresh_rebuilds_the_selected_tables(sim: SimAdmin, settings: Settings) -> None:
+    subset = ["gamification_logs", "store_products", "tiers"]
+    run_sync(settings, resources=subset)
+    con = duckdb.connect(str(settings.warehouse))
+    con.execute("DELETE FROM returning_raw.gamification_logs WHERE action = 'message'")  # damage
+    con.close()
+    sim.reset_counters()
+    run_sync(settings, resources=subset)
+    assert sim.counters()["by_endpoint"]["POST /apis/v1/users/activity/logs"] == 1  # the cursor hides the damage
+    run_sync(settings, resources=subset, full_refresh=True)
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        for dataset in subset:
+            assert compare(con, dataset, sim.truth_rows(dataset)) == [], dataset
+    finally:
+        con.close()
