@@ -127,7 +127,8 @@ def materialize_all(instance: Any, window: tuple[str, str]) -> Any:
     start = max(window[0], keys[0])
     end = min(window[1], keys[-1])
     tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
-    return materialize([*ingest_assets, *model_assets, *asset_checks], instance=instance,
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    return materialize([*ingest_assets, *model_assets, *asset_checks], instance=instance, run_config=quiet,
                        resources=default_resources(), tags=tags, raise_on_error=False)
 
 
@@ -151,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
             "RETURNING_AI_COMMUNITY_ID": os.environ.get("RETURNING_AI_COMMUNITY_ID", DEFAULT_COMMUNITY),
             "RETURNING_WAREHOUSE": str(warehouse),
             "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(PROJECT_ROOT / ".dagster_home"),
+            "RUNTIME__LOG_LEVEL": os.environ.get("RUNTIME__LOG_LEVEL", "ERROR"),  # dlt: errors only
         }
         os.environ.update(env)
         say(f"simulator: {args.users} users, seed {args.seed}, at {sim.url}")
@@ -212,7 +214,7 @@ def report(result: Any, warehouse: Path, counters: dict[str, Any], pushes: list[
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(soft_wrap=True)
     if not result.success:
         failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         for event in failures:
