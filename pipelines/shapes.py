@@ -134,7 +134,7 @@ def _coerce(value: Any, kind: pa.DataType) -> Any:
 def _fits(value: Any, kind: pa.DataType) -> bool:
     try:
         pa.array([_coerce(value, kind)], type=kind)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
         return False
     return True
 
@@ -158,7 +158,7 @@ def to_arrow(
         kind = types.get(name) or _infer(raw)
         try:
             arr = pa.array([_coerce(v, kind) for v in raw], type=kind)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
             if name in types:  # pages must agree on a declared column's type, or dlt cannot load them
                 bad = next((v for v in raw if v is not None and _fits(v, kind) is False), None)
                 raise ContractError("response", f"field '{name}' should be {kind}, got {bad!r}") from None
