@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import dlt
+from dlt.destinations.exceptions import DatabaseUndefinedRelation, DestinationUndefinedEntity
 
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
@@ -84,13 +85,14 @@ class RunContext:
     def __init__(
         self, settings: Settings, *, client: ReturningClient | None = None,
         start_date: date | datetime | None = None, end_date: date | datetime | None = None,
-        backfill: bool = False, tracker: Tracker | None = None,
+        backfill: bool = False, refresh: bool = False, tracker: Tracker | None = None,
     ) -> None:
         self.settings = settings
         self._client = client
         self.start = to_utc_datetime(start_date)
         self.end = to_utc_datetime(end_date)
         self.backfill = backfill
+        self.refresh = refresh  # a full refresh: tables are rebuilt from the API (and kept tombstones)
         self.tracker = tracker or Tracker()
         self.memo: dict[str, Any] = {}
         self.run_started = datetime.now(UTC)
@@ -155,38 +157,33 @@ class RunContext:
             return set()
 
     def query(self, table: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Rows of `sql` where `{table}` names the warehouse table; [] when it does not exist yet."""
+        """Rows of `sql` where `{table}` names the warehouse table; [] when it does not exist.
+        The destination is asked even when a refresh has dropped the table from dlt's schema:
+        until the load, its rows are still there."""
+        result = self._run(table, sql, params, arrow=False)
+        return result if result is not None else []
+
+    def query_arrow(self, table: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        """Like `query` but returns an Arrow table (None when the table does not exist)."""
+        return self._run(table, sql, params, arrow=True)
+
+    def _run(self, table: str, sql: str, params: tuple[Any, ...], *, arrow: bool) -> Any:
         try:
             pipeline = dlt.current.pipeline()
         except Exception:  # noqa: BLE001 - no active pipeline: nothing stored to compare with
-            return []
+            return None
         if pipeline is None or not pipeline.default_schema_name:
-            return []
-        if table not in pipeline.default_schema.tables:
-            return []
+            return None
         try:
             with pipeline.sql_client() as client:
                 qualified = client.make_qualified_table_name(table)
                 with client.execute_query(sql.format(table=qualified), *params) as cursor:
-                    return list(cursor.fetchall())
-        except Exception as exc:  # noqa: BLE001
-            if "does not exist" in str(exc) or "Catalog Error" in str(exc):
-                return []
-            raise
-
-    def query_arrow(self, table: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        """Like `query` but returns an Arrow table (None when the table does not exist yet)."""
-        try:
-            pipeline = dlt.current.pipeline()
-        except Exception:  # noqa: BLE001
+                    if not arrow:
+                        return list(cursor.fetchall())
+                    native = cursor.native_cursor  # duckdb 2 renamed fetch_arrow_table to to_arrow_table
+                    fetch = getattr(native, "to_arrow_table", None) or native.fetch_arrow_table
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        return fetch()
+        except (DatabaseUndefinedRelation, DestinationUndefinedEntity):
             return None
-        if pipeline is None or not pipeline.default_schema_name or table not in pipeline.default_schema.tables:
-            return None
-        with pipeline.sql_client() as client:
-            qualified = client.make_qualified_table_name(table)
-            with client.execute_query(sql.format(table=qualified), *params) as cursor:
-                native = cursor.native_cursor  # duckdb 2 renamed fetch_arrow_table to to_arrow_table
-                fetch = getattr(native, "to_arrow_table", None) or native.fetch_arrow_table
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    return fetch()

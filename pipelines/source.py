@@ -65,14 +65,16 @@ def returning_ai(
     start_date: date | datetime | None = None,
     end_date: date | datetime | None = None,
     backfill: bool = False,
+    refresh: bool = False,
     client: ReturningClient | None = None,
     tracker: Tracker | None = None,
 ) -> list[DltResource]:
     """Every Returning.AI dataset. `start_date`/`end_date` bound incremental reads (half-open);
-    `backfill=True` re-reads from `start_date` without moving the stored high-water marks."""
+    `backfill=True` re-reads from `start_date` without moving the stored high-water marks;
+    `refresh=True` tells the resources that their tables are being rebuilt (full refresh)."""
     settings = settings or Settings.from_env()
     ctx = RunContext(settings, client=client, start_date=start_date, end_date=end_date,
-                     backfill=backfill, tracker=tracker)
+                     backfill=backfill, refresh=refresh, tracker=tracker)
     users = users_resource(ctx)
     orders = redemption_orders_resource(ctx)
     resources = [

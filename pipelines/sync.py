@@ -181,12 +181,12 @@ def select_resources(resources: Iterable[str] | None) -> list[str]:
 
 def make_source(
     settings: Settings, resources: Iterable[str] | None = None, *, start_date: date | None = None,
-    end_date: date | None = None, backfill: bool = False, client: ReturningClient | None = None,
-    tracker: Tracker | None = None,
+    end_date: date | None = None, backfill: bool = False, refresh: bool = False,
+    client: ReturningClient | None = None, tracker: Tracker | None = None,
 ) -> DltSource:
     names = select_resources(resources)
     source = returning_ai(settings=settings, start_date=start_date, end_date=end_date, backfill=backfill,
-                          client=client, tracker=tracker)
+                          refresh=refresh, client=client, tracker=tracker)
     return source.with_resources(*names)
 
 
@@ -199,7 +199,7 @@ def run_sync(
     tracker = Tracker(callback=progress)
     with sync_lock(settings), ReturningClient(settings) as client, open_warehouse(settings) as connection:
         source = make_source(settings, names, start_date=since, backfill=since is not None,
-                             client=client, tracker=tracker)
+                             refresh=full_refresh, client=client, tracker=tracker)
         pipeline = make_pipeline(settings, connection)
         abort_partial_load(pipeline)
         try:

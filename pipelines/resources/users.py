@@ -86,7 +86,9 @@ def users_resource(ctx: RunContext) -> DltResource:
 def tombstones(ctx: RunContext, live: set[str]) -> Iterator[pa.Table]:
     """Users stored as live but absent from this complete pass: re-emitted with `is_deleted`
     true and `deleted_at` set, their last known values kept."""
-    stored = ctx.query("users", "SELECT _id FROM {table} WHERE is_deleted IS NOT TRUE")
+    # a full refresh rebuilds the table: users flagged before must be carried over too
+    where = "" if ctx.refresh else " WHERE is_deleted IS NOT TRUE"
+    stored = ctx.query("users", "SELECT _id FROM {table}" + where)
     missing = sorted(row[0] for row in stored if row[0] not in live)
     now = datetime.now(UTC)
     for chunk in chunked(missing, 500):
@@ -95,8 +97,10 @@ def tombstones(ctx: RunContext, live: set[str]) -> Iterator[pa.Table]:
             continue
         table = table.drop_columns([c for c in table.column_names if c.startswith("_dlt_")])
         table = table.cast(pa.schema([f.with_nullable(f.name != "_id") for f in table.schema]))
-        for name, value, kind in (("is_deleted", True, BOOL), (DELETED_AT, now, TS)):
-            column = pa.array([value] * table.num_rows, type=kind)
+        flagged_at = table.column(DELETED_AT).to_pylist() if DELETED_AT in table.column_names else [None] * table.num_rows
+        for name, values, kind in (("is_deleted", [True] * table.num_rows, BOOL),
+                                   (DELETED_AT, [t or now for t in flagged_at], TS)):
+            column = pa.array(values, type=kind)
             if name in table.column_names:
                 table = table.set_column(table.column_names.index(name), name, column)
             else:

@@ -105,3 +105,21 @@ def test_full_refresh_rebuilds_the_selected_tables(sim: SimAdmin, settings: Sett
             assert compare(con, dataset, sim.truth_rows(dataset)) == [], dataset
     finally:
         con.close()
+
+
+def test_full_refresh_keeps_users_flagged_as_deleted(sim: SimAdmin, settings: Settings) -> None:
+    run_sync(settings, resources=["users"])
+    sim.advance(hours=48)
+    run_sync(settings, resources=["users"])
+    query = "SELECT _id, deleted_at FROM returning_raw.users WHERE is_deleted ORDER BY _id"
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    flagged = con.execute(query).fetchall()
+    con.close()
+    assert flagged
+    run_sync(settings, resources=["users"], full_refresh=True)
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        assert con.execute(query).fetchall() == flagged
+        assert compare(con, "users", sim.truth_rows("users"), ignore=("deleted_at",), where="WHERE NOT is_deleted") == []
+    finally:
+        con.close()
