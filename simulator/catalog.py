@@ -169,7 +169,7 @@ for _i, (_name, _rank) in enumerate([("All-time XP", "xp"), ("Coin collectors", 
                                      ("Chatterboxes", "messages"), ("Monthly XP", "xp")]):
     LEADERBOARDS.append({
         "_id": _cid(600 + _i), "communityID": COMMUNITY_ID, "name": _name,
-        "slug": _name.lower().replace(" ", "-").replace("-xp", "-xp"), "description": f"{_name} leaderboard",
+        "slug": _name.lower().replace(" ", "-"), "description": f"{_name} leaderboard",
         "image": f"https://cdn.example.invalid/leaderboards/{_i}.png", "rankBy": _rank,
         "displayedFields": ["username", _rank], "timeFilters": ["all", "month"] if _i != 3 else ["month"],
         "duration": {"start": _at(200), "end": None if _i != 3 else iso(CLOCK_START_MS + 30 * DAY_MS),

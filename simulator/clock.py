@@ -50,9 +50,9 @@ def _step(w: World, span: int, changes: Counter[str]) -> None:
             "rate": np.minimum(np.exp(rng.normal(-1.5, 1.0, k)), 3.0),
         }
         for f in range(len(C.CUSTOM_FIELDS)):
-            cols[f"c_{C.CUSTOM_KEYS[f]}"] = custom_values(w, rng, f, k)
+            cols[f"c_{C.CUSTOM_KEYS[f]}"] = custom_values(rng, f, k)
         zeros = np.zeros(k, np.int64)
-        w.users.append({name: cols.get(name, zeros) for name in w.users._cols})
+        w.users.append({name: cols.get(name, zeros) for name in w.users.names})
         changes["users_joined"] += k
         assert w.n_users == n0 + k
     u = w.users
@@ -65,7 +65,7 @@ def _step(w: World, span: int, changes: Counter[str]) -> None:
     lu, ts, action, xp, coins = lu[srt], ts[srt], action[srt], xp[srt], coins[srt]
     bal = running_balance(lu, coins, u["coins"])
     n_orders = int(rng.poisson(max(2.0, n_live * 0.05 / 90) * frac))
-    orders = plan_orders(w, rng, lu, ts, bal, n_orders, t1 + 1)
+    orders = plan_orders(rng, lu, ts, bal, n_orders, t1 + 1)
     lu, ts, action, xp, coins, _ = with_redemptions(lu, ts, action, xp, coins, orders)
     s0 = w.streak_logs.n
     changes["logs"] += w.append_logs(lu, ts, action, xp, coins)
@@ -97,7 +97,7 @@ def _step(w: World, span: int, changes: Counter[str]) -> None:
         val = np.empty(k)
         for f in range(len(C.CUSTOM_FIELDS)):
             sel = fld == f
-            val[sel] = custom_values(w, rng, f, int(sel.sum()))
+            val[sel] = custom_values(rng, f, int(sel.sum()))
         when = np.minimum(np.maximum(rng.integers(t0 + 1, t1 + 1, k), np.maximum(u["join_ms"][who], t0) + 1), t1)
         src = rng.choice([SRC_API, SRC_ADMIN, SRC_SYSTEM], k, p=[0.6, 0.3, 0.1])
         srt = np.argsort(when, kind="stable")

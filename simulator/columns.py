@@ -19,6 +19,10 @@ class Table:
         t.n = len(next(iter(arrays.values()))) if arrays else 0
         return t
 
+    @property
+    def names(self) -> list[str]:
+        return list(self._cols)
+
     def __len__(self) -> int:
         return self.n
 

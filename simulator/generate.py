@@ -15,7 +15,7 @@ HISTORY_PER_USER = 0.6
 DELETED_SHARE = 0.005
 
 
-def custom_values(w: World, rng: np.random.Generator, f: int, k: int) -> np.ndarray:
+def custom_values(rng: np.random.Generator, f: int, k: int) -> np.ndarray:
     """k random values (as stored codes) for custom field f."""
     t = C.CUSTOM_FIELDS[f]["type"]
     nan = np.nan
@@ -70,7 +70,7 @@ def running_balance(lu: np.ndarray, delta: np.ndarray, prior: np.ndarray,
     return bal
 
 
-def plan_orders(w: World, rng: np.random.Generator, lu: np.ndarray, ts: np.ndarray, bal_coins: np.ndarray,
+def plan_orders(rng: np.random.Generator, lu: np.ndarray, ts: np.ndarray, bal_coins: np.ndarray,
                 k: int, horizon_ms: int) -> tuple[np.ndarray, ...]:
     """Pick up to k orders, at most one per user, each placed just after one of the given logs and
     affordable from the balance at that log. Returns (user, product, qty, currency, created) sorted."""
@@ -139,9 +139,9 @@ def generate(seed: int, n: int) -> World:
         "rate": np.minimum(np.exp(rng.normal(-3.5, 1.5, n)), 3.0),
     }
     for f in range(len(C.CUSTOM_FIELDS)):
-        cols[f"c_{C.CUSTOM_KEYS[f]}"] = custom_values(w, rng, f, n)
+        cols[f"c_{C.CUSTOM_KEYS[f]}"] = custom_values(rng, f, n)
     zeros = np.zeros(n, np.int64)
-    w.users.append({k: cols.get(k, zeros) for k in w.users._cols})
+    w.users.append({k: cols.get(k, zeros) for k in w.users.names})
     users = np.arange(n, dtype=np.int32)
 
     # earnings: opening balances for members older than the history, then 90 days of activity
@@ -161,7 +161,7 @@ def generate(seed: int, n: int) -> World:
     # orders placed after some logs, affordable at that moment (balances before any spending)
     grp = np.argsort(lu, kind="stable")
     bal = running_balance(lu, coins, np.zeros(n, np.int64), grp)
-    orders = plan_orders(w, rng, lu, ts, bal, int(n * ORDER_SHARE), CLOCK_START_MS)
+    orders = plan_orders(rng, lu, ts, bal, int(n * ORDER_SHARE), CLOCK_START_MS)
     del bal
     lu, ts, action, xp, coins, grouped = with_redemptions(lu, ts, action, xp, coins, orders, grp)
     del grp
@@ -178,7 +178,7 @@ def generate(seed: int, n: int) -> World:
     hv = np.empty(len(hu))
     for f in range(len(C.CUSTOM_FIELDS)):
         sel = hf == f
-        hv[sel] = custom_values(w, rng, f, int(sel.sum()))
+        hv[sel] = custom_values(rng, f, int(sel.sum()))
     src = rng.choice([SRC_API, SRC_ADMIN, SRC_SYSTEM], len(hu), p=[0.6, 0.3, 0.1]).astype(np.int8)
     srt = np.argsort(hts, kind="stable")
     hu, hts, hf, hv, src = hu[srt], hts[srt], hf[srt], hv[srt], src[srt]
