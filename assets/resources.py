@@ -48,7 +48,10 @@ class DuckDBWarehouse(ConfigurableResource):
 
 
 class ReturningApiSettings(ConfigurableResource):
-    """Where the Returning.AI API is and which key to use; unset fields come from the environment."""
+    """Where the Returning.AI API is and which key to use; unset fields come from the environment.
+
+    Leave `api_key` unset (RETURNING_AI_API_KEY is read when a run starts) or pass
+    `EnvVar("...")`: Dagster stores a literal value in its run records and shows it in the UI."""
 
     api_key: str | None = None
     base_url: str | None = None
