@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -55,19 +56,36 @@ def _maybe_simulator(args: argparse.Namespace) -> Iterator[str | None]:
         yield sim.url
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # a plain `kill` stops both children too
     with _maybe_simulator(args) as sim_url:
         env = ui_environment(sim_url)
         if sim_url:
             say(f"simulator ({args.users} users, seed {args.seed}) at {sim_url}")
         say(f"Dagster UI at http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']}); Ctrl-C stops both")
-        proc = subprocess.Popen(dagster_command(args.host, args.port), cwd=PROJECT_ROOT, env=env)
+        # own process group: on stop, `dagster dev` and everything it spawned get the signal
+        proc = subprocess.Popen(dagster_command(args.host, args.port), cwd=PROJECT_ROOT, env=env,
+                                start_new_session=True)
         try:
             return proc.wait()
         except KeyboardInterrupt:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            return 0
+            return _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int:
+    """Ctrl-C for `dagster dev` (it then stops its webserver, daemon and code server), then force."""
+    for sig, wait in ((signal.SIGINT, 30), (signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):  # stragglers of the group
+        os.killpg(proc.pid, signal.SIGTERM)
+    return 0
