@@ -71,7 +71,7 @@ def child(users: int, seed: int) -> dict[str, Any]:
     w = sim.world
     app = build_app(sim)
     mid = base64.urlsafe_b64encode(f"u:{users // 2}".encode()).decode().rstrip("=")
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "first page, default fields": {},
         "first page, all 24 fields": {"fields": ALL_FIELDS},
         "middle page (cursor), all fields": {"fields": ALL_FIELDS, "cursor": mid},

@@ -92,10 +92,10 @@ async def handle(sim: Sim, request: Request) -> Response:
             fn = truth.DATASETS.get(name)
             if fn is None:
                 return _error(404, f"unknown dataset {name!r}; known: {sorted(truth.DATASETS)}")
-            body = b"".join(orjson.dumps(r) + b"\n" for r in fn(w))
+            lines = b"".join(orjson.dumps(r) + b"\n" for r in fn(w))
             for raw, escaped in _LINE_BREAKS:  # keep one row per line even for str.splitlines()
-                body = body.replace(raw, escaped)
-            return Response(body, media_type="application/x-ndjson")
+                lines = lines.replace(raw, escaped)
+            return Response(lines, media_type="application/x-ndjson")
     except ValueError as e:
         return _error(400, str(e))
     return _error(404, f"no admin endpoint {method} {path}")

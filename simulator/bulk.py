@@ -113,8 +113,8 @@ def process(w: World, job: Job) -> None:
     counts: dict[str, int] = {}
     for r in rows:
         if len(r) == len(header):
-            e = r[e_col].strip().lower()
-            counts[e] = counts.get(e, 0) + 1
+            key = r[e_col].strip().lower()
+            counts[key] = counts.get(key, 0) + 1
     u = w.users
     log_users: list[int] = []
     log_xp: list[int] = []

@@ -89,10 +89,10 @@ def _step(w: World, span: int, changes: Counter[str]) -> None:
         changes["order_status_changes"] += w.change_status(moving[srt], nxt[srt], when[srt], by)
 
     # custom-field changes
-    live = np.flatnonzero(~u["deleted"])
-    k = int(rng.poisson(max(3.0, n_live * 0.01) * frac)) if len(live) else 0
+    live_all = np.flatnonzero(~u["deleted"])
+    k = int(rng.poisson(max(3.0, n_live * 0.01) * frac)) if len(live_all) else 0
     if k:
-        who = rng.choice(live, k)
+        who = rng.choice(live_all, k)
         fld = rng.integers(0, len(C.CUSTOM_FIELDS), k)
         val = np.empty(k)
         for f in range(len(C.CUSTOM_FIELDS)):
@@ -104,9 +104,9 @@ def _step(w: World, span: int, changes: Counter[str]) -> None:
         changes["field_changes"] += w.set_custom(who[srt], fld[srt], val[srt], when[srt], src[srt])
 
     # a few members leave
-    k = min(int(rng.poisson(max(1.0, n_live * 0.0005) * frac)), len(live))
+    k = min(int(rng.poisson(max(1.0, n_live * 0.0005) * frac)), len(live_all))
     if k:
-        gone = rng.choice(live, k, replace=False)
+        gone = rng.choice(live_all, k, replace=False)
         u["deleted"][gone] = True
         changes["users_deleted"] += k
     w.clock_ms = t1

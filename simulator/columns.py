@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 
 class Table:
-    def __init__(self, dtypes: Mapping[str, str | type], capacity: int = 16) -> None:
+    def __init__(self, dtypes: Mapping[str, Any], capacity: int = 16) -> None:
         self._cols: dict[str, np.ndarray] = {k: np.zeros(max(capacity, 16), dtype=v) for k, v in dtypes.items()}
         self.n = 0
 
@@ -30,7 +31,7 @@ class Table:
         """A view of the live rows of column `name` (writes go through)."""
         return self._cols[name][: self.n]
 
-    def append(self, batch: Mapping[str, np.ndarray | list]) -> int:
+    def append(self, batch: Mapping[str, Any]) -> int:
         """Append rows; returns the position of the first one."""
         m = len(next(iter(batch.values())))
         start = self.n

@@ -98,7 +98,8 @@ def plan_orders(rng: np.random.Generator, lu: np.ndarray, ts: np.ndarray, bal_co
 
 
 def with_redemptions(lu: np.ndarray, ts: np.ndarray, action: np.ndarray, xp: np.ndarray, coins: np.ndarray,
-                     orders: tuple[np.ndarray, ...], grp: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+                     orders: tuple[np.ndarray, ...], grp: np.ndarray | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Merge the coin orders' `redemption` logs into a time-sorted batch of logs, keeping it sorted.
     Returns the six arrays (user, ts, action, xp, coins, grouped) where `grouped` is the merged batch's
     stable argsort by user, derived from `grp` without sorting again (None when `grp` is None)."""

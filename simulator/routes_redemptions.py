@@ -164,7 +164,7 @@ def purchase_history_update(call: Call) -> Reply:
         raise bad_request("Invalid voucherCode", "voucherCode must be a string")
     if "statusID" in body:
         set_status(w, o, body["statusID"])
-    extra = {k: body[k] for k in ("voucherCode", "voucherExpiryDate") if k in body}
+    extra: dict[str, Any] = {k: body[k] for k in ("voucherCode", "voucherExpiryDate") if k in body}
     if extra:
         w.purchase_overrides.setdefault(o, {}).update(extra)
         w.orders["updated"][o] = w.clock_ms

@@ -49,14 +49,14 @@ def dmy(day: int) -> str:
     return time.strftime("%d/%m/%Y", time.gmtime(int(day) * 86400))
 
 
-def parse_ymd(text: str) -> int:
+def parse_ymd(text: object) -> int:
     if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         raise ValueError(f"not a YYYY-MM-DD date: {text!r}")
     dt = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
     return int(dt.timestamp()) // 86400
 
 
-def parse_dmy(text: str) -> int:
+def parse_dmy(text: object) -> int:
     if not isinstance(text, str) or not re.fullmatch(r"\d{2}/\d{2}/\d{4}", text):
         raise ValueError(f"not a dd/mm/yyyy date: {text!r}")
     dt = datetime.strptime(text, "%d/%m/%Y").replace(tzinfo=UTC)

@@ -106,7 +106,7 @@ def test_row_errors(sim: SimAdmin, api: httpx.Client) -> None:
 
 
 def test_file_errors_fail_the_job(api: httpx.Client) -> None:
-    cases = {
+    cases: dict[str | bytes, str] = {
         "name,coins_op,coins\nx,add,1\n": "missing email column",
         "email,coins,coins_op\na@b.c,1,add\n": "coins_op",
         "email,xp\na@b.c,1\n": "xp_op",

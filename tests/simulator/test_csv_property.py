@@ -13,7 +13,7 @@ from tests.simadmin import SimAdmin
 from tests.simulator.test_bulk import upload, wait_job
 
 cell = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"),
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00\r"),
     min_size=1, max_size=30,
 ).filter(lambda s: s.strip() != "" and s == s.replace("\r", ""))
 

@@ -13,7 +13,7 @@ PURCHASE_KEYS = {"_id", "orderID", "communityID", "userID", "product", "voucherC
                  "statusID", "createdAt", "updatedAt"}
 
 
-def all_orders(api: httpx.Client, limit: int = 7, **params: object) -> list[dict]:
+def all_orders(api: httpx.Client, limit: int = 7, **params: str) -> list[dict]:
     return walk_total_pages(lambda p: api.get("/apis/v1/redemption-transactions",
                                               params={"page": p, "limit": limit, **params}), limit)
 
