@@ -314,8 +314,29 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace, concurren
     return {"medians": medians, "ratios": ratios, "goals": goals(idx, records)}
 
 
-def goals(idx: dict[tuple, dict], records: list[dict]) -> list[dict]:
+def memory_goal(idx: dict[tuple, dict]) -> list[dict]:
+    """Peak memory of a 1M-user full sync < 1 GB, and sub-linear growth with users (ours, same profile)."""
     out = []
+    for prof in PROFILES:
+        cells = sorted((u, m) for (u, pr, run, c), m in idx.items()
+                       if c == "ours" and pr == prof and run == "full" and m["peak_rss_mb"])
+        if len(cells) < 2:
+            continue
+        (u0, m0), (u1, m1) = cells[0], cells[-1]
+        growth, users_growth = m1["peak_rss_mb"] / m0["peak_rss_mb"], u1 / u0
+        sizes = ", ".join(f"{u:,} users {m['peak_rss_mb']:.0f} MB" for u, m in cells)
+        if u1 >= 1_000_000:
+            out.append({"goal": "peak memory of a 1M-user full sync < 1 GB", "users": u1, "profile": prof,
+                        "run": "full", "met": m1["peak_rss_mb"] < 1024,
+                        "figure": f"{m1['peak_rss_mb']:.0f} MB at {u1:,} users"})
+        out.append({"goal": "peak memory grows sub-linearly with users", "users": u1, "profile": prof,
+                    "run": "full", "met": growth < users_growth,
+                    "figure": f"{sizes}; x{growth:.1f} memory for x{users_growth:.0f} users"})
+    return out
+
+
+def goals(idx: dict[tuple, dict], records: list[dict]) -> list[dict]:
+    out = memory_goal(idx)
     for (u, prof, run, c), m in idx.items():
         if c != "ours":
             continue
@@ -395,7 +416,7 @@ def write_markdown(path: Path, summary: dict, meta: dict) -> None:
               "| users | profile | run | peer | peer wall / ours wall | ours requests / peer | ours RSS / peer | ours load / peer load |",
               "|---:|---|---|---|---:|---:|---:|---:|"]
         for r in summary["ratios"]:
-            L.append(f"| {r['users']} | {r['profile']} | {r['run']} | {r['peer']} | {fmt(r['speedup_wall_peer_over_ours'], 2)}x | "
+            L.append(f"| {r['users']} | {r['profile']} | {r['run']} | {r['peer']} | {fmt(r['speedup_wall_peer_over_ours'], 2)}{'x' if r['speedup_wall_peer_over_ours'] else ''} | "
                      f"{fmt(r['requests_ours_over_peer'], 2)} | {fmt(r['rss_ours_over_peer'], 2)} | "
                      f"{fmt(r['load_ours_over_peer'], 2)} |")
     L += ["", "Floors: rate floor = requests / rate limit; latency floor = requests x latency / concurrency "
@@ -405,6 +426,14 @@ def write_markdown(path: Path, summary: dict, meta: dict) -> None:
         L += ["Goals:", "", "| goal | users | profile | run | met | figure |", "|---|---:|---|---|---|---|"]
         for g in summary["goals"]:
             L.append(f"| {g['goal']} | {g['users']} | {g['profile']} | {g['run']} | {'yes' if g['met'] else '**no**'} | {g['figure']} |")
+    failed = [r for r in summary["runs"] if r["exit_code"] != 0]
+    if failed:
+        L += ["", "Runs that did not finish (left out of the medians):", ""]
+        for r in failed:
+            why = ("killed at the RSS cap" if r.get("killed_at_rss_cap") else f"exit code {r['exit_code']}")
+            L.append(f"- {r['users']:,} users, {r['profile']}, {r['run']}, {r['contender']} (repeat {r['repeat'] + 1}): "
+                     f"{why} after {r['wall_s']:.0f} s, peak RSS so far {r['peak_rss_mb']:.0f} MB, "
+                     f"{r['requests']} requests served")
     if meta.get("notes"):
         L += ["", "Notes:", ""] + [f"- {n}" for n in meta["notes"]]
     path.write_text("\n".join(L) + "\n")
@@ -428,7 +457,8 @@ def merge(args: argparse.Namespace) -> int:
         "label": args.label, "command": " ; ".join(m["command"] for m in metas),
         "started_at": min(m["started_at"] for m in metas), "finished_at": max(m["finished_at"] for m in metas),
         "parts": [pp for m in metas for pp in m.get("parts", [])],
-        "merged_from": args.merge.split(","), "notes": [n for m in metas for n in m.get("notes", [])] + args.note,
+        "merged_from": args.merge.split(","),
+        "notes": list(dict.fromkeys([n for m in metas for n in m.get("notes", [])] + args.note)),
         "repeat": "/".join(sorted({str(m["repeat"]) for m in metas})),
         "users": sorted({u for m in metas for u in m["users"]}),
     })
