@@ -53,20 +53,25 @@ def users(w: World) -> Iterable[Row]:
     yield from _chunks(w, np.flatnonzero(~w.users["deleted"]), lambda w, i: render.users(w, i, ALL_FIELDS))
 
 
-def gamification_daily(w: World) -> Iterable[Row]:
+def gamification_daily(w: World, chunk: int = 20_000) -> Iterable[Row]:
+    """Per (live user, day) sums of logs, a block of users at a time so memory stays bounded."""
     L = w.logs
     d0, d1 = w.history_start_day, w.clock_day
     nd = d1 - d0 + 1
-    key = L["user"].astype(np.int64) * nd + (L["ts"] // DAY_MS - d0)
-    size = w.n_users * nd
-    xp = np.bincount(key, weights=L["xp"], minlength=size).astype(np.int64).reshape(w.n_users, nd)
-    coins = np.bincount(key, weights=L["coins"], minlength=size).astype(np.int64).reshape(w.n_users, nd)
     dates = [dmy(d) for d in range(d0, d1 + 1)]
-    for i in np.flatnonzero(~w.users["deleted"]).tolist():
-        email, uid = w.email(i), w.user_id(i)
-        a = first_day(w, i) - d0
-        for j, c, x in zip(range(a, nd), coins[i, a:].tolist(), xp[i, a:].tolist(), strict=True):
-            yield {"identifier": email, "user_id": uid, "date": dates[j], "coins": c, "xp": x}
+    order, offsets = w.log_index()
+    alive = ~w.users["deleted"]
+    for a in range(0, w.n_users, chunk):
+        b = min(a + chunk, w.n_users)
+        pos = order[offsets[a]: offsets[b]]
+        key = (L["user"][pos].astype(np.int64) - a) * nd + (L["ts"][pos] // DAY_MS - d0)
+        xp = np.bincount(key, weights=L["xp"][pos], minlength=(b - a) * nd).astype(np.int64).reshape(b - a, nd)
+        coins = np.bincount(key, weights=L["coins"][pos], minlength=(b - a) * nd).astype(np.int64).reshape(b - a, nd)
+        for i in (np.flatnonzero(alive[a:b]) + a).tolist():
+            email, uid = w.email(i), w.user_id(i)
+            f = first_day(w, i) - d0
+            for j, c, x in zip(range(f, nd), coins[i - a, f:].tolist(), xp[i - a, f:].tolist(), strict=True):
+                yield {"identifier": email, "user_id": uid, "date": dates[j], "coins": c, "xp": x}
 
 
 def activity_stats(w: World) -> Iterable[Row]:
