@@ -15,6 +15,7 @@ definition-time source only names the tables (it is never run).
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -128,6 +129,9 @@ def _window(context: AssetExecutionContext) -> tuple[dt.datetime | None, dt.date
 def _with_table_stats(results: Iterable[Any], warehouse: DuckDBWarehouse) -> Iterator[Any]:
     """Add each table's total row count (the dlt metadata counts only this load's rows)."""
     pending = list(results)
+    if not Path(warehouse.file()).exists():  # nothing loaded at all
+        yield from pending
+        return
     with warehouse.connection(read_only=True) as con:
         for result in pending:
             if isinstance(result, MaterializeResult) and result.asset_key is not None:

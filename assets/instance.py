@@ -14,6 +14,7 @@ DAGSTER_YAML = f"""# written by returning-sync: every warehouse writer shares po
 concurrency:
   pools:
     default_limit: 1
+    granularity: op
 telemetry:
   enabled: false
 """
@@ -24,7 +25,8 @@ def ensure_dagster_home(home: Path | None = None) -> Path:
     path = (home or Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")).resolve()
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
-    if not config.exists():
+    ours = not config.exists() or config.read_text(encoding="utf-8").startswith("# written by returning-sync")
+    if ours:  # a dagster.yaml the user wrote is left alone
         config.write_text(DAGSTER_YAML, encoding="utf-8")
     return path
 

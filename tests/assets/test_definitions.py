@@ -26,6 +26,7 @@ def test_definitions_load_with_groups_pools_and_checks() -> None:
                   "user_field_changes", "community_daily_kpis", "cohort_retention"):
         node = graph.get(AssetKey(["analytics", model]))
         assert node.group_name == "models"
+        assert node.automation_condition is not None  # rebuilt after its inputs, when the sensor is on
     deps = {k.to_user_string() for k in graph.get(AssetKey(["analytics", "fct_redemptions"])).parent_keys}
     assert deps == {"returning_raw/redemption_orders", "returning_raw/purchase_histories",
                     "returning_raw/store_products", "returning_raw/store_categories",
