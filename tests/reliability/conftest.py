@@ -33,3 +33,7 @@ def warehouse(api_env: dict[str, str]) -> Path:
 
 def quiet(sim: SimAdmin) -> None:
     sim.knobs(faults={"rate": 0, "kinds": [], "endpoints": []}, rate_limit=0, latency_ms=0)
+
+
+# the reverse-ETL suite's synced warehouse, reused for push tests here
+from tests.reverse_etl.conftest import push_settings, warehouse_template  # noqa: E402, F401
