@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.errors import ContractError
 
@@ -139,6 +140,24 @@ def _fits(value: Any, kind: pa.DataType) -> bool:
     return True
 
 
+def _column(raw: list[Any], kind: pa.DataType) -> pa.Array:
+    """One column: vectorised where the values allow (Python values of the type, ISO and
+    `dd/mm/yyyy` strings parsed by Arrow), value by value otherwise."""
+    try:
+        return pa.array(raw, type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        pass
+    if kind in (TS, DATE) and all(v is None or isinstance(v, str) for v in raw):
+        try:
+            text = pa.array(raw, type=STR)
+            if kind == DATE and any(v is not None and "/" in v for v in raw):
+                return pc.strptime(text, format="%d/%m/%Y", unit="s").cast(DATE)
+            return text.cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+    return pa.array([_coerce(v, kind) for v in raw], type=kind)
+
+
 def to_arrow(
     rows: Iterable[Mapping[str, Any]], types: Mapping[str, pa.DataType] | None = None, keys: Iterable[str] = (),
 ) -> pa.Table:
@@ -157,7 +176,7 @@ def to_arrow(
         raw = [row.get(name) for row in rows]
         kind = types.get(name) or _infer(raw)
         try:
-            arr = pa.array([_coerce(v, kind) for v in raw], type=kind)
+            arr = _column(raw, kind)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
             if name in types:  # pages must agree on a declared column's type, or dlt cannot load them
                 bad = next((v for v in raw if v is not None and _fits(v, kind) is False), None)
