@@ -148,12 +148,13 @@ class ReturningClient:
         self.stats.bump(ep.name, pages=1, records=len(page.records))
         yield page.records
         if page.remaining and not sequential:
-            def fetch(extra: dict[str, Any]) -> list[dict[str, Any]]:
+            def fetch(task: tuple[int, dict[str, Any]]) -> list[dict[str, Any]]:
+                number, extra = task
                 body = self._read(ep, path_params, *_place(ep, params, json, {**base, **extra}))
-                got = read_page(ep, body, 2)
+                got = read_page(ep, body, number)
                 self.stats.bump(ep.name, pages=1, records=len(got.records))
                 return got.records
-            yield from self.map_ordered(fetch, page.remaining)
+            yield from self.map_ordered(fetch, list(enumerate(page.remaining, start=2)))
             return
         number = 1
         if page.remaining:  # sequential walk over pages announced by page 1
@@ -283,8 +284,9 @@ class ReturningClient:
             self.limiter.observe(resp.status_code, resp.headers)
             self._raise_auth(ep, resp)
             if resp.status_code in RETRYABLE_STATUS:
-                # a 429's Retry-After is held by the limiter for every thread
-                wait = 0.0 if resp.status_code == 429 else None
+                # a 429's Retry-After is held by the limiter for every thread; a 5xx's is honoured here
+                hinted = retry_after(resp.headers)
+                wait = 0.0 if resp.status_code == 429 else (min(hinted, self.policy.cap) if hinted is not None else None)
                 raise Retryable(f"HTTP {resp.status_code}: {server_message(resp)[:120]}", wait=wait)
             if resp.status_code >= 400:
                 raise ApiError(ep.name, resp.status_code, server_message(resp))
