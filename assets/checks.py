@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from assets.automation import load_automation
-from assets.ingest import INCREMENTAL_TABLES, RAW_TABLES, _definition_source, raw_key
+from assets.ingest import INCREMENTAL_TABLES, RAW_TABLES, definition_source, raw_key
 from assets.models import model_key
 from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse
 from warehouse.models import MODELS_SCHEMA, RAW_SCHEMA, discover_models
@@ -50,7 +50,7 @@ def raw_primary_keys() -> dict[str, tuple[str, ...]]:
     from dlt.common.normalizers.naming.snake_case import NamingConvention
 
     naming = NamingConvention()
-    source = _definition_source()
+    source = definition_source()
     keys: dict[str, tuple[str, ...]] = {}
     for name in RAW_TABLES:
         resource = source.resources.get(name)

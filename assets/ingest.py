@@ -14,6 +14,7 @@ definition-time source only names the tables (it is never run).
 
 
 import datetime as dt
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -85,21 +86,21 @@ class RawTranslator(DagsterDltTranslator):
         )
 
 
-def _definition_source() -> Any:
-    """A source object only for naming the assets; built without network or credentials."""
+def _definition_settings() -> Any:
+    """Placeholder settings: the definitions must load without credentials, network or the user's
+    warehouse (runs build the real source from the `returning` resource)."""
+    return settings_from({
+        "RETURNING_AI_API_KEY": "0" * 64,
+        "RETURNING_AI_BASE_URL": "http://127.0.0.1:8765",
+        "RETURNING_WAREHOUSE": str(Path(tempfile.gettempdir()) / "returning-sync-definitions" / "returning.duckdb"),
+    })
+
+
+def definition_source() -> Any:
+    """A source object only for naming the assets and reading their primary keys; never run."""
     from pipelines.sync import make_source
 
     return make_source(_definition_settings())
-
-
-def _definition_settings() -> Any:
-    import os
-
-    env = dict(os.environ)
-    env.setdefault("RETURNING_AI_API_KEY", "0" * 64)
-    env.setdefault("RETURNING_AI_BASE_URL", "http://127.0.0.1:8765")
-    env.setdefault("RETURNING_AI_COMMUNITY_ID", "000000000000000000000000")
-    return settings_from(env)
 
 
 def _definition_pipeline() -> Any:
@@ -167,7 +168,7 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
 
 
 @dlt_assets(
-    dlt_source=_definition_source().with_resources(*INCREMENTAL_TABLES),
+    dlt_source=definition_source().with_resources(*INCREMENTAL_TABLES),
     dlt_pipeline=_definition_pipeline(),
     name="returning_raw_incremental",
     dagster_dlt_translator=RawTranslator(),
@@ -181,7 +182,7 @@ def raw_incremental(context: AssetExecutionContext, dlt: DagsterDltResource, ret
 
 
 @dlt_assets(
-    dlt_source=_definition_source().with_resources(*SNAPSHOT_TABLES),
+    dlt_source=definition_source().with_resources(*SNAPSHOT_TABLES),
     dlt_pipeline=_definition_pipeline(),
     name="returning_raw_snapshot",
     dagster_dlt_translator=RawTranslator(),
