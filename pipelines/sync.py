@@ -121,8 +121,8 @@ def open_warehouse(settings: Settings, wait: float = READER_WAIT) -> duckdb.Duck
         try:
             return duckdb.connect(str(path))
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
+            if "lock" not in str(exc).lower():  # not a DuckDB file, no permission, ...
+                raise ConfigError(f"RETURNING_WAREHOUSE {path} cannot be opened: {str(exc).splitlines()[0]}") from None
             if time.monotonic() >= deadline:
                 raise SyncBusy(f"the warehouse {path} is held by another process (a query or a Dagster run?) "
                                f"after waiting {wait:.0f}s; try again when it ends") from None
