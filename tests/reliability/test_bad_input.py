@@ -148,6 +148,16 @@ def test_unwritable_warehouse_path_is_a_configuration_error(api_env: dict[str, s
     assert code == 2 and "RETURNING_WAREHOUSE" in err and "cannot be written" in err
 
 
+def test_warehouse_that_is_not_a_duckdb_file_is_a_configuration_error(api_env: dict[str, str],
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    path = Path(api_env["RETURNING_WAREHOUSE"])
+    path.parent.mkdir(parents=True)
+    path.write_text("these are my notes, not a database\n")
+    code, err = one_line_error(capsys, ["sync", "--resources", "tiers"])
+    assert code == 2 and "cannot be opened" in err and "not a valid DuckDB database" in err
+    assert path.read_text() == "these are my notes, not a database\n"
+
+
 def test_unreachable_api_is_exit_4_naming_the_endpoint(api_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("RETURNING_AI_BASE_URL", "http://127.0.0.1:9")
