@@ -64,6 +64,7 @@ ProgressCallback = Callable[[str, ResourceProgress], None]
 class Tracker:
     callback: ProgressCallback | None = None
     by_resource: dict[str, ResourceProgress] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def start(self, resource: str) -> None:
         p = self.by_resource.setdefault(resource, ResourceProgress())
@@ -71,12 +72,13 @@ class Tracker:
             p.started = time.monotonic()
 
     def page(self, resource: str, rows: int) -> None:
-        p = self.by_resource.setdefault(resource, ResourceProgress(started=time.monotonic()))
-        p.pages += 1
-        p.rows += rows
-        p.finished = time.monotonic()
-        if self.callback is not None:
-            self.callback(resource, p)
+        with self.lock:  # fan-outs report from worker threads
+            p = self.by_resource.setdefault(resource, ResourceProgress(started=time.monotonic()))
+            p.pages += 1
+            p.rows += rows
+            p.finished = time.monotonic()
+            if self.callback is not None:
+                self.callback(resource, p)
 
 
 class RunContext:

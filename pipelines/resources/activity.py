@@ -12,7 +12,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.resources.common import APPEND_ONCE, chunked, incremental, window
+from pipelines.resources.common import APPEND_ONCE, chunked, fan_out, incremental, window
 from pipelines.shapes import DATE, INT, STR, TS, days, dmy, iso, parse_day, parse_ts, to_arrow
 
 DAILY_TYPES = {"identifier": STR, "user_id": STR, "date": DATE, "coins": INT, "xp": INT}
@@ -88,9 +88,8 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
             emails = [email for email, joined, is_new in people
                       if (joined is None or joined <= day) and (day >= first or is_new)]
             tasks.extend((day, batch) for batch in chunked(emails, per_call))
-        rows = [row for result in ctx.client.map_ordered(fetch, tasks) for row in result]
-        if rows:
-            yield to_arrow(rows, DAILY_TYPES, keys=("user_id", "date"))
+        if tasks:
+            yield fan_out(ctx, fetch, tasks, DAILY_TYPES, ("user_id", "date"))
 
     return gamification_daily
 
@@ -140,9 +139,8 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
             state["max_last_login"] = iso(best)
         email_f = ctx.settings.endpoint("users_filter").f("email")
         tasks = [(str(u[email_f]), full if str(u[id_f]) in new else span) for u in people]
-        rows = [row for result in ctx.client.map_ordered(fetch, tasks) for row in result]
-        if rows:
-            yield to_arrow(rows, STATS_TYPES, keys=("user_id", "date"))
+        if tasks:
+            yield fan_out(ctx, fetch, tasks, STATS_TYPES, ("user_id", "date"))
 
     return activity_stats
 

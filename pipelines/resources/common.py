@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import dlt
+import pyarrow as pa
 
 from pipelines.context import RunContext
 from pipelines.registry import Endpoint
-from pipelines.shapes import iso, timestamps
+from pipelines.shapes import iso, timestamps, to_arrow
+
+T = TypeVar("T")
 
 # Immutable event streams: appended, but a re-read row (lookback window) never duplicates.
 APPEND_ONCE: dict[str, str] = {"disposition": "merge", "strategy": "insert-only"}
@@ -49,3 +52,16 @@ def with_timestamps(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def chunked(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def fan_out(ctx: RunContext, fetch: Callable[[T], list[dict[str, Any]]], tasks: list[T],
+            types: dict[str, pa.DataType], keys: tuple[str, ...]) -> Any:
+    """The calls of one users page, deferred: dlt evaluates them in its worker threads (each using
+    the client's bounded pool) while the next users page is read, and loads the Arrow table."""
+
+    @dlt.defer
+    def run() -> pa.Table | None:
+        rows = [row for result in ctx.client.map_ordered(fetch, tasks) for row in result]
+        return to_arrow(rows, types, keys=keys) if rows else None
+
+    return run()
