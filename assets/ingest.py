@@ -153,7 +153,7 @@ def _with_table_stats(results: Iterable[Any], warehouse: DuckDBWarehouse) -> Ite
 
 def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
              warehouse: DuckDBWarehouse, tables: Iterable[str], window: bool) -> Iterator[Any]:
-    from pipelines.sync import make_pipeline, make_source
+    from pipelines.sync import make_pipeline, make_source, sync_lock
 
     settings = returning.settings()
     start, end = _window(context) if window else (None, None)
@@ -162,9 +162,11 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     source = make_source(settings, start_date=start, end_date=end, backfill=start is not None).with_resources(*tables)
     if window:
         source = _as_merge(source)
-    results = dlt.run(context=context, dlt_source=source, dlt_pipeline=make_pipeline(settings),
-                      dagster_dlt_translator=RawTranslator())
-    yield from _with_table_stats(results, warehouse)
+    # the command-line sync's lock: both load through dlt's one working directory beside the warehouse
+    with sync_lock(settings):
+        results = dlt.run(context=context, dlt_source=source, dlt_pipeline=make_pipeline(settings),
+                          dagster_dlt_translator=RawTranslator())
+        yield from _with_table_stats(results, warehouse)
 
 
 @dlt_assets(
