@@ -1,0 +1,48 @@
+"""Dagster ingest runs and command-line syncs share dlt's working directory beside the warehouse,
+so they must never load at the same time: a Dagster run started while a sync holds the lock
+refuses with a clear message and changes nothing; once the lock is free it loads the truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipelines.sync import sync_lock
+from tests.reliability.helpers import diff_with_truth, snapshot, snapshot_diff
+from tests.simadmin import COMMUNITY_ID, SimAdmin
+
+SNAPSHOT_TABLES = ["users", "user_fields", "store_products", "store_categories", "leaderboards", "streaks", "tiers"]
+
+
+def materialize_snapshot(sim: SimAdmin, warehouse: Path, home: Path) -> Any:
+    from dagster import DagsterInstance, materialize
+    from dagster_dlt import DagsterDltResource
+
+    from assets.ingest import raw_snapshot
+    from assets.instance import ensure_dagster_home
+    from assets.resources import DuckDBWarehouse, ReturningApiSettings
+
+    instance = DagsterInstance.from_config(str(ensure_dagster_home(home)))
+    try:
+        return materialize([raw_snapshot], instance=instance, raise_on_error=False, resources={
+            "dlt": DagsterDltResource(),
+            "returning": ReturningApiSettings(base_url=sim.base_url, community_id=COMMUNITY_ID, warehouse=str(warehouse)),
+            "warehouse": DuckDBWarehouse(path=str(warehouse)),
+        })
+    finally:
+        instance.dispose()
+
+
+def test_dagster_run_while_a_sync_holds_the_lock_refuses_then_loads(sim: SimAdmin, make_settings: Any,
+                                                                   warehouse: Path, tmp_path: Path) -> None:
+    home = tmp_path / "dagster_home"
+    before = snapshot(warehouse)
+    with sync_lock(make_settings()):  # what `returning-sync sync` holds for its whole run
+        refused = materialize_snapshot(sim, warehouse, home)
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.event_type_value == "STEP_FAILURE")
+    error = failure.event_specific_data.error
+    assert error.cause.cls_name == "SyncBusy" and "another sync is already loading into" in error.cause.message
+    assert snapshot_diff(before, snapshot(warehouse)) == []
+    assert materialize_snapshot(sim, warehouse, home).success
+    assert diff_with_truth(warehouse, sim, SNAPSHOT_TABLES) == {}
