@@ -294,6 +294,10 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace, concurren
             if knobs["latency_ms"]:
                 floors["latency_floor_s"] = round(m["requests"] * knobs["latency_ms"] / 1000 / concurrency[c], 2)
                 floors["concurrency"] = concurrency[c]
+                # the users cursor is a chain: each page needs the one before, whatever the concurrency
+                chain = med([sum(n for k, n in r["by_endpoint"].items() if "/users/filter" in k) for r in ok])
+                if chain:
+                    floors["cursor_chain_floor_s"] = round(chain * knobs["latency_ms"] / 1000, 2)
             m["floors"] = floors
         medians.append(m)
     idx = {(m["users"], m["profile"], m["run"], m["contender"]): m for m in medians}
@@ -419,8 +423,11 @@ def write_markdown(path: Path, summary: dict, meta: dict) -> None:
             L.append(f"| {r['users']} | {r['profile']} | {r['run']} | {r['peer']} | {fmt(r['speedup_wall_peer_over_ours'], 2)}{'x' if r['speedup_wall_peer_over_ours'] else ''} | "
                      f"{fmt(r['requests_ours_over_peer'], 2)} | {fmt(r['rss_ours_over_peer'], 2)} | "
                      f"{fmt(r['load_ours_over_peer'], 2)} |")
-    L += ["", "Floors: rate floor = requests / rate limit; latency floor = requests x latency / concurrency "
-              f"(ours {meta['concurrency']['ours']}, peer {meta['concurrency']['peer']}, peer_par {meta['concurrency']['peer_par']}); the floor column shows the larger. "
+    cc = meta["concurrency"]
+    L += ["", "Floors (the floor column shows the largest): rate floor = requests / rate limit; latency floor = "
+              f"requests x latency / concurrency (ours {cc['ours']}, peer {cc['peer']}, peer_par {cc.get('peer_par', '-')}); "
+              "cursor-chain floor = users pages x latency (each users page needs the previous page's cursor, "
+              "whatever the concurrency). "
               "Raw ingest = the rows ours wrote, read back and re-ingested into a fresh DuckDB from Arrow.", ""]
     if summary["goals"]:
         L += ["Goals:", "", "| goal | users | profile | run | met | figure |", "|---|---:|---|---|---|---|"]
