@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance
@@ -19,18 +18,20 @@ from tests.assets.conftest import Loaded
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 RUN = textwrap.dedent("""
-    import json, sys, time
+    import json, sys
     from dagster import DagsterInstance, materialize
     from assets.ingest import raw_snapshot
     from assets.models import model_assets
     from tests.assets.conftest import resources_for
 
-    home, warehouse, sim_url, start_at = sys.argv[1:5]
+    home, warehouse, sim_url = sys.argv[1:4]
     from pathlib import Path
     instance = DagsterInstance.from_config(home)
-    resources = resources_for(sim_url, Path(warehouse), lock_wait_seconds=0)  # the pool alone must prevent clashes
-    while time.time() < float(start_at):
-        time.sleep(0.01)
+    # the pool must prevent clashes; the resource's lock wait (120 s in production) is cut to 2 s, only
+    # enough for a finished step's process to let go of the file
+    resources = resources_for(sim_url, Path(warehouse), lock_wait_seconds=2)
+    print("ready", flush=True)
+    sys.stdin.readline()  # both start together
     result = materialize([raw_snapshot, *model_assets], instance=instance, resources=resources,
                          raise_on_error=False)
     print(json.dumps({"success": result.success, "run_id": result.run_id}))
@@ -56,10 +57,15 @@ def test_two_overlapping_runs_queue_on_the_pool(loaded: Loaded, tmp_path: Path) 
     shutil.copy(loaded.warehouse, warehouse)  # models need every raw table; the runs reload the snapshot
     home = ensure_dagster_home(tmp_path / "dagster_home")
     DagsterInstance.from_config(str(home)).dispose()  # create its storage once, before two processes race to
-    start_at = time.time() + 8  # both processes import Dagster first, then start together
-    procs = [subprocess.Popen([sys.executable, "-c", RUN, str(home), str(warehouse), loaded.sim.base_url,
-                               str(start_at)], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", RUN, str(home), str(warehouse), loaded.sim.base_url],
+                              cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:  # both have imported Dagster and the definitions ...
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    for p in procs:  # ... then go at once
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
     outputs = [p.communicate(timeout=240) for p in procs]
     results = []
     for out, err in outputs:
