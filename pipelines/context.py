@@ -169,6 +169,37 @@ class RunContext:
         """Like `query` but returns an Arrow table (None when the table does not exist)."""
         return self._run(table, sql, params, arrow=True)
 
+    def anti_join(self, table: str, key: str, keep: Any, where: str = "") -> Any:
+        """Rows of the warehouse table whose `key` is not in the Arrow table `keep` (one column
+        `key`), as an Arrow table; None when the table does not exist. The comparison runs inside
+        DuckDB, so a million kept keys cost a few dozen MB, not a Python set."""
+        try:
+            pipeline = dlt.current.pipeline()
+        except Exception:  # noqa: BLE001
+            return None
+        if pipeline is None or not pipeline.default_schema_name:
+            return None
+        try:
+            with pipeline.sql_client() as client:
+                qualified = client.make_qualified_table_name(table)
+                native = client.native_connection
+                view = "__returning_keep_keys"
+                native.register(view, keep)
+                try:
+                    sql = (f"SELECT * FROM {qualified} AS t WHERE {where or 'TRUE'} AND NOT EXISTS "
+                           f'(SELECT 1 FROM {view} AS k WHERE k."{key}" = t."{key}") ORDER BY t."{key}"')
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        return native.sql(sql).to_arrow_table()
+                finally:
+                    native.unregister(view)
+        except (DatabaseUndefinedRelation, DestinationUndefinedEntity):
+            return None
+        except Exception as exc:  # noqa: BLE001 - duckdb's own catalog error when the table is missing
+            if "does not exist" in str(exc):
+                return None
+            raise
+
     def _run(self, table: str, sql: str, params: tuple[Any, ...], *, arrow: bool) -> Any:
         try:
             pipeline = dlt.current.pipeline()

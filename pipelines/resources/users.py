@@ -11,7 +11,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.resources.common import APPEND_ONCE, chunked, incremental, window, with_timestamps
+from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
 from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, parse_ts, to_arrow
 
 CUSTOM_TYPES: dict[str, pa.DataType] = {"number": FLOAT, "numerical": FLOAT, "boolean": BOOL}
@@ -62,11 +62,10 @@ def users_resource(ctx: RunContext) -> DltResource:
         ep = ctx.settings.endpoint("users_filter")
         id_f, email_f, login_f, deleted_f = ep.f("id"), ep.f("email"), ep.f("last_login"), ep.f("is_deleted")
         fields, types = users_schema(ctx)
-        live: set[str] = set()
+        live: list[pa.ChunkedArray] = []  # the pass's ids, compact (Arrow), for the deletion check
         max_login: datetime | None = None
         for page in ctx.client.paginate("users_filter", json={ep.f("fields"): fields}):
             for user in page:
-                live.add(str(user.get(id_f)))
                 user.setdefault(deleted_f, False)
                 user[DELETED_AT] = None
                 login = parse_ts(user.get(login_f))
@@ -76,27 +75,28 @@ def users_resource(ctx: RunContext) -> DltResource:
                     ctx.known_email = str(user[email_f])
             ctx.tracker.page("users", len(page))
             if page:
-                yield to_arrow(page, {**types, DELETED_AT: TS}, keys=(id_f,))
+                table = to_arrow(page, {**types, DELETED_AT: TS}, keys=(id_f,))
+                live.append(table.column(id_f).cast(pa.string()))
+                yield table
         ctx.memo["users_max_last_login"] = max_login
-        yield from tombstones(ctx, live)
+        ids = pa.chunked_array(live, type=pa.string()) if live else pa.chunked_array([], type=pa.string())
+        yield from tombstones(ctx, pa.table({"_id": ids}))
 
     return users()
 
 
-def tombstones(ctx: RunContext, live: set[str]) -> Iterator[pa.Table]:
+def tombstones(ctx: RunContext, live: pa.Table) -> Iterator[pa.Table]:
     """Users stored as live but absent from this complete pass: re-emitted with `is_deleted`
     true and `deleted_at` set, their last known values kept."""
     # a full refresh rebuilds the table: users flagged before must be carried over too
-    where = "" if ctx.refresh else " WHERE is_deleted IS NOT TRUE"
-    stored = ctx.query("users", "SELECT _id FROM {table}" + where)
-    missing = sorted(row[0] for row in stored if row[0] not in live)
+    gone = ctx.anti_join("users", "_id", live, where="" if ctx.refresh else "t.is_deleted IS NOT TRUE")
+    if gone is None or gone.num_rows == 0:
+        return
     now = datetime.now(UTC)
-    for chunk in chunked(missing, 500):
-        table = ctx.query_arrow("users", "SELECT * FROM {table} WHERE _id IN (SELECT UNNEST(?::VARCHAR[]))", (chunk,))
-        if table is None or table.num_rows == 0:
-            continue
-        table = table.drop_columns([c for c in table.column_names if c.startswith("_dlt_")])
-        table = table.cast(pa.schema([f.with_nullable(f.name != "_id") for f in table.schema]))
+    gone = gone.drop_columns([c for c in gone.column_names if c.startswith("_dlt_")])
+    gone = gone.cast(pa.schema([f.with_nullable(f.name != "_id") for f in gone.schema]))
+    for batch in gone.to_batches(max_chunksize=5000):
+        table = pa.Table.from_batches([batch])
         flagged_at = table.column(DELETED_AT).to_pylist() if DELETED_AT in table.column_names else [None] * table.num_rows
         for name, values, kind in (("is_deleted", [True] * table.num_rows, BOOL),
                                    (DELETED_AT, [t or now for t in flagged_at], TS)):
