@@ -449,14 +449,14 @@ def write_markdown(path: Path, summary: dict, meta: dict) -> None:
 def merge(args: argparse.Namespace) -> int:
     out = Path(args.out)
     parts, records = [], []
-    for spec in args.merge.split(","):  # LABEL or LABEL:noop+day (only those run kinds)
-        label, _, only = spec.partition(":")
+    for spec in args.merge.split(","):  # LABEL[:run=noop+day][:profile=none][:contender=ours]
+        label, *filters = spec.split(":")
         part = json.loads((out / f"{label}.json").read_text())
-        keep = set(only.split("+")) if only else set(RUN_KINDS)
-        records += [r for r in part["runs"] if r["run"] in keep]
-        if only:
+        keep = {k: set(v.split("+")) for k, _, v in (f.partition("=") for f in filters)}
+        records += [r for r in part["runs"] if all(r[k] in vs for k, vs in keep.items())]
+        if keep:
             for pp in part["meta"].get("parts", []):
-                pp["command"] += f"  (kept: {', '.join(sorted(keep))} runs)"
+                pp["command"] += "  (kept: " + "; ".join(f"{k} {', '.join(sorted(v))}" for k, v in keep.items()) + ")"
         parts.append(part)
     metas = [part["meta"] for part in parts]
     meta = dict(metas[0])
@@ -522,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", action="append", default=[], help="a note to print under the table")
     p.add_argument("--rss-cap-mb", type=float, default=0,
                    help="kill a peer sync whose RSS passes this (protects the machine; recorded as failed)")
-    p.add_argument("--merge", default=None, metavar="LABEL[:noop+day],LABEL",
+    p.add_argument("--merge", default=None, metavar="LABEL[:run=noop+day][:profile=none],LABEL",
                    help="no runs: combine earlier invocations' results (optionally only some run kinds) "
                         "into one table under --label")
     args = p.parse_args(argv)
