@@ -63,7 +63,8 @@ class Settings:
     def __post_init__(self) -> None:
         register_secret(self.api_key)
         if not self.api_key:
-            raise ConfigError("RETURNING_AI_API_KEY is not set: create a key under community settings > API keys")
+            raise ConfigError("RETURNING_AI_API_KEY is not set (environment or .dlt/secrets.toml): "
+                              "create a key under community settings > API keys")
         if any(c.isspace() for c in self.api_key):
             raise ConfigError("RETURNING_AI_API_KEY contains whitespace: paste the key alone")
         for name in ("integration_url", "partner_url", "application_url"):
@@ -105,6 +106,8 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {"api_key": env.get("RETURNING_AI_API_KEY", "").strip()}
+        if not values["api_key"] and environ is None:
+            values["api_key"] = key_from_secrets_file()
         base = env.get("RETURNING_AI_BASE_URL")
         for surface in PRODUCTION_URLS:
             url = env.get(f"RETURNING_AI_{surface.upper()}_URL") or base
@@ -131,6 +134,22 @@ class Settings:
         if isinstance(values.get("warehouse"), str):
             values["warehouse"] = Path(values["warehouse"])
         return cls(**values)
+
+
+SECRETS_FILE = Path(".dlt") / "secrets.toml"  # dlt's place for secrets, git-ignored
+
+
+def key_from_secrets_file(path: Path = SECRETS_FILE) -> str:
+    """`RETURNING_AI_API_KEY = "..."` from `.dlt/secrets.toml` in the working directory ('' if absent)."""
+    if not path.is_file():
+        return ""
+    try:
+        value = tomllib.loads(path.read_text(encoding="utf-8")).get("RETURNING_AI_API_KEY", "")
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"RETURNING_AI_API_KEY in {path} must be a string")
+    return value.strip()
 
 
 def load_overrides(spec: str) -> dict[str, Any]:
