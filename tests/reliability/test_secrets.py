@@ -188,3 +188,26 @@ def test_secrets_file_and_warehouse_are_ignored_by_git() -> None:
         assert ignored.returncode == 0, f"{path} is not ignored by git"
         tracked = subprocess.run(["git", "ls-files", "--error-unmatch", path], cwd=REPO, capture_output=True)
         assert tracked.returncode != 0, f"{path} is tracked by git"
+
+
+def test_key_in_dlt_secrets_toml_is_used_and_never_echoed(sim: SimAdmin, api_env: dict[str, str], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's second place for the key: `.dlt/secrets.toml` in the working directory."""
+    from returning_sync.cli import main
+
+    canary = secrets.token_hex(32)
+    sim.post("/__sim/keys", {"key": canary, "permissions": "all"})
+    project = tmp_path / "project"
+    (project / ".dlt").mkdir(parents=True)
+    (project / ".dlt" / "secrets.toml").write_text(f'RETURNING_AI_API_KEY = "{canary}"\n')
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("RETURNING_AI_API_KEY")
+    assert main(["sync", "--resources", "tiers"]) == 0
+    httpx.delete(f"{sim.base_url}/__sim/keys/{canary}").raise_for_status()
+    assert main(["sync", "--resources", "tiers"]) == 3  # the key from the file is the one sent
+    out = capsys.readouterr()
+    assert canary not in out.out + out.err
+    (project / ".dlt" / "secrets.toml").write_text("RETURNING_AI_API_KEY = [\n")
+    assert main(["sync", "--resources", "tiers"]) == 2
+    assert "secrets.toml is not valid TOML" in capsys.readouterr().err
