@@ -36,7 +36,7 @@ def dagster_command(host: str, port: int) -> list[str]:
 
 
 def ui_environment(sim_url: str | None) -> dict[str, str]:
-    from assets.instance import ensure_dagster_home
+    from assets.instance import ensure_dagster_home, project_instance
 
     env = dict(os.environ)
     if sim_url:
@@ -44,6 +44,7 @@ def ui_environment(sim_url: str | None) -> dict[str, str]:
                     "RETURNING_AI_COMMUNITY_ID": env.get("RETURNING_AI_COMMUNITY_ID", DEFAULT_COMMUNITY)})
     env.setdefault("RETURNING_WAREHOUSE", str(PROJECT_ROOT / "warehouse" / "returning.duckdb"))
     env["DAGSTER_HOME"] = str(ensure_dagster_home(Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else None))
+    project_instance(Path(env["DAGSTER_HOME"])).dispose()  # storage created, warehouse pool set to one slot
     return env
 
 
