@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -58,6 +59,7 @@ class Settings:
     daily_lookback_days: int = 0  # daily history re-reads its last loaded day plus this many before it
     history_days: int = 90  # how far back a first run reaches when no start date is given
     lock_wait: float = 0.0  # seconds a sync waits for another one on the same warehouse before refusing
+    duckdb_memory_limit: str | None = None  # e.g. "512MB": cap DuckDB's memory during a sync (it spills)
     registry_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -77,6 +79,8 @@ class Settings:
             raise ConfigError("timeout must be positive and max_attempts at least 1")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ConfigError(f"rate limit must be positive requests per second, got {self.rate_limit}")
+        if self.duckdb_memory_limit is not None and not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", self.duckdb_memory_limit):
+            raise ConfigError(f"RETURNING_SYNC_DUCKDB_MEMORY_LIMIT must look like 512MB or 2GB, got {self.duckdb_memory_limit!r}")
         if self.lock_wait < 0:
             raise ConfigError(f"RETURNING_SYNC_LOCK_WAIT must be >= 0 seconds, got {self.lock_wait}")
         if min(self.lookback_seconds, self.lookback_days, self.daily_lookback_days) < 0 or not 1 <= self.history_days <= 3650:
@@ -124,6 +128,8 @@ class Settings:
                     values[name] = parse(raw)
                 except ValueError:
                     raise ConfigError(f"{var} must be a {parse.__name__}, got {raw!r}") from None
+        if env.get("RETURNING_SYNC_DUCKDB_MEMORY_LIMIT"):
+            values["duckdb_memory_limit"] = env["RETURNING_SYNC_DUCKDB_MEMORY_LIMIT"].strip()
         if env.get("RETURNING_SYNC_REGISTRY_OVERRIDES"):
             values["registry_overrides"] = load_overrides(env["RETURNING_SYNC_REGISTRY_OVERRIDES"])
         known = {f.name for f in fields(cls)}

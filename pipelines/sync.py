@@ -119,7 +119,10 @@ def open_warehouse(settings: Settings, wait: float = READER_WAIT) -> duckdb.Duck
     deadline = time.monotonic() + wait
     while True:
         try:
-            return duckdb.connect(str(path))
+            connection = duckdb.connect(str(path))
+            if settings.duckdb_memory_limit:  # DuckDB spills to disk beyond it (big merges, 1M users)
+                connection.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+            return connection
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():  # not a DuckDB file, no permission, ...
                 raise ConfigError(f"RETURNING_WAREHOUSE {path} cannot be opened: {str(exc).splitlines()[0]}") from None

@@ -195,3 +195,10 @@ def test_community_id_fills_paths_and_is_required_when_needed() -> None:
     api = FakeApi()
     with make_client(api) as client, pytest.raises(ConfigError, match="RETURNING_AI_COMMUNITY_ID"):
         client.request_json("user_fields")
+
+
+def test_duckdb_memory_limit_is_validated() -> None:
+    env = {"RETURNING_AI_API_KEY": KEY, "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT": "512MB"}
+    assert Settings.from_env(env).duckdb_memory_limit == "512MB"
+    with pytest.raises(ConfigError, match="must look like 512MB"):
+        Settings.from_env({**env, "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT": "512 megs; DROP TABLE x"})
