@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(os.environ)
         pushes = dry_runs(settings) if result.success else []
     report(result, warehouse, counters, pushes, load_seconds, time.monotonic() - started)
-    return 0 if result.success else 1
+    return 0 if result.success and not check_summary(result)[1] else 1
 
 
 def table_counts(warehouse: Path) -> dict[str, list[tuple[str, int]]]:
