@@ -124,3 +124,13 @@ def test_5xx_that_never_ends_fails_with_exit_4_and_changes_nothing(sim: SimAdmin
     quiet(sim)
     run_sync(settings, SCHEME_RESOURCES)
     assert diff_with_truth(warehouse, sim, SCHEME_RESOURCES) == {}
+
+
+def test_fan_out_reads_ride_out_faults_to_exactly_the_truth(sim: SimAdmin, make_settings: Callable[..., Any],
+                                                            warehouse: Path) -> None:
+    """Daily history is read per (day, 100 users) by many concurrent calls: every one must land."""
+    sim.knobs(faults={"kinds": ["500", "503", "reset", "truncate"], "rate": 0.2, "endpoints": []})
+    result = run_sync(make_settings(), ["users", "gamification_daily"])
+    quiet(sim)
+    assert result.retries > 0
+    assert diff_with_truth(warehouse, sim, ["users", "gamification_daily"]) == {}
