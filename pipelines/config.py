@@ -59,7 +59,9 @@ class Settings:
     daily_lookback_days: int = 0  # daily history re-reads its last loaded day plus this many before it
     history_days: int = 90  # how far back a first run reaches when no start date is given
     lock_wait: float = 0.0  # seconds a sync waits for another one on the same warehouse before refusing
-    duckdb_memory_limit: str | None = None  # e.g. "512MB": cap DuckDB's memory during a sync (it spills)
+    # DuckDB's memory during a sync (it spills to disk beyond it): keeps a 1M-user sync under 1 GB.
+    # RETURNING_SYNC_DUCKDB_MEMORY_LIMIT=off leaves DuckDB's own default (80% of RAM).
+    duckdb_memory_limit: str | None = "512MB"
     registry_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -129,7 +131,8 @@ class Settings:
                 except ValueError:
                     raise ConfigError(f"{var} must be a {parse.__name__}, got {raw!r}") from None
         if env.get("RETURNING_SYNC_DUCKDB_MEMORY_LIMIT"):
-            values["duckdb_memory_limit"] = env["RETURNING_SYNC_DUCKDB_MEMORY_LIMIT"].strip()
+            limit = env["RETURNING_SYNC_DUCKDB_MEMORY_LIMIT"].strip()
+            values["duckdb_memory_limit"] = None if limit.lower() in ("off", "none", "default") else limit
         if env.get("RETURNING_SYNC_REGISTRY_OVERRIDES"):
             values["registry_overrides"] = load_overrides(env["RETURNING_SYNC_REGISTRY_OVERRIDES"])
         known = {f.name for f in fields(cls)}

@@ -96,17 +96,21 @@ class KillAt(NullCollector):
                 os.kill(os.getpid(), signal.SIGKILL)
 
 
-def abort_partial_load(pipeline: dlt.Pipeline) -> bool:
+def abort_partial_load(pipeline: dlt.Pipeline) -> list[str]:
     """A load killed midway leaves its package half loaded. dlt would run the interrupted jobs
     again, and a job whose insert committed just before the kill loads its rows twice. Abort the
     package instead: dlt restores the local state (cursors) and schemas to what they were before
-    it was extracted, so this run reads its data again and merges it once. True when aborted."""
+    it was extracted, so this run reads its data again and merges it once.
+    Returns the resources a full refresh in the aborted package had already emptied: their old
+    cursors came back with the state, so the caller must refresh them again or their history is lost."""
     for load_id in pipeline.list_normalized_load_packages():
         jobs = pipeline.get_load_package_info(load_id).jobs
         if jobs["started_jobs"] or jobs["completed_jobs"] or jobs["failed_jobs"]:
+            package = pipeline.get_load_package_state(load_id)
+            dropped = {t["name"] for t in package.get("dropped_tables") or [] if isinstance(t, dict)}
             pipeline.abort_packages()
-            return True
-    return False
+            return [r for r in RESOURCES if r in dropped]
+    return []
 
 
 def open_warehouse(settings: Settings, wait: float = READER_WAIT) -> duckdb.DuckDBPyConnection:
@@ -204,8 +208,10 @@ def run_sync(
         source = make_source(settings, names, start_date=since, backfill=since is not None,
                              refresh=full_refresh, client=client, tracker=tracker)
         pipeline = make_pipeline(settings, connection)
-        abort_partial_load(pipeline)
+        redo = abort_partial_load(pipeline)
         try:
+            if redo:  # a full refresh killed after it emptied tables: finish it before anything else
+                pipeline.run(make_source(settings, redo, refresh=True, client=client), refresh="drop_resources")
             info = pipeline.run(source, refresh="drop_resources" if full_refresh else None)
         except Exception as exc:
             cause = _returning_cause(exc)

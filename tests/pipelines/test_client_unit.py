@@ -200,5 +200,7 @@ def test_community_id_fills_paths_and_is_required_when_needed() -> None:
 def test_duckdb_memory_limit_is_validated() -> None:
     env = {"RETURNING_AI_API_KEY": KEY, "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT": "512MB"}
     assert Settings.from_env(env).duckdb_memory_limit == "512MB"
+    assert Settings.from_env({**env, "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT": "off"}).duckdb_memory_limit is None
+    assert Settings.from_env({"RETURNING_AI_API_KEY": KEY}).duckdb_memory_limit == "512MB"
     with pytest.raises(ConfigError, match="must look like 512MB"):
         Settings.from_env({**env, "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT": "512 megs; DROP TABLE x"})
