@@ -22,9 +22,9 @@ $PY -m bench.run --users 10000 --profiles none --runs noop --repeat 1 --contende
 $PY -m bench.run --users 100000 --profiles lat50 --runs full --repeat 1 \
     --contenders ours,peer_par,peer_pq --label peer_variants --rss-cap-mb 8000
 
-# 5. the quoted full syncs: 3 repeats, contenders alternating
-$PY -m bench.run --users 100000 --profiles lat50,lat50rl20,none --runs full --repeat 3 \
+# 5. the quoted full syncs on the two network profiles the goals name: 3 repeats, contenders alternating
+$PY -m bench.run --users 100000 --profiles lat50,lat50rl20 --runs full --repeat 3 \
     --contenders ours,peer --label final_full --rss-cap-mb 8000
 
-# 6. the table the README quotes: quoted full syncs + the no-change and next-day runs of step 2
-$PY -m bench.run --merge final_full,matrix1:noop+day --label latest
+# 6. the table the README quotes: the quoted full syncs + step 2's other cells (1 run each)
+$PY -m bench.run --merge "final_full,matrix1:run=noop+day,matrix1:profile=none:run=full" --label latest
