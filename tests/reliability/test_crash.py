@@ -64,3 +64,18 @@ def test_first_sync_killed_during_load_then_rerun_converges(sim: SimAdmin, api_e
     assert proc.returncode == -9, proc.stderr[-2000:]
     run_sync(make_settings(), CRASH_RESOURCES)
     assert diff_with_truth(warehouse, sim, CRASH_RESOURCES) == {}
+
+
+def test_full_refresh_killed_mid_load_is_redone_by_the_next_plain_sync(
+        sim: SimAdmin, api_env: dict[str, str], warehouse: Path, synced_template: Path,
+        make_settings: Callable[..., Any]) -> None:
+    """The refresh empties the tables as its load starts; the next run must not go back to the old
+    cursors over empty tables (the whole history would be lost), nor load anything twice."""
+    shutil.copytree(synced_template, warehouse.parent, dirs_exist_ok=True)
+    sim.advance(24)
+    env = {**os.environ, **api_env, KILL_ENV: "load:3"}
+    proc = subprocess.run([sys.executable, "-m", "returning_sync.cli", "sync", "--full-refresh", "--resources",
+                           ",".join(CRASH_RESOURCES)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    run_sync(make_settings(), CRASH_RESOURCES)
+    assert diff_with_truth(warehouse, sim, CRASH_RESOURCES) == {}
