@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         if sim_url:
             say(f"simulator ({args.users} users, seed {args.seed}) at {sim_url}")
         say(f"Dagster UI at http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']}); Ctrl-C stops both")
+        say("  Lineage > Materialize all loads everything; Automation turns the schedules and the models "
+            "sensor on (all off by default, see assets/automation.toml)")
         # own process group: on stop, `dagster dev` and everything it spawned get the signal
         proc = subprocess.Popen(dagster_command(args.host, args.port), cwd=PROJECT_ROOT, env=env,
                                 start_new_session=True)
