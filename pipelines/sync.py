@@ -13,6 +13,7 @@ Inert unless set.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import time
@@ -208,10 +209,16 @@ def run_sync(
         source = make_source(settings, names, start_date=since, backfill=since is not None,
                              refresh=full_refresh, client=client, tracker=tracker)
         pipeline = make_pipeline(settings, connection)
-        redo = abort_partial_load(pipeline)
+        # a full refresh killed after it emptied tables is redone before anything else; the note
+        # beside the lock keeps that owed until a refresh succeeds, even if this run fails too
+        owed = lock_path(settings).with_name("refresh-owed.json")
+        redo = sorted(set(abort_partial_load(pipeline)) | set(json.loads(owed.read_text()) if owed.exists() else []))
+        if redo:
+            owed.write_text(json.dumps(redo))
         try:
-            if redo:  # a full refresh killed after it emptied tables: finish it before anything else
+            if redo:
                 pipeline.run(make_source(settings, redo, refresh=True, client=client), refresh="drop_resources")
+                owed.unlink()
             info = pipeline.run(source, refresh="drop_resources" if full_refresh else None)
         except Exception as exc:
             cause = _returning_cause(exc)
