@@ -79,3 +79,22 @@ def test_full_refresh_killed_mid_load_is_redone_by_the_next_plain_sync(
     assert proc.returncode == -9, proc.stderr[-2000:]
     run_sync(make_settings(), CRASH_RESOURCES)
     assert diff_with_truth(warehouse, sim, CRASH_RESOURCES) == {}
+
+
+def test_refresh_owed_after_a_kill_survives_a_failing_run(sim: SimAdmin, api_env: dict[str, str], warehouse: Path,
+                                                          synced_template: Path,
+                                                          make_settings: Callable[..., Any]) -> None:
+    from pipelines.errors import ReturningError
+
+    shutil.copytree(synced_template, warehouse.parent, dirs_exist_ok=True)
+    sim.advance(24)
+    env = {**os.environ, **api_env, KILL_ENV: "load:3"}
+    proc = subprocess.run([sys.executable, "-m", "returning_sync.cli", "sync", "--full-refresh", "--resources",
+                           ",".join(CRASH_RESOURCES)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    sim.knobs(faults={"kinds": ["503"], "rate": 1.0, "endpoints": ["/apis/v1/users/activity/logs"]})
+    with pytest.raises(ReturningError):
+        run_sync(make_settings(max_attempts=2), CRASH_RESOURCES)
+    sim.knobs(faults={"kinds": [], "rate": 0, "endpoints": []})
+    run_sync(make_settings(), ["tiers"])  # even a run of other resources finishes the owed refresh
+    assert diff_with_truth(warehouse, sim, CRASH_RESOURCES) == {}
