@@ -151,10 +151,26 @@ def _with_table_stats(results: Iterable[Any], warehouse: DuckDBWarehouse) -> Ite
                 yield result
 
 
+def _warn_if_pool_unlimited(context: AssetExecutionContext) -> None:
+    """Without a limit on the pool, overlapping runs can collide on DuckDB's single-writer lock."""
+    instance = context.instance
+    try:
+        limited = instance.global_op_concurrency_default_limit is not None or (
+            instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count > 0)
+    except Exception:  # storages without concurrency support
+        limited = False
+    if not limited:
+        context.log.warning(
+            f"pool {WAREHOUSE_POOL!r} has no limit on this Dagster instance, so overlapping runs may fail on "
+            "the warehouse lock: start Dagster with `returning-sync ui` (DAGSTER_HOME=.dagster_home), or run "
+            f"`dagster instance concurrency set {WAREHOUSE_POOL} 1`")
+
+
 def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
              warehouse: DuckDBWarehouse, tables: Iterable[str], window: bool) -> Iterator[Any]:
     from pipelines.sync import make_pipeline, make_source, sync_lock
 
+    _warn_if_pool_unlimited(context)
     settings = returning.settings()
     start, end = _window(context) if window else (None, None)
     if start is not None:
