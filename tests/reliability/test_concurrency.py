@@ -95,3 +95,21 @@ def test_reader_during_a_write_sees_before_or_after_or_a_clear_message(
         assert con.execute("select count(*) - count(distinct _id) from returning_raw.users").fetchone() == (0,)
     finally:
         con.close()
+
+
+def test_sync_started_while_a_reader_holds_the_warehouse_waits_for_it(sim: SimAdmin, warehouse: Path,
+                                                                      make_settings: Callable[..., Any]) -> None:
+    run_sync(make_settings(), ["tiers"])
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time\n"
+         f"con = duckdb.connect({str(warehouse)!r}, read_only=True)\n"
+         "print('open', flush=True)\ntime.sleep(1.5)\ncon.close()\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        result = run_sync(make_settings(), RESOURCES)
+        assert reader.poll() == 0  # the sync could only open the warehouse once the reader had left
+    finally:
+        reader.wait(timeout=30)
+    assert result.load_ids
+    assert diff_with_truth(warehouse, sim, RESOURCES) == {}
