@@ -137,7 +137,13 @@ def dry_runs(settings: Any) -> list[Any]:
         from reverse_etl import list_definitions, run_push
     except ImportError:
         return []
-    return [run_push(d.name, settings, dry_run=True) for d in list_definitions()]
+    out: list[Any] = []
+    for definition in list_definitions():
+        try:
+            out.append(run_push(definition.name, settings, dry_run=True))
+        except Exception as exc:  # one broken definition must not hide the others or the summary
+            out.append(f"reverse ETL dry run {definition.name} FAILED: {type(exc).__name__}: {exc}")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -171,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(os.environ)
         pushes = dry_runs(settings) if result.success else []
     report(result, warehouse, counters, pushes, load_seconds, time.monotonic() - started)
-    return 0 if result.success and not check_summary(result)[1] else 1
+    ok = result.success and not check_summary(result)[1] and not any(isinstance(p, str) for p in pushes)
+    return 0 if ok else 1
 
 
 def table_counts(warehouse: Path) -> dict[str, list[tuple[str, int]]]:
@@ -234,6 +241,9 @@ def report(result: Any, warehouse: Path, counters: dict[str, Any], pushes: list[
                   f"in {load_seconds:.1f}s; {counters.get('total', 0):,} API requests ({by_status})")
     console.print(f"asset checks: {passed} passed, {len(failed)} failed" + (f" ({', '.join(failed)})" if failed else ""))
     for push in pushes:
+        if isinstance(push, str):
+            console.print(f"[red]{push}[/red]")
+            continue
         console.print(f"reverse ETL dry run {push.definition}: {push.total} rows, {push.would_send} would be sent, "
                       f"{push.invalid} invalid, {push.unchanged} unchanged; CSV {push.csv_path}")
     console.print(f"total {total_seconds:.1f}s. Warehouse: {warehouse}")
