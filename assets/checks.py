@@ -19,7 +19,7 @@ from dagster import (
     multi_asset_check,
 )
 
-from assets.automation import load_automation
+from assets.automation import Switch, load_automation
 from assets.ingest import INCREMENTAL_TABLES, RAW_TABLES, definition_source, raw_key
 from assets.models import model_key
 from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse
@@ -33,6 +33,7 @@ MODEL_KEYS: dict[str, tuple[str, ...]] = {
     "fct_redemptions": ("order_id",),
     "community_daily_kpis": ("activity_date",),
     "cohort_retention": ("cohort_week", "weeks_since_join"),
+    "user_field_changes": ("change_id",),
 }
 # (table, column) -> the users column it must reference
 REFERENCES: dict[tuple[str, str], str] = {
@@ -122,10 +123,27 @@ def freshness_verdict(last_load: dt.datetime | None, now: dt.datetime, max_age: 
     return age <= max_age, f"last load {age.total_seconds() / 60:.0f} min ago (allowed {max_age.total_seconds() / 60:.0f} min)"
 
 
+def schedule_interval(cron: str | None, fallback: dt.timedelta, timezone: str = "UTC") -> dt.timedelta:
+    """The longest gap between two of the next few ticks of `cron` (the configured schedule)."""
+    if not cron:
+        return fallback
+    try:
+        from dagster._utils.schedules import cron_string_iterator
+
+        ticks = cron_string_iterator(dt.datetime.now(dt.UTC).timestamp(), cron, timezone)
+        times = [next(ticks) for _ in range(4)]
+    except Exception:
+        return fallback
+    return max(b - a for a, b in zip(times, times[1:], strict=False))
+
+
 def _freshness_check() -> AssetsDefinition:
-    grace = load_automation().freshness_grace
-    allowed = {t: (dt.timedelta(hours=1) if t in INCREMENTAL_TABLES else dt.timedelta(days=1)) + grace
-               for t in RAW_TABLES}
+    config = load_automation()
+    hourly = schedule_interval(config.schedules.get("incremental_hourly", Switch("", False)).cron,
+                               dt.timedelta(hours=1), config.timezone)
+    daily = schedule_interval(config.schedules.get("snapshot_daily", Switch("", False)).cron,
+                              dt.timedelta(days=1), config.timezone)
+    allowed = {t: (hourly if t in INCREMENTAL_TABLES else daily) + config.freshness_grace for t in RAW_TABLES}
     specs = [AssetCheckSpec("fresh", asset=raw_key(t), description=f"last load within {allowed[t]} (schedule + grace)")
              for t in RAW_TABLES]
 

@@ -109,6 +109,16 @@ def test_freshness_fails_when_never_loaded(loaded: Loaded, tmp_path: Path) -> No
     assert results["returning_raw/gamification_logs:fresh"] is False
 
 
+def test_freshness_allowance_follows_the_configured_cron() -> None:
+    import datetime as dt
+
+    from assets.checks import schedule_interval
+
+    assert schedule_interval("5 * * * *", dt.timedelta(0)) == dt.timedelta(hours=1)
+    assert schedule_interval("15 3 * * 1", dt.timedelta(0)) == dt.timedelta(days=7)
+    assert schedule_interval(None, dt.timedelta(days=1)) == dt.timedelta(days=1)
+
+
 def test_freshness_verdict_allows_schedule_plus_grace() -> None:
     import datetime as dt
 
