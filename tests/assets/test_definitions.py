@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,15 @@ def test_hourly_schedule_loads_todays_partition_from_the_high_water_mark() -> No
     request = hourly(build_schedule_context(scheduled_execution_time=tick))
     assert request.partition_key == "2026-06-01"
     assert request.tags[WINDOW_TAG] == "state"
+
+
+def test_workspace_yaml_loads_the_one_code_location(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-w",
+                           "workspace.yaml"], cwd=root, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "DAGSTER_HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Validation successful for code location returning_sync" in done.stderr + done.stdout
