@@ -362,10 +362,15 @@ def goals(idx: dict[tuple, dict], records: list[dict]) -> list[dict]:
                             "profile": prof, "run": run, "met": sp >= 4,
                             "figure": f"{peer} {p['wall_s']:.1f}s / ours {m['wall_s']:.1f}s = {sp:.2f}x"})
         if run == "full" and m["load_s"] and m["raw_ingest_s"]:
-            r = m["load_s"] / m["raw_ingest_s"]
-            out.append({"goal": "load step within 3x of raw DuckDB ingestion from Arrow", "users": u,
-                        "profile": prof, "run": run, "met": r <= 3,
-                        "figure": f"load step {m['load_s']:.2f}s / raw ingest {m['raw_ingest_s']:.2f}s = {r:.2f}x"})
+            # per run: the load step and its raw ingestion were measured back to back
+            rs = sorted(r["load_s"] / r["raw_ingest_s"] for r in records if r.get("raw_ingest_s") and r["load_s"]
+                        and (r["users"], r["profile"], r["run"], r["contender"]) == (u, prof, run, c))
+            if rs:
+                med_r = statistics.median(rs)
+                out.append({"goal": "load step within 3x of raw DuckDB ingestion from Arrow", "users": u,
+                            "profile": prof, "run": run, "met": med_r <= 3,
+                            "figure": f"load step {m['load_s']:.2f}s / raw ingest {m['raw_ingest_s']:.2f}s (medians); "
+                                      f"per-run ratio median {med_r:.2f}x, range {rs[0]:.2f}-{rs[-1]:.2f}x over {len(rs)} run(s)"})
         if run == "noop":
             rs = [r for r in records if (r["users"], r["profile"], r["run"], r["contender"]) == (u, prof, run, c)
                   and r["exit_code"] == 0]
