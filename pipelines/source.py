@@ -20,8 +20,8 @@
 | tiers | tiers (`data.tiers`; levels in `tiers__levels`) | replace | |
 | bulk_jobs | bulk_jobs | merge | `jobId` |
 
-"Append once" = merge with the insert-only strategy: event rows are never rewritten and a re-read
-(lookback window for late data) never duplicates them. Timestamps are UTC timestamps, day fields
+"Append once" = event rows merged on their key (delete-insert): a re-read (lookback window for
+late data, a record repeated across pages) never duplicates them. Timestamps are UTC timestamps, day fields
 dates; nested objects are flattened by dlt (`status__name`) and lists become child tables.
 """
 
@@ -51,7 +51,6 @@ from pipelines.resources.commerce import (
     redemption_status_history_resource,
     single,
 )
-from pipelines.resources.common import APPEND_ONCE
 from pipelines.resources.gamification import streak_logs_resource
 from pipelines.resources.users import user_field_histories_resource, user_fields_resource, users_resource
 
@@ -104,48 +103,28 @@ def returning_ai(
 
 
 def guard(resource: DltResource) -> DltResource:
-    """Checks on what a resource yields, before dlt sees it:
-    - a record without its key breaks the contract: ContractError during extract, so nothing is
-      committed (dlt would otherwise fail later, at normalize or load, after moving the cursors,
-      and leave a package that fails every following run);
-    - insert-only resources drop rows whose key this run already yielded: the insert-only merge
-      skips rows already in the table but inserts every copy of a key that occurs twice in one
-      load (a record repeated across pages, a page boundary that shifted)."""
+    """Checks on what a resource yields, before dlt sees it: a record without its key breaks the
+    contract: ContractError during extract, so nothing is committed (dlt would otherwise fail
+    later, at normalize or load, after moving the cursors, and leave a package that fails every
+    following run). Repeats of a key within one load (a record repeated across pages, a page
+    boundary that shifted) are deduplicated by dlt's merge, which keeps one row per key."""
     keys = [c for c, hints in resource.compute_table_schema()["columns"].items() if hints.get("primary_key")]
     if not keys:
         return resource
     endpoint = RESOURCE_ENDPOINTS.get(resource.name, (resource.name,))[0]
-    once = resource.write_disposition == APPEND_ONCE and len(keys) == 1
-    seen: set[Any] = set()
 
-    def check_table(item: Any) -> Any:  # Arrow tables (rows of a list go through check_row)
-        if not isinstance(item, pa.Table):
-            return item
-        for key in keys:
-            if key not in item.column_names or item.column(key).null_count:
-                raise ContractError(endpoint, f"a record lacks its key '{key}'")
-        if not once:
-            return item
-        keep = []
-        for value in item.column(keys[0]).to_pylist():
-            keep.append(value not in seen)
-            seen.add(value)
-        return item if all(keep) else item.filter(pa.array(keep))
-
-    def check_row(item: Any) -> bool:
+    def check(item: Any) -> Any:
         if isinstance(item, pa.Table):
-            return item.num_rows > 0
-        if not isinstance(item, dict):
-            return True
-        for key in keys:
-            if item.get(key) is None:
-                raise ContractError(endpoint, f"a record lacks its key '{key}'")
-        if not once:
-            return True
-        value = item[keys[0]]
-        if value in seen:
-            return False
-        seen.add(value)
-        return True
+            for key in keys:
+                if key not in item.column_names or item.column(key).null_count:
+                    raise ContractError(endpoint, f"a record lacks its key '{key}'")
+        elif isinstance(item, dict):
+            for key in keys:
+                if item.get(key) is None:
+                    raise ContractError(endpoint, f"a record lacks its key '{key}'")
+        return item
 
-    return resource.add_map(check_table).add_filter(check_row)
+    def non_empty(item: Any) -> bool:
+        return not (isinstance(item, pa.Table) and item.num_rows == 0)
+
+    return resource.add_map(check).add_filter(non_empty)
