@@ -16,6 +16,7 @@ definition-time source only names the tables (it is never run).
 import datetime as dt
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -127,13 +128,14 @@ def _window(context: AssetExecutionContext) -> tuple[dt.datetime | None, dt.date
     return window.start, window.end
 
 
-def _with_table_stats(results: Iterable[Any], warehouse: DuckDBWarehouse) -> Iterator[Any]:
-    """Add each table's total row count (the dlt metadata counts only this load's rows)."""
+def _with_table_stats(results: Iterable[Any], warehouse: DuckDBWarehouse, held: Any = None) -> Iterator[Any]:
+    """Add each table's total row count (the dlt metadata counts only this load's rows), through
+    `held` (the load's own connection) when given."""
     pending = list(results)
-    if not Path(warehouse.file()).exists():  # nothing loaded at all
+    if held is None and not Path(warehouse.file()).exists():  # nothing loaded at all
         yield from pending
         return
-    with warehouse.connection(read_only=True) as con:
+    with nullcontext(held) if held is not None else warehouse.connection(read_only=True) as con:
         for result in pending:
             if isinstance(result, MaterializeResult) and result.asset_key is not None:
                 table = result.asset_key.path[-1]
@@ -168,7 +170,7 @@ def _warn_if_pool_unlimited(context: AssetExecutionContext) -> None:
 
 def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
              warehouse: DuckDBWarehouse, tables: Iterable[str], window: bool) -> Iterator[Any]:
-    from pipelines.sync import make_pipeline, make_source, sync_lock
+    from pipelines.sync import make_pipeline, make_source, open_warehouse, sync_lock
 
     _warn_if_pool_unlimited(context)
     settings = returning.settings()
@@ -178,11 +180,12 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     source = make_source(settings, start_date=start, end_date=end, backfill=start is not None).with_resources(*tables)
     if window:
         source = _as_merge(source)
-    # the command-line sync's lock: both load through dlt's one working directory beside the warehouse
-    with sync_lock(settings):
-        results = dlt.run(context=context, dlt_source=source, dlt_pipeline=make_pipeline(settings),
+    # the command-line sync's lock: both load through dlt's one working directory beside the warehouse;
+    # the warehouse is held for the whole load, so a reader (`returning-sync sql`) cannot break it halfway
+    with sync_lock(settings), open_warehouse(settings) as connection:
+        results = dlt.run(context=context, dlt_source=source, dlt_pipeline=make_pipeline(settings, connection),
                           dagster_dlt_translator=RawTranslator())
-        yield from _with_table_stats(results, warehouse)
+        yield from _with_table_stats(results, warehouse, connection)
 
 
 @dlt_assets(
