@@ -66,3 +66,34 @@ def test_dagster_run_after_a_sync_killed_mid_load_converges(sim: SimAdmin, api_e
     assert pending_packages(warehouse)
     assert materialize_snapshot(sim, warehouse, tmp_path / "dagster_home").success
     assert diff_with_truth(warehouse, sim, SNAPSHOT_TABLES) == {}
+
+
+def test_dagster_run_while_a_reader_polls_the_warehouse_completes(sim: SimAdmin, warehouse: Path,
+                                                                  tmp_path: Path) -> None:
+    """A dashboard or `returning-sync sql` polling the warehouse read-only must not break a load."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "dagster_home"
+    assert materialize_snapshot(sim, warehouse, home).success
+    reader = subprocess.Popen([sys.executable, "-c", f"""
+import duckdb, sys, time
+print('polling', flush=True)
+while True:
+    try:
+        con = duckdb.connect({str(warehouse)!r}, read_only=True)
+        con.execute('SELECT count(*) FROM returning_raw.users').fetchall()
+        con.close()
+    except duckdb.IOException:
+        pass  # the load holds the file: a reader waits its turn
+    time.sleep(0.01)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "polling"
+        sim.advance(24)
+        results = [materialize_snapshot(sim, warehouse, home) for _ in range(2)]
+    finally:
+        reader.kill()
+        reader.wait(timeout=10)
+    assert [r.success for r in results] == [True, True]
+    assert diff_with_truth(warehouse, sim, SNAPSHOT_TABLES) == {}
