@@ -48,26 +48,6 @@ def test_dagster_run_while_a_sync_holds_the_lock_refuses_then_loads(sim: SimAdmi
     assert diff_with_truth(warehouse, sim, SNAPSHOT_TABLES) == {}
 
 
-def test_dagster_run_after_a_sync_killed_mid_load_converges(sim: SimAdmin, api_env: dict[str, str], warehouse: Path,
-                                                            tmp_path: Path, make_settings: Any) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from pipelines.sync import KILL_ENV, run_sync
-    from tests.reliability.helpers import pending_packages
-
-    run_sync(make_settings(), SNAPSHOT_TABLES)
-    sim.advance(24)
-    killed = subprocess.run([sys.executable, "-m", "returning_sync.cli", "sync", "--resources", ",".join(SNAPSHOT_TABLES)],
-                            env={**os.environ, **api_env, KILL_ENV: "load:3"}, capture_output=True, text=True,
-                            timeout=120)
-    assert killed.returncode == -9, killed.stderr[-2000:]
-    assert pending_packages(warehouse)
-    assert materialize_snapshot(sim, warehouse, tmp_path / "dagster_home").success
-    assert diff_with_truth(warehouse, sim, SNAPSHOT_TABLES) == {}
-
-
 def test_dagster_run_while_a_reader_polls_the_warehouse_completes(sim: SimAdmin, warehouse: Path,
                                                                   tmp_path: Path) -> None:
     """A dashboard or `returning-sync sql` polling the warehouse read-only must not break a load."""
