@@ -55,7 +55,7 @@ def ours_cmd(resources: str, start: date, kind: str) -> list[str]:
     cmd = [exe, "sync"]
     if resources != "all":
         cmd += ["--resources", resources]
-    if kind == "full":
+    if kind == "full" and resources != "all":  # (all: RETURNING_SYNC_HISTORY_DAYS bounds the first sync)
         cmd += ["--since", start.isoformat()]
     return cmd
 
@@ -176,6 +176,10 @@ def run_chain(sim: Sim, contender: str, users: int, seed: int, profile: str, kin
            "RETURNING_AI_COMMUNITY_ID": COMMUNITY_ID, "RETURNING_WAREHOUSE": str(warehouse),
            "DLT_DATA_DIR": str(dlt_dir), "RUNTIME__DLTHUB_TELEMETRY": "false",
            "PYTHONUNBUFFERED": "1"}
+    if args.resources == "all":
+        # --since is a backfill that leaves stored cursors alone; a first sync bounded by the history
+        # setting stores them like any scheduled run would
+        env["RETURNING_SYNC_HISTORY_DAYS"] = str(args.days)
     try:
         for kind in ["full"] + [k for k in ("noop", "day") if k in kinds]:  # a full sync always comes first
             measured = kind in kinds
