@@ -509,6 +509,34 @@ def ours_concurrency() -> int:
         return 1
 
 
+def write_summary(args: argparse.Namespace, argv: list[str] | None, records: list[dict], started: datetime,
+                  load_start: list[float], commit: str, sizes: list[int], profiles: list[str], kinds: list[str],
+                  contenders: list[str], concurrency: dict[str, int], out: Path, run_dir: Path,
+                  quiet: bool = False) -> None:
+    """Summary JSON and markdown; written after every chain, so a stopped invocation still leaves one."""
+    import dlt
+    import duckdb
+    meta = {
+        "label": args.label, "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_start": load_start,
+                    "loadavg_end": [round(x, 2) for x in os.getloadavg()]},
+        "versions": {"python": platform.python_version(), "dlt": dlt.__version__, "duckdb": duckdb.__version__},
+        "git_commit": commit, "resources": args.resources, "days": args.days, "repeat": args.repeat,
+        "users": sizes, "profiles": profiles, "runs": kinds, "contenders": contenders,
+        "concurrency": concurrency, "runs_dir": str(run_dir.relative_to(out)) if run_dir.is_relative_to(out) else str(run_dir),
+        "notes": args.note,
+    }
+    meta["parts"] = [{k: meta[k] for k in ("command", "started_at", "finished_at")} | {
+        "loadavg_start": meta["machine"]["loadavg_start"], "loadavg_end": meta["machine"]["loadavg_end"]}]
+    summary = {"meta": meta, **summarise(records, args, concurrency), "runs": records}
+    (out / f"{args.label}.json").write_text(json.dumps(summary, indent=1))
+    write_markdown(out / f"{args.label}.md", summary, meta)
+    if not quiet:
+        print((out / f"{args.label}.md").read_text())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--users", default="100000", help="community size(s), comma-separated")
@@ -551,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     load_start = [round(x, 2) for x in os.getloadavg()]
+    commit = git_commit()  # the code under test: taken at the start
     concurrency = {"ours": ours_concurrency(), "peer": 1, "peer_par": PEER_PAR_WORKERS, "peer_pq": 1}
 
     records: list[dict] = []
@@ -570,30 +599,14 @@ def main(argv: list[str] | None = None) -> int:
                     for c in order:
                         print(f"[{users} users · {profile} · repeat {rep + 1}/{args.repeat} · {c}]", flush=True)
                         records += run_chain(sim, c, users, args.seed, profile, kinds, rep, args, run_dir)
+                        write_summary(args, argv, records, started, load_start, commit, sizes, profiles, kinds,
+                                      contenders, concurrency, out, run_dir, quiet=True)
         finally:
             if proc is not None:
                 stop_simulator(proc)
 
-    import dlt
-    import duckdb
-    meta = {
-        "label": args.label, "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_start": load_start,
-                    "loadavg_end": [round(x, 2) for x in os.getloadavg()]},
-        "versions": {"python": platform.python_version(), "dlt": dlt.__version__, "duckdb": duckdb.__version__},
-        "git_commit": git_commit(), "resources": args.resources, "days": args.days, "repeat": args.repeat,
-        "users": sizes, "profiles": profiles, "runs": kinds, "contenders": contenders,
-        "concurrency": concurrency, "runs_dir": str(run_dir.relative_to(out)) if run_dir.is_relative_to(out) else str(run_dir),
-        "notes": args.note,
-    }
-    meta["parts"] = [{k: meta[k] for k in ("command", "started_at", "finished_at")} | {
-        "loadavg_start": meta["machine"]["loadavg_start"], "loadavg_end": meta["machine"]["loadavg_end"]}]
-    summary = {"meta": meta, **summarise(records, args, concurrency), "runs": records}
-    (out / f"{args.label}.json").write_text(json.dumps(summary, indent=1))
-    write_markdown(out / f"{args.label}.md", summary, meta)
-    print((out / f"{args.label}.md").read_text())
+    write_summary(args, argv, records, started, load_start, commit, sizes, profiles, kinds, contenders,
+                  concurrency, out, run_dir)
     return 0 if all(r["exit_code"] == 0 for r in records) else 1
 
 
