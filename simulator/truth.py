@@ -77,7 +77,10 @@ def gamification_daily(w: World, chunk: int = 20_000) -> Iterable[Row]:
 def activity_stats(w: World) -> Iterable[Row]:
     L = w.logs
     alive = ~w.users["deleted"]
-    sel = np.isin(L["action"], (C.A_MESSAGE, C.A_REPLY, C.A_REACT, C.A_REFERRAL)) & alive[L["user"]]
+    # the history starts 90 days before the clock; a 90-day stats call ends on the clock's day, so its
+    # first day is the history's second: the truth holds what a complete reading can return
+    reachable = L["ts"] // DAY_MS > w.history_start_day
+    sel = np.isin(L["action"], (C.A_MESSAGE, C.A_REPLY, C.A_REACT, C.A_REFERRAL)) & alive[L["user"]] & reachable
     usr, day, act = L["user"][sel].astype(np.int64), L["ts"][sel] // DAY_MS, L["action"][sel]
     key = usr * 100_000 + day
     keys, inv = np.unique(key, return_inverse=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Callable
-from datetime import timedelta
 
 import duckdb
 import pytest
@@ -15,25 +14,16 @@ from pipelines.config import Settings
 from pipelines.context import RESOURCES
 from pipelines.sync import run_sync
 from tests.pipelines.conftest import counts
-from tests.pipelines.truth import compare, day, truth_form, warehouse_rows
+from tests.pipelines.truth import compare, truth_form, warehouse_rows
 from tests.simadmin import SimAdmin
 
 Connect = Callable[[], duckdb.DuckDBPyConnection]
 
 
-def stats_window_start(sim: SimAdmin) -> str:
-    """First day activity stats can reach: the API caps `days` at 90, ending on the clock's day."""
-    today = day(sim.clock()["now"][:10])
-    return (today - timedelta(days=89)).isoformat()
-
-
-def assert_equals_truth(sim: SimAdmin, con: duckdb.DuckDBPyConnection, *, stats_from: str) -> None:
+def assert_equals_truth(sim: SimAdmin, con: duckdb.DuckDBPyConnection) -> None:
     problems: list[str] = []
     for dataset in RESOURCES:
         truth = sim.truth_rows(dataset)
-        if dataset == "activity_stats":
-            # the truth holds one day more than a 90-day stats call can return (reported)
-            truth = [r for r in truth if r["date"] >= stats_from]
         problems += compare(con, dataset, truth, ignore=("deleted_at",) if dataset == "users" else ())
     assert problems == []
 
@@ -41,13 +31,12 @@ def assert_equals_truth(sim: SimAdmin, con: duckdb.DuckDBPyConnection, *, stats_
 def test_full_sync_equals_truth(sim: SimAdmin, settings: Settings, warehouse: Connect) -> None:
     result = run_sync(settings)
     con = warehouse()
-    assert_equals_truth(sim, con, stats_from=stats_window_start(sim))
+    assert_equals_truth(sim, con)
     truth = sim.truth()
     tables = counts(con)
     for dataset in RESOURCES:
-        if dataset != "activity_stats":
-            assert tables.get(dataset, 0) == truth[dataset]["count"], dataset
-            assert result.resources[dataset].rows == truth[dataset]["count"], dataset
+        assert tables.get(dataset, 0) == truth[dataset]["count"], dataset
+        assert result.resources[dataset].rows == truth[dataset]["count"], dataset
     assert result.requests == sim.counters()["total"]
 
 
@@ -108,7 +97,6 @@ def test_fresh_machine_resumes_from_the_warehouse(sim: SimAdmin, settings: Setti
 
 
 def test_a_day_later_brings_exactly_the_changes(sim: SimAdmin, settings: Settings, warehouse: Connect) -> None:
-    stats_from = stats_window_start(sim)
     run_sync(settings)
     con = warehouse()
     before = counts(con)
@@ -140,8 +128,7 @@ def test_a_day_later_brings_exactly_the_changes(sim: SimAdmin, settings: Setting
     ids = ", ".join(f"'{i}'" for i in deleted)
     assert compare(con, "gamification_daily", sim.truth_rows("gamification_daily"),
                    where=f"WHERE user_id NOT IN ({ids})") == []
-    stats_truth = [r for r in sim.truth_rows("activity_stats") if r["date"] >= stats_from]
-    assert compare(con, "activity_stats", stats_truth, where=f"WHERE user_id NOT IN ({ids})") == []
+    assert compare(con, "activity_stats", sim.truth_rows("activity_stats"), where=f"WHERE user_id NOT IN ({ids})") == []
     # new immutable rows arrived once, and only them
     for dataset in ("gamification_logs", "user_field_histories", "streak_logs"):
         assert after[dataset] - before[dataset] == truth[dataset]["count"] - before[dataset]
@@ -152,7 +139,7 @@ def test_faults_and_throttling_still_equal_truth(sim: SimAdmin, settings: Settin
                                       "endpoints": []})
     result = run_sync(settings)
     con = warehouse()
-    assert_equals_truth(sim, con, stats_from=stats_window_start(sim))
+    assert_equals_truth(sim, con)
     by_status = sim.counters()["by_status"]
     assert result.retries > 0
     assert by_status.get("429", 0) <= settings.concurrency
