@@ -425,7 +425,7 @@ def write_markdown(path: Path, summary: dict, meta: dict) -> None:
                  f"{fmt(m['rows_per_s'], 0)} | {fmt(m['peak_rss_mb'], 0)} | {fmt(m['load_s'], 2)} | "
                  f"{fmt(m['raw_ingest_s'], 2)} | {fmt(floor, 1)} | {fmt(m['loadavg_1m'], 1)} |")
     if summary["ratios"]:
-        L += ["", "Ratios (same invocation, medians):", "",
+        L += ["", "Ratios (medians of the cells above; a merged table pairs cells from the parts listed at the top):", "",
               "| users | profile | run | peer | peer wall / ours wall | ours requests / peer | ours RSS / peer | ours load / peer load |",
               "|---:|---|---|---|---:|---:|---:|---:|"]
         for r in summary["ratios"]:
