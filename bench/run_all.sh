@@ -22,9 +22,18 @@ $PY -m bench.run --users 10000 --profiles none --runs noop --repeat 1 --contende
 $PY -m bench.run --users 100000 --profiles lat50 --runs full --repeat 1 \
     --contenders ours,peer_par,peer_pq --label peer_variants --rss-cap-mb 8000
 
-# 5. the quoted full syncs on the two network profiles the goals name: 3 repeats, contenders alternating
-$PY -m bench.run --users 100000 --profiles lat50,lat50rl20 --runs full --repeat 3 \
+# 5. community size again on the current sync (ours only; the peer's code did not change), merged
+$PY -m bench.run --users 10000,100000,1000000 --profiles none --runs full --repeat 1 --contenders ours \
+    --resources users --label scale2
+$PY -m bench.run --merge "scale2,scale:contender=peer" --label scale_latest
+
+# 6. the quoted full syncs: 3 repeats per profile, contenders alternating
+$PY -m bench.run --users 100000 --profiles lat50,lat50rl20,none --runs full --repeat 3 \
     --contenders ours,peer --label final_full --rss-cap-mb 8000
 
-# 6. the table the README quotes: the quoted full syncs + step 2's other cells (1 run each)
-$PY -m bench.run --merge "final_full,matrix1:run=noop+day,matrix1:profile=none:run=full" --label latest
+# 7. ours' no-change and next-day syncs on the current code (the peer's are step 2's)
+$PY -m bench.run --users 100000 --profiles none,lat50,lat50rl20 --runs noop,day --repeat 1 \
+    --contenders ours --label matrix2
+
+# 8. the table the README quotes
+$PY -m bench.run --merge "final_full,matrix2:run=noop+day,matrix1:contender=peer:run=noop+day" --label latest
