@@ -43,12 +43,12 @@ def test_transient_faults_are_retried_to_exactly_the_truth(case: str, sim: SimAd
 def test_429_storm_is_absorbed_and_the_load_is_exact(sim: SimAdmin, make_settings: Callable[..., Any],
                                                      warehouse: Path) -> None:
     sim.knobs(rate_limit=8)
-    result = run_sync(make_settings(), ["gamification_logs", "users", "streak_logs"])
+    result = run_sync(make_settings(), ["gamification_logs", "users"])
     quiet(sim)
-    assert diff_with_truth(warehouse, sim, ["gamification_logs", "users", "streak_logs"]) == {}
+    assert diff_with_truth(warehouse, sim, ["gamification_logs", "users"]) == {}
     # the client throttles itself to the advertised limit: a storm of 429s never builds up
     assert served(sim, "429") <= 4, sim.counters()["by_status"]
-    assert result.requests >= 30
+    assert result.requests >= 25
 
 
 def test_slow_responses_time_out_and_are_retried(sim: SimAdmin, make_settings: Callable[..., Any],
