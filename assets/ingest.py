@@ -170,7 +170,7 @@ def _warn_if_pool_unlimited(context: AssetExecutionContext) -> None:
 
 def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
              warehouse: DuckDBWarehouse, tables: Iterable[str], window: bool) -> Iterator[Any]:
-    from pipelines.sync import make_pipeline, make_source, open_warehouse, sync_lock
+    from pipelines.sync import make_pipeline, make_source, open_warehouse, repair, sync_lock
 
     _warn_if_pool_unlimited(context)
     settings = returning.settings()
@@ -183,7 +183,9 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     # the command-line sync's lock: both load through dlt's one working directory beside the warehouse;
     # the warehouse is held for the whole load, so a reader (`returning-sync sql`) cannot break it halfway
     with sync_lock(settings), open_warehouse(settings) as connection:
-        results = dlt.run(context=context, dlt_source=source, dlt_pipeline=make_pipeline(settings, connection),
+        pipeline = make_pipeline(settings, connection)
+        repair(pipeline, settings)  # what a run killed mid-load left: aborted, never loaded twice
+        results = dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
                           dagster_dlt_translator=RawTranslator())
         yield from _with_table_stats(results, warehouse, connection)
 

@@ -137,6 +137,18 @@ def open_warehouse(settings: Settings, wait: float = READER_WAIT) -> duckdb.Duck
             time.sleep(0.2)
 
 
+def repair(pipeline: dlt.Pipeline, settings: Settings, client: ReturningClient | None = None) -> None:
+    """Before loading anything new, under the sync lock: abort what a run killed mid-load left
+    (see `abort_partial_load`), and redo a full refresh killed after it emptied tables. That redo
+    is noted beside the lock and stays owed until a refresh succeeds, even if this run fails too."""
+    owed = lock_path(settings).with_name("refresh-owed.json")
+    redo = sorted(set(abort_partial_load(pipeline)) | set(json.loads(owed.read_text()) if owed.exists() else []))
+    if redo:
+        owed.write_text(json.dumps(redo))
+        pipeline.run(make_source(settings, redo, refresh=True, client=client), refresh="drop_resources")
+        owed.unlink()
+
+
 def lock_path(settings: Settings) -> Path:
     return Path(settings.warehouse).expanduser().resolve().parent / ".dlt" / "sync.lock"
 
@@ -209,16 +221,8 @@ def run_sync(
         source = make_source(settings, names, start_date=since, backfill=since is not None,
                              refresh=full_refresh, client=client, tracker=tracker)
         pipeline = make_pipeline(settings, connection)
-        # a full refresh killed after it emptied tables is redone before anything else; the note
-        # beside the lock keeps that owed until a refresh succeeds, even if this run fails too
-        owed = lock_path(settings).with_name("refresh-owed.json")
-        redo = sorted(set(abort_partial_load(pipeline)) | set(json.loads(owed.read_text()) if owed.exists() else []))
-        if redo:
-            owed.write_text(json.dumps(redo))
         try:
-            if redo:
-                pipeline.run(make_source(settings, redo, refresh=True, client=client), refresh="drop_resources")
-                owed.unlink()
+            repair(pipeline, settings, client)
             info = pipeline.run(source, refresh="drop_resources" if full_refresh else None)
         except Exception as exc:
             cause = _returning_cause(exc)
