@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pipelines.sync import sync_lock
 from tests.reliability.helpers import diff_with_truth, snapshot, snapshot_diff
 from tests.simadmin import COMMUNITY_ID, SimAdmin
@@ -14,7 +16,9 @@ from tests.simadmin import COMMUNITY_ID, SimAdmin
 SNAPSHOT_TABLES = ["users", "user_fields", "store_products", "store_categories", "leaderboards", "streaks", "tiers"]
 
 
-def materialize_snapshot(sim: SimAdmin, warehouse: Path, home: Path) -> Any:
+def materialize_snapshot(sim: SimAdmin, warehouse: Path, home: Path | None) -> Any:
+    """The snapshot ingest asset; `home` None: an ephemeral instance (a run killed in it leaves no
+    pool slot claimed in a persistent one)."""
     from dagster import DagsterInstance, materialize
     from dagster_dlt import DagsterDltResource
 
@@ -22,7 +26,7 @@ def materialize_snapshot(sim: SimAdmin, warehouse: Path, home: Path) -> Any:
     from assets.instance import ensure_dagster_home
     from assets.resources import DuckDBWarehouse, ReturningApiSettings
 
-    instance = DagsterInstance.from_config(str(ensure_dagster_home(home)))
+    instance = DagsterInstance.from_config(str(ensure_dagster_home(home))) if home else DagsterInstance.ephemeral()
     try:
         return materialize([raw_snapshot], instance=instance, raise_on_error=False, resources={
             "dlt": DagsterDltResource(),
@@ -76,4 +80,36 @@ while True:
         reader.kill()
         reader.wait(timeout=10)
     assert [r.success for r in results] == [True, True]
+    assert diff_with_truth(warehouse, sim, SNAPSHOT_TABLES) == {}
+
+
+KILL_SCRIPT = """
+import sys
+from pathlib import Path
+from tests.simadmin import SimAdmin
+from tests.reliability.test_dagster_overlap import materialize_snapshot
+materialize_snapshot(SimAdmin(sys.argv[1]), Path(sys.argv[2]), None)
+"""
+
+
+@pytest.mark.parametrize("point", ["load:2"])
+def test_dagster_run_killed_mid_load_then_rerun_converges(point: str, sim: SimAdmin, api_env: dict[str, str],
+                                                          warehouse: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from pipelines.sync import KILL_ENV
+    from tests.reliability.helpers import pending_packages
+
+    home = tmp_path / "dagster_home"
+    assert materialize_snapshot(sim, warehouse, home).success
+    sim.advance(24)
+    killed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, sim.base_url, str(warehouse)],
+                            env={**os.environ, **api_env, KILL_ENV: point}, capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert pending_packages(warehouse)
+    assert materialize_snapshot(sim, warehouse, home).success
+    assert pending_packages(warehouse) == []
     assert diff_with_truth(warehouse, sim, SNAPSHOT_TABLES) == {}
