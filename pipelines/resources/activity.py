@@ -12,6 +12,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users, logged_in_since
 from pipelines.resources.common import APPEND_ONCE, chunked, fan_out, incremental, window
 from pipelines.shapes import DATE, INT, STR, TS, days, dmy, iso, parse_day, parse_ts, to_arrow
 
@@ -19,8 +20,6 @@ DAILY_TYPES = {"identifier": STR, "user_id": STR, "date": DATE, "coins": INT, "x
 STATS_TYPES = {"user_id": STR, "date": DATE, "messages": INT, "replies": INT, "reaction": INT, "socials": INT}
 LOG_TYPES = {"_id": STR, "user_id": STR, "identifier": STR, "action": STR, "xp": INT, "coins": INT,
              "balance_xp": INT, "balance_coins": INT, "createdAt": TS}
-# user columns whose change means the user was active (besides last_login)
-ACTIVITY_SIGNALS = ("last_login", "xp", "coins", "total_messages", "total_reactions", "visit_count")
 
 
 def live_users(ctx: RunContext, page: pa.Table) -> list[dict[str, Any]]:
@@ -76,17 +75,27 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
                      primary_key=("user_id", "date"))
     def gamification_daily(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("gamification_daily")
+        if "daily:prev_day" not in ctx.memo:
+            ctx.memo["daily:prev_day"] = parse_day(dlt.current.resource_state().get("last_day"))
+        prev_day = ctx.memo["daily:prev_day"]
         first, last, first_ever = day_span(ctx, "gamification_daily", ctx.settings.daily_lookback_days)
+        baseline = baseline_usable(ctx, "gamification_daily") and prev_day is not None
         uf = ctx.settings.endpoint("users_filter")
         live = live_users(ctx, page)
+        ids = [str(u[uf.f("id")]) for u in live]
         # users never seen in the daily table get their whole history, the others the new days
-        new = unseen(ctx, "gamification_daily", "user_id", [str(u[uf.f("id")]) for u in live])
-        people = [(str(u[uf.f("email")]), parse_day(u.get(uf.f("join_date"))), str(u[uf.f("id")]) in new)
-                  for u in live]
+        new = unseen(ctx, "gamification_daily", "user_id", ids)
+        # days already loaded are re-read only for users whose xp, coins or activity moved since
+        # (daily history is the per-day sum of their logs); days after them for every user
+        changed = changed_users(ctx, live) if baseline else None
+        people = [(str(u[uf.f("email")]), parse_day(u.get(uf.f("join_date"))), i in new,
+                   changed is None or i in changed) for u, i in zip(live, ids, strict=True)]
         tasks = []
         for day in days(min(first, first_ever) if new else first, last):
-            emails = [email for email, joined, is_new in people
-                      if (joined is None or joined <= day) and (day >= first or is_new)]
+            fresh = prev_day is None or day > prev_day
+            emails = [email for email, joined, is_new, moved in people
+                      if (joined is None or joined <= day) and (day >= first or is_new)
+                      and (is_new or fresh or moved)]
             tasks.extend((day, batch) for batch in chunked(emails, per_call))
         if tasks:
             yield fan_out(ctx, fetch, tasks, DAILY_TYPES, ("user_id", "date"))
@@ -126,7 +135,7 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         people = live_users(ctx, page)
         id_f = ctx.settings.endpoint("users_filter").f("id")
         new: set[str] = set()
-        if prev_login is not None and not ctx.backfill:
+        if baseline_usable(ctx, "activity_stats") and prev_login is not None:
             people = active_since(ctx, people, prev_login)
             if "_id" in ctx.columns("users"):  # users the warehouse has never held: their whole range
                 new = unseen(ctx, "users", "_id", [str(u[id_f]) for u in people])
@@ -149,18 +158,11 @@ def active_since(ctx: RunContext, people: list[dict[str, Any]], prev_login: date
     """Users whose activity moved since the last run: compared with the stored users row
     (last login, xp, coins, message/reaction/visit counters), new users included. Without a
     stored users table, users who logged in since the last run's latest login (less the lookback)."""
+    changed = changed_users(ctx, people)
+    if changed is None:
+        return logged_in_since(people, prev_login, timedelta(seconds=ctx.settings.lookback_seconds))
     id_f = ctx.settings.endpoint("users_filter").f("id")
-    stored_columns = ctx.columns("users")
-    signals = [s for s in ACTIVITY_SIGNALS if s in stored_columns and any(s in u for u in people)]
-    if not signals:
-        cutoff = prev_login - timedelta(seconds=ctx.settings.lookback_seconds)
-        return [u for u in people if not isinstance(login := parse_ts(u.get("last_login")), datetime)
-                or login >= cutoff]
-    ids = [str(u[id_f]) for u in people]
-    stored = {row[0]: tuple(row[1:]) for row in ctx.query(
-        "users", "SELECT _id, " + ", ".join(signals) + " FROM {table} WHERE _id IN (SELECT UNNEST(?::VARCHAR[]))",
-        (ids,))}
-    return [u for u in people if stored.get(str(u[id_f])) != tuple(u.get(s) for s in signals)]
+    return [u for u in people if str(u[id_f]) in changed]
 
 
 def gamification_logs_resource(ctx: RunContext) -> DltResource:

@@ -11,6 +11,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.resources.baseline import stamp_users_pass
 from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
 from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, parse_ts, to_arrow
 
@@ -59,6 +60,7 @@ def users_resource(ctx: RunContext) -> DltResource:
     @dlt.resource(name="users", write_disposition="merge", primary_key="_id")
     def users() -> Iterator[pa.Table]:
         ctx.tracker.start("users")
+        stamp_users_pass(ctx)
         ep = ctx.settings.endpoint("users_filter")
         id_f, email_f, login_f, deleted_f = ep.f("id"), ep.f("email"), ep.f("last_login"), ep.f("is_deleted")
         fields, types = users_schema(ctx)

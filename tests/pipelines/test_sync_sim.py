@@ -42,14 +42,13 @@ def test_full_sync_equals_truth(sim: SimAdmin, settings: Settings, warehouse: Co
 
 def minimal_requests(sim: SimAdmin, live_users: int) -> dict[str, int]:
     """What a run with nothing new costs: a full users pass, one page per incremental endpoint
-    (streak logs: plus a count that detects late rows),
-    the last day of daily history for every live user, one call per reference list, one probe
-    of the server's day."""
+    (streak logs: plus a count that detects late rows), one call per reference list, one probe
+    of the server's day. Daily history and activity stats ask only for users whose activity
+    moved: nobody here."""
     return {
         "POST /apis/v1/users/filter": math.ceil(live_users / 200),
         "GET /apis/v1/communities/{communityId}/user-fields": 1,
         "GET /apis/v1/communities/{communityId}/user-field-histories": 1,
-        "POST /apis/v1/users/activity/daily": math.ceil(live_users / 100),
         "POST /apis/v1/users/activity/logs": 1,
         "POST /apis/v1/users/activity/stats": 1,
         "GET /v1/analytics/loyalty-overview": 1,
@@ -181,3 +180,41 @@ def test_throttles_itself_below_the_rate_limit(sim: SimAdmin, settings: Settings
     con = warehouse()
     for dataset in subset:
         assert compare(con, dataset, sim.truth_rows(dataset)) == [], dataset
+
+
+def _live_ids(sim: SimAdmin) -> str:
+    return ", ".join(f"'{r['_id']}'" for r in sim.truth_rows("users"))
+
+
+def test_hours_later_rereads_only_the_users_who_moved(sim: SimAdmin, settings: Settings, warehouse: Connect) -> None:
+    run_sync(settings)
+    before = {r["_id"]: (r["xp"], r["coins"], r["last_login"]) for r in sim.truth_rows("users")}
+    sim.advance(hours=2)  # the seeded clock stays on the same day
+    after = sim.truth_rows("users")
+    moved = sum(1 for r in after if before.get(r["_id"]) != (r["xp"], r["coins"], r["last_login"]))
+    assert 0 < moved < len(after) / 2
+    sim.reset_counters()
+    run_sync(settings)
+    calls = sim.counters()["by_endpoint"]["POST /apis/v1/users/activity/daily"]
+    # one call per users page holding someone who moved, instead of one per 100 live users
+    assert 0 < calls <= moved and calls < math.ceil(len(after) / 100)
+    con = warehouse()
+    ids = _live_ids(sim)
+    for dataset in ("gamification_daily", "activity_stats"):
+        assert compare(con, dataset, sim.truth_rows(dataset), where=f"WHERE user_id IN ({ids})") == [], dataset
+
+
+def test_a_users_only_run_in_between_hides_no_activity(sim: SimAdmin, settings: Settings, warehouse: Connect) -> None:
+    """The stored users table is the baseline for 'who moved'; once a users-only run has moved it,
+    the per-user fan-outs must not trust it and read every user instead."""
+    run_sync(settings)
+    sim.advance(hours=2)
+    run_sync(settings, resources=["users"])  # the users table now holds the activity ...
+    sim.reset_counters()
+    run_sync(settings, resources=["gamification_daily", "activity_stats"])  # ... the fan-outs have not seen
+    live = sim.truth()["users"]["count"]
+    assert sim.counters()["by_endpoint"]["POST /apis/v1/users/activity/daily"] >= math.ceil(live / 100)
+    con = warehouse()
+    ids = _live_ids(sim)
+    for dataset in ("gamification_daily", "activity_stats"):
+        assert compare(con, dataset, sim.truth_rows(dataset), where=f"WHERE user_id IN ({ids})") == [], dataset

@@ -1,0 +1,80 @@
+"""Which users changed since a resource's last run, judged against the stored users table.
+
+Per-user fan-outs (daily history, activity stats) re-read only users whose activity moved: the
+users row of this run's pass compared with the row stored in the warehouse. That comparison is
+sound only when the stored users table was written by the same run that last ran the fan-out
+(a `--resources users` run in between would hide the activity it saw). So the users resource
+stamps each pass it writes with a token in its state, and each fan-out remembers the token its
+last complete run was aligned with; when they differ, the fan-out reads every user.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import dlt
+
+from pipelines.context import RunContext
+from pipelines.shapes import parse_ts
+
+USERS_PASS = "pass_token"  # users resource state: the run whose pass the users table holds
+ALIGNED = "users_pass"  # a fan-out's state: the users pass its last complete run was aligned with
+# user columns whose change means the user was active: any xp or coin movement moves xp or coins
+ACTIVITY_SIGNALS = ("last_login", "xp", "coins", "total_messages", "total_reactions", "visit_count")
+
+
+def stamp_users_pass(ctx: RunContext) -> None:
+    """Called by the users resource as it starts: remember which pass the stored table holds,
+    and claim it for this run when the users table is loaded by it."""
+    state = dlt.current.resource_state()
+    if "users:stored_pass" not in ctx.memo:
+        ctx.memo["users:stored_pass"] = state.get(USERS_PASS)
+        ctx.memo["users:run_token"] = uuid.uuid4().hex
+        if "users" in dlt.current.source().selected_resources:
+            state[USERS_PASS] = ctx.memo["users:run_token"]
+
+
+def users_after_run(ctx: RunContext) -> str | None:
+    """The token of the pass the users table holds once this run has loaded."""
+    selected = "users" in dlt.current.source().selected_resources
+    return ctx.memo.get("users:run_token") if selected else ctx.memo.get("users:stored_pass")
+
+
+def baseline_usable(ctx: RunContext, resource: str) -> bool:
+    """Whether the stored users table is the baseline this fan-out's last run saw. Also records,
+    for the next run, the pass this run aligns with (none for bounded or refreshing runs, which
+    do not bring the fan-out up to date). Evaluated once per run."""
+    key = f"baseline:{resource}"
+    if key not in ctx.memo:
+        state = dlt.current.resource_state()
+        stored = ctx.memo.get("users:stored_pass")
+        usable = (stored is not None and state.get(ALIGNED) == stored
+                  and not (ctx.backfill or ctx.refresh or ctx.end is not None))
+        complete = not (ctx.backfill or ctx.end is not None or ctx.start is not None)
+        state[ALIGNED] = users_after_run(ctx) if complete else None
+        ctx.memo[key] = usable
+    return bool(ctx.memo[key])
+
+
+def changed_users(ctx: RunContext, people: list[dict[str, Any]]) -> set[str] | None:
+    """Ids of `people` (rows of this run's users pass) whose activity signals differ from the
+    stored users row, users the table does not hold included; None when the stored table has
+    none of the signals (nothing to compare: treat everyone as changed)."""
+    id_f = ctx.settings.endpoint("users_filter").f("id")
+    stored_columns = ctx.columns("users")
+    signals = [s for s in ACTIVITY_SIGNALS if s in stored_columns and any(s in u for u in people)]
+    if not signals:
+        return None
+    ids = [str(u[id_f]) for u in people]
+    stored = {row[0]: tuple(row[1:]) for row in ctx.query(
+        "users", "SELECT _id, " + ", ".join(signals) + " FROM {table} WHERE _id IN (SELECT UNNEST(?::VARCHAR[]))",
+        (ids,))}
+    return {str(u[id_f]) for u in people if stored.get(str(u[id_f])) != tuple(u.get(s) for s in signals)}
+
+
+def logged_in_since(people: list[dict[str, Any]], cutoff: datetime, lookback: timedelta) -> list[dict[str, Any]]:
+    """Without stored signals: users whose last login is unknown or after `cutoff - lookback`."""
+    since = cutoff - lookback
+    return [u for u in people if not isinstance(login := parse_ts(u.get("last_login")), datetime) or login >= since]
