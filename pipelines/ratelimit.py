@@ -1,6 +1,6 @@
 """Client-side rate limiter shared by every thread of one client.
 
-It spaces requests at a steady rate (the configured one, or 90% of the server's advertised
+It spaces requests at a steady rate (the configured one, or 95% of the server's advertised
 `X-RateLimit-Limit` per second once seen), stops sending when the server says the window is spent
 (`X-RateLimit-Remaining: 0` until `X-RateLimit-Reset`), and after a 429 holds every thread until
 `Retry-After` has passed, so a well-configured run never meets a second 429.
@@ -12,7 +12,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-SAFETY = 0.9  # fraction of the advertised limit we allow ourselves
+# fraction of the advertised limit we allow ourselves. Against a fixed one-second window, evenly
+# spaced requests at 95% only meet a 429 when one request is held back some 50 ms longer than the
+# request twenty slots after it; X-RateLimit-Remaining: 0 pauses us until the reset before that.
+SAFETY = 0.95
 MAX_PAUSE = 120.0  # never trust a header asking for more than this
 
 
