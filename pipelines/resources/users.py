@@ -11,6 +11,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
 from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
 from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, parse_ts, to_arrow
@@ -66,7 +67,9 @@ def users_resource(ctx: RunContext) -> DltResource:
         fields, types = users_schema(ctx)
         live: list[pa.ChunkedArray] = []  # the pass's ids, compact (Arrow), for the deletion check
         max_login: datetime | None = None
-        for page in ctx.client.paginate("users_filter", json={ep.f("fields"): fields}):
+        # the cursor chain walks on in a thread while each page is converted and fanned out
+        pages = ctx.client.paginate("users_filter", json={ep.f("fields"): fields})
+        for page in prefetched(pages, depth=2 if ctx.settings.concurrency > 1 else 0, name="returning-users"):
             for user in page:
                 user.setdefault(deleted_f, False)
                 user[DELETED_AT] = None
