@@ -37,3 +37,20 @@ $PY -m bench.run --users 100000 --profiles none,lat50,lat50rl20 --runs noop,day 
 
 # 8. the table the README quotes
 $PY -m bench.run --merge "final_full,matrix2:run=noop+day,matrix1:contender=peer:run=noop+day" --label latest
+
+# --- 2026-11-26: daily history re-reads only users who moved; client paces at 95% of the limit;
+#     the users cursor chain reads ahead. Re-measured on that code:
+# 9. the no-change goal on every resource again
+$PY -m bench.run --users 10000 --profiles none --runs noop --repeat 1 --contenders ours \
+    --resources all --label noop_all2
+
+# 10. the quoted full syncs, 3 repeats per profile, contenders alternating
+$PY -m bench.run --users 100000 --profiles lat50,lat50rl20,none --runs full --repeat 3 \
+    --contenders ours,peer --label final_full2 --rss-cap-mb 8000
+
+# 11. ours' no-change and next-day syncs
+$PY -m bench.run --users 100000 --profiles none,lat50,lat50rl20 --runs noop,day --repeat 1 \
+    --contenders ours --label matrix3
+
+# 12. the table the README quotes (the peer's no-change and next-day runs are step 2's)
+$PY -m bench.run --merge "final_full2,matrix3:run=noop+day,matrix1:contender=peer:run=noop+day" --label latest
