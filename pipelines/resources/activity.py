@@ -79,7 +79,8 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
             ctx.memo["daily:prev_day"] = parse_day(dlt.current.resource_state().get("last_day"))
         prev_day = ctx.memo["daily:prev_day"]
         first, last, first_ever = day_span(ctx, "gamification_daily", ctx.settings.daily_lookback_days)
-        baseline = baseline_usable(ctx, "gamification_daily") and prev_day is not None
+        baseline = (baseline_usable(ctx, "gamification_daily", last, ctx.settings.daily_lookback_days)
+                    and prev_day is not None)
         uf = ctx.settings.endpoint("users_filter")
         live = live_users(ctx, page)
         ids = [str(u[uf.f("id")]) for u in live]
@@ -135,7 +136,7 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         people = live_users(ctx, page)
         id_f = ctx.settings.endpoint("users_filter").f("id")
         new: set[str] = set()
-        if baseline_usable(ctx, "activity_stats") and prev_login is not None:
+        if baseline_usable(ctx, "activity_stats", today, ctx.settings.lookback_days) and prev_login is not None:
             people = active_since(ctx, people, prev_login)
             if "_id" in ctx.columns("users"):  # users the warehouse has never held: their whole range
                 new = unseen(ctx, "users", "_id", [str(u[id_f]) for u in people])

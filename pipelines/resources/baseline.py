@@ -11,7 +11,7 @@ last complete run was aligned with; when they differ, the fan-out reads every us
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import dlt
@@ -42,17 +42,19 @@ def users_after_run(ctx: RunContext) -> str | None:
     return ctx.memo.get("users:run_token") if selected else ctx.memo.get("users:stored_pass")
 
 
-def baseline_usable(ctx: RunContext, resource: str) -> bool:
+def baseline_usable(ctx: RunContext, resource: str, last_day: date, lookback_days: int) -> bool:
     """Whether the stored users table is the baseline this fan-out's last run saw. Also records,
-    for the next run, the pass this run aligns with (none for bounded or refreshing runs, which
-    do not bring the fan-out up to date). Evaluated once per run."""
+    for the next run, the pass this run aligns with: a run is complete for that purpose when it
+    reads up to the server's day (`last_day`) for every user it was not entitled to skip, from no
+    later than the first day the next run re-reads (`last_day - lookback_days`); a `--since`
+    backfill from an earlier day qualifies, a bounded window does not. Evaluated once per run."""
     key = f"baseline:{resource}"
     if key not in ctx.memo:
         state = dlt.current.resource_state()
         stored = ctx.memo.get("users:stored_pass")
         usable = (stored is not None and state.get(ALIGNED) == stored
                   and not (ctx.backfill or ctx.refresh or ctx.end is not None))
-        complete = not (ctx.backfill or ctx.end is not None or ctx.start is not None)
+        complete = ctx.end is None and (ctx.start is None or ctx.start.date() <= last_day - timedelta(days=lookback_days))
         state[ALIGNED] = users_after_run(ctx) if complete else None
         ctx.memo[key] = usable
     return bool(ctx.memo[key])

@@ -123,3 +123,24 @@ def test_full_refresh_keeps_users_flagged_as_deleted(sim: SimAdmin, settings: Se
         assert compare(con, "users", sim.truth_rows("users"), ignore=("deleted_at",), where="WHERE NOT is_deleted") == []
     finally:
         con.close()
+
+
+def test_a_backfill_reaching_today_leaves_the_daily_history_aligned(sim: SimAdmin, settings: Settings,
+                                                                      warehouse: Connect) -> None:
+    """A `--since` run that reads every user from a day no later than the next run's first day
+    counts as complete: the next run re-reads loaded days only for users who moved (nobody here).
+    One that starts after it does not: the next run reads every user again."""
+    today = day(sim.clock()["now"][:10])
+    run_sync(settings, resources=["users", "gamification_daily"])
+    run_sync(settings, resources=["users", "gamification_daily"], since=today)
+    sim.reset_counters()
+    run_sync(settings, resources=["users", "gamification_daily"])
+    assert "POST /apis/v1/users/activity/daily" not in sim.counters()["by_endpoint"]
+    one_day_back = Settings.from_env(backoff_base=0.05, backoff_max=2.0, daily_lookback_days=1)
+    run_sync(one_day_back, resources=["users", "gamification_daily"], since=today)  # starts after today - 1
+    sim.reset_counters()
+    run_sync(one_day_back, resources=["users", "gamification_daily"])
+    live = sim.truth()["users"]["count"]
+    assert sim.counters()["by_endpoint"]["POST /apis/v1/users/activity/daily"] >= 2 * -(-live // 100) - 2
+    con = warehouse()
+    assert compare(con, "gamification_daily", sim.truth_rows("gamification_daily")) == []
