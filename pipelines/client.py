@@ -247,9 +247,14 @@ class ReturningClient:
         try:
             resp = http.request(ep.method, url, params=_query(params), json=json, files=files)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            self.limiter.release()
             raise SendFailed(ep.name, type(exc).__name__) from None
         except (httpx.TimeoutException, httpx.TransportError) as exc:
+            self.limiter.release()
             raise AmbiguousWriteError(ep.name, type(exc).__name__) from None
+        except BaseException:
+            self.limiter.release()
+            raise
         self.limiter.observe(resp.status_code, resp.headers)
         self._raise_auth(ep, resp)
         if resp.status_code == 429:
@@ -278,9 +283,14 @@ class ReturningClient:
             try:
                 resp = http.request(ep.method, url, params=query, json=json)
             except httpx.TimeoutException as exc:
+                self.limiter.release()
                 raise Retryable(f"timeout: {type(exc).__name__}") from None
             except httpx.TransportError as exc:
+                self.limiter.release()
                 raise Retryable(f"connection: {type(exc).__name__}: {scrub(str(exc))[:120]}") from None
+            except BaseException:
+                self.limiter.release()
+                raise
             self.limiter.observe(resp.status_code, resp.headers)
             self._raise_auth(ep, resp)
             if resp.status_code in RETRYABLE_STATUS:

@@ -1,9 +1,10 @@
 """Client-side rate limiter shared by every thread of one client.
 
 It spaces requests at a steady rate (the configured one, or 95% of the server's advertised
-`X-RateLimit-Limit` per second once seen), stops sending when the server says the window is spent
-(`X-RateLimit-Remaining: 0` until `X-RateLimit-Reset`), and after a 429 holds every thread until
-`Retry-After` has passed, so a well-configured run never meets a second 429.
+`X-RateLimit-Limit` per second once seen), stops sending until `X-RateLimit-Reset` when the window
+the server reports has no room left for the requests already in flight (`X-RateLimit-Remaining`
+at or below them), and after a 429 holds every thread until `Retry-After` has passed, so a
+well-configured run never meets a second 429.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next_slot = 0.0  # monotonic time of the next free sending slot
         self._paused_until = 0.0
+        self._in_flight = 0  # requests sent and not answered yet
 
     @property
     def rate(self) -> float | None:
@@ -52,26 +54,35 @@ class RateLimiter:
                     start = max(start, self._next_slot)
                     self._next_slot = start + 1.0 / self._rate
                 delay = start - now
-            if delay <= 0:
-                return waited
+                if delay <= 0:
+                    self._in_flight += 1
+                    return waited
             self._sleep(delay)
             waited += delay
             # a 429 seen meanwhile may have pushed the pause beyond the slot we slept to
             with self._lock:
                 if self._paused_until <= start:
+                    self._in_flight += 1
                     return waited
 
+    def release(self) -> None:
+        """A request acquired but never answered (the connection failed)."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
-        """Learn from a response's X-RateLimit-* / Retry-After headers."""
+        """Learn from a response's X-RateLimit-* / Retry-After headers (the answer to an acquire)."""
         limit = _number(headers.get("x-ratelimit-limit"))
         remaining = _number(headers.get("x-ratelimit-remaining"))
         reset = _number(headers.get("x-ratelimit-reset"))
         with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
             now = self._clock()
             if limit and limit > 0:
                 advertised = limit * SAFETY
                 self._rate = min(advertised, self._configured) if self._configured else advertised
-            if remaining is not None and remaining <= 0 and reset is not None:
+            # the requests still in flight may all land in this window: no room left for more
+            if remaining is not None and remaining <= self._in_flight and reset is not None:
                 wait = reset - self._wall()
                 wait = min(max(wait, 1.0 / (self._rate or 10.0)), MAX_PAUSE)
                 self._paused_until = max(self._paused_until, now + wait)

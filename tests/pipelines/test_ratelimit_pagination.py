@@ -90,3 +90,27 @@ def test_pagination_blocks_are_checked() -> None:
         read_page(streaks, {"data": [{"a": 1}]}, 1)
     page = read_page(DEFAULT_REGISTRY["users_filter"], {"data": {"users": [{"_id": "x"}], "next_cursor": None}}, 1)
     assert page.done and page.records == [{"_id": "x"}]
+
+
+def test_requests_in_flight_count_against_what_the_window_has_left() -> None:
+    lim, clock = limiter()
+    lim.observe(200, {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "50", "x-ratelimit-reset": "1001"})
+    for _ in range(3):
+        lim.acquire()  # three requests sent, none answered
+    # the first answer says 2 remain, but 2 more requests are still in flight: wait for the reset
+    lim.observe(200, {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "2", "x-ratelimit-reset": "1001"})
+    before = sum(clock.slept)
+    lim.acquire()
+    assert sum(clock.slept) - before == pytest.approx(1.0, abs=0.05)
+
+
+def test_room_for_the_requests_in_flight_keeps_the_pace() -> None:
+    lim, clock = limiter()
+    lim.observe(200, {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "50", "x-ratelimit-reset": "1001"})
+    lim.acquire()
+    lim.acquire()
+    lim.release()  # one never answered (connection failed): it no longer counts as in flight
+    lim.observe(200, {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "1", "x-ratelimit-reset": "1001"})
+    before = sum(clock.slept)
+    lim.acquire()
+    assert sum(clock.slept) - before < 0.05  # only the pacing gap of 1 / 95 s
