@@ -188,7 +188,9 @@ def pending_packages(warehouse: Path) -> list[str]:
     for sub in ("normalize/extracted", "load/new", "load/normalized", "load/loading"):
         d = root / sub
         if d.is_dir():
-            found += [f"{sub}/{p.name}" for p in d.iterdir() if not p.name.startswith(".")]
+            # packages are folders; a SIGKILL between dlt's copy and rename of an atomic file write
+            # can leave a stray temp file (16 hex chars) that dlt never lists as a package
+            found += [f"{sub}/{p.name}" for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")]
     return sorted(found)
 
 
