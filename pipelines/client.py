@@ -242,19 +242,14 @@ class ReturningClient:
     ) -> Any:
         http = self._http[ep.surface]
         url = self._path(ep, path_params)
-        self.limiter.acquire()
-        self.stats.bump(ep.name, requests=1)
         try:
-            resp = http.request(ep.method, url, params=_query(params), json=json, files=files)
+            with self.limiter.sending():
+                self.stats.bump(ep.name, requests=1)
+                resp = http.request(ep.method, url, params=_query(params), json=json, files=files)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            self.limiter.release()
             raise SendFailed(ep.name, type(exc).__name__) from None
         except (httpx.TimeoutException, httpx.TransportError) as exc:
-            self.limiter.release()
             raise AmbiguousWriteError(ep.name, type(exc).__name__) from None
-        except BaseException:
-            self.limiter.release()
-            raise
         self.limiter.observe(resp.status_code, resp.headers)
         self._raise_auth(ep, resp)
         if resp.status_code == 429:
@@ -278,19 +273,14 @@ class ReturningClient:
         query = _query(params)
 
         def send() -> dict[str, Any]:
-            self.limiter.acquire()
-            self.stats.bump(ep.name, requests=1)
             try:
-                resp = http.request(ep.method, url, params=query, json=json)
+                with self.limiter.sending():
+                    self.stats.bump(ep.name, requests=1)
+                    resp = http.request(ep.method, url, params=query, json=json)
             except httpx.TimeoutException as exc:
-                self.limiter.release()
                 raise Retryable(f"timeout: {type(exc).__name__}") from None
             except httpx.TransportError as exc:
-                self.limiter.release()
                 raise Retryable(f"connection: {type(exc).__name__}: {scrub(str(exc))[:120]}") from None
-            except BaseException:
-                self.limiter.release()
-                raise
             self.limiter.observe(resp.status_code, resp.headers)
             self._raise_auth(ep, resp)
             if resp.status_code in RETRYABLE_STATUS:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 # fraction of the advertised limit we allow ourselves. Against a fixed one-second window, evenly
 # spaced requests at 95% only meet a 429 when one request is held back some 50 ms longer than the
@@ -69,6 +70,17 @@ class RateLimiter:
         """A request acquired but never answered (the connection failed)."""
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
+
+    @contextmanager
+    def sending(self) -> Iterator[None]:
+        """Acquire a slot for one request; if sending it raises before an answer, release the slot
+        (an answer is passed to `observe`, which does)."""
+        self.acquire()
+        try:
+            yield
+        except BaseException:
+            self.release()
+            raise
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Learn from a response's X-RateLimit-* / Retry-After headers (the answer to an acquire)."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users, logged_in_since
+from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users
 from pipelines.resources.common import APPEND_ONCE, chunked, fan_out, incremental, window
 from pipelines.shapes import DATE, INT, STR, TS, days, dmy, iso, parse_day, parse_ts, to_arrow
 
@@ -30,9 +30,15 @@ def live_users(ctx: RunContext, page: pa.Table) -> list[dict[str, Any]]:
     return [r for r in rows if not r.get(ep.f("is_deleted")) and r.get(ep.f("email"))]
 
 
-def day_span(ctx: RunContext, key: str, lookback: int) -> tuple[date, date, date]:
-    """(first, last, first_ever): the days this resource reads this run, and the first day a
-    first run reads (for users it has never seen). Computed once per run; moves the stored day."""
+class Span(NamedTuple):
+    first: date  # the first day this resource reads this run
+    last: date  # the last day it reads (the server's day, or the window's end)
+    first_ever: date  # the first day a first run reads (users it has never seen)
+    previous: date | None  # the last day the previous run read (None: never ran)
+
+
+def day_span(ctx: RunContext, key: str, lookback: int) -> Span:
+    """The days this resource reads this run. Computed once per run; moves the stored day."""
     memo_key = f"span:{key}"
     if memo_key not in ctx.memo:
         state = dlt.current.resource_state()
@@ -45,7 +51,7 @@ def day_span(ctx: RunContext, key: str, lookback: int) -> tuple[date, date, date
             first = max(first, stored - timedelta(days=lookback)) if ctx.start else stored - timedelta(days=lookback)
         if ctx.end is None:
             state["last_day"] = last.isoformat()
-        ctx.memo[memo_key] = (first, last, first_ever)
+        ctx.memo[memo_key] = Span(first, last, first_ever, stored)
     return ctx.memo[memo_key]
 
 
@@ -75,10 +81,7 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
                      primary_key=("user_id", "date"))
     def gamification_daily(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("gamification_daily")
-        if "daily:prev_day" not in ctx.memo:
-            ctx.memo["daily:prev_day"] = parse_day(dlt.current.resource_state().get("last_day"))
-        prev_day = ctx.memo["daily:prev_day"]
-        first, last, first_ever = day_span(ctx, "gamification_daily", ctx.settings.daily_lookback_days)
+        first, last, first_ever, prev_day = day_span(ctx, "gamification_daily", ctx.settings.daily_lookback_days)
         baseline = (baseline_usable(ctx, "gamification_daily", last, ctx.settings.daily_lookback_days)
                     and prev_day is not None)
         uf = ctx.settings.endpoint("users_filter")
@@ -123,10 +126,10 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
     def activity_stats(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("activity_stats")
         state = dlt.current.resource_state()
-        if "stats:prev" not in ctx.memo:
-            ctx.memo["stats:prev"] = (parse_ts(state.get("max_last_login")), parse_day(state.get("last_day")))
-        prev_login, prev_day = ctx.memo["stats:prev"]
-        first, today, first_ever = day_span(ctx, "activity_stats", ctx.settings.lookback_days)
+        if "stats:prev_login" not in ctx.memo:
+            ctx.memo["stats:prev_login"] = parse_ts(state.get("max_last_login"))
+        prev_login = ctx.memo["stats:prev_login"]
+        first, today, first_ever, prev_day = day_span(ctx, "activity_stats", ctx.settings.lookback_days)
         full = max(1, min(max_days, (today - first_ever).days + 1))
         if prev_day is None or ctx.backfill:
             span = (today - first).days + 1
@@ -161,7 +164,9 @@ def active_since(ctx: RunContext, people: list[dict[str, Any]], prev_login: date
     stored users table, users who logged in since the last run's latest login (less the lookback)."""
     changed = changed_users(ctx, people)
     if changed is None:
-        return logged_in_since(people, prev_login, timedelta(seconds=ctx.settings.lookback_seconds))
+        cutoff = prev_login - timedelta(seconds=ctx.settings.lookback_seconds)
+        return [u for u in people if not isinstance(login := parse_ts(u.get("last_login")), datetime)
+                or login >= cutoff]
     id_f = ctx.settings.endpoint("users_filter").f("id")
     return [u for u in people if str(u[id_f]) in changed]
 
@@ -192,7 +197,7 @@ def loyalty_overview_resource(ctx: RunContext) -> DltResource:
                   columns={"date": {"data_type": "date"}})
     def loyalty_overview() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("loyalty_overview")
-        first, last, _ = day_span(ctx, "loyalty_overview", ctx.settings.lookback_days)
+        first, last, _, _ = day_span(ctx, "loyalty_overview", ctx.settings.lookback_days)
         while first <= last:
             upto = min(last, first + timedelta(days=max_days - 1))
             data = ctx.client.request_json("loyalty_overview", params={

@@ -11,13 +11,12 @@ last complete run was aligned with; when they differ, the fan-out reads every us
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import dlt
 
 from pipelines.context import RunContext
-from pipelines.shapes import parse_ts
 
 USERS_PASS = "pass_token"  # users resource state: the run whose pass the users table holds
 ALIGNED = "users_pass"  # a fan-out's state: the users pass its last complete run was aligned with
@@ -26,20 +25,15 @@ ACTIVITY_SIGNALS = ("last_login", "xp", "coins", "total_messages", "total_reacti
 
 
 def stamp_users_pass(ctx: RunContext) -> None:
-    """Called by the users resource as it starts: remember which pass the stored table holds,
-    and claim it for this run when the users table is loaded by it."""
-    state = dlt.current.resource_state()
-    if "users:stored_pass" not in ctx.memo:
-        ctx.memo["users:stored_pass"] = state.get(USERS_PASS)
-        ctx.memo["users:run_token"] = uuid.uuid4().hex
+    """Called by the users resource as it starts: remember which pass the stored table holds and
+    which it will hold after this run, claiming it for this run when the run loads the users table."""
+    if "users:after_run" not in ctx.memo:
+        state = dlt.current.resource_state()
+        stored = state.get(USERS_PASS)
+        ctx.memo["users:stored_pass"] = stored
         if "users" in dlt.current.source().selected_resources:
-            state[USERS_PASS] = ctx.memo["users:run_token"]
-
-
-def users_after_run(ctx: RunContext) -> str | None:
-    """The token of the pass the users table holds once this run has loaded."""
-    selected = "users" in dlt.current.source().selected_resources
-    return ctx.memo.get("users:run_token") if selected else ctx.memo.get("users:stored_pass")
+            state[USERS_PASS] = uuid.uuid4().hex
+        ctx.memo["users:after_run"] = state.get(USERS_PASS)
 
 
 def baseline_usable(ctx: RunContext, resource: str, last_day: date, lookback_days: int) -> bool:
@@ -55,7 +49,7 @@ def baseline_usable(ctx: RunContext, resource: str, last_day: date, lookback_day
         usable = (stored is not None and state.get(ALIGNED) == stored
                   and not (ctx.backfill or ctx.refresh or ctx.end is not None))
         complete = ctx.end is None and (ctx.start is None or ctx.start.date() <= last_day - timedelta(days=lookback_days))
-        state[ALIGNED] = users_after_run(ctx) if complete else None
+        state[ALIGNED] = ctx.memo.get("users:after_run") if complete else None
         ctx.memo[key] = usable
     return bool(ctx.memo[key])
 
@@ -75,8 +69,3 @@ def changed_users(ctx: RunContext, people: list[dict[str, Any]]) -> set[str] | N
         (ids,))}
     return {str(u[id_f]) for u in people if stored.get(str(u[id_f])) != tuple(u.get(s) for s in signals)}
 
-
-def logged_in_since(people: list[dict[str, Any]], cutoff: datetime, lookback: timedelta) -> list[dict[str, Any]]:
-    """Without stored signals: users whose last login is unknown or after `cutoff - lookback`."""
-    since = cutoff - lookback
-    return [u for u in people if not isinstance(login := parse_ts(u.get("last_login")), datetime) or login >= since]

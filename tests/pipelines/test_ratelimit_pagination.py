@@ -114,3 +114,17 @@ def test_room_for_the_requests_in_flight_keeps_the_pace() -> None:
     before = sum(clock.slept)
     lim.acquire()
     assert sum(clock.slept) - before < 0.05  # only the pacing gap of 1 / 95 s
+
+
+def test_a_send_that_raises_gives_its_slot_back() -> None:
+    lim, clock = limiter()
+    lim.observe(200, {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "50", "x-ratelimit-reset": "1001"})
+    with pytest.raises(ConnectionError), lim.sending():
+        raise ConnectionError("reset")
+    with lim.sending():
+        pass  # answered: observe below accounts for it
+    # one request in flight at most, so a window with 1 left keeps the pace
+    lim.observe(200, {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "1", "x-ratelimit-reset": "1001"})
+    before = sum(clock.slept)
+    lim.acquire()
+    assert sum(clock.slept) - before < 0.05
