@@ -16,13 +16,13 @@ from typing import Any
 
 from pipelines.errors import ConfigError, register_secret
 from pipelines.registry import Endpoint, build_registry
+from warehouse.location import DEFAULT_DESTINATION, DEFAULT_WAREHOUSE, WarehouseLocation
 
 PRODUCTION_URLS = {
     "integration": "https://integration.returning.ai",
     "partner": "https://api.returning.ai",
     "application": "https://application.returning.ai",
 }
-DEFAULT_WAREHOUSE = "warehouse/returning.duckdb"
 
 # env var -> (field, parser)
 _NUMERIC_ENV: dict[str, tuple[str, type]] = {
@@ -47,7 +47,8 @@ class Settings:
     partner_url: str = PRODUCTION_URLS["partner"]
     application_url: str = PRODUCTION_URLS["application"]
     community_id: str | None = None
-    warehouse: Path = Path(DEFAULT_WAREHOUSE)
+    warehouse: Path = Path(DEFAULT_WAREHOUSE)  # the DuckDB file; on any destination, dlt's local state beside it
+    destination: str = DEFAULT_DESTINATION  # any dlt destination (RETURNING_DESTINATION)
     concurrency: int = 4
     timeout: float = 30.0
     max_attempts: int = 8
@@ -95,6 +96,11 @@ class Settings:
     def __str__(self) -> str:
         return repr(self)
 
+    @property
+    def location(self) -> WarehouseLocation:
+        """Where the warehouse is (the one decision: `warehouse.location`)."""
+        return WarehouseLocation(destination=self.destination, path=Path(self.warehouse))
+
     @cached_property
     def registry(self) -> dict[str, Endpoint]:
         return build_registry(self.registry_overrides)
@@ -121,8 +127,8 @@ class Settings:
                 values[f"{surface}_url"] = url
         if env.get("RETURNING_AI_COMMUNITY_ID"):
             values["community_id"] = env["RETURNING_AI_COMMUNITY_ID"].strip()
-        if env.get("RETURNING_WAREHOUSE"):
-            values["warehouse"] = Path(env["RETURNING_WAREHOUSE"])
+        location = WarehouseLocation.from_env(env)
+        values["warehouse"], values["destination"] = location.path, location.destination
         for var, (name, parse) in _NUMERIC_ENV.items():
             raw = env.get(var)
             if raw:

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 import dlt
-from dlt.destinations.exceptions import DatabaseUndefinedRelation, DestinationUndefinedEntity
 
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.shapes import parse_day, to_utc_datetime
+from warehouse import readback
 
 # resource -> endpoints whose requests it is charged with in the summary
 RESOURCE_ENDPOINTS: dict[str, tuple[str, ...]] = {
@@ -159,64 +158,33 @@ class RunContext:
             return set()
 
     def query(self, table: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Rows of `sql` where `{table}` names the warehouse table; [] when it does not exist.
-        The destination is asked even when a refresh has dropped the table from dlt's schema:
-        until the load, its rows are still there."""
-        result = self._run(table, sql, params, arrow=False)
-        return result if result is not None else []
-
-    def query_arrow(self, table: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        """Like `query` but returns an Arrow table (None when the table does not exist)."""
-        return self._run(table, sql, params, arrow=True)
+        """Rows of `sql` (DuckDB's dialect, `?` placeholders; a list parameter after `IN` is an IN
+        list) where `{table}` names the warehouse table; [] when it does not exist. The destination
+        is asked even when a refresh has dropped the table from dlt's schema: until the load, its
+        rows are still there."""
+        client = _sql_client()
+        if client is None:
+            return []
+        with client:
+            return readback.query(client, table, sql, params) or []
 
     def anti_join(self, table: str, key: str, keep: Any, where: str = "") -> Any:
         """Rows of the warehouse table whose `key` is not in the Arrow table `keep` (one column
         `key`), as an Arrow table; None when the table does not exist. The comparison runs inside
-        DuckDB, so a million kept keys cost a few dozen MB, not a Python set."""
-        try:
-            pipeline = dlt.current.pipeline()
-        except Exception:  # noqa: BLE001
+        the warehouse, so a million kept keys cost a few dozen MB, not a Python set."""
+        client = _sql_client()
+        if client is None:
             return None
-        if pipeline is None or not pipeline.default_schema_name:
-            return None
-        try:
-            with pipeline.sql_client() as client:
-                qualified = client.make_qualified_table_name(table)
-                native = client.native_connection
-                view = "__returning_keep_keys"
-                native.register(view, keep)
-                try:
-                    sql = (f"SELECT * FROM {qualified} AS t WHERE {where or 'TRUE'} AND NOT EXISTS "
-                           f'(SELECT 1 FROM {view} AS k WHERE k."{key}" = t."{key}") ORDER BY t."{key}"')
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        return native.sql(sql).to_arrow_table()
-                finally:
-                    native.unregister(view)
-        except (DatabaseUndefinedRelation, DestinationUndefinedEntity):
-            return None
-        except Exception as exc:  # noqa: BLE001 - duckdb's own catalog error when the table is missing
-            if "does not exist" in str(exc):
-                return None
-            raise
+        with client:
+            return readback.keys_not_in(client, table, key, keep, where)
 
-    def _run(self, table: str, sql: str, params: tuple[Any, ...], *, arrow: bool) -> Any:
-        try:
-            pipeline = dlt.current.pipeline()
-        except Exception:  # noqa: BLE001 - no active pipeline: nothing stored to compare with
-            return None
-        if pipeline is None or not pipeline.default_schema_name:
-            return None
-        try:
-            with pipeline.sql_client() as client:
-                qualified = client.make_qualified_table_name(table)
-                with client.execute_query(sql.format(table=qualified), *params) as cursor:
-                    if not arrow:
-                        return list(cursor.fetchall())
-                    native = cursor.native_cursor  # duckdb 2 renamed fetch_arrow_table to to_arrow_table
-                    fetch = getattr(native, "to_arrow_table", None) or native.fetch_arrow_table
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        return fetch()
-        except (DatabaseUndefinedRelation, DestinationUndefinedEntity):
-            return None
+
+def _sql_client() -> Any:
+    """dlt's SQL client of the running pipeline (any destination); None outside a pipeline run."""
+    try:
+        pipeline = dlt.current.pipeline()
+    except Exception:  # noqa: BLE001 - no active pipeline: nothing stored to compare with
+        return None
+    if pipeline is None or not pipeline.default_schema_name:
+        return None
+    return pipeline.sql_client()

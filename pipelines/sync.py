@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-import duckdb
 from dlt.common.runtime.collector import NullCollector
 from dlt.sources import DltSource
 
@@ -34,10 +33,14 @@ from pipelines.config import Settings
 from pipelines.context import RESOURCE_ENDPOINTS, RESOURCES, ProgressCallback, Tracker
 from pipelines.errors import ConfigError, ReturningError, SyncBusy
 from pipelines.source import PARENTS, returning_ai
+from warehouse.connection import dlt_destination, hold_for_load
+from warehouse.location import RAW_SCHEMA
 
 __all__ = ["KILL_ENV", "ResourceResult", "SyncResult", "make_pipeline", "make_source", "run_sync"]
 PIPELINE_NAME = "returning_ai"
-DATASET = "returning_raw"
+DATASET = RAW_SCHEMA
+# destination -> dlt loader file format (None: dlt's default); chosen by measurement in bench/
+LOADER_FILE_FORMATS: dict[str, Any] = {}
 KILL_ENV = "RETURNING_SYNC_TEST_KILL_AT"
 READER_WAIT = 30.0  # seconds a sync waits for readers (`returning-sync sql`) to let go of the warehouse
 
@@ -61,20 +64,25 @@ class SyncResult:
     tables: dict[str, int] = field(default_factory=dict)  # rows per loaded table (child tables too)
 
 
-def make_pipeline(settings: Settings, connection: duckdb.DuckDBPyConnection | None = None) -> dlt.Pipeline:
-    """The dlt pipeline writing to the DuckDB warehouse (through `connection` when given). Its
-    working directory sits beside the warehouse file; the state also lives in the warehouse, so a
-    fresh machine resumes from it."""
-    warehouse = Path(settings.warehouse).expanduser().resolve()
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
+def make_pipeline(settings: Settings, connection: Any = None) -> dlt.Pipeline:
+    """The dlt pipeline writing to the configured warehouse (DuckDB: through `connection`, the file
+    the sync holds, when given). Its working directory sits beside the warehouse file; the state
+    also lives in the warehouse, so a fresh machine resumes from it."""
+    location = settings.location
+    location.pipelines_dir.mkdir(parents=True, exist_ok=True)
     kill_at = os.environ.get(KILL_ENV)
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
-        destination=dlt.destinations.duckdb(connection if connection is not None else str(warehouse)),
+        destination=dlt_destination(location, connection),
         dataset_name=DATASET,
-        pipelines_dir=str(warehouse.parent / ".dlt" / "pipelines"),
+        pipelines_dir=str(location.pipelines_dir),
         **({"progress": KillAt(kill_at)} if kill_at else {}),
     )
+
+
+def loader_file_format(settings: Settings) -> Any:
+    """dlt's load file format for the destination (bench/: measured, `LOADER_FILE_FORMATS`)."""
+    return LOADER_FILE_FORMATS.get(settings.destination)
 
 
 class KillAt(NullCollector):
@@ -114,27 +122,12 @@ def abort_partial_load(pipeline: dlt.Pipeline) -> list[str]:
     return []
 
 
-def open_warehouse(settings: Settings, wait: float = READER_WAIT) -> duckdb.DuckDBPyConnection:
-    """The warehouse file, opened for writing once for the whole run. DuckDB lets one process
-    write a file and no other open it meanwhile; a reader that opens it between two of dlt's own
-    connections would make the load fail halfway. Held from the start, readers wait and get a
-    clear message instead; this waits `wait` seconds for readers already in."""
-    path = Path(settings.warehouse).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            connection = duckdb.connect(str(path))
-            if settings.duckdb_memory_limit:  # DuckDB spills to disk beyond it (big merges, 1M users)
-                connection.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
-            return connection
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():  # not a DuckDB file, no permission, ...
-                raise ConfigError(f"RETURNING_WAREHOUSE {path} cannot be opened: {str(exc).splitlines()[0]}") from None
-            if time.monotonic() >= deadline:
-                raise SyncBusy(f"the warehouse {path} is held by another process (a query or a Dagster run?) "
-                               f"after waiting {wait:.0f}s; try again when it ends") from None
-            time.sleep(0.2)
+@contextmanager
+def open_warehouse(settings: Settings, wait: float = READER_WAIT) -> Iterator[Any]:
+    """The warehouse, held for the whole run (see `warehouse.connection.hold_for_load`): DuckDB's file
+    opened for writing once, so a reader cannot break the load halfway; a server's login checked once."""
+    with hold_for_load(settings.location, memory_limit=settings.duckdb_memory_limit, wait=wait) as held:
+        yield held
 
 
 def repair(pipeline: dlt.Pipeline, settings: Settings, client: ReturningClient | None = None) -> None:
@@ -145,12 +138,13 @@ def repair(pipeline: dlt.Pipeline, settings: Settings, client: ReturningClient |
     redo = sorted(set(abort_partial_load(pipeline)) | set(json.loads(owed.read_text()) if owed.exists() else []))
     if redo:
         owed.write_text(json.dumps(redo))
-        pipeline.run(make_source(settings, redo, refresh=True, client=client), refresh="drop_resources")
+        pipeline.run(make_source(settings, redo, refresh=True, client=client), refresh="drop_resources",
+                     loader_file_format=loader_file_format(settings))
         owed.unlink()
 
 
 def lock_path(settings: Settings) -> Path:
-    return Path(settings.warehouse).expanduser().resolve().parent / ".dlt" / "sync.lock"
+    return settings.location.workdir / "sync.lock"
 
 
 @contextmanager
@@ -223,7 +217,8 @@ def run_sync(
         pipeline = make_pipeline(settings, connection)
         try:
             repair(pipeline, settings, client)
-            info = pipeline.run(source, refresh="drop_resources" if full_refresh else None)
+            info = pipeline.run(source, refresh="drop_resources" if full_refresh else None,
+                                loader_file_format=loader_file_format(settings))
         except Exception as exc:
             cause = _returning_cause(exc)
             if cause is not None:

@@ -1,4 +1,5 @@
-"""Opening the DuckDB warehouse file, with a short wait when another process holds its lock.
+"""The DuckDB adapter: the only module that imports duckdb. Opening the file (with a short wait
+when another process holds its lock), the memory limit, Arrow registration for key comparisons.
 
 DuckDB allows one writing process per file, and while it writes no other process may open the
 file at all, not even read-only. Dagster queues its own writers in one pool; everything else
@@ -9,14 +10,19 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-DEFAULT_WAREHOUSE = "warehouse/returning.duckdb"
+from warehouse.connection import WarehouseConfigError, WarehouseError
+from warehouse.location import DEFAULT_WAREHOUSE
+
+Error = duckdb.Error  # for callers that must tell DuckDB's errors apart without importing duckdb
 
 
-class WarehouseBusyError(Exception):
+class WarehouseBusyError(WarehouseError):
     """Another process (typically a Dagster run) holds the warehouse's write lock."""
 
     exit_code = 1
@@ -29,7 +35,7 @@ class WarehouseBusyError(Exception):
         )
 
 
-class WarehouseMissingError(Exception):
+class WarehouseMissingError(WarehouseError):
     exit_code = 2
 
     def __init__(self, path: Path) -> None:
@@ -47,8 +53,10 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 
 def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
-            wait_seconds: float = 5.0, poll_seconds: float = 0.25) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse; retry while another process holds the lock, then raise WarehouseBusyError."""
+            wait_seconds: float = 5.0, poll_seconds: float = 0.25,
+            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; retry while another process holds the lock, then raise WarehouseBusyError.
+    A file that is not a DuckDB database (or cannot be opened) is a WarehouseConfigError."""
     target = warehouse_path(path)
     if read_only and not target.exists():
         raise WarehouseMissingError(target)
@@ -57,11 +65,63 @@ def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = Fal
     started = time.monotonic()
     while True:
         try:
-            return duckdb.connect(str(target), read_only=read_only)
+            con = duckdb.connect(str(target), read_only=read_only)
+            con.execute("SET TimeZone = 'UTC'")  # timestamptz -> date casts are UTC days, as the API's
+            if memory_limit:  # DuckDB spills to disk beyond it (big merges, 1M users)
+                con.execute(f"SET memory_limit = '{memory_limit}'")
+            return con
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
+                if isinstance(exc, duckdb.IOException):
+                    raise WarehouseConfigError(f"RETURNING_WAREHOUSE {target} cannot be opened: "
+                                               f"{str(exc).splitlines()[0]}") from None
                 raise
             waited = time.monotonic() - started
             if waited >= wait_seconds:
                 raise WarehouseBusyError(target, waited, str(exc)) from exc
             time.sleep(poll_seconds)
+
+
+def anti_join(native: duckdb.DuckDBPyConnection, qualified: str, key: str, keep: Any, where: str) -> Any:
+    """Rows of `qualified` whose `key` is not among the Arrow table `keep`'s, as Arrow: the keys are
+    registered as a view, so the comparison runs inside DuckDB and costs no Python set."""
+    view = "__returning_keep_keys"
+    native.register(view, keep)
+    try:
+        sql = (f"SELECT * FROM {qualified} AS t WHERE {where or 'TRUE'} AND NOT EXISTS "
+               f'(SELECT 1 FROM {view} AS k WHERE k."{key}" = t."{key}") ORDER BY t."{key}"')
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return native.sql(sql).to_arrow_table()
+    finally:
+        native.unregister(view)
+
+
+def is_missing_table(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.CatalogException) or "does not exist" in str(exc)
+
+
+class WarehouseHeld(WarehouseError):
+    """Readers or another writer kept the file longer than the sync waits for them."""
+
+    exit_code = 1
+
+
+def hold(path: Path, *, memory_limit: str | None, wait: float) -> duckdb.DuckDBPyConnection:
+    """The file opened for writing, waiting `wait` seconds for readers already in."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            connection = duckdb.connect(str(path))
+            if memory_limit:  # DuckDB spills to disk beyond it (big merges, 1M users)
+                connection.execute(f"SET memory_limit = '{memory_limit}'")
+            return connection
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():  # not a DuckDB file, no permission, ...
+                raise WarehouseConfigError(f"RETURNING_WAREHOUSE {path} cannot be opened: "
+                                           f"{str(exc).splitlines()[0]}") from None
+            if time.monotonic() >= deadline:
+                raise WarehouseHeld(f"the warehouse {path} is held by another process (a query or a Dagster run?) "
+                                    f"after waiting {wait:.0f}s; try again when it ends") from None
+            time.sleep(0.2)

@@ -59,7 +59,7 @@ def unseen(ctx: RunContext, table: str, column: str, ids: list[str]) -> set[str]
     """The ids without a row in the warehouse table (all of them when the table does not exist)."""
     if not ids or column not in ctx.columns(table):
         return set(ids)
-    found = ctx.query(table, f"SELECT DISTINCT {column} FROM {{table}} WHERE {column} IN (SELECT UNNEST(?::VARCHAR[]))",
+    found = ctx.query(table, f"SELECT DISTINCT {column} FROM {{table}} WHERE {column} IN ?",
                       (ids,))
     return set(ids) - {row[0] for row in found}
 

@@ -65,7 +65,7 @@ def changed_users(ctx: RunContext, people: list[dict[str, Any]]) -> set[str] | N
         return None
     ids = [str(u[id_f]) for u in people]
     stored = {row[0]: tuple(row[1:]) for row in ctx.query(
-        "users", "SELECT _id, " + ", ".join(signals) + " FROM {table} WHERE _id IN (SELECT UNNEST(?::VARCHAR[]))",
+        "users", "SELECT _id, " + ", ".join(signals) + " FROM {table} WHERE _id IN ?",
         (ids,))}
     return {str(u[id_f]) for u in people if stored.get(str(u[id_f])) != tuple(u.get(s) for s in signals)}
 

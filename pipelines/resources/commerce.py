@@ -58,7 +58,7 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
             if older:
                 stored = dict(ctx.query(
                     "redemption_orders",
-                    "SELECT transaction_id, updated_at FROM {table} WHERE transaction_id IN (SELECT UNNEST(?::VARCHAR[]))",
+                    "SELECT transaction_id, updated_at FROM {table} WHERE transaction_id IN ?",
                     ([str(o[key]) for o in older],)))
                 recent += [o for o in older if stored.get(str(o[key])) != o.get(cursor)]
             changed = recent

@@ -1,0 +1,388 @@
+"""The warehouse port: one connection type over every destination.
+
+SQL is written once, in DuckDB's dialect with `?` placeholders, and transpiled by sqlglot to the
+destination's dialect (`transpile`). DuckDB is reached through its adapter (`warehouse.duck`: the file
+lock, the memory limit, Arrow registration); every other destination through dlt's own SQL client,
+configured by dlt's own conventions. Errors say which warehouse and what to fix, never a password:
+
+- `WarehouseConfigError` (exit 2): unknown destination, missing credentials, refused login, a path
+  that is not a DuckDB file;
+- `WarehouseUnreachable` (exit 4): the server does not answer;
+- `WarehouseQueryError` (exit 2): a query the warehouse refused (bad SQL, a write in a read-only session).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from warehouse.location import RAW_SCHEMA, SQL_DIALECT, WarehouseLocation
+
+
+class WarehouseError(Exception):
+    """Base of the warehouse port's errors; `exit_code` as in shared/interfaces.md."""
+
+    exit_code = 1
+
+
+class WarehouseConfigError(WarehouseError):
+    """The warehouse setting is wrong: unknown destination, no credentials, login refused."""
+
+    exit_code = 2
+
+
+class WarehouseUnreachable(WarehouseError):
+    """The warehouse server did not answer."""
+
+    exit_code = 4
+
+
+class WarehouseQueryError(WarehouseError):
+    """The warehouse refused a statement (syntax, missing table, a write in a read-only session)."""
+
+    exit_code = 2
+
+
+@lru_cache(maxsize=512)
+def transpile(sql: str, dialect: str) -> str:
+    """`sql` (DuckDB's dialect, `?` placeholders) in `dialect`; placeholders become `%s`, dlt's
+    convention for every SQL client, and a literal `%` is doubled where placeholders are used."""
+    if dialect == SQL_DIALECT:
+        return sql
+    statements = sqlglot.transpile(sql, read=SQL_DIALECT, write=dialect)
+    out = ";\n".join(statements)
+    if "?" in sql or "%s" in out:
+        # sqlglot writes `?` or `%s` depending on the dialect; dlt's clients all take `%s`
+        out = out.replace("%", "%%").replace("%%s", "%s")
+        out = re.sub(r"(?<![\w'])\?(?![\w'])", "%s", out)
+    return out
+
+
+def expand_in(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
+    """Expand each `IN ?` whose parameter is a list or tuple into `IN (?, ?, ...)`, so a list of
+    keys is a plain IN list on every engine (callers batch them: a page of users at most)."""
+    if not any(isinstance(p, list | tuple) for p in params):
+        return sql, list(params)
+    parts = sql.split("?")
+    if len(parts) - 1 != len(params):
+        raise ValueError("placeholder count does not match the parameters")
+    out, flat = [parts[0]], []
+    for param, rest in zip(params, parts[1:], strict=True):
+        if isinstance(param, list | tuple):
+            if not param:
+                out.append("(NULL)")
+            else:
+                out.append("(" + ", ".join("?" for _ in param) + ")")
+                flat.extend(param)
+        else:
+            out.append("?")
+            flat.append(param)
+        out.append(rest)
+    return "".join(out), flat
+
+
+def is_read_only_statement(sql: str) -> bool:
+    """True when every statement of `sql` only reads (SELECT, WITH ... SELECT, SHOW, DESCRIBE, ...)."""
+    try:
+        statements = sqlglot.parse(sql, read=SQL_DIALECT)
+    except sqlglot.errors.ParseError:
+        return False
+    writes = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter,
+              exp.Command, exp.TruncateTable, exp.Set, exp.Copy, exp.Transaction, exp.Commit)
+    if len([s for s in statements if s is not None]) != 1:
+        return False  # one statement: nothing can switch the session back to writing first
+    for statement in statements:
+        if statement is None or isinstance(statement, exp.Describe):
+            continue
+        if not isinstance(statement, exp.Query) or any(True for _ in statement.find_all(*writes)):
+            return False
+    return True
+
+
+class Connection:
+    """A warehouse connection. `execute` takes SQL in DuckDB's dialect with `?` placeholders."""
+
+    def __init__(self, location: WarehouseLocation, native: Any, sql_client: Any = None,
+                 read_only: bool = False) -> None:
+        self.location = location
+        self.dialect = location.dialect
+        self.native = native  # a duckdb connection, or dlt's SQL client's DB-API connection
+        self.sql_client = sql_client  # dlt's SQL client (None on DuckDB)
+        self.read_only = read_only
+        self._in_transaction = False
+
+    # -- statements ---------------------------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        sql, flat = expand_in(sql, params)
+        text = transpile(sql, self.dialect)
+        try:
+            if self.sql_client is None:
+                self.native.execute(text, flat)
+                return Cursor(self.native)
+            cursor = self.native.cursor()
+            cursor.execute(text, flat or None)
+            return Cursor(cursor)
+        except Exception as exc:
+            raise self._query_error(exc) from None
+
+    def executescript(self, script: str) -> None:
+        """Several `;`-separated statements without parameters (DDL)."""
+        for statement in sqlglot.parse(script, read=SQL_DIALECT):
+            if statement is not None:
+                self.execute(statement.sql(dialect=SQL_DIALECT))
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.execute(sql, params).fetchall()
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        return self.execute(sql, params).fetchone()
+
+    def dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.execute(sql, params)
+        columns = cursor.columns
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    # -- transactions -------------------------------------------------------------------------
+    def begin(self) -> None:
+        if self.sql_client is None:
+            self.native.execute("BEGIN TRANSACTION")
+        else:
+            self.native.autocommit = False
+        self._in_transaction = True
+
+    def commit(self) -> None:
+        self._in_transaction = False
+        if self.sql_client is None:
+            self.native.execute("COMMIT")
+        else:
+            self.native.commit()
+            self.native.autocommit = True
+
+    def rollback(self) -> None:
+        self._in_transaction = False
+        if self.sql_client is None:
+            self.native.execute("ROLLBACK")
+        else:
+            self.native.rollback()
+            self.native.autocommit = True
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        self.begin()
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    # -- catalog ------------------------------------------------------------------------------
+    def table_exists(self, schema: str, table: str) -> bool:
+        row = self.fetchone("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+                            "AND table_name = ?", [schema, table])
+        return bool(row and row[0])
+
+    def columns(self, schema: str, table: str) -> list[tuple[str, str]]:
+        return [(str(c), str(t)) for c, t in self.fetchall(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
+            "AND table_name = ? ORDER BY ordinal_position", [schema, table])]
+
+    def tables(self, schema: str) -> list[str]:
+        return [str(r[0]) for r in self.fetchall(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY 1", [schema])]
+
+    def close(self) -> None:
+        try:
+            if self.sql_client is None:
+                self.native.close()
+            else:
+                self.sql_client.close_connection()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _query_error(self, exc: Exception) -> Exception:
+        if isinstance(exc, WarehouseError):
+            return exc
+        if self.sql_client is not None and self._in_transaction is False:
+            try:  # psycopg2 leaves the connection in an aborted state after an error
+                self.native.rollback()
+                self.native.autocommit = True
+            except Exception:  # noqa: BLE001
+                pass
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "read-only" in text.lower() or "read only" in text.lower():
+            return WarehouseQueryError(f"the warehouse refused a write: {text}")
+        error = WarehouseQueryError(f"query failed on {self.location.describe()}: {text}")
+        error.original = exc  # type: ignore[attr-defined]
+        return error
+
+
+class Cursor:
+    """The result of `Connection.execute`: rows, column names and Arrow."""
+
+    def __init__(self, native: Any) -> None:
+        self.native = native
+
+    @property
+    def columns(self) -> list[str]:
+        return [d[0] for d in self.native.description or []]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        if self.native.description is None:
+            return []
+        return [tuple(r) for r in self.native.fetchall()]
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        if self.native.description is None:
+            return None
+        row = self.native.fetchone()
+        return tuple(row) if row is not None else None
+
+    def arrow(self) -> Any:
+        import pyarrow as pa
+
+        fetch = getattr(self.native, "to_arrow_table", None) or getattr(self.native, "fetch_arrow_table", None)
+        if fetch is not None:  # duckdb
+            return fetch()
+        columns = self.columns
+        rows = self.fetchall()
+        return pa.table({c: [r[i] for r in rows] for i, c in enumerate(columns)})
+
+
+# -- opening --------------------------------------------------------------------------------------
+
+def dlt_destination(location: WarehouseLocation, connection: Any = None) -> Any:
+    """The dlt destination for `location` (DuckDB: the file, or the connection the sync holds)."""
+    import dlt
+    from dlt.common.destination import Destination
+    from dlt.common.destination.exceptions import UnknownDestinationModule
+
+    if location.destination == "duckdb":
+        return dlt.destinations.duckdb(connection if connection is not None else str(location.file))
+    try:
+        return Destination.from_reference(location.destination)
+    except UnknownDestinationModule:
+        raise WarehouseConfigError(
+            f"unknown destination {location.destination!r} (RETURNING_DESTINATION): name a dlt destination "
+            "such as duckdb, postgres, motherduck, snowflake or bigquery") from None
+    except Exception as exc:  # a destination whose driver is not installed
+        raise WarehouseConfigError(
+            f"destination {location.destination!r} cannot be used: {str(exc).splitlines()[0]} "
+            f"(install its dlt extra, e.g. pip install 'dlt[{location.destination}]')") from None
+
+
+def sql_client(location: WarehouseLocation, dataset: str = RAW_SCHEMA) -> Any:
+    """dlt's SQL client for a server destination, credentials resolved by dlt (not yet connected)."""
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.common.schema import Schema
+
+    destination = dlt_destination(location)
+    spec = destination.spec()
+    spec._bind_dataset_name(dataset_name=dataset)
+    try:
+        client = destination.client(Schema("returning_ai"), spec)
+    except ConfigFieldMissingException:
+        raise WarehouseConfigError(missing_credentials(location)) from None
+    return client.sql_client
+
+
+def missing_credentials(location: WarehouseLocation) -> str:
+    name = location.destination
+    return (f"no credentials for destination {name!r}: set DESTINATION__{name.upper()}__CREDENTIALS "
+            f"or [destination.{name}] credentials in .dlt/secrets.toml")
+
+
+def credential_summary(location: WarehouseLocation) -> str:
+    """`at host:port/database` from dlt's resolved credentials (never the password); '' if unknown."""
+    try:
+        creds = sql_client(location).credentials
+    except Exception:  # noqa: BLE001 - no credentials yet: the caller says so itself
+        return ""
+    host = getattr(creds, "host", None) or getattr(creds, "account", None) or getattr(creds, "project_id", None)
+    port = getattr(creds, "port", None)
+    database = getattr(creds, "database", None)
+    where = f"{host}:{port}" if host and port else str(host or "")
+    return f"at {where}/{database}" if database else (f"at {where}" if where else "")
+
+
+def classify_connect_error(location: WarehouseLocation, exc: BaseException) -> WarehouseError:
+    """A failed login or connection as one clear line: refused login exit 2, unreachable exit 4."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    lower = text.lower()
+    where = location.describe()
+    unreachable = ("connection refused", "could not connect", "timeout expired", "timed out",
+                   "could not translate host name", "no route to host", "network is unreachable",
+                   "server closed the connection", "name or service not known")
+    if any(s in lower for s in unreachable):
+        return WarehouseUnreachable(f"the warehouse {where} is unreachable: {first}")
+    return WarehouseConfigError(f"the warehouse {where} refused the connection: {first}")
+
+
+def connect(location: WarehouseLocation | None = None, *, read_only: bool = False,
+            wait_seconds: float = 5.0, memory_limit: str | None = None) -> Connection:
+    """Open the warehouse. DuckDB: the file (waiting `wait_seconds` for another process's lock);
+    elsewhere: dlt's SQL client, in a read-only session when `read_only`."""
+    location = location or WarehouseLocation.from_env()
+    if location.embedded:
+        from warehouse import duck
+
+        native = duck.connect(location.path, read_only=read_only, wait_seconds=wait_seconds,
+                              memory_limit=memory_limit)
+        return Connection(location, native, read_only=read_only)
+    client = sql_client(location)
+    try:
+        client.open_connection()
+    except WarehouseError:
+        raise
+    except Exception as exc:
+        raise classify_connect_error(location, exc) from None
+    con = Connection(location, client.native_connection, sql_client=client, read_only=read_only)
+    con.native.autocommit = True
+    if location.dialect == "postgres":
+        cursor = con.native.cursor()
+        cursor.execute("SET TIME ZONE 'UTC'")
+        if read_only:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    return con
+
+
+def check(location: WarehouseLocation) -> None:
+    """Connect once and run `SELECT 1`: a refused login or a dead server fails here, with one line."""
+    if location.embedded:
+        return
+    with connect(location) as con:
+        con.fetchone("SELECT 1")
+
+
+@contextmanager
+def hold_for_load(location: WarehouseLocation, *, memory_limit: str | None = None,
+                  wait: float = 30.0) -> Iterator[Any]:
+    """What a sync holds for its whole run. DuckDB: the file opened for writing once (handed to
+    dlt's destination), because DuckDB lets one process write a file and no other open it
+    meanwhile: a reader that opened it between two of dlt's own connections would make the load
+    fail halfway. Server destinations: nothing is held; the login is checked once up front, so a
+    wrong password or a dead server ends the run with one line before any API call."""
+    if location.embedded:
+        from warehouse import duck
+
+        con = duck.hold(location.file, memory_limit=memory_limit, wait=wait)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    check(location)
+    yield None

@@ -1,0 +1,77 @@
+"""Where the warehouse is: the one place that decides it (shared/interfaces.md, Environment).
+
+`RETURNING_DESTINATION` names any dlt destination (`duckdb` by default). Its credentials follow dlt's
+own conventions only (`DESTINATION__POSTGRES__CREDENTIALS`, or `[destination.postgres]` in
+`.dlt/secrets.toml`); this module never reads them itself, it asks dlt. `RETURNING_WAREHOUSE` is the
+DuckDB file, and on every destination the folder beside it keeps dlt's local working directory and
+the sync lock. Schema names are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DESTINATION = "duckdb"
+DEFAULT_WAREHOUSE = "warehouse/returning.duckdb"
+RAW_SCHEMA = "returning_raw"
+MODELS_SCHEMA = "analytics"
+PUSH_SCHEMA = "reverse_etl"
+SQL_DIALECT = "duckdb"  # every SQL file and query of the project is written in DuckDB's dialect
+
+# dlt destination -> sqlglot dialect (destinations not listed: their own name)
+DIALECTS = {
+    "duckdb": "duckdb", "motherduck": "duckdb", "ducklake": "duckdb", "postgres": "postgres",
+    "redshift": "redshift", "snowflake": "snowflake", "bigquery": "bigquery", "mssql": "tsql",
+    "synapse": "tsql", "databricks": "databricks", "clickhouse": "clickhouse", "athena": "athena",
+    "dremio": "dremio", "fabric": "tsql", "sqlalchemy": "postgres",
+}
+EMBEDDED = ("duckdb",)  # a file on this machine: one writing process at a time
+
+
+@dataclass(frozen=True)
+class WarehouseLocation:
+    """A warehouse: a dlt destination name and, for DuckDB, its file."""
+
+    destination: str = DEFAULT_DESTINATION
+    path: Path = Path(DEFAULT_WAREHOUSE)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, destination: str | None = None,
+                 path: str | os.PathLike[str] | None = None) -> WarehouseLocation:
+        env = os.environ if environ is None else environ
+        name = (destination or env.get("RETURNING_DESTINATION") or DEFAULT_DESTINATION).strip().lower()
+        return cls(destination=name, path=Path(path or env.get("RETURNING_WAREHOUSE") or DEFAULT_WAREHOUSE))
+
+    @property
+    def dialect(self) -> str:
+        return DIALECTS.get(self.destination, self.destination)
+
+    @property
+    def embedded(self) -> bool:
+        """A DuckDB file: DuckDB admits one writing process and, meanwhile, no reader."""
+        return self.destination in EMBEDDED
+
+    @property
+    def file(self) -> Path:
+        return self.path.expanduser().resolve()
+
+    @property
+    def workdir(self) -> Path:
+        """dlt's working directory and the sync lock: beside the DuckDB file (on any destination)."""
+        return self.file.parent / ".dlt"
+
+    @property
+    def pipelines_dir(self) -> Path:
+        # one folder per destination, so switching destination never mixes two pipelines' local state
+        return self.workdir / ("pipelines" if self.destination == DEFAULT_DESTINATION else f"pipelines-{self.destination}")
+
+    def describe(self) -> str:
+        """A line naming the warehouse for messages: never a password."""
+        if self.embedded:
+            return f"duckdb file {self.path}"
+        from warehouse.connection import credential_summary
+
+        return f"{self.destination} {credential_summary(self)}".strip()
