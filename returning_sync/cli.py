@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "sql": "read-only query of the warehouse",
     "push": "reverse ETL: push warehouse decisions back to Returning.AI",
     "ui": "simulator + dagster dev together",
+    "webhooks": "receive the platform's outgoing webhooks and land them durably",
 }
 
 

@@ -1,0 +1,56 @@
+"""uvicorn around the receiver's app, for `returning-sync webhooks`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from webhooks.app import create_app
+from webhooks.config import WebhookConfigError, WebhookSettings
+from webhooks.landing import SEGMENT_AGE_S, SEGMENT_BYTES, Landing
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise WebhookConfigError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: WebhookSettings, host: str = "127.0.0.1", port: int = 8766, *,
+          segment_bytes: int = SEGMENT_BYTES, segment_age: float = SEGMENT_AGE_S) -> int:
+    """Serve until SIGINT/SIGTERM; prints `webhooks listening on http://HOST:PORT` once accepting."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sock = bind(host, port)
+    real_port = sock.getsockname()[1]
+    landing = Landing(settings.directory, segment_bytes=segment_bytes, segment_age=segment_age)
+    config = uvicorn.Config(create_app(settings, landing), log_level="warning", access_log=False,
+                            lifespan="on", timeout_keep_alive=30)
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.01)
+        if server.started:
+            shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
+            print(f"webhooks listening on http://{shown}:{real_port}", flush=True)
+        await task
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+    return 0 if server.started else 1
