@@ -68,3 +68,43 @@ def api_env(sim: SimAdmin, tmp_path, monkeypatch) -> dict[str, str]:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     return env
+
+
+# -- destinations: the ground-truth tests run once per warehouse, as dlt's verified sources do ------
+DESTINATIONS = ("duckdb", "postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """The session's throwaway PostgreSQL server (tests/pgcluster.py); a failure says why."""
+    from tests import pgcluster
+
+    try:
+        cluster = pgcluster.from_environment()
+    except Exception as exc:  # noqa: BLE001 - no server to be had: fail with the reason, never skip
+        pytest.fail(f"no PostgreSQL server for the Postgres tests: {exc}", pytrace=False)
+    if cluster is None:
+        pytest.skip("RETURNING_TEST_POSTGRES=off")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture()
+def pg_url(pg_cluster) -> str:
+    """A fresh, empty database on the test server (its URL carries the password)."""
+    return pg_cluster.create_database()
+
+
+@pytest.fixture(params=DESTINATIONS)
+def destination(request: pytest.FixtureRequest, api_env: dict[str, str], monkeypatch) -> str:
+    """Parametrizes a test over the warehouses: DuckDB (the file of `api_env`) and Postgres (a fresh
+    database, configured only by RETURNING_DESTINATION and dlt's credentials variable)."""
+    name = request.param
+    if name == "postgres":
+        url = request.getfixturevalue("pg_url")
+        api_env.update({"RETURNING_DESTINATION": "postgres", "DESTINATION__POSTGRES__CREDENTIALS": url})
+        monkeypatch.setenv("RETURNING_DESTINATION", "postgres")
+        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", url)
+    return name

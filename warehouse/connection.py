@@ -49,6 +49,10 @@ class WarehouseQueryError(WarehouseError):
     exit_code = 2
 
 
+class WarehouseConflict(WarehouseQueryError):
+    """An insert hit a primary key or unique constraint: the key is taken (claiming it failed)."""
+
+
 @lru_cache(maxsize=512)
 def transpile(sql: str, dialect: str) -> str:
     """`sql` (DuckDB's dialect, `?` placeholders) in `dialect`; placeholders become `%s`, dlt's
@@ -222,6 +226,12 @@ class Connection:
             except Exception:  # noqa: BLE001
                 pass
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        lower = str(exc).lower()
+        if any(s in lower for s in ("duplicate key", "unique constraint", "primary key or unique constraint",
+                                    "duplicate entry", "violates primary key")):
+            conflict = WarehouseConflict(f"key already taken on {self.location.describe()}: {text}")
+            conflict.original = exc  # type: ignore[attr-defined]
+            return conflict
         if "read-only" in text.lower() or "read only" in text.lower():
             return WarehouseQueryError(f"the warehouse refused a write: {text}")
         error = WarehouseQueryError(f"query failed on {self.location.describe()}: {text}")
@@ -234,6 +244,10 @@ class Cursor:
 
     def __init__(self, native: Any) -> None:
         self.native = native
+
+    @property
+    def description(self) -> Any:
+        return self.native.description
 
     @property
     def columns(self) -> list[str]:
