@@ -79,12 +79,14 @@ class LandingStats:
 class Landing:
     """Group-committing writer of landed deliveries into `directory` (see the module docstring).
 
-    `write` and `fsync` default to `os.write` / `os.fsync`; tests pass failing ones to play a full disk."""
+    `write`, `fsync` and `clock` default to `os.write`, `os.fsync` and `time.monotonic`; tests pass
+    failing ones to play a full disk, and their own clock to age segments."""
 
     def __init__(self, directory: Path, *, segment_bytes: int = SEGMENT_BYTES, segment_age: float = SEGMENT_AGE_S,
                  max_pending_bytes: int = MAX_PENDING_BYTES,
                  write: Callable[[int, memoryview], int] = os.write,
-                 fsync: Callable[[int], None] = os.fsync) -> None:
+                 fsync: Callable[[int], None] = os.fsync,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.directory = Path(directory)
         self.segment_bytes = segment_bytes
         self.segment_age = segment_age
@@ -92,6 +94,7 @@ class Landing:
         self.stats = LandingStats()
         self._write = write
         self._fsync = fsync
+        self._clock = clock
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pending = 0
@@ -201,7 +204,7 @@ class Landing:
     def _idle_timeout(self) -> float | None:
         if self._seg is None:
             return None
-        return max(0.05, self._seg.opened + self.segment_age - time.monotonic())
+        return max(0.05, self._seg.opened + self.segment_age - self._clock())
 
     def _control(self, item: _Item, action: Callable[[], Any]) -> None:
         try:
@@ -224,7 +227,7 @@ class Landing:
         else:
             if self._failing_since is not None:
                 log.warning("landing folder %s writable again after %.1f s (%d deliveries answered 503)",
-                            self.directory, time.monotonic() - self._failing_since, self._refused_while_failing)
+                            self.directory, self._clock() - self._failing_since, self._refused_while_failing)
                 self._failing_since = None
             self.stats.batches += 1
             self.stats.deliveries += len(batch)
@@ -234,7 +237,7 @@ class Landing:
 
     def _note_failure(self, exc: OSError, count: int) -> None:
         self.stats.failed_batches += 1
-        now = time.monotonic()
+        now = self._clock()
         if self._failing_since is None:
             self._failing_since = now
             self._refused_while_failing = 0
@@ -254,7 +257,7 @@ class Landing:
             self._fsync(seg.fd)
             seg.size, seg.durable = seg.durable, None
         if seg is not None and seg.size and (seg.size + len(data) > self.segment_bytes
-                                             or time.monotonic() - seg.opened >= self.segment_age):
+                                             or self._clock() - seg.opened >= self.segment_age):
             self._seal_now()
         seg = self._seg or self._open_segment()
         view = memoryview(data)
@@ -305,7 +308,7 @@ class Landing:
             with contextlib.suppress(OSError):
                 os.unlink(name, dir_fd=self._dirfd)
             raise
-        self._seg = _Segment(name=name, fd=fd, dirfd=self._dirfd, opened=time.monotonic())
+        self._seg = _Segment(name=name, fd=fd, dirfd=self._dirfd, opened=self._clock())
         return self._seg
 
     def _seal_now(self) -> Path | None:
@@ -336,7 +339,7 @@ class Landing:
 
     def _seal_if_old(self) -> None:
         seg = self._seg
-        if seg is None or time.monotonic() - seg.opened < self.segment_age:
+        if seg is None or self._clock() - seg.opened < self.segment_age:
             return
         try:
             self._seal_now()
