@@ -19,10 +19,11 @@ SIM_SEED = 7
 
 def start_simulator(users: int = SIM_USERS, seed: int = SIM_SEED, *extra: str) -> tuple[subprocess.Popen, str]:
     """Start `python -m simulator` on a free loopback port; return the process and its base URL."""
+    # RS_TEST_SIM_DIR: a folder holding another copy of the `simulator` package to run instead
     proc = subprocess.Popen(
         [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", "0",
          "--users", str(users), "--seed", str(seed), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=os.environ.get("RS_TEST_SIM_DIR"),
     )
     assert proc.stdout is not None
     for line in proc.stdout:

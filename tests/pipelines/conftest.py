@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import duckdb
 import pytest
 
 from pipelines.config import Settings
 from tests.simadmin import SimAdmin
+from warehouse.connection import Connection, connect
 
 # the simulator answers kept-alive connections slowly; more connections keep the tests quick
 TEST_CONCURRENCY = 8
@@ -21,21 +21,22 @@ def settings(api_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settin
 
 
 @pytest.fixture()
-def warehouse(settings: Settings) -> Callable[[], duckdb.DuckDBPyConnection]:
-    """Opens the warehouse read-only (call it after a sync; close before the next one)."""
-    opened: list[duckdb.DuckDBPyConnection] = []
+def warehouse(settings: Settings) -> Callable[[], Connection]:
+    """Opens the configured warehouse (DuckDB file or Postgres) read-only through the port (call it
+    after a sync; on DuckDB close it before the next one)."""
+    opened: list[Connection] = []
 
-    def connect() -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(str(settings.warehouse), read_only=True)
+    def connect_() -> Connection:
+        con = connect(settings.location, read_only=True)
         opened.append(con)
         return con
 
-    yield connect  # type: ignore[misc]
+    yield connect_  # type: ignore[misc]
     for con in opened:
         con.close()
 
 
-def counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def counts(con: Connection) -> dict[str, int]:
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'returning_raw' "
         "AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\'").fetchall()]

@@ -7,7 +7,6 @@ import math
 import shutil
 from collections.abc import Callable
 
-import duckdb
 import pytest
 
 from pipelines.config import Settings
@@ -16,11 +15,12 @@ from pipelines.sync import run_sync
 from tests.pipelines.conftest import counts
 from tests.pipelines.truth import compare, truth_form, warehouse_rows
 from tests.simadmin import SimAdmin
+from warehouse.connection import Connection
 
-Connect = Callable[[], duckdb.DuckDBPyConnection]
+Connect = Callable[[], Connection]
 
 
-def assert_equals_truth(sim: SimAdmin, con: duckdb.DuckDBPyConnection) -> None:
+def assert_equals_truth(sim: SimAdmin, con: Connection) -> None:
     problems: list[str] = []
     for dataset in RESOURCES:
         truth = sim.truth_rows(dataset)
@@ -28,7 +28,7 @@ def assert_equals_truth(sim: SimAdmin, con: duckdb.DuckDBPyConnection) -> None:
     assert problems == []
 
 
-def test_full_sync_equals_truth(sim: SimAdmin, settings: Settings, warehouse: Connect) -> None:
+def test_full_sync_equals_truth(destination: str, sim: SimAdmin, settings: Settings, warehouse: Connect) -> None:
     result = run_sync(settings)
     con = warehouse()
     assert_equals_truth(sim, con)
@@ -66,7 +66,7 @@ def minimal_requests(sim: SimAdmin, live_users: int) -> dict[str, int]:
     }
 
 
-def test_second_run_adds_nothing(sim: SimAdmin, settings: Settings, warehouse: Connect) -> None:
+def test_second_run_adds_nothing(destination: str, sim: SimAdmin, settings: Settings, warehouse: Connect) -> None:
     run_sync(settings)
     con = warehouse()
     before = counts(con)
@@ -95,7 +95,7 @@ def test_fresh_machine_resumes_from_the_warehouse(sim: SimAdmin, settings: Setti
         assert compare(con, dataset, sim.truth_rows(dataset)) == []
 
 
-def test_a_day_later_brings_exactly_the_changes(sim: SimAdmin, settings: Settings, warehouse: Connect) -> None:
+def test_a_day_later_brings_exactly_the_changes(destination: str, sim: SimAdmin, settings: Settings, warehouse: Connect) -> None:
     run_sync(settings)
     con = warehouse()
     before = counts(con)

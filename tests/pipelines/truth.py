@@ -12,10 +12,10 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-import duckdb
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from pipelines.shapes import as_text, parse_day
+from warehouse.connection import Connection
 
 NAMING = NamingConvention()
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -72,12 +72,12 @@ def truth_form(dataset: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     return out
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _fetch(con: Connection, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     cur = con.execute(f'SELECT * FROM returning_raw."{table}"')
     return [d[0] for d in cur.description], cur.fetchall()
 
 
-def warehouse_rows(con: duckdb.DuckDBPyConnection, table: str, where: str = "") -> list[dict[str, Any]]:
+def warehouse_rows(con: Connection, table: str, where: str = "") -> list[dict[str, Any]]:
     """The table's rows with their child tables folded back in as lists (dlt columns dropped);
     [] when the table does not exist (dlt creates no table for an empty first load)."""
     tables = {r[0] for r in con.execute(
@@ -97,7 +97,7 @@ def _parent(table: str, tables: set[str]) -> str | None:
     return max(candidates, key=len) if candidates else None
 
 
-def _rows(con: duckdb.DuckDBPyConnection, table: str, tables: set[str], where: str = "") -> list[dict[str, Any]]:
+def _rows(con: Connection, table: str, tables: set[str], where: str = "") -> list[dict[str, Any]]:
     cur = con.execute(f'SELECT * FROM returning_raw."{table}" {where}')
     names = [d[0] for d in cur.description]
     records = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
@@ -116,7 +116,7 @@ def _rows(con: duckdb.DuckDBPyConnection, table: str, tables: set[str], where: s
     return records
 
 
-def compare(con: duckdb.DuckDBPyConnection, dataset: str, truth: list[dict[str, Any]],
+def compare(con: Connection, dataset: str, truth: list[dict[str, Any]],
             *, ignore: tuple[str, ...] = (), where: str = "") -> list[str]:
     """Differences between the warehouse table and the truth rows (empty when equal)."""
     key = KEYS.get(dataset, ("_id",))
