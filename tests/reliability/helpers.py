@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from tests.simadmin import SimAdmin
+from warehouse.connection import Connection, connect
+from warehouse.location import WarehouseLocation
 
 RAW = "returning_raw"
 _naming = NamingConvention()
@@ -90,25 +91,29 @@ def flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def table_rows(con: duckdb.DuckDBPyConnection, table: str, where: str = "") -> list[dict[str, Any]]:
+def table_rows(con: Connection, table: str, where: str = "") -> list[dict[str, Any]]:
     cur = con.execute(f'SELECT * FROM {RAW}."{table}" {where}')
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
-def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def has_table(con: Connection, schema: str, table: str) -> bool:
     n = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
                     [schema, table]).fetchone()
     return bool(n and n[0])
 
 
-def diff_with_truth(warehouse: Path, sim: SimAdmin, datasets: Iterable[str]) -> dict[str, list[str]]:
+def location_of(warehouse: Path | WarehouseLocation) -> WarehouseLocation:
+    """A DuckDB file path, or any warehouse location (Postgres: see the `destination` fixture)."""
+    return warehouse if isinstance(warehouse, WarehouseLocation) else WarehouseLocation(path=warehouse)
+
+
+def diff_with_truth(warehouse: Path | WarehouseLocation, sim: SimAdmin, datasets: Iterable[str]) -> dict[str, list[str]]:
     """Per dataset, every difference between the warehouse table and the truth: missing, extra and
     duplicated keys and differing values ({} when the warehouse holds exactly the truth)."""
     problems: dict[str, list[str]] = {}
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = connect(location_of(warehouse), read_only=True)
     try:
-        con.execute("SET TimeZone = 'UTC'")
         for dataset in datasets:
             found: list[str] = []
             keys = KEYS[dataset]
@@ -160,7 +165,7 @@ def snapshot(warehouse: Path) -> dict[str, Any]:
     (state.json, schema, and any load package left pending): the 'before' to compare with."""
     out: dict[str, Any] = {"tables": {}, "dlt": {}}
     if warehouse.exists():
-        con = duckdb.connect(str(warehouse), read_only=True)
+        con = connect(location_of(warehouse), read_only=True)
         try:
             tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
                                  "ORDER BY 1, 2").fetchall()
@@ -181,9 +186,9 @@ def snapshot(warehouse: Path) -> dict[str, Any]:
     return out
 
 
-def pending_packages(warehouse: Path) -> list[str]:
+def pending_packages(warehouse: Path | WarehouseLocation) -> list[str]:
     """Load packages dlt has not finished (extracted, normalized or loading): a next run loads them."""
-    root = warehouse.parent / ".dlt" / "pipelines" / "returning_ai"
+    root = location_of(warehouse).pipelines_dir / "returning_ai"
     found = []
     for sub in ("normalize/extracted", "load/new", "load/normalized", "load/loading"):
         d = root / sub

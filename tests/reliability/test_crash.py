@@ -98,3 +98,19 @@ def test_refresh_owed_after_a_kill_survives_a_failing_run(sim: SimAdmin, api_env
     sim.knobs(faults={"kinds": [], "rate": 0, "endpoints": []})
     run_sync(make_settings(), ["tiers"])  # even a run of other resources finishes the owed refresh
     assert diff_with_truth(warehouse, sim, CRASH_RESOURCES) == {}
+
+
+@pytest.mark.parametrize("point", ["load:2", "load:12"])
+def test_sync_killed_mid_load_converges_on_every_destination(
+        point: str, destination: str, sim: SimAdmin, api_env: dict[str, str],
+        make_settings: Callable[..., Any]) -> None:
+    """The same repair on DuckDB and on Postgres: a first sync, a day, a sync killed mid-load, a rerun."""
+    settings = make_settings()
+    run_sync(settings, CRASH_RESOURCES)
+    sim.advance(24)
+    proc = sync_killed_at(point, api_env)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert pending_packages(settings.location)
+    run_sync(make_settings(), CRASH_RESOURCES)
+    assert pending_packages(settings.location) == []
+    assert diff_with_truth(settings.location, sim, CRASH_RESOURCES) == {}
