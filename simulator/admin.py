@@ -1,4 +1,5 @@
-"""The admin API under `/__sim` (loopback only, no key): reset, clock, knobs, keys, counters, truth."""
+"""The admin API under `/__sim` (loopback only, no key): reset, clock, knobs, keys, counters, truth,
+webhooks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.responses import Response
 from simulator import bulk, clock, truth
 from simulator.auth import ALL_PERMISSIONS, ApiKey
 from simulator.timefmt import CLOCK_START_MS, HISTORY_START_MS, iso
+from simulator.webhooks import Receiver
 
 if TYPE_CHECKING:
     from simulator.state import Sim
@@ -85,6 +87,19 @@ async def handle(sim: Sim, request: Request) -> Response:
             if sim.keys.pop(key, None) is None:
                 return _error(404, "no such key")
             return _json({"deleted": key})
+        if path == "/__sim/webhooks" and method == "POST":
+            return _json(sim.webhooks.register(w, Receiver.parse(body)))
+        if path == "/__sim/webhooks" and method == "GET":
+            return _json(sim.webhooks.status(w))
+        if path == "/__sim/webhooks" and method == "DELETE":
+            sim.webhooks.stop()
+            w.record_events = False
+            return _json(sim.webhooks.status(w))
+        if path == "/__sim/webhooks/flush" and method == "POST":
+            timeout = body.get("timeout_s", 30)
+            if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout <= 3600:
+                return _error(400, "timeout_s must be a number in [0, 3600]")
+            return _json(await sim.webhooks.flush(w, timeout))
         if path == "/__sim/truth" and method == "GET":
             return _json(truth.summary(w))
         if path.startswith("/__sim/truth/") and method == "GET":

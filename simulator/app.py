@@ -23,6 +23,8 @@ from simulator import admin, bulk, routing
 from simulator import routes_activity as _routes_activity  # noqa: F401  (registers routes)
 from simulator import routes_bulk as _routes_bulk  # noqa: F401
 from simulator import routes_gamification as _routes_gamification  # noqa: F401
+from simulator import routes_messages as _routes_messages  # noqa: F401
+from simulator import routes_minigames as _routes_minigames  # noqa: F401
 from simulator import routes_redemptions as _routes_redemptions  # noqa: F401
 from simulator import routes_store as _routes_store  # noqa: F401
 from simulator import routes_users as _routes_users  # noqa: F401
@@ -73,8 +75,16 @@ def build_app(sim: Sim) -> Starlette:
     async def dispatch(request: Request) -> Response:
         path = request.url.path
         if path.startswith("/__sim"):
-            return await admin.handle(sim, request)
-        return await api(request, path)
+            response = await admin.handle(sim, request)
+        else:
+            response = await api(request, path)
+        sim.webhooks.pump(sim.world)  # events the call made (clock, Send Message) go out
+        return response
+
+    def error_in_body(endpoint: str, message: str, headers: dict[str, str]) -> Response:
+        """Send Message's documented failures: HTTP 200, `{"status": "error", "message": ...}`."""
+        sim.counters.record(endpoint, 200)
+        return json_response({"status": "error", "message": message}, 200, headers)
 
     async def api(request: Request, path: str) -> Response:
         t0, c0 = time.perf_counter(), time.thread_time()
@@ -91,9 +101,19 @@ def build_app(sim: Sim) -> Starlette:
             if r is None:
                 raise ApiError(405 if other else 404, "Method not allowed" if other else "Not found",
                                f"No endpoint {method} {path}")
-            key = authenticate(sim.keys, request.headers.get("authorization"))
+            try:
+                key = authenticate(sim.keys, request.headers.get("authorization"))
+            except ApiError:
+                if not r.auth_in_body:
+                    raise
+                return error_in_body(endpoint, "Invalid token", headers)
             headers = sim.limiter.check(key.key, k.rate_limit)
-            authorize(key, r.permission)
+            try:
+                authorize(key, r.permission)
+            except ApiError:
+                if not r.auth_in_body:
+                    raise
+                return error_in_body(endpoint, "Insufficient permission", headers)
             fault = sim.faults.pick(k, method, r.template, path)
             if fault in ("500", "502", "503"):
                 msgs = {"500": "Internal server error", "502": "Bad gateway: upstream unavailable",

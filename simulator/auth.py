@@ -9,6 +9,7 @@ from simulator.envelopes import ApiError
 ALL_PERMISSIONS = [
     "getUserData", "createUser", "manageUser", "userFields", "getUserStats", "bulkUpdateUser", "sendMessage",
     "replyMessage", "appearance", "store", "purchase-history", "redemptions", "analytics", "gamification",
+    "getMessages",
 ]
 FULL_KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 READ_ONLY_KEY = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"

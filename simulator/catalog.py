@@ -195,3 +195,46 @@ STREAKS: list[dict[str, Any]] = [
      "createdAt": _at(100), "updatedAt": _at(10)},
 ]
 STREAK_STATUSES = ["started", "continued", "broken"]
+
+# channels (7.14): every type; iframe channels embed a page and hold no messages
+CHANNEL_TYPES = ["text", "forum", "iframe", "direct"]
+CHANNELS: list[dict[str, Any]] = []
+for _i, (_topic, _type, _desc, _weight) in enumerate([
+        ("Rules", "text", "Read before posting", 0.02),
+        ("general", "text", "Everything about the community", 0.34),
+        ("announcements", "text", "News from the team", 0.04),
+        ("Café ☕ off-topic", "text", "Anything goes, be kind", 0.18),
+        ("help", "forum", "Questions and answers", 0.16),
+        ("feature-requests", "forum", "Ideas for the platform", 0.10),
+        ("leaderboard", "iframe", "The live leaderboard", 0.0),
+        ("store", "iframe", "Spend your coins", 0.0),
+        ("Ada & Alan", "direct", "", 0.08),
+        ("Grace & Linus", "direct", "", 0.08)]):
+    CHANNELS.append({
+        "_id": _cid(800 + _i), "topic": _topic, "type": _type, "description": _desc,
+        "isPrivate": _type == "direct", "createdAt": _at(400 - _i), "updatedAt": _at(30 - _i),
+    })
+    CHANNELS[-1]["_weight"] = _weight
+CHANNEL_WEIGHTS = np.array([c.pop("_weight") for c in CHANNELS])
+CHANNEL_WEIGHTS /= CHANNEL_WEIGHTS.sum()
+CHANNEL_BY_ID = {c["_id"]: i for i, c in enumerate(CHANNELS)}
+POSTABLE_CHANNELS = [i for i, c in enumerate(CHANNELS) if c["type"] != "iframe"]
+
+_OPENERS = ["Hi all!", "Morning,", "Quick question:", "Heads up:", "Honestly,", "Just saw this:", "Update:",
+            "Anyone else think", "Big thanks —", "Hot take:", "Hallo zusammen,", "Olá!", "Bonjour,", "¡Hola!",
+            "Lol,", "FYI", "Reminder:", "So", "Wow 🎉", "Hmm,"]
+_SUBJECTS = ["the new season starts Friday", "who's up for a quiz tonight?", "the store has new vouchers",
+             "I finally hit Gold tier", "spin the wheel before midnight", "the leaderboard reset is weird",
+             "great stream yesterday 🙌", "is the app down for anyone?", "welcome to the newcomers 👋",
+             "the café meetup was fun", "my streak broke after 40 days 😭", "can we get dark mode?",
+             "scratch cards are rigged 😅", "how do I redeem a voucher?", "see you at the event in Zürich"]
+MESSAGE_PHRASES = [f"{a} {b}" for a in _OPENERS for b in _SUBJECTS]
+WELCOME_TEXT = "Welcome! Please read the rules and be kind to each other."
+MAX_MESSAGE_CHARS = 4000
+MUTABLE_WINDOW_MS = 48 * 3_600_000  # edits and reactions touch only messages this young
+
+# mini-games (7.16, 7.17)
+MINIGAMES = ["spin_wheel", "scratch_card", "quiz"]
+MINIGAME_P = np.array([0.5, 0.3, 0.2])
+MINIGAME_DAILY_PLAYS = np.array([3, 2, 5], dtype=np.int64)  # spinsLeft = allowance - plays today
+OUTCOMES = ["win", "lose"]

@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 
 from simulator import catalog as C
+from simulator import events, messaging, minigames
 from simulator.generate import custom_values, earning_logs, plan_orders, running_balance, with_redemptions
 from simulator.timefmt import DAY_MS, HOUR_MS, iso
 from simulator.world import SRC_ADMIN, SRC_API, SRC_SYSTEM, World
@@ -26,7 +27,7 @@ def advance(w: World, hours: float) -> dict[str, object]:
         _step(w, span, changes)
         remaining -= span
     keys = ["users_joined", "users_deleted", "logs", "orders_created", "order_status_changes", "field_changes",
-            "streak_logs"]
+            "streak_logs", "messages", "message_edits", "reactions", "minigame_logs", "events"]
     return {"from": iso(start), "now": iso(w.clock_ms), "hours": hours, "changes": {k: changes[k] for k in keys}}
 
 
@@ -34,7 +35,9 @@ def _step(w: World, span: int, changes: Counter[str]) -> None:
     t0, t1 = w.clock_ms, w.clock_ms + span
     frac = span / DAY_MS
     rng = np.random.default_rng([w.seed, t0, span, 424242])
+    talk = np.random.default_rng([w.seed, t0, span, 515151])  # messages and games: their own stream
     u = w.users
+    users0 = w.n_users
     n_live = int(np.count_nonzero(~u["deleted"]))
 
     # newcomers
@@ -67,10 +70,16 @@ def _step(w: World, span: int, changes: Counter[str]) -> None:
     n_orders = int(rng.poisson(max(2.0, n_live * 0.05 / 90) * frac))
     orders = plan_orders(rng, lu, ts, bal, n_orders, t1 + 1)
     lu, ts, action, xp, coins, _ = with_redemptions(lu, ts, action, xp, coins, orders)
-    s0 = w.streak_logs.n
+    s0, l0, m0, o0 = w.streak_logs.n, w.logs.n, w.messages.n, w.orders.n
     changes["logs"] += w.append_logs(lu, ts, action, xp, coins)
     changes["streak_logs"] += w.streak_logs.n - s0
     changes["orders_created"] += w.add_orders(*orders)
+    new_messages, reactions = messaging.from_logs(w, talk, l0, w.logs.n)
+    changes["messages"] += new_messages
+    changes["reactions"] += reactions
+    changes["minigame_logs"] += minigames.from_logs(w, talk, l0, w.logs.n, t1)
+    changes["events"] += events.record(w, (users0, w.n_users), (l0, w.logs.n), (m0, w.messages.n), (o0, w.orders.n))
+    changes["message_edits"] += messaging.edit_recent(w, talk, new_messages, t0, t1)
 
     # orders move along their statuses
     OT = w.orders

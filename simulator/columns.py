@@ -53,3 +53,42 @@ class Table:
             col[start:need] = np.asarray(batch[k], dtype=col.dtype) if m else col[start:need]
         self.n = need
         return start
+
+
+class GroupIndex:
+    """Rows of an append-only table grouped by one of its integer columns, in row order within each
+    group: `positions(g)` without a scan. Rows appended since the last call are slotted in, not re-sorted."""
+
+    def __init__(self, table: Table, column: str) -> None:
+        self.table = table
+        self.column = column
+        self.n = 0
+        self.order = np.zeros(0, np.int64)
+        self.offsets = np.zeros(1, np.int64)
+
+    def _refresh(self, n_groups: int) -> None:
+        n = self.table.n
+        if n == self.n and len(self.offsets) >= n_groups + 1:
+            return
+        keys = self.table[self.column]
+        if n < self.n:  # the table was replaced: start over
+            self.n, self.order, self.offsets = 0, np.zeros(0, np.int64), np.zeros(1, np.int64)
+        groups = max(n_groups, int(keys.max()) + 1 if n else 0, len(self.offsets) - 1)
+        offsets = self.offsets
+        if len(offsets) < groups + 1:
+            offsets = np.r_[offsets, np.full(groups + 1 - len(offsets), offsets[-1])]
+        new = keys[self.n: n].astype(np.int64)
+        if self.n == 0:
+            self.order = np.argsort(new, kind="stable").astype(np.int64)
+        elif len(new):
+            srt = np.argsort(new, kind="stable")
+            self.order = np.insert(self.order, offsets[new[srt] + 1], np.arange(self.n, n)[srt])
+        self.offsets = np.r_[0, np.cumsum(np.bincount(keys, minlength=groups))].astype(np.int64)
+        self.n = n
+
+    def positions(self, group: int, n_groups: int = 0) -> np.ndarray:
+        """Row positions of `group`, ascending."""
+        self._refresh(n_groups)
+        if group + 1 >= len(self.offsets):
+            return np.zeros(0, np.int64)
+        return self.order[self.offsets[group]: self.offsets[group + 1]]

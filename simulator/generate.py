@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator import catalog as C
+from simulator import messaging, minigames
 from simulator.timefmt import CLOCK_START_MS, DAY_MS, HISTORY_START_MS
 from simulator.world import SRC_ADMIN, SRC_API, SRC_SYSTEM, World
 
@@ -170,6 +171,7 @@ def generate(seed: int, n: int) -> World:
     del lu, ts, action, xp, coins, grouped
     w.add_orders(*orders)
     progress_generated_orders(w, rng)
+    conversation(w, np.random.default_rng([seed, n, 20260602]))
 
     # custom-field histories
     counts = rng.poisson(HISTORY_PER_USER, n)
@@ -205,6 +207,16 @@ def generate(seed: int, n: int) -> World:
     w.users["deleted"][dead] = True
     w.version += 1
     return w
+
+
+def conversation(w: World, rng: np.random.Generator) -> None:
+    """Channels' welcome notes, a message per message/reply log, reactions, edits, mini-game plays (own
+    random stream, so the rest of the community is the same with or without them)."""
+    messaging.welcome(w)
+    m0 = w.messages.n
+    messaging.from_logs(w, rng, 0, w.logs.n)
+    messaging.edit_own(w, rng, m0, w.messages.n, CLOCK_START_MS)
+    minigames.from_logs(w, rng, 0, w.logs.n, CLOCK_START_MS)
 
 
 def progress_generated_orders(w: World, rng: np.random.Generator) -> None:

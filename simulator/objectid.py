@@ -19,6 +19,9 @@ TAG_STATUS_CHANGE = "57a7c4"
 TAG_STREAK_LOG = "57e4a1"
 TAG_JOB = "b01c0b"
 TAG_CATALOG = "ca7a10"
+TAG_MESSAGE = "3e55a9"
+TAG_MINIGAME = "9a3e60"
+TAG_EVENT = "e7e470"
 
 
 def make(ms: int, tag: str, seq: int) -> str:

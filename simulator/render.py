@@ -222,3 +222,48 @@ def products(w: World) -> list[dict[str, Any]]:
         rec["totalOrders"] = int(counts[i])
         out.append(rec)
     return out
+
+
+def channels() -> list[dict[str, Any]]:
+    return [dict(c) for c in C.CHANNELS]
+
+
+def _people(w: World, users: list[int]) -> dict[int, dict[str, str]]:
+    return {i: {"user_id": w.user_id(i), "email": w.email(i)} for i in set(users)}
+
+
+def messages(w: World, rows: np.ndarray) -> list[dict[str, Any]]:
+    """7.15 records of message rows, in the order given."""
+    M = w.messages
+    rows = np.asarray(rows, dtype=np.int64)
+    us, ts, ch = M["user"][rows].tolist(), M["ts"][rows], M["channel"][rows].tolist()
+    par, re, ed, tx = M["parent"][rows], M["reactions"][rows].tolist(), M["edited"][rows], M["text"][rows].tolist()
+    people = _people(w, us)
+    chans = [{"channel_id": c["_id"], "name": c["topic"]} for c in C.CHANNELS]
+    stamps = iso_many(ts)
+    edited = iso_many(ed)
+    has_parent = par >= 0
+    pids: list[str | None] = [None] * len(rows)
+    for j, p in zip(np.flatnonzero(has_parent).tolist(), par[has_parent].tolist(), strict=True):
+        pids[j] = w.message_id(p)
+    secs = (ts // 1000).tolist()
+    strings = w.strings
+    return [{"id": f"{secs[j]:08x}{objectid.TAG_MESSAGE}{r:010x}", "message": strings[tx[j]],
+             "user": dict(people[us[j]]), "channel": dict(chans[ch[j]]), "timestamp": stamps[j],
+             "parentId": pids[j], "reactions": re[j], "editedAt": edited[j] if ed[j] else None}
+            for j, r in enumerate(rows.tolist())]
+
+
+def minigame_logs(w: World, rows: np.ndarray) -> list[dict[str, Any]]:
+    """7.16 records of mini-game rows."""
+    G = w.minigames
+    rows = np.asarray(rows, dtype=np.int64)
+    us, ts = G["user"][rows].tolist(), G["ts"][rows]
+    gm, oc, xp, co = G["game"][rows].tolist(), G["outcome"][rows].tolist(), G["xp"][rows].tolist(), G["coins"][rows].tolist()
+    people = _people(w, us)
+    stamps = iso_many(ts)
+    secs = (ts // 1000).tolist()
+    return [{"_id": f"{secs[j]:08x}{objectid.TAG_MINIGAME}{r:010x}", "user_id": people[us[j]]["user_id"],
+             "email": people[us[j]]["email"], "game": C.MINIGAMES[gm[j]], "outcome": C.OUTCOMES[oc[j]],
+             "xp": xp[j], "coins": co[j], "createdAt": stamps[j]}
+            for j, r in enumerate(rows.tolist())]

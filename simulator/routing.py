@@ -56,6 +56,7 @@ class Route:
     permission: str
     handler: Handler
     patterns: tuple[re.Pattern[str], ...]
+    auth_in_body: bool = False  # key and permission failures answer HTTP 200 with an error body (8.4)
 
 
 ROUTES: list[Route] = []
@@ -65,13 +66,14 @@ def _compile(template: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "/?$")
 
 
-def route(method: str, template: str, permission: str, also: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+def route(method: str, template: str, permission: str, also: tuple[str, ...] = (),
+          auth_in_body: bool = False) -> Callable[[Handler], Handler]:
     """Register a handler. Partner templates (`/v1/...`) are also served without `/v1`."""
     def register(fn: Handler) -> Handler:
         alts = [template, *also]
         if template.startswith("/v1/"):
             alts.append(template[3:])
-        ROUTES.append(Route(method, template, permission, fn, tuple(_compile(t) for t in alts)))
+        ROUTES.append(Route(method, template, permission, fn, tuple(_compile(t) for t in alts), auth_in_body))
         return fn
     return register
 

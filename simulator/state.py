@@ -1,4 +1,5 @@
-"""Everything one running simulator holds: the community, keys, knobs, counters, faults, rate limits."""
+"""Everything one running simulator holds: the community, keys, knobs, counters, faults, rate limits,
+webhook deliveries."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from simulator.faults import Faults
 from simulator.generate import generate
 from simulator.knobs import Knobs
 from simulator.ratelimit import RateLimiter
+from simulator.webhooks import Webhooks
 from simulator.world import World
 
 
@@ -23,11 +25,14 @@ class Sim:
         self.limiter = RateLimiter()
         self.faults = Faults(seed)
         self.keys: dict[str, ApiKey] = {}
+        self.webhooks = Webhooks(seed)
         self.world: World
         self.reset(seed, users)
 
     def reset(self, seed: int, users: int) -> dict[str, Any]:
         t0 = time.perf_counter()
+        self.webhooks.stop()  # a new community: nothing more is owed to the old receiver
+        self.webhooks.seed = seed
         gc.unfreeze()  # let the previous community be collected
         self.world = generate(seed, users)
         gc.collect()

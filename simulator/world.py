@@ -15,7 +15,7 @@ import numpy as np
 
 from simulator import catalog as C
 from simulator import objectid
-from simulator.columns import Table
+from simulator.columns import GroupIndex, Table
 from simulator.timefmt import DAY_MS, HISTORY_START_MS, ymd
 
 SOURCES = ["api", "admin", "bulk", "system"]
@@ -27,7 +27,7 @@ USER_COLUMNS: dict[str, str] = {
     "join_ms": "i8", "first": "i2", "last": "i2", "domain": "i1", "lang": "i1", "role": "i1",
     "premium": "i8", "xp": "i8", "coins": "i8", "n_message": "i4", "n_reply": "i4", "n_react": "i4",
     "n_visit": "i4", "n_referral": "i4", "last_login": "i8", "streak_len": "i4", "streak_last": "i4",
-    "deleted": "?", "rate": "f4", **{f"c_{k}": "f8" for k in C.CUSTOM_KEYS},
+    "deleted": "?", "rate": "f4", "streak_best": "i4", "streak_at": "i8", **{f"c_{k}": "f8" for k in C.CUSTOM_KEYS},
 }
 LOG_COLUMNS = {"user": "i4", "ts": "i8", "action": "i1", "xp": "i8", "coins": "i8", "bal_xp": "i8", "bal_coins": "i8"}
 HISTORY_COLUMNS = {"user": "i4", "field": "i1", "ts": "i8", "prev": "f8", "value": "f8", "source": "i1"}
@@ -35,6 +35,12 @@ ORDER_COLUMNS = {"user": "i4", "product": "i2", "qty": "i2", "price": "i8", "cur
                  "created": "i8", "updated": "i8", "status": "i1", "day_seq": "i4"}
 CHANGE_COLUMNS = {"order": "i4", "status": "i1", "ts": "i8", "by": "i1"}
 STREAK_LOG_COLUMNS = {"user": "i4", "count": "i4", "status": "i1", "ts": "i8"}
+# parent: row of the message replied to (-1: none); edited: ms of the last edit (0: never); text: string code;
+# src: how it was posted (generated from a log, through the API, or the channel's welcome note)
+MESSAGE_COLUMNS = {"user": "i4", "ts": "i8", "channel": "i1", "parent": "i4", "reactions": "i4", "edited": "i8",
+                   "text": "i4", "src": "i1"}
+SRC_LOG, SRC_POSTED, SRC_WELCOME = range(3)
+MINIGAME_COLUMNS = {"user": "i4", "ts": "i8", "game": "i1", "outcome": "i1", "xp": "i4", "coins": "i4"}
 ACTIVE_ACTIONS = (C.A_MESSAGE, C.A_REPLY, C.A_REACT, C.A_VISIT)
 
 
@@ -46,6 +52,7 @@ def _ascii(name: str) -> str:
 FIRST_ASCII = [_ascii(n) for n in C.FIRST_NAMES]
 LAST_ASCII = [_ascii(n) for n in C.LAST_NAMES]
 _EMAIL_RE = re.compile(r"^[a-z]+\.[a-z]+(\d+)@")
+_USERNAME_RE = re.compile(r"^[a-z]+?(\d+)$")
 
 
 @dataclass
@@ -77,6 +84,13 @@ class World:
         self.orders = Table(ORDER_COLUMNS)
         self.changes = Table(CHANGE_COLUMNS)
         self.streak_logs = Table(STREAK_LOG_COLUMNS)
+        self.messages = Table(MESSAGE_COLUMNS)
+        self.minigames = Table(MINIGAME_COLUMNS)
+        self.messages_by_user = GroupIndex(self.messages, "user")
+        self.messages_by_channel = GroupIndex(self.messages, "channel")
+        self.minigames_by_user = GroupIndex(self.minigames, "user")
+        self.events: list[dict[str, Any]] = []  # outgoing webhook events (contract 9), every one generated
+        self.record_events = False  # from a receiver's registration on
         self.strings: list[str] = []
         self.string_codes: dict[str, int] = {}
         self.overrides: dict[tuple[str, int], str] = {}  # (platform field, user) -> text
@@ -91,6 +105,10 @@ class World:
         self._cache: dict[str, tuple[int, Any]] = {}
         for s in C.CITIES + C.GAMES:
             self.code(s)
+        self.phrase_base = len(self.strings)  # message phrases: codes phrase_base .. + len(MESSAGE_PHRASES)
+        for s in C.MESSAGE_PHRASES:
+            self.code(s)
+        self.welcome_code = self.code(C.WELCOME_TEXT)
 
     # ---- strings ---------------------------------------------------------------------------------
     def code(self, text: str) -> int:
@@ -127,6 +145,27 @@ class World:
         if not include_deleted and self.users["deleted"][i]:
             return None
         return i
+
+    def find_username(self, name: object, include_deleted: bool = False) -> int | None:
+        """Index of a user by username (case-insensitive), bulk-updated usernames included."""
+        if not isinstance(name, str) or not name.strip():
+            return None
+        s = name.strip().lower()
+        hit: int | None = None
+        m = _USERNAME_RE.match(s)
+        if m and int(m.group(1)) < self.n_users and self.text_field("username", int(m.group(1))).lower() == s:
+            hit = int(m.group(1))
+        if hit is None and self.overrides:
+            hit = next((i for (f, i), v in self.overrides.items() if f == "username" and v.lower() == s), None)
+        if hit is None or (not include_deleted and self.users["deleted"][hit]):
+            return None
+        return hit
+
+    def find_member(self, sender: object) -> int | None:
+        """A live member named by email or username (as Send Message's `sender`)."""
+        if isinstance(sender, str) and "@" in sender:
+            return self.find_email(sender)
+        return self.find_username(sender)
 
     def find_user_id(self, uid: str, include_deleted: bool = False) -> int | None:
         """Index of a user by `_id` (caller has checked it is a well-formed ObjectId)."""
@@ -274,10 +313,28 @@ class World:
         last_of_user = np.r_[pu[1:] != pu[:-1], True]
         u["streak_len"][pu[last_of_user]] = pos[last_of_user]
         u["streak_last"][pu[last_of_user]] = pd[last_of_user]
+        u["streak_at"][pu[last_of_user]] = pts[last_of_user]
+        np.maximum.at(u["streak_best"], pu, pos.astype(np.int32))
 
     def login_streak(self, i: int) -> int:
         last = int(self.users["streak_last"][i])
         return int(self.users["streak_len"][i]) if last >= self.clock_ms // DAY_MS - 1 else 0
+
+    # ---- messages and mini-games -------------------------------------------------------------------
+    def append_messages(self, cols: dict[str, np.ndarray]) -> int:
+        """Append messages (ts sorted, none earlier than the last stored); returns the first new row."""
+        start = self.messages.append(cols)
+        self.version += 1
+        return start
+
+    def message_id(self, row: int) -> str:
+        return objectid.make(int(self.messages["ts"][row]), objectid.TAG_MESSAGE, row)
+
+    def find_message(self, mid: str) -> int | None:
+        row = objectid.seq_of(mid, objectid.TAG_MESSAGE)
+        if row is None or row >= self.messages.n or self.message_id(row) != mid:
+            return None
+        return row
 
     # ---- custom fields ---------------------------------------------------------------------------
     def set_custom(self, users: np.ndarray, fields: np.ndarray, values: np.ndarray, ts: np.ndarray,

@@ -26,11 +26,13 @@ def test_truth_counts_and_checksums_match_its_rows(sim: SimAdmin) -> None:
         "users", "user_fields", "user_field_histories", "gamification_daily", "gamification_logs", "activity_stats",
         "loyalty_overview", "redemption_orders", "redemption_statuses", "redemption_status_history",
         "purchase_histories", "store_products", "store_categories", "store_config", "leaderboards", "streaks",
-        "streak_logs", "tiers", "bulk_jobs"}
+        "streak_logs", "tiers", "bulk_jobs", "channels", "messages", "minigame_logs", "user_game_stats",
+        "webhook_events"}
     for name, summary in truth.items():
         rows = sim.truth_rows(name)
         assert summary == {"count": len(rows), "checksum": checksum(rows)}, name
     assert truth["users"]["count"] == 398 and truth["bulk_jobs"]["count"] == 0
+    assert truth["channels"]["count"] == 10 and truth["webhook_events"]["count"] == 0
     assert truth["loyalty_overview"]["count"] == 91
 
 

@@ -12,7 +12,8 @@ from tests.simadmin import COMMUNITY_ID, SimAdmin
 from tests.simulator.helpers import client
 
 ALL = ["getUserData", "createUser", "manageUser", "userFields", "getUserStats", "bulkUpdateUser", "sendMessage",
-       "replyMessage", "appearance", "store", "purchase-history", "redemptions", "analytics", "gamification"]
+       "replyMessage", "appearance", "store", "purchase-history", "redemptions", "analytics", "gamification",
+       "getMessages"]
 C = COMMUNITY_ID
 OID = "a" * 24
 ENDPOINTS = [
@@ -48,6 +49,11 @@ ENDPOINTS = [
     ("GET", "/apis/v1/bulk-jobs", "bulkUpdateUser"),
     ("GET", f"/apis/v1/bulk-jobs/{OID}", "bulkUpdateUser"),
     ("GET", f"/apis/v1/bulk-jobs/{OID}/details", "bulkUpdateUser"),
+    ("GET", "/apis/v1/channels", "sendMessage"),
+    ("GET", "/v1/messages", "getMessages"),
+    ("GET", "/messages", "getMessages"),
+    ("POST", "/apis/v1/users/minigames/logs", "getUserStats"),
+    ("POST", "/apis/v1/users/minigames/stats", "getUserStats"),
 ]
 
 
