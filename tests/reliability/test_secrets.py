@@ -211,3 +211,62 @@ def test_key_in_dlt_secrets_toml_is_used_and_never_echoed(sim: SimAdmin, api_env
     (project / ".dlt" / "secrets.toml").write_text("RETURNING_AI_API_KEY = [\n")
     assert main(["sync", "--resources", "tiers"]) == 2
     assert "secrets.toml is not valid TOML" in capsys.readouterr().err
+
+
+def dump_postgres(url: str) -> str:
+    """Every row of every table of every schema of a Postgres database, as text."""
+    import psycopg2
+
+    con = psycopg2.connect(url)
+    try:
+        out = []
+        with con.cursor() as cur:
+            cur.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                        "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')")
+            for schema, table in cur.fetchall():
+                out.append(f"{schema}.{table}")
+                with con.cursor() as rows:
+                    rows.execute(f'SELECT * FROM "{schema}"."{table}"')
+                    out.extend(repr(r) for r in rows.fetchall())
+        return "\n".join(out)
+    finally:
+        con.close()
+
+
+def test_canary_database_password_appears_nowhere(sim: SimAdmin, api_env: dict[str, str], tmp_path: Path,
+                                                  pg_cluster: Any) -> None:
+    """The warehouse password (dlt's DESTINATION__POSTGRES__CREDENTIALS) used for a full sync, a
+    no-change sync, `sql`, and a refused login is in no output, file, dlt trace or warehouse table."""
+    import psycopg2
+
+    started = time.time() - 1
+    password = "pw-" + secrets.token_hex(16)
+    user = "canary_" + secrets.token_hex(4)
+    admin = psycopg2.connect(pg_cluster.url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE ROLE {user} LOGIN PASSWORD %s", [password])
+        cur.execute(f"CREATE DATABASE {user} OWNER {user}")
+    admin.close()
+    host_port = pg_cluster.url.split("@", 1)[1].split("/", 1)[0]
+    url = f"postgresql://{user}:{password}@{host_port}/{user}"
+    env = {**os.environ, **api_env, "RETURNING_DESTINATION": "postgres", "DESTINATION__POSTGRES__CREDENTIALS": url,
+           "RUNTIME__LOG_LEVEL": "INFO"}
+    outputs: list[str] = []
+    for args in (["sync"], ["sync"]):
+        done = cli(args, env)
+        outputs += [done.stdout, done.stderr]
+        assert done.returncode == 0, done.stderr[-2000:]
+    wrong = {**env, "DESTINATION__POSTGRES__CREDENTIALS": url.replace(password, password[::-1])}
+    refused = cli(["sync", "--resources", "tiers"], wrong)
+    outputs += [refused.stdout, refused.stderr]
+    assert refused.returncode == 2 and "refused the connection" in refused.stderr and host_port in refused.stderr
+    assert not [i for i, text in enumerate(outputs) if password in text or password[::-1] in text]
+    assert password not in dump_postgres(url)
+    needle = password.encode()
+    leaked = [str(p) for p in files_under(tmp_path) if needle in readable(p)]
+    leaked += [str(p) for p in files_under(REPO, newer_than=started)
+               if p.suffix not in (".duckdb", ".wal") and needle in p.read_bytes()]
+    assert leaked == []
+    written = {p.name for p in files_under(tmp_path)}
+    assert {"state.json", "trace.pickle", "returning_ai.schema.json"} <= written
