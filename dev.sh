@@ -32,6 +32,22 @@ setup_browser() {
   fi
 }
 
+setup_postgres() {
+  # Debian's PostgreSQL server for the Postgres tests (tests/pgcluster.py starts a throwaway cluster
+  # from it). Not needed when RETURNING_TEST_POSTGRES_URL names a server or RETURNING_TEST_POSTGRES=off.
+  if [ -n "${RETURNING_TEST_POSTGRES_URL:-}" ] || [ "${RETURNING_TEST_POSTGRES:-}" = "off" ]; then
+    return
+  fi
+  if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+      SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+      $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+    else
+      echo "warning: PostgreSQL not found and apt-get unavailable; the Postgres tests will fail saying so" >&2
+    fi
+  fi
+}
+
 case "${1:-}" in
   demo)
     shift
@@ -42,12 +58,14 @@ case "${1:-}" in
     shift
     setup_python
     setup_browser
+    setup_postgres
     .venv/bin/ruff check .
     exec .venv/bin/python -m pytest -q "$@"
     ;;
   setup)
     setup_python
     setup_browser
+    setup_postgres
     ;;
   *)
     echo "usage: ./dev.sh demo|test|setup" >&2
