@@ -398,5 +398,23 @@ def hold_for_load(location: WarehouseLocation, *, memory_limit: str | None = Non
         finally:
             con.close()
         return
-    check(location)
-    yield None
+    con = connect(location)
+    try:
+        if location.dialect == "postgres":
+            # one sync per dataset across machines: a session advisory lock the server releases
+            # when this connection ends, however the process ends
+            row = con.fetchone("SELECT pg_try_advisory_lock(hashtext(?))", [f"returning_sync:{RAW_SCHEMA}"])
+            if not (row and row[0]):
+                raise WarehouseBusy(f"another sync is already loading into {location.describe()} "
+                                    "(it holds the dataset's advisory lock); wait for it to finish")
+        else:
+            con.fetchone("SELECT 1")
+        yield None
+    finally:
+        con.close()
+
+
+class WarehouseBusy(WarehouseError):
+    """Another sync holds the warehouse (its lock) longer than this one waits."""
+
+    exit_code = 1

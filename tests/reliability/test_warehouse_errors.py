@@ -60,3 +60,23 @@ def test_unreachable_server_exits_4(sim: SimAdmin, on_postgres: pytest.MonkeyPat
     assert code == 4 and err.count("\n") == 1
     assert f"the warehouse postgres at 127.0.0.1:{port}/db is unreachable" in err and "secret-pw-1" not in err
     assert sim.counters()["total"] == 0
+
+
+def test_a_second_sync_into_the_same_postgres_dataset_refuses(sim: SimAdmin, on_postgres: pytest.MonkeyPatch,
+                                                              pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two machines (two working directories) syncing into one Postgres dataset: the server's
+    advisory lock lets one load at a time; the other refuses with one line."""
+    import psycopg2
+
+    on_postgres.setenv("DESTINATION__POSTGRES__CREDENTIALS", pg_url)
+    holder = psycopg2.connect(pg_url)  # stands in for a sync running on another machine
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(hashtext('returning_sync:returning_raw'))")
+        code, err = run(["sync", "--resources", "tiers"], capsys)
+        assert code == 1 and "another sync is already loading into postgres at" in err
+        assert sim.counters()["total"] == 0
+    finally:
+        holder.close()
+    code, err = run(["sync", "--resources", "tiers"], capsys)
+    assert code == 0, err
