@@ -1,7 +1,9 @@
 """One push run: query, validate, diff, write the CSV, upload once, await the job, record per-row results.
 
-Exactly once: everything an upload carries is committed to the ledger (keys `in_flight`, push
-`uploading`) before the upload starts. A run first settles every upload an earlier run left open:
+Exactly once, on any warehouse: everything an upload carries is committed to the ledger (keys
+`in_flight`, push `uploading`) before the upload starts, in the transaction that inserts the run's
+claim on its definition (see `ledger`): of two runs started at once, one claims and the other stops
+(`blocked`) before it plans anything. A run first settles every upload an earlier run left open:
 with no job id it looks the job up by its unique file name (which carries the push id) and releases
 the keys only when the server never received it; with a job id it waits for the job and records
 its rows. Only then does it plan new rows, so no delta is ever sent twice.
@@ -14,30 +16,35 @@ import os
 import secrets
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import duckdb
 
 from reverse_etl import jobs, ledger
 from reverse_etl.csvfile import CsvColumn, CsvRow, formula_warnings, write_files
 from reverse_etl.definitions import Definition, get_definition
 from reverse_etl.diff import Plan, plan_rows
 from reverse_etl.result import PushResult
-from reverse_etl.validate import FieldSpec, field_types, validate_rows
+from reverse_etl.validate import CheckedRow, FieldSpec, field_types, validate_rows
+from warehouse.connection import Connection, WarehouseConflict, WarehouseQueryError, connect
+from warehouse.location import RAW_SCHEMA, WarehouseLocation
 
-FAULT_ENV = "RETURNING_PUSH_FAULT"  # test hook: "kill:<stage>" SIGKILLs this process at that stage
+# test hook: "kill:<stage>" SIGKILLs this process at that stage, "pause:<stage>:<seconds>" sleeps there
+FAULT_ENV = "RETURNING_PUSH_FAULT"
 # An upload with no job id whose process cannot be checked (another host) counts as still in progress
 # for this long; after it, a job the list does not show was never received.
 UPLOAD_GRACE = dt.timedelta(minutes=15)
 
 
 def checkpoint(stage: str) -> None:
-    """Fault-injection point for crash tests (see FAULT_ENV); a no-op otherwise."""
-    if os.environ.get(FAULT_ENV) == f"kill:{stage}":
+    """Fault-injection point for crash and race tests (see FAULT_ENV); a no-op otherwise."""
+    fault = os.environ.get(FAULT_ENV, "")
+    if fault == f"kill:{stage}":
         os.kill(os.getpid(), signal.SIGKILL)
+    if fault.startswith(f"pause:{stage}:"):
+        time.sleep(float(fault.rsplit(":", 1)[1]))
 
 
 def files_dir(settings: Any) -> Path:
@@ -45,13 +52,18 @@ def files_dir(settings: Any) -> Path:
     return Path(settings.warehouse).resolve().parent / "out" / "pushes"
 
 
-@contextmanager
-def _db(settings: Any, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    from warehouse.duck import connect
+def location_of(settings: Any) -> WarehouseLocation:
+    """The warehouse of `settings` (`pipelines.config.Settings.location`; a bare path: DuckDB)."""
+    location = getattr(settings, "location", None)
+    if isinstance(location, WarehouseLocation):
+        return location
+    return WarehouseLocation(path=Path(settings.warehouse))
 
-    con = connect(settings.warehouse, read_only=read_only, wait_seconds=60.0)
+
+@contextmanager
+def _db(settings: Any, read_only: bool = False) -> Iterator[Connection]:
+    con = connect(location_of(settings), read_only=read_only, wait_seconds=60.0)
     try:
-        con.execute("SET TimeZone = 'UTC'")
         if not read_only:
             ledger.ensure_schema(con)
         yield con
@@ -65,29 +77,21 @@ class QueryError(Exception):
     exit_code = 2
 
 
-def _query(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
-    cur = con.execute(sql)
-    cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+def _query(con: Connection, sql: str) -> list[dict[str, Any]]:
+    return con.dicts(sql)
 
 
-def _custom_fields(con: duckdb.DuckDBPyConnection, client: Any, settings: Any) -> list[dict[str, Any]]:
+def _custom_fields(con: Connection, client: Any, settings: Any) -> list[dict[str, Any]]:
     """The community's user fields: from the warehouse when loaded, else from the API (7.3)."""
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'returning_raw' "
-        "AND table_name = 'user_fields'"
-    ).fetchone()
-    if found and found[0]:
-        rows = _query(con, 'SELECT _dlt_id, field, "type" FROM returning_raw.user_fields')
+    if con.table_exists(RAW_SCHEMA, "user_fields"):
+        rows = _query(con, f'SELECT _dlt_id, field, "type" FROM {RAW_SCHEMA}.user_fields')
         if rows:
             options: dict[str, list[str]] = {}
-            try:  # dlt keeps a list of strings as the child table user_fields__options
-                for parent, value in con.execute(
-                        "SELECT _dlt_parent_id, value FROM returning_raw.user_fields__options "
-                        "ORDER BY _dlt_list_idx").fetchall():
+            if con.table_exists(RAW_SCHEMA, "user_fields__options"):  # dlt's child table of the list
+                for parent, value in con.fetchall(
+                        f"SELECT _dlt_parent_id, value FROM {RAW_SCHEMA}.user_fields__options "
+                        "ORDER BY _dlt_list_idx"):
                     options.setdefault(parent, []).append(value)
-            except duckdb.Error:
-                pass
             return [{**r, "options": options.get(r["_dlt_id"], [])} for r in rows]
     path_params = {"communityId": settings.community_id} if getattr(settings, "community_id", None) else None
     data = client.request_json("user_fields", path_params=path_params)
@@ -127,49 +131,78 @@ def _run(definition: Definition, settings: Any, dry_run: bool, client: Any, wait
         if any(r["state"] in ledger.OPEN_STATES for r in result.resumed):
             return _blocked(result)
 
-    # Plan and record in one connection: DuckDB admits one writing process, so two runs of the same
-    # push cannot both plan the same keys before either has marked them in flight.
     with _db(settings, read_only=dry_run) as con:
-        if not dry_run and ledger.open_pushes(con, definition.name):
-            return _blocked(result)  # another process uploaded since we settled
         try:
             rows = _query(con, definition.sql)
-        except duckdb.Error as exc:
-            first = str(exc).splitlines()[0]
+        except WarehouseQueryError as exc:
+            first = (str(getattr(exc, "original", exc)).strip().splitlines() or [str(exc)])[0]
             raise QueryError(f"push {definition.name}: its SQL ({definition.path.name}) failed on the warehouse: "
                              f"{first}; load the tables and build the models it reads first") from None
         types = field_types(definition, _custom_fields(con, client, settings))
         checked = validate_rows(definition, rows, types)
-        plan = plan_rows(definition, checked, ledger.load_entries(con, definition.name))
-        _count(result, len(rows), plan)
         push_id = new_push_id(definition.name)
-        content = b""
-        if dry_run or plan.send:  # a run with nothing to send leaves no file behind
-            content = _write_csv(definition, settings, plan, types, push_id, result)
         if dry_run:
+            plan = plan_rows(definition, checked, ledger.load_entries(con, definition.name))
+            _count(result, len(rows), plan)
+            _write_csv(definition, settings, plan, types, push_id, result)
             return result
-        file_name = f"rs-{push_id}.csv"
-        push = {
-            "push_id": push_id, "definition": definition.name, "target": definition.target,
-            "file_name": file_name, "csv_path": str(result.csv_path) if result.csv_path else None,
-            "state": "uploading" if plan.send else "no_changes",
-            "total_rows": result.total, "invalid_rows": result.invalid, "changed_rows": result.changed,
-            "sent_rows": len(plan.send), "given_up_rows": result.given_up, "warnings": len(result.warnings),
-            "owner": f"{socket.gethostname()}:{os.getpid()}",
-        }
-        ledger.create_push(con, push, plan.recorded_rows, definition.name)
+        checkpoint("before_claim")
+        try:
+            plan, content = _claim_and_record(con, definition, settings, checked, len(rows), types, push_id, result)
+        except ledger.ClaimTaken:
+            return _blocked(result)
     result.push_id = push_id
     if not plan.send:
         result.state = "no_changes"
         return result
 
     checkpoint("before_upload")
-    job = _upload(definition, settings, client, push_id, file_name, content, result)
+    job = _upload(definition, settings, client, push_id, _file_name(push_id), content, result)
     if job is None:
         return result
     checkpoint("after_job_recorded")
     _finish(definition, settings, client, push_id, job, waiting, result)
     return result
+
+
+def _file_name(push_id: str) -> str:
+    return f"rs-{push_id}.csv"
+
+
+def _claim_and_record(con: Connection, definition: Definition, settings: Any, checked: list[CheckedRow],
+                      total: int, types: dict[str, FieldSpec], push_id: str,
+                      result: PushResult) -> tuple[Plan, bytes]:
+    """In one transaction: claim the definition, read the ledger, plan, write the CSV and record the
+    push with its keys in flight. ClaimTaken when another run holds the claim."""
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    for attempt in range(2):
+        result.warnings = []
+        try:
+            with con.transaction():
+                ledger.claim(con, definition.name, push_id, owner)
+                checkpoint("after_claim")
+                entries = ledger.load_entries(con, definition.name)  # read after the claim: current
+                plan = plan_rows(definition, checked, entries)
+                _count(result, total, plan)
+                content = b""
+                if plan.send:  # a run with nothing to send leaves no file behind
+                    content = _write_csv(definition, settings, plan, types, push_id, result)
+                push = {
+                    "push_id": push_id, "definition": definition.name, "target": definition.target,
+                    "file_name": _file_name(push_id),
+                    "csv_path": str(result.csv_path) if result.csv_path else None,
+                    "state": "uploading" if plan.send else "no_changes",
+                    "total_rows": result.total, "invalid_rows": result.invalid, "changed_rows": result.changed,
+                    "sent_rows": len(plan.send), "given_up_rows": result.given_up,
+                    "warnings": len(result.warnings), "owner": owner,
+                }
+                ledger.record_push(con, push, plan.recorded_rows, definition.name, entries)
+            return plan, content
+        except (ledger.ClaimTaken, WarehouseConflict):
+            if attempt == 0 and ledger.drop_orphan_claim(con, definition.name):
+                continue  # a claim whose push is not open (hand edit): gone, try once more
+            raise ledger.ClaimTaken(definition.name) from None
+    raise ledger.ClaimTaken(definition.name)
 
 
 def _blocked(result: PushResult) -> PushResult:
@@ -275,13 +308,8 @@ def _record(definition: Definition, settings: Any, client: Any, push_id: str, jo
     status = str(job.get("status"))
     details = jobs.row_results(client, job_id)
     with _db(settings) as con:
-        sent = con.execute(
-            f"SELECT row_number FROM {ledger.SCHEMA}.push_rows WHERE push_id = ? AND result = 'pending'",
-            [push_id],
-        ).fetchall()
         results = {}
-        for (row_number,) in sent:
-            n = int(row_number)
+        for n in ledger.sent_row_numbers(con, push_id):
             if n in details:
                 results[n] = details[n]
             elif status == "completed":
@@ -310,6 +338,11 @@ def _may_still_upload(push: dict[str, Any]) -> bool:
     return True
 
 
+def _state(con: Connection, push_id: str) -> str:
+    row = con.fetchone(f"SELECT state FROM {ledger.SCHEMA}.pushes WHERE push_id = ?", [push_id])
+    return str(row[0]) if row else "unknown"
+
+
 def settle_open_pushes(definition: Definition, settings: Any, client: Any,
                        waiting: jobs.Waiting) -> list[dict[str, Any]]:
     """Finish what earlier runs left open; returns each push's id and the state it ended in."""
@@ -325,8 +358,9 @@ def settle_open_pushes(definition: Definition, settings: Any, client: Any,
                 continue
             if found is None:
                 with _db(settings) as con:
-                    ledger.release_push(con, push_id, "the server never received this upload")
-                out.append({"push_id": push_id, "state": "not_received"})
+                    released = ledger.release_push(con, push_id, "the server never received this upload")
+                    state = "not_received" if released else _state(con, push_id)
+                out.append({"push_id": push_id, "state": state})
                 continue
             job_id = str(found["jobId"])
             with _db(settings) as con:

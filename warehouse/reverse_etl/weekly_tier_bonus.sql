@@ -17,15 +17,25 @@ week AS (  -- "now" is the latest activity; the week is the last one that ended 
     SELECT date_trunc('week', max(CAST(occurred_at AS TIMESTAMP)) + INTERVAL 1 DAY) - INTERVAL 7 DAY AS week_start
     FROM analytics.fct_gamification_events
 ),
-week_xp AS (
+week_events AS (  -- each member's events of that week, numbered from the first and from the last
     SELECT e.user_id,
-           arg_min(e.balance_xp - e.xp, CAST(e.occurred_at AS TIMESTAMP)) AS xp_before,
-           arg_max(e.balance_xp, CAST(e.occurred_at AS TIMESTAMP)) AS xp_after
+           e.balance_xp - e.xp AS xp_before,
+           e.balance_xp AS xp_after,
+           row_number() OVER (PARTITION BY e.user_id
+                              ORDER BY CAST(e.occurred_at AS TIMESTAMP), e.event_id) AS from_first,
+           row_number() OVER (PARTITION BY e.user_id
+                              ORDER BY CAST(e.occurred_at AS TIMESTAMP) DESC, e.event_id DESC) AS from_last
     FROM analytics.fct_gamification_events AS e
     CROSS JOIN week AS w
     WHERE CAST(e.occurred_at AS TIMESTAMP) >= w.week_start
       AND CAST(e.occurred_at AS TIMESTAMP) < w.week_start + INTERVAL 7 DAY
-    GROUP BY e.user_id
+),
+week_xp AS (  -- XP before the week's first event and after its last
+    SELECT user_id,
+           max(CASE WHEN from_first = 1 THEN xp_before END) AS xp_before,
+           max(CASE WHEN from_last = 1 THEN xp_after END) AS xp_after
+    FROM week_events
+    GROUP BY user_id
 )
 SELECT u.email,
        500 AS coins,
