@@ -22,9 +22,10 @@ from collections.abc import AsyncIterator
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from webhooks import segments
 from webhooks.auth import KeyCheck
@@ -37,37 +38,19 @@ log = logging.getLogger("webhooks.app")
 PATH = "/webhooks/returning-ai"
 MAX_BODY = 1 << 20
 _JSON = "application/json"
-_LANDED = orjson.dumps({"status": "landed"})
 
 
-def _answer(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps({"status": status, "message": message}), status_code=status,
-                    media_type=_JSON, headers=headers)
+def _json(status: int, body: bytes, extra: list[tuple[bytes, bytes]] = ()) -> tuple[int, list, bytes]:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+    return status, headers, body
 
 
-def _refuse(request: Request, status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
-    client = request.client.host if request.client else "?"
-    log.warning("refused delivery from %s: %d %s", client, status, reason)
-    return _answer(status, reason, headers)
+def _answer(status: int, message: str, extra: list[tuple[bytes, bytes]] = ()) -> tuple[int, list, bytes]:
+    return _json(status, orjson.dumps({"status": status, "message": message}), extra)
 
 
-def _header(request: Request, name: bytes) -> bytes | None:
-    for key, value in request.scope["headers"]:
-        if key == name:
-            return value
-    return None
-
-
-async def _read_body(request: Request) -> bytes | None:
-    """The body, or None once it passes MAX_BODY (reading stops there)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+_CLOSE = [(b"connection", b"close")]
+_LANDED_ANSWER = _json(200, orjson.dumps({"status": "landed"}))
 
 
 def _event_of(body: bytes, parsed: object) -> tuple[bytes | None, str | None]:
@@ -84,61 +67,108 @@ def _event_of(body: bytes, parsed: object) -> tuple[bytes | None, str | None]:
     return text, None
 
 
-def create_app(settings: WebhookSettings, landing: Landing | None = None) -> Starlette:
-    """The app for `settings`; `landing` (started and closed with the app) defaults to one on its folder."""
-    key_check = KeyCheck(settings.api_key)
-    aes_key = settings.aes_key
-    store = landing or Landing(settings.directory)
+class _Disconnected(Exception):
+    """The sender hung up before its body was complete."""
 
-    async def receive(request: Request) -> Response:
-        if not key_check.accepts(_header(request, b"x-api-key")):
-            return _refuse(request, 401, "missing or wrong x-api-key")
-        declared = _header(request, b"content-length")
+
+class DeliveryEndpoint:
+    """`POST /webhooks/returning-ai` at the ASGI level (the hot path: no Request/Response objects)."""
+
+    def __init__(self, key_check: KeyCheck, aes_key: bytes | None, landing: Landing) -> None:
+        self.key_check = key_check
+        self.aes_key = aes_key
+        self.landing = landing
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            status, headers, body = await self.handle(scope, receive)
+        except _Disconnected:
+            log.warning("delivery abandoned: the sender closed the connection mid-body")
+            return
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def refuse(self, scope: Scope, status: int, reason: str,
+               extra: list[tuple[bytes, bytes]] = ()) -> tuple[int, list, bytes]:
+        client = scope.get("client")
+        log.warning("refused delivery from %s: %d %s", client[0] if client else "?", status, reason)
+        return _answer(status, reason, extra)
+
+    async def handle(self, scope: Scope, receive: Receive) -> tuple[int, list, bytes]:
+        api_key = declared = encrypted = None
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                api_key = value if api_key is None else api_key
+            elif name == b"content-length":
+                declared = value
+            elif name == b"x-encrypted":
+                encrypted = value
+        if not self.key_check.accepts(api_key):
+            return self.refuse(scope, 401, "missing or wrong x-api-key")
         if declared is not None:
             try:
                 too_big = int(declared) > MAX_BODY
             except ValueError:
-                return _refuse(request, 400, "Content-Length is not a number")
+                return self.refuse(scope, 400, "Content-Length is not a number")
             if too_big:
-                return _refuse(request, 413, "body over 1 MiB", {"connection": "close"})
-        try:
-            body = await _read_body(request)
-        except ClientDisconnect:
-            log.warning("delivery abandoned: the sender closed the connection mid-body")
-            return _answer(400, "incomplete body")
+                return self.refuse(scope, 413, "body over 1 MiB", _CLOSE)
+        body = await _read_body(receive)
         if body is None:
-            return _refuse(request, 413, "body over 1 MiB", {"connection": "close"})
+            return self.refuse(scope, 413, "body over 1 MiB", _CLOSE)
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return _refuse(request, 400, "body is not JSON")
-        encrypted = (_header(request, b"x-encrypted") or b"").strip().lower() == b"true"
-        if encrypted:
-            if aes_key is None:
-                return _refuse(request, 400, "encrypted delivery but RETURNING_WEBHOOK_AES_KEY is not set")
+            return self.refuse(scope, 400, "body is not JSON")
+        if encrypted is not None and encrypted.strip().lower() == b"true":
+            if self.aes_key is None:
+                return self.refuse(scope, 400, "encrypted delivery but RETURNING_WEBHOOK_AES_KEY is not set")
             try:
-                body = decrypt(parsed, aes_key)
+                body = decrypt(parsed, self.aes_key)
                 parsed = orjson.loads(body)
             except Undecryptable as exc:
-                return _refuse(request, 400, f"cannot decrypt: {exc}")
+                return self.refuse(scope, 400, f"cannot decrypt: {exc}")
             except orjson.JSONDecodeError:
-                return _refuse(request, 400, "decrypted body is not JSON")
+                return self.refuse(scope, 400, "decrypted body is not JSON")
         text, reason = _event_of(body, parsed)
         if text is None:
-            return _refuse(request, 400, reason or "bad event")
+            return self.refuse(scope, 400, reason or "bad event")
         try:
-            await store.land(segments.line(text, segments.stamp()))
+            await self.landing.land(segments.line(text, segments.stamp()))
         except LandingBusy as exc:
-            return _refuse(request, 503, f"landing busy: {exc}", {"retry-after": "1"})
+            return self.refuse(scope, 503, f"landing busy: {exc}", [(b"retry-after", b"1")])
         except LandingError as exc:
             # the landing logs the folder's failure once per episode; each 503 is not logged again
-            return _answer(503, str(exc), {"retry-after": "5"})
-        return Response(_LANDED, status_code=200, media_type=_JSON)
+            return _answer(503, str(exc), [(b"retry-after", b"5")])
+        return _LANDED_ANSWER
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The body, or None once it passes MAX_BODY (reading stops there: at most MAX_BODY + one chunk)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def create_app(settings: WebhookSettings, landing: Landing | None = None) -> Receiver:
+    """The app for `settings`; `landing` (started and closed with the app) defaults to one on its folder."""
+    store = landing or Landing(settings.directory)
+    endpoint = DeliveryEndpoint(KeyCheck(settings.api_key), settings.aes_key, store)
 
     async def healthz(request: Request) -> Response:
         if store.healthy:
             return Response(orjson.dumps({"status": "ok"}), media_type=_JSON)
-        return _answer(503, "landing folder cannot be written")
+        return Response(orjson.dumps({"status": 503, "message": "landing folder cannot be written"}),
+                        status_code=503, media_type=_JSON)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -148,7 +178,24 @@ def create_app(settings: WebhookSettings, landing: Landing | None = None) -> Sta
         finally:
             await asyncio.to_thread(store.close)
 
-    app = Starlette(routes=[Route(PATH, receive, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])],
+    app = Starlette(routes=[Route(PATH, endpoint, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])],
                     lifespan=lifespan)
     app.state.landing = store
-    return app
+    return Receiver(app, endpoint)
+
+
+class Receiver:
+    """The Starlette app, with `POST /webhooks/returning-ai` dispatched straight to its endpoint: Starlette's
+    middleware and routing would cost about as much CPU per delivery as the endpoint itself. Everything
+    else (lifespan, `/healthz`, 404 and 405 answers) is Starlette's."""
+
+    def __init__(self, app: Starlette, endpoint: DeliveryEndpoint) -> None:
+        self.app = app
+        self.endpoint = endpoint
+        self.state = app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST":
+            await self.endpoint(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

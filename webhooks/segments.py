@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,10 +43,19 @@ class LandedEvent:
     raw: bytes
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def stamp(now: datetime | None = None) -> str:
-    """`received_at`: UTC, microseconds, fixed width."""
-    moment = now or datetime.now(UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """`received_at`: UTC, microseconds, fixed width (the seconds part is formatted once a second)."""
+    global _second
+    if now is not None:
+        return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    t = time.time()
+    whole = int(t)
+    if _second[0] != whole:
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int((t - whole) * 1e6):06d}Z"
 
 
 def line(payload: bytes, received_at: str) -> bytes:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import socket
 import sys
+from collections.abc import Callable
 
 import uvicorn
 
@@ -31,6 +32,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # the standard loop works too, a little slower
+        return None
+    return uvloop.new_event_loop
+
+
 def serve(settings: WebhookSettings, host: str = "127.0.0.1", port: int = 8766, *,
           segment_bytes: int = SEGMENT_BYTES, segment_age: float = SEGMENT_AGE_S) -> int:
     """Serve until SIGINT/SIGTERM; prints `webhooks listening on http://HOST:PORT` once accepting."""
@@ -39,8 +48,9 @@ def serve(settings: WebhookSettings, host: str = "127.0.0.1", port: int = 8766, 
     sock = bind(host, port)
     real_port = sock.getsockname()[1]
     landing = Landing(settings.directory, segment_bytes=segment_bytes, segment_age=segment_age)
+    # no proxy-headers middleware: the sender's address is the socket's (nothing behind a proxy is trusted)
     config = uvicorn.Config(create_app(settings, landing), log_level="warning", access_log=False,
-                            lifespan="on", timeout_keep_alive=30)
+                            lifespan="on", timeout_keep_alive=30, proxy_headers=False)
     server = uvicorn.Server(config)
 
     async def run() -> None:
@@ -52,8 +62,8 @@ def serve(settings: WebhookSettings, host: str = "127.0.0.1", port: int = 8766, 
             print(f"webhooks listening on http://{shown}:{real_port}", flush=True)
         await task
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(run())
     return 0 if server.started else 1
 
 
