@@ -1,13 +1,14 @@
 """Asset checks on the warehouse: keys unique, loads fresh, row counts not collapsing, references known.
 
-Each concern is one multi-asset check (one step, one DuckDB connection) yielding a result per table.
+Each concern is one multi-asset check (one step, one warehouse connection) yielding a result per
+table. All SQL goes through the warehouse port (DuckDB's dialect, transpiled), so the checks run on
+any destination; they only read, so on a server they take no pool.
 """
 
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-import duckdb
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckKey,
@@ -22,8 +23,10 @@ from dagster import (
 from assets.automation import Switch, load_automation
 from assets.ingest import INCREMENTAL_TABLES, RAW_TABLES, definition_source, raw_key
 from assets.models import model_key
-from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse
-from warehouse.models import MODELS_SCHEMA, RAW_SCHEMA, discover_models
+from assets.resources import Warehouse, configured_destination, warehouse_pool
+from warehouse.connection import Connection
+from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA
+from warehouse.models import discover_models
 
 # Keys of the models (raw keys come from the client's dlt hints).
 MODEL_KEYS: dict[str, tuple[str, ...]] = {
@@ -64,28 +67,29 @@ def raw_primary_keys() -> dict[str, tuple[str, ...]]:
     return keys
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                      [schema, table]).fetchone()
-    return bool(row and row[0])
+def table_exists(con: Connection, schema: str, table: str) -> bool:
+    return con.table_exists(schema, table)
 
 
-def row_count(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int | None:
+def _count(con: Connection, sql: str) -> int:
+    row = con.fetchone(sql)
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def row_count(con: Connection, schema: str, table: str) -> int | None:
     if not table_exists(con, schema, table):
         return None
-    return int(con.execute(f'SELECT count(*) FROM {schema}."{table}"').fetchone()[0])  # type: ignore[index]
+    return _count(con, f'SELECT count(*) FROM {schema}."{table}"')
 
 
-def duplicate_keys(con: duckdb.DuckDBPyConnection, schema: str, table: str, key: Sequence[str]) -> tuple[int, int]:
+def duplicate_keys(con: Connection, schema: str, table: str, key: Sequence[str]) -> tuple[int, int]:
     """(number of key values held by more than one row, rows with a null key part)."""
     cols = ", ".join(f'"{c}"' for c in key)
-    dupes = con.execute(
-        f'SELECT count(*) FROM (SELECT {cols} FROM {schema}."{table}" GROUP BY {cols} HAVING count(*) > 1)'
-    ).fetchone()
-    nulls = con.execute(
-        f'SELECT count(*) FROM {schema}."{table}" WHERE ' + " OR ".join(f'"{c}" IS NULL' for c in key)
-    ).fetchone()
-    return int(dupes[0]), int(nulls[0])  # type: ignore[index]
+    dupes = _count(con, f'SELECT count(*) FROM (SELECT {cols} FROM {schema}."{table}" GROUP BY {cols} '
+                        'HAVING count(*) > 1) AS dupes')
+    nulls = _count(con, f'SELECT count(*) FROM {schema}."{table}" WHERE '
+                        + " OR ".join(f'"{c}" IS NULL' for c in key))
+    return dupes, nulls
 
 
 def _selected(context: AssetCheckExecutionContext, specs: Iterable[AssetCheckSpec]) -> Iterator[AssetCheckSpec]:
@@ -95,12 +99,13 @@ def _selected(context: AssetCheckExecutionContext, specs: Iterable[AssetCheckSpe
             yield spec
 
 
-def _unique_check(name: str, targets: Mapping[AssetKey, tuple[str, str, tuple[str, ...]]]) -> AssetsDefinition:
+def _unique_check(name: str, targets: Mapping[AssetKey, tuple[str, str, tuple[str, ...]]],
+                  pool: str | None) -> AssetsDefinition:
     specs = [AssetCheckSpec("primary_key_unique", asset=k, description=f"no two rows share ({', '.join(v[2])})")
              for k, v in targets.items()]
 
-    @multi_asset_check(specs=specs, name=name, can_subset=True, pool=WAREHOUSE_POOL)
-    def _check(context: AssetCheckExecutionContext, warehouse: DuckDBWarehouse) -> Iterator[AssetCheckResult]:
+    @multi_asset_check(specs=specs, name=name, can_subset=True, pool=pool)
+    def _check(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
         with warehouse.connection(read_only=True) as con:
             for spec in _selected(context, specs):
                 schema, table, key = targets[spec.asset_key]
@@ -173,13 +178,13 @@ def recorded_counts(context: AssetCheckExecutionContext, key: AssetKey, limit: i
     return out
 
 
-def _row_count_check() -> AssetsDefinition:
+def _row_count_check(pool: str | None) -> AssetsDefinition:
     specs = [AssetCheckSpec("row_count_not_collapsing", asset=raw_key(t),
                             description=f"at least {ROW_COUNT_FLOOR:.0%} of the rows recorded at the last loads")
              for t in RAW_TABLES]
 
-    @multi_asset_check(specs=specs, name="raw_row_counts", can_subset=True, pool=WAREHOUSE_POOL)
-    def raw_row_counts(context: AssetCheckExecutionContext, warehouse: DuckDBWarehouse) -> Iterator[AssetCheckResult]:
+    @multi_asset_check(specs=specs, name="raw_row_counts", can_subset=True, pool=pool)
+    def raw_row_counts(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
         with warehouse.connection(read_only=True) as con:
             for spec in _selected(context, specs):
                 now = row_count(con, RAW_SCHEMA, spec.asset_key.path[-1]) or 0
@@ -191,15 +196,12 @@ def _row_count_check() -> AssetsDefinition:
     return raw_row_counts
 
 
-def orphans(con: duckdb.DuckDBPyConnection, table: str, column: str, users_column: str) -> int:
-    row = con.execute(
-        f'SELECT count(*) FROM {RAW_SCHEMA}."{table}" t WHERE t."{column}" IS NOT NULL AND NOT EXISTS '
-        f'(SELECT 1 FROM {RAW_SCHEMA}.users u WHERE u."{users_column}" = t."{column}")'
-    ).fetchone()
-    return int(row[0])  # type: ignore[index]
+def orphans(con: Connection, table: str, column: str, users_column: str) -> int:
+    return _count(con, f'SELECT count(*) FROM {RAW_SCHEMA}."{table}" t WHERE t."{column}" IS NOT NULL AND NOT EXISTS '
+                       f'(SELECT 1 FROM {RAW_SCHEMA}.users u WHERE u."{users_column}" = t."{column}")')
 
 
-def _reference_check() -> AssetsDefinition:
+def _reference_check(pool: str | None) -> AssetsDefinition:
     specs = [AssetCheckSpec(f"{column}_references_known_users", asset=raw_key(table),
                             additional_deps=[raw_key("users")],
                             description=f"{table}.{column} names a user in returning_raw.users (at most "
@@ -207,8 +209,8 @@ def _reference_check() -> AssetsDefinition:
              for table, column in REFERENCES]
     targets = {spec.key: ref for spec, ref in zip(specs, REFERENCES.items(), strict=True)}
 
-    @multi_asset_check(specs=specs, name="raw_user_references", can_subset=True, pool=WAREHOUSE_POOL)
-    def raw_user_references(context: AssetCheckExecutionContext, warehouse: DuckDBWarehouse) -> Iterator[AssetCheckResult]:
+    @multi_asset_check(specs=specs, name="raw_user_references", can_subset=True, pool=pool)
+    def raw_user_references(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
         with warehouse.connection(read_only=True) as con:
             for spec in _selected(context, specs):
                 (table, column), users_column = targets[spec.key]
@@ -227,17 +229,19 @@ def _reference_check() -> AssetsDefinition:
     return raw_user_references
 
 
-def build_checks() -> list[AssetsDefinition]:
+def build_checks(destination: str | None = None) -> list[AssetsDefinition]:
+    """Every check; on DuckDB the warehouse readers sit in the file's pool, on a server in none."""
+    pool = warehouse_pool(None, destination or configured_destination())
     raw = {raw_key(t): (RAW_SCHEMA, t, pk) for t, pk in raw_primary_keys().items()}
     known_models = {m.name for m in discover_models()}
     models = {model_key(m): (MODELS_SCHEMA, m, pk) for m, pk in MODEL_KEYS.items() if m in known_models}
-    unique = [_unique_check(name, targets) for name, targets in
+    unique = [_unique_check(name, targets, pool) for name, targets in
               (("raw_primary_keys", raw), ("model_primary_keys", models)) if targets]
     return [
         *unique,
         _freshness_check(),
-        _row_count_check(),
-        _reference_check(),
+        _row_count_check(pool),
+        _reference_check(pool),
     ]
 
 

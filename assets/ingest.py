@@ -8,8 +8,9 @@ Two multi-assets over the one source:
   loading a window twice never duplicates rows.
 - `returning_raw_snapshot`: users, field definitions, store, gamification set-up: full reads.
 
-The source and pipeline are built from the `returning` settings resource when a run starts; the
-definition-time source only names the tables (it is never run).
+The source and pipeline are built from the `returning` and `warehouse` resources when a run starts
+(any dlt destination); the definition-time source only names the tables (it is never run). Kinds
+and pools follow the destination configured when the definitions load (`assets.resources`).
 """
 
 
@@ -17,12 +18,14 @@ import datetime as dt
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetsDefinition,
     AssetSpec,
     BackfillPolicy,
     DailyPartitionsDefinition,
@@ -32,8 +35,18 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from assets.automation import load_automation
-from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse, ReturningApiSettings, settings_from
-from warehouse.models import RAW_SCHEMA
+from assets.resources import (
+    INGEST_POOL,
+    ReturningApiSettings,
+    Warehouse,
+    check_pool,
+    configured_destination,
+    kinds,
+    settings_from,
+    warehouse_pool,
+)
+from warehouse.connection import Connection
+from warehouse.location import RAW_SCHEMA
 
 INGEST_GROUP = "ingest"
 WINDOW_TAG = "returning/window"  # "state": load from dlt's high-water mark, ignore the partition window
@@ -73,8 +86,11 @@ def raw_key(table: str) -> AssetKey:
     return AssetKey([RAW_SCHEMA, table])
 
 
+@dataclass
 class RawTranslator(DagsterDltTranslator):
-    """Keys `returning_raw/<table>`, group `ingest`, no upstream source assets."""
+    """Keys `returning_raw/<table>`, group `ingest`, no upstream source assets, kinds dlt + destination."""
+
+    destination: str = field(default_factory=configured_destination)
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> AssetSpec:
         spec = super().get_asset_spec(data)
@@ -82,7 +98,7 @@ class RawTranslator(DagsterDltTranslator):
             key=raw_key(data.resource.name),
             group_name=INGEST_GROUP,
             deps=[],
-            kinds={"dlt", "duckdb"},
+            kinds=kinds(self.destination, "dlt"),
             description=f"Raw `{RAW_SCHEMA}.{data.resource.name}` loaded from the Returning.AI API by dlt.",
         )
 
@@ -128,52 +144,43 @@ def _window(context: AssetExecutionContext) -> tuple[dt.datetime | None, dt.date
     return window.start, window.end
 
 
-def _with_table_stats(results: Iterable[Any], warehouse: DuckDBWarehouse, held: Any = None) -> Iterator[Any]:
+def _with_table_stats(results: Iterable[Any], warehouse: Warehouse, held: Any = None) -> Iterator[Any]:
     """Add each table's total row count (the dlt metadata counts only this load's rows), through
-    `held` (the load's own connection) when given."""
+    `held` (DuckDB: the load's own connection) when given."""
     pending = list(results)
-    if held is None and not Path(warehouse.file()).exists():  # nothing loaded at all
+    if held is None and not warehouse.has_data():  # nothing loaded at all
         yield from pending
         return
-    with nullcontext(held) if held is not None else warehouse.connection(read_only=True) as con:
+    location = warehouse.location()
+    with nullcontext(Connection(location, held)) if held is not None else warehouse.connection(read_only=True) as con:
         for result in pending:
             if isinstance(result, MaterializeResult) and result.asset_key is not None:
                 table = result.asset_key.path[-1]
-                count = con.execute(
-                    "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                    [RAW_SCHEMA, table],
-                ).fetchone()
                 rows = 0
-                if count and count[0]:
-                    rows = con.execute(f'SELECT count(*) FROM {RAW_SCHEMA}."{table}"').fetchone()[0]  # type: ignore[index]
-                metadata = {**(result.metadata or {}), "dagster/row_count": int(rows)}
+                if con.table_exists(RAW_SCHEMA, table):
+                    found = con.fetchone(f'SELECT count(*) FROM {RAW_SCHEMA}."{table}"')
+                    rows = int(found[0]) if found else 0
+                metadata = {**(result.metadata or {}), "dagster/row_count": rows}
                 yield MaterializeResult(asset_key=result.asset_key, metadata=metadata,
                                         check_results=result.check_results, data_version=result.data_version)
             else:
                 yield result
 
 
-def _warn_if_pool_unlimited(context: AssetExecutionContext) -> None:
-    """Without a limit on the pool, overlapping runs can collide on DuckDB's single-writer lock."""
-    instance = context.instance
-    try:
-        limited = instance.global_op_concurrency_default_limit is not None or (
-            instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count > 0)
-    except Exception:  # storages without concurrency support
-        limited = False
-    if not limited:
-        context.log.warning(
-            f"pool {WAREHOUSE_POOL!r} has no limit on this Dagster instance, so overlapping runs may fail on "
-            "the warehouse lock: start Dagster with `returning-sync ui` (DAGSTER_HOME=.dagster_home), or run "
-            f"`dagster instance concurrency set {WAREHOUSE_POOL} 1`")
-
-
 def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
-             warehouse: DuckDBWarehouse, tables: Iterable[str], window: bool) -> Iterator[Any]:
-    from pipelines.sync import make_pipeline, make_source, open_warehouse, repair, sync_lock
+             warehouse: Warehouse, tables: Iterable[str], window: bool) -> Iterator[Any]:
+    from pipelines.sync import (
+        loader_file_format,
+        make_pipeline,
+        make_source,
+        open_warehouse,
+        repair,
+        sync_lock,
+    )
 
-    _warn_if_pool_unlimited(context)
-    settings = returning.settings()
+    check_pool(context, warehouse)
+    settings = returning.settings(warehouse)
+    context.log.info(f"warehouse: {settings.location.describe()}")
     start, end = _window(context) if window else (None, None)
     if start is not None:
         context.log.info(f"loading window [{start:%Y-%m-%d}, {end:%Y-%m-%d})")
@@ -181,40 +188,50 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     if window:
         source = _as_merge(source)
     # the command-line sync's lock: both load through dlt's one working directory beside the warehouse;
-    # the warehouse is held for the whole load, so a reader (`returning-sync sql`) cannot break it halfway
+    # DuckDB's file is held for the whole load, so a reader (`returning-sync sql`) cannot break it halfway;
+    # a server's login is checked once before any API call
     with sync_lock(settings), open_warehouse(settings) as connection:
         pipeline = make_pipeline(settings, connection)
         repair(pipeline, settings)  # what a run killed mid-load left: aborted, never loaded twice
         results = dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
-                          dagster_dlt_translator=RawTranslator())
+                          dagster_dlt_translator=RawTranslator(settings.destination),
+                          loader_file_format=loader_file_format(settings))
         yield from _with_table_stats(results, warehouse, connection)
 
 
-@dlt_assets(
-    dlt_source=definition_source().with_resources(*INCREMENTAL_TABLES),
-    dlt_pipeline=_definition_pipeline(),
-    name="returning_raw_incremental",
-    dagster_dlt_translator=RawTranslator(),
-    partitions_def=partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-)
-def raw_incremental(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
-                    warehouse: DuckDBWarehouse) -> Iterator[Any]:
-    yield from run_load(context, dlt, returning, warehouse, INCREMENTAL_TABLES, window=True)
+def build_ingest_assets(destination: str | None = None) -> list[AssetsDefinition]:
+    """The two ingest multi-assets, kinds and pool for `destination` (default: the configured one)."""
+    destination = destination or configured_destination()
+    pool = warehouse_pool(INGEST_POOL, destination)
+    translator = RawTranslator(destination)
+
+    @dlt_assets(
+        dlt_source=definition_source().with_resources(*INCREMENTAL_TABLES),
+        dlt_pipeline=_definition_pipeline(),
+        name="returning_raw_incremental",
+        dagster_dlt_translator=translator,
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        pool=pool,
+    )
+    def raw_incremental(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
+                        warehouse: Warehouse) -> Iterator[Any]:
+        yield from run_load(context, dlt, returning, warehouse, INCREMENTAL_TABLES, window=True)
+
+    @dlt_assets(
+        dlt_source=definition_source().with_resources(*SNAPSHOT_TABLES),
+        dlt_pipeline=_definition_pipeline(),
+        name="returning_raw_snapshot",
+        dagster_dlt_translator=translator,
+        pool=pool,
+    )
+    def raw_snapshot(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
+                     warehouse: Warehouse) -> Iterator[Any]:
+        yield from run_load(context, dlt, returning, warehouse, SNAPSHOT_TABLES, window=False)
+
+    return [raw_incremental, raw_snapshot]
 
 
-@dlt_assets(
-    dlt_source=definition_source().with_resources(*SNAPSHOT_TABLES),
-    dlt_pipeline=_definition_pipeline(),
-    name="returning_raw_snapshot",
-    dagster_dlt_translator=RawTranslator(),
-    pool=WAREHOUSE_POOL,
-)
-def raw_snapshot(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
-                 warehouse: DuckDBWarehouse) -> Iterator[Any]:
-    yield from run_load(context, dlt, returning, warehouse, SNAPSHOT_TABLES, window=False)
-
-
-ingest_assets = [raw_incremental, raw_snapshot]
+ingest_assets = build_ingest_assets()
+raw_incremental, raw_snapshot = ingest_assets
 RAW_TABLES = INCREMENTAL_TABLES + SNAPSHOT_TABLES

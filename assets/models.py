@@ -3,6 +3,8 @@
 Dependencies come from the SQL (sqlglot, see warehouse.models): raw tables map to
 `returning_raw/<table>`, other models to `analytics/<model>`. Each model rebuilds eagerly once its
 inputs load (any input updated, none still running), when the `models_after_inputs` sensor is on.
+Each SELECT is written in DuckDB's dialect and built on the configured destination through the
+warehouse port (warehouse.models: transpiled, materialized atomically).
 """
 
 
@@ -20,8 +22,9 @@ from dagster import (
     asset,
 )
 
-from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse
-from warehouse.models import MODELS_DIR, MODELS_SCHEMA, RAW_SCHEMA, Model, build_model, discover_models
+from assets.resources import Warehouse, check_pool, configured_destination, kinds, warehouse_pool
+from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA
+from warehouse.models import Model, build_model, discover_models
 
 MODELS_GROUP = "models"
 
@@ -38,7 +41,7 @@ def model_key(name: str) -> AssetKey:
     return AssetKey([MODELS_SCHEMA, name])
 
 
-def _model_asset(model: Model) -> AssetsDefinition:
+def _model_asset(model: Model, destination: str) -> AssetsDefinition:
     raw_tables = dict.fromkeys(t.split("__")[0] for t in model.raw_deps)  # dlt child table -> its parent
     deps = [AssetKey([RAW_SCHEMA, t]) for t in raw_tables] + [model_key(m) for m in model.model_deps]
 
@@ -47,12 +50,13 @@ def _model_asset(model: Model) -> AssetsDefinition:
         group_name=MODELS_GROUP,
         deps=deps,
         description=model.description or f"SQL model {model.path.name}",
-        kinds={"duckdb", "sql"},
-        pool=WAREHOUSE_POOL,
+        kinds=kinds(destination, "sql"),
+        pool=warehouse_pool(f"{MODELS_SCHEMA}.{model.name}", destination),
         automation_condition=AFTER_INPUTS,
         metadata={"sql_file": f"warehouse/models/{model.path.name}", "sql": MetadataValue.md(f"```sql\n{model.sql}\n```")},
     )
-    def _build(context: AssetExecutionContext, warehouse: DuckDBWarehouse) -> MaterializeResult:
+    def _build(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+        check_pool(context, warehouse)
         with warehouse.connection() as con:
             result = build_model(con, model)
         context.log.info(f"analytics.{model.name}: {result.rows} rows in {result.seconds:.2f}s")
@@ -66,8 +70,12 @@ def _model_asset(model: Model) -> AssetsDefinition:
     return _build
 
 
-def build_model_assets(models_dir: Path = MODELS_DIR) -> list[AssetsDefinition]:
-    return [_model_asset(m) for m in discover_models(models_dir)]
+def build_model_assets(models_dir: Path | None = None, destination: str | None = None) -> list[AssetsDefinition]:
+    """One asset per model (`models_dir` None: the shipped folder and RETURNING_MODELS_DIR), with kinds
+    and pool for `destination` (default: the configured one)."""
+    destination = destination or configured_destination()
+    models = discover_models() if models_dir is None else discover_models(models_dir)
+    return [_model_asset(m, destination) for m in models]
 
 
 model_assets = build_model_assets()

@@ -1,7 +1,17 @@
-"""Dagster resources: the DuckDB warehouse, the API settings and dlt. Injected, so tests swap them.
+"""Dagster resources: the warehouse, the API settings and dlt. Injected, so tests swap them.
 
-Unset fields fall back to the environment (`RETURNING_AI_*`, `RETURNING_WAREHOUSE`, see
-shared/interfaces.md) when a run starts, not when the code location loads.
+`Warehouse` is the one place that says where data lives (a dlt destination and, for DuckDB, its
+file); the client's settings for a run are built from both resources (`ReturningApiSettings.settings
+(warehouse)`), so the load, the models, the checks and the pushes can never point at two places.
+Unset fields fall back to the environment (`RETURNING_AI_*`, `RETURNING_DESTINATION`,
+`RETURNING_WAREHOUSE`, see shared/interfaces.md) when a run starts, not when the code location loads.
+
+Pools (`warehouse_pool`): on DuckDB every step that opens the file, readers included, shares the
+one pool `duckdb_warehouse` (DuckDB admits one process at a time). On a server destination each
+step that writes takes a pool named for what it writes (`returning_raw` for the dlt load, whose
+pipeline state and working directory are one; `analytics.<model>`; `reverse_etl.<push>`), and
+read-only checks take none: with `concurrency.pools.default_limit: 1` (deploy/dagster.yaml) runs
+writing different tables overlap and two runs never rebuild the same table at once.
 """
 
 from __future__ import annotations
@@ -11,44 +21,81 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import duckdb
 from dagster import ConfigurableResource
 from dagster_dlt import DagsterDltResource
 
-from warehouse.duck import connect, warehouse_path
+from warehouse.connection import Connection, WarehouseConfigError, connect
+from warehouse.location import WarehouseLocation
 
-# Every asset or check that opens the DuckDB file runs in this pool (limit 1), so overlapping runs
-# queue for the single-writer lock instead of failing on it.
+# On DuckDB every asset or check that opens the file runs in this pool (limit 1), so overlapping
+# runs queue for the single-writer lock instead of failing on it.
 WAREHOUSE_POOL = "duckdb_warehouse"
+INGEST_POOL = "returning_raw"  # server destinations: the dlt load (one pipeline state, one at a time)
 
-ENV_FIELDS = {
+API_FIELDS = {
     "api_key": "RETURNING_AI_API_KEY",
     "base_url": "RETURNING_AI_BASE_URL",
     "community_id": "RETURNING_AI_COMMUNITY_ID",
-    "warehouse": "RETURNING_WAREHOUSE",
 }
 
 
-class DuckDBWarehouse(ConfigurableResource):
-    """The warehouse file. `path` unset: $RETURNING_WAREHOUSE or warehouse/returning.duckdb."""
+class Warehouse(ConfigurableResource):
+    """Where data lives. `destination` unset: $RETURNING_DESTINATION or duckdb; `path` unset:
+    $RETURNING_WAREHOUSE or warehouse/returning.duckdb (the DuckDB file; on a server destination the
+    folder beside it keeps dlt's working directory and the sync lock).
 
+    A server's credentials never go here: dlt reads them by its own conventions
+    (`DESTINATION__POSTGRES__CREDENTIALS`, `[destination.postgres]` in `.dlt/secrets.toml`) in the
+    process that runs the step, so no password reaches Dagster's run records."""
+
+    destination: str | None = None
     path: str | None = None
-    lock_wait_seconds: float = 120.0
+    lock_wait_seconds: float = 120.0  # DuckDB: how long a step waits for another process's file lock
 
-    def file(self) -> str:
-        return str(warehouse_path(self.path).resolve())
+    def location(self) -> WarehouseLocation:
+        if self.destination and any(c in self.destination for c in ":/@"):
+            raise WarehouseConfigError(
+                "Warehouse.destination names a dlt destination (duckdb, postgres, ...), never a URL: "
+                "credentials go in DESTINATION__<NAME>__CREDENTIALS or .dlt/secrets.toml")
+        return WarehouseLocation.from_env(destination=self.destination, path=self.path)
+
+    @property
+    def embedded(self) -> bool:
+        return self.location().embedded
+
+    def describe(self) -> str:
+        """The warehouse in one line for logs (never a password)."""
+        return self.location().describe()
+
+    def has_data(self) -> bool:
+        """False only for a DuckDB file not created yet (nothing loaded, nothing to read)."""
+        location = self.location()
+        return not location.embedded or location.file.exists()
+
+    def environment(self) -> dict[str, str]:
+        """The settings' environment variables for this warehouse."""
+        location = self.location()
+        return {"RETURNING_DESTINATION": location.destination, "RETURNING_WAREHOUSE": str(location.path)}
 
     @contextmanager
-    def connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = connect(self.file(), read_only=read_only, wait_seconds=self.lock_wait_seconds)
+    def connection(self, read_only: bool = False) -> Iterator[Connection]:
+        """The warehouse port's connection (SQL in DuckDB's dialect, transpiled for the destination)."""
+        con = connect(self.location(), read_only=read_only, wait_seconds=self.lock_wait_seconds)
         try:
             yield con
         finally:
             con.close()
 
 
+class DuckDBWarehouse(Warehouse):
+    """Deprecated name: `Warehouse(destination="duckdb", path=...)`."""
+
+    destination: str | None = "duckdb"
+
+
 class ReturningApiSettings(ConfigurableResource):
     """Where the Returning.AI API is and which key to use; unset fields come from the environment.
+    Where the data goes is the `Warehouse` resource's alone.
 
     Leave `api_key` unset (RETURNING_AI_API_KEY is read when a run starts) or pass
     `EnvVar("...")`: Dagster stores a literal value in its run records and shows it in the UI."""
@@ -56,19 +103,20 @@ class ReturningApiSettings(ConfigurableResource):
     api_key: str | None = None
     base_url: str | None = None
     community_id: str | None = None
-    warehouse: str | None = None
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, warehouse: Warehouse | None = None) -> dict[str, str]:
         env = dict(os.environ)
-        for field, var in ENV_FIELDS.items():
+        for field, var in API_FIELDS.items():
             value = getattr(self, field)
             if value:
                 env[var] = value
+        if warehouse is not None:
+            env.update(warehouse.environment())
         return env
 
-    def settings(self) -> Any:
-        """The client's `pipelines.config.Settings` for these values."""
-        return settings_from(self.environment())
+    def settings(self, warehouse: Warehouse) -> Any:
+        """The client's `pipelines.config.Settings` for these values, writing to `warehouse`."""
+        return settings_from(self.environment(warehouse))
 
 
 def settings_from(env: Mapping[str, str]) -> Any:
@@ -77,9 +125,53 @@ def settings_from(env: Mapping[str, str]) -> Any:
     return Settings.from_env(dict(env))
 
 
+def configured_destination() -> str:
+    """The destination named when the definitions load ($RETURNING_DESTINATION, default duckdb):
+    asset kinds and pools are fixed then, as Dagster wants them."""
+    return WarehouseLocation.from_env().destination
+
+
+def warehouse_pool(writes: str | None, destination: str | None = None) -> str | None:
+    """The pool of a step that writes `writes` (a schema or `schema.table`; None: a step that only
+    reads). DuckDB: `duckdb_warehouse` for every step; servers: `writes` itself, or no pool."""
+    location = WarehouseLocation(destination=destination or configured_destination())
+    if location.embedded:
+        return WAREHOUSE_POOL
+    return writes
+
+
+def kinds(destination: str | None, *extra: str) -> set[str]:
+    """Asset kinds: the configured destination plus what the asset is (`dlt`, `sql`, `csv`)."""
+    return {destination or configured_destination(), *extra}
+
+
+def check_pool(context: Any, warehouse: Warehouse) -> None:
+    """Warn when a step writes the DuckDB file outside its one-slot pool: the definitions were
+    loaded for a server destination, or the instance sets no limit on the pool."""
+    if not warehouse.embedded:
+        return
+    pool = getattr(context.op_def, "pool", None)
+    if pool != WAREHOUSE_POOL:
+        context.log.warning(
+            f"this step writes the DuckDB file but runs in pool {pool!r}, not {WAREHOUSE_POOL!r}: the code "
+            "location was loaded with another RETURNING_DESTINATION; overlapping runs may wait on the file lock")
+        return
+    instance = context.instance
+    try:
+        limited = instance.global_op_concurrency_default_limit is not None or (
+            instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count > 0)
+    except Exception:  # storages without concurrency support
+        limited = False
+    if not limited:
+        context.log.warning(
+            f"pool {WAREHOUSE_POOL!r} has no limit on this Dagster instance, so overlapping runs may fail on "
+            "the warehouse lock: start Dagster with `returning-sync ui` (DAGSTER_HOME=.dagster_home), or run "
+            f"`dagster instance concurrency set {WAREHOUSE_POOL} 1`")
+
+
 def default_resources() -> dict[str, Any]:
     return {
         "dlt": DagsterDltResource(),
         "returning": ReturningApiSettings(),
-        "warehouse": DuckDBWarehouse(),
+        "warehouse": Warehouse(),
     }

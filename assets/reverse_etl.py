@@ -5,13 +5,13 @@ once, poll the bulk job to the end, record per-row results in the ledger) and re
 job id, failed rows and the completion ratio as metadata. Upstream deps are the raw tables and models
 its SQL reads. Checks: the share of rejected rows stays under a threshold, and no upload is left
 unfinished past a time limit. Schedules come from the definitions' headers and start stopped
-(`RETURNING_SCHEDULE_PUSH_<NAME>=on` turns one on; `..._CRON` overrides its cron).
+(`RETURNING_SCHEDULE_PUSH_<NAME>=on` turns one on; `..._CRON` overrides its cron). The ledger lives
+on the configured warehouse; on a server each push takes the pool `reverse_etl.<name>` (the ledger's
+keys keep two pushes exact anyway; the pool keeps one waiting instead of finding its claim taken).
 """
 
 
-import dataclasses
 import os
-from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -32,7 +32,7 @@ from dagster import (
 )
 
 from assets.automation import ON
-from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse, ReturningApiSettings
+from assets.resources import ReturningApiSettings, Warehouse, configured_destination, kinds, warehouse_pool
 from reverse_etl import Definition, list_definitions, run_push
 from reverse_etl.ledger import SCHEMA, has_schema, stale_pushes
 
@@ -75,21 +75,23 @@ def _metadata(result: Any) -> dict[str, Any]:
     }
 
 
-def build_push_asset(definition: Definition) -> AssetsDefinition:
+def build_push_asset(definition: Definition, destination: str | None = None) -> AssetsDefinition:
+    destination = destination or configured_destination()
+
     @asset(
         key=push_key(definition),
         group_name=GROUP,
         deps=upstream_keys(definition),
-        pool=WAREHOUSE_POOL,
+        pool=warehouse_pool(f"{GROUP}.{definition.name}", destination),
         description=definition.description or f"Push {definition.name}",
-        kinds={"duckdb", "csv"},
+        kinds=kinds(destination, "csv"),
         metadata={"target": definition.target, "columns": ", ".join(f"{c}={op}" for c, op in
                                                                      definition.columns.items()),
                   "sql_file": str(definition.path.name)},
     )
     def _push(context: AssetExecutionContext, returning: ReturningApiSettings,
-              warehouse: DuckDBWarehouse) -> MaterializeResult:
-        settings = dataclasses.replace(returning.settings(), warehouse=Path(warehouse.file()))
+              warehouse: Warehouse) -> MaterializeResult:
+        settings = returning.settings(warehouse)
         result = run_push(definition.name, settings)
         for line in result.lines():
             context.log.info(line)
@@ -101,29 +103,26 @@ def build_push_asset(definition: Definition) -> AssetsDefinition:
     return _push
 
 
-def _failed_rows(warehouse: DuckDBWarehouse, push_id: str | None, limit: int = 50) -> list[dict[str, Any]]:
+def _failed_rows(warehouse: Warehouse, push_id: str | None, limit: int = 50) -> list[dict[str, Any]]:
     """Rows of this push that were rejected, failed, skipped or given up (first `limit`)."""
     if not push_id:
         return []
     with warehouse.connection(read_only=True) as con:
-        found = con.execute(
+        found = con.fetchall(
             f"""SELECT row_number, email, result, error FROM {SCHEMA}.push_rows
                 WHERE push_id = ? AND result NOT IN ('success', 'pending') ORDER BY row_number NULLS LAST, email
                 LIMIT {int(limit)}""",
             [push_id],
-        ).fetchall()
+        )
     return [{"row": r, "email": e, "result": res, "error": err} for r, e, res, err in found]
 
 
-def _latest_push(warehouse: DuckDBWarehouse, name: str) -> dict[str, Any] | None:
+def _latest_push(warehouse: Warehouse, name: str) -> dict[str, Any] | None:
     with warehouse.connection(read_only=True) as con:
         if not has_schema(con):
             return None
-        cur = con.execute(
-            f"SELECT * FROM {SCHEMA}.pushes WHERE definition = ? ORDER BY created_at DESC LIMIT 1", [name]
-        )
-        row = cur.fetchone()
-        return dict(zip([c[0] for c in cur.description], row, strict=True)) if row else None
+        rows = con.dicts(f"SELECT * FROM {SCHEMA}.pushes WHERE definition = ? ORDER BY created_at DESC LIMIT 1", [name])
+        return rows[0] if rows else None
 
 
 def rejection_rate(push: dict[str, Any]) -> float:
@@ -133,12 +132,13 @@ def rejection_rate(push: dict[str, Any]) -> float:
     return rejected / considered if considered else 0.0
 
 
-def build_push_checks(definition: Definition) -> list[Any]:
+def build_push_checks(definition: Definition, destination: str | None = None) -> list[Any]:
     key = push_key(definition)
+    pool = warehouse_pool(None, destination or configured_destination())  # readers: DuckDB's pool, or none
 
-    @asset_check(asset=key, name="rejection_rate_below_threshold", pool=WAREHOUSE_POOL,
+    @asset_check(asset=key, name="rejection_rate_below_threshold", pool=pool,
                  description=f"Rejected rows of the latest push stay under {REJECTION_THRESHOLD:.0%}.")
-    def _rejections(context: AssetCheckExecutionContext, warehouse: DuckDBWarehouse) -> AssetCheckResult:
+    def _rejections(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         push = _latest_push(warehouse, definition.name)
         if push is None:
             return AssetCheckResult(passed=True, metadata={"note": "no push yet"})
@@ -148,9 +148,9 @@ def build_push_checks(definition: Definition) -> list[Any]:
             metadata={"rejection_rate": rate, "threshold": REJECTION_THRESHOLD, "push_id": push["push_id"]},
         )
 
-    @asset_check(asset=key, name="no_job_left_unfinished", pool=WAREHOUSE_POOL,
+    @asset_check(asset=key, name="no_job_left_unfinished", pool=pool,
                  description=f"No upload stays non-terminal longer than {STALE_JOB_MINUTES:g} minutes.")
-    def _stale(context: AssetCheckExecutionContext, warehouse: DuckDBWarehouse) -> AssetCheckResult:
+    def _stale(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         with warehouse.connection(read_only=True) as con:
             stale = stale_pushes(con, definition.name, STALE_JOB_MINUTES)
         return AssetCheckResult(
@@ -177,7 +177,12 @@ def build_push_schedule(definition: Definition) -> ScheduleDefinition | None:
     )
 
 
-_definitions = list_definitions()
-reverse_etl_assets = [build_push_asset(d) for d in _definitions]
-reverse_etl_checks = [c for d in _definitions for c in build_push_checks(d)]
-reverse_etl_schedules = [s for d in _definitions if (s := build_push_schedule(d)) is not None]
+def build_reverse_etl(destination: str | None = None) -> tuple[list[AssetsDefinition], list[Any]]:
+    """The push assets and their checks for `destination` (default: the configured one)."""
+    definitions = list_definitions()
+    return ([build_push_asset(d, destination) for d in definitions],
+            [c for d in definitions for c in build_push_checks(d, destination)])
+
+
+reverse_etl_assets, reverse_etl_checks = build_reverse_etl()
+reverse_etl_schedules = [s for d in list_definitions() if (s := build_push_schedule(d)) is not None]

@@ -30,16 +30,18 @@ class Loaded:
     seconds: float
 
 
-def resources_for(sim_url: str, warehouse: Path, lock_wait_seconds: float = 120.0) -> dict[str, Any]:
+def resources_for(sim_url: str, warehouse: Path, lock_wait_seconds: float = 120.0,
+                  destination: str = "duckdb") -> dict[str, Any]:
+    """The resources a test run uses: the simulator's API, the warehouse at `warehouse` (DuckDB) or
+    on `destination` (its credentials from the environment, as dlt reads them)."""
     from dagster_dlt import DagsterDltResource
 
-    from assets.resources import DuckDBWarehouse, ReturningApiSettings
+    from assets.resources import ReturningApiSettings, Warehouse
 
     return {
         "dlt": DagsterDltResource(),
-        "returning": ReturningApiSettings(api_key=FULL_KEY, base_url=sim_url, community_id=COMMUNITY_ID,
-                                          warehouse=str(warehouse)),
-        "warehouse": DuckDBWarehouse(path=str(warehouse), lock_wait_seconds=lock_wait_seconds),
+        "returning": ReturningApiSettings(api_key=FULL_KEY, base_url=sim_url, community_id=COMMUNITY_ID),
+        "warehouse": Warehouse(destination=destination, path=str(warehouse), lock_wait_seconds=lock_wait_seconds),
     }
 
 

@@ -24,14 +24,14 @@ def materialize_snapshot(sim: SimAdmin, warehouse: Path, home: Path | None) -> A
 
     from assets.ingest import raw_snapshot
     from assets.instance import ensure_dagster_home
-    from assets.resources import DuckDBWarehouse, ReturningApiSettings
+    from assets.resources import ReturningApiSettings, Warehouse
 
     instance = DagsterInstance.from_config(str(ensure_dagster_home(home))) if home else DagsterInstance.ephemeral()
     try:
         return materialize([raw_snapshot], instance=instance, raise_on_error=False, resources={
             "dlt": DagsterDltResource(),
-            "returning": ReturningApiSettings(base_url=sim.base_url, community_id=COMMUNITY_ID, warehouse=str(warehouse)),
-            "warehouse": DuckDBWarehouse(path=str(warehouse)),
+            "returning": ReturningApiSettings(base_url=sim.base_url, community_id=COMMUNITY_ID),
+            "warehouse": Warehouse(destination="duckdb", path=str(warehouse)),
         })
     finally:
         instance.dispose()
