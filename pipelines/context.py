@@ -3,9 +3,12 @@ progress counters and read access to what the warehouse already holds."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -100,6 +103,8 @@ class RunContext:
         self._lock = threading.Lock()
         self._today: date | None = None
         self.known_email: str | None = None
+        self._clients: dict[tuple[int, int], Any] = {}  # warehouse connections kept for the run
+        weakref.finalize(self, _close_all, self._clients)
 
     @property
     def client(self) -> ReturningClient:
@@ -162,21 +167,44 @@ class RunContext:
         list) where `{table}` names the warehouse table; [] when it does not exist. The destination
         is asked even when a refresh has dropped the table from dlt's schema: until the load, its
         rows are still there."""
-        client = _sql_client()
-        if client is None:
-            return []
-        with client:
-            return readback.query(client, table, sql, params) or []
+        with self._warehouse() as client:
+            return [] if client is None else readback.query(client, table, sql, params) or []
 
     def anti_join(self, table: str, key: str, keep: Any, where: str = "") -> Any:
         """Rows of the warehouse table whose `key` is not in the Arrow table `keep` (one column
         `key`), as an Arrow table; None when the table does not exist. The comparison runs inside
         the warehouse, so a million kept keys cost a few dozen MB, not a Python set."""
+        with self._warehouse() as client:
+            return None if client is None else readback.keys_not_in(client, table, key, keep, where)
+
+    @contextmanager
+    def _warehouse(self) -> Iterator[Any]:
+        """dlt's SQL client of the running pipeline, open. On a server destination one connection
+        per thread is kept for the whole run (a users page asks a few questions; a new login per
+        question would cost more than the question); DuckDB's are cheap views of the held file."""
         client = _sql_client()
         if client is None:
-            return None
-        with client:
-            return readback.keys_not_in(client, table, key, keep, where)
+            yield None
+            return
+        if readback.dialect_of(client) == "duckdb":
+            with client:
+                yield client
+            return
+        key = (threading.get_ident(), id(dlt.current.pipeline()))
+        with self._lock:
+            kept = self._clients.get(key)
+        if kept is None:
+            client.open_connection()
+            with self._lock:
+                self._clients[key] = kept = client
+        yield kept
+
+
+def _close_all(clients: dict[tuple[int, int], Any]) -> None:
+    for client in clients.values():
+        with contextlib.suppress(Exception):
+            client.close_connection()
+    clients.clear()
 
 
 def _sql_client() -> Any:
