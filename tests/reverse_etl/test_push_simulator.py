@@ -1,4 +1,5 @@
-"""Pushes end to end against the simulator: truth before and after, counters, crashes and lost answers."""
+"""Pushes end to end against the simulator: truth before and after, counters, crashes and lost answers.
+Every test runs once with the warehouse (and so the ledger) in DuckDB and once in Postgres."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from pipelines.client import ReturningClient
@@ -18,6 +18,9 @@ from reverse_etl import get_definition, run_push
 from reverse_etl.jobs import Waiting
 from reverse_etl.runner import FAULT_ENV
 from tests.simadmin import READ_ONLY_KEY, SimAdmin
+from warehouse.connection import connect
+
+pytestmark = pytest.mark.usefixtures("destination")
 
 BULK_USERS = "POST /apis/v1/users/bulk-update"
 BULK_PREMIUM = "POST /apis/v1/users/bulk-update/premium-currency"
@@ -29,12 +32,9 @@ def users_by_email(sim: SimAdmin) -> dict[str, dict[str, Any]]:
 
 
 def query(settings: Any, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    """Rows of `sql` (DuckDB's dialect) on the configured warehouse, read-only."""
+    with connect(settings.location, read_only=True) as con:
+        return con.fetchall(sql)
 
 
 def intended(settings: Any, name: str) -> list[tuple]:
@@ -177,9 +177,9 @@ def test_lost_answer_with_monkeypatched_client(sim: SimAdmin, push_settings: Any
         raise AmbiguousWriteError(endpoint, "ReadTimeout")
 
     before = users_by_email(sim)
-    monkeypatch.setattr(ReturningClient, "upload_csv", lose)
-    first = run_push("weekly_tier_bonus", push_settings, waiting=WAIT)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:  # undoes only this patch, not the warehouse's environment
+        patch.setattr(ReturningClient, "upload_csv", lose)
+        first = run_push("weekly_tier_bonus", push_settings, waiting=WAIT)
     assert first.state == "completed"
     assert run_push("weekly_tier_bonus", push_settings, waiting=WAIT).sent == 0
     assert all(d["coins"][1] - d["coins"][0] == 500 for d in changes(before, users_by_email(sim)).values())
