@@ -165,6 +165,9 @@ def create_app(settings: WebhookSettings, landing: Landing | None = None) -> Rec
     endpoint = DeliveryEndpoint(KeyCheck(settings.api_key), settings.aes_key, store)
 
     async def healthz(request: Request) -> Response:
+        if not store.healthy:  # failing: look again now rather than report the last batch's failure
+            with contextlib.suppress(LandingError):
+                await asyncio.wrap_future(store.probe())
         if store.healthy:
             return Response(orjson.dumps({"status": "ok"}), media_type=_JSON)
         return Response(orjson.dumps({"status": 503, "message": "landing folder cannot be written"}),

@@ -40,6 +40,7 @@ SEGMENT_AGE_S = 15.0
 MAX_PENDING_BYTES = 64 << 20
 _STOP = object()
 _SEAL = object()
+_PROBE = object()
 _FAILURE_LOG_EVERY_S = 10.0
 
 
@@ -154,6 +155,13 @@ class Landing:
         self._enqueue(_Item(_SEAL, future))
         return future
 
+    def probe(self) -> concurrent.futures.Future[None]:
+        """Check that the folder can be written now (an empty append, fsynced); a success ends a failure
+        episode even when no delivery comes (`/healthz` asks this while the landing is failing)."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._enqueue(_Item(_PROBE, future))
+        return future
+
     def _enqueue(self, item: _Item) -> None:
         if self._closed or self._thread is None:
             raise LandingError("the landing is not running")
@@ -189,6 +197,8 @@ class Landing:
                 batch = []
                 if item.payload is _SEAL:
                     self._control(item, self._seal_now)
+                elif item.payload is _PROBE:
+                    self._control(item, self._probe)
                 else:
                     stopping = item
             self._commit(batch)
@@ -210,7 +220,7 @@ class Landing:
         try:
             result = action()
         except OSError as exc:
-            item.future.set_exception(LandingError(f"landing folder {self.directory} cannot be written: {exc}"))
+            item.future.set_exception(LandingError(self._reason(exc)))
         else:
             item.future.set_result(result)
 
@@ -222,18 +232,33 @@ class Landing:
         try:
             self._append(data)
         except OSError as exc:
-            error = LandingError(f"landing folder {self.directory} cannot be written: {exc}")
+            error = LandingError(self._reason(exc))
             self._note_failure(exc, len(batch))
         else:
-            if self._failing_since is not None:
-                log.warning("landing folder %s writable again after %.1f s (%d deliveries answered 503)",
-                            self.directory, self._clock() - self._failing_since, self._refused_while_failing)
-                self._failing_since = None
+            self._note_success()
             self.stats.batches += 1
             self.stats.deliveries += len(batch)
         with self._lock:
             self._pending -= len(data)
         _settle(batch, error)
+
+    def _probe(self) -> None:
+        try:
+            self._append(b"")
+        except OSError as exc:
+            self._note_failure(exc, 0)
+            raise
+        self._note_success()
+
+    def _reason(self, exc: OSError) -> str:
+        where = f" ({Path(exc.filename).name})" if exc.filename and Path(exc.filename) != self.directory else ""
+        return f"landing folder {self.directory} cannot be written: {exc.strerror or exc}{where}"
+
+    def _note_success(self) -> None:
+        if self._failing_since is not None:
+            log.warning("landing folder %s writable again after %.1f s (%d deliveries answered 503)",
+                        self.directory, self._clock() - self._failing_since, self._refused_while_failing)
+            self._failing_since = None
 
     def _note_failure(self, exc: OSError, count: int) -> None:
         self.stats.failed_batches += 1
@@ -242,11 +267,10 @@ class Landing:
             self._failing_since = now
             self._refused_while_failing = 0
             self._last_failure_log = now
-            log.warning("landing folder %s cannot be written, answering 503: %s", self.directory, exc)
+            log.warning("%s; answering 503 until it can", self._reason(exc))
         elif now - self._last_failure_log >= _FAILURE_LOG_EVERY_S:
             self._last_failure_log = now
-            log.warning("landing folder %s still cannot be written (%d deliveries answered 503): %s",
-                        self.directory, self._refused_while_failing, exc)
+            log.warning("%s; still (%d deliveries answered 503)", self._reason(exc), self._refused_while_failing)
         self._refused_while_failing += count
 
     def _append(self, data: bytes) -> None:
@@ -279,7 +303,7 @@ class Landing:
             os.makedirs(self.directory, exist_ok=True)
             st = os.stat(self.directory)
         if not stat.S_ISDIR(st.st_mode):
-            raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(self.directory))
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(self.directory))
         if (st.st_dev, st.st_ino) == self._dir_id:
             return
         if self._seg is not None:  # the folder was replaced: finish the old segment where it lies
@@ -298,7 +322,8 @@ class Landing:
         assert self._dirfd is not None
         self._seq += 1
         name = segments.segment_name(self._seq)
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644,
+        # 0600: the events hold members' e-mail addresses
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600,
                      dir_fd=self._dirfd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

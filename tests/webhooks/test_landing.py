@@ -232,3 +232,24 @@ def test_ready_and_remove(tmp_path):
     assert segments.ready(tmp_path) == [] and segments.ready(tmp_path / "missing") == []
     with pytest.raises(ValueError):
         segments.remove([tmp_path / "x.open"])
+
+
+def test_probe_reports_the_folder_and_ends_a_failure_episode(tmp_path):
+    directory = tmp_path / "landing"
+    landing = Landing(directory)
+    landing.start()
+    try:
+        landing.submit(line(1)).result(10)
+        directory.rename(tmp_path / "away")
+        directory.write_text("a file")
+        with pytest.raises(LandingError, match="Not a directory"):
+            landing.submit(line(2)).result(10)
+        with pytest.raises(LandingError):
+            landing.probe().result(10)
+        assert not landing.healthy
+        directory.unlink()
+        landing.probe().result(10)
+        assert landing.healthy
+    finally:
+        landing.close()
+    assert ids(segments.sealed(tmp_path / "away")) == ["e1"]  # sealed where it lay when the folder moved
