@@ -234,6 +234,11 @@ class Landing:
         except OSError as exc:
             error = LandingError(self._reason(exc))
             self._note_failure(exc, len(batch))
+        except Exception:  # a bug: fail these deliveries (they are retried), keep the writer alive
+            log.exception("landing failed unexpectedly; %d deliveries answered 503", len(batch))
+            error = LandingError("the landing failed unexpectedly")
+            if self._seg is not None and self._seg.durable is None:
+                self._seg.durable = self._seg.size
         else:
             self._note_success()
             self.stats.batches += 1
