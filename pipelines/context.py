@@ -41,6 +41,11 @@ RESOURCE_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "streak_logs": ("streak_logs",),
     "tiers": ("tiers",),
     "bulk_jobs": ("bulk_jobs",),
+    "channels": ("channels",),
+    "messages": ("messages",),
+    "minigame_logs": ("minigame_logs",),
+    "user_game_stats": ("minigame_stats",),
+    "webhook_events": (),  # read from the receiver's landing folder: no API call
 }
 RESOURCES: tuple[str, ...] = tuple(RESOURCE_ENDPOINTS)
 
@@ -67,11 +72,24 @@ class Tracker:
     callback: ProgressCallback | None = None
     by_resource: dict[str, ResourceProgress] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    finishers: list[Callable[[], Any]] = field(default_factory=list, repr=False)
 
     def start(self, resource: str) -> None:
         p = self.by_resource.setdefault(resource, ResourceProgress())
         if p.started is None:
             p.started = time.monotonic()
+
+    def after_load(self, action: Callable[[], Any]) -> None:
+        """Run `action` once the load of this run is committed (see `loaded`)."""
+        with self.lock:
+            self.finishers.append(action)
+
+    def loaded(self) -> None:
+        """The run's load is committed: what waited for it runs now (landed segments removed)."""
+        with self.lock:
+            actions, self.finishers[:] = list(self.finishers), []
+        for action in actions:
+            action()
 
     def page(self, resource: str, rows: int) -> None:
         with self.lock:  # fan-outs report from worker threads

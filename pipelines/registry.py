@@ -107,6 +107,30 @@ DEFAULT_REGISTRY: dict[str, Endpoint] = {
            pagination="page-total-pages", records="data.results", page_size=100,
            fields={**_TS, "cursor": "createdAt"}),
         _e("tiers", "GET", "/apis/v1/tiers", "integration", "gamification", records="data.tiers"),
+        # 7.14: path doc; permission (sendMessage) and the fields beyond the doc's assumed
+        _e("channels", "GET", "/apis/v1/channels", "integration", "sendMessage", status="doc",
+           fields={"id": "_id"}),
+        # 7.15: doc page "Get Messages"; permission name, `count` default/max, `total`,
+        # parentId/reactions/editedAt assumed. No page, cursor or date filter: `count` grows.
+        _e("messages", "GET", "/v1/messages", "partner", "getMessages", records="data.messages", status="doc",
+           fields={"channel_id": "channel_id", "user_id": "user_id", "email": "email", "count": "count",
+                   "total": "data.total", "id": "id", "cursor": "timestamp",
+                   "message_channel": "channel.channel_id",
+                   "default_count": "50", "max_count": "1000",
+                   # edits keep `timestamp`: re-read this far below the high-water mark for them
+                   "lookback_seconds": "604800",
+                   # a channel holding more new messages than `max_count`: read the rest per member
+                   "member_fallback": "true"}),
+        # 7.16 / 7.17: title and POST doc; paths and shapes assumed
+        _e("minigame_logs", "POST", "/apis/v1/users/minigames/logs", "integration", "getUserStats",
+           pagination="page-total-pages", records="data.results", page_size=100,
+           fields={**_TS, "email": "email", "cursor": "createdAt",
+                   # players found through the gamification logs (7.6: a rewarded play logs `minigame`),
+                   # deleted members too: the users pass lists only live ones
+                   "discover": "true", "log_action": "action", "log_minigame": "minigame",
+                   "log_email": "identifier"}),
+        _e("minigame_stats", "POST", "/apis/v1/users/minigames/stats", "integration", "getUserStats",
+           fields={"email": "email"}),
         _e("bulk_update_users", "POST", "/apis/v1/users/bulk-update", "integration", "bulkUpdateUser",
            status="doc", read=False, fields={"file_part": "data"}),
         _e("bulk_update_premium_currency", "POST", "/apis/v1/users/bulk-update/premium-currency",

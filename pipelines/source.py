@@ -19,6 +19,11 @@
 | streak_logs | streak_logs | append once | `createdAt` / `_id` |
 | tiers | tiers (`data.tiers`; levels in `tiers__levels`) | replace | |
 | bulk_jobs | bulk_jobs | merge | `jobId` |
+| channels | channels | replace | `_id` |
+| messages | messages per channel, newest first, `count` growing (+ per member past `max_count`) | merge | `timestamp` per channel / `id` |
+| minigame_logs | minigame_logs per active member | append once | `createdAt` / `_id` |
+| user_game_stats | minigame_stats per active member (`games`, `streaks` child tables) | merge | `user_id` |
+| webhook_events | the receiver's landed segments (no API call; a segment is removed once its load is committed) | merge | `id` |
 
 "Append once" = event rows merged on their key (delete-insert): a re-read (lookback window for
 late data, a record repeated across pages) never duplicates them. Timestamps are UTC timestamps, day fields
@@ -52,7 +57,10 @@ from pipelines.resources.commerce import (
     single,
 )
 from pipelines.resources.gamification import streak_logs_resource
+from pipelines.resources.messaging import MATERIALIZE, channels_resource, messages_resource
+from pipelines.resources.minigames import minigame_logs_resource, user_game_stats_resource
 from pipelines.resources.users import user_field_histories_resource, user_fields_resource, users_resource
+from pipelines.resources.webhook_events import webhook_events_resource
 
 # a transformer whose parent carries incremental state must load its parent too
 PARENTS: dict[str, str] = {"redemption_status_history": "redemption_orders"}
@@ -96,6 +104,11 @@ def returning_ai(
         streak_logs_resource(ctx),
         single(ctx, "tiers", "tiers"),
         listing(ctx, "bulk_jobs", "bulk_jobs", key="jobId"),
+        channels_resource(ctx),
+        messages_resource(ctx),
+        minigame_logs_resource(ctx, users),
+        user_game_stats_resource(ctx, users),
+        webhook_events_resource(ctx),
     ]
     for resource in resources:
         guard(resource)
@@ -111,7 +124,7 @@ def guard(resource: DltResource) -> DltResource:
     keys = [c for c, hints in resource.compute_table_schema()["columns"].items() if hints.get("primary_key")]
     if not keys:
         return resource
-    endpoint = RESOURCE_ENDPOINTS.get(resource.name, (resource.name,))[0]
+    endpoint = (RESOURCE_ENDPOINTS.get(resource.name) or (resource.name,))[0]
 
     def check(item: Any) -> Any:
         if isinstance(item, pa.Table):
@@ -124,7 +137,8 @@ def guard(resource: DltResource) -> DltResource:
                     raise ContractError(endpoint, f"a record lacks its key '{key}'")
         return item
 
-    def non_empty(item: Any) -> bool:
-        return not (isinstance(item, pa.Table) and item.num_rows == 0)
+    def non_empty(item: Any) -> bool:  # an empty table marked MATERIALIZE creates its table
+        return not (isinstance(item, pa.Table) and item.num_rows == 0
+                    and MATERIALIZE not in (item.schema.metadata or {}))
 
     return resource.add_map(check).add_filter(non_empty)

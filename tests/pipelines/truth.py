@@ -26,6 +26,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "redemption_orders": ("transaction_id",),
     "tiers": ("name",),
     "bulk_jobs": ("job_id",),
+    "messages": ("id",),
+    "user_game_stats": ("user_id",),
 }
 DAY_FIELDS = {"gamification_daily": "date", "activity_stats": "date", "loyalty_overview": "date"}
 TEXT_FIELDS = {"user_fields": ("defaultValue",), "user_field_histories": ("value", "previousValue")}

@@ -1,0 +1,206 @@
+"""Mini-games: minigame_logs (7.16) and user_game_stats (7.17), fan-outs over the members of the
+run's users pass, one call (or walk) per member.
+
+Both read every live member on a first run, and afterwards only those whose activity moved since
+the last run (the stored users row compared with this pass, `resources/baseline.py`, as activity
+stats do; `login_streak` counts as a move for the stats, whose streaks follow it). A mini-game play
+is rewarded with xp or coins (7.16: it also writes a `minigame` gamification log), so it moves the
+member's row; a play that moves nothing (a loss paying nothing) is read with the member's next move.
+
+* minigame_logs: per member `from` = the stored high-water mark of `createdAt` less
+  `lookback_seconds` (none on a first run), `to` = the run's end when bounded; merged on `_id`.
+  Besides the users pass, the members with a `minigame` gamification log (7.6) in that window are
+  read too: deleted members' plays stay readable and the users pass no longer lists them. That
+  costs one community-wide walk of the gamification logs over the window (one request on a run
+  with nothing new; registry `minigame_logs.fields.discover = "false"` turns it off).
+* user_game_stats: one row per member, merged on `user_id`; `games` and `streaks` become the child
+  tables `user_game_stats__games` and `user_game_stats__streaks` (joined on `_dlt_parent_id =
+  _dlt_id`), replaced with their parent row on each merge.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.extract.resource import DltResource
+
+from pipelines.context import RunContext
+from pipelines.resources.activity import live_users
+from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable
+from pipelines.resources.common import APPEND_ONCE
+from pipelines.resources.messaging import empty_table
+from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
+
+MINIGAME_LOG_TYPES: dict[str, pa.DataType] = {
+    "_id": STR, "user_id": STR, "email": STR, "game": STR, "outcome": STR, "xp": INT, "coins": INT,
+    "createdAt": TS,
+}
+STATS_SIGNALS = (*ACTIVITY_SIGNALS, "login_streak")
+STATS_COLUMNS: dict[str, Any] = {"user_id": {"data_type": "text", "nullable": False},
+                                 "email": {"data_type": "text"}}
+
+
+def _col(name: str, kind: str) -> dict[str, Any]:
+    return {"name": name, "data_type": kind}
+
+
+STATS_NESTED: dict[str, Any] = {
+    "games": {"columns": {c["name"]: c for c in (
+        _col("game", "text"), _col("plays", "bigint"), _col("wins", "bigint"),
+        _col("last_played_at", "timestamp"), _col("spins_left", "bigint"))}},
+    "streaks": {"columns": {c["name"]: c for c in (
+        _col("streak_id", "text"), _col("current", "bigint"), _col("best", "bigint"),
+        _col("last_active_at", "timestamp"))}},
+}
+
+
+def moved_users(ctx: RunContext, people: list[dict[str, Any]], signals: tuple[str, ...]) -> set[str] | None:
+    """Ids of `people` whose `signals` differ from the stored users row (users it does not hold
+    included); None when the stored table has none of the signals (treat everyone as moved)."""
+    id_f = ctx.settings.endpoint("users_filter").f("id")
+    stored_columns = ctx.columns("users")
+    present = [s for s in signals if s in stored_columns and any(s in u for u in people)]
+    if not present:
+        return None
+    ids = [str(u[id_f]) for u in people]
+    stored = {row[0]: tuple(row[1:]) for row in ctx.query(
+        "users", "SELECT _id, " + ", ".join(present) + " FROM {table} WHERE _id IN ?", (ids,))}
+    return {str(u[id_f]) for u in people if stored.get(str(u[id_f])) != tuple(u.get(s) for s in present)}
+
+
+def active_members(ctx: RunContext, resource: str, page: pa.Table, signals: tuple[str, ...]) -> list[str]:
+    """Emails of the page's live members this fan-out reads: all of them unless the stored users
+    table is the baseline its last run saw, then those who moved."""
+    uf = ctx.settings.endpoint("users_filter")
+    people = live_users(ctx, page)
+    if "login_streak" in signals and "login_streak" in page.column_names:
+        streaks = dict(zip(page.column(uf.f("id")).to_pylist(), page.column("login_streak").to_pylist(), strict=True))
+        for u in people:
+            u["login_streak"] = streaks.get(u[uf.f("id")])
+    if baseline_usable(ctx, resource, ctx.today(), ctx.settings.lookback_days):
+        moved = moved_users(ctx, people, signals)
+        if moved is not None:
+            people = [u for u in people if str(u[uf.f("id")]) in moved]
+    return [str(u[uf.f("email")]) for u in people]
+
+
+def discover_players(ctx: RunContext, body: dict[str, str]) -> list[str]:
+    """Emails of the members with a rewarded play in the window: the `minigame` gamification logs
+    (7.6, community-wide, the window's `from`/`to`), deleted members included."""
+    ep = ctx.settings.endpoint("minigame_logs")
+    action_f, email_f, wanted = ep.f("log_action"), ep.f("log_email"), ep.f("log_minigame")
+    logs = ctx.settings.endpoint("activity_logs")
+    window = {logs.f(k): v for k, v in (("from", body.get(ep.f("from"))), ("to", body.get(ep.f("to"))))
+              if v is not None}
+    found: dict[str, None] = {}
+    for page in ctx.client.paginate("activity_logs", json=window):
+        for row in page:
+            if row.get(action_f) == wanted and row.get(email_f):
+                found.setdefault(str(row[email_f]), None)
+    return list(found)
+
+
+def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
+    ep = ctx.settings.endpoint("minigame_logs")
+    lookback = timedelta(seconds=float(ep.f("lookback_seconds", str(ctx.settings.lookback_seconds))))
+    cursor_f = ep.f("cursor")
+    lock = threading.Lock()
+
+    @dlt.transformer(name="minigame_logs", data_from=users, write_disposition=APPEND_ONCE, primary_key="_id")
+    def minigame_logs(page: pa.Table) -> Iterator[pa.Table]:
+        ctx.tracker.start("minigame_logs")
+        state = dlt.current.resource_state()
+        bounded = ctx.backfill or ctx.end is not None
+
+        def fetch(email: str) -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = []
+            for got in ctx.client.paginate("minigame_logs", json={**body, ep.f("email"): email}):
+                ctx.tracker.page("minigame_logs", len(got))
+                rows.extend(got)
+            return rows
+
+        @dlt.defer
+        def run(emails: list[str]) -> pa.Table | None:
+            rows = [row for result in ctx.client.map_ordered(fetch, emails) for row in result]
+            if not rows:
+                return None
+            table = to_arrow(rows, MINIGAME_LOG_TYPES, keys=("_id",))
+            if not bounded and cursor_f in table.column_names:
+                best = pc.max(table.column(cursor_f)).as_py()
+                with lock:  # the deferred calls of every users page move one mark
+                    stored = parse_ts(state.get("last_value"))
+                    if isinstance(best, datetime) and (not isinstance(stored, datetime) or best > stored):
+                        state["last_value"] = iso(best)
+            return table
+
+        if "minigame_logs:body" not in ctx.memo:
+            mark = None if ctx.backfill else parse_ts(state.get("last_value"))
+            start = mark - lookback if isinstance(mark, datetime) else None
+            if ctx.start is not None:
+                start = ctx.start if start is None else max(start, ctx.start)
+            ctx.memo["minigame_logs:body"] = {
+                k: iso(v) for k, v in ((ep.f("from"), start), (ep.f("to"), ctx.end)) if v is not None}
+            body = ctx.memo["minigame_logs:body"]
+            # plays after the mark (those at or before it were read with their member already)
+            after = {**body, ep.f("from"): iso(mark + timedelta(milliseconds=1))} if isinstance(mark, datetime) else body
+            players = discover_players(ctx, after) if ep.f("discover", "true") == "true" else []
+            ctx.memo["minigame_logs:players"] = set(players)  # set before yielding: pages interleave
+            if not ctx.columns("minigame_logs"):  # a first run: the table exists even with no plays
+                yield empty_table(MINIGAME_LOG_TYPES, ("_id",))
+            if players:
+                yield run(players)
+        body = ctx.memo["minigame_logs:body"]
+        players = ctx.memo["minigame_logs:players"]
+        emails = [e for e in active_members(ctx, "minigame_logs", page, ACTIVITY_SIGNALS) if e not in players]
+        if emails:
+            yield run(emails)
+
+    return minigame_logs
+
+
+def _nested_times(row: dict[str, Any]) -> dict[str, Any]:
+    """ISO timestamps parsed, at the top and in the nested lists."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, list):
+            out[key] = [_nested_times(v) if isinstance(v, dict) else parse_ts(v) for v in value]
+        elif isinstance(value, dict):
+            out[key] = _nested_times(value)
+        else:
+            out[key] = parse_ts(value)
+    return out
+
+
+def user_game_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
+    ep = ctx.settings.endpoint("minigame_stats")
+
+    def fetch(email: str) -> list[dict[str, Any]]:
+        data = ctx.client.request_json("minigame_stats", json={ep.f("email"): email})
+        ctx.tracker.page("user_game_stats", 1 if isinstance(data, dict) else 0)
+        return [_nested_times(data)] if isinstance(data, dict) and data.get("user_id") is not None else []
+
+    @dlt.transformer(name="user_game_stats", data_from=users, write_disposition="merge", primary_key="user_id",
+                     columns=STATS_COLUMNS, nested_hints=STATS_NESTED)
+    def user_game_stats(page: pa.Table) -> Iterator[Any]:
+        ctx.tracker.start("user_game_stats")
+        if "user_game_stats:seen" not in ctx.memo:
+            ctx.memo["user_game_stats:seen"] = True
+            if not ctx.columns("user_game_stats"):
+                yield dlt.mark.materialize_table_schema()
+        emails = active_members(ctx, "user_game_stats", page, STATS_SIGNALS)
+
+        @dlt.defer
+        def run() -> list[dict[str, Any]] | None:
+            rows = [row for result in ctx.client.map_ordered(fetch, emails) for row in result]
+            return rows or None
+
+        if emails:
+            yield run()
+
+    return user_game_stats
