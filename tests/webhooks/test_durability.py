@@ -30,13 +30,21 @@ class Sender:
         self.milestones: dict[int, threading.Event] = {}
         self.retries = 0
         self.statuses: dict[int, int] = {}
+        self.status_marks: list[tuple[int, int, threading.Event]] = []
 
     def at(self, n: int) -> threading.Event:
+        """Set once `n` deliveries are acknowledged."""
         return self.milestones.setdefault(n, threading.Event())
 
-    def run(self, part: int) -> None:
+    def answered(self, status: int, n: int) -> threading.Event:
+        """Set once `n` attempts got `status`."""
+        flag = threading.Event()
+        self.status_marks.append((status, n, flag))
+        return flag
+
+    def run(self, part: int, senders: int = SENDERS) -> None:
         with httpx.Client(timeout=10) as client:
-            for i in range(part, self.count, SENDERS):
+            for i in range(part, self.count, senders):
                 ev = event(i)
                 body = gcm(dumps(ev)) if i % 3 == 0 else dumps(ev)
                 backoff = 0.005
@@ -48,6 +56,9 @@ class Sender:
                         status = 0
                     with self.lock:
                         self.statuses[status] = self.statuses.get(status, 0) + 1
+                        for mark_status, mark, flag in self.status_marks:
+                            if mark_status == status and self.statuses[status] >= mark:
+                                flag.set()
                     if 200 <= status < 300:
                         break
                     self.retries += 1
@@ -167,3 +178,33 @@ def test_landing_path_under_a_regular_file_answers_503_until_it_can_be_created(t
     finally:
         receiver.stop()
     assert landed_ids(directory) == [event(1)["id"]]
+
+
+def test_a_stream_through_a_read_only_spell_lands_every_event(tmp_path):
+    """2,000 deliveries from 4 senders; the folder turns read-only (`chattr +i`) mid-stream until 100
+    attempts were refused, then writable again: every event is acknowledged in the end and on disk."""
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    if shutil.which("chattr") is None or not chattr("+i", directory) or not chattr("-i", directory):
+        pytest.skip("chattr +i not supported here")
+    receiver = start_receiver(directory, "--segment-bytes", "4096")  # a new segment every dozen deliveries
+    sender = Sender(receiver.url, 2_000)
+    start, refused = sender.at(500), sender.answered(503, 100)
+    threads = [threading.Thread(target=sender.run, args=(k, 4)) for k in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        assert start.wait(120)
+        assert chattr("+i", directory)
+        try:
+            assert refused.wait(120)
+        finally:
+            assert chattr("-i", directory)
+        for t in threads:
+            t.join(300)
+    finally:
+        receiver.stop()
+    sent = {event(i)["id"] for i in range(2_000)}
+    assert sender.acked == sent and sender.statuses[503] >= 100
+    assert set(landed_ids(directory)) == sent
+    assert sorted(row["id"] for row in events.rows(segments.ready(directory))) == sorted(sent)
