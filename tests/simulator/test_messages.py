@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import httpx
@@ -286,3 +287,21 @@ def test_faults_reach_the_new_endpoints(sim: SimAdmin, api: httpx.Client) -> Non
     assert sim.truth()["messages"]["count"] == n0 + 1  # the answer was lost, the message landed
     sim.knobs(faults={"rate": 0})
     assert ok(api.get("/v1/messages", params={"count": 1}))["data"]["messages"][0]["message"] == "fault?"
+
+
+def test_truth_checksum_covers_posted_text_exactly(sim: SimAdmin, api: httpx.Client) -> None:
+    from tests.simulator.test_clock_truth import checksum
+
+    chan = channels_by_type(api)["text"][1]
+    u = member(sim, api)
+    texts = ["ctrl \x01\x1f end", 'quote " and \\ backslash', "family 👩\u200d👩\u200d👧", "line \u2028 sep \u0085",
+             "日本語のメッセージ", "tab\tnew\nline"]
+    for text in texts:
+        assert ok(api.post("/apis/v1/messages/send", json={"channelId": chan["_id"], "message": text,
+                                                           "sender": u["email"]}))["status"] == "success"
+    raw = json.dumps({"channelId": chan["_id"], "sender": u["email"], "message": "@@"}).replace("@@", "\\ud83d\\ude00 escaped pair")
+    assert ok(api.post("/apis/v1/messages/send", content=raw.encode()))["status"] == "success"
+    texts.append("\U0001f600 escaped pair")
+    rows = sim.truth_rows("messages")
+    assert [m["message"] for m in newest_first(rows)[: len(texts)]] == texts[::-1]
+    assert sim.truth()["messages"] == {"count": len(rows), "checksum": checksum(rows)}
