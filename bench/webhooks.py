@@ -194,6 +194,7 @@ def run_scenario(scenario: Scenario, deliveries: int, warmup: int, workdir: Path
         for phase, count, first in (("warmup", warmup, 0), ("measured", deliveries, warmup)):
             if count == 0:
                 continue
+            loadavg = round(os.getloadavg()[0], 2)
             queue = ctx.Queue()
             worker = ctx.Process(target=load_process, args=(port, scenario, count, first, queue))
             cpu_before = receiver_ps.cpu_times()
@@ -202,6 +203,7 @@ def run_scenario(scenario: Scenario, deliveries: int, warmup: int, workdir: Path
             worker.join(60)
             cpu_after = receiver_ps.cpu_times()
             result["phase"] = phase
+            result["loadavg_1m_before"] = loadavg
             result["receiver_cpu_s"] = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
             results.append(result)
     finally:
@@ -225,6 +227,7 @@ def run_scenario(scenario: Scenario, deliveries: int, warmup: int, workdir: Path
         "receiver_cpu_s": round(measured["receiver_cpu_s"], 2),
         "receiver_cpu_per_delivery_us": round(measured["receiver_cpu_s"] / max(1, acked) * 1e6, 1),
         "landed_lines": len(on_disk), "all_acked_on_disk": set(on_disk) >= expected,
+        "loadavg_1m_before": measured["loadavg_1m_before"],
     }
 
 
@@ -240,15 +243,16 @@ def write_results(runs: list[dict[str, Any]], out: Path, label: str, meta: dict[
         "Goal: >= 2,000 deliveries/s at p99 < 50 ms.",
         "",
         "| scenario | bodies | connections | due rate/s | deliveries | delivered/s | p50 ms | p90 ms | p99 ms | "
-        "max ms | receiver CPU µs/delivery | all acked on disk |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "max ms | receiver CPU µs/delivery | all acked on disk | load avg (1 min) before |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         lat = r["latency_ms"]
         lines.append(
             f"| {r['scenario']} | {r['mode']} | {r['connections']} | {r['rate_due'] or 'closed loop'} | "
             f"{r['deliveries']} | {r['deliveries_per_s']:.0f} | {lat['p50']} | {lat['p90']} | {lat['p99']} | "
-            f"{lat['max']} | {r['receiver_cpu_per_delivery_us']} | {'yes' if r['all_acked_on_disk'] else 'NO'} |")
+            f"{lat['max']} | {r['receiver_cpu_per_delivery_us']} | {'yes' if r['all_acked_on_disk'] else 'NO'} | "
+            f"{r['loadavg_1m_before']} |")
     lines += ["", "Closed loop: each connection sends its next delivery when the last is answered (the most "
               "the receiver takes). Open loop: deliveries due at the rate, latency counted from when each was "
               "due. `mix`: a third each plain, AES-256-GCM, AES-256-CBC.", ""]
@@ -260,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default=DEFAULT, help=f"comma-separated, of {', '.join(SCENARIOS)}")
     parser.add_argument("--deliveries", type=int, default=40_000)
     parser.add_argument("--warmup", type=int, default=2_000)
+    parser.add_argument("--repeat", type=int, default=1, help="run each scenario this many times (alternating)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--label", default="webhooks")
     parser.add_argument("--workdir", type=Path, default=ROOT / "warehouse" / "bench-webhooks",
@@ -279,12 +284,14 @@ def main(argv: list[str] | None = None) -> int:
         "landing_fs": f"{fs.fstype} {fs.device}" if fs else "unknown",
     }
     runs = []
-    for name in names:
-        r = run_scenario(SCENARIOS[name], args.deliveries, args.warmup, args.workdir)
-        runs.append(r)
-        lat = r["latency_ms"]
-        print(f"{name}: {r['deliveries_per_s']:.0f} deliveries/s, p50 {lat['p50']} ms, p99 {lat['p99']} ms, "
-              f"statuses {r['statuses']}, all acked on disk: {r['all_acked_on_disk']}", flush=True)
+    for repeat in range(1, args.repeat + 1):
+        for name in names:
+            r = run_scenario(SCENARIOS[name], args.deliveries, args.warmup, args.workdir)
+            r["repeat"] = repeat
+            runs.append(r)
+            lat = r["latency_ms"]
+            print(f"{name}: {r['deliveries_per_s']:.0f} deliveries/s, p50 {lat['p50']} ms, p99 {lat['p99']} ms, "
+                  f"statuses {r['statuses']}, all acked on disk: {r['all_acked_on_disk']}", flush=True)
     write_results(runs, args.out, args.label, meta)
     ok = all(r["all_acked_on_disk"] and r["acked"] == r["deliveries"] for r in runs)
     return 0 if ok else 1
