@@ -324,19 +324,24 @@ class Landing:
         self._dir_id = (st.st_dev, st.st_ino)
 
     def _open_segment(self) -> _Segment:
+        """Create the next segment locked: made under a name no reader looks at, locked, then renamed,
+        so a `.open` file is always either held by its receiver or abandoned."""
         assert self._dirfd is not None
         self._seq += 1
         name = segments.segment_name(self._seq)
+        staging = segments.staging_name(name)
         # 0600: the events hold members' e-mail addresses
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600,
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600,
                      dir_fd=self._dirfd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(staging, name, src_dir_fd=self._dirfd, dst_dir_fd=self._dirfd)
             self._fsync(self._dirfd)  # the new name is durable before any line in it is acknowledged
         except OSError:
             os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(name, dir_fd=self._dirfd)
+            for leftover in (staging, name):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover, dir_fd=self._dirfd)
             raise
         self._seg = _Segment(name=name, fd=fd, dirfd=self._dirfd, opened=self._clock())
         return self._seg

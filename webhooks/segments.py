@@ -86,6 +86,11 @@ def segment_name(seq: int, now: datetime | None = None) -> str:
     return f"{moment:%Y%m%dT%H%M%S%f}Z-{os.getpid()}-{seq:06d}{OPEN}"
 
 
+def staging_name(open_name: str) -> str:
+    """Where a segment is created and locked before it takes its `.open` name."""
+    return f".{open_name}.new"
+
+
 def sealed_name(open_name: str) -> str:
     return open_name[: -len(OPEN)] + SEALED
 
@@ -139,6 +144,8 @@ def seal_file(path: Path, fd: int) -> Path | None:
 def seal_abandoned(directory: Path) -> list[Path]:
     """Seal every `.open` segment whose receiver is gone (its lock is free). Returns the sealed paths."""
     done: list[Path] = []
+    for staging in Path(directory).glob(f".*{OPEN}.new"):  # a receiver killed while creating a segment
+        _remove_if_unlocked(staging)
     for path in sorted(Path(directory).glob(f"*{OPEN}")):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
@@ -162,6 +169,21 @@ def seal_abandoned(directory: Path) -> list[Path]:
         finally:
             os.close(fd)
     return done
+
+
+def _remove_if_unlocked(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(fd).st_ino == os.stat(path).st_ino and os.fstat(fd).st_size == 0:
+            os.unlink(path)
+    except (BlockingIOError, FileNotFoundError):
+        pass
+    finally:
+        os.close(fd)
 
 
 def sealed(directory: Path) -> list[Path]:

@@ -253,3 +253,17 @@ def test_probe_reports_the_folder_and_ends_a_failure_episode(tmp_path):
     finally:
         landing.close()
     assert ids(segments.sealed(tmp_path / "away")) == ["e1"]  # sealed where it lay when the folder moved
+
+
+def test_a_segment_left_mid_creation_is_cleaned_and_a_new_one_is_never_taken(tmp_path):
+    leftover = tmp_path / segments.staging_name(segments.segment_name(9))
+    leftover.write_bytes(b"")
+    landing = Landing(tmp_path)
+    landing.start()  # start seals what is abandoned: the empty staging file goes
+    try:
+        assert not leftover.exists()
+        landing.submit(line(1)).result(10)
+        [live] = segments.live(tmp_path)
+        assert segments.seal_abandoned(tmp_path) == [] and segments.live(tmp_path) == [live]
+    finally:
+        landing.close()
