@@ -135,6 +135,19 @@ class Connection:
         except Exception as exc:
             raise self._query_error(exc) from None
 
+    def execute_native(self, sql: str) -> Cursor:
+        """One statement already in the destination's dialect, run as written (no transpiling, no
+        parameters): SQL generated for this destination, such as a model's materialization."""
+        try:
+            if self.sql_client is None:
+                self.native.execute(sql)
+                return Cursor(self.native)
+            cursor = self.native.cursor()
+            cursor.execute(sql)
+            return Cursor(cursor)
+        except Exception as exc:
+            raise self._query_error(exc) from None
+
     def executescript(self, script: str) -> None:
         """Several `;`-separated statements without parameters (DDL)."""
         for statement in sqlglot.parse(script, read=SQL_DIALECT):
