@@ -14,10 +14,11 @@ activity AS (
 )
 SELECT
     a.cohort_week,
-    CAST(DATE_DIFF('day', a.cohort_week, a.activity_week) / 7 AS INTEGER) AS weeks_since_join,
+    CAST(DATE_DIFF('day', a.cohort_week, a.activity_week) // 7 AS INTEGER) AS weeks_since_join,
     s.cohort_size,
     COUNT(*) AS active_users,
-    ROUND(COUNT(*) * 1.0 / s.cohort_size, 4) AS retention
+    -- DECIMAL: Postgres rounds only numerics to a number of places
+    CAST(ROUND(CAST(COUNT(*) AS DECIMAL(18, 6)) / s.cohort_size, 4) AS DOUBLE) AS retention
 FROM activity AS a
 JOIN sizes AS s ON s.cohort_week = a.cohort_week
 WHERE a.activity_week >= a.cohort_week

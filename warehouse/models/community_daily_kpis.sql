@@ -1,5 +1,6 @@
 -- One row per day: active users (DAU, and WAU/MAU over the 7 and 30 days ending that day), users who
 -- joined that day, returning active users (joined earlier), xp and coins earned and spent, redemptions.
+-- Sums are BIGINT on every engine (DuckDB's would be HUGEINT, Postgres' NUMERIC).
 WITH days AS (
     SELECT DISTINCT activity_date FROM analytics.fct_gamification_events
     UNION
@@ -35,16 +36,16 @@ movement AS (
     SELECT
         activity_date,
         COUNT(*) AS events,
-        SUM(xp_earned) AS xp_earned,
-        SUM(xp_spent) AS xp_spent,
-        SUM(coins_earned) AS coins_earned,
-        SUM(coins_spent) AS coins_spent
+        CAST(SUM(xp_earned) AS BIGINT) AS xp_earned,
+        CAST(SUM(xp_spent) AS BIGINT) AS xp_spent,
+        CAST(SUM(coins_earned) AS BIGINT) AS coins_earned,
+        CAST(SUM(coins_spent) AS BIGINT) AS coins_spent
     FROM analytics.fct_gamification_events
     GROUP BY activity_date
 ),
 orders AS (
     SELECT CAST(ordered_at AS DATE) AS activity_date, COUNT(*) AS redemptions,
-           SUM(CASE WHEN currency = 'coins' THEN total_price ELSE 0 END) AS coins_redeemed
+           CAST(SUM(CASE WHEN currency = 'coins' THEN total_price ELSE 0 END) AS BIGINT) AS coins_redeemed
     FROM analytics.fct_redemptions
     GROUP BY CAST(ordered_at AS DATE)
 )

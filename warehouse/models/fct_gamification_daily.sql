@@ -5,7 +5,7 @@ WITH events AS (
         user_id,
         activity_date,
         COUNT(*) AS events,
-        SUM(coins_spent) AS coins_spent
+        CAST(SUM(coins_spent) AS BIGINT) AS coins_spent
     FROM analytics.fct_gamification_events
     GROUP BY user_id, activity_date
 )
