@@ -157,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
             "RETURNING_AI_BASE_URL": sim.url,
             "RETURNING_AI_COMMUNITY_ID": os.environ.get("RETURNING_AI_COMMUNITY_ID", DEFAULT_COMMUNITY),
             "RETURNING_WAREHOUSE": str(warehouse),
+            "RETURNING_DESTINATION": "duckdb",  # the demo's warehouse is always the embedded file
             "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(PROJECT_ROOT / ".dagster_home"),
             "RUNTIME__LOG_LEVEL": os.environ.get("RUNTIME__LOG_LEVEL", "ERROR"),  # dlt: errors only
         }
@@ -183,22 +184,17 @@ def run(args: argparse.Namespace) -> int:
 
 def table_counts(warehouse: Path) -> dict[str, list[tuple[str, int]]]:
     """Rows per table of `returning_raw` and `analytics` (dlt's bookkeeping tables left out)."""
-    from warehouse.duck import connect
+    from warehouse.connection import connect
+    from warehouse.location import WarehouseLocation
 
     out: dict[str, list[tuple[str, int]]] = {"returning_raw": [], "analytics": []}
-    con = connect(warehouse, read_only=True)
-    try:
+    with connect(WarehouseLocation(destination="duckdb", path=warehouse), read_only=True) as con:
         for schema in out:
-            names = [r[0] for r in con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name",
-                [schema]).fetchall()]
-            for name in names:
+            for name in con.tables(schema):
                 if name.startswith("_dlt"):
                     continue
-                n = con.execute(f'SELECT count(*) FROM {schema}."{name}"').fetchone()
+                n = con.fetchone(f'SELECT count(*) FROM {schema}."{name}"')
                 out[schema].append((name, int(n[0]) if n else 0))
-    finally:
-        con.close()
     return out
 
 

@@ -4,10 +4,12 @@ shared by tests/assets and tests/warehouse (see `shared_load`)."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from dagster import DagsterInstance, ExecuteInProcessResult, materialize
@@ -17,6 +19,44 @@ from tests.conftest import SIM_SEED, SIM_USERS
 from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
 
 POOL_CONFIG = {"concurrency": {"pools": {"default_limit": 1}}}
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def postgres_instance_env(url: str) -> dict[str, str]:
+    """The variables deploy/dagster.yaml reads for its storage, pointing at the database `url`."""
+    parts = urlsplit(url)
+    return {"DAGSTER_POSTGRES_USER": unquote(parts.username or ""),
+            "DAGSTER_POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "DAGSTER_POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "DAGSTER_POSTGRES_PORT": str(parts.port or 5432),
+            "DAGSTER_POSTGRES_DB": parts.path.lstrip("/")}
+
+
+def production_home(home: Path) -> Path:
+    """A DAGSTER_HOME holding the production deploy/dagster.yaml (storage from DAGSTER_POSTGRES_*)."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+@dataclass
+class DagsterStorage:
+    name: str  # sqlite (`dagster dev`'s default, the project's .dagster_home) or postgres (production)
+    home: Path
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def dagster_storage(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DagsterStorage:
+    """A Dagster home per test: the project's SQLite instance, or the production deploy/dagster.yaml
+    with its storage in a fresh database of the test Postgres (the variables are set in the
+    environment, so subprocesses of the test read the same instance)."""
+    home = tmp_path / "dagster_home"
+    if request.param == "sqlite":
+        return DagsterStorage("sqlite", ensure_dagster_home(home))
+    url = request.getfixturevalue("pg_cluster").create_database()
+    for name, value in postgres_instance_env(url).items():
+        monkeypatch.setenv(name, value)
+    return DagsterStorage("postgres", production_home(home))
 
 
 @dataclass
