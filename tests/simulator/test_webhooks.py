@@ -280,3 +280,17 @@ def test_bad_registrations_are_refused(sim: SimAdmin, receiver: Receiver, body: 
         assert r.status_code == 400 and r.json()["status"] == "error", body
         assert c.post("/__sim/webhooks/flush", json={"timeout_s": -1}).status_code == 400
     assert sim.get("/__sim/webhooks")["registered"] is False
+
+
+def test_a_month_of_a_5000_member_community_makes_over_10000_events(sim: SimAdmin) -> None:
+    receiver = Receiver().start(listen=False)  # nothing is delivered: this is about generating them
+    try:
+        sim.reset(users=5000)
+        register(sim, url=receiver.url, mode=None, concurrency=1, retry_base_ms=60_000)
+        ch = sim.advance(24 * 30)["changes"]
+        with httpx.Client(base_url=sim.base_url) as c:
+            status = c.delete("/__sim/webhooks").json()
+        assert ch["events"] == status["generated"] >= 10_000
+    finally:
+        assert receiver.server is not None
+        receiver.server.server_close()
