@@ -71,6 +71,15 @@ def _db(settings: Any, read_only: bool = False) -> Iterator[Connection]:
         con.close()
 
 
+def last_runs(settings: Any) -> dict[str, dict[str, Any]]:
+    """definition -> its latest push, from the ledger on the configured warehouse ({} before any)."""
+    location = location_of(settings)
+    if location.embedded and not location.file.exists():
+        return {}
+    with connect(location, read_only=True, wait_seconds=60.0) as con:
+        return ledger.last_runs(con)
+
+
 class QueryError(Exception):
     """A definition's SQL failed on the warehouse (missing table, bad column): exit code 2."""
 
