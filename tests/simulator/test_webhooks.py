@@ -207,7 +207,10 @@ def test_a_receiver_that_is_down_gets_everything_once_it_listens(sim: SimAdmin) 
     try:
         register(sim, url=receiver.url, mode=None)
         sim.advance(24)
-        waiting = flush(sim, timeout_s=0.3)
+        for _ in range(600):  # await the first refused attempt (each flush call waits at most 50 ms)
+            waiting = flush(sim, timeout_s=0.05)
+            if waiting["failed_attempts"]:
+                break
         assert not waiting["done"] and waiting["pending"] > 0 and waiting["acknowledged"] == 0
         assert waiting["failed_attempts"] > 0 and waiting["last_error"]
         receiver.listen()
