@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "simulator": "serve the simulated Returning.AI API until stopped",
     "sync": "load the API into the warehouse",
     "sql": "read-only query of the warehouse",
+    "models": "build the SQL models (schema analytics) on the configured warehouse, in dependency order",
     "push": "reverse ETL: push warehouse decisions back to Returning.AI",
     "ui": "simulator + dagster dev together",
     "webhooks": "receive the platform's outgoing webhooks and land them durably",

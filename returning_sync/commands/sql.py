@@ -1,4 +1,10 @@
-"""`returning-sync sql "QUERY" [--format table|csv|json]`: a read-only query of the warehouse."""
+"""`returning-sync sql "QUERY" [--format table|csv|json]`: a read-only query of the warehouse.
+
+The query is written in DuckDB's dialect and transpiled to the warehouse's. Writes are refused on
+every destination: DuckDB opens its file read-only; a server destination runs only a single read
+statement (anything else is refused before it is sent), in a read-only session, inside a transaction
+that is rolled back.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,15 @@ import csv
 import datetime as dt
 import decimal
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-import duckdb
+import sqlglot
 
-from warehouse.duck import connect, warehouse_path
+from warehouse.connection import WarehouseError, WarehouseQueryError, connect, is_read_only_statement
+from warehouse.location import WarehouseLocation
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -24,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warehouse", default=None,
                         help="DuckDB file (default: $RETURNING_WAREHOUSE or warehouse/returning.duckdb)")
     parser.add_argument("--wait", type=float, default=5.0,
-                        help="seconds to wait while another process holds the warehouse lock (default 5)")
+                        help="DuckDB: seconds to wait while another process holds the warehouse lock (default 5)")
 
 
 def safe_csv_cell(value: Any) -> Any:
@@ -69,18 +77,39 @@ def write_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     console.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
 
 
-def run(args: argparse.Namespace) -> int:
-    path = warehouse_path(args.warehouse)
-    con = connect(path, read_only=True, wait_seconds=args.wait)
+def refuse_unless_read(query: str, location: WarehouseLocation) -> None:
+    """One read statement only (SELECT, WITH ... SELECT, DESCRIBE): anything else is refused unsent."""
     try:
-        cursor = con.execute(args.query)
-        columns = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchall() if columns else []
-    except duckdb.Error as exc:
-        print(f"error: query failed: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
-    finally:
-        con.close()
+        sqlglot.parse(query, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise WarehouseQueryError(f"the query does not parse as DuckDB SQL (it is transpiled to "
+                                  f"{location.dialect}): {str(exc).splitlines()[0]}") from None
+    if not is_read_only_statement(query):
+        raise WarehouseQueryError(f"refused: `sql` is read-only and runs one SELECT (or WITH ... SELECT) on "
+                                  f"{location.describe()}; this query is not a single read statement")
+
+
+def query(location: WarehouseLocation, sql: str, wait_seconds: float) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of a read-only query (raises WarehouseError with one line)."""
+    if not location.embedded:
+        refuse_unless_read(sql, location)
+    with connect(location, read_only=True, wait_seconds=wait_seconds) as con:
+        con.begin()  # a read-only transaction on servers; rolled back, so nothing it did can stay
+        try:
+            cursor = con.execute(sql)
+            return cursor.columns, cursor.fetchall()
+        finally:
+            con.rollback()
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "falling back to Command" noise
+    location = WarehouseLocation.from_env(path=args.warehouse)
+    try:
+        columns, rows = query(location, args.query, args.wait)
+    except WarehouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     if args.format == "csv":
         write_csv(sys.stdout, columns, rows)
     elif args.format == "json":
