@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,11 @@ import orjson
 from simulator.world import World
 
 MODES = (None, "gcm", "cbc")
+
+try:  # httpcore imports sniffio on every request; when it is absent each miss is a full import search
+    import sniffio  # noqa: F401  (~0.4 ms): remember the miss so httpcore falls back to asyncio at once
+except ImportError:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[assignment]
 
 
 def seal(plain: bytes, key: bytes, mode: str) -> bytes:
