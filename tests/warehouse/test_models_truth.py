@@ -1,16 +1,26 @@
-"""Every model's numbers equal values computed here, independently, from the simulator's ground truth."""
+"""Every model's numbers equal values computed here, independently, from the simulator's ground truth,
+on DuckDB and on Postgres."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import pytest
 
-from tests.assets.conftest import Loaded
+from pipelines.config import Settings
+from pipelines.sync import run_sync
+from returning_sync.cli import main as cli_main
+from tests.assets.conftest import shared_load
+from tests.conftest import DESTINATIONS, SIM_SEED, SIM_USERS
+from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
+from warehouse.connection import Connection, connect
+from warehouse.location import WarehouseLocation
+from warehouse.models import discover_models
 
 
 def day(value: Any) -> dt.date:
@@ -31,26 +41,68 @@ def monday(d: dt.date) -> dt.date:
     return d - dt.timedelta(days=d.weekday())
 
 
+@dataclass
+class Built:
+    """A warehouse the shipped models were built on, from the simulator's seeded community."""
+
+    sim: SimAdmin
+    location: WarehouseLocation
+    env: dict[str, str]
+
+
+def model_resources() -> list[str]:
+    """The resources the shipped models read (dlt child tables count as their parent)."""
+    return sorted({t.split("__")[0] for m in discover_models() for t in m.raw_deps})
+
+
+@pytest.fixture(scope="module", params=DESTINATIONS)
+def built(request: pytest.FixtureRequest, sim_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """DuckDB: the session's Dagster materialization (tests/assets). Postgres: a fresh database
+    filled by `run_sync` and the `returning-sync models` command, configured only by environment."""
+    if request.param == "duckdb":
+        load = shared_load(sim_server, tmp_path_factory.getbasetemp() / "loaded")
+        assert load.result.success
+        yield Built(load.sim, WarehouseLocation(destination="duckdb", path=load.warehouse), {})
+        return
+    url = request.getfixturevalue("pg_cluster").create_database()
+    sim = SimAdmin(sim_server, seed=SIM_SEED, users=SIM_USERS)
+    sim.reset()
+    env = {"RETURNING_AI_API_KEY": FULL_KEY, "RETURNING_AI_BASE_URL": sim.base_url,
+           "RETURNING_AI_COMMUNITY_ID": COMMUNITY_ID, "RETURNING_DESTINATION": "postgres",
+           "DESTINATION__POSTGRES__CREDENTIALS": url,
+           "RETURNING_WAREHOUSE": str(tmp_path_factory.mktemp("pg_models") / "returning.duckdb")}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        run_sync(Settings.from_env(), resources=model_resources())
+        assert cli_main(["models"]) == 0
+    yield Built(sim, WarehouseLocation(destination="postgres"), env)
+
+
+@dataclass
+class Warehouse:
+    sim: SimAdmin
+    con: Connection
+
+    def rows(self, sql: str) -> list[dict[str, Any]]:
+        return self.con.dicts(sql)
+
+
 @pytest.fixture()
-def db(loaded: Loaded) -> duckdb.DuckDBPyConnection:
-    assert loaded.result.success
-    con = duckdb.connect(str(loaded.warehouse), read_only=True)
-    con.execute("SET TimeZone = 'UTC'")
-    yield con
-    con.close()
+def wh(built: Built, monkeypatch: pytest.MonkeyPatch) -> Iterator[Warehouse]:
+    """A read-only connection to the built warehouse; the simulator reset to the same community."""
+    for key, value in built.env.items():
+        monkeypatch.setenv(key, value)
+    built.sim.reset()
+    with connect(built.location, read_only=True) as con:
+        yield Warehouse(built.sim, con)
 
 
-def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
-    cur = con.execute(sql)
-    cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-
-
-def test_dim_users(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> None:
-    truth = {u["_id"]: u for u in loaded.sim.truth_rows("users")}
-    tiers = sorted(loaded.sim.truth_rows("tiers"), key=lambda t: min(lv["xp"] for lv in t["levels"]))
+def test_dim_users(wh: Warehouse) -> None:
+    truth = {u["_id"]: u for u in wh.sim.truth_rows("users")}
+    tiers = sorted(wh.sim.truth_rows("tiers"), key=lambda t: min(lv["xp"] for lv in t["levels"]))
     rank = {t["name"]: i + 1 for i, t in enumerate(tiers)}
-    got = {r["user_id"]: r for r in rows(db, "select * from analytics.dim_users")}
+    got = {r["user_id"]: r for r in wh.rows("select * from analytics.dim_users")}
     live = {k: v for k, v in got.items() if not v["deleted"]}
     assert set(live) == set(truth)
     for uid, u in truth.items():
@@ -60,9 +112,9 @@ def test_dim_users(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> None:
         assert row["city"] == u.get("city")
 
 
-def test_fct_gamification_events(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> None:
-    logs = loaded.sim.truth_rows("gamification_logs")
-    got = {r["event_id"]: r for r in rows(db, "select * from analytics.fct_gamification_events")}
+def test_fct_gamification_events(wh: Warehouse) -> None:
+    logs = wh.sim.truth_rows("gamification_logs")
+    got = {r["event_id"]: r for r in wh.rows("select * from analytics.fct_gamification_events")}
     assert len(got) == len(logs)
     for log in logs:
         row = got[log["_id"]]
@@ -71,15 +123,15 @@ def test_fct_gamification_events(loaded: Loaded, db: duckdb.DuckDBPyConnection) 
         assert row["coins_spent"] == max(-log["coins"], 0) and row["coins_earned"] == max(log["coins"], 0)
 
 
-def test_fct_gamification_daily(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> None:
-    daily = loaded.sim.truth_rows("gamification_daily")
+def test_fct_gamification_daily(wh: Warehouse) -> None:
+    daily = wh.sim.truth_rows("gamification_daily")
     events: Counter[tuple[str, dt.date]] = Counter()
     spent: Counter[tuple[str, dt.date]] = Counter()
-    for log in loaded.sim.truth_rows("gamification_logs"):
+    for log in wh.sim.truth_rows("gamification_logs"):
         key = (log["user_id"], day(log["createdAt"]))
         events[key] += 1
         spent[key] += max(-log["coins"], 0)
-    got = {(r["user_id"], r["activity_date"]): r for r in rows(db, "select * from analytics.fct_gamification_daily")}
+    got = {(r["user_id"], r["activity_date"]): r for r in wh.rows("select * from analytics.fct_gamification_daily")}
     assert len(got) == len(daily)
     for d in daily:
         key = (d["user_id"], day(d["date"]))
@@ -88,16 +140,16 @@ def test_fct_gamification_daily(loaded: Loaded, db: duckdb.DuckDBPyConnection) -
         assert (row["events"], row["coins_spent"]) == (events[key], spent[key])
 
 
-def test_fct_redemptions(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> None:
-    orders = loaded.sim.truth_rows("redemption_orders")
-    products = {p["_id"]: p for p in loaded.sim.truth_rows("store_products")}
-    vouchers = {p["orderID"]: p for p in loaded.sim.truth_rows("purchase_histories")}
+def test_fct_redemptions(wh: Warehouse) -> None:
+    orders = wh.sim.truth_rows("redemption_orders")
+    products = {p["_id"]: p for p in wh.sim.truth_rows("store_products")}
+    vouchers = {p["orderID"]: p for p in wh.sim.truth_rows("purchase_histories")}
     completed: dict[str, dt.datetime] = {}
-    for change in loaded.sim.truth_rows("redemption_status_history"):
+    for change in wh.sim.truth_rows("redemption_status_history"):
         if change["category"] == "complete":
             at = ts(change["changedAt"])
             completed[change["transactionId"]] = min(at, completed.get(change["transactionId"], at))
-    got = {r["order_id"]: r for r in rows(db, "select * from analytics.fct_redemptions")}
+    got = {r["order_id"]: r for r in wh.rows("select * from analytics.fct_redemptions")}
     assert len(got) == len(orders)
     fulfilled = 0
     for o in orders:
@@ -115,9 +167,9 @@ def test_fct_redemptions(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> None:
     assert fulfilled > 0
 
 
-def test_user_field_changes(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> None:
+def test_user_field_changes(wh: Warehouse) -> None:
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for h in loaded.sim.truth_rows("user_field_histories"):
+    for h in wh.sim.truth_rows("user_field_histories"):
         by_key[(h["userId"], h["field"])].append(h)
     expected = {}
     for changes in by_key.values():
@@ -125,7 +177,7 @@ def test_user_field_changes(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> No
         for i, h in enumerate(changes):
             nxt = ts(changes[i + 1]["createdAt"]) if i + 1 < len(changes) else None
             expected[h["_id"]] = (ts(h["createdAt"]), nxt, nxt is None, h["value"])
-    got = {r["change_id"]: r for r in rows(db, "select * from analytics.user_field_changes")}
+    got = {r["change_id"]: r for r in wh.rows("select * from analytics.user_field_changes")}
     assert set(got) == set(expected)
     for change_id, (start, end, current, value) in expected.items():
         row = got[change_id]
@@ -134,14 +186,14 @@ def test_user_field_changes(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> No
         assert row["value"] == (value if value is None or isinstance(value, str) else json.dumps(value))
 
 
-def _activity(loaded: Loaded) -> tuple[list[dict[str, Any]], dict[str, dt.date]]:
-    logs = loaded.sim.truth_rows("gamification_logs")
-    joins = {u["_id"]: day(u["join_date"]) for u in loaded.sim.truth_rows("users")}
+def _activity(wh: Warehouse) -> tuple[list[dict[str, Any]], dict[str, dt.date]]:
+    logs = wh.sim.truth_rows("gamification_logs")
+    joins = {u["_id"]: day(u["join_date"]) for u in wh.sim.truth_rows("users")}
     return logs, joins
 
 
-def test_community_daily_kpis(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> None:
-    logs, joins = _activity(loaded)
+def test_community_daily_kpis(wh: Warehouse) -> None:
+    logs, joins = _activity(wh)
     active: dict[dt.date, set[str]] = defaultdict(set)
     earned: Counter[dt.date] = Counter()
     spent: Counter[dt.date] = Counter()
@@ -150,10 +202,10 @@ def test_community_daily_kpis(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> 
         active[d].add(log["user_id"])
         earned[d] += max(log["coins"], 0)
         spent[d] += max(-log["coins"], 0)
-    days = set(active) | {day(r["date"]) for r in loaded.sim.truth_rows("gamification_daily")}
-    orders = Counter(day(o["createdAt"]) for o in loaded.sim.truth_rows("redemption_orders"))
+    days = set(active) | {day(r["date"]) for r in wh.sim.truth_rows("gamification_daily")}
+    orders = Counter(day(o["createdAt"]) for o in wh.sim.truth_rows("redemption_orders"))
     new = Counter(joins.values())
-    got = {r["activity_date"]: r for r in rows(db, "select * from analytics.community_daily_kpis")}
+    got = {r["activity_date"]: r for r in wh.rows("select * from analytics.community_daily_kpis")}
     assert set(got) == days
     for d in sorted(days):
         def window(n: int, d: dt.date = d) -> int:
@@ -165,8 +217,8 @@ def test_community_daily_kpis(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> 
         assert (row["coins_earned"], row["coins_spent"], row["redemptions"]) == (earned[d], spent[d], orders[d])
 
 
-def test_cohort_retention(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> None:
-    logs, joins = _activity(loaded)
+def test_cohort_retention(wh: Warehouse) -> None:
+    logs, joins = _activity(wh)
     cohort = {u: monday(j) for u, j in joins.items()}
     size = Counter(cohort.values())
     weeks: set[tuple[str, dt.date]] = {(log["user_id"], monday(day(log["createdAt"]))) for log in logs
@@ -175,7 +227,7 @@ def test_cohort_retention(loaded: Loaded, db: duckdb.DuckDBPyConnection) -> None
     for user, week in weeks:
         if week >= cohort[user]:
             active[(cohort[user], (week - cohort[user]).days // 7)] += 1
-    got = {(r["cohort_week"], r["weeks_since_join"]): r for r in rows(db, "select * from analytics.cohort_retention")}
+    got = {(r["cohort_week"], r["weeks_since_join"]): r for r in wh.rows("select * from analytics.cohort_retention")}
     assert set(got) == set(active)
     for (w, n), row in got.items():
         assert row["active_users"] == active[(w, n)] and row["cohort_size"] == size[w]
