@@ -91,6 +91,9 @@ def returning_ai(
         gamification_daily_resource(ctx, users),
         gamification_logs_resource(ctx),
         activity_stats_resource(ctx, users),
+        # beside the other fan-outs of users: dlt starts the users pass where its first transformer sits
+        minigame_logs_resource(ctx, users),
+        user_game_stats_resource(ctx, users),
         loyalty_overview_resource(ctx),
         orders,
         single(ctx, "redemption_statuses", "redemption_statuses"),
@@ -106,8 +109,6 @@ def returning_ai(
         listing(ctx, "bulk_jobs", "bulk_jobs", key="jobId"),
         channels_resource(ctx),
         messages_resource(ctx),
-        minigame_logs_resource(ctx, users),
-        user_game_stats_resource(ctx, users),
         webhook_events_resource(ctx),
     ]
     for resource in resources:

@@ -54,6 +54,15 @@ MESSAGE_TYPES: dict[str, pa.DataType] = {
     "id": STR, "message": STR, "user__user_id": STR, "user__email": STR, "channel__channel_id": STR,
     "channel__name": STR, "timestamp": TS, "parentId": STR, "reactions": INT, "editedAt": TS,
 }
+DLT_TYPES: dict[pa.DataType, str] = {STR: "text", INT: "bigint", TS: "timestamp"}
+
+
+def column_hints(types: dict[str, pa.DataType]) -> dict[str, Any]:
+    """dlt column hints for declared Arrow types: a column null in every row of a first load
+    still gets its type (dlt would otherwise leave it out until a value arrives)."""
+    return {name: {"data_type": DLT_TYPES[kind]} for name, kind in types.items() if kind in DLT_TYPES}
+
+
 MATERIALIZE = b"returning:materialize"  # an empty Arrow table carrying this creates the table (source.guard)
 _lock = threading.Lock()
 
@@ -143,7 +152,8 @@ def messages_resource(ctx: RunContext) -> DltResource:
     channel_f, email_f, id_f = ep.f("channel_id"), ep.f("email"), ep.f("id")
     cursor_f = ep.f("cursor")
 
-    @dlt.resource(name="messages", write_disposition="merge", primary_key="id")
+    @dlt.resource(name="messages", write_disposition="merge", primary_key="id",
+                  columns=column_hints(MESSAGE_TYPES))
     def messages() -> Iterator[pa.Table]:
         ctx.tracker.start("messages")
         reader = MessageReader(ctx)

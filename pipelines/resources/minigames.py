@@ -34,7 +34,7 @@ from pipelines.context import RunContext
 from pipelines.resources.activity import live_users
 from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable
 from pipelines.resources.common import APPEND_ONCE
-from pipelines.resources.messaging import empty_table
+from pipelines.resources.messaging import column_hints, empty_table
 from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
 
 MINIGAME_LOG_TYPES: dict[str, pa.DataType] = {
@@ -112,7 +112,8 @@ def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
     cursor_f = ep.f("cursor")
     lock = threading.Lock()
 
-    @dlt.transformer(name="minigame_logs", data_from=users, write_disposition=APPEND_ONCE, primary_key="_id")
+    @dlt.transformer(name="minigame_logs", data_from=users, write_disposition=APPEND_ONCE, primary_key="_id",
+                     columns=column_hints(MINIGAME_LOG_TYPES))
     def minigame_logs(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("minigame_logs")
         state = dlt.current.resource_state()

@@ -43,13 +43,13 @@ def test_full_sync_equals_truth(destination: str, sim: SimAdmin, settings: Setti
 def minimal_requests(sim: SimAdmin, live_users: int) -> dict[str, int]:
     """What a run with nothing new costs: a full users pass, one page per incremental endpoint
     (streak logs: plus a count that detects late rows), one call per reference list, one probe
-    of the server's day. Daily history and activity stats ask only for users whose activity
-    moved: nobody here."""
+    of the server's day, one messages call per channel. Daily history, activity stats and the
+    mini-game fan-outs ask only for users whose activity moved: nobody here."""
     return {
         "POST /apis/v1/users/filter": math.ceil(live_users / 200),
         "GET /apis/v1/communities/{communityId}/user-fields": 1,
         "GET /apis/v1/communities/{communityId}/user-field-histories": 1,
-        "POST /apis/v1/users/activity/logs": 1,
+        "POST /apis/v1/users/activity/logs": 2,  # the logs window; mini-game players since the mark
         "POST /apis/v1/users/activity/stats": 1,
         "GET /v1/analytics/loyalty-overview": 1,
         "GET /apis/v1/redemption-transactions": 1,
@@ -63,6 +63,8 @@ def minimal_requests(sim: SimAdmin, live_users: int) -> dict[str, int]:
         "POST /apis/v1/streaks/logs": 2,  # the count check for late rows, then the window
         "GET /apis/v1/tiers": 1,
         "GET /apis/v1/bulk-jobs": 1,
+        "GET /apis/v1/channels": 1,
+        "GET /v1/messages": sim.truth()["channels"]["count"],  # one per channel
     }
 
 
