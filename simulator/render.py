@@ -190,7 +190,11 @@ def purchases(w: World, idx: np.ndarray) -> list[dict[str, Any]]:
             "statusID": C.STATUSES[int(OT["status"][o])]["_id"],
             "createdAt": iso(created), "updatedAt": iso(OT["updated"][o]),
         }
-        rec.update(w.purchase_overrides.get(o, {}))
+        over = w.purchase_overrides.get(o)
+        if over:
+            rec.update({k: v for k, v in over.items() if k != "redemptionInstructions"})
+            if "redemptionInstructions" in over:
+                rec["product"]["redemptionInstructions"] = over["redemptionInstructions"]
         out.append(rec)
     return out
 

@@ -9,6 +9,7 @@ import numpy as np
 from simulator import catalog as C
 from simulator import listquery, objectid, render
 from simulator.envelopes import (
+    ApiError,
     Reply,
     bad_request,
     check_object_id,
@@ -101,8 +102,8 @@ def status_history(call: Call) -> Reply:
 def set_status(w: World, o: int, status_id: Any) -> None:
     check_object_id(status_id, "statusId")
     s = C.STATUS_BY_ID.get(status_id)
-    if s is None:
-        raise not_found("Redemption status not found", f"No status {status_id}")
+    if s is None:  # 8.5: an unknown status is a bad request, an unknown order a 404
+        raise bad_request("Redemption status not found", f"No status {status_id}")
     if int(w.orders["status"][o]) != s:
         w.change_status(np.array([o]), np.array([s]), np.array([w.clock_ms]), BY_API)
 
@@ -144,28 +145,60 @@ def purchase_histories(call: Call) -> Reply:
     return envelope_b(recs, "Read purchase histories success.", recs, skip=skip, limit=limit, total=total)
 
 
+def _purchase(w: World, pid: Any) -> int:
+    """A purchase history by `_id` or by its `ORD...` order id (8.6)."""
+    if isinstance(pid, str) and pid.startswith("ORD"):
+        o = w.tid_index.get(pid)
+    else:
+        check_object_id(pid, "purchaseHistoryID")
+        o = objectid.seq_of(pid, objectid.TAG_PURCHASE)
+        if o is not None and (o >= w.orders.n or render.purchase_id(w, o) != pid):
+            o = None
+    if o is None:
+        raise not_found("Purchase history not found", f"No purchase history {pid}")
+    return o
+
+
+def _voucher_taken(w: World, o: int, code: str) -> bool:
+    """Whether another purchase of the same product holds voucher `code`."""
+    same = np.flatnonzero(w.orders["product"] == w.orders["product"][o])
+    same = same[same != o]
+    return any(r["voucherCode"] == code for r in render.purchases(w, same))
+
+
 @route("PATCH", "/v1/purchase-histories/{purchaseHistoryID}", "purchase-history")
 def purchase_history_update(call: Call) -> Reply:
     w = call.world
-    pid = check_object_id(call.params["purchaseHistoryID"], "purchaseHistoryID")
-    o = objectid.seq_of(pid, objectid.TAG_PURCHASE)
-    if o is None or o >= w.orders.n or render.purchase_id(w, o) != pid:
-        raise not_found("Purchase history not found", f"No purchase history {pid}")
+    o = _purchase(w, call.params["purchaseHistoryID"])
     body = call.json()
-    unknown = set(body) - {"statusID", "voucherCode", "voucherExpiryDate"}
+    unknown = set(body) - {"statusID", "voucherCode", "voucherExpiryDate", "redemptionInstructions"}
     if unknown:
         raise bad_request("Invalid body", f"Unknown fields: {', '.join(sorted(unknown))}")
-    if "voucherExpiryDate" in body and body["voucherExpiryDate"] is not None:
+    voucher = {"voucherCode", "voucherExpiryDate"} & set(body)
+    if len(voucher) == 1:
+        raise bad_request("Invalid body", "voucherCode and voucherExpiryDate are updated together")
+    if not voucher and "redemptionInstructions" not in body and "statusID" not in body:
+        raise bad_request("Invalid body", "Send redemptionInstructions, voucherCode with voucherExpiryDate, or all three")
+    if body.get("voucherExpiryDate") is not None:
         try:
             parse_dmy(body["voucherExpiryDate"])
         except ValueError as e:
             raise bad_request("Invalid voucherExpiryDate", f"{e}; expected DD/MM/YYYY") from None
-    if "voucherCode" in body and body["voucherCode"] is not None and not isinstance(body["voucherCode"], str):
-        raise bad_request("Invalid voucherCode", "voucherCode must be a string")
+    code = body.get("voucherCode")
+    if code is not None and (not isinstance(code, str) or not code):
+        raise bad_request("Invalid voucherCode", "voucherCode must be a non-empty string")
+    if "redemptionInstructions" in body and not isinstance(body["redemptionInstructions"], str):
+        raise bad_request("Invalid redemptionInstructions", "redemptionInstructions must be a string")
+    current = render.purchases(w, np.array([o]))[0]
+    if code is not None and code != current["voucherCode"] and _voucher_taken(w, o, code):
+        raise ApiError(409, "Voucher code already exists", f"Another voucher of this product holds {code!r}")
     if "statusID" in body:
         set_status(w, o, body["statusID"])
     extra: dict[str, Any] = {k: body[k] for k in ("voucherCode", "voucherExpiryDate") if k in body}
-    if extra:
+    if "redemptionInstructions" in body:
+        extra["redemptionInstructions"] = body["redemptionInstructions"]
+    was = {**current, "redemptionInstructions": current["product"]["redemptionInstructions"]}
+    if any(was[k] != v for k, v in extra.items()):  # writing the values it already has changes nothing
         w.purchase_overrides.setdefault(o, {}).update(extra)
         w.orders["updated"][o] = w.clock_ms
         w.version += 1

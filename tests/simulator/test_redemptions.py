@@ -108,3 +108,47 @@ def test_orders_by_email(sim: SimAdmin, api: httpx.Client) -> None:
     assert got == want
     assert api.post("/apis/v1/redemption-transactions/by-email", json={"email": "ghost@nowhere.test"}).status_code == 404
     assert api.post("/apis/v1/redemption-transactions/by-email", json={"email": 5}).status_code == 400
+
+
+def test_put_status_unknown_status_is_400_and_same_status_a_no_op(sim: SimAdmin, api: httpx.Client) -> None:
+    sim.advance(1)
+    order = all_orders(api)[0]
+    tid = order["transactionId"]
+    r = api.put("/apis/v1/redemption-transactions/status", json={"transactionId": tid, "statusId": "b" * 24})
+    assert r.status_code == 400 and r.json()["message"] == "Redemption status not found"
+    hist = ok(api.get(f"/apis/v1/redemption-transactions/{tid}/status-history"))["data"]
+    same = ok(api.put("/apis/v1/redemption-transactions/status", json={"transactionId": tid, "statusId": order["statusId"]}))
+    assert same["data"] == order and order["updatedAt"] < sim.clock()["now"]
+    assert ok(api.get(f"/apis/v1/redemption-transactions/{tid}/status-history"))["data"] == hist
+
+
+def test_patch_by_order_id_and_the_voucher_rule(sim: SimAdmin, api: httpx.Client) -> None:
+    rows = walk_skip_limit(api, "/v1/purchase-histories", 100)
+    p = next(r for r in rows if r["product"]["type"] == "voucher")
+    path = f"/v1/purchase-histories/{p['orderID']}"
+    sim.advance(1)
+    now = sim.clock()["now"]
+    body = ok(api.patch(path, json={"redemptionInstructions": "Bring this code to the desk"}))
+    assert body["data"]["_id"] == p["_id"] and body["data"]["updatedAt"] == now
+    assert body["data"]["product"]["redemptionInstructions"] == "Bring this code to the desk"
+    assert body["data"]["voucherCode"] == p["voucherCode"]
+    both = ok(api.patch(path, json={"redemptionInstructions": "x", "voucherCode": "ALL-3", "voucherExpiryDate": "01/01/2027"}))
+    assert (both["data"]["voucherCode"], both["data"]["voucherExpiryDate"]) == ("ALL-3", "01/01/2027")
+    truth = next(r for r in sim.truth_rows("purchase_histories") if r["_id"] == p["_id"])
+    assert truth == both["data"]
+    for bad in ({"voucherCode": "ONLY"}, {"voucherExpiryDate": "01/01/2027"}, {},
+                {"redemptionInstructions": 5}, {"voucherCode": "", "voucherExpiryDate": "01/01/2027"}):
+        r = api.patch(path, json=bad)
+        assert r.status_code == 400 and r.json()["status"] == "error", bad
+    assert api.patch("/v1/purchase-histories/ORD209901010001", json={"redemptionInstructions": "x"}).status_code == 404
+    # a code another voucher of the same product holds is a conflict; of another product it is fine
+    other = next(r for r in rows if r["product"]["_id"] == p["product"]["_id"] and r["_id"] != p["_id"])
+    clash = {"voucherCode": other["voucherCode"], "voucherExpiryDate": "01/01/2027"}
+    r = api.patch(path, json=clash)
+    assert r.status_code == 409 and r.json()["status"] == "error"
+    elsewhere = next(r for r in rows if r["product"]["_id"] != p["product"]["_id"] and r["voucherCode"])
+    assert ok(api.patch(f"/v1/purchase-histories/{elsewhere['_id']}", json=clash))["data"]["voucherCode"] == other["voucherCode"]
+    # writing the values it already has changes nothing
+    sim.advance(1)
+    again = ok(api.patch(path, json={"redemptionInstructions": "x"}))
+    assert again["data"]["updatedAt"] == now
