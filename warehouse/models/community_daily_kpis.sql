@@ -1,5 +1,6 @@
 -- One row per day: active users (DAU, and WAU/MAU over the 7 and 30 days ending that day), users who
--- joined that day, returning active users (joined earlier), xp and coins earned and spent, redemptions.
+-- joined that day, returning active users (joined earlier), xp and coins earned and spent, redemptions,
+-- messages posted (replies included).
 -- Sums are BIGINT on every engine (DuckDB's would be HUGEINT, Postgres' NUMERIC).
 WITH days AS (
     SELECT DISTINCT activity_date FROM analytics.fct_gamification_events
@@ -48,6 +49,9 @@ orders AS (
            CAST(SUM(CASE WHEN currency = 'coins' THEN total_price ELSE 0 END) AS BIGINT) AS coins_redeemed
     FROM analytics.fct_redemptions
     GROUP BY CAST(ordered_at AS DATE)
+),
+posts AS (
+    SELECT activity_date, COUNT(*) AS messages FROM analytics.fct_messages GROUP BY activity_date
 )
 SELECT
     r.activity_date,
@@ -62,9 +66,11 @@ SELECT
     COALESCE(m.coins_earned, 0) AS coins_earned,
     COALESCE(m.coins_spent, 0) AS coins_spent,
     COALESCE(o.redemptions, 0) AS redemptions,
-    COALESCE(o.coins_redeemed, 0) AS coins_redeemed
+    COALESCE(o.coins_redeemed, 0) AS coins_redeemed,
+    COALESCE(p.messages, 0) AS messages
 FROM rolling AS r
 LEFT JOIN new_users AS n ON n.activity_date = r.activity_date
 LEFT JOIN returning_users AS ru ON ru.activity_date = r.activity_date
 LEFT JOIN movement AS m ON m.activity_date = r.activity_date
 LEFT JOIN orders AS o ON o.activity_date = r.activity_date
+LEFT JOIN posts AS p ON p.activity_date = r.activity_date
