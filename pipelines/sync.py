@@ -219,6 +219,7 @@ def run_sync(
             repair(pipeline, settings, client)
             info = pipeline.run(source, refresh="drop_resources" if full_refresh else None,
                                 loader_file_format=loader_file_format(settings))
+            tracker.loaded()  # committed: landed webhook segments can go
         except Exception as exc:
             cause = _returning_cause(exc)
             if cause is not None:

@@ -1,0 +1,65 @@
+"""webhook_events: the platform's live events (contract 9) as the receiver landed them, no API call.
+
+The receiver (`returning-sync webhooks`, package `webhooks`) appends every delivery to segment
+files under RETURNING_WEBHOOK_DIR. This resource reads the sealed ones (sealing what a dead receiver
+left open), one row per event `id` (merged: the platform redelivers), and hands the segments to the
+tracker: `run_sync` removes them only after the load that holds them is committed. A crash between
+the load and the removal reads them again next time, and the merge on `id` absorbs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dlt
+import pyarrow as pa
+from dlt.extract.resource import DltResource
+
+from pipelines.context import RunContext
+
+BATCH = 5000
+SCHEMA = pa.schema([
+    ("id", pa.string()), ("event", pa.string()), ("community_id", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")), ("received_at", pa.timestamp("us", tz="UTC")),
+    ("member_id", pa.string()), ("member_email", pa.string()), ("channel_id", pa.string()),
+    ("order_id", pa.string()), ("payload", pa.string()),  # the whole event as JSON text
+])
+
+
+def landing_folder() -> Path:
+    from webhooks.config import landing_dir
+
+    return landing_dir()
+
+
+def webhook_events_resource(ctx: RunContext) -> DltResource:
+    @dlt.resource(name="webhook_events", write_disposition="merge", primary_key="id")
+    def webhook_events() -> Iterator[pa.Table]:
+        from webhooks import events, segments
+
+        ctx.tracker.start("webhook_events")
+        ready = segments.ready(landing_folder())
+        ctx.tracker.after_load(lambda: segments.remove(ready))
+        batch: list[dict[str, object]] = []
+        yielded = False
+        for row in events.rows(ready):
+            batch.append(row)
+            if len(batch) >= BATCH:
+                yield _table(batch)
+                ctx.tracker.page("webhook_events", len(batch))
+                yielded, batch = True, []
+        if batch or not yielded:  # an empty first batch still creates the table
+            ctx.tracker.page("webhook_events", len(batch))
+            yield _table(batch, materialize=not batch)
+
+    return webhook_events()
+
+
+def _table(rows: list[dict[str, object]], materialize: bool = False) -> pa.Table:
+    table = pa.table({name: [r.get(name) for r in rows] for name in SCHEMA.names}, schema=SCHEMA)
+    if materialize:
+        from pipelines.resources.messaging import MATERIALIZE
+
+        table = table.replace_schema_metadata({MATERIALIZE: b"1"})
+    return table
