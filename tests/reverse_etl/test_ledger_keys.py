@@ -16,6 +16,7 @@ from warehouse.connection import Connection, WarehouseConflict, connect
 from warehouse.location import WarehouseLocation
 
 JOB = {"status": "completed_with_errors"}
+POSTGRES_ONLY = pytest.mark.parametrize("location", ["postgres"], indirect=True)
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
@@ -101,9 +102,8 @@ def test_an_orphan_claim_is_dropped(con: Connection) -> None:
     assert ledger.drop_orphan_claim(con, "d") is False
 
 
-def test_ensure_schema_twice_and_at_once(location: WarehouseLocation) -> None:
-    if location.embedded:
-        pytest.skip("one DuckDB writer at a time")
+@POSTGRES_ONLY  # DuckDB: one writing process at a time
+def test_ensure_schema_at_once_on_a_server(location: WarehouseLocation) -> None:
     errors: list[BaseException] = []
 
     def ensure() -> None:
@@ -124,10 +124,9 @@ def test_ensure_schema_twice_and_at_once(location: WarehouseLocation) -> None:
         assert sorted(c.tables("reverse_etl")) == ["push_claims", "push_ledger", "push_rows", "pushes"]
 
 
+@POSTGRES_ONLY
 def test_two_recorders_at_once_on_postgres_record_once(location: WarehouseLocation, con: Connection) -> None:
     """One process holds the push's row; the other waits for it, then finds it settled."""
-    if location.embedded:
-        pytest.skip("Postgres row locks")
     open_push(con)
     results = {1: ("success", None), 2: ("failed", "unknown email")}
     other = connect(location)

@@ -16,7 +16,7 @@ from pipelines.errors import AmbiguousWriteError
 from returning_sync.cli import main
 from reverse_etl import get_definition, run_push
 from reverse_etl.jobs import Waiting
-from reverse_etl.runner import FAULT_ENV
+from reverse_etl.runner import FAULT_ENV, last_runs
 from tests.simadmin import READ_ONLY_KEY, SimAdmin
 from warehouse.connection import connect
 
@@ -74,6 +74,8 @@ def test_weekly_bonus_changes_exactly_the_intended_users_and_a_second_run_sends_
     assert users_by_email(sim) == after
     assert query(push_settings, "SELECT result, count(*) FROM reverse_etl.push_rows GROUP BY 1") == [
         ("success", len(expected))]
+    last = last_runs(push_settings)["weekly_tier_bonus"]  # what `push --list` shows
+    assert (last["state"], last["sent_rows"]) == ("no_changes", 0)
 
 
 def test_custom_field_and_premium_grant_apply_once(sim: SimAdmin, push_settings: Any) -> None:
