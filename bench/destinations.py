@@ -8,7 +8,8 @@ Postgres load step against Postgres' own `COPY` of the same rows (the floor).
         --runs full --repeat 1 --label destinations_1m
 
 A destination is `duckdb`, `postgres` (the loader file format `pipelines/sync.py` sets) or
-`postgres:<format>` (the format forced through `bench/ours_sync.py`; same CLI, same code path).
+`postgres:<format>` (insert_values, csv, or parquet with `--adbc-path`: the format forced through
+`bench/ours_sync.py`, same CLI, same code path; every destination starts through that script).
 Per (destination, repeat) a chain: reset the community, a full sync, a sync with no change; each sync
 in its own subprocess (peak RSS from `wait4`); on Postgres a fresh database per chain, dropped after.
 Postgres is a throwaway server started here (`tests/pgcluster.py`: fsync off, shared_buffers 128MB)
@@ -261,6 +262,8 @@ def run_chain(sim: Sim, pg: Postgres | None, spec: str, users: int, kinds: list[
         assert pg is not None
         db_url = pg.create_database()
         env.update({"RETURNING_DESTINATION": "postgres", "DESTINATION__POSTGRES__CREDENTIALS": db_url})
+        if file_format == "parquet" and args.adbc_path:  # dlt's parquet on Postgres goes through ADBC
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.adbc_path, env.get("PYTHONPATH")]))
     elif name != "duckdb":
         raise SystemExit(f"unknown destination {name!r}: duckdb, postgres or postgres:<format>")
     pipelines_dir = warehouse.parent / ".dlt" / ("pipelines" if name == "duckdb" else f"pipelines-{name}")
@@ -476,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(BENCH / "results"))
     p.add_argument("--label", default="destinations")
     p.add_argument("--pg-url", default=None, help="a Postgres superuser URL (default: start a throwaway server)")
+    p.add_argument("--adbc-path", default=None,
+                   help="for postgres:parquet only: a folder holding adbc-driver-postgresql "
+                        "(pip install --target DIR adbc-driver-postgresql; not a project dependency)")
     p.add_argument("--timeout", type=float, default=3600)
     p.add_argument("--workdir", default=None)
     p.add_argument("--no-floors", dest="floors", action="store_false")
