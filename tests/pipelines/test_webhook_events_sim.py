@@ -150,3 +150,34 @@ def test_the_receiver_command_prints_where_it_listens(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_fct_live_events_has_each_event_with_its_fields(destination: str, sim: SimAdmin, settings: Settings,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from warehouse.models import build_model, discover_models
+
+    landing = tmp_path / "landing"
+    monkeypatch.setenv("RETURNING_WEBHOOK_DIR", str(landing))
+    receiver = start_receiver(landing)
+    try:
+        register(sim, receiver.url, duplicate_rate=0.1)
+        sim.advance(48)
+        assert sim.post("/__sim/webhooks/flush", {"timeout_s": 60})["done"]
+    finally:
+        receiver.stop()
+    run_sync(settings, RESOURCES)
+    model = next(m for m in discover_models() if m.name == "fct_live_events")
+    assert model.raw_deps == ("webhook_events",)
+    with connect(settings.location) as con:
+        build_model(con, model)
+        rows = con.dicts("SELECT * FROM analytics.fct_live_events")
+    truth = {e["id"]: e for e in sim.truth_rows("webhook_events")}
+    assert sorted(r["event_id"] for r in rows) == sorted(truth)
+    for r in rows:
+        data = truth[r["event_id"]]["data"]
+        if r["event"] == "message.posted":
+            assert (r["message_id"], r["channel_name"]) == (data["message"]["id"], data["channel"]["name"])
+        elif r["event"] == "store.purchased":
+            assert (r["order_id"], r["product_id"], r["quantity"], r["price"]) == (
+                data["orderID"], data["product"]["_id"], float(data["quantity"]), float(data["product"]["price"]))
+        assert r["event_day"] == r["created_at"].date()
