@@ -53,8 +53,9 @@ def files_dir(settings: Any) -> Path:
 
 
 def location_of(settings: Any) -> WarehouseLocation:
-    """The warehouse of `settings` (`pipelines.config.Settings.location`; a bare path: DuckDB)."""
-    location = getattr(settings, "location", None)
+    """The warehouse of `settings` (`pipelines.config.Settings.location`, a WarehouseLocation itself,
+    or anything with a `warehouse` path: DuckDB)."""
+    location = settings if isinstance(settings, WarehouseLocation) else getattr(settings, "location", None)
     if isinstance(location, WarehouseLocation):
         return location
     return WarehouseLocation(path=Path(settings.warehouse))
