@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 from webhooks import segments
 from webhooks.auth import KeyCheck
 from webhooks.config import WebhookSettings
-from webhooks.crypto import Undecryptable, decrypt
+from webhooks.crypto import Decryptor, Undecryptable
 from webhooks.landing import Landing, LandingBusy, LandingError
 
 log = logging.getLogger("webhooks.app")
@@ -76,7 +76,7 @@ class DeliveryEndpoint:
 
     def __init__(self, key_check: KeyCheck, aes_key: bytes | None, landing: Landing) -> None:
         self.key_check = key_check
-        self.aes_key = aes_key
+        self.decryptor = Decryptor(aes_key) if aes_key else None
         self.landing = landing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,10 +120,10 @@ class DeliveryEndpoint:
         except orjson.JSONDecodeError:
             return self.refuse(scope, 400, "body is not JSON")
         if encrypted is not None and encrypted.strip().lower() == b"true":
-            if self.aes_key is None:
+            if self.decryptor is None:
                 return self.refuse(scope, 400, "encrypted delivery but RETURNING_WEBHOOK_AES_KEY is not set")
             try:
-                body = decrypt(parsed, self.aes_key)
+                body = self.decryptor.decrypt(parsed)
                 parsed = orjson.loads(body)
             except Undecryptable as exc:
                 return self.refuse(scope, 400, f"cannot decrypt: {exc}")

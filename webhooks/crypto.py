@@ -34,28 +34,44 @@ def _b64(value: Any, name: str) -> bytes:
         raise Undecryptable(f"envelope field {name!r} is not base64") from None
 
 
+class Decryptor:
+    """Decrypts envelopes under one 32-byte key (the GCM cipher object is made once)."""
+
+    __slots__ = ("_key", "_gcm")
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._gcm = AESGCM(key)
+
+    def __repr__(self) -> str:
+        return "Decryptor(key=***)"
+
+    def decrypt(self, envelope: Any) -> bytes:
+        """The plaintext body of an encrypted delivery, given its parsed envelope."""
+        if not isinstance(envelope, dict):
+            raise Undecryptable("encrypted body is not a JSON object")
+        iv = _b64(envelope.get("iv"), "iv")
+        data = _b64(envelope.get("data"), "data")
+        if len(iv) == GCM_IV:
+            if len(data) < TAG:
+                raise Undecryptable("GCM data shorter than its tag")
+            try:
+                return self._gcm.decrypt(iv, data, None)
+            except InvalidTag:
+                raise Undecryptable("GCM tag does not verify (wrong key or altered data)") from None
+        if len(iv) == CBC_IV:
+            if not data or len(data) % BLOCK:
+                raise Undecryptable("CBC data is not a whole number of blocks")
+            decryptor = Cipher(algorithms.AES(self._key), modes.CBC(iv)).decryptor()
+            padded = decryptor.update(data) + decryptor.finalize()
+            unpadder = padding.PKCS7(BLOCK * 8).unpadder()
+            try:
+                return unpadder.update(padded) + unpadder.finalize()
+            except ValueError:
+                raise Undecryptable("CBC padding is invalid (wrong key or altered data)") from None
+        raise Undecryptable(f"IV of {len(iv)} bytes: neither GCM (12) nor CBC (16)")
+
+
 def decrypt(envelope: Any, key: bytes) -> bytes:
     """The plaintext body of an encrypted delivery, given the parsed envelope and the 32-byte key."""
-    if not isinstance(envelope, dict):
-        raise Undecryptable("encrypted body is not a JSON object")
-    iv = _b64(envelope.get("iv"), "iv")
-    data = _b64(envelope.get("data"), "data")
-    if len(iv) == GCM_IV:
-        if len(data) < TAG:
-            raise Undecryptable("GCM data shorter than its tag")
-        try:
-            return AESGCM(key).decrypt(iv, data, None)
-        except InvalidTag:
-            raise Undecryptable("GCM tag does not verify (wrong key or altered data)") from None
-    if len(iv) == CBC_IV:
-        if not data or len(data) % BLOCK:
-            raise Undecryptable("CBC data is not a whole number of blocks")
-        decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
-        padded = decryptor.update(data) + decryptor.finalize()
-        unpadder = padding.PKCS7(BLOCK * 8).unpadder()
-        try:
-            return unpadder.update(padded) + unpadder.finalize()
-        except ValueError:
-            raise Undecryptable("CBC padding is invalid (wrong key or altered data)") from None
-    raise Undecryptable(f"IV of {len(iv)} bytes: neither GCM (12) nor CBC (16)")
-
+    return Decryptor(key).decrypt(envelope)
