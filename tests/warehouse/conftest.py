@@ -1,3 +1,1 @@
-"""tests/warehouse shares the one session materialization of tests/assets."""
-
-from tests.assets.conftest import loaded  # noqa: F401
+"""tests/warehouse builds its own warehouses (see test_models_truth.py); fixtures come from tests/conftest.py."""

@@ -15,12 +15,11 @@ import pytest
 from pipelines.config import Settings
 from pipelines.sync import run_sync
 from returning_sync.cli import main as cli_main
-from tests.assets.conftest import shared_load
 from tests.conftest import DESTINATIONS, SIM_SEED, SIM_USERS
 from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
 from warehouse.connection import Connection, connect
 from warehouse.location import WarehouseLocation
-from warehouse.models import discover_models
+from warehouse.models import discover_models, select_models
 
 
 def day(value: Any) -> dt.date:
@@ -50,33 +49,36 @@ class Built:
     env: dict[str, str]
 
 
+# the models checked here, each with what it reads (other models' numbers are tested beside their files)
+CHECKED = ("dim_users", "fct_gamification_events", "fct_gamification_daily", "fct_redemptions",
+           "user_field_changes", "community_daily_kpis", "cohort_retention")
+SELECTION = ",".join(f"+{name}" for name in CHECKED)
+
+
 def model_resources() -> list[str]:
-    """The resources the shipped models read (dlt child tables count as their parent)."""
-    return sorted({t.split("__")[0] for m in discover_models() for t in m.raw_deps})
+    """The resources the checked models read (dlt child tables count as their parent)."""
+    models = select_models(discover_models(), SELECTION.split(","))
+    return sorted({t.split("__")[0] for m in models for t in m.raw_deps})
 
 
 @pytest.fixture(scope="module", params=DESTINATIONS)
 def built(request: pytest.FixtureRequest, sim_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    """DuckDB: the session's Dagster materialization (tests/assets). Postgres: a fresh database
-    filled by `run_sync` and the `returning-sync models` command, configured only by environment."""
-    if request.param == "duckdb":
-        load = shared_load(sim_server, tmp_path_factory.getbasetemp() / "loaded")
-        assert load.result.success
-        yield Built(load.sim, WarehouseLocation(destination="duckdb", path=load.warehouse), {})
-        return
-    url = request.getfixturevalue("pg_cluster").create_database()
+    """A fresh warehouse (a DuckDB file, or a new Postgres database) configured only by environment,
+    filled by `run_sync` and built by `returning-sync models`, as a cron user would."""
     sim = SimAdmin(sim_server, seed=SIM_SEED, users=SIM_USERS)
     sim.reset()
     env = {"RETURNING_AI_API_KEY": FULL_KEY, "RETURNING_AI_BASE_URL": sim.base_url,
-           "RETURNING_AI_COMMUNITY_ID": COMMUNITY_ID, "RETURNING_DESTINATION": "postgres",
-           "DESTINATION__POSTGRES__CREDENTIALS": url,
-           "RETURNING_WAREHOUSE": str(tmp_path_factory.mktemp("pg_models") / "returning.duckdb")}
+           "RETURNING_AI_COMMUNITY_ID": COMMUNITY_ID, "RETURNING_DESTINATION": request.param,
+           "RETURNING_WAREHOUSE": str(tmp_path_factory.mktemp(f"models_{request.param}") / "returning.duckdb")}
+    if request.param == "postgres":
+        env["DESTINATION__POSTGRES__CREDENTIALS"] = request.getfixturevalue("pg_cluster").create_database()
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
         run_sync(Settings.from_env(), resources=model_resources())
-        assert cli_main(["models"]) == 0
-    yield Built(sim, WarehouseLocation(destination="postgres"), env)
+        assert cli_main(["models", "--select", SELECTION]) == 0
+        location = WarehouseLocation.from_env()
+    yield Built(sim, location, env)
 
 
 @dataclass
