@@ -56,6 +56,10 @@ DEFAULT_REGISTRY: dict[str, Endpoint] = {
            fields={"cursor": "cursor", "next_cursor": "data.next_cursor", "fields": "fields",
                    "filter": "filter", "id": "_id", "email": "email", "last_login": "last_login",
                    "join_date": "join_date", "is_deleted": "is_deleted",
+                   # the pass split by join_date ranges (pipelines/shards.py): `filter` with gte/lte on
+                   # dates [doc], `total` per page [assumed]; "shards": "off" reads one unfiltered chain
+                   "total": "data.total", "shard_field": "join_date", "gte": "gte", "lte": "lte",
+                   "date_format": "%Y-%m-%d", "shards": "auto", "shards_per_worker": "3",
                    # platform fields requested besides the custom ones [doc: first six]
                    "platform_fields": "email,first_name,last_name,join_date,xp,coins,username,display_name,"
                                       "last_login,tier,level,premium_currency,language,login_streak,"

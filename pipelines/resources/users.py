@@ -15,6 +15,7 @@ from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
 from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
 from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, parse_ts, to_arrow
+from pipelines.shards import UsersPass
 
 CUSTOM_TYPES: dict[str, pa.DataType] = {"number": FLOAT, "numerical": FLOAT, "boolean": BOOL}
 DELETED_AT = "deleted_at"
@@ -67,9 +68,14 @@ def users_resource(ctx: RunContext) -> DltResource:
         fields, types = users_schema(ctx)
         live: list[pa.ChunkedArray] = []  # the pass's ids, compact (Arrow), for the deletion check
         max_login: datetime | None = None
-        # the cursor chain walks on in a thread while each page is converted and fanned out
-        pages = ctx.client.paginate("users_filter", json={ep.f("fields"): fields})
-        for page in prefetched(pages, depth=2 if ctx.settings.concurrency > 1 else 0, name="returning-users"):
+        # the chains walk on in threads while each page is converted and fanned out
+        body = {ep.f("fields"): fields}
+        sharded = ep.f("shards", "auto") != "off" and ctx.settings.concurrency > 1
+        state = dlt.current.resource_state()
+        run = UsersPass(ctx.client, ep, body, bounds=state.get("shard_bounds")) if sharded else None
+        pages = run.pages() if run is not None else ctx.client.paginate("users_filter", json=body)
+        depth = 2 * ctx.settings.concurrency if ctx.settings.concurrency > 1 else 0
+        for page in prefetched(pages, depth=depth, name="returning-users"):
             for user in page:
                 user.setdefault(deleted_f, False)
                 user[DELETED_AT] = None
@@ -84,6 +90,11 @@ def users_resource(ctx: RunContext) -> DltResource:
                 live.append(table.column(id_f).cast(pa.string()))
                 yield table
         ctx.memo["users_max_last_login"] = max_login
+        if run is not None:
+            ctx.memo["users_pass_notes"] = run.notes
+            if not run.complete:  # never flag deletions from a pass that may have missed members
+                return
+            state["shard_bounds"] = run.bounds
         ids = pa.chunked_array(live, type=pa.string()) if live else pa.chunked_array([], type=pa.string())
         yield from tombstones(ctx, pa.table({"_id": ids}))
 

@@ -1,0 +1,382 @@
+"""The users pass split into disjoint `join_date` ranges (contract 7.1), each its own cursor chain.
+
+Ranges: `(-inf, b1]`, `[b1+1, b2]`, ..., `[bk+1, +inf)` on the day, so together they cover every date;
+the last one is open-ended, so members joining during the pass land in it. The bounds come from the
+previous pass (kept in the resource state) or, on a first pass, from a ladder of dates back from
+today; every range's first page reports its `total`, and a range holding much more than its share
+is split (its first page dropped) until the ranges balance, so skewed join dates still spread over
+the workers. At most `concurrency` requests of the pass are in flight, every one through the
+client (its rate limiter and retries); the longest remaining chain is served first.
+
+Completeness is proved, not assumed: the unfiltered `total` is read at the start, beside the first
+pages. The pass is complete when the range totals add up to it and no range's total moved during
+the pass. Otherwise, once the chains are done, every range is counted again:
+- ranges whose total rose may hold members who moved in behind the cursor: they are read again,
+  members already read skipped;
+- totals that still do not add up (members without a join date, a filter the server ignores) are
+  made up by one unfiltered chain, members already read skipped; a filter that is plainly ignored
+  (ranges reporting more members than the community holds) is abandoned for that chain at once.
+`UsersPass.complete` says whether the pass proved complete (deletions may then be flagged) and
+`notes` what it had to do, for the run summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pipelines.client import ReturningClient
+from pipelines.errors import ContractError
+from pipelines.pagination import MISSING, dig, read_page
+from pipelines.registry import Endpoint
+
+log = logging.getLogger("pipelines.users_pass")
+PAGE = 200  # the API's fixed page size (7.1): used only to size ranges
+# a first pass without stored bounds: range edges this many days back from today
+LADDER_DAYS = (3650, 1825, 1095, 730, 365, 182, 91, 30, 7)
+MAX_RANGES = 256
+MAX_SPLIT = 8
+
+
+@dataclass
+class Range:
+    gte: date | None  # None: open below
+    lte: date | None  # None: open above
+    totals: list[int] = field(default_factory=list)  # every total the range's pages reported
+    cursor: dict[str, Any] | None = None
+    read: int = 0
+    pages: int = 0
+    done: bool = False
+    accepted: bool = False
+
+    @property
+    def remaining(self) -> int:
+        return max((self.totals[-1] if self.totals else 0) - self.read, 0)
+
+    def label(self) -> str:
+        return f"[{self.gte or '-inf'}, {self.lte or '+inf'}]"
+
+
+@dataclass
+class _Task:
+    kind: str  # "total", "first", "next", "recount"
+    rng: Range | None = None
+
+
+class UsersPass:
+    """One complete users pass: iterate `pages()`; afterwards read `complete`, `notes`, `bounds`."""
+
+    def __init__(self, client: ReturningClient, endpoint: Endpoint, body: dict[str, Any], *,
+                 bounds: list[str] | None = None, today: date | None = None) -> None:
+        self.client, self.ep, self.body = client, endpoint, body
+        self.concurrency = max(1, client.settings.concurrency)
+        self.per_worker = int(endpoint.f("shards_per_worker", "3"))
+        self.field = endpoint.f("shard_field", endpoint.f("join_date", "join_date"))
+        self.filter_key = endpoint.f("filter", "filter")
+        self.gte_key, self.lte_key = endpoint.f("gte", "gte"), endpoint.f("lte", "lte")
+        self.date_format = endpoint.f("date_format", "%Y-%m-%d")
+        self.total_path = endpoint.f("total", "data.total")
+        self.id_key = endpoint.f("id", "_id")
+        self.today = today or datetime.now(UTC).date()
+        self.prior = None if bounds is None else [date.fromisoformat(b) for b in bounds]
+        self.total: int | None = None  # the unfiltered total read at the start
+        self.ranges: list[Range] = []  # the partition (split ranges replaced by their pieces)
+        self.complete = False
+        self.notes: list[str] = []
+        self.requests = 0
+
+    # -- public ------------------------------------------------------------------------------
+    @property
+    def bounds(self) -> list[str]:
+        """Upper bounds for the next pass: the accepted ranges, neighbours merged until each holds
+        a worker's share (an empty list: one range, the whole community, read as one chain)."""
+        assert self.total is not None
+        share = self._share()
+        out: list[str] = []
+        held = 0
+        ordered = sorted(self.ranges, key=_order)
+        last: date | None = None
+        for rng in ordered[:-1]:
+            n = rng.totals[-1] if rng.totals else 0
+            if held and held + n > 1.25 * share and last is not None:
+                out.append(last.isoformat())
+                held = 0
+            held += n
+            last = rng.lte
+            if held >= share and rng.lte is not None:
+                out.append(rng.lte.isoformat())
+                held = 0
+        if out and held + (ordered[-1].totals[-1] if ordered[-1].totals else 0) < share / 2:
+            out.pop()  # a thin last range: merged into the one before
+        return out
+
+    def _share(self) -> int:
+        assert self.total is not None
+        return max(math.ceil(self.total / (self.concurrency * self.per_worker)), 2 * PAGE)
+
+    def pages(self) -> Iterator[list[dict[str, Any]]]:
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="returning-users") as pool:
+            self._pool = pool
+            # ids read so far (ObjectIds as ints: a third of the memory): a member who changes
+            # join_date during the pass can be met by two chains, and is passed on once
+            self._seen: set[Any] | None = set()
+            yield from self._sharded(self._initial_ranges())
+            if not self._fallback:
+                yield from self._reconcile()
+            if self._fallback:
+                yield from self._unfiltered("fallback")
+
+    # -- the sharded pass --------------------------------------------------------------------
+    def _sharded(self, ranges: list[Range]) -> Iterator[list[dict[str, Any]]]:
+        self._fallback = False
+        self._reported: list[tuple[Range, int]] = []  # every first page's total, split ranges too
+        self.ranges = ranges
+        self.total = None
+        waiting: list[Range] = list(self.ranges)  # first page not asked yet
+        undecided: list[tuple[Range, dict[str, Any]]] = []  # first pages back before the total
+        inflight: dict[Future[dict[str, Any]], _Task] = {}
+        whole = len(self.ranges) == 1  # one range, no filter: its own total is the community's
+        if not whole:
+            self._submit(inflight, _Task("total"), self._request(None))
+        while inflight or waiting or undecided or any(r.accepted and not r.done for r in self.ranges):
+            while len(inflight) < self.concurrency:
+                task = self._next_task(waiting, inflight)
+                if task is None:
+                    break
+                assert task.rng is not None
+                self._submit(inflight, task, self._request(task.rng))
+            if not inflight:
+                break
+            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            for fut in done:
+                task = inflight.pop(fut)
+                payload = fut.result()
+                if task.kind == "total":
+                    self.total = self._total(payload)
+                    for rng, first in undecided:
+                        yield from self._first(rng, first, waiting)
+                    undecided.clear()
+                elif task.kind == "first":
+                    assert task.rng is not None
+                    if whole and self.total is None:
+                        self.total = self._total(payload)
+                    if self.total is None:
+                        undecided.append((task.rng, payload))
+                    else:
+                        yield from self._first(task.rng, payload, waiting)
+                else:
+                    assert task.rng is not None
+                    yield from self._page(task.rng, payload)
+            if self._fallback:
+                for fut in inflight:
+                    fut.cancel()
+                wait(list(inflight))
+                return
+
+    def _next_task(self, waiting: list[Range], inflight: dict[Future[dict[str, Any]], _Task]) -> _Task | None:
+        if waiting:
+            return _Task("first", waiting.pop(0))
+        busy = {id(t.rng) for t in inflight.values()}
+        ready = [r for r in self.ranges if r.accepted and not r.done and id(r) not in busy]
+        if not ready:
+            return None
+        return _Task("next", max(ready, key=lambda r: r.remaining))  # the longest chain first
+
+    def _first(self, rng: Range, payload: dict[str, Any], waiting: list[Range]) -> Iterator[list[dict[str, Any]]]:
+        assert self.total is not None
+        total = self._total(payload)
+        over = next((o for o, n in self._reported if _disjoint(o, rng) and n + total > self.total * 1.05 + PAGE), None)
+        self._reported.append((rng, total))
+        if over is not None and not self._fallback:
+            # two disjoint ranges report more members than the community has: the filter is not applied
+            self._fallback = True
+            self._say(f"users: the {self.field} filter was not applied by the server ({over.label()} and "
+                      f"{rng.label()} report more than the {self.total:,} members); read with one unfiltered chain")
+            return
+        share = self._share()
+        if total > 1.5 * share and len(self.ranges) < MAX_RANGES:
+            pieces = self._split(rng, math.ceil(total / share))
+            if pieces:
+                index = self.ranges.index(rng)
+                self.ranges[index:index + 1] = pieces
+                waiting[:0] = pieces
+                return
+        rng.accepted = True
+        yield from self._page(rng, payload)
+
+    def _page(self, rng: Range, payload: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        rng.pages += 1
+        page = read_page(self.ep, payload, rng.pages)
+        total = self._total(payload)
+        rng.totals.append(total)
+        rng.read += len(page.records)
+        rng.cursor = page.next_request
+        rng.done = page.done or not page.next_request
+        yield from self._emit(page.records)
+
+    def _emit(self, records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        if self._seen is not None:
+            seen, key, fresh = self._seen, self.id_key, []
+            for r in records:
+                k = _compact(r.get(key))
+                if k not in seen:
+                    seen.add(k)
+                    fresh.append(r)
+            records = fresh
+        if records:
+            yield records
+
+    # -- after the chains --------------------------------------------------------------------
+    def _reconcile(self) -> Iterator[list[dict[str, Any]]]:
+        assert self.total is not None
+        if sum(r.totals[0] for r in self.ranges) == self.total and not any(len(set(r.totals)) > 1 for r in self.ranges):
+            self.complete = True  # the totals add up and nothing moved during the pass
+            return
+        # count everything again, at once: a race between the first pages is gone then
+        counts = self._count_all()
+        end_total = counts.pop()
+        if any(len({*r.totals, n}) > 1 for r, n in zip(self.ranges, counts, strict=True)):
+            # members joined, left or moved during the pass: one who moved into a range behind its
+            # cursor was met by no chain. Every range is read once more, members already read skipped.
+            self._say(f"users: members joined, left or changed {self.field} during the pass; all "
+                      f"{len(self.ranges)} ranges read again, members already read skipped")
+            yield from self._sharded(self._ranges_from(self.bounds_of(self.ranges)))
+            if self._fallback:
+                return
+            counts = self._count_all()
+            end_total = counts.pop()
+        if sum(counts) != end_total:
+            self._say(f"users: the {self.field} ranges hold {sum(counts):,} members, the community "
+                      f"{end_total:,} (members without a {self.field}?); the rest read with one unfiltered chain")
+            yield from self._unfiltered("missing part")
+            return
+        self.complete = True
+
+    @staticmethod
+    def bounds_of(ranges: list[Range]) -> list[str]:
+        return [r.lte.isoformat() for r in sorted(ranges, key=_order) if r.lte is not None]
+
+    def _unfiltered(self, why: str) -> Iterator[list[dict[str, Any]]]:
+        assert self._seen is not None
+        before = len(self._seen)
+        for page in self.client.paginate(self.ep.name, json=self.body):
+            self.requests += 1
+            yield from self._emit(page)
+        self._say(f"users: the unfiltered chain ({why}) found {len(self._seen) - before:,} members the ranges did not hold")
+        self.complete = True
+
+    def _count_all(self) -> list[int]:
+        bodies = [self._request(r, count=True) for r in self.ranges] + [self._request(None, count=True)]
+        futures = [self._pool.submit(self.client.read_payload, self.ep.name, json=b) for b in bodies]
+        self.requests += len(futures)
+        return [self._total(f.result()) for f in futures]
+
+    # -- ranges ------------------------------------------------------------------------------
+    def _initial_ranges(self) -> list[Range]:
+        edges = sorted(set(self.prior)) if self.prior is not None else self._ladder()
+        return self._ranges_from([e.isoformat() for e in edges])
+
+    def _ranges_from(self, bounds: list[str]) -> list[Range]:
+        edges = sorted({date.fromisoformat(b) for b in bounds})
+        out: list[Range] = []
+        low: date | None = None
+        for edge in edges:
+            out.append(Range(low, edge))
+            low = edge + timedelta(days=1)
+        out.append(Range(low, None))
+        return out
+
+    def _ladder(self) -> list[date]:
+        return sorted({self.today - timedelta(days=d) for d in LADDER_DAYS})
+
+    def _split(self, rng: Range, parts: int) -> list[Range]:
+        """`rng` cut into up to `parts` (2..MAX_SPLIT) ranges of equal width in days. An open side
+        first gets a finite stretch as wide as its neighbours' span (at least a year below, a
+        week above today)."""
+        parts = max(2, min(parts, MAX_SPLIT))
+        lo, hi = rng.gte, rng.lte
+        if lo is None and hi is None:  # the whole community in one range: start from the ladder
+            self.prior = None
+            return self._initial_ranges()
+        pieces: list[Range] = []
+        if lo is None:
+            assert hi is not None
+            span = max(365, (hi - min((r.gte for r in self.ranges if r.gte), default=hi)).days)
+            lo = hi - timedelta(days=span)
+            pieces.append(Range(None, lo - timedelta(days=1)))
+        tail: Range | None = None
+        if hi is None:
+            hi = max(self.today, lo) + timedelta(days=7)
+            tail = Range(hi + timedelta(days=1), None)
+        days = (hi - lo).days + 1
+        if days < 2 and not pieces and tail is None:
+            return []  # one day: cannot be cut
+        parts = min(parts, max(days, 1))
+        step = days / parts
+        start = lo
+        for i in range(parts):
+            end = hi if i == parts - 1 else lo + timedelta(days=max(int(round(step * (i + 1))) - 1, 0))
+            if end < start:
+                continue
+            pieces.append(Range(start, end))
+            start = end + timedelta(days=1)
+        if tail is not None:
+            pieces.append(tail)
+        return pieces
+
+    # -- requests ----------------------------------------------------------------------------
+    def _request(self, rng: Range | None, count: bool = False) -> dict[str, Any]:
+        body = dict(self.body)
+        if count:  # a count: the smallest page the server will send
+            body[self.ep.f("fields", "fields")] = [self.id_key]
+        if rng is not None:
+            bounds: dict[str, str] = {}
+            if rng.gte is not None:
+                bounds[self.gte_key] = rng.gte.strftime(self.date_format)
+            if rng.lte is not None:
+                bounds[self.lte_key] = rng.lte.strftime(self.date_format)
+            if bounds:
+                body[self.filter_key] = {**(body.get(self.filter_key) or {}), self.field: bounds}
+            if rng.cursor and not count:
+                body.update(rng.cursor)
+        elif not count:
+            body[self.ep.f("fields", "fields")] = [self.id_key]  # the unfiltered total only
+        return body
+
+    def _submit(self, inflight: dict[Future[dict[str, Any]], _Task], task: _Task, body: dict[str, Any]) -> None:
+        self.requests += 1
+        inflight[self._pool.submit(self.client.read_payload, self.ep.name, json=body)] = task
+
+    def _total(self, payload: dict[str, Any]) -> int:
+        value = dig(payload, self.total_path)
+        if value is MISSING or isinstance(value, bool) or not isinstance(value, int | float):
+            raise ContractError(self.ep.name, f"response lacks a numeric '{self.total_path}' (needed to split the pass)")
+        return int(value)
+
+    def _say(self, note: str) -> None:
+        self.notes.append(note)
+        log.warning(note)
+
+
+def _compact(value: Any) -> Any:
+    """An ObjectId (24 hex digits) as an int, anything else as it is."""
+    if isinstance(value, str) and len(value) == 24:
+        try:
+            return int(value, 16)
+        except ValueError:
+            return value
+    return value
+
+
+def _disjoint(a: Range, b: Range) -> bool:
+    return (a.lte is not None and b.gte is not None and a.lte < b.gte) or \
+        (b.lte is not None and a.gte is not None and b.lte < a.gte)
+
+
+def _order(r: Range) -> date:
+    return r.gte or date.min
