@@ -125,6 +125,11 @@ DEFAULT_REGISTRY: dict[str, Endpoint] = {
                    "lookback_seconds": "604800",
                    # a channel holding more new messages than `max_count`: read the rest per member
                    "member_fallback": "true"}),
+        # 8.4 Send Message [doc]: answers HTTP 200 even for "Invalid token" / "Insufficient permission"
+        # (the body's `status` says error); no idempotency key, no message id in the answer
+        _e("message_send", "POST", "/apis/v1/messages/send", "integration", "sendMessage", status="doc",
+           read=False, fields={"channel_id": "channelId", "sender": "sender", "message": "message",
+                               "max_chars": "4000"}),
         # 7.16 / 7.17: title and POST doc; paths and shapes assumed
         _e("minigame_logs", "POST", "/apis/v1/users/minigames/logs", "integration", "getUserStats",
            pagination="page-total-pages", records="data.results", page_size=100,
