@@ -45,11 +45,19 @@ class DagsterStorage:
     home: Path
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+STORAGES = ("sqlite", "postgres")
+
+
+@pytest.fixture(params=STORAGES)
 def dagster_storage(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DagsterStorage:
     """A Dagster home per test: the project's SQLite instance, or the production deploy/dagster.yaml
     with its storage in a fresh database of the test Postgres (the variables are set in the
     environment, so subprocesses of the test read the same instance)."""
+    return make_dagster_storage(request, tmp_path, monkeypatch)
+
+
+def make_dagster_storage(request: pytest.FixtureRequest, tmp_path: Path,
+                         monkeypatch: pytest.MonkeyPatch) -> DagsterStorage:
     home = tmp_path / "dagster_home"
     if request.param == "sqlite":
         return DagsterStorage("sqlite", ensure_dagster_home(home))

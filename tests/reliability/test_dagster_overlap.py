@@ -1,6 +1,9 @@
 """Dagster ingest runs and command-line syncs share dlt's working directory beside the warehouse,
 so they must never load at the same time: a Dagster run started while a sync holds the lock
-refuses with a clear message and changes nothing; once the lock is free it loads the truth."""
+refuses with a clear message and changes nothing; once the lock is free it loads the truth.
+
+The Dagster cases run on both instance storages (`dagster_storage`): the project's SQLite home and
+the production deploy/dagster.yaml with its storage in the test Postgres."""
 
 from __future__ import annotations
 
@@ -10,8 +13,16 @@ from typing import Any
 import pytest
 
 from pipelines.sync import sync_lock
+from tests.assets.conftest import STORAGES, DagsterStorage, make_dagster_storage
 from tests.reliability.helpers import diff_with_truth, snapshot, snapshot_diff
 from tests.simadmin import COMMUNITY_ID, SimAdmin
+
+
+@pytest.fixture(params=STORAGES)
+def dagster_storage(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DagsterStorage:
+    """The instance's storage: SQLite (`dagster dev`) or the production dagster.yaml on the test Postgres."""
+    return make_dagster_storage(request, tmp_path, monkeypatch)
+
 
 SNAPSHOT_TABLES = ["users", "user_fields", "store_products", "store_categories", "leaderboards", "streaks", "tiers"]
 
@@ -38,8 +49,9 @@ def materialize_snapshot(sim: SimAdmin, warehouse: Path, home: Path | None) -> A
 
 
 def test_dagster_run_while_a_sync_holds_the_lock_refuses_then_loads(sim: SimAdmin, make_settings: Any,
-                                                                   warehouse: Path, tmp_path: Path) -> None:
-    home = tmp_path / "dagster_home"
+                                                                   warehouse: Path,
+                                                                   dagster_storage: DagsterStorage) -> None:
+    home = dagster_storage.home
     before = snapshot(warehouse)
     with sync_lock(make_settings()):  # what `returning-sync sync` holds for its whole run
         refused = materialize_snapshot(sim, warehouse, home)
@@ -53,12 +65,12 @@ def test_dagster_run_while_a_sync_holds_the_lock_refuses_then_loads(sim: SimAdmi
 
 
 def test_dagster_run_while_a_reader_polls_the_warehouse_completes(sim: SimAdmin, warehouse: Path,
-                                                                  tmp_path: Path) -> None:
+                                                                  dagster_storage: DagsterStorage) -> None:
     """A dashboard or `returning-sync sql` polling the warehouse read-only must not break a load."""
     import subprocess
     import sys
 
-    home = tmp_path / "dagster_home"
+    home = dagster_storage.home
     assert materialize_snapshot(sim, warehouse, home).success
     reader = subprocess.Popen([sys.executable, "-c", f"""
 import duckdb, sys, time
