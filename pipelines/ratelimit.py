@@ -1,10 +1,14 @@
 """Client-side rate limiter shared by every thread of one client.
 
-It spaces requests at a steady rate (the configured one, or 95% of the server's advertised
-`X-RateLimit-Limit` per second once seen), stops sending until `X-RateLimit-Reset` when the window
-the server reports has no room left for the requests already in flight (`X-RateLimit-Remaining`
-at or below them), and after a 429 holds every thread until `Retry-After` has passed, so a
-well-configured run never meets a second 429.
+When the server reports its window (`X-RateLimit-Remaining` and `X-RateLimit-Reset`), the limiter
+spends exactly that window: each answer sets what is left to send before the reset (`Remaining`
+less the requests still in flight, which may not be counted yet), every send takes one, and when
+none is left every thread waits for the reset; the new window starts with the limit less the
+requests in flight (they may land in it). So a run uses the whole limit and never meets a 429 the
+server's own numbers could have avoided. Without those headers it spaces requests at a steady rate
+(the configured one, or 95% of `X-RateLimit-Limit`). A configured rate always caps the pace. After
+a 429 every thread is held until `Retry-After` has passed, and later windows are entered a little
+later (the server's clock may run behind ours).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from contextlib import contextmanager
 # request twenty slots after it; X-RateLimit-Remaining: 0 pauses us until the reset before that.
 SAFETY = 0.95
 MAX_PAUSE = 120.0  # never trust a header asking for more than this
+WINDOW = 1.0  # the window a reset opens lasts a second (the contract's limit is per second)
+SKEW_STEP, SKEW_MAX = 0.05, 0.5  # how much later a window is entered after each 429
 
 
 class RateLimiter:
@@ -39,6 +45,11 @@ class RateLimiter:
         self._next_slot = 0.0  # monotonic time of the next free sending slot
         self._paused_until = 0.0
         self._in_flight = 0  # requests sent and not answered yet
+        self._limit: float | None = None  # the server's advertised limit per window
+        self._reset: float | None = None  # the server's reset (epoch seconds) of the window we spend
+        self._window_end = 0.0  # monotonic time that window ends at
+        self._left = 0  # sends left in that window
+        self._skew = 0.0
 
     @property
     def rate(self) -> float | None:
@@ -46,25 +57,31 @@ class RateLimiter:
 
     def acquire(self) -> float:
         """Block until this thread may send; returns the seconds waited."""
-        waited = 0.0
+        waited, slept_to = 0.0, 0.0
         while True:
             with self._lock:
-                now = self._clock()
+                now = max(self._clock(), slept_to)  # a sleep is trusted to have lasted
                 start = max(now, self._paused_until)
-                if self._rate:
+                if self._reset is not None and self._limit:
+                    if start >= self._window_end + self._skew:  # the window has rolled: a fresh one
+                        periods = int((start - self._window_end - self._skew) // WINDOW) + 1
+                        self._window_end += periods * WINDOW
+                        self._reset += periods * WINDOW
+                        self._left = int(self._limit) - self._in_flight
+                    if self._left <= 0:
+                        start = self._window_end + self._skew
+                if self._rate and (self._configured or self._reset is None):
                     start = max(start, self._next_slot)
-                    self._next_slot = start + 1.0 / self._rate
                 delay = start - now
                 if delay <= 0:
+                    if self._rate and (self._configured or self._reset is None):
+                        self._next_slot = max(now, self._next_slot) + 1.0 / self._rate
+                    self._left -= 1
                     self._in_flight += 1
                     return waited
             self._sleep(delay)
             waited += delay
-            # a 429 seen meanwhile may have pushed the pause beyond the slot we slept to
-            with self._lock:
-                if self._paused_until <= start:
-                    self._in_flight += 1
-                    return waited
+            slept_to = start
 
     def release(self) -> None:
         """A request acquired but never answered (the connection failed)."""
@@ -91,14 +108,22 @@ class RateLimiter:
             self._in_flight = max(0, self._in_flight - 1)
             now = self._clock()
             if limit and limit > 0:
+                self._limit = limit
                 advertised = limit * SAFETY
                 self._rate = min(advertised, self._configured) if self._configured else advertised
-            # the requests still in flight may all land in this window: no room left for more
-            if remaining is not None and remaining <= self._in_flight and reset is not None:
-                wait = reset - self._wall()
-                wait = min(max(wait, 1.0 / (self._rate or 10.0)), MAX_PAUSE)
-                self._paused_until = max(self._paused_until, now + wait)
+            if remaining is not None and reset is not None:
+                end = now + min(max(reset - self._wall(), 0.0), MAX_PAUSE)
+                left = int(remaining) - self._in_flight  # the ones in flight may not be counted yet
+                if self._reset is None or reset > self._reset:  # a newer window
+                    self._reset, self._window_end, self._left = reset, end, left
+                elif reset == self._reset:
+                    self._left = min(self._left, left)
+                    self._window_end = end
+                if not self._limit:  # a window without a stated limit: at most what it had left
+                    self._limit = float(remaining + 1)
             if status == 429:
+                self._left = 0
+                self._skew = min(self._skew + SKEW_STEP, SKEW_MAX)
                 self.pause_locked(now, retry_after(headers))
 
     def pause_locked(self, now: float, seconds: float | None) -> None:

@@ -128,3 +128,28 @@ def test_a_send_that_raises_gives_its_slot_back() -> None:
     before = sum(clock.slept)
     lim.acquire()
     assert sum(clock.slept) - before < 0.05
+
+
+def test_a_reported_window_is_spent_whole_then_the_reset_awaited() -> None:
+    """20 a second, as the server counts them: 20 sends at once, then the wait for the reset, then
+    the next 20 — the whole limit, no steady-pace margin."""
+    lim, clock = limiter()
+    lim.observe(200, {"x-ratelimit-limit": "20", "x-ratelimit-remaining": "20", "x-ratelimit-reset": "1001"})
+    for _ in range(20):
+        lim.acquire()
+        lim.release()
+    assert clock.slept == []
+    lim.acquire()  # the 21st waits for the reset
+    assert sum(clock.slept) == pytest.approx(1.0, abs=0.01)
+    for _ in range(19):
+        lim.acquire()
+        lim.release()
+    assert sum(clock.slept) == pytest.approx(1.0, abs=0.01)  # the new window holds 20 again
+
+
+def test_after_a_429_later_windows_are_entered_a_little_later() -> None:
+    lim, clock = limiter()
+    lim.observe(429, {"x-ratelimit-limit": "20", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1001",
+                      "retry-after": "1"})
+    lim.acquire()
+    assert sum(clock.slept) == pytest.approx(1.05, abs=0.01)
