@@ -41,11 +41,27 @@ def run(args: argparse.Namespace) -> int:
     # dlt warns about columns that were null on every row (not materialised yet): noise here
     logging.getLogger("dlt").setLevel(logging.ERROR)
     display = LiveDisplay() if sys.stdout.isatty() else PlainDisplay()
+    notes = Notes()
+    logging.getLogger("pipelines.users_pass").addHandler(notes)  # what the users pass had to do
     with display:
         result = run_sync(settings, resources=resources, full_refresh=args.full_refresh, since=since,
                           progress=display.update)
     print_summary(result, rich_output=sys.stdout.isatty())
+    for line in notes.lines:
+        print(f"note: {line}")
     return 0
+
+
+class Notes(logging.Handler):
+    """Warnings of the run (an incomplete users pass made up, a filter the server ignored), kept for
+    the summary."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 class PlainDisplay:
