@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# issue 11: the invocations behind bench/results/i11_*.md (run on HEAD plus these changes)
+set -euxo pipefail
+cd "$(dirname "$0")/.."
+export RUNTIME__DLTHUB_TELEMETRY=false
+PY=.venv/bin/python
+uptime
+$PY -m bench.run --users 20000,100000 --profiles lat50 --runs full --repeat 1 --contenders ours --resources users --label i11_users_pass
+uptime
+$PY -m bench.run --users 20000 --profiles lat50 --runs full --repeat 1 --contenders ours,peer --resources users,store_products,store_categories --label i11_vs_peer_20k --rss-cap-mb 6000
+uptime
+$PY -m bench.run --users 100000 --profiles lat50rl20 --runs full --repeat 1 --contenders ours --label i11_ratelimited
+uptime
+$PY -m bench.run --users 100000 --profiles lat50 --runs full --repeat 1 --contenders ours,peer --label i11_h2h_100k --rss-cap-mb 8000
+uptime
+BENCH_OURS_CONCURRENCY=8 RETURNING_SYNC_CONCURRENCY=8 $PY -m bench.run --users 1000000 --profiles lat50 --runs full --repeat 1 --contenders ours --resources users --label i11_1m
+uptime
