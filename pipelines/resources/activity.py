@@ -12,6 +12,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.declared import empty_once, empty_table
 from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users
 from pipelines.resources.common import APPEND_ONCE, chunked, fan_out, incremental, window
 from pipelines.shapes import DATE, INT, STR, TS, days, dmy, iso, parse_day, parse_ts, to_arrow
@@ -102,7 +103,9 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
                       and (is_new or fresh or moved)]
             tasks.extend((day, batch) for batch in chunked(emails, per_call))
         if tasks:
-            yield fan_out(ctx, fetch, tasks, DAILY_TYPES, ("user_id", "date"))
+            yield fan_out(ctx, fetch, tasks, DAILY_TYPES, ("user_id", "date"), "gamification_daily")
+        elif (empty := empty_once(ctx.memo, "gamification_daily")) is not None:
+            yield empty
 
     return gamification_daily
 
@@ -153,7 +156,9 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         email_f = ctx.settings.endpoint("users_filter").f("email")
         tasks = [(str(u[email_f]), full if str(u[id_f]) in new else span) for u in people]
         if tasks:
-            yield fan_out(ctx, fetch, tasks, STATS_TYPES, ("user_id", "date"))
+            yield fan_out(ctx, fetch, tasks, STATS_TYPES, ("user_id", "date"), "activity_stats")
+        elif (empty := empty_once(ctx.memo, "activity_stats")) is not None:
+            yield empty
 
     return activity_stats
 
@@ -181,10 +186,14 @@ def gamification_logs_resource(ctx: RunContext) -> DltResource:
         ctx.tracker.start("gamification_logs")
         start, end = window(cursor)
         body = {k: v for k, v in ((ep.f("from"), start), (ep.f("to"), end)) if v is not None}
+        empty = True
         for page in ctx.client.paginate("activity_logs", json=body):
             ctx.tracker.page("gamification_logs", len(page))
             if page:
+                empty = False
                 yield to_arrow(page, LOG_TYPES, keys=("_id",))
+        if empty:
+            yield empty_table("gamification_logs")
 
     return gamification_logs()
 
@@ -198,6 +207,7 @@ def loyalty_overview_resource(ctx: RunContext) -> DltResource:
     def loyalty_overview() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("loyalty_overview")
         first, last, _, _ = day_span(ctx, "loyalty_overview", ctx.settings.lookback_days)
+        empty = True
         while first <= last:
             upto = min(last, first + timedelta(days=max_days - 1))
             data = ctx.client.request_json("loyalty_overview", params={
@@ -205,7 +215,10 @@ def loyalty_overview_resource(ctx: RunContext) -> DltResource:
             rows = [dict(r, date=parse_day(r.get("date"))) for r in data or [] if isinstance(r, dict)]
             ctx.tracker.page("loyalty_overview", len(rows))
             if rows:
+                empty = False
                 yield rows
             first = upto + timedelta(days=1)
+        if empty:
+            yield empty_table("loyalty_overview")
 
     return loyalty_overview()

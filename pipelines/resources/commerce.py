@@ -10,6 +10,7 @@ import dlt
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.declared import drop_null_objects, empty_once, empty_table
 from pipelines.pagination import dig
 from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
 from pipelines.shapes import parse_ts
@@ -27,10 +28,14 @@ def redemption_orders_resource(ctx: RunContext) -> DltResource:
         ctx.memo["orders:prev_high"] = None if ctx.backfill else (cursor.get_state() or {}).get("last_value")
         start, end = window(cursor)
         params = {ep.f("from"): start, ep.f("to"): end, "sort": ep.f("sort")}
+        empty = True
         for page in ctx.client.paginate("redemption_transactions", params=params):
             ctx.tracker.page("redemption_orders", len(page))
             if page:
-                yield with_timestamps(page)
+                empty = False
+                yield drop_null_objects("redemption_orders", with_timestamps(page))
+        if empty:
+            yield empty_table("redemption_orders")
 
     return redemption_orders()
 
@@ -65,6 +70,8 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
         rows = [r for result in ctx.client.map_ordered(fetch, [str(o[key]) for o in changed]) for r in result]
         if rows:
             yield rows
+        elif (empty := empty_once(ctx.memo, "redemption_status_history")) is not None:
+            yield empty
 
     return redemption_status_history
 
@@ -84,18 +91,23 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
         # loses the records pushed past its last page by records arriving meanwhile, and the next
         # run (which stops at the high-water mark) never reads them
         pages = ctx.client.paginate("purchase_histories", params={"sort": ep.f("sort")}, sequential=True)
+        empty = True
         try:
             for page in pages:
                 rows = with_timestamps(page)
                 ctx.tracker.page("purchase_histories", len(rows))
                 if rows:
-                    yield rows
+                    # rows older than the window are dropped by dlt's incremental: not new ones
+                    empty = empty and isinstance(start, datetime) and all(
+                        isinstance(r.get(cursor_f), datetime) and r[cursor_f] < start for r in rows)
+                    yield drop_null_objects("purchase_histories", rows)
                 stamps = [r[cursor_f] for r in rows if isinstance(r.get(cursor_f), datetime)]
                 if isinstance(start, datetime) and stamps and min(stamps) < start:
                     break
         finally:
             pages.close()
-
+        if empty:
+            yield empty_table("purchase_histories")
     return purchase_histories()
 
 
@@ -105,10 +117,14 @@ def listing(ctx: RunContext, name: str, endpoint: str, *, key: str = "_id") -> D
     @dlt.resource(name=name, write_disposition="merge", primary_key=key)
     def entities() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
+        empty = True
         for page in ctx.client.paginate(endpoint):
             ctx.tracker.page(name, len(page))
             if page:
-                yield with_timestamps(page)
+                empty = False
+                yield drop_null_objects(name, with_timestamps(page))
+        if empty:
+            yield empty_table(name)
 
     return entities()
 
@@ -123,6 +139,6 @@ def single(ctx: RunContext, name: str, endpoint: str, *, disposition: str = "rep
         data = dig({"data": ctx.client.request_json(endpoint)}, ctx.settings.endpoint(endpoint).records)
         rows = [data] if isinstance(data, dict) else [r for r in data or [] if isinstance(r, dict)]
         ctx.tracker.page(name, len(rows))
-        yield with_timestamps(rows)
+        yield drop_null_objects(name, with_timestamps(rows)) if rows else empty_table(name)
 
     return one()

@@ -10,6 +10,7 @@ import dlt
 import pyarrow as pa
 
 from pipelines.context import RunContext
+from pipelines.declared import empty_once
 from pipelines.registry import Endpoint
 from pipelines.shapes import iso, timestamps, to_arrow
 
@@ -57,13 +58,14 @@ def chunked(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 def fan_out(ctx: RunContext, fetch: Callable[[T], list[dict[str, Any]]], tasks: list[T],
-            types: dict[str, pa.DataType], keys: tuple[str, ...]) -> Any:
+            types: dict[str, pa.DataType], keys: tuple[str, ...], resource: str) -> Any:
     """The calls of one users page, deferred: dlt evaluates them in its worker threads (each using
-    the client's bounded pool) while the next users page is read, and loads the Arrow table."""
+    the client's bounded pool) while the next users page is read, and loads the Arrow table
+    (the first time a page brings nothing: the resource's empty table, so it always exists)."""
 
     @dlt.defer
-    def run() -> pa.Table | None:
+    def run() -> Any:
         rows = [row for result in ctx.client.map_ordered(fetch, tasks) for row in result]
-        return to_arrow(rows, types, keys=keys) if rows else None
+        return to_arrow(rows, types, keys=keys) if rows else empty_once(ctx.memo, resource)
 
     return run()

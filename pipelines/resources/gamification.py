@@ -16,6 +16,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.declared import empty_table
 from pipelines.resources.common import APPEND_ONCE
 from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
 
@@ -51,13 +52,17 @@ def streak_logs_resource(ctx: RunContext) -> DltResource:
                     window_start = ctx.start  # late rows before the window: read it all again
             start = window_start
         best = high
+        empty = True
         for page in ctx.client.paginate("streak_logs", json=body(start, end)):
             ctx.tracker.page("streak_logs", len(page))
             stamps = [s for r in page if isinstance(s := parse_ts(r.get(cursor_f)), datetime)]
             if stamps and (best is None or max(stamps) > best):
                 best = max(stamps)
             if page:
+                empty = False
                 yield to_arrow(page, STREAK_LOG_TYPES, keys=("_id",))
+        if empty:
+            yield empty_table("streak_logs")
         if not bounded and isinstance(best, datetime):
             state["last_value"] = iso(best)
 

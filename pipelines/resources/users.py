@@ -11,6 +11,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.declared import drop_null_objects, empty_table
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
 from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
@@ -30,7 +31,7 @@ def user_fields_resource(ctx: RunContext) -> DltResource:
         rows = [dict(r, defaultValue=as_text(r.get("defaultValue"))) if "defaultValue" in r else r
                 for r in with_timestamps(ctx.user_fields())]
         ctx.tracker.page("user_fields", len(rows))
-        yield rows
+        yield drop_null_objects("user_fields", rows) if rows else empty_table("user_fields")
 
     return user_fields()
 
@@ -136,6 +137,7 @@ def user_field_histories_resource(ctx: RunContext) -> DltResource:
         ctx.tracker.start("user_field_histories")
         start, end = window(cursor)
         params = {ep.f("from"): start, ep.f("to"): end, "sort": ep.f("sort")}
+        empty = True
         for page in ctx.client.paginate("user_field_histories", params=params):
             ctx.tracker.page("user_field_histories", len(page))
             for row in page:
@@ -143,6 +145,9 @@ def user_field_histories_resource(ctx: RunContext) -> DltResource:
                     if name in row:
                         row[name] = as_text(row[name])
             if page:
+                empty = False
                 yield with_timestamps(page)
+        if empty:
+            yield empty_table("user_field_histories")
 
     return user_field_histories()

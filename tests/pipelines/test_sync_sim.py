@@ -220,3 +220,23 @@ def test_a_users_only_run_in_between_hides_no_activity(sim: SimAdmin, settings: 
     ids = _live_ids(sim)
     for dataset in ("gamification_daily", "activity_stats"):
         assert compare(con, dataset, sim.truth_rows(dataset), where=f"WHERE user_id IN ({ids})") == [], dataset
+
+
+def test_every_table_exists_after_the_first_sync_even_without_rows(destination: str, sim: SimAdmin,
+                                                                   settings: Settings, warehouse: Connect,
+                                                                   capfd: pytest.CaptureFixture[str]) -> None:
+    """A first sync that finds no rows for most datasets (a window after the server's day; a
+    community without bulk jobs) still creates every table, with its columns, and dlt warns of
+    no column it could not type."""
+    from datetime import date, timedelta
+
+    today = date.fromisoformat(sim.clock()["now"][:10])
+    run_sync(settings, since=today + timedelta(days=2))
+    con = warehouse()
+    tables = set(con.tables("returning_raw"))
+    missing = [r for r in RESOURCES if r not in tables]
+    assert missing == [], ", ".join(missing)
+    columns = {c for c, _ in con.columns("returning_raw", "bulk_jobs")}
+    assert {"job_id", "file_name", "status", "total_rows", "created_at"} <= columns
+    assert con.fetchone("SELECT count(*) FROM returning_raw.bulk_jobs") == (0,)
+    assert "could not have their types inferred" not in capfd.readouterr().err

@@ -1,0 +1,92 @@
+"""Every table, always: the columns each dataset's table is created with when the API has no rows
+for it yet (a community with no bulk jobs, a window with no new logs), from the contract's record
+fields (shared/returning-api.md section 7), named as the API names them (dlt normalises them).
+
+Only the empty case uses these: when rows come, dlt types the columns from the data as before.
+Nested objects that are often null (`creator`, `purchaseStatusOverride`, ...) are dropped from a
+record while null (`drop_null_objects`), so dlt never sees a column it cannot type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import dlt
+
+TEXT, BIGINT, DOUBLE, BOOL, TSTZ, DAY = "text", "bigint", "double", "bool", "timestamp", "date"
+
+DECLARED: dict[str, dict[str, str]] = {
+    "users": {"_id": TEXT, "email": TEXT, "first_name": TEXT, "last_name": TEXT, "join_date": TEXT, "xp": BIGINT, "coins": BIGINT,
+              "is_deleted": BOOL, "deleted_at": TSTZ},
+    "user_fields": {"_id": TEXT, "field": TEXT, "name": TEXT, "type": TEXT, "description": TEXT, "required": BOOL,
+                    "defaultValue": TEXT, "communityId": TEXT, "createdAt": TSTZ, "updatedAt": TSTZ},
+    "user_field_histories": {"_id": TEXT, "communityId": TEXT, "userId": TEXT, "fieldId": TEXT, "field": TEXT,
+                             "previousValue": TEXT, "value": TEXT, "source": TEXT, "createdAt": TSTZ},
+    "gamification_daily": {"identifier": TEXT, "user_id": TEXT, "date": DAY, "coins": BIGINT, "xp": BIGINT},
+    "gamification_logs": {"_id": TEXT, "user_id": TEXT, "identifier": TEXT, "action": TEXT, "xp": BIGINT, "coins": BIGINT,
+                          "balance_xp": BIGINT, "balance_coins": BIGINT, "createdAt": TSTZ},
+    "activity_stats": {"user_id": TEXT, "date": DAY, "messages": BIGINT, "replies": BIGINT, "reaction": BIGINT, "socials": BIGINT},
+    "loyalty_overview": {"date": DAY, "activeUsers": BIGINT, "newUsers": BIGINT, "returningUsers": BIGINT, "messages": BIGINT,
+                         "xpEarned": BIGINT, "coinsEarned": BIGINT, "coinsSpent": BIGINT, "redemptions": BIGINT, "retention7d": DOUBLE},
+    "redemption_orders": {"_id": TEXT, "transactionId": TEXT, "userId": TEXT, "email": TEXT, "productId": TEXT,
+                          "productName": TEXT, "quantity": BIGINT, "price": DOUBLE, "currency": TEXT, "statusId": TEXT,
+                          "createdAt": TSTZ, "updatedAt": TSTZ},
+    "redemption_statuses": {"_id": TEXT, "name": TEXT, "category": TEXT, "color": TEXT},
+    "redemption_status_history": {"_id": TEXT, "transactionId": TEXT, "statusId": TEXT, "statusName": TEXT, "category": TEXT,
+                                  "changedAt": TSTZ, "changedBy": TEXT},
+    "purchase_histories": {"_id": TEXT, "orderID": TEXT, "communityID": TEXT, "userID": TEXT, "voucherCode": TEXT,
+                           "voucherExpiryDate": TEXT, "statusID": TEXT, "createdAt": TSTZ, "updatedAt": TSTZ},
+    "store_products": {"_id": TEXT, "communityID": TEXT, "name": TEXT, "description": TEXT, "image": TEXT, "price": DOUBLE, "type": TEXT,
+                       "categoryID": TEXT, "stocks": BIGINT, "discountPrice": DOUBLE, "isDiscountEnabled": BOOL,
+                       "isArchived": BOOL, "totalOrders": BIGINT, "displayOrder": BIGINT, "redemptionInstructions": TEXT,
+                       "createdAt": TSTZ, "updatedAt": TSTZ},
+    "store_categories": {"_id": TEXT, "communityID": TEXT, "name": TEXT, "coverImage": TEXT, "shouldShowCover": BOOL,
+                         "isArchived": BOOL, "viewType": TEXT, "displayOrder": BIGINT, "defaultPurchaseStatusID": TEXT,
+                         "createdAt": TSTZ, "updatedAt": TSTZ},
+    "store_config": {"_id": TEXT, "communityID": TEXT, "isEnabled": BOOL, "title": TEXT, "description": TEXT, "widgetID": TEXT,
+                     "createdAt": TSTZ, "updatedAt": TSTZ},
+    "leaderboards": {"_id": TEXT, "communityID": TEXT, "name": TEXT, "slug": TEXT, "description": TEXT, "image": TEXT,
+                     "rankBy": TEXT, "createdAt": TSTZ, "updatedAt": TSTZ},
+    "streaks": {"_id": TEXT, "name": TEXT, "communityId": TEXT, "timezone": TEXT, "startDate": TSTZ, "activeDaysType": TEXT,
+                "order": BIGINT, "createdAt": TSTZ, "updatedAt": TSTZ},
+    "streak_logs": {"_id": TEXT, "streakId": TEXT, "user_id": TEXT, "identifier": TEXT, "count": BIGINT, "status": TEXT,
+                    "createdAt": TSTZ},
+    "tiers": {"name": TEXT, "icon": TEXT},
+    "bulk_jobs": {"jobId": TEXT, "type": TEXT, "fileName": TEXT, "status": TEXT, "totalRows": BIGINT, "processedRows": BIGINT,
+                  "successRows": BIGINT, "failedRows": BIGINT, "createdAt": TSTZ, "startedAt": TSTZ, "finishedAt": TSTZ},
+}
+
+# nested objects the contract lets be null: dropped while null, flattened by dlt when present
+NULLABLE_OBJECTS: dict[str, tuple[str, ...]] = {
+    "user_fields": ("creator",),
+    "store_products": ("userInformation", "expiringVoucherHighlight", "i18n", "customOptions",
+                       "purchaseStatusOverride"),
+    "store_config": ("cover", "currency", "widget"),
+    "redemption_orders": ("status",),
+    "purchase_histories": ("product",),
+    "leaderboards": ("duration",),
+}
+
+
+def empty_table(resource: str) -> Any:
+    """What a resource yields when it had no rows: its table, created with the declared columns."""
+    columns = {name: {"data_type": kind} for name, kind in DECLARED.get(resource, {}).items()}
+    return dlt.mark.with_hints(dlt.mark.materialize_table_schema(), dlt.mark.make_hints(columns=columns))
+
+
+def drop_null_objects(resource: str, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = NULLABLE_OBJECTS.get(resource, ())
+    if not names:
+        return list(rows)
+    return [{k: v for k, v in r.items() if not (v is None and k in names)} for r in rows]
+
+
+def empty_once(memo: dict[str, Any], resource: str) -> Any:
+    """For transformers (called once per parent page): the empty table the first time a page
+    brings no rows in this run, None after. Declared types equal the ones the data brings."""
+    key = f"materialized:{resource}"
+    if key in memo:
+        return None
+    memo[key] = True
+    return empty_table(resource)
