@@ -1,9 +1,11 @@
-"""Push definitions: SQL files under `warehouse/reverse_etl/` with a header naming what to push where.
+"""Push definitions: SQL files under `warehouse/reverse_etl/` (and the folders of RETURNING_PUSH_DIR)
+with a header naming what to push where.
 
 A definition is one `.sql` file. Its leading `--` comment block (or a sidecar `<stem>.toml` with the
 same keys, which wins) says:
 
-    -- target: users                 users (8.1 bulk update) or premium_currency (8.2)
+    -- target: users                 users (8.1 bulk update), premium_currency (8.2), or a per-row
+    --                               target: message (8.4), redemption_status (8.5), purchase_history (8.6)
     -- key: email                    the key column (only `email` is supported by the API)
     -- columns: coins=add, segment   each column to push and its operator (add|subtract|overwrite);
     --                               a column without `=op` is overwritten
@@ -14,12 +16,21 @@ same keys, which wins) says:
     -- description: ...              one line for people
 
 The query's other columns (like the period column) are read but never sent.
+
+Per-row targets (one API call per row, `ROW_TARGETS`) take their key and columns from the target
+(shared/interfaces.md, Push targets); `columns:` may name a subset (purchase_history), `key:` if given
+must be the target's, and only `message` takes a `period:` (part of its push key).
+
+`RETURNING_PUSH_DIR` names extra folders (os.pathsep-separated) read after the shipped one; a file of
+the same name there replaces the shipped definition.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +39,29 @@ import sqlglot
 from sqlglot import exp
 
 DEFINITIONS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "reverse_etl"
+PUSH_DIR_ENV = "RETURNING_PUSH_DIR"
 
 OPERATORS = ("add", "subtract", "overwrite")
 DELTA_OPERATORS = ("add", "subtract")
-TARGETS = ("users", "premium_currency")
+CSV_TARGETS = ("users", "premium_currency")
+
+
+@dataclass(frozen=True)
+class RowTarget:
+    """A per-row target: the endpoint (pipelines/registry.py), the key column, the sendable columns."""
+
+    endpoint: str
+    key: str | None  # None: message, whose push key is (definition, channel, sender, period)
+    columns: tuple[str, ...]
+
+
+ROW_TARGETS: dict[str, RowTarget] = {
+    "message": RowTarget("message_send", None, ("channel_id", "sender", "message")),
+    "redemption_status": RowTarget("redemption_status_update", "transaction_id", ("status_id",)),
+    "purchase_history": RowTarget("purchase_history_update", "purchase_history_id",
+                                  ("voucher_code", "voucher_expiry_date", "redemption_instructions")),
+}
+TARGETS = (*CSV_TARGETS, *ROW_TARGETS)
 DEFAULT_RETRIES = 2
 
 _HEADER_LINE = re.compile(r"^-- ?([a-z_]+):\s*(.*?)\s*$")  # `-- key: value`; indented lines continue
@@ -67,7 +97,14 @@ class Definition:
         return [c for c, op in self.columns.items() if op == "overwrite"]
 
     @property
+    def per_row(self) -> bool:
+        """One API call per row (message, redemption_status, purchase_history), not a CSV upload."""
+        return self.target in ROW_TARGETS
+
+    @property
     def endpoint(self) -> str:
+        if self.target in ROW_TARGETS:
+            return ROW_TARGETS[self.target].endpoint
         return "bulk_update_users" if self.target == "users" else "bulk_update_premium_currency"
 
 
@@ -142,13 +179,16 @@ def load_definition(path: Path) -> Definition:
     target = str(meta.get("target", "users"))
     if target not in TARGETS:
         raise DefinitionError(f"{where}: target {target!r}; use one of {', '.join(TARGETS)}")
-    key = str(meta.get("key", "email"))
-    if key != "email":
-        raise DefinitionError(f"{where}: key column {key!r}; the bulk-update API keys on `email`")
-    columns = _parse_columns(meta.get("columns"), where)
+    period = str(meta["period"]) if meta.get("period") else None
+    if target in ROW_TARGETS:
+        key, columns = _row_target_columns(target, meta, period, where)
+    else:
+        key = str(meta.get("key", "email"))
+        if key != "email":
+            raise DefinitionError(f"{where}: key column {key!r}; the bulk-update API keys on `email`")
+        columns = _parse_columns(meta.get("columns"), where)
     if target == "premium_currency" and list(columns) != ["premium_currency"]:
         raise DefinitionError(f"{where}: a premium_currency push sends exactly the column `premium_currency`")
-    period = str(meta["period"]) if meta.get("period") else None
     if period is None and any(op in DELTA_OPERATORS for op in columns.values()):
         raise DefinitionError(f"{where}: add/subtract columns need a `period` column for the push key")
     try:
@@ -171,10 +211,53 @@ def load_definition(path: Path) -> Definition:
     )
 
 
+def _row_target_columns(target: str, meta: Mapping[str, Any], period: str | None,
+                        where: str) -> tuple[str, dict[str, str]]:
+    spec = ROW_TARGETS[target]
+    key = spec.key or "channel_id"
+    if meta.get("key") and str(meta["key"]) != key:
+        raise DefinitionError(f"{where}: a {target} push is keyed by its target; key column {meta['key']!r} "
+                              f"is not {key!r}")
+    if meta.get("columns"):
+        columns = _parse_columns(meta["columns"], where)
+        bad = [c for c in columns if c not in spec.columns]
+        if bad:
+            raise DefinitionError(f"{where}: a {target} push sends {', '.join(spec.columns)}; not {', '.join(bad)}")
+        if any(op != "overwrite" for op in columns.values()):
+            raise DefinitionError(f"{where}: a {target} push takes no operators (its values are sent as they are)")
+        if target == "message" and list(columns) != list(spec.columns):
+            raise DefinitionError(f"{where}: a message push sends exactly {', '.join(spec.columns)}")
+    else:
+        columns = {c: "overwrite" for c in spec.columns}
+    if period and target != "message":
+        raise DefinitionError(f"{where}: a {target} push is an overwrite; `period` belongs to message pushes")
+    return key, columns
+
+
+def push_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The shipped folder, then each folder of RETURNING_PUSH_DIR (os.pathsep-separated)."""
+    env = os.environ if environ is None else environ
+    extra = [Path(p).expanduser() for p in env.get(PUSH_DIR_ENV, "").split(os.pathsep) if p.strip()]
+    for folder in extra:
+        if not folder.is_dir():
+            raise DefinitionError(f"{PUSH_DIR_ENV} names {folder}, which is not a folder")
+    return [DEFINITIONS_DIR, *extra]
+
+
+def definition_files(directory: Path | None = None) -> list[Path]:
+    """The `.sql` files of `directory`, or of the shipped folder and RETURNING_PUSH_DIR's (a later
+    folder's file replaces an earlier one of the same name)."""
+    by_name: dict[str, Path] = {}
+    for folder in [directory] if directory else push_dirs():
+        for path in sorted(folder.glob("*.sql")):
+            by_name[path.name] = path
+    return [by_name[n] for n in sorted(by_name)]
+
+
 def list_definitions(directory: Path | None = None) -> list[Definition]:
-    """Every definition in `directory` (default `warehouse/reverse_etl/`), sorted by name."""
-    directory = directory or DEFINITIONS_DIR
-    defs = [load_definition(p) for p in sorted(directory.glob("*.sql"))]
+    """Every definition in `directory` (default: `warehouse/reverse_etl/` and RETURNING_PUSH_DIR),
+    sorted by name."""
+    defs = [load_definition(p) for p in definition_files(directory)]
     seen: set[str] = set()
     for d in defs:
         if d.name in seen:

@@ -7,7 +7,9 @@
 - `push_claims` one row per definition while one of its uploads is open: the run's claim.
 
 Ledger status: `in_flight` (in an upload whose outcome is not recorded yet), `applied`, `failed`
-(retried by later runs), `given_up` (retries used up), `unsent` (its upload never reached the server).
+(retried by later runs), `given_up` (retries used up), `unsent` (its upload never reached the server),
+`unknown` (a per-row message whose answer was lost and that Get Messages did not show yet: looked for
+again before anything is sent; see `rowledger`).
 
 Exactly once rests on the warehouse's own constraints, on every destination: a run first inserts its
 definition's claim (primary key `definition`), and only then reads the ledger, plans and records its
@@ -34,7 +36,7 @@ from warehouse.connection import Connection, WarehouseConflict, WarehouseQueryEr
 from warehouse.location import PUSH_SCHEMA, WarehouseLocation
 
 SCHEMA = PUSH_SCHEMA
-OPEN_STATES = ("uploading", "queued", "processing")
+OPEN_STATES = ("uploading", "queued", "processing", "sending")  # sending: a per-row push (rowledger)
 TERMINAL_JOB_STATES = ("completed", "completed_with_errors", "failed")
 CHUNK = 400  # rows per multi-row INSERT / keys per IN list
 

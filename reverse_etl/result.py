@@ -1,4 +1,6 @@
-"""What one push run reports: counts, the upload's job and outcome, the files written, warnings."""
+"""What one push run reports: counts, the upload's job (CSV targets) and outcome, the files written,
+warnings. For per-row targets `sent` counts the calls made, `skipped` the rows not sent or whose
+answer is still unknown."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class PushResult:
     invalid_reasons: list[str] = field(default_factory=list)
     resumed: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    exit_code: int | None = None  # set when the run ended for a reason with its own code (3: key refused)
 
     @property
     def completion_ratio(self) -> float:
@@ -43,7 +46,8 @@ class PushResult:
                f"invalid {self.invalid}, unchanged {self.unchanged}, given up {self.given_up}, "
                f"{'would send' if self.dry_run else 'sent'} {self.would_send if self.dry_run else self.sent}"]
         if not self.dry_run and self.push_id and self.sent:
-            out.append(f"  push {self.push_id}, job {self.job_id or '-'}: success {self.success}, "
+            job = f", job {self.job_id}" if self.job_id else ""
+            out.append(f"  push {self.push_id}{job}: success {self.success}, "
                        f"failed {self.failed}, skipped {self.skipped}")
         for r in self.resumed:
             out.append(f"  settled earlier push {r['push_id']}: {r['state']}")

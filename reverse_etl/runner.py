@@ -123,13 +123,24 @@ def _open_client(settings: Any) -> Any:
 
 
 def run_push(name: str, settings: Any, dry_run: bool = False, *, client: Any = None,
-             waiting: jobs.Waiting | None = None, definitions_dir: Path | None = None) -> PushResult:
-    """Run the push `name` against the warehouse at `settings.warehouse`; see the module docstring."""
+             waiting: jobs.Waiting | None = None, definitions_dir: Path | None = None,
+             pacing: Any = None) -> PushResult:
+    """Run the push `name` against the configured warehouse; see the module docstring (CSV targets)
+    and `rowrunner` (per-row targets: message, redemption_status, purchase_history)."""
     definition = get_definition(name, definitions_dir)
     waiting = waiting or jobs.Waiting()
     if client is None:
         with _open_client(settings) as owned:
-            return _run(definition, settings, dry_run, owned, waiting)
+            return _dispatch(definition, settings, dry_run, owned, waiting, pacing)
+    return _dispatch(definition, settings, dry_run, client, waiting, pacing)
+
+
+def _dispatch(definition: Definition, settings: Any, dry_run: bool, client: Any, waiting: jobs.Waiting,
+              pacing: Any) -> PushResult:
+    if definition.per_row:
+        from reverse_etl.rowrunner import run_row_push
+
+        return run_row_push(definition, settings, dry_run, client, pacing)
     return _run(definition, settings, dry_run, client, waiting)
 
 

@@ -10,7 +10,8 @@ from reverse_etl.definitions import DefinitionError, load_definition
 
 def test_shipped_definitions_load() -> None:
     defs = {d.name: d for d in list_definitions()}
-    assert set(defs) == {"weekly_tier_bonus", "loyalty_points", "monthly_top_xp_premium"}
+    assert set(defs) == {"weekly_tier_bonus", "loyalty_points", "monthly_top_xp_premium",
+                         "weekly_gold_welcome", "orders_shipped", "voucher_codes"}
     bonus = defs["weekly_tier_bonus"]
     assert (bonus.target, bonus.columns, bonus.period, bonus.schedule) == (
         "users", {"coins": "add"}, "week_start", "0 6 * * 1")

@@ -1,0 +1,115 @@
+"""Seeds: the user's own CSV files loaded as tables of schema `seeds`, so push definitions and models
+can join the community's data with theirs (a fulfilment file, a file of voucher codes, ...).
+
+Every `*.csv` of `warehouse/seeds/` and of the folders of `RETURNING_SEEDS_DIR` (os.pathsep-separated,
+read after the shipped one; a file of the same name replaces the shipped seed) is one table named for
+its file (`fulfilment.csv` -> `seeds.fulfilment`). Files are UTF-8 (a BOM is ignored), comma-separated
+with a header row; every column is text (cast in SQL where a number or date is meant) and an empty
+cell is NULL. Each load replaces the tables it loads; a header-only file still makes its table, with
+its columns. A table whose file was removed stays until dropped by hand.
+
+`load_seeds(settings)` runs them through dlt into dataset `seeds` of the configured destination (dlt's
+dataset is the schema on DuckDB and Postgres alike), as its own pipeline `returning_seeds` beside the
+sync's. It makes no API call. On DuckDB the file must not be held by another writer (a running sync):
+call it after the sync, not inside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dlt
+
+from pipelines.errors import ConfigError
+
+SEEDS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "seeds"
+SEEDS_DIR_ENV = "RETURNING_SEEDS_DIR"
+SEEDS_SCHEMA = "seeds"
+PIPELINE_NAME = "returning_seeds"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def seed_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The shipped folder, then each folder of RETURNING_SEEDS_DIR."""
+    env = os.environ if environ is None else environ
+    extra = [Path(p).expanduser() for p in env.get(SEEDS_DIR_ENV, "").split(os.pathsep) if p.strip()]
+    for folder in extra:
+        if not folder.is_dir():
+            raise ConfigError(f"{SEEDS_DIR_ENV} names {folder}, which is not a folder")
+    return [SEEDS_DIR, *extra]
+
+
+def seed_files(environ: Mapping[str, str] | None = None) -> dict[str, Path]:
+    """table name -> its CSV file (a later folder's file replaces an earlier one of the same name)."""
+    out: dict[str, Path] = {}
+    for folder in seed_dirs(environ):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.csv")):
+            if not _NAME.match(path.stem):
+                raise ConfigError(f"seed {path}: name the file in lowercase letters, digits and _ "
+                                  "(it becomes the table name)")
+            out[path.stem] = path
+    return dict(sorted(out.items()))
+
+
+def read_seed(path: Path) -> tuple[list[str], list[dict[str, str | None]]]:
+    """A seed's columns and rows (every value text, empty cells None)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"seed {path} is not UTF-8: {exc}") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if not header or not any(h.strip() for h in header):
+        raise ConfigError(f"seed {path} has no header row")
+    columns = [h.strip() for h in header]
+    if len(set(columns)) != len(columns) or "" in columns:
+        raise ConfigError(f"seed {path}: column names must be unique and not empty ({', '.join(columns)})")
+    rows = []
+    for n, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue  # blank line
+        if len(cells) != len(columns):
+            raise ConfigError(f"seed {path} line {n}: {len(cells)} cells for {len(columns)} columns")
+        rows.append({c: (v if v.strip() else None) for c, v in zip(columns, cells, strict=True)})
+    return columns, rows
+
+
+def _resource(table: str, path: Path) -> Any:
+    columns, rows = read_seed(path)
+    hints = {c: {"data_type": "text", "nullable": True} for c in columns}
+
+    def load() -> Iterator[Any]:
+        yield rows if rows else dlt.mark.materialize_table_schema()
+
+    return dlt.resource(load, name=table, write_disposition="replace", columns=hints)
+
+
+@dlt.source(name="seeds", max_table_nesting=0)
+def seeds_source(files: Mapping[str, Path]) -> Any:
+    """One `replace` resource per seed file."""
+    return [_resource(table, path) for table, path in files.items()]
+
+
+def load_seeds(settings: Any, connection: Any = None, environ: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Load every seed into schema `seeds` of the configured warehouse; returns rows per table
+    ({} when there are no seed files). `connection`: the DuckDB connection a caller already holds."""
+    from warehouse.connection import dlt_destination
+
+    files = seed_files(environ)
+    if not files:
+        return {}
+    location = settings.location
+    location.pipelines_dir.mkdir(parents=True, exist_ok=True)
+    pipeline = dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=dlt_destination(location, connection),
+                            dataset_name=SEEDS_SCHEMA, pipelines_dir=str(location.pipelines_dir))
+    source = seeds_source(files)
+    pipeline.run(source)
+    return {table: len(read_seed(path)[1]) for table, path in files.items()}
