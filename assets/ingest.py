@@ -62,6 +62,9 @@ INCREMENTAL_TABLES = (
     "redemption_status_history",
     "purchase_histories",
     "streak_logs",
+    "messages",
+    "minigame_logs",
+    "webhook_events",  # the receiver's landed deliveries (no API call), loaded with the hourly run
 )
 # Everything else: read whole, loaded daily.
 SNAPSHOT_TABLES = (
@@ -75,6 +78,8 @@ SNAPSHOT_TABLES = (
     "streaks",
     "tiers",
     "bulk_jobs",
+    "channels",
+    "user_game_stats",
 )
 
 partitions = DailyPartitionsDefinition(

@@ -32,6 +32,9 @@ def test_definitions_load_with_groups_pools_and_checks() -> None:
     assert deps == {"returning_raw/redemption_orders", "returning_raw/purchase_histories",
                     "returning_raw/store_products", "returning_raw/store_categories",
                     "returning_raw/redemption_status_history"}
+    for model in graph.get_all_asset_keys():  # every table a model reads is an asset: it runs after its load
+        if model.path[0] == "analytics":
+            assert set(graph.get(model).parent_keys) <= keys, model
     # every asset that writes DuckDB sits in the one warehouse pool
     for assets_def in defs.assets or []:
         if hasattr(assets_def, "op") and not assets_def.is_external:

@@ -84,7 +84,11 @@ def test_ingest_and_models_materialize_into_postgres(destination: str, sim: SimA
         models = {m.key.path[-1] for m in build_model_assets(destination=destination)}
         assert set(con.tables(MODELS_SCHEMA)) >= models
         rows = {m: con.fetchone(f'SELECT count(*) FROM {MODELS_SCHEMA}."{m}"')[0] for m in models}  # type: ignore[index]
-    assert all(n > 0 for n in rows.values()), rows
+    # models of the API's data hold rows; those of webhook deliveries none (no receiver registered here)
+    from warehouse.models import discover_models
+
+    webhook_models = {m.name for m in discover_models() if "webhook_events" in m.raw_deps}
+    assert [m for m, n in rows.items() if (n > 0) == (m in webhook_models)] == [], rows
     for name, n in rows.items():  # the metadata counts what the table holds
         [mat] = [m for m in result.asset_materializations_for_node(f"{MODELS_SCHEMA}__{name}")]
         assert mat.metadata["dagster/row_count"].value == n
