@@ -45,6 +45,9 @@ class RateLimiter:
         self._next_slot = 0.0  # monotonic time of the next free sending slot
         self._paused_until = 0.0
         self._in_flight = 0  # requests sent and not answered yet
+        self._tickets: set[int] = set()  # their send order
+        self._sent = 0
+        self._local = threading.local()
         self._limit: float | None = None  # the server's advertised limit per window
         self._reset: float | None = None  # the server's reset (epoch seconds) of the window we spend
         self._window_end = 0.0  # monotonic time that window ends at
@@ -78,6 +81,9 @@ class RateLimiter:
                         self._next_slot = max(now, self._next_slot) + 1.0 / self._rate
                     self._left -= 1
                     self._in_flight += 1
+                    self._sent += 1
+                    self._tickets.add(self._sent)
+                    self._local.ticket = self._sent
                     return waited
             self._sleep(delay)
             waited += delay
@@ -87,6 +93,7 @@ class RateLimiter:
         """A request acquired but never answered (the connection failed)."""
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
+            self._tickets.discard(getattr(self._local, "ticket", -1))
 
     @contextmanager
     def sending(self) -> Iterator[None]:
@@ -99,13 +106,19 @@ class RateLimiter:
             self.release()
             raise
 
-    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+    def observe(self, status: int, headers: Mapping[str, str], ticket: int | None = None) -> None:
         """Learn from a response's X-RateLimit-* / Retry-After headers (the answer to an acquire)."""
         limit = _number(headers.get("x-ratelimit-limit"))
         remaining = _number(headers.get("x-ratelimit-remaining"))
         reset = _number(headers.get("x-ratelimit-reset"))
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
+            if ticket is None:
+                ticket = getattr(self._local, "ticket", None)
+            self._tickets.discard(ticket if ticket is not None else -1)
+            # requests sent after this one may not be counted by the server yet; those sent before
+            # it were (the server counts in order of arrival). Unknown order: all of them.
+            uncounted = self._in_flight if ticket is None else sum(1 for t in self._tickets if t > ticket)
             now = self._clock()
             if limit and limit > 0:
                 self._limit = limit
@@ -113,7 +126,7 @@ class RateLimiter:
                 self._rate = min(advertised, self._configured) if self._configured else advertised
             if remaining is not None and reset is not None:
                 end = now + min(max(reset - self._wall(), 0.0), MAX_PAUSE)
-                left = int(remaining) - self._in_flight  # the ones in flight may not be counted yet
+                left = int(remaining) - uncounted
                 if self._reset is None or reset > self._reset:  # a newer window
                     self._reset, self._window_end, self._left = reset, end, left
                 elif reset == self._reset:

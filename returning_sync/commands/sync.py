@@ -8,17 +8,25 @@ import logging
 import sys
 import time
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pipelines import early
 from pipelines.config import Settings
-from pipelines.context import RESOURCES, ResourceProgress
 from pipelines.errors import ConfigError
-from pipelines.sync import SyncResult, run_sync, select_resources
+
+if TYPE_CHECKING:  # dlt and everything it pulls in are imported once the first reads are out
+    from pipelines.context import ResourceProgress
+    from pipelines.sync import SyncResult
+
+# resource -> its first read, which needs no stored state: the first of the selection is sent
+# before dlt is imported (pipelines/early.py)
+EARLY_READS: dict[str, str] = {"users": "user_fields", "user_fields": "user_fields", "tiers": "tiers",
+                               "redemption_statuses": "redemption_statuses", "store_config": "store_config"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resources", default=None, metavar="A,B",
-                        help=f"comma-separated resources to load (default all): {', '.join(RESOURCES)}")
+                        help="comma-separated resources to load (default all; an unknown name lists them)")
     parser.add_argument("--full-refresh", action="store_true",
                         help="drop the selected tables and their stored cursors, then load from scratch")
     parser.add_argument("--since", default=None, metavar="YYYY-MM-DD",
@@ -35,9 +43,23 @@ def parse_since(raw: str | None) -> date | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    resources = select_resources(args.resources.split(",")) if args.resources is not None else None
     since = parse_since(args.since)
     settings = Settings.from_env()
+    asked = [r.strip() for r in args.resources.split(",")] if args.resources is not None else ["users"]
+    first = next((EARLY_READS[r] for r in asked if r in EARLY_READS), None)
+    # only on an embedded warehouse: a server's login is checked before any API call
+    if first is not None and settings.location.embedded:
+        early.start(settings, [first])
+    try:
+        return _run(args, settings, since)
+    finally:
+        early.forget()
+
+
+def _run(args: argparse.Namespace, settings: Settings, since: date | None) -> int:
+    from pipelines.sync import run_sync, select_resources
+
+    resources = select_resources(args.resources.split(",")) if args.resources is not None else None
     # dlt warns about columns that were null on every row (not materialised yet): noise here
     logging.getLogger("dlt").setLevel(logging.ERROR)
     display = LiveDisplay() if sys.stdout.isatty() else PlainDisplay()

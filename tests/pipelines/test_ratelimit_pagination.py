@@ -97,8 +97,9 @@ def test_requests_in_flight_count_against_what_the_window_has_left() -> None:
     lim.observe(200, {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "50", "x-ratelimit-reset": "1001"})
     for _ in range(3):
         lim.acquire()  # three requests sent, none answered
-    # the first answer says 2 remain, but 2 more requests are still in flight: wait for the reset
-    lim.observe(200, {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "2", "x-ratelimit-reset": "1001"})
+    # the first one's answer says 2 remain, but the 2 sent after it may not be counted yet: wait for the reset
+    lim.observe(200, {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "2", "x-ratelimit-reset": "1001"},
+                ticket=1)
     before = sum(clock.slept)
     lim.acquire()
     assert sum(clock.slept) - before == pytest.approx(1.0, abs=0.05)
@@ -145,6 +146,21 @@ def test_a_reported_window_is_spent_whole_then_the_reset_awaited() -> None:
         lim.acquire()
         lim.release()
     assert sum(clock.slept) == pytest.approx(1.0, abs=0.01)  # the new window holds 20 again
+
+
+def test_requests_sent_before_the_answered_one_count_as_counted() -> None:
+    lim, clock = limiter()
+    lim.observe(200, {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "50", "x-ratelimit-reset": "1001"})
+    for _ in range(3):
+        lim.acquire()
+    # the last one sent is answered with 2 left: the two before it arrived first and are in that count
+    lim.observe(200, {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "2", "x-ratelimit-reset": "1001"},
+                ticket=3)
+    lim.acquire()
+    lim.acquire()
+    assert clock.slept == []
+    lim.acquire()  # the window is spent now
+    assert sum(clock.slept) == pytest.approx(1.0, abs=0.01)
 
 
 def test_after_a_429_later_windows_are_entered_a_little_later() -> None:
