@@ -6,9 +6,7 @@
 --   differs from the last one the server confirmed for it. Orders already complete or cancelled are left
 --   alone; ids or status names the warehouse does not know come out as invalid rows with the reason.
 SELECT trim(f.transaction_id) AS transaction_id,
-       s._id AS status_id,
-       f.carrier,
-       f.tracking_number
+       s._id AS status_id
 FROM seeds.fulfilment AS f
 LEFT JOIN returning_raw.redemption_statuses AS s ON lower(trim(s.name)) = lower(trim(f.status))
 LEFT JOIN returning_raw.redemption_orders AS o ON o.transaction_id = trim(f.transaction_id)
