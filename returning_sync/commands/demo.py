@@ -138,6 +138,12 @@ def dry_runs(settings: Any) -> list[Any]:
     except ImportError:
         return []
     out: list[Any] = []
+    try:  # the shipped seeds (warehouse/seeds/*.csv) some definitions join with
+        from pipelines.seeds import load_seeds
+
+        load_seeds(settings)
+    except ImportError:
+        pass
     for definition in list_definitions():
         try:
             out.append(run_push(definition.name, settings, dry_run=True))
