@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 if __package__ in (None, ""):  # `python bench/webhooks.py` as well as `python -m bench.webhooks`
@@ -103,26 +104,71 @@ def _request(i: int, mode: str, port: int) -> bytes:
     return head.encode() + body
 
 
+_LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection sending its deliveries one at a time (a protocol, not streams: the load
+    process should spend as little CPU per delivery as it can, the receiver shares the machine)."""
+
+    def __init__(self, requests: list[bytes], due: list[float] | None, latencies: list[float],
+                 statuses: dict[int, int], done: asyncio.Future[None]) -> None:
+        self.requests, self.due, self.latencies, self.statuses, self.done = requests, due, latencies, statuses, done
+        self.k = 0
+        self.buf = b""
+        self.start = 0.0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # (uvloop's transports are not asyncio's classes)
+        self._next()
+
+    def _next(self) -> None:
+        assert self.transport is not None
+        if self.k >= len(self.requests):
+            self.transport.close()
+            if not self.done.done():
+                self.done.set_result(None)
+            return
+        if self.due is not None:
+            delay = self.due[self.k] - time.perf_counter()
+            if delay > 0:
+                asyncio.get_running_loop().call_later(delay, self._send)
+                return
+        self._send()
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        self.start = self.due[self.k] if self.due is not None else time.perf_counter()
+        self.transport.write(self.requests[self.k])
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        m = _LENGTH.search(self.buf, 0, end)
+        total = end + 4 + (int(m.group(1)) if m else 0)
+        if len(self.buf) < total:
+            return
+        status = int(self.buf[9:12])
+        self.buf = self.buf[total:]
+        self.latencies.append(time.perf_counter() - self.start)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        self.k += 1
+        self._next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"connection lost after {self.k} deliveries: {exc}"))
+
+
 async def _connection(port: int, requests: list[bytes], due: list[float] | None, latencies: list[float],
                       statuses: dict[int, int]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for k, req in enumerate(requests):
-            if due is not None:
-                delay = due[k] - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            start = due[k] if due is not None else time.perf_counter()
-            writer.write(req)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            m = re.search(rb"(?i)content-length:\s*(\d+)", head)
-            if m:
-                await reader.readexactly(int(m.group(1)))
-            latencies.append(time.perf_counter() - start)
-            statuses[status] = statuses.get(status, 0) + 1
-    finally:
-        writer.close()
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    await loop.create_connection(lambda: _Connection(requests, due, latencies, statuses, done), "127.0.0.1", port)
+    await done
 
 
 def load_process(port: int, scenario: Scenario, deliveries: int, first_id: int, out: Any) -> None:
@@ -144,7 +190,7 @@ def load_process(port: int, scenario: Scenario, deliveries: int, first_id: int, 
         if scenario.rate > 0:
             dues = [[t0 + (j + k * scenario.connections) / scenario.rate for k in range(len(rs))]
                     for j, rs in enumerate(per_conn)]
-        started = time.perf_counter()
+        started = t0 if scenario.rate > 0 else time.perf_counter()  # open loop: from the first due time
         await asyncio.gather(*(_connection(port, rs, dues[j], latencies[j], statuses)
                                for j, rs in enumerate(per_conn)))
         return time.perf_counter() - started
@@ -199,7 +245,13 @@ def run_scenario(scenario: Scenario, deliveries: int, warmup: int, workdir: Path
             worker = ctx.Process(target=load_process, args=(port, scenario, count, first, queue))
             cpu_before = receiver_ps.cpu_times()
             worker.start()
-            result = queue.get(timeout=600)
+            result = None
+            while result is None:
+                try:
+                    result = queue.get(timeout=1)
+                except Empty:
+                    if not worker.is_alive():
+                        raise RuntimeError(f"the load process died (exit {worker.exitcode})") from None
             worker.join(60)
             cpu_after = receiver_ps.cpu_times()
             result["phase"] = phase
