@@ -7,7 +7,7 @@ Answers, in the order they are checked:
 - 400 the body is not JSON, an `x-encrypted: true` body cannot be decrypted (or no AES key is set), or
   the event is not an object with string `id` and `event`;
 - 503 the landing folder cannot be written (or too much already waits for the disk): retry later;
-- 200 the delivery is durable on disk (written and fsynced).
+- 200 (empty body) the delivery is durable on disk (written and fsynced).
 A refusal is logged with its reason and the sender's address, never with the body or a key. A plain
 delivery is accepted when an AES key is set too (the key check is what authenticates). Redeliveries
 are landed again, each as its own line: duplicates are merged away by `id` at load.
@@ -50,7 +50,9 @@ def _answer(status: int, message: str, extra: list[tuple[bytes, bytes]] = ()) ->
 
 
 _CLOSE = [(b"connection", b"close")]
-_LANDED_ANSWER = _json(200, orjson.dumps({"status": "landed"}))
+# 200 with no body: uvicorn writes a response's head and its body with one send each; an empty body
+# saves the second (about a tenth of the receiver's CPU per delivery)
+_LANDED_ANSWER = (200, [(b"content-length", b"0")], b"")
 
 
 def _event_of(body: bytes, parsed: object) -> tuple[bytes | None, str | None]:

@@ -52,7 +52,8 @@ def serve(settings: WebhookSettings, host: str = "127.0.0.1", port: int = 8766, 
     landing = Landing(settings.directory, segment_bytes=segment_bytes, segment_age=segment_age)
     # no proxy-headers middleware: the sender's address is the socket's (nothing behind a proxy is trusted)
     config = uvicorn.Config(create_app(settings, landing), log_level="warning", access_log=False,
-                            lifespan="on", timeout_keep_alive=30, proxy_headers=False)
+                            lifespan="on", timeout_keep_alive=30, proxy_headers=False,
+                            server_header=False)
     server = uvicorn.Server(config)
 
     async def run() -> None:
