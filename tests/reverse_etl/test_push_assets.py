@@ -23,14 +23,15 @@ def _asset(name: str) -> Any:
 
 def test_one_asset_per_definition_with_deps_pool_and_stopped_schedule() -> None:
     keys = {a.key.path[-1] for a in reverse_etl_assets}
-    assert keys == {"weekly_tier_bonus", "loyalty_points", "monthly_top_xp_premium"}
+    assert keys == {"weekly_tier_bonus", "loyalty_points", "monthly_top_xp_premium",
+                    "weekly_gold_welcome", "orders_shipped", "voucher_codes"}
     bonus = _asset("weekly_tier_bonus")
     assert bonus.group_names_by_key[bonus.key] == "reverse_etl"
     assert set(upstream_keys(get_definition("weekly_tier_bonus"))) == {
         AssetKey(["analytics", "dim_users"]), AssetKey(["analytics", "fct_gamification_events"]),
         AssetKey(["returning_raw", "tiers"])}
     assert bonus.op.pool == WAREHOUSE_POOL
-    assert len(reverse_etl_checks) == 6
+    assert len(reverse_etl_checks) == 12
     by_name = {s.name: s for s in reverse_etl_schedules}
     assert by_name["push_weekly_tier_bonus_schedule"].cron_schedule == "0 6 * * 1"
     assert all(s.default_status == DefaultScheduleStatus.STOPPED for s in reverse_etl_schedules)
