@@ -21,6 +21,7 @@ from pipelines.shards import UsersPass
 CUSTOM_TYPES: dict[str, pa.DataType] = {"number": FLOAT, "numerical": FLOAT, "boolean": BOOL}
 DELETED_AT = "deleted_at"
 USER_COLUMNS = ("_id", "email", "join_date", "last_login", "is_deleted")  # what the fan-outs read
+BATCH_ROWS = 1000  # users converted and handed to dlt (and the fan-outs) together
 
 
 def user_fields_resource(ctx: RunContext) -> DltResource:
@@ -67,6 +68,11 @@ def users_resource(ctx: RunContext) -> DltResource:
         ep = ctx.settings.endpoint("users_filter")
         id_f, email_f, login_f, deleted_f = ep.f("id"), ep.f("email"), ep.f("last_login"), ep.f("is_deleted")
         fields, types = users_schema(ctx)
+
+        def convert(rows: list[dict[str, Any]]) -> pa.Table:
+            table = to_arrow(rows, {**types, DELETED_AT: TS}, keys=(id_f,))
+            live.append(table.column(id_f).cast(pa.string()))
+            return table
         live: list[pa.ChunkedArray] = []  # the pass's ids, compact (Arrow), for the deletion check
         max_login: datetime | None = None
         # the chains walk on in threads while each page is converted and fanned out
@@ -76,20 +82,24 @@ def users_resource(ctx: RunContext) -> DltResource:
         run = UsersPass(ctx.client, ep, body, bounds=state.get("shard_bounds")) if sharded else None
         pages = run.pages() if run is not None else ctx.client.paginate("users_filter", json=body)
         depth = 2 * ctx.settings.concurrency if ctx.settings.concurrency > 1 else 0
+        held: list[dict[str, Any]] = []  # pages converted together: Arrow and dlt cost per call, not per row
         for page in prefetched(pages, depth=depth, name="returning-users"):
             for user in page:
                 user.setdefault(deleted_f, False)
                 user[DELETED_AT] = None
-                login = parse_ts(user.get(login_f))
-                if isinstance(login, datetime) and (max_login is None or login > max_login):
-                    max_login = login
-                if ctx.known_email is None and user.get(email_f):
-                    ctx.known_email = str(user[email_f])
+            if ctx.known_email is None:
+                ctx.known_email = next((str(u[email_f]) for u in page if u.get(email_f)), None)
+            # ISO timestamps of one format: the latest is the greatest string
+            latest = parse_ts(max((v for u in page if isinstance(v := u.get(login_f), str)), default=None))
+            if isinstance(latest, datetime) and (max_login is None or latest > max_login):
+                max_login = latest
             ctx.tracker.page("users", len(page))
-            if page:
-                table = to_arrow(page, {**types, DELETED_AT: TS}, keys=(id_f,))
-                live.append(table.column(id_f).cast(pa.string()))
-                yield table
+            held.extend(page)
+            if len(held) >= BATCH_ROWS:
+                yield convert(held)
+                held = []
+        if held:
+            yield convert(held)
         ctx.memo["users_max_last_login"] = max_login
         if run is not None:
             ctx.memo["users_pass_notes"] = run.notes
