@@ -40,7 +40,7 @@ __all__ = ["KILL_ENV", "ResourceResult", "SyncResult", "make_pipeline", "make_so
 PIPELINE_NAME = "returning_ai"
 DATASET = RAW_SCHEMA
 # destination -> dlt loader file format (None: dlt's default); chosen by measurement in bench/
-LOADER_FILE_FORMATS: dict[str, Any] = {}
+LOADER_FILE_FORMATS: dict[str, Any] = {"postgres": "insert_values"}
 KILL_ENV = "RETURNING_SYNC_TEST_KILL_AT"
 READER_WAIT = 30.0  # seconds a sync waits for readers (`returning-sync sql`) to let go of the warehouse
 
