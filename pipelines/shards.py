@@ -331,9 +331,9 @@ class UsersPass:
 
     # -- requests ----------------------------------------------------------------------------
     def _request(self, rng: Range | None, count: bool = False) -> dict[str, Any]:
+        # counts ask for the pass's own fields: a server repeating a record across pages then
+        # repeats it whole (a page of ids only would be the smaller answer)
         body = dict(self.body)
-        if count:  # a count: the smallest page the server will send
-            body[self.ep.f("fields", "fields")] = [self.id_key]
         if rng is not None:
             bounds: dict[str, str] = {}
             if rng.gte is not None:
@@ -344,8 +344,6 @@ class UsersPass:
                 body[self.filter_key] = {**(body.get(self.filter_key) or {}), self.field: bounds}
             if rng.cursor and not count:
                 body.update(rng.cursor)
-        elif not count:
-            body[self.ep.f("fields", "fields")] = [self.id_key]  # the unfiltered total only
         return body
 
     def _submit(self, inflight: dict[Future[dict[str, Any]], _Task], task: _Task, body: dict[str, Any]) -> None:
