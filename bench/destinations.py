@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -360,7 +361,7 @@ def summarise(records: list[dict[str, Any]], specs: list[str]) -> dict[str, Any]
             "copy_s": med([r.get("copy_s") for r in ok]),
             "raw_ingest_s": med([r.get("raw_ingest_s") for r in ok]),
             "load_over_copy": statistics.median(ratios) if ratios else None,
-            "load_over_copy_range": [ratios[0], ratios[-1]] if ratios else None,
+            "load_over_copy_range": [ratios[0], ratios[-1]] if ratios else None, "n_ratios": len(ratios),
             "loadavg_1m": med([r["loadavg_before"][0] for r in rs]),
             "loadavg_1m_range": [min(r["loadavg_before"][0] for r in rs), max(r["loadavg_before"][0] for r in rs)],
             "destination_counts": ok[-1].get("destination_counts") if ok else None,
@@ -372,7 +373,7 @@ def summarise(records: list[dict[str, Any]], specs: list[str]) -> dict[str, Any]
             goals.append({"goal": "Postgres load step <= 3x COPY of the same rows", "users": m["users"],
                           "destination": m["destination"], "met": m["load_over_copy"] <= 3,
                           "figure": f"load {m['load_s']:.2f}s / COPY {m['copy_s']:.2f}s (medians); per-run ratio "
-                                    f"median {m['load_over_copy']:.2f}x, range {lo:.2f}-{hi:.2f}x over {m['n']} run(s)"})
+                                    f"median {m['load_over_copy']:.2f}x, range {lo:.2f}-{hi:.2f}x over {m['n_ratios']} run(s)"})
         if m["destination"].startswith("postgres") and m["users"] >= 1_000_000 and m["peak_rss_mb"]:
             goals.append({"goal": "peak RSS < 1 GB at 1,000,000 users on Postgres", "users": m["users"],
                           "destination": m["destination"], "met": m["peak_rss_mb"] < 1024,
@@ -445,11 +446,32 @@ def write_markdown(path: Path, summary: dict[str, Any], meta: dict[str, Any]) ->
     if failed:
         L += ["Runs that did not finish (left out of the medians):", ""]
         L += [f"- {r['users']:,} users, {r['run']}, {r['destination']} (repeat {r['repeat'] + 1}): exit code "
-              f"{r['exit_code']} after {r['wall_s']:.0f} s" for r in failed]
+              f"{r['exit_code']} after {r['wall_s']:.0f} s: `{last_error(r['stderr_tail'])}`" for r in failed]
         L.append("")
     if meta.get("notes"):
         L += ["Notes:", ""] + [f"- {n}" for n in meta["notes"]]
     path.write_text("\n".join(L) + "\n")
+
+
+def last_error(stderr: str) -> str:
+    """The line of a failed sync's stderr that names the error (its last exception line)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errs = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception|Failed|Retry)\b", ln)]
+    return (errs[-1] if errs else lines[-1] if lines else "")[:200].replace("`", "'")
+
+
+def rewrite(args: argparse.Namespace) -> int:
+    """No runs: recompute an earlier invocation's summary and markdown, adding `--note`s."""
+    out = Path(args.out)
+    summary = json.loads((out / f"{args.label}.json").read_text())
+    meta, records = summary["meta"], summary["runs"]
+    meta["notes"] = list(dict.fromkeys(meta.get("notes", []) + args.note))
+    new: dict[str, Any] = {"meta": meta, **summarise(records, meta["destinations"]), "runs": records,
+                           "copy_indexes": summary.get("copy_indexes")}
+    (out / f"{args.label}.json").write_text(json.dumps(new, indent=1))
+    write_markdown(out / f"{args.label}.md", new, meta)
+    print((out / f"{args.label}.md").read_text())
+    return 0
 
 
 def write_summary(args: argparse.Namespace, argv: list[str] | None, records: list[dict], meta: dict,
@@ -488,7 +510,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true")
     p.add_argument("--truth", action="store_true")
     p.add_argument("--note", action="append", default=[])
+    p.add_argument("--rewrite", action="store_true",
+                   help="no runs: recompute <label>.json's summary and markdown (with any --note)")
     args = p.parse_args(argv)
+    if args.rewrite:
+        return rewrite(args)
 
     import dlt
     import duckdb

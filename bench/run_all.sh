@@ -54,3 +54,17 @@ $PY -m bench.run --users 100000 --profiles none,lat50,lat50rl20 --runs noop,day 
 
 # 12. the table the README quotes (the peer's no-change and next-day runs are step 2's)
 $PY -m bench.run --merge "final_full2,matrix3:run=noop+day,matrix1:contender=peer:run=noop+day" --label latest
+
+# --- 2026-12-01: the destination axis (bench/destinations.py): DuckDB and Postgres in one invocation,
+#     Postgres' own COPY of the same rows as the floor, and dlt's loader file formats for Postgres.
+#     Postgres is a throwaway server the harness starts (tests/pgcluster.py). postgres:parquet goes
+#     through ADBC, which the project does not depend on: installed beside it, for that run only.
+$PY -m pip install -q --no-deps --target /tmp/bench-adbc adbc-driver-postgresql adbc-driver-manager
+# 13. 100k users, head-to-head set, full and no-change syncs, 3 repeats, destinations alternating
+$PY -m bench.destinations --users 100000 \
+    --destinations duckdb,postgres:insert_values,postgres:csv,postgres:parquet --adbc-path /tmp/bench-adbc \
+    --repeat 3 --label destinations
+
+# 14. memory at 1,000,000 users on Postgres: users dataset, full sync, the shipped format (sync.py's)
+$PY -m bench.destinations --users 1000000 --resources users --destinations postgres --runs full \
+    --repeat 1 --label destinations_1m
