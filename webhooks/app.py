@@ -1,13 +1,14 @@
-"""The receiver's Starlette app: `POST /webhooks/returning-ai` lands a delivery, `GET /healthz`.
+"""The receiver's ASGI app: `POST /webhooks/returning-ai` lands a delivery, `GET /healthz` (Starlette).
 
 Answers, in the order they are checked:
 - 401 the `x-api-key` header is missing or wrong (when a key is configured);
-- 413 the body is over 1 MiB (by `Content-Length`, or by counting while reading: never more than
-  1 MiB + 1 byte is held);
+- 413 the body is over 1 MiB (by `Content-Length`, or by counting while reading: at most 1 MiB of body
+  is ever kept, reading stops at the chunk that passes it);
 - 400 the body is not JSON, an `x-encrypted: true` body cannot be decrypted (or no AES key is set), or
   the event is not an object with string `id` and `event`;
 - 503 the landing folder cannot be written (or too much already waits for the disk): retry later;
-- 200 (empty body) the delivery is durable on disk (written and fsynced).
+- 200 (empty body) the delivery is durable on disk (written and fsynced);
+- `GET /healthz`: 200 `{"status": "ok"}`, or 503 while the landing folder cannot be written.
 A refusal is logged with its reason and the sender's address, never with the body or a key. A plain
 delivery is accepted when an AES key is set too (the key check is what authenticates). Redeliveries
 are landed again, each as its own line: duplicates are merged away by `id` at load.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import orjson
 from starlette.applications import Starlette
@@ -40,12 +41,12 @@ MAX_BODY = 1 << 20
 _JSON = "application/json"
 
 
-def _json(status: int, body: bytes, extra: list[tuple[bytes, bytes]] = ()) -> tuple[int, list, bytes]:
+def _json(status: int, body: bytes, extra: Sequence[tuple[bytes, bytes]] = ()) -> tuple[int, list, bytes]:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
     return status, headers, body
 
 
-def _answer(status: int, message: str, extra: list[tuple[bytes, bytes]] = ()) -> tuple[int, list, bytes]:
+def _answer(status: int, message: str, extra: Sequence[tuple[bytes, bytes]] = ()) -> tuple[int, list, bytes]:
     return _json(status, orjson.dumps({"status": status, "message": message}), extra)
 
 
@@ -91,7 +92,7 @@ class DeliveryEndpoint:
         await send({"type": "http.response.body", "body": body})
 
     def refuse(self, scope: Scope, status: int, reason: str,
-               extra: list[tuple[bytes, bytes]] = ()) -> tuple[int, list, bytes]:
+               extra: Sequence[tuple[bytes, bytes]] = ()) -> tuple[int, list, bytes]:
         client = scope.get("client")
         log.warning("refused delivery from %s: %d %s", client[0] if client else "?", status, reason)
         return _answer(status, reason, extra)
@@ -145,7 +146,7 @@ class DeliveryEndpoint:
 
 
 async def _read_body(receive: Receive) -> bytes | None:
-    """The body, or None once it passes MAX_BODY (reading stops there: at most MAX_BODY + one chunk)."""
+    """The body, or None once it passes MAX_BODY (reading stops at the chunk that passes it)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -158,7 +159,7 @@ async def _read_body(receive: Receive) -> bytes | None:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def create_app(settings: WebhookSettings, landing: Landing | None = None) -> Receiver:
