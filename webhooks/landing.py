@@ -378,8 +378,8 @@ class Landing:
             return
         try:
             self._seal_now()
-        except OSError as exc:
-            log.warning("segment %s could not be sealed yet: %s", seg.name, exc)
+        except OSError as exc:  # retried every tick; logged as a failure episode, not every time
+            self._note_failure(exc, 0)
 
     def _shutdown(self) -> None:
         try:
