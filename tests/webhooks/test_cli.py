@@ -7,7 +7,7 @@ import sys
 
 import httpx
 
-from tests.webhooks.sender import PATH, REPO, dumps, event, receiver_env, start_receiver
+from tests.webhooks.sender import PATH, REPO, dumps, event, gcm, receiver_env, start_receiver
 
 CLI = ("-m", "returning_sync.cli", "webhooks")
 FAST = ("-m", "webhooks")  # the same command without loading the rest of the CLI
@@ -42,10 +42,13 @@ def test_no_key_refuses_to_start_unless_opted_out(tmp_path):
     result = run_cli(receiver_env(tmp_path, key=None), "--port", "0")
     assert result.returncode == 2 and "RETURNING_WEBHOOK_KEY is not set" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    rec = start_receiver(tmp_path, "--allow-no-key", env=receiver_env(tmp_path, key=None))
+    rec = start_receiver(tmp_path, "--allow-no-key", env=receiver_env(tmp_path, key=None, aes_key=None))
     try:
         r = httpx.post(rec.endpoint, content=dumps(event(1)), headers={"content-type": "application/json"})
         assert r.status_code == 200
+        # no AES key configured: an encrypted delivery cannot be read, a client error (retried by the sender)
+        r = httpx.post(rec.endpoint, content=gcm(dumps(event(2))), headers={"x-encrypted": "true"})
+        assert r.status_code == 400 and "RETURNING_WEBHOOK_AES_KEY is not set" in r.json()["message"]
     finally:
         rec.stop()
 
