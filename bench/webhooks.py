@@ -319,8 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="run each scenario this many times (alternating)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--label", default="webhooks")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "warehouse" / "bench-webhooks",
-                        help="landing folders are made here (on the disk being measured)")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "bench-webhooks",
+                        help="landing folders are made here: on the disk being measured (default under the "
+                             "system temporary folder)")
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [n for n in names if n not in SCENARIOS]
