@@ -59,10 +59,11 @@ class Scenario:
 SCENARIOS = {
     "closed-plain": Scenario("closed-plain", "plain", 16, 0),
     "closed-mix": Scenario("closed-mix", "mix", 16, 0),
+    "open-1000-plain": Scenario("open-1000-plain", "plain", 32, 1000),
     "open-2000-plain": Scenario("open-2000-plain", "plain", 32, 2000),
     "open-2000-mix": Scenario("open-2000-mix", "mix", 32, 2000),
 }
-DEFAULT = "closed-plain,closed-mix,open-2000-plain,open-2000-mix"
+DEFAULT = "closed-plain,closed-mix,open-1000-plain,open-2000-plain,open-2000-mix"
 
 
 # ---------------------------------------------------------------- the load process
