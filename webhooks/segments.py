@@ -151,6 +151,9 @@ def seal_abandoned(directory: Path) -> list[Path]:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:  # sealed meanwhile by its receiver
             continue
+        except PermissionError:  # another user's receiver: it seals its own when it restarts
+            log.warning("segment %s left open: no permission to seal it", path.name)
+            continue
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
