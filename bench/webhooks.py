@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -231,6 +232,34 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[k]
 
 
+class FsyncProbe(threading.Thread):
+    """Beside the receiver, on the same disk: a 300-byte append + fsync every 20 ms, timed. Tells a stall of
+    the disk (other work's writes share the journal) from a stall of the receiver."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(daemon=True)
+        self.path = directory / "fsync-probe"
+        self.times: list[float] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            while not self.stop.wait(0.02):
+                os.write(fd, b"x" * 300)
+                t = time.perf_counter()
+                os.fsync(fd)
+                self.times.append(time.perf_counter() - t)
+        finally:
+            os.close(fd)
+            os.unlink(self.path)
+
+    def summary(self) -> dict[str, float]:
+        times = sorted(self.times)
+        return {"samples": len(times), "p50_ms": round(percentile(times, 50) * 1e3, 2),
+                "p99_ms": round(percentile(times, 99) * 1e3, 2), "max_ms": round(times[-1] * 1e3, 2) if times else 0}
+
+
 def run_scenario(scenario: Scenario, deliveries: int, warmup: int, workdir: Path) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix=f"{scenario.name}-", dir=workdir))
     proc, port = start_receiver(directory)
@@ -245,6 +274,8 @@ def run_scenario(scenario: Scenario, deliveries: int, warmup: int, workdir: Path
             queue = ctx.Queue()
             worker = ctx.Process(target=load_process, args=(port, scenario, count, first, queue))
             cpu_before = receiver_ps.cpu_times()
+            probe = FsyncProbe(workdir)
+            probe.start()
             worker.start()
             result = None
             while result is None:
@@ -255,8 +286,11 @@ def run_scenario(scenario: Scenario, deliveries: int, warmup: int, workdir: Path
                         raise RuntimeError(f"the load process died (exit {worker.exitcode})") from None
             worker.join(60)
             cpu_after = receiver_ps.cpu_times()
+            probe.stop.set()
+            probe.join()
             result["phase"] = phase
             result["loadavg_1m_before"] = loadavg
+            result["disk_fsync"] = probe.summary()
             result["receiver_cpu_s"] = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
             results.append(result)
     finally:
@@ -281,6 +315,7 @@ def run_scenario(scenario: Scenario, deliveries: int, warmup: int, workdir: Path
         "receiver_cpu_per_delivery_us": round(measured["receiver_cpu_s"] / max(1, acked) * 1e6, 1),
         "landed_lines": len(on_disk), "all_acked_on_disk": set(on_disk) >= expected,
         "loadavg_1m_before": measured["loadavg_1m_before"],
+        "disk_fsync_probe_ms": measured["disk_fsync"],
     }
 
 
@@ -296,8 +331,9 @@ def write_results(runs: list[dict[str, Any]], out: Path, label: str, meta: dict[
         "Goal: >= 2,000 deliveries/s at p99 < 50 ms.",
         "",
         "| scenario | bodies | connections | due rate/s | deliveries | delivered/s | p50 ms | p90 ms | p99 ms | "
-        "max ms | receiver CPU µs/delivery | all acked on disk | load avg (1 min) before |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "max ms | receiver CPU µs/delivery | all acked on disk | load avg (1 min) before | "
+        "disk fsync p99 / max ms (probe) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         lat = r["latency_ms"]
@@ -305,10 +341,11 @@ def write_results(runs: list[dict[str, Any]], out: Path, label: str, meta: dict[
             f"| {r['scenario']} | {r['mode']} | {r['connections']} | {r['rate_due'] or 'closed loop'} | "
             f"{r['deliveries']} | {r['deliveries_per_s']:.0f} | {lat['p50']} | {lat['p90']} | {lat['p99']} | "
             f"{lat['max']} | {r['receiver_cpu_per_delivery_us']} | {'yes' if r['all_acked_on_disk'] else 'NO'} | "
-            f"{r['loadavg_1m_before']} |")
+            f"{r['loadavg_1m_before']} | {r['disk_fsync_probe_ms']['p99_ms']} / {r['disk_fsync_probe_ms']['max_ms']} |")
     lines += ["", "Closed loop: each connection sends its next delivery when the last is answered (the most "
               "the receiver takes). Open loop: deliveries due at the rate, latency counted from when each was "
-              "due. `mix`: a third each plain, AES-256-GCM, AES-256-CBC.", ""]
+              "due. `mix`: a third each plain, AES-256-GCM, AES-256-CBC. Disk fsync probe: a separate 300-byte "
+              "append + fsync every 20 ms on the same disk during the measured phase.", ""]
     (out / f"{label}.md").write_text("\n".join(lines))
 
 
