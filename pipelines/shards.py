@@ -87,6 +87,7 @@ class UsersPass:
         self.total: int | None = None  # the unfiltered total read at the start
         self.ranges: list[Range] = []  # the partition (split ranges replaced by their pieces)
         self.complete = False
+        self.fell_back = False  # the filter was not applied: read as one unfiltered chain
         self.notes: list[str] = []
         self.requests = 0
 
@@ -129,6 +130,7 @@ class UsersPass:
             if not self._fallback:
                 yield from self._reconcile()
             if self._fallback:
+                self.fell_back = True
                 yield from self._unfiltered("fallback")
 
     # -- the sharded pass --------------------------------------------------------------------

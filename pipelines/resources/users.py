@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
@@ -77,8 +77,10 @@ def users_resource(ctx: RunContext) -> DltResource:
         max_login: datetime | None = None
         # the chains walk on in threads while each page is converted and fanned out
         body = {ep.f("fields"): fields}
-        sharded = ep.f("shards", "auto") != "off" and ctx.settings.concurrency > 1
         state = dlt.current.resource_state()
+        # a server found ignoring the join_date filter is read as one chain for a week, then tried again
+        resting = state.get("shards_off_until", "") > datetime.now(UTC).date().isoformat()
+        sharded = ep.f("shards", "auto") != "off" and ctx.settings.concurrency > 1 and not resting
         run = UsersPass(ctx.client, ep, body, bounds=state.get("shard_bounds")) if sharded else None
         pages = run.pages() if run is not None else ctx.client.paginate("users_filter", json=body)
         depth = 2 * ctx.settings.concurrency if ctx.settings.concurrency > 1 else 0
@@ -106,6 +108,8 @@ def users_resource(ctx: RunContext) -> DltResource:
             if not run.complete:  # never flag deletions from a pass that may have missed members
                 return
             state["shard_bounds"] = run.bounds
+            if run.fell_back:
+                state["shards_off_until"] = (datetime.now(UTC).date() + timedelta(days=7)).isoformat()
         ids = pa.chunked_array(live, type=pa.string()) if live else pa.chunked_array([], type=pa.string())
         yield from tombstones(ctx, pa.table({"_id": ids}))
 
