@@ -68,3 +68,7 @@ $PY -m bench.destinations --users 100000 \
 # 14. memory at 1,000,000 users on Postgres: users dataset, full sync, the shipped format (sync.py's)
 $PY -m bench.destinations --users 1000000 --resources users --destinations postgres --runs full \
     --repeat 1 --label destinations_1m
+
+# 15. the same at 1,000,000 users with csv, for comparison (not shipped: see destinations.md's notes)
+$PY -m bench.destinations --users 1000000 --resources users --destinations postgres:csv --runs full \
+    --repeat 1 --label destinations_1m_csv
