@@ -17,6 +17,7 @@ from dagster import (
     AssetCheckSpec,
     AssetKey,
     AssetsDefinition,
+    asset_check,
     multi_asset_check,
 )
 
@@ -229,6 +230,36 @@ def _reference_check(pool: str | None) -> AssetsDefinition:
     return raw_user_references
 
 
+LIVE_VS_POLLED = """
+SELECT count(*) AS events, count(*) FILTER (WHERE NOT EXISTS (
+           SELECT 1 FROM returning_raw.messages AS m WHERE m.id = e.message_id)) AS missing
+FROM (
+    SELECT json_extract_string(CAST(payload AS JSON), '$.data.message.id') AS message_id, created_at
+    FROM returning_raw.webhook_events
+    WHERE event = 'message.posted'
+) AS e
+WHERE e.created_at <= (SELECT max("timestamp") FROM returning_raw.messages)
+"""
+
+
+def _live_events_check(pool: str | None) -> AssetsDefinition:
+    """Webhook `message.posted` events and the polled messages agree: every event up to the newest
+    polled message names a message the poll loaded (the receiver and the poll saw the same chat)."""
+
+    @asset_check(asset=raw_key("webhook_events"), name="message_posted_events_match_messages",
+                 additional_deps=[raw_key("messages")], pool=pool,
+                 description="every message.posted event up to the newest polled message is in returning_raw.messages")
+    def message_posted_events_match_messages(warehouse: Warehouse) -> AssetCheckResult:
+        with warehouse.connection(read_only=True) as con:
+            if not (table_exists(con, RAW_SCHEMA, "webhook_events") and table_exists(con, RAW_SCHEMA, "messages")):
+                return AssetCheckResult(passed=True, metadata={"note": "webhook_events or messages not loaded yet"})
+            events, missing = con.fetchone(LIVE_VS_POLLED) or (0, 0)
+        return AssetCheckResult(passed=int(missing or 0) == 0,
+                                metadata={"events_compared": int(events or 0), "missing_from_messages": int(missing or 0)})
+
+    return message_posted_events_match_messages
+
+
 def build_checks(destination: str | None = None) -> list[AssetsDefinition]:
     """Every check; on DuckDB the warehouse readers sit in the file's pool, on a server in none."""
     pool = warehouse_pool(None, destination or configured_destination())
@@ -242,6 +273,7 @@ def build_checks(destination: str | None = None) -> list[AssetsDefinition]:
         _freshness_check(),
         _row_count_check(pool),
         _reference_check(pool),
+        _live_events_check(pool),
     ]
 
 

@@ -15,7 +15,7 @@ from assets.ingest import build_ingest_assets, ingest_assets
 from assets.models import build_model_assets, model_assets
 from assets.resources import configured_destination, default_resources
 from assets.schedules import jobs, schedules
-from assets.sensors import sensors
+from assets.sensors import sensors, webhook_events_job
 
 
 def _reverse_etl(destination: str | None) -> tuple[list[Any], list[Any], list[Any]]:
@@ -44,7 +44,7 @@ def definitions_for(destination: str | None = None) -> Definitions:
     return Definitions(
         assets=[*assets, *push_assets],
         asset_checks=[*checks, *push_checks],
-        jobs=jobs,
+        jobs=[*jobs, webhook_events_job],
         schedules=[*schedules, *push_schedules],
         sensors=sensors,
         resources=default_resources(),

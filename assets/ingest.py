@@ -189,7 +189,11 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     start, end = _window(context) if window else (None, None)
     if start is not None:
         context.log.info(f"loading window [{start:%Y-%m-%d}, {end:%Y-%m-%d})")
-    source = make_source(settings, start_date=start, end_date=end, backfill=start is not None).with_resources(*tables)
+    from pipelines.context import Tracker
+
+    tracker = Tracker()  # what waits for the load to commit (landed webhook segments to remove)
+    source = make_source(settings, start_date=start, end_date=end, backfill=start is not None,
+                         tracker=tracker).with_resources(*tables)
     if window:
         source = _as_merge(source)
     # the command-line sync's lock: both load through dlt's one working directory beside the warehouse;
@@ -202,6 +206,7 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
                           dagster_dlt_translator=RawTranslator(settings.destination),
                           loader_file_format=loader_file_format(settings))
         yield from _with_table_stats(results, warehouse, connection)
+        tracker.loaded()
 
 
 def build_ingest_assets(destination: str | None = None) -> list[AssetsDefinition]:

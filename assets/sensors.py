@@ -1,15 +1,35 @@
-"""Sensors: rebuild the SQL models after their inputs load (asset-based automation, eager).
+"""Sensors: rebuild the SQL models after their inputs load (asset-based automation, eager), and
+load the webhook events the receiver landed as soon as a segment is sealed.
 
-Off unless `[sensors.models_after_inputs] enabled = true` in automation.toml or
-RETURNING_SCHEDULE_MODELS_AFTER_INPUTS=on; toggle it in the UI (Automation page).
+Off unless `[sensors.<name>] enabled = true` in automation.toml or RETURNING_SCHEDULE_<NAME>=on;
+toggle them in the UI (Automation page).
 """
 
 from __future__ import annotations
 
-from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus
+import datetime as dt
+
+from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    sensor,
+)
 
 from assets.automation import load_automation
+from assets.ingest import WINDOW_TAG, raw_key
 from assets.models import MODELS_GROUP
+
+webhook_events_job = define_asset_job(
+    "load_webhook_events",
+    selection=AssetSelection.assets(raw_key("webhook_events")),
+    description="Load the webhook deliveries the receiver landed (no API call).",
+)
 
 
 def _models_sensor() -> AutomationConditionSensorDefinition:
@@ -22,4 +42,30 @@ def _models_sensor() -> AutomationConditionSensorDefinition:
     )
 
 
-sensors = [_models_sensor()]
+def waiting_segments() -> list[str]:
+    """Names of the sealed segments the receiver left under RETURNING_WEBHOOK_DIR (read only)."""
+    from webhooks import segments
+    from webhooks.config import landing_dir
+
+    folder = landing_dir()
+    return [p.name for p in segments.sealed(folder)] if folder.is_dir() else []
+
+
+def _webhook_sensor() -> SensorDefinition:
+    switch = load_automation().sensor("webhook_events_waiting")
+
+    @sensor(name="webhook_events_waiting", job=webhook_events_job, minimum_interval_seconds=30,
+            default_status=DefaultSensorStatus.RUNNING if switch.enabled else DefaultSensorStatus.STOPPED,
+            description="Load returning_raw.webhook_events when the receiver has sealed segments waiting.")
+    def webhook_events_waiting(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+        waiting = waiting_segments()
+        if not waiting:
+            return SkipReason("no landed webhook segments waiting")
+        # one run per newest segment: a failed run is asked again once the next segment is sealed
+        today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+        return RunRequest(run_key=f"webhooks:{waiting[-1]}", partition_key=today, tags={WINDOW_TAG: "state"})
+
+    return webhook_events_waiting
+
+
+sensors = [_models_sensor(), _webhook_sensor()]

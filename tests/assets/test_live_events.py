@@ -1,0 +1,61 @@
+"""Live events in Dagster: the sensor asks for a load when the receiver has sealed segments, the
+load removes them once committed, and the check compares message.posted events with the polled
+messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, SkipReason, build_sensor_context, materialize
+
+from assets.instance import ensure_dagster_home
+from tests.assets.conftest import resources_for, state_tags
+from tests.simadmin import SimAdmin
+from tests.webhooks.sender import AES_KEY, KEY, start_receiver
+
+
+def test_sensor_waits_for_a_sealed_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assets.sensors import sensors
+
+    sensor = next(s for s in sensors if s.name == "webhook_events_waiting")
+    landing = tmp_path / "landing"
+    monkeypatch.setenv("RETURNING_WEBHOOK_DIR", str(landing))
+    assert isinstance(sensor(build_sensor_context()), SkipReason)  # no folder yet
+    landing.mkdir()
+    (landing / "seg-000001.open").write_text("")  # still being written: not ready
+    assert isinstance(sensor(build_sensor_context()), SkipReason)
+    (landing / "seg-000002.jsonl").write_text("")
+    request = sensor(build_sensor_context())
+    assert request.run_key == "webhooks:seg-000002.jsonl" and request.tags["returning/window"] == "state"
+    assert sensor.job_name == "load_webhook_events"
+
+
+def test_dagster_load_removes_segments_and_the_check_agrees_with_polled_messages(
+        sim: SimAdmin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assets.checks import asset_checks
+    from assets.ingest import ingest_assets, raw_key
+
+    landing = tmp_path / "landing"
+    monkeypatch.setenv("RETURNING_WEBHOOK_DIR", str(landing))
+    receiver = start_receiver(landing)
+    try:
+        sim.post("/__sim/webhooks", {"url": receiver.url + "/webhooks/returning-ai", "key": KEY, "aes_key": AES_KEY,
+                                     "mode": "cbc", "retry_base_ms": 5, "retry_max_ms": 100})
+        sim.advance(48)
+        assert sim.post("/__sim/webhooks/flush", {"timeout_s": 60})["done"]
+    finally:
+        receiver.stop()
+    warehouse = tmp_path / "returning.duckdb"
+    instance = DagsterInstance.from_config(str(ensure_dagster_home(tmp_path / "dagster_home")))
+    tags, window = state_tags(sim)
+    selection = [raw_key("webhook_events"), raw_key("messages"), raw_key("channels"), raw_key("users")]
+    result = materialize([*ingest_assets, *asset_checks], selection=selection, instance=instance,
+                         resources=resources_for(sim.base_url, warehouse), tags=tags, partition_key=window[1])
+    assert result.success
+    assert [p for p in landing.iterdir() if p.suffix == ".jsonl"] == []  # removed after the commit
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    live = checks["message_posted_events_match_messages"]
+    assert live.passed and live.metadata["events_compared"].value > 0
+    assert live.metadata["missing_from_messages"].value == 0
+    instance.dispose()
