@@ -15,3 +15,13 @@ $PY -m bench.run --users 100000 --profiles lat50 --runs full --repeat 1 --conten
 uptime
 BENCH_OURS_CONCURRENCY=8 RETURNING_SYNC_CONCURRENCY=8 $PY -m bench.run --users 1000000 --profiles lat50 --runs full --repeat 1 --contenders ours --resources users --label i11_1m
 uptime
+# after the limiter counted only the requests sent after an answer, and users pages went to dlt
+# 1,000 rows at a time: again (bench/results/i11_*2, i11_*3)
+$PY -m bench.run --users 100000 --profiles lat50rl20 --runs full --repeat 1 --contenders ours --label i11_ratelimited2
+$PY -m bench.run --users 20000,100000 --profiles lat50 --runs full --repeat 1 --contenders ours --resources users --label i11_users_pass2
+$PY -m bench.run --users 20000,100000 --profiles lat50 --runs full --repeat 1 --contenders ours --resources users --label i11_users_pass3
+$PY -m bench.run --users 20000 --profiles lat50 --runs full --repeat 1 --contenders ours,peer --resources users,store_products,store_categories --label i11_vs_peer_20k2 --rss-cap-mb 6000
+$PY -m bench.run --users 100000 --profiles lat50rl20 --runs full --repeat 1 --contenders ours --label i11_ratelimited3
+# the users pass against its floor, every run above
+$PY -m bench.users_pass bench/results/runs/i11_users_pass-* bench/results/runs/i11_users_pass2-* \
+    bench/results/runs/i11_users_pass3-* "$(ls -d bench/results/runs/i11_1m-*):8" > bench/results/i11_users_pass_floor.md
