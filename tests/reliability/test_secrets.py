@@ -93,15 +93,14 @@ def materialize_with_key(sim: SimAdmin, warehouse: Path, home: Path, key: Any) -
 
     from assets.ingest import raw_snapshot
     from assets.instance import ensure_dagster_home
-    from assets.resources import DuckDBWarehouse, ReturningApiSettings
+    from assets.resources import ReturningApiSettings, Warehouse
 
     instance = DagsterInstance.from_config(str(ensure_dagster_home(home)))
     try:
         return materialize([raw_snapshot], instance=instance, raise_on_error=False, resources={
             "dlt": DagsterDltResource(),
-            "returning": ReturningApiSettings(api_key=key, base_url=sim.base_url, community_id=COMMUNITY_ID,
-                                              warehouse=str(warehouse)),
-            "warehouse": DuckDBWarehouse(path=str(warehouse)),
+            "returning": ReturningApiSettings(api_key=key, base_url=sim.base_url, community_id=COMMUNITY_ID),
+            "warehouse": Warehouse(destination="duckdb", path=str(warehouse)),
         })
     finally:
         instance.dispose()
@@ -236,7 +235,8 @@ def dump_postgres(url: str) -> str:
 def test_canary_database_password_appears_nowhere(sim: SimAdmin, api_env: dict[str, str], tmp_path: Path,
                                                   pg_cluster: Any) -> None:
     """The warehouse password (dlt's DESTINATION__POSTGRES__CREDENTIALS) used for a full sync, a
-    no-change sync, `sql`, and a refused login is in no output, file, dlt trace or warehouse table."""
+    no-change sync, the models, `sql`, a push with its ledger on Postgres, and a refused login is in
+    no output, file, dlt trace or warehouse table."""
     import psycopg2
 
     started = time.time() - 1
@@ -253,7 +253,9 @@ def test_canary_database_password_appears_nowhere(sim: SimAdmin, api_env: dict[s
     env = {**os.environ, **api_env, "RETURNING_DESTINATION": "postgres", "DESTINATION__POSTGRES__CREDENTIALS": url,
            "RUNTIME__LOG_LEVEL": "INFO"}
     outputs: list[str] = []
-    for args in (["sync"], ["sync"]):
+    sim.knobs(bulk_delay_ms=50)
+    for args in (["sync"], ["sync"], ["models"], ["sql", "select count(*) from analytics.dim_users"],
+                 ["push", "weekly_tier_bonus"]):
         done = cli(args, env)
         outputs += [done.stdout, done.stderr]
         assert done.returncode == 0, done.stderr[-2000:]
