@@ -204,6 +204,25 @@ def table_counts(warehouse: Path) -> dict[str, list[tuple[str, int]]]:
     return out
 
 
+CHANNEL_ACTIVITY = """
+SELECT channel_name, SUM(messages) AS messages, SUM(replies) AS replies, MAX(posters) AS busiest_day_posters
+FROM analytics.channel_daily_activity
+WHERE activity_date > (SELECT MAX(activity_date) FROM analytics.channel_daily_activity) - INTERVAL 7 DAY
+GROUP BY channel_name ORDER BY messages DESC LIMIT 5
+"""
+
+
+def channel_activity(warehouse: Path) -> list[tuple[Any, ...]]:
+    """The five busiest channels over the last 7 days the warehouse holds ([] before any model)."""
+    from warehouse.connection import connect
+    from warehouse.location import WarehouseLocation
+
+    with connect(WarehouseLocation(destination="duckdb", path=warehouse), read_only=True) as con:
+        if not con.table_exists("analytics", "channel_daily_activity"):
+            return []
+        return con.fetchall(CHANNEL_ACTIVITY)
+
+
 def check_summary(result: Any) -> tuple[int, list[str]]:
     """(checks passed, names of checks that failed) from the run's events."""
     passed, failed = 0, []
@@ -237,6 +256,14 @@ def report(result: Any, warehouse: Path, counters: dict[str, Any], pushes: list[
         for name, n in rows:
             table.add_row(name, f"{n:,}")
         console.print(table)
+    activity = channel_activity(warehouse) if warehouse.exists() else []
+    if activity:
+        table = Table(title="channel activity, last 7 days (analytics.channel_daily_activity)")
+        for column in ("channel", "messages", "replies", "posters (busiest day)"):
+            table.add_column(column, justify="left" if column == "channel" else "right")
+        for name, messages, replies, posters in activity:
+            table.add_row(str(name), f"{int(messages):,}", f"{int(replies):,}", f"{int(posters):,}")
+        console.print(table)
     passed, failed = check_summary(result)
     by_status = ", ".join(f"{k}: {v}" for k, v in sorted(counters.get("by_status", {}).items()))
     console.print(f"Dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'} "
@@ -246,8 +273,9 @@ def report(result: Any, warehouse: Path, counters: dict[str, Any], pushes: list[
         if isinstance(push, str):
             console.print(f"[red]{push}[/red]")
             continue
+        written = f"; CSV {push.csv_path}" if getattr(push, "csv_path", None) else " (one call per row)"
         console.print(f"reverse ETL dry run {push.definition}: {push.total} rows, {push.would_send} would be sent, "
-                      f"{push.invalid} invalid, {push.unchanged} unchanged; CSV {push.csv_path}")
+                      f"{push.invalid} invalid, {push.unchanged} unchanged{written}")
     console.print(f"total {total_seconds:.1f}s. Warehouse: {warehouse}")
     env = "" if str(warehouse) == str(PROJECT_ROOT / "warehouse" / "returning.duckdb") else f"RETURNING_WAREHOUSE={warehouse} "
     console.print("Query it:  " + env + 'returning-sync sql "select * from analytics.community_daily_kpis '
