@@ -40,7 +40,12 @@ __all__ = ["KILL_ENV", "ResourceResult", "SyncResult", "make_pipeline", "make_so
 PIPELINE_NAME = "returning_ai"
 DATASET = RAW_SCHEMA
 # destination -> dlt loader file format (None: dlt's default); chosen by measurement in bench/
-LOADER_FILE_FORMATS: dict[str, Any] = {"postgres": "insert_values"}
+LOADER_FILE_FORMATS: dict[str, Any] = {}  # dlt's default for the rest: insert_values on Postgres
+# destination -> the file format of the tables the resources hand dlt as Arrow (the big ones): on
+# Postgres a COPY (`warehouse/postgres_copy.py` keeps '' apart from NULL), measured in bench/
+ARROW_FILE_FORMATS: dict[str, str] = {"postgres": "csv"}
+ARROW_RESOURCES = ("users", "gamification_daily", "gamification_logs", "activity_stats", "streak_logs",
+                   "messages", "minigame_logs", "webhook_events")
 KILL_ENV = "RETURNING_SYNC_TEST_KILL_AT"
 READER_WAIT = 30.0  # seconds a sync waits for readers (`returning-sync sql`) to let go of the warehouse
 
@@ -200,8 +205,17 @@ def make_source(
 ) -> DltSource:
     names = select_resources(resources)
     source = returning_ai(settings=settings, start_date=start_date, end_date=end_date, backfill=backfill,
-                          refresh=refresh, client=client, tracker=tracker)
-    return source.with_resources(*names)
+                          refresh=refresh, client=client, tracker=tracker).with_resources(*names)
+    arrow_format = ARROW_FILE_FORMATS.get(settings.destination)
+    if arrow_format:
+        if settings.destination == "postgres":
+            from warehouse.postgres_copy import keep_empty_strings
+
+            keep_empty_strings()
+        for name in ARROW_RESOURCES:
+            if name in source.selected_resources:
+                source.resources[name].apply_hints(file_format=arrow_format)
+    return source
 
 
 def run_sync(
