@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import dlt
 
 from pipelines.errors import ConfigError
+from warehouse.location import user_folders
 
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "seeds"
 SEEDS_DIR_ENV = "RETURNING_SEEDS_DIR"
@@ -37,12 +37,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 def seed_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
     """The shipped folder, then each folder of RETURNING_SEEDS_DIR."""
-    env = os.environ if environ is None else environ
-    extra = [Path(p).expanduser() for p in env.get(SEEDS_DIR_ENV, "").split(os.pathsep) if p.strip()]
-    for folder in extra:
-        if not folder.is_dir():
-            raise ConfigError(f"{SEEDS_DIR_ENV} names {folder}, which is not a folder")
-    return [SEEDS_DIR, *extra]
+    return user_folders(SEEDS_DIR, SEEDS_DIR_ENV, ConfigError, environ)
 
 
 def seed_files(environ: Mapping[str, str] | None = None) -> dict[str, Path]:

@@ -27,7 +27,6 @@ the same name there replaces the shipped definition.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -37,6 +36,8 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+
+from warehouse.location import user_folders
 
 DEFINITIONS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "reverse_etl"
 PUSH_DIR_ENV = "RETURNING_PUSH_DIR"
@@ -236,12 +237,7 @@ def _row_target_columns(target: str, meta: Mapping[str, Any], period: str | None
 
 def push_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
     """The shipped folder, then each folder of RETURNING_PUSH_DIR (os.pathsep-separated)."""
-    env = os.environ if environ is None else environ
-    extra = [Path(p).expanduser() for p in env.get(PUSH_DIR_ENV, "").split(os.pathsep) if p.strip()]
-    for folder in extra:
-        if not folder.is_dir():
-            raise DefinitionError(f"{PUSH_DIR_ENV} names {folder}, which is not a folder")
-    return [DEFINITIONS_DIR, *extra]
+    return user_folders(DEFINITIONS_DIR, PUSH_DIR_ENV, DefinitionError, environ)
 
 
 def definition_files(directory: Path | None = None) -> list[Path]:

@@ -75,3 +75,16 @@ class WarehouseLocation:
         from warehouse.connection import credential_summary
 
         return f"{self.destination} {credential_summary(self)}".strip()
+
+
+def user_folders(shipped: Path, variable: str, error: type[Exception],
+                 environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The shipped folder, then each folder `variable` names (os.pathsep-separated): where the user's
+    own models, push definitions and seeds live beside the shipped ones. A name that is not a
+    folder raises `error` with one line."""
+    env = os.environ if environ is None else environ
+    extra = [Path(p).expanduser() for p in env.get(variable, "").split(os.pathsep) if p.strip()]
+    for folder in extra:
+        if not folder.is_dir():
+            raise error(f"{variable} names {folder}, which is not a folder")
+    return [shipped, *extra]

@@ -29,7 +29,7 @@ import sqlglot
 from sqlglot import exp
 
 from warehouse.connection import Connection, WarehouseConfigError, WarehouseError
-from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA, SQL_DIALECT, WarehouseLocation
+from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA, SQL_DIALECT, WarehouseLocation, user_folders
 
 __all__ = ["MODELS_DIR", "MODELS_SCHEMA", "RAW_SCHEMA", "BuildResult", "Materialization", "Model",
            "ModelError", "build_all", "build_model", "discover_models", "materialization", "model_dirs",
@@ -91,12 +91,7 @@ class Model:
 
 def model_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
     """The shipped folder, then each folder of RETURNING_MODELS_DIR (os.pathsep-separated)."""
-    env = os.environ if environ is None else environ
-    extra = [Path(p).expanduser() for p in env.get(MODELS_DIR_ENV, "").split(os.pathsep) if p.strip()]
-    for folder in extra:
-        if not folder.is_dir():
-            raise ModelError(f"{MODELS_DIR_ENV} names {folder}, which is not a folder")
-    return [MODELS_DIR, *extra]
+    return user_folders(MODELS_DIR, MODELS_DIR_ENV, ModelError, environ)
 
 
 def _tables_read(sql: str) -> set[tuple[str, str]]:
