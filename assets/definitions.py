@@ -15,6 +15,7 @@ from assets.ingest import build_ingest_assets, ingest_assets
 from assets.models import build_model_assets, model_assets
 from assets.resources import configured_destination, default_resources
 from assets.schedules import jobs, schedules
+from assets.seeds import build_seed_assets, seed_assets
 from assets.sensors import sensors, webhook_events_job
 
 
@@ -36,9 +37,10 @@ def _reverse_etl(destination: str | None) -> tuple[list[Any], list[Any], list[An
 def definitions_for(destination: str | None = None) -> Definitions:
     """The code location; `destination` None: the one configured now (assets built at import)."""
     if destination is None or destination == configured_destination():
-        assets, checks, push = [*ingest_assets, *model_assets], list(asset_checks), _reverse_etl(None)
+        assets, checks, push = [*ingest_assets, *model_assets, *seed_assets], list(asset_checks), _reverse_etl(None)
     else:
-        assets = [*build_ingest_assets(destination), *build_model_assets(destination=destination)]
+        assets = [*build_ingest_assets(destination), *build_model_assets(destination=destination),
+                  *build_seed_assets(destination)]
         checks, push = build_checks(destination), _reverse_etl(destination)
     push_assets, push_checks, push_schedules = push
     return Definitions(

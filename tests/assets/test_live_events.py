@@ -59,3 +59,24 @@ def test_dagster_load_removes_segments_and_the_check_agrees_with_polled_messages
     assert live.passed and live.metadata["events_compared"].value > 0
     assert live.metadata["missing_from_messages"].value == 0
     instance.dispose()
+
+
+def test_seed_assets_load_the_csv_seeds(sim: SimAdmin, tmp_path: Path) -> None:
+    """The seeds (warehouse/seeds/*.csv) are Dagster assets the push definitions read upstream."""
+    from assets.reverse_etl import reverse_etl_assets
+    from assets.seeds import seed_assets, seed_key
+    from pipelines.seeds import read_seed, seed_files
+    from warehouse.connection import connect
+    from warehouse.location import WarehouseLocation
+
+    warehouse = tmp_path / "returning.duckdb"
+    instance = DagsterInstance.from_config(str(ensure_dagster_home(tmp_path / "dagster_home")))
+    result = materialize(seed_assets, instance=instance, resources=resources_for(sim.base_url, warehouse))
+    assert result.success
+    files = seed_files()
+    with connect(WarehouseLocation(path=warehouse), read_only=True) as con:
+        for table, path in files.items():
+            assert con.fetchone(f'SELECT count(*) FROM seeds."{table}"')[0] == len(read_seed(path)[1])
+    upstream = {key for asset in reverse_etl_assets for key in asset.dependency_keys}
+    assert seed_key("fulfilment") in upstream
+    instance.dispose()
