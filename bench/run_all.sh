@@ -72,3 +72,8 @@ $PY -m bench.destinations --users 1000000 --resources users --destinations postg
 # 15. the same at 1,000,000 users with csv, for comparison (not shipped: see destinations.md's notes)
 $PY -m bench.destinations --users 1000000 --resources users --destinations postgres:csv --runs full \
     --repeat 1 --label destinations_1m_csv
+
+# 16. 2026-12-01, after Arrow tables load by COPY on Postgres (pipelines/sync.py ARROW_FILE_FORMATS)
+$PY -m bench.destinations --users 100000 --destinations duckdb,postgres --repeat 2 --label destinations_mixed
+$PY -m bench.destinations --users 1000000 --resources users --destinations postgres --runs full \
+    --repeat 1 --label destinations_1m_mixed
