@@ -77,3 +77,4 @@ $PY -m bench.destinations --users 1000000 --resources users --destinations postg
 $PY -m bench.destinations --users 100000 --destinations duckdb,postgres --repeat 2 --label destinations_mixed
 $PY -m bench.destinations --users 1000000 --resources users --destinations postgres --runs full \
     --repeat 1 --label destinations_1m_mixed
+$PY -m bench.webhooks --repeat 2 --label webhooks_quiet   # 17. the receiver, on a quiet machine
