@@ -4,6 +4,7 @@ resource loads them: each event once, whatever the redeliveries, kills and rerun
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -56,6 +57,9 @@ def test_landed_events_load_once_and_leave_the_landing_folder(destination: str, 
     rows = stored(settings)
     assert sorted(r[0] for r in rows) == sorted(e["id"] for e in truth)  # each event once
     assert {r[1] for r in rows} == {e["event"] for e in truth}
+    with connect(settings.location, read_only=True) as con:  # the whole event kept, every field
+        payloads = {r[0]: json.loads(r[1]) for r in con.fetchall("SELECT id, payload FROM returning_raw.webhook_events")}
+    assert payloads == {e["id"]: e for e in truth}
     posted = {e["id"]: e["data"]["channel"]["channel_id"] for e in truth if e["event"] == "message.posted"}
     assert {r[0]: r[3] for r in rows if r[1] == "message.posted"} == posted
     assert sim.counters()["total"] == 0  # loading needs no API call
