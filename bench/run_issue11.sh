@@ -25,3 +25,7 @@ $PY -m bench.run --users 100000 --profiles lat50rl20 --runs full --repeat 1 --co
 # the users pass against its floor, every run above
 $PY -m bench.users_pass bench/results/runs/i11_users_pass-* bench/results/runs/i11_users_pass2-* \
     bench/results/runs/i11_users_pass3-* "$(ls -d bench/results/runs/i11_1m-*):8" > bench/results/i11_users_pass_floor.md
+# on a quiet machine, at the end of the session
+$PY -m bench.run --users 20000,100000 --profiles lat50 --runs full --repeat 2 --contenders ours --resources users --label i11_users_pass_quiet
+$PY -m bench.users_pass bench/results/runs/i11_users_pass_quiet-* > bench/results/i11_users_pass_quiet_floor.md
+$PY -m bench.run --users 100000 --profiles lat50rl20 --runs full --repeat 1 --contenders ours --label i11_ratelimited_quiet
