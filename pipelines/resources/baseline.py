@@ -54,13 +54,14 @@ def baseline_usable(ctx: RunContext, resource: str, last_day: date, lookback_day
     return bool(ctx.memo[key])
 
 
-def changed_users(ctx: RunContext, people: list[dict[str, Any]]) -> set[str] | None:
-    """Ids of `people` (rows of this run's users pass) whose activity signals differ from the
-    stored users row, users the table does not hold included; None when the stored table has
-    none of the signals (nothing to compare: treat everyone as changed)."""
+def changed_users(ctx: RunContext, people: list[dict[str, Any]],
+                  signals: tuple[str, ...] = ACTIVITY_SIGNALS) -> set[str] | None:
+    """Ids of `people` (rows of this run's users pass) whose `signals` (default: the activity
+    signals) differ from the stored users row, users the table does not hold included; None when
+    the stored table has none of the signals (nothing to compare: treat everyone as changed)."""
     id_f = ctx.settings.endpoint("users_filter").f("id")
     stored_columns = ctx.columns("users")
-    signals = [s for s in ACTIVITY_SIGNALS if s in stored_columns and any(s in u for u in people)]
+    signals = tuple(s for s in signals if s in stored_columns and any(s in u for u in people))
     if not signals:
         return None
     ids = [str(u[id_f]) for u in people]

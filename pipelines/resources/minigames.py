@@ -32,7 +32,7 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.resources.activity import live_users
-from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable
+from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users
 from pipelines.resources.common import APPEND_ONCE
 from pipelines.resources.messaging import column_hints, empty_table
 from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
@@ -60,20 +60,6 @@ STATS_NESTED: dict[str, Any] = {
 }
 
 
-def moved_users(ctx: RunContext, people: list[dict[str, Any]], signals: tuple[str, ...]) -> set[str] | None:
-    """Ids of `people` whose `signals` differ from the stored users row (users it does not hold
-    included); None when the stored table has none of the signals (treat everyone as moved)."""
-    id_f = ctx.settings.endpoint("users_filter").f("id")
-    stored_columns = ctx.columns("users")
-    present = [s for s in signals if s in stored_columns and any(s in u for u in people)]
-    if not present:
-        return None
-    ids = [str(u[id_f]) for u in people]
-    stored = {row[0]: tuple(row[1:]) for row in ctx.query(
-        "users", "SELECT _id, " + ", ".join(present) + " FROM {table} WHERE _id IN ?", (ids,))}
-    return {str(u[id_f]) for u in people if stored.get(str(u[id_f])) != tuple(u.get(s) for s in present)}
-
-
 def active_members(ctx: RunContext, resource: str, page: pa.Table, signals: tuple[str, ...]) -> list[str]:
     """Emails of the page's live members this fan-out reads: all of them unless the stored users
     table is the baseline its last run saw, then those who moved."""
@@ -84,7 +70,7 @@ def active_members(ctx: RunContext, resource: str, page: pa.Table, signals: tupl
         for u in people:
             u["login_streak"] = streaks.get(u[uf.f("id")])
     if baseline_usable(ctx, resource, ctx.today(), ctx.settings.lookback_days):
-        moved = moved_users(ctx, people, signals)
+        moved = changed_users(ctx, people, signals)
         if moved is not None:
             people = [u for u in people if str(u[uf.f("id")]) in moved]
     return [str(u[uf.f("email")]) for u in people]
