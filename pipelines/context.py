@@ -207,23 +207,27 @@ class RunContext:
     def _warehouse(self) -> Iterator[Any]:
         """dlt's SQL client of the running pipeline, open. On a server destination one connection
         per thread is kept for the whole run (a users page asks a few questions; a new login per
-        question would cost more than the question); DuckDB's are cheap views of the held file."""
-        client = _sql_client()
-        if client is None:
+        question would cost more than the question, and so would building the client again);
+        DuckDB's are cheap views of the held file."""
+        pipeline = _pipeline()
+        if pipeline is None:
             yield None
             return
+        key = (threading.get_ident(), id(pipeline))
+        with self._lock:
+            kept = self._clients.get(key)
+        if kept is not None:
+            yield kept
+            return
+        client = pipeline.sql_client()
         if readback.dialect_of(client) == "duckdb":
             with client:
                 yield client
             return
-        key = (threading.get_ident(), id(dlt.current.pipeline()))
+        client.open_connection()
         with self._lock:
-            kept = self._clients.get(key)
-        if kept is None:
-            client.open_connection()
-            with self._lock:
-                self._clients[key] = kept = client
-        yield kept
+            self._clients[key] = client
+        yield client
 
 
 def _close_all(clients: dict[tuple[int, int], Any]) -> None:
@@ -233,12 +237,12 @@ def _close_all(clients: dict[tuple[int, int], Any]) -> None:
     clients.clear()
 
 
-def _sql_client() -> Any:
-    """dlt's SQL client of the running pipeline (any destination); None outside a pipeline run."""
+def _pipeline() -> Any:
+    """The running dlt pipeline with a schema; None outside a pipeline run (nothing stored to compare)."""
     try:
         pipeline = dlt.current.pipeline()
-    except Exception:  # noqa: BLE001 - no active pipeline: nothing stored to compare with
+    except Exception:  # noqa: BLE001 - no active pipeline
         return None
     if pipeline is None or not pipeline.default_schema_name:
         return None
-    return pipeline.sql_client()
+    return pipeline

@@ -124,26 +124,20 @@ class Connection:
     # -- statements ---------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         sql, flat = expand_in(sql, params)
-        text = transpile(sql, self.dialect)
-        try:
-            if self.sql_client is None:
-                self.native.execute(text, flat)
-                return Cursor(self.native)
-            cursor = self.native.cursor()
-            cursor.execute(text, flat or None)
-            return Cursor(cursor)
-        except Exception as exc:
-            raise self._query_error(exc) from None
+        return self._run(transpile(sql, self.dialect), flat)
 
     def execute_native(self, sql: str) -> Cursor:
         """One statement already in the destination's dialect, run as written (no transpiling, no
         parameters): SQL generated for this destination, such as a model's materialization."""
+        return self._run(sql, [])
+
+    def _run(self, text: str, params: list[Any]) -> Cursor:
         try:
             if self.sql_client is None:
-                self.native.execute(sql)
+                self.native.execute(text, params)
                 return Cursor(self.native)
             cursor = self.native.cursor()
-            cursor.execute(sql)
+            cursor.execute(text, params or None)
             return Cursor(cursor)
         except Exception as exc:
             raise self._query_error(exc) from None
@@ -253,7 +247,7 @@ class Connection:
 
 
 class Cursor:
-    """The result of `Connection.execute`: rows, column names and Arrow."""
+    """The result of `Connection.execute`: rows and column names."""
 
     def __init__(self, native: Any) -> None:
         self.native = native
@@ -276,16 +270,6 @@ class Cursor:
             return None
         row = self.native.fetchone()
         return tuple(row) if row is not None else None
-
-    def arrow(self) -> Any:
-        import pyarrow as pa
-
-        fetch = getattr(self.native, "to_arrow_table", None) or getattr(self.native, "fetch_arrow_table", None)
-        if fetch is not None:  # duckdb
-            return fetch()
-        columns = self.columns
-        rows = self.fetchall()
-        return pa.table({c: [r[i] for r in rows] for i, c in enumerate(columns)})
 
 
 # -- opening --------------------------------------------------------------------------------------
@@ -384,14 +368,6 @@ def connect(location: WarehouseLocation | None = None, *, read_only: bool = Fals
         if read_only:
             cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
     return con
-
-
-def check(location: WarehouseLocation) -> None:
-    """Connect once and run `SELECT 1`: a refused login or a dead server fails here, with one line."""
-    if location.embedded:
-        return
-    with connect(location) as con:
-        con.fetchone("SELECT 1")
 
 
 @contextmanager

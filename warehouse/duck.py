@@ -54,9 +54,10 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
             wait_seconds: float = 5.0, poll_seconds: float = 0.25,
-            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+            memory_limit: str | None = None, utc: bool = True) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; retry while another process holds the lock, then raise WarehouseBusyError.
-    A file that is not a DuckDB database (or cannot be opened) is a WarehouseConfigError."""
+    A file that is not a DuckDB database (or cannot be opened) is a WarehouseConfigError. `utc`: the
+    session's time zone is UTC (timestamptz -> date casts are UTC days, as the API's)."""
     target = warehouse_path(path)
     if read_only and not target.exists():
         raise WarehouseMissingError(target)
@@ -66,7 +67,8 @@ def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = Fal
     while True:
         try:
             con = duckdb.connect(str(target), read_only=read_only)
-            con.execute("SET TimeZone = 'UTC'")  # timestamptz -> date casts are UTC days, as the API's
+            if utc:
+                con.execute("SET TimeZone = 'UTC'")
             if memory_limit:  # DuckDB spills to disk beyond it (big merges, 1M users)
                 con.execute(f"SET memory_limit = '{memory_limit}'")
             return con
@@ -97,10 +99,6 @@ def anti_join(native: duckdb.DuckDBPyConnection, qualified: str, key: str, keep:
         native.unregister(view)
 
 
-def is_missing_table(exc: BaseException) -> bool:
-    return isinstance(exc, duckdb.CatalogException) or "does not exist" in str(exc)
-
-
 class WarehouseHeld(WarehouseError):
     """Readers or another writer kept the file longer than the sync waits for them."""
 
@@ -108,20 +106,10 @@ class WarehouseHeld(WarehouseError):
 
 
 def hold(path: Path, *, memory_limit: str | None, wait: float) -> duckdb.DuckDBPyConnection:
-    """The file opened for writing, waiting `wait` seconds for readers already in."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            connection = duckdb.connect(str(path))
-            if memory_limit:  # DuckDB spills to disk beyond it (big merges, 1M users)
-                connection.execute(f"SET memory_limit = '{memory_limit}'")
-            return connection
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():  # not a DuckDB file, no permission, ...
-                raise WarehouseConfigError(f"RETURNING_WAREHOUSE {path} cannot be opened: "
-                                           f"{str(exc).splitlines()[0]}") from None
-            if time.monotonic() >= deadline:
-                raise WarehouseHeld(f"the warehouse {path} is held by another process (a query or a Dagster run?) "
-                                    f"after waiting {wait:.0f}s; try again when it ends") from None
-            time.sleep(0.2)
+    """The file opened for writing, waiting `wait` seconds for readers already in (`connect`'s wait,
+    with the sync's own message when it runs out)."""
+    try:
+        return connect(path, wait_seconds=wait, poll_seconds=0.2, memory_limit=memory_limit, utc=False)
+    except WarehouseBusyError:
+        raise WarehouseHeld(f"the warehouse {path} is held by another process (a query or a Dagster run?) "
+                            f"after waiting {wait:.0f}s; try again when it ends") from None
