@@ -24,7 +24,8 @@ from typing import Any
 from dagster import ConfigurableResource
 from dagster_dlt import DagsterDltResource
 
-from warehouse.connection import Connection, WarehouseConfigError, connect
+from returning_errors import ConfigError
+from warehouse.connection import Connection, connect
 from warehouse.location import WarehouseLocation
 
 # On DuckDB every asset or check that opens the file runs in this pool (limit 1), so overlapping
@@ -54,7 +55,7 @@ class Warehouse(ConfigurableResource):
 
     def location(self) -> WarehouseLocation:
         if self.destination and any(c in self.destination for c in ":/@"):
-            raise WarehouseConfigError(
+            raise ConfigError(
                 "Warehouse.destination names a dlt destination (duckdb, postgres, ...), never a URL: "
                 "credentials go in DESTINATION__<NAME>__CREDENTIALS or .dlt/secrets.toml")
         return WarehouseLocation.from_env(destination=self.destination, path=self.path)

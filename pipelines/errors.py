@@ -1,136 +1,90 @@
-"""Exceptions a caller can catch by meaning. Each carries an `exit_code` (see shared/interfaces.md)
-and a one-line message saying what to fix. Messages never contain the API key: every message
-passes through `scrub` before it is stored."""
+"""The API's errors, caught by meaning: the key refused (exit 3) or the API failing (exit 4). Each
+names the endpoint and says what to fix; the base, the configuration error and the busy sync come
+from `returning_errors` (every layer raises those) and are importable from here too."""
 
 from __future__ import annotations
 
-_SECRETS: set[str] = set()
+from returning_errors import ConfigError, ReturningError, SyncBusy, register_secret, scrub
 
 
-def register_secret(value: str | None) -> None:
-    """Remember a secret (the API key) so that no error message can ever carry it."""
-    if value and len(value) >= 8:
-        _SECRETS.add(value)
+def _said(server_message: str) -> str:
+    return f" (server said: {server_message})" if server_message else ""
 
 
-def scrub(text: str) -> str:
-    for secret in _SECRETS:
-        text = text.replace(secret, "***")
-    return text
+class KeyRefused(ReturningError):
+    """The API refused the key: unknown, expired (401) or lacking a permission (403)."""
+
+    exit_code = 3
 
 
-class ReturningError(Exception):
-    """Base of every error the pipeline raises on purpose."""
-
-    exit_code: int = 1
-
-    def __init__(self, message: str) -> None:
-        self.message = scrub(message)
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class ConfigError(ReturningError):
-    """Bad or missing configuration, bad command-line values."""
-
-    exit_code = 2
-
-
-class AuthError(ReturningError):
+class AuthError(KeyRefused):
     """401: the key is missing, unknown, inactive or expired."""
 
-    exit_code = 3
-
     def __init__(self, endpoint: str, server_message: str = "", permission: str | None = None) -> None:
-        self.endpoint = endpoint
-        self.permission = permission
-        detail = f" (server said: {server_message})" if server_message else ""
+        self.endpoint, self.permission = endpoint, permission
         needs = f" (needs permission '{permission}')" if permission else ""
-        super().__init__(
-            f"authentication failed on {endpoint}{needs}: key invalid or expired (HTTP 401){detail}; "
-            "check RETURNING_AI_API_KEY"
-        )
+        super().__init__(f"authentication failed on {endpoint}{needs}: key invalid or expired (HTTP 401)"
+                         f"{_said(server_message)}; check RETURNING_AI_API_KEY")
 
 
-class PermissionDenied(ReturningError):
+class PermissionDenied(KeyRefused):
     """403: the key is valid but lacks the endpoint's permission."""
 
-    exit_code = 3
-
     def __init__(self, endpoint: str, permission: str, server_message: str = "") -> None:
-        self.endpoint = endpoint
-        self.permission = permission
-        detail = f" (server said: {server_message})" if server_message else ""
-        super().__init__(
-            f"permission denied on {endpoint}: the API key lacks the '{permission}' permission "
-            f"(HTTP 403){detail}; add it under community settings > API keys"
-        )
+        self.endpoint, self.permission = endpoint, permission
+        super().__init__(f"permission denied on {endpoint}: the API key lacks the '{permission}' permission "
+                         f"(HTTP 403){_said(server_message)}; add it under community settings > API keys")
 
 
-class ContractError(ReturningError):
-    """The API answered something the contract does not allow (missing or malformed field)."""
+class ApiFailure(ReturningError):
+    """The API failed: an answer the contract does not allow, an error status, an outage, a lost write."""
 
     exit_code = 4
 
+
+class ContractError(ApiFailure):
+    """The API answered something the contract does not allow (missing or malformed field)."""
+
     def __init__(self, endpoint: str, problem: str, page: int | str | None = None) -> None:
-        self.endpoint = endpoint
-        self.page = page
-        self.problem = problem
+        self.endpoint, self.page, self.problem = endpoint, page, problem
         where = f" page {page}" if page is not None else ""
         super().__init__(f"contract violation on {endpoint}{where}: {problem}")
 
 
-class ApiError(ReturningError):
+class ApiError(ApiFailure):
     """A non-retryable HTTP error other than 401/403 (400, 404, 409, ...)."""
 
-    exit_code = 4
-
     def __init__(self, endpoint: str, status: int, server_message: str = "") -> None:
-        self.endpoint = endpoint
-        self.status = status
-        detail = f": {server_message}" if server_message else ""
-        super().__init__(f"{endpoint} failed with HTTP {status}{detail}")
+        self.endpoint, self.status = endpoint, status
+        super().__init__(f"{endpoint} failed with HTTP {status}{f': {server_message}' if server_message else ''}")
 
 
-class RetriesExhausted(ReturningError):
+class RetriesExhausted(ApiFailure):
     """The API kept failing (5xx, 429, timeouts, broken bodies) after every retry."""
 
-    exit_code = 4
-
     def __init__(self, endpoint: str, attempts: int, last_problem: str) -> None:
-        self.endpoint = endpoint
-        self.attempts = attempts
-        self.last_problem = last_problem
+        self.endpoint, self.attempts, self.last_problem = endpoint, attempts, last_problem
         super().__init__(f"{endpoint} kept failing after {attempts} attempts; last: {last_problem}")
 
 
-class AmbiguousWriteError(ReturningError):
+class AmbiguousWriteError(ApiFailure):
     """A write was sent but its outcome is unknown (timeout, connection lost, 5xx). Not retried:
     check the server side (e.g. the bulk-jobs list) before sending it again."""
 
-    exit_code = 4
-
     def __init__(self, endpoint: str, problem: str) -> None:
         self.endpoint = endpoint
-        super().__init__(
-            f"{endpoint}: the request was sent but its outcome is unknown ({problem}); "
-            "it was NOT retried — check the server before sending it again"
-        )
+        super().__init__(f"{endpoint}: the request was sent but its outcome is unknown ({problem}); "
+                         "it was NOT retried — check the server before sending it again")
 
 
-class SendFailed(ReturningError):
+class SendFailed(ApiFailure):
     """A write could not be sent at all (no connection): nothing reached the server."""
-
-    exit_code = 4
 
     def __init__(self, endpoint: str, problem: str) -> None:
         self.endpoint = endpoint
         super().__init__(f"{endpoint}: could not send the request ({problem}); nothing reached the server")
 
 
-class SyncBusy(ReturningError):
-    """Another sync is loading into the same warehouse directory."""
-
-    exit_code = 1
+__all__ = ["AmbiguousWriteError", "ApiError", "ApiFailure", "AuthError", "ConfigError", "ContractError",
+           "KeyRefused", "PermissionDenied", "RetriesExhausted", "ReturningError", "SendFailed", "SyncBusy",
+           "register_secret", "scrub"]

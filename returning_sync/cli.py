@@ -1,8 +1,8 @@
 """`returning-sync` command line: composes the simulator, the sync, the models and reverse ETL.
 
 Each sub-command lives in `returning_sync/commands/<name>.py` and exposes
-`add_arguments(parser)` and `run(args) -> int`. Errors that carry an `exit_code`
-attribute (see `pipelines.errors`) end the process with that code and one line on stderr.
+`add_arguments(parser)` and `run(args) -> int`. A `ReturningError` (see `returning_errors`) ends
+the process with its `exit_code` and one line on stderr; anything else is unexpected (exit 1).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from returning_errors import ReturningError
 
 COMMANDS: dict[str, str] = {
     "demo": "the main job on the embedded default: simulator, full sync, models, reverse-ETL dry runs",
@@ -55,13 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # one line, specific cause, mapped exit code
-        code = getattr(exc, "exit_code", None)
-        if code is None:
-            print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
+    except ReturningError as exc:  # one line, specific cause, mapped exit code
         print(f"error: {exc}", file=sys.stderr)
-        return int(code)
+        return exc.exit_code
+    except Exception as exc:
+        print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

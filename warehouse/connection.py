@@ -4,11 +4,8 @@ SQL is written once, in DuckDB's dialect with `?` placeholders, and transpiled b
 destination's dialect (`transpile`). DuckDB is reached through its adapter (`warehouse.duck`: the file
 lock, the memory limit, Arrow registration); every other destination through dlt's own SQL client,
 configured by dlt's own conventions. Errors say which warehouse and what to fix, never a password:
-
-- `WarehouseConfigError` (exit 2): unknown destination, missing credentials, refused login, a path
-  that is not a DuckDB file;
-- `WarehouseUnreachable` (exit 4): the server does not answer;
-- `WarehouseQueryError` (exit 2): a query the warehouse refused (bad SQL, a write in a read-only session).
+a setting that is wrong (unknown destination, missing credentials, refused login, a path that is not
+a DuckDB file) is a `ConfigError`; what the warehouse answers is a `WarehouseError` (below).
 """
 
 from __future__ import annotations
@@ -17,24 +14,26 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from os import PathLike
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
 
+from returning_errors import ConfigError, ReturningError, SyncBusy
 from warehouse.location import RAW_SCHEMA, SQL_DIALECT, WarehouseLocation
 
 
-class WarehouseError(Exception):
-    """Base of the warehouse port's errors; `exit_code` as in shared/interfaces.md."""
-
-    exit_code = 1
+class WarehouseError(ReturningError):
+    """The warehouse failed or refused a statement; the message names the warehouse."""
 
 
-class WarehouseConfigError(WarehouseError):
-    """The warehouse setting is wrong: unknown destination, no credentials, login refused."""
+class WarehouseMissing(ConfigError):
+    """The embedded warehouse file does not exist yet: nothing has been loaded."""
 
-    exit_code = 2
+    def __init__(self, path: str | PathLike[str]) -> None:
+        super().__init__(f"no warehouse at {path}; run `returning-sync sync` or `returning-sync demo` first "
+                         "(or set RETURNING_WAREHOUSE)")
 
 
 class WarehouseUnreachable(WarehouseError):
@@ -224,7 +223,7 @@ class Connection:
         self.close()
 
     def _query_error(self, exc: Exception) -> Exception:
-        if isinstance(exc, WarehouseError):
+        if isinstance(exc, ReturningError):
             return exc
         if self.sql_client is not None and self._in_transaction is False:
             try:  # psycopg2 leaves the connection in an aborted state after an error
@@ -285,11 +284,11 @@ def dlt_destination(location: WarehouseLocation, connection: Any = None) -> Any:
     try:
         return Destination.from_reference(location.destination)
     except UnknownDestinationModule:
-        raise WarehouseConfigError(
+        raise ConfigError(
             f"unknown destination {location.destination!r} (RETURNING_DESTINATION): name a dlt destination "
             "such as duckdb, postgres, motherduck, snowflake or bigquery") from None
     except Exception as exc:  # a destination whose driver is not installed
-        raise WarehouseConfigError(
+        raise ConfigError(
             f"destination {location.destination!r} cannot be used: {str(exc).splitlines()[0]} "
             f"(install its dlt extra, e.g. pip install 'dlt[{location.destination}]')") from None
 
@@ -305,7 +304,7 @@ def sql_client(location: WarehouseLocation, dataset: str = RAW_SCHEMA) -> Any:
     try:
         client = destination.client(Schema("returning_ai"), spec)
     except ConfigFieldMissingException:
-        raise WarehouseConfigError(missing_credentials(location)) from None
+        raise ConfigError(missing_credentials(location)) from None
     return client.sql_client
 
 
@@ -328,7 +327,7 @@ def credential_summary(location: WarehouseLocation) -> str:
     return f"at {where}/{database}" if database else (f"at {where}" if where else "")
 
 
-def classify_connect_error(location: WarehouseLocation, exc: BaseException) -> WarehouseError:
+def classify_connect_error(location: WarehouseLocation, exc: BaseException) -> ConfigError | WarehouseUnreachable:
     """A failed login or connection as one clear line: refused login exit 2, unreachable exit 4."""
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
@@ -339,7 +338,7 @@ def classify_connect_error(location: WarehouseLocation, exc: BaseException) -> W
                    "server closed the connection", "name or service not known")
     if any(s in lower for s in unreachable):
         return WarehouseUnreachable(f"the warehouse {where} is unreachable: {first}")
-    return WarehouseConfigError(f"the warehouse {where} refused the connection: {first}")
+    return ConfigError(f"the warehouse {where} refused the connection: {first}")
 
 
 def connect(location: WarehouseLocation | None = None, *, read_only: bool = False,
@@ -356,7 +355,7 @@ def connect(location: WarehouseLocation | None = None, *, read_only: bool = Fals
     client = sql_client(location)
     try:
         client.open_connection()
-    except WarehouseError:
+    except ReturningError:
         raise
     except Exception as exc:
         raise classify_connect_error(location, exc) from None
@@ -394,16 +393,10 @@ def hold_for_load(location: WarehouseLocation, *, memory_limit: str | None = Non
             # when this connection ends, however the process ends
             row = con.fetchone("SELECT pg_try_advisory_lock(hashtext(?))", [f"returning_sync:{RAW_SCHEMA}"])
             if not (row and row[0]):
-                raise WarehouseBusy(f"another sync is already loading into {location.describe()} "
+                raise SyncBusy(f"another sync is already loading into {location.describe()} "
                                     "(it holds the dataset's advisory lock); wait for it to finish")
         else:
             con.fetchone("SELECT 1")
         yield None
     finally:
         con.close()
-
-
-class WarehouseBusy(WarehouseError):
-    """Another sync holds the warehouse (its lock) longer than this one waits."""
-
-    exit_code = 1

@@ -16,31 +16,15 @@ from typing import Any
 
 import duckdb
 
-from warehouse.connection import WarehouseConfigError, WarehouseError
+from returning_errors import Busy, ConfigError
+from warehouse.connection import WarehouseMissing
 from warehouse.location import DEFAULT_WAREHOUSE
 
 Error = duckdb.Error  # for callers that must tell DuckDB's errors apart without importing duckdb
 
 
-class WarehouseBusyError(WarehouseError):
-    """Another process (typically a Dagster run) holds the warehouse's write lock."""
-
-    exit_code = 1
-
-    def __init__(self, path: Path, waited: float, detail: str) -> None:
-        holder = detail.split("Conflicting lock is held in", 1)[-1].split(". See also")[0].strip()
-        super().__init__(
-            f"the warehouse {path} is locked by another process ({holder}), still after waiting "
-            f"{waited:.0f}s; a sync or materialization is probably writing to it. Try again when it ends."
-        )
-
-
-class WarehouseMissingError(WarehouseError):
-    exit_code = 2
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(f"no warehouse at {path}; run `returning-sync sync` or `returning-sync demo` first "
-                         "(or set RETURNING_WAREHOUSE)")
+class WarehouseLocked(Busy):
+    """Another process (a sync, a Dagster run, a query) holds the DuckDB file longer than this one waits."""
 
 
 def warehouse_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -55,12 +39,12 @@ def _is_lock_error(exc: BaseException) -> bool:
 def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
             wait_seconds: float = 5.0, poll_seconds: float = 0.25,
             memory_limit: str | None = None, utc: bool = True) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse; retry while another process holds the lock, then raise WarehouseBusyError.
-    A file that is not a DuckDB database (or cannot be opened) is a WarehouseConfigError. `utc`: the
+    """Open the warehouse; retry while another process holds the lock, then raise WarehouseLocked.
+    A file that is not a DuckDB database (or cannot be opened) is a ConfigError. `utc`: the
     session's time zone is UTC (timestamptz -> date casts are UTC days, as the API's)."""
     target = warehouse_path(path)
     if read_only and not target.exists():
-        raise WarehouseMissingError(target)
+        raise WarehouseMissing(target)
     if not read_only:
         target.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -75,12 +59,16 @@ def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = Fal
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
                 if isinstance(exc, duckdb.IOException):
-                    raise WarehouseConfigError(f"RETURNING_WAREHOUSE {target} cannot be opened: "
-                                               f"{str(exc).splitlines()[0]}") from None
+                    raise ConfigError(f"RETURNING_WAREHOUSE {target} cannot be opened: "
+                                      f"{str(exc).splitlines()[0]}") from None
                 raise
             waited = time.monotonic() - started
             if waited >= wait_seconds:
-                raise WarehouseBusyError(target, waited, str(exc)) from exc
+                holder = str(exc).split("Conflicting lock is held in", 1)[-1].split(". See also")[0].strip()
+                raise WarehouseLocked(
+                    f"the warehouse {target} is locked by another process ({holder}), still after waiting "
+                    f"{waited:.0f}s; a sync or materialization is probably writing to it. Try again when it ends."
+                ) from exc
             time.sleep(poll_seconds)
 
 
@@ -99,17 +87,11 @@ def anti_join(native: duckdb.DuckDBPyConnection, qualified: str, key: str, keep:
         native.unregister(view)
 
 
-class WarehouseHeld(WarehouseError):
-    """Readers or another writer kept the file longer than the sync waits for them."""
-
-    exit_code = 1
-
-
 def hold(path: Path, *, memory_limit: str | None, wait: float) -> duckdb.DuckDBPyConnection:
     """The file opened for writing, waiting `wait` seconds for readers already in (`connect`'s wait,
     with the sync's own message when it runs out)."""
     try:
         return connect(path, wait_seconds=wait, poll_seconds=0.2, memory_limit=memory_limit, utc=False)
-    except WarehouseBusyError:
-        raise WarehouseHeld(f"the warehouse {path} is held by another process (a query or a Dagster run?) "
-                            f"after waiting {wait:.0f}s; try again when it ends") from None
+    except WarehouseLocked:
+        raise WarehouseLocked(f"the warehouse {path} is held by another process (a query or a Dagster run?) "
+                              f"after waiting {wait:.0f}s; try again when it ends") from None

@@ -28,7 +28,8 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from warehouse.connection import Connection, WarehouseConfigError, WarehouseError
+from returning_errors import ConfigError
+from warehouse.connection import Connection, WarehouseError
 from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA, SQL_DIALECT, WarehouseLocation, user_folders
 
 __all__ = ["MODELS_DIR", "MODELS_SCHEMA", "RAW_SCHEMA", "BuildResult", "Materialization", "Model",
@@ -52,7 +53,7 @@ UTC_SESSION = {
 }
 
 
-class ModelError(WarehouseConfigError):
+class ModelError(ConfigError):
     """A model folder or selection is wrong: unknown model, bad file name, a missing upstream model."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from webhooks.config import WebhookConfigError
+from returning_errors import ReturningError
 from webhooks.server import add_arguments, run
 
 
@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except WebhookConfigError as exc:
+    except ReturningError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
 

@@ -1,4 +1,5 @@
-"""Receiver settings from the environment. The keys never appear in a repr, a message or a log."""
+"""Receiver settings from the environment. The keys never appear in a repr, a message or a log: a bad
+setting is a `ConfigError` (exit 2) naming the variable and the kind of fault, never the value."""
 
 from __future__ import annotations
 
@@ -7,14 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from returning_errors import ConfigError
+
 DEFAULT_DIR = Path("warehouse/landing/webhooks")
 AES_KEY_LENGTH = 32
-
-
-class WebhookConfigError(Exception):
-    """Bad or missing receiver configuration (exit code 2). The message never holds a key."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -34,7 +31,7 @@ class WebhookSettings:
         env = os.environ if environ is None else environ
         api_key = env.get("RETURNING_WEBHOOK_KEY", "").strip() or None
         if api_key is None and not allow_no_key:
-            raise WebhookConfigError(
+            raise ConfigError(
                 "RETURNING_WEBHOOK_KEY is not set: set it to the key the community sends as x-api-key, "
                 "or pass --allow-no-key to accept deliveries without one")
         raw_aes = env.get("RETURNING_WEBHOOK_AES_KEY", "")
@@ -48,7 +45,7 @@ def parse_aes_key(raw: str) -> bytes:
     value = raw.strip()
     if len(value) != AES_KEY_LENGTH or not value.isascii():
         # the length and the kind of fault only: never the value, not even in part
-        raise WebhookConfigError(
+        raise ConfigError(
             f"RETURNING_WEBHOOK_AES_KEY must be {AES_KEY_LENGTH} ASCII characters "
             f"(got {len(value)} characters{'' if value.isascii() else ', not all ASCII'})")
     return value.encode("ascii")

@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 import uvicorn
 
+from returning_errors import ConfigError
 from webhooks.app import create_app
-from webhooks.config import WebhookConfigError, WebhookSettings
+from webhooks.config import WebhookSettings
 from webhooks.landing import SEGMENT_AGE_S, SEGMENT_BYTES, Landing
 
 
@@ -26,7 +27,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise WebhookConfigError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+        raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror}") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -83,8 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Settings from the environment and `args`; a bad one raises `WebhookConfigError` (exit 2)."""
+    """Settings from the environment and `args`; a bad one raises `ConfigError` (exit 2)."""
     if args.segment_bytes < 1 or args.segment_age <= 0:
-        raise WebhookConfigError("--segment-bytes and --segment-age must be positive")
+        raise ConfigError("--segment-bytes and --segment-age must be positive")
     settings = WebhookSettings.from_env(allow_no_key=args.allow_no_key)
     return serve(settings, args.host, args.port, segment_bytes=args.segment_bytes, segment_age=args.segment_age)

@@ -11,9 +11,9 @@ import argparse
 import sys
 import time
 
-from warehouse.connection import WarehouseConfigError, WarehouseError, connect
+from warehouse.connection import WarehouseError, WarehouseMissing, connect
 from warehouse.location import WarehouseLocation
-from warehouse.models import build_model, discover_models, select_models
+from warehouse.models import ModelError, build_model, discover_models, select_models
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,11 +28,10 @@ def run(args: argparse.Namespace) -> int:
     selection = args.select.split(",") if args.select is not None else None
     models = select_models(discover_models(), selection)  # an unknown model: exit 2 before connecting
     if not models:
-        raise WarehouseConfigError("--select named no model")
+        raise ModelError("--select named no model")
     location = WarehouseLocation.from_env()
     if location.embedded and not location.file.exists():
-        raise WarehouseConfigError(f"no warehouse at {location.path}; run `returning-sync sync` first "
-                                   "(or set RETURNING_WAREHOUSE)")
+        raise WarehouseMissing(location.path)
     started = time.monotonic()
     width = max(len("model"), *(len(m.name) for m in models))
     print(f"building {len(models)} model{'s' if len(models) != 1 else ''} on {location.describe()}")

@@ -20,10 +20,8 @@ from typing import Any, TextIO
 
 import sqlglot
 
-from warehouse.connection import WarehouseError, WarehouseQueryError, connect, is_read_only_statement
+from warehouse.connection import WarehouseQueryError, connect, is_read_only_statement
 from warehouse.location import WarehouseLocation
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,13 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="DuckDB file (default: $RETURNING_WAREHOUSE or warehouse/returning.duckdb)")
     parser.add_argument("--wait", type=float, default=5.0,
                         help="DuckDB: seconds to wait while another process holds the warehouse lock (default 5)")
-
-
-def safe_csv_cell(value: Any) -> Any:
-    """Neutralise text a spreadsheet would run as a formula (leading = + - @, tab, CR)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -53,10 +44,12 @@ def _json_default(value: Any) -> Any:
 
 
 def write_csv(out: TextIO, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Text a spreadsheet would run as a formula is neutralised, as in the reverse-ETL preview."""
+    from reverse_etl.csvfile import neutralise  # only here: the other formats need none of reverse_etl
+
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([safe_csv_cell(c) for c in columns])
-    for row in rows:
-        writer.writerow([safe_csv_cell(v) for v in row])
+    for cells in (columns, *rows):
+        writer.writerow([neutralise(c) if isinstance(c, str) else c for c in cells])
 
 
 def write_json(out: TextIO, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -90,7 +83,7 @@ def refuse_unless_read(query: str, location: WarehouseLocation) -> None:
 
 
 def query(location: WarehouseLocation, sql: str, wait_seconds: float) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of a read-only query (raises WarehouseError with one line)."""
+    """Column names and rows of a read-only query (a ReturningError, with one line, when it cannot run)."""
     if not location.embedded:
         refuse_unless_read(sql, location)
     with connect(location, read_only=True, wait_seconds=wait_seconds) as con:
@@ -105,11 +98,7 @@ def query(location: WarehouseLocation, sql: str, wait_seconds: float) -> tuple[l
 def run(args: argparse.Namespace) -> int:
     logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "falling back to Command" noise
     location = WarehouseLocation.from_env(path=args.warehouse)
-    try:
-        columns, rows = query(location, args.query, args.wait)
-    except WarehouseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    columns, rows = query(location, args.query, args.wait)  # an error: one line and its exit code (cli)
     if args.format == "csv":
         write_csv(sys.stdout, columns, rows)
     elif args.format == "json":

@@ -39,14 +39,14 @@ def test_definitions_for_a_server_name_it_and_pool_per_table() -> None:
 
 def test_warehouse_resource_reads_the_environment_at_run_time(monkeypatch: pytest.MonkeyPatch,
                                                               tmp_path: Path) -> None:
-    from warehouse.connection import WarehouseConfigError
+    from returning_errors import ConfigError
 
     resource = Warehouse()
     monkeypatch.setenv("RETURNING_DESTINATION", "postgres")
     monkeypatch.setenv("RETURNING_WAREHOUSE", str(tmp_path / "w.duckdb"))
     assert (resource.location().destination, resource.location().path) == ("postgres", tmp_path / "w.duckdb")
     assert Warehouse(destination="duckdb").location().embedded
-    with pytest.raises(WarehouseConfigError, match="never a URL"):
+    with pytest.raises(ConfigError, match="never a URL"):
         Warehouse(destination="postgresql://u:secret@host/db").location()
 
 
