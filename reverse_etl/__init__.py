@@ -3,7 +3,8 @@
 Definitions live in `warehouse/reverse_etl/*.sql` (see `definitions`); `run_push` runs one.
 """
 
-from reverse_etl.definitions import Definition, DefinitionError, get_definition, list_definitions
+from reverse_etl.definitions import Definition, get_definition, list_definitions
+from reverse_etl.errors import DefinitionError
 from reverse_etl.result import PushResult
 from reverse_etl.runner import run_push
 

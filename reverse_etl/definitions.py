@@ -37,6 +37,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from reverse_etl.errors import DefinitionError
 from warehouse.location import user_folders
 
 DEFINITIONS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "reverse_etl"
@@ -67,12 +68,6 @@ DEFAULT_RETRIES = 2
 
 _HEADER_LINE = re.compile(r"^-- ?([a-z_]+):\s*(.*?)\s*$")  # `-- key: value`; indented lines continue
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-class DefinitionError(ValueError):
-    """A definition file is malformed. Configuration error: exit code 2."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

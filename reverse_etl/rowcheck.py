@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reverse_etl.definitions import Definition
+from reverse_etl.errors import QueryError
 from reverse_etl.ledger import _chunks
 from reverse_etl.validate import CheckedRow, period_text
 from warehouse.connection import Connection
@@ -32,12 +33,6 @@ from warehouse.location import RAW_SCHEMA
 MAX_MESSAGE_CHARS = 4000
 _DMY = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
 _YMD = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
-
-
-class MissingTable(Exception):
-    """A table a per-row check needs is not in the warehouse: a configuration error (exit 2)."""
-
-    exit_code = 2
 
 
 def message_key(definition: str, channel: str, sender: str, period: str | None) -> str:
@@ -95,8 +90,8 @@ def _messages(definition: Definition, rows: Sequence[Mapping[str, Any]], con: Co
               max_chars: int) -> list[CheckedRow]:
     for table in ("channels", "users"):
         if not con.table_exists(RAW_SCHEMA, table):
-            raise MissingTable(f"push {definition.name}: a message push checks channels and senders in "
-                               f"{RAW_SCHEMA}.{table}, which is not loaded: run `returning-sync sync` first")
+            raise QueryError(f"push {definition.name}: a message push checks channels and senders in "
+                             f"{RAW_SCHEMA}.{table}, which is not loaded: run `returning-sync sync` first")
     channels = {str(i): str(t or "") for i, t in con.fetchall(f'SELECT _id, "type" FROM {RAW_SCHEMA}.channels')}
     senders = [_text(r.get("sender")) for r in rows]
     deleted = "coalesce(is_deleted, FALSE)" if any(

@@ -39,10 +39,11 @@ from reverse_etl.csvfile import format_value, neutralise
 from reverse_etl.definitions import ROW_TARGETS, Definition
 from reverse_etl.diff import Plan, _needs
 from reverse_etl.ledger import LedgerEntry, PlannedKey, PlannedRow
+from reverse_etl.pushrun import PushRun
 from reverse_etl.result import PushResult
 from reverse_etl.rowledger import Outcome
 from reverse_etl.validate import CheckedRow
-from warehouse.connection import Connection, WarehouseConflict, WarehouseQueryError
+from warehouse.connection import Connection, WarehouseConflict
 from warehouse.location import RAW_SCHEMA
 
 FLUSH_ROWS = 25  # answers recorded per transaction at most
@@ -114,34 +115,32 @@ def send_values(definition: Definition, row: PlannedRow) -> dict[str, Any]:
 
 # -- the run --------------------------------------------------------------------------------------
 
-def run_row_push(definition: Definition, settings: Any, dry_run: bool, client: Any,
-                 pacing: rowsend.Pacing | None = None) -> PushResult:
+def run_row_push(run: PushRun, pacing: rowsend.Pacing | None = None) -> PushResult:
     runner = _runner()
     pacing = pacing or rowsend.Pacing()
-    result = PushResult(definition=definition.name, dry_run=dry_run, state="dry_run" if dry_run else "pending")
-    if not dry_run:
-        result.resumed = settle(definition, settings, client, pacing)
+    definition, result = run.definition, run.result
+    if not result.dry_run:
+        result.resumed = settle(run, pacing)
         if any(r["state"] in ledger.OPEN_STATES for r in result.resumed):
             return runner._blocked(result)
-    with runner._db(settings, read_only=dry_run) as con:
-        rows = _query(con, definition, runner)
-        checked = rowcheck.check_rows(definition, rows, con, lambda: _statuses(con, client),
-                                      max_chars=_max_chars(settings))
+    with run.db(read_only=result.dry_run) as con:
+        rows = runner.query_rows(con, definition)
+        checked = rowcheck.check_rows(definition, rows, con, lambda: _statuses(con, run.client),
+                                      max_chars=_max_chars(run.settings))
         push_id = runner.new_push_id(definition.name)
         plan = plan_rows(definition, checked, ledger.load_entries(con, definition.name))
-        if dry_run:
+        if result.dry_run:
             runner._count(result, len(rows), plan)
-            _write_preview(definition, settings, plan, f"dry-run-{push_id}", result)
+            _write_preview(run, plan, f"dry-run-{push_id}")
             return result
     floors: dict[str, dict[str, Any]] = {}
     if definition.target == "message":
         for channel in sorted({r.values["channel_id"] for r in plan.send}):
-            floors[channel] = rowsend.floor_of(client, channel)
+            floors[channel] = rowsend.floor_of(run.client, channel)
     runner.checkpoint("before_claim")
-    with runner._db(settings) as con:
+    with run.db() as con:
         try:
-            plan = _claim_and_record(con, definition, settings, checked, len(rows), push_id, result,
-                                     floors, client)
+            plan = _claim_and_record(con, run, checked, len(rows), push_id, floors)
         except ledger.ClaimTaken:
             return runner._blocked(result)
     result.push_id = push_id
@@ -149,17 +148,8 @@ def run_row_push(definition: Definition, settings: Any, dry_run: bool, client: A
         result.state = "no_changes"
         return result
     runner.checkpoint("before_send")
-    _send_all(definition, settings, client, push_id, plan, pacing, result)
+    _send_all(run, plan, pacing)
     return result
-
-
-def _query(con: Connection, definition: Definition, runner: Any) -> list[dict[str, Any]]:
-    try:
-        return con.dicts(definition.sql)
-    except WarehouseQueryError as exc:
-        first = (str(getattr(exc, "original", exc)).strip().splitlines() or [str(exc)])[0]
-        raise runner.QueryError(f"push {definition.name}: its SQL ({definition.path.name}) failed on the warehouse: "
-                                f"{first}; load the tables (and seeds) it reads first") from None
 
 
 def _statuses(con: Connection, client: Any) -> list[dict[str, Any]]:
@@ -178,10 +168,10 @@ def _max_chars(settings: Any) -> int:
         return rowcheck.MAX_MESSAGE_CHARS
 
 
-def _claim_and_record(con: Connection, definition: Definition, settings: Any, checked: list[CheckedRow],
-                      total: int, push_id: str, result: PushResult, floors: dict[str, dict[str, Any]],
-                      client: Any) -> Plan:
+def _claim_and_record(con: Connection, run: PushRun, checked: list[CheckedRow], total: int, push_id: str,
+                      floors: dict[str, dict[str, Any]]) -> Plan:
     runner = _runner()
+    definition, result = run.definition, run.result
     owner = f"{socket.gethostname()}:{os.getpid()}"
     for attempt in range(2):
         try:
@@ -192,11 +182,11 @@ def _claim_and_record(con: Connection, definition: Definition, settings: Any, ch
                 plan = plan_rows(definition, checked, entries)
                 if definition.target == "message":
                     for channel in {r.values["channel_id"] for r in plan.send} - set(floors):
-                        floors[channel] = rowsend.floor_of(client, channel)  # a key released meanwhile
+                        floors[channel] = rowsend.floor_of(run.client, channel)  # a key released meanwhile
                     _with_floors(plan, floors)
                 runner._count(result, total, plan)
                 if plan.send:
-                    _write_preview(definition, settings, plan, push_id, result)
+                    _write_preview(run, plan, push_id)
                 push = {
                     "push_id": push_id, "definition": definition.name, "target": definition.target,
                     "file_name": None, "csv_path": str(result.csv_path) if result.csv_path else None,
@@ -213,9 +203,9 @@ def _claim_and_record(con: Connection, definition: Definition, settings: Any, ch
     raise ledger.ClaimTaken(definition.name)
 
 
-def _send_all(definition: Definition, settings: Any, client: Any, push_id: str, plan: Plan,
-              pacing: rowsend.Pacing, result: PushResult) -> None:
+def _send_all(run: PushRun, plan: Plan, pacing: rowsend.Pacing) -> None:
     runner = _runner()
+    definition, client, result, push_id = run.definition, run.client, run.result, run.push_id
     stop = rowsend.Stop()
 
     def task(row: PlannedRow) -> tuple[int, Outcome]:
@@ -237,7 +227,7 @@ def _send_all(definition: Definition, settings: Any, client: Any, push_id: str, 
     def flush() -> None:
         nonlocal last
         if buffer:
-            with runner._db(settings) as con:
+            with run.db() as con:
                 rowledger.record_outcomes(con, push_id, dict(buffer), definition.retries)
             buffer.clear()
         last = time.monotonic()
@@ -254,7 +244,7 @@ def _send_all(definition: Definition, settings: Any, client: Any, push_id: str, 
                 flush()
     finally:
         flush()
-    with runner._db(settings) as con:
+    with run.db() as con:
         counts = rowledger.finish_push(con, push_id, error=fatal, state="failed" if fatal else None)
         if counts is None:
             counts = rowledger.counts(con, push_id)
@@ -274,11 +264,12 @@ def _send_all(definition: Definition, settings: Any, client: Any, push_id: str, 
 
 # -- settling what earlier runs left --------------------------------------------------------------
 
-def settle(definition: Definition, settings: Any, client: Any, pacing: rowsend.Pacing) -> list[dict[str, Any]]:
+def settle(run: PushRun, pacing: rowsend.Pacing) -> list[dict[str, Any]]:
     """Finish pushes an earlier run left `sending`, then look for `unknown` messages; returns each
     push's id and the state it ended in (an open state: its process may still be sending)."""
     runner = _runner()
-    with runner._db(settings) as con:
+    definition, client = run.definition, run.client
+    with run.db() as con:
         open_ = ledger.open_pushes(con, definition.name)
     out: list[dict[str, Any]] = []
     for push in open_:
@@ -286,7 +277,7 @@ def settle(definition: Definition, settings: Any, client: Any, pacing: rowsend.P
         if push.get("state") != "sending" or runner._may_still_upload(push):
             out.append({"push_id": push_id, "state": push.get("state") or "sending"})
             continue
-        with runner._db(settings) as con:
+        with run.db() as con:
             pending = rowledger.pending_rows(con, push_id)
         outcomes: dict[int, Outcome] = {}
         for row in pending:
@@ -303,13 +294,13 @@ def settle(definition: Definition, settings: Any, client: Any, pacing: rowsend.P
                 continue
             outcomes[n] = (Outcome("success", note="the run ended before recording; found through Get Messages")
                            if found else Outcome("unsent", "the run ended before sending it (not in Get Messages)"))
-        with runner._db(settings) as con:
+        with run.db() as con:
             rowledger.record_outcomes(con, push_id, outcomes, definition.retries)
             counts = rowledger.finish_push(con, push_id, error="settled by a later run")
             state = rowledger.end_state(counts) if counts else runner._state(con, push_id)
         out.append({"push_id": push_id, "state": state})
     if definition.target == "message":
-        with runner._db(settings) as con:
+        with run.db() as con:
             unknown = rowledger.unknown_keys(con, definition.name)
         for key in unknown:
             values = ledger._loads(key["attempt_values"]) or {}
@@ -318,7 +309,7 @@ def settle(definition: Definition, settings: Any, client: Any, pacing: rowsend.P
                                              values)
             except Exception:  # noqa: BLE001 - still unknown: looked for again next time
                 continue
-            with runner._db(settings) as con:
+            with run.db() as con:
                 rowledger.settle_key(con, key["push_key"], found,
                                      "found through Get Messages by a later run" if found
                                      else "not in Get Messages after its answer was lost: sendable again")
@@ -327,8 +318,9 @@ def settle(definition: Definition, settings: Any, client: Any, pacing: rowsend.P
 
 # -- the people-facing file -----------------------------------------------------------------------
 
-def _write_preview(definition: Definition, settings: Any, plan: Plan, stem: str, result: PushResult) -> None:
+def _write_preview(run: PushRun, plan: Plan, stem: str) -> None:
     """The calls a run makes, as a CSV for people (formula-like cells neutralised): out/pushes/<name>/."""
+    definition = run.definition
     spec = ROW_TARGETS[definition.target]
     header = [*([spec.key] if spec.key else []), *definition.columns, *([definition.period] if definition.period
                                                                         else [])]
@@ -340,7 +332,7 @@ def _write_preview(definition: Definition, settings: Any, plan: Plan, stem: str,
         cells += [format_value(row.values.get(c)) for c in definition.columns]
         cells += [row.period or ""] if definition.period else []
         writer.writerow([neutralise(c) for c in cells])
-    path = _runner().files_dir(settings) / definition.name / f"{stem}.preview.csv"
+    path = run.files / f"{stem}.preview.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(buf.getvalue(), encoding="utf-8")
-    result.preview_path = path
+    run.result.preview_path = path

@@ -17,8 +17,6 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +24,12 @@ from reverse_etl import jobs, ledger
 from reverse_etl.csvfile import CsvColumn, CsvRow, formula_warnings, write_files
 from reverse_etl.definitions import Definition, get_definition
 from reverse_etl.diff import Plan, plan_rows
+from reverse_etl.errors import QueryError
+from reverse_etl.pushrun import PushRun, location_of
 from reverse_etl.result import PushResult
 from reverse_etl.validate import CheckedRow, FieldSpec, field_types, validate_rows
 from warehouse.connection import Connection, WarehouseConflict, WarehouseQueryError, connect
-from warehouse.location import RAW_SCHEMA, WarehouseLocation
+from warehouse.location import RAW_SCHEMA
 
 # test hook: "kill:<stage>" SIGKILLs this process at that stage, "pause:<stage>:<seconds>" sleeps there
 FAULT_ENV = "RETURNING_PUSH_FAULT"
@@ -47,31 +47,6 @@ def checkpoint(stage: str) -> None:
         time.sleep(float(fault.rsplit(":", 1)[1]))
 
 
-def files_dir(settings: Any) -> Path:
-    """Where upload files and previews go: `out/pushes/` beside the warehouse file (git-ignored)."""
-    return Path(settings.warehouse).resolve().parent / "out" / "pushes"
-
-
-def location_of(settings: Any) -> WarehouseLocation:
-    """The warehouse of `settings` (`pipelines.config.Settings.location`, a WarehouseLocation itself,
-    or anything with a `warehouse` path: DuckDB)."""
-    location = settings if isinstance(settings, WarehouseLocation) else getattr(settings, "location", None)
-    if isinstance(location, WarehouseLocation):
-        return location
-    return WarehouseLocation(path=Path(settings.warehouse))
-
-
-@contextmanager
-def _db(settings: Any, read_only: bool = False) -> Iterator[Connection]:
-    con = connect(location_of(settings), read_only=read_only, wait_seconds=60.0)
-    try:
-        if not read_only:
-            ledger.ensure_schema(con)
-        yield con
-    finally:
-        con.close()
-
-
 def last_runs(settings: Any) -> dict[str, dict[str, Any]]:
     """definition -> its latest push, from the ledger on the configured warehouse ({} before any)."""
     location = location_of(settings)
@@ -81,20 +56,20 @@ def last_runs(settings: Any) -> dict[str, dict[str, Any]]:
         return ledger.last_runs(con)
 
 
-class QueryError(Exception):
-    """A definition's SQL failed on the warehouse (missing table, bad column): exit code 2."""
+def query_rows(con: Connection, definition: Definition) -> list[dict[str, Any]]:
+    """The rows of the definition's SQL; a QueryError naming the file when the warehouse refuses it."""
+    try:
+        return con.dicts(definition.sql)
+    except WarehouseQueryError as exc:
+        first = (str(getattr(exc, "original", exc)).strip().splitlines() or [str(exc)])[0]
+        raise QueryError(f"push {definition.name}: its SQL ({definition.path.name}) failed on the warehouse: "
+                         f"{first}; load the tables (and seeds) and build the models it reads first") from None
 
-    exit_code = 2
 
-
-def _query(con: Connection, sql: str) -> list[dict[str, Any]]:
-    return con.dicts(sql)
-
-
-def _custom_fields(con: Connection, client: Any, settings: Any) -> list[dict[str, Any]]:
+def _custom_fields(con: Connection, run: PushRun) -> list[dict[str, Any]]:
     """The community's user fields: from the warehouse when loaded, else from the API (7.3)."""
     if con.table_exists(RAW_SCHEMA, "user_fields"):
-        rows = _query(con, f'SELECT _dlt_id, field, "type" FROM {RAW_SCHEMA}.user_fields')
+        rows = con.dicts(f'SELECT _dlt_id, field, "type" FROM {RAW_SCHEMA}.user_fields')
         if rows:
             options: dict[str, list[str]] = {}
             if con.table_exists(RAW_SCHEMA, "user_fields__options"):  # dlt's child table of the list
@@ -103,8 +78,8 @@ def _custom_fields(con: Connection, client: Any, settings: Any) -> list[dict[str
                         "ORDER BY _dlt_list_idx"):
                     options.setdefault(parent, []).append(value)
             return [{**r, "options": options.get(r["_dlt_id"], [])} for r in rows]
-    path_params = {"communityId": settings.community_id} if getattr(settings, "community_id", None) else None
-    data = client.request_json("user_fields", path_params=path_params)
+    community = getattr(run.settings, "community_id", None)
+    data = run.client.request_json("user_fields", path_params={"communityId": community} if community else None)
     return list(data or [])
 
 
@@ -131,45 +106,39 @@ def run_push(name: str, settings: Any, dry_run: bool = False, *, client: Any = N
     waiting = waiting or jobs.Waiting()
     if client is None:
         with _open_client(settings) as owned:
-            return _dispatch(definition, settings, dry_run, owned, waiting, pacing)
-    return _dispatch(definition, settings, dry_run, client, waiting, pacing)
+            return _dispatch(PushRun.start(definition, settings, owned, dry_run), waiting, pacing)
+    return _dispatch(PushRun.start(definition, settings, client, dry_run), waiting, pacing)
 
 
-def _dispatch(definition: Definition, settings: Any, dry_run: bool, client: Any, waiting: jobs.Waiting,
-              pacing: Any) -> PushResult:
-    if definition.per_row:
+def _dispatch(run: PushRun, waiting: jobs.Waiting, pacing: Any) -> PushResult:
+    if run.definition.per_row:
         from reverse_etl.rowrunner import run_row_push
 
-        return run_row_push(definition, settings, dry_run, client, pacing)
-    return _run(definition, settings, dry_run, client, waiting)
+        return run_row_push(run, pacing)
+    return _run(run, waiting)
 
 
-def _run(definition: Definition, settings: Any, dry_run: bool, client: Any, waiting: jobs.Waiting) -> PushResult:
-    result = PushResult(definition=definition.name, dry_run=dry_run, state="dry_run" if dry_run else "pending")
-    if not dry_run:
-        jobs.check_permission(client)  # PermissionDenied (exit 3) before anything is written or sent
-        result.resumed = settle_open_pushes(definition, settings, client, waiting)
+def _run(run: PushRun, waiting: jobs.Waiting) -> PushResult:
+    definition, result = run.definition, run.result
+    if not result.dry_run:
+        jobs.check_permission(run.client)  # PermissionDenied (exit 3) before anything is written or sent
+        result.resumed = settle_open_pushes(run, waiting)
         if any(r["state"] in ledger.OPEN_STATES for r in result.resumed):
             return _blocked(result)
 
-    with _db(settings, read_only=dry_run) as con:
-        try:
-            rows = _query(con, definition.sql)
-        except WarehouseQueryError as exc:
-            first = (str(getattr(exc, "original", exc)).strip().splitlines() or [str(exc)])[0]
-            raise QueryError(f"push {definition.name}: its SQL ({definition.path.name}) failed on the warehouse: "
-                             f"{first}; load the tables and build the models it reads first") from None
-        types = field_types(definition, _custom_fields(con, client, settings))
+    with run.db(read_only=result.dry_run) as con:
+        rows = query_rows(con, definition)
+        types = field_types(definition, _custom_fields(con, run))
         checked = validate_rows(definition, rows, types)
         push_id = new_push_id(definition.name)
-        if dry_run:
+        if result.dry_run:
             plan = plan_rows(definition, checked, ledger.load_entries(con, definition.name))
             _count(result, len(rows), plan)
-            _write_csv(definition, settings, plan, types, push_id, result)
+            _write_csv(run, plan, types, push_id)
             return result
         checkpoint("before_claim")
         try:
-            plan, content = _claim_and_record(con, definition, settings, checked, len(rows), types, push_id, result)
+            plan, content = _claim_and_record(con, run, checked, len(rows), types, push_id)
         except ledger.ClaimTaken:
             return _blocked(result)
     result.push_id = push_id
@@ -178,11 +147,11 @@ def _run(definition: Definition, settings: Any, dry_run: bool, client: Any, wait
         return result
 
     checkpoint("before_upload")
-    job = _upload(definition, settings, client, push_id, _file_name(push_id), content, result)
+    job = _upload(run, content)
     if job is None:
         return result
     checkpoint("after_job_recorded")
-    _finish(definition, settings, client, push_id, job, waiting, result)
+    _finish(run, job, waiting)
     return result
 
 
@@ -190,11 +159,11 @@ def _file_name(push_id: str) -> str:
     return f"rs-{push_id}.csv"
 
 
-def _claim_and_record(con: Connection, definition: Definition, settings: Any, checked: list[CheckedRow],
-                      total: int, types: dict[str, FieldSpec], push_id: str,
-                      result: PushResult) -> tuple[Plan, bytes]:
+def _claim_and_record(con: Connection, run: PushRun, checked: list[CheckedRow], total: int,
+                      types: dict[str, FieldSpec], push_id: str) -> tuple[Plan, bytes]:
     """In one transaction: claim the definition, read the ledger, plan, write the CSV and record the
     push with its keys in flight. ClaimTaken when another run holds the claim."""
+    definition, result = run.definition, run.result
     owner = f"{socket.gethostname()}:{os.getpid()}"
     for attempt in range(2):
         result.warnings = []
@@ -207,7 +176,7 @@ def _claim_and_record(con: Connection, definition: Definition, settings: Any, ch
                 _count(result, total, plan)
                 content = b""
                 if plan.send:  # a run with nothing to send leaves no file behind
-                    content = _write_csv(definition, settings, plan, types, push_id, result)
+                    content = _write_csv(run, plan, types, push_id)
                 push = {
                     "push_id": push_id, "definition": definition.name, "target": definition.target,
                     "file_name": _file_name(push_id),
@@ -232,13 +201,13 @@ def _blocked(result: PushResult) -> PushResult:
     return result
 
 
-def _write_csv(definition: Definition, settings: Any, plan: Plan, types: dict[str, FieldSpec], push_id: str,
-               result: PushResult) -> bytes:
+def _write_csv(run: PushRun, plan: Plan, types: dict[str, FieldSpec], push_id: str) -> bytes:
     """Write the upload file and its preview; note formula-like text as warnings."""
+    result = run.result
     stem = f"dry-run-{push_id}" if result.dry_run else push_id
-    csv_rows = [CsvRow(r.email, r.values, dict(definition.columns)) for r in plan.send]
-    path = files_dir(settings) / definition.name / f"{stem}.csv"
-    content, preview = write_files(csv_rows, _csv_layout(definition, types), path)
+    csv_rows = [CsvRow(r.email, r.values, dict(run.definition.columns)) for r in plan.send]
+    path = run.files / f"{stem}.csv"
+    content, preview = write_files(csv_rows, _csv_layout(run.definition, types), path)
     result.csv_path, result.preview_path = path, preview
     for row_number, col, value in formula_warnings(csv_rows):
         result.warnings.append(f"row {row_number} ({csv_rows[row_number - 1].email}) {col}: {value!r} "
@@ -258,77 +227,79 @@ def _count(result: PushResult, total: int, plan: Plan) -> None:
     result.changed = len(plan.send) - plan.retries
 
 
-def _upload(definition: Definition, settings: Any, client: Any, push_id: str, file_name: str,
-            content: bytes, result: PushResult) -> dict[str, Any] | None:
+def _upload(run: PushRun, content: bytes) -> dict[str, Any] | None:
     """Upload once. Returns the job (at least its id), or None when the run ends here."""
     from pipelines.errors import AmbiguousWriteError, ContractError, ReturningError
 
+    result, file_name = run.result, _file_name(run.push_id)
     try:
-        response = client.upload_csv(definition.endpoint, filename=file_name, content=content)
+        response = run.client.upload_csv(run.definition.endpoint, filename=file_name, content=content)
     except (AmbiguousWriteError, ContractError) as exc:  # a 2xx we could not read counts as unknown
-        return _reconcile(settings, client, push_id, file_name, str(exc), result)
+        return _reconcile(run, str(exc))
     except ReturningError as exc:  # a definite refusal: the server did not take the file
-        with _db(settings) as con:
-            ledger.release_push(con, push_id, str(exc))
+        with run.db() as con:
+            ledger.release_push(con, run.push_id, str(exc))
         raise
     checkpoint("after_upload")  # the server has the file; nothing about it is recorded yet
     result.sent = result.would_send
     job_id = jobs.job_id_of(response)
     if job_id is None:  # older servers: find the job through the list (8.1)
-        found = jobs.find_job_patiently(client, file_name)
+        found = jobs.find_job_patiently(run.client, file_name)
         if found is None:
             result.state = "pending"
             result.error = "upload accepted but its job is not listed yet; the next run will look again"
             return None
         job_id = str(found["jobId"])
-    with _db(settings) as con:
-        ledger.update_push(con, push_id, state="queued", job_id=job_id, uploaded_at=ledger.now())
+    _queued(run, run.push_id, job_id)
     result.job_id = job_id
     return {"jobId": job_id}
 
 
-def _reconcile(settings: Any, client: Any, push_id: str, file_name: str, problem: str,
-               result: PushResult) -> dict[str, Any] | None:
-    found = jobs.find_job_patiently(client, file_name)
+def _reconcile(run: PushRun, problem: str) -> dict[str, Any] | None:
+    """The upload's answer was lost: the job list says whether the server has the file."""
+    result, file_name = run.result, _file_name(run.push_id)
+    found = jobs.find_job_patiently(run.client, file_name)
     if found is None:
-        with _db(settings) as con:
-            ledger.release_push(con, push_id, f"upload outcome unknown and no job {file_name} listed: {problem}")
+        with run.db() as con:
+            ledger.release_push(con, run.push_id, f"upload outcome unknown and no job {file_name} listed: {problem}")
         result.state = "not_received"
         result.error = f"upload lost ({problem}); the server has no job for it, the next run sends again"
         return None
-    job_id = str(found["jobId"])
-    with _db(settings) as con:
-        ledger.update_push(con, push_id, state="queued", job_id=job_id, uploaded_at=ledger.now())
-    result.sent = result.would_send
-    result.job_id = job_id
+    _queued(run, run.push_id, str(found["jobId"]))
+    result.sent, result.job_id = result.would_send, str(found["jobId"])
     return found
 
 
-def _finish(definition: Definition, settings: Any, client: Any, push_id: str, job: dict[str, Any],
-            waiting: jobs.Waiting, result: PushResult) -> None:
-    job_id = str(job["jobId"])
-    final = jobs.await_job(client, job_id, waiting)
+def _queued(run: PushRun, push_id: str, job_id: str) -> None:
+    """The server has the upload of `push_id` as job `job_id`."""
+    with run.db() as con:
+        ledger.update_push(con, push_id, state="queued", job_id=job_id, uploaded_at=ledger.now())
+
+
+def _finish(run: PushRun, job: dict[str, Any], waiting: jobs.Waiting) -> None:
+    result, job_id = run.result, str(job["jobId"])
+    final = jobs.await_job(run.client, job_id, waiting)
     status = str(final.get("status"))
     result.job_id = job_id
     if status not in ledger.TERMINAL_JOB_STATES:
-        with _db(settings) as con:
-            ledger.update_push(con, push_id, state="processing" if status == "processing" else "queued",
+        with run.db() as con:
+            ledger.update_push(con, run.push_id, state="processing" if status == "processing" else "queued",
                                job_status=status)
         result.state = "pending"
         result.error = f"job {job_id} still {status} after {waiting.timeout:.0f}s; the next run resumes it"
         return
-    counts = _record(definition, settings, client, push_id, job_id, final)
+    counts = _record(run, run.push_id, job_id, final)
     result.state = status
     result.success, result.failed = counts["success_rows"], counts["failed_rows"]
     result.skipped = counts["skipped_rows"]
     result.given_up += counts["given_up_rows"]
 
 
-def _record(definition: Definition, settings: Any, client: Any, push_id: str, job_id: str,
-            job: dict[str, Any]) -> dict[str, int]:
+def _record(run: PushRun, push_id: str, job_id: str, job: dict[str, Any]) -> dict[str, int]:
+    """A finished job's per-row results in the ledger (a row the job does not report: its status)."""
     status = str(job.get("status"))
-    details = jobs.row_results(client, job_id)
-    with _db(settings) as con:
+    details = jobs.row_results(run.client, job_id)
+    with run.db() as con:
         results = {}
         for n in ledger.sent_row_numbers(con, push_id):
             if n in details:
@@ -337,7 +308,7 @@ def _record(definition: Definition, settings: Any, client: Any, push_id: str, jo
                 results[n] = ("success", None)
             else:
                 results[n] = ("failed", f"job {status}: {job.get('error') or 'no per-row result reported'}")
-        return ledger.record_results(con, push_id, results, definition.retries, job)
+        return ledger.record_results(con, push_id, results, run.definition.retries, job)
 
 
 def _may_still_upload(push: dict[str, Any]) -> bool:
@@ -364,33 +335,31 @@ def _state(con: Connection, push_id: str) -> str:
     return str(row[0]) if row else "unknown"
 
 
-def settle_open_pushes(definition: Definition, settings: Any, client: Any,
-                       waiting: jobs.Waiting) -> list[dict[str, Any]]:
+def settle_open_pushes(run: PushRun, waiting: jobs.Waiting) -> list[dict[str, Any]]:
     """Finish what earlier runs left open; returns each push's id and the state it ended in."""
-    with _db(settings) as con:
-        open_ = ledger.open_pushes(con, definition.name)
+    with run.db() as con:
+        open_ = ledger.open_pushes(con, run.definition.name)
     out = []
     for push in open_:
         push_id, job_id = push["push_id"], push["job_id"]
         if not job_id:
-            found = jobs.find_job_patiently(client, push["file_name"])
+            found = jobs.find_job_patiently(run.client, push["file_name"])
             if found is None and _may_still_upload(push):
                 out.append({"push_id": push_id, "state": "uploading"})
                 continue
             if found is None:
-                with _db(settings) as con:
+                with run.db() as con:
                     released = ledger.release_push(con, push_id, "the server never received this upload")
                     state = "not_received" if released else _state(con, push_id)
                 out.append({"push_id": push_id, "state": state})
                 continue
             job_id = str(found["jobId"])
-            with _db(settings) as con:
-                ledger.update_push(con, push_id, state="queued", job_id=job_id, uploaded_at=ledger.now())
-        final = jobs.await_job(client, job_id, waiting)
+            _queued(run, push_id, job_id)
+        final = jobs.await_job(run.client, job_id, waiting)
         status = str(final.get("status"))
         if status not in ledger.TERMINAL_JOB_STATES:
             out.append({"push_id": push_id, "state": "processing" if status == "processing" else "queued"})
             continue
-        counts = _record(definition, settings, client, push_id, job_id, final)
+        counts = _record(run, push_id, job_id, final)
         out.append({"push_id": push_id, "state": status, **counts})
     return out
