@@ -67,22 +67,13 @@ def plan_rows(definition: Definition, checked: Sequence[CheckedRow], ledger: Map
             plan.invalid.append(PlannedRow(None, row.email, row.period, row.values, [], "invalid", row.reason))
             continue
         texts = {c: format_value(v) for c, v in row.values.items()}
-        keys: list[PlannedKey] = []
-        states: list[str] = []
-        if deltas:
-            k = PlannedKey(delta_key(definition.name, row.email, row.period), "delta", row.email, row.period,
-                           {c: texts[c] for c in deltas})
-            state = _needs(ledger.get(k.push_key), k.values, definition.retries, "delta")
-            states.append(state)
-            if state in ("send", "retry"):
-                keys.append(k)
+        candidates = [PlannedKey(delta_key(definition.name, row.email, row.period), "delta", row.email, row.period,
+                                 {c: texts[c] for c in deltas})] if deltas else []
         if overwrites:
-            k = PlannedKey(overwrite_key(definition.name, row.email), "overwrite", row.email, None,
-                           {c: texts[c] for c in overwrites})
-            state = _needs(ledger.get(k.push_key), k.values, definition.retries, "overwrite")
-            states.append(state)
-            if state in ("send", "retry"):
-                keys.append(k)
+            candidates.append(PlannedKey(overwrite_key(definition.name, row.email), "overwrite", row.email, None,
+                                         {c: texts[c] for c in overwrites}))
+        states = [_needs(ledger.get(k.push_key), k.values, definition.retries, k.kind) for k in candidates]
+        keys = [k for k, state in zip(candidates, states, strict=True) if state in ("send", "retry")]
         if keys:
             values = dict(row.values)
             sent_delta = any(k.kind == "delta" for k in keys)

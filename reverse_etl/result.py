@@ -33,7 +33,7 @@ class PushResult:
     invalid_reasons: list[str] = field(default_factory=list)
     resumed: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
-    exit_code: int | None = None  # set when the run ended for a reason with its own code (3: key refused)
+    exit_code: int | None = None  # set when the run ended for a reason with its own code (the key refused)
 
     @property
     def completion_ratio(self) -> float:

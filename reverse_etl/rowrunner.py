@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pipelines.errors import KeyRefused
 from reverse_etl import ledger, rowcheck, rowledger, rowsend
 from reverse_etl.csvfile import format_value, neutralise
 from reverse_etl.definitions import ROW_TARGETS, Definition
@@ -256,7 +257,7 @@ def _send_all(run: PushRun, plan: Plan, pacing: rowsend.Pacing) -> None:
     result.given_up += counts["given_up"]
     if fatal:
         result.error = f"{fatal}; the rows not sent yet were left for a later run"
-        result.exit_code = 3
+        result.exit_code = KeyRefused.exit_code
     elif counts["unknown"]:
         result.error = (f"{counts['unknown']} message(s) lost their answer and Get Messages does not show them "
                         "yet; the next run looks again before sending anything")

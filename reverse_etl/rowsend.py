@@ -94,14 +94,7 @@ def _confirms(target: str, payload: dict[str, Any], values: dict[str, Any]) -> s
 def send_row(client: Any, target: str, endpoint: str, values: dict[str, Any], stop: Stop, pacing: Pacing,
              find: Callable[[], bool] | None = None) -> Outcome:
     """One row's call; see the module docstring. `find` (messages) says whether it landed."""
-    from pipelines.errors import (
-        AmbiguousWriteError,
-        ApiError,
-        AuthError,
-        ContractError,
-        PermissionDenied,
-        SendFailed,
-    )
+    from pipelines.errors import AmbiguousWriteError, ApiError, ContractError, KeyRefused, SendFailed
 
     ep = client.settings.endpoint(endpoint)
     path_params, body = body_of(target, ep, values)
@@ -113,7 +106,7 @@ def send_row(client: Any, target: str, endpoint: str, values: dict[str, Any], st
             pacing.sleep(pacing.retry * attempt)
         try:
             payload = write(client, endpoint, path_params=path_params, json=body)
-        except (AuthError, PermissionDenied) as exc:
+        except KeyRefused as exc:
             return Outcome("failed", str(exc), fatal=True)
         except SendFailed as exc:
             problem = str(exc)

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         print("usage: returning-sync push --list | push NAME [--dry-run]", file=sys.stderr)
         return 2
     from pipelines.config import Settings
+    from pipelines.errors import ApiFailure
     from reverse_etl import run_push
     from reverse_etl.jobs import Waiting
 
@@ -62,5 +63,5 @@ def run(args: argparse.Namespace) -> int:
     if result.exit_code is not None:
         return result.exit_code
     if result.state in ("not_received", "failed"):
-        return 4
+        return ApiFailure.exit_code
     return 0
