@@ -231,7 +231,7 @@ class ReturningClient:
         """POST a CSV as the multipart part `data`. Never retried: a timeout or lost connection
         after sending raises AmbiguousWriteError."""
         ep = self.settings.endpoint(endpoint)
-        files = {ep.f("file_part", "data"): (filename, content, "text/csv")}
+        files = {ep.name_for("file_part"): (filename, content, "text/csv")}
         payload = self._write(ep, None, None, None, files=files)
         data = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(data, dict):

@@ -157,7 +157,7 @@ class RunContext:
             ep = self.settings.endpoint("activity_stats")
             try:
                 data = self.client.request_json("activity_stats", json={
-                    ep.f("identifier"): email, ep.f("identifier_type"): "email", ep.f("days"): 1})
+                    ep.name_for("identifier"): email, ep.name_for("identifier_type"): "email", ep.name_for("days"): 1})
             except (PermissionDenied, ApiError) as exc:  # a key without getUserStats, no such endpoint
                 log.warning("the server's day is unknown (%s); using today's UTC date", exc)
                 data = None
@@ -167,12 +167,12 @@ class RunContext:
 
     def _any_email(self) -> str | None:
         ep = self.settings.endpoint("users_filter")
-        pages = self.client.paginate("users_filter", json={ep.f("fields"): [ep.f("email")]})
+        pages = self.client.paginate("users_filter", json={ep.name_for("fields"): [ep.name_for("email")]})
         try:
             for page in pages:
                 for user in page:
-                    if user.get(ep.f("email")):
-                        return str(user[ep.f("email")])
+                    if user.get(ep.name_for("email")):
+                        return str(user[ep.name_for("email")])
         finally:
             pages.close()
         return None

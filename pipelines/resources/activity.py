@@ -25,10 +25,10 @@ LOG_TYPES = {"_id": STR, "user_id": STR, "identifier": STR, "action": STR, "xp":
 
 def live_users(ctx: RunContext, page: pa.Table) -> list[dict[str, Any]]:
     ep = ctx.settings.endpoint("users_filter")
-    wanted = [c for c in (ep.f("id"), ep.f("email"), ep.f("join_date"), ep.f("is_deleted"), *ACTIVITY_SIGNALS)
+    wanted = [c for c in (ep.name_for("id"), ep.name_for("email"), ep.name_for("join_date"), ep.name_for("is_deleted"), *ACTIVITY_SIGNALS)
               if c in page.column_names]
     rows = page.select(list(dict.fromkeys(wanted))).to_pylist()
-    return [r for r in rows if not r.get(ep.f("is_deleted")) and r.get(ep.f("email"))]
+    return [r for r in rows if not r.get(ep.name_for("is_deleted")) and r.get(ep.name_for("email"))]
 
 
 class Span(NamedTuple):
@@ -67,11 +67,11 @@ def unseen(ctx: RunContext, table: str, column: str, ids: list[str]) -> set[str]
 
 def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResource:
     ep = ctx.settings.endpoint("activity_daily")
-    per_call = int(ep.f("max_identifiers", "100"))
+    per_call = ep.max_identifiers
 
     def fetch(task: tuple[date, list[str]]) -> list[dict[str, Any]]:
         day, batch = task
-        body = {ep.f("identifier"): batch, ep.f("identifier_type"): "email", ep.f("date"): dmy(day)}
+        body = {ep.name_for("identifier"): batch, ep.name_for("identifier_type"): "email", ep.name_for("date"): dmy(day)}
         rows: list[dict[str, Any]] = []
         for page in ctx.client.paginate("activity_daily", json=body):
             ctx.tracker.page("gamification_daily", len(page))
@@ -87,13 +87,13 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
                     and prev_day is not None)
         uf = ctx.settings.endpoint("users_filter")
         live = live_users(ctx, page)
-        ids = [str(u[uf.f("id")]) for u in live]
+        ids = [str(u[uf.name_for("id")]) for u in live]
         # users never seen in the daily table get their whole history, the others the new days
         new = unseen(ctx, "gamification_daily", "user_id", ids)
         # days already loaded are re-read only for users whose xp, coins or activity moved since
         # (daily history is the per-day sum of their logs); days after them for every user
         changed = changed_users(ctx, live) if baseline else None
-        people = [(str(u[uf.f("email")]), parse_day(u.get(uf.f("join_date"))), i in new,
+        people = [(str(u[uf.name_for("email")]), parse_day(u.get(uf.name_for("join_date"))), i in new,
                    changed is None or i in changed) for u, i in zip(live, ids, strict=True)]
         tasks = []
         for day in days(min(first, first_ever) if new else first, last):
@@ -112,12 +112,12 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
 
 def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
     ep = ctx.settings.endpoint("activity_stats")
-    max_days = int(ep.f("max_days", "90"))
+    max_days = ep.max_days
 
     def fetch(task: tuple[str, int]) -> list[dict[str, Any]]:
         email, span = task
         data = ctx.client.request_json("activity_stats", json={
-            ep.f("identifier"): email, ep.f("identifier_type"): "email", ep.f("days"): span})
+            ep.name_for("identifier"): email, ep.name_for("identifier_type"): "email", ep.name_for("days"): span})
         ctx.tracker.page("activity_stats", 0)
         if not isinstance(data, dict):
             return []
@@ -140,7 +140,7 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
             span = (today - prev_day).days + 1 + ctx.settings.lookback_days
         span = max(1, min(max_days, span))
         people = live_users(ctx, page)
-        id_f = ctx.settings.endpoint("users_filter").f("id")
+        id_f = ctx.settings.endpoint("users_filter").name_for("id")
         new: set[str] = set()
         if baseline_usable(ctx, "activity_stats", today, ctx.settings.lookback_days) and prev_login is not None:
             people = active_since(ctx, people, prev_login)
@@ -153,7 +153,7 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
                 best = login
         if isinstance(best, datetime):
             state["max_last_login"] = iso(best)
-        email_f = ctx.settings.endpoint("users_filter").f("email")
+        email_f = ctx.settings.endpoint("users_filter").name_for("email")
         tasks = [(str(u[email_f]), full if str(u[id_f]) in new else span) for u in people]
         if tasks:
             yield fan_out(ctx, fetch, tasks, STATS_TYPES, ("user_id", "date"), "activity_stats")
@@ -172,7 +172,7 @@ def active_since(ctx: RunContext, people: list[dict[str, Any]], prev_login: date
         cutoff = prev_login - timedelta(seconds=ctx.settings.lookback_seconds)
         return [u for u in people if not isinstance(login := parse_ts(u.get("last_login")), datetime)
                 or login >= cutoff]
-    id_f = ctx.settings.endpoint("users_filter").f("id")
+    id_f = ctx.settings.endpoint("users_filter").name_for("id")
     return [u for u in people if str(u[id_f]) in changed]
 
 
@@ -185,7 +185,7 @@ def gamification_logs_resource(ctx: RunContext) -> DltResource:
     ) -> Iterator[pa.Table]:
         ctx.tracker.start("gamification_logs")
         start, end = window(cursor)
-        body = {k: v for k, v in ((ep.f("from"), start), (ep.f("to"), end)) if v is not None}
+        body = {k: v for k, v in ((ep.name_for("from"), start), (ep.name_for("to"), end)) if v is not None}
         empty = True
         for page in ctx.client.paginate("activity_logs", json=body):
             ctx.tracker.page("gamification_logs", len(page))
@@ -200,7 +200,7 @@ def gamification_logs_resource(ctx: RunContext) -> DltResource:
 
 def loyalty_overview_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("loyalty_overview")
-    max_days = int(ep.f("max_days", "90"))
+    max_days = ep.max_days
 
     @dlt.resource(name="loyalty_overview", write_disposition="merge", primary_key="date",
                   columns={"date": {"data_type": "date"}})
@@ -211,7 +211,7 @@ def loyalty_overview_resource(ctx: RunContext) -> DltResource:
         while first <= last:
             upto = min(last, first + timedelta(days=max_days - 1))
             data = ctx.client.request_json("loyalty_overview", params={
-                ep.f("from"): first.isoformat(), ep.f("to"): upto.isoformat()})
+                ep.name_for("from"): first.isoformat(), ep.name_for("to"): upto.isoformat()})
             rows = [dict(r, date=parse_day(r.get("date"))) for r in data or [] if isinstance(r, dict)]
             ctx.tracker.page("loyalty_overview", len(rows))
             if rows:

@@ -59,7 +59,7 @@ def changed_users(ctx: RunContext, people: list[dict[str, Any]],
     """Ids of `people` (rows of this run's users pass) whose `signals` (default: the activity
     signals) differ from the stored users row, users the table does not hold included; None when
     the stored table has none of the signals (nothing to compare: treat everyone as changed)."""
-    id_f = ctx.settings.endpoint("users_filter").f("id")
+    id_f = ctx.settings.endpoint("users_filter").name_for("id")
     stored_columns = ctx.columns("users")
     signals = tuple(s for s in signals if s in stored_columns and any(s in u for u in people))
     if not signals:

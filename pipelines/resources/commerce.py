@@ -27,7 +27,7 @@ def redemption_orders_resource(ctx: RunContext) -> DltResource:
         # the high-water mark before this run: orders at or below it were seen already
         ctx.memo["orders:prev_high"] = None if ctx.backfill else (cursor.get_state() or {}).get("last_value")
         start, end = window(cursor)
-        params = {ep.f("from"): start, ep.f("to"): end, "sort": ep.f("sort")}
+        params = {ep.name_for("from"): start, ep.name_for("to"): end, "sort": ep.name_for("sort")}
         empty = True
         for page in ctx.client.paginate("redemption_transactions", params=params):
             ctx.tracker.page("redemption_orders", len(page))
@@ -44,7 +44,7 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
     """Status history only for orders changed since the last run: orders above the previous
     high-water mark, and orders in the lookback window that are new or changed in the warehouse."""
     ep = ctx.settings.endpoint("redemption_transactions")
-    key, cursor = ep.f("key", "transactionId"), ep.f("cursor")
+    key, cursor = ep.name_for("key"), ep.name_for("cursor")
 
     def fetch(transaction_id: str) -> list[dict[str, Any]]:
         data = ctx.client.request_json("redemption_status_history", path_params={"transactionId": transaction_id})
@@ -79,7 +79,7 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
 def purchase_histories_resource(ctx: RunContext) -> DltResource:
     """Walks newest first and stops at the stored high-water mark of `updatedAt`."""
     ep = ctx.settings.endpoint("purchase_histories")
-    cursor_f = ep.f("cursor")
+    cursor_f = ep.name_for("cursor")
 
     @dlt.resource(name="purchase_histories", write_disposition="merge", primary_key="_id")
     def purchase_histories(
@@ -90,7 +90,7 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
         # always one page after the other: a concurrent walk by offsets over a newest-first list
         # loses the records pushed past its last page by records arriving meanwhile, and the next
         # run (which stops at the high-water mark) never reads them
-        pages = ctx.client.paginate("purchase_histories", params={"sort": ep.f("sort")}, sequential=True)
+        pages = ctx.client.paginate("purchase_histories", params={"sort": ep.name_for("sort")}, sequential=True)
         empty = True
         try:
             for page in pages:

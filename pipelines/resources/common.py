@@ -28,15 +28,20 @@ def incremental(ctx: RunContext, ep: Endpoint, *, row_order: str | None = None) 
     `end_value=end`, half-open, re-reading a lookback window before the stored high-water mark
     (late data): `settings.lookback_seconds`, or the endpoint's own `lookback_seconds` field.
     A backfill (`--since`) reads from its start to the end without touching the stored mark."""
-    lookback = float(ep.f("lookback_seconds", str(ctx.settings.lookback_seconds)))
+    lookback = lookback_seconds(ctx, ep)
     end = ctx.end
     if ctx.backfill and ctx.start is not None and end is None:
         end = FAR_FUTURE
     return dlt.sources.incremental(
-        ep.f("cursor"), initial_value=ctx.start, end_value=end, lag=lookback or None,
+        ep.name_for("cursor"), initial_value=ctx.start, end_value=end, lag=lookback or None,
         range_start="closed", range_end="open", on_cursor_value_missing="include",
         row_order=row_order,  # type: ignore[arg-type]
     )
+
+
+def lookback_seconds(ctx: RunContext, ep: Endpoint) -> float:
+    """How far back the endpoint's timestamp cursor re-reads: its own `lookback_seconds`, or the setting."""
+    return ctx.settings.lookback_seconds if ep.lookback_seconds is None else ep.lookback_seconds
 
 
 def window(inc: dlt.sources.incremental[Any]) -> tuple[str | None, str | None]:

@@ -17,7 +17,7 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.declared import empty_table
-from pipelines.resources.common import APPEND_ONCE
+from pipelines.resources.common import APPEND_ONCE, lookback_seconds
 from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
 
 STREAK_LOG_TYPES = {"_id": STR, "streakId": STR, "user_id": STR, "identifier": STR, "count": INT,
@@ -26,7 +26,7 @@ STREAK_LOG_TYPES = {"_id": STR, "streakId": STR, "user_id": STR, "identifier": S
 
 def streak_logs_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("streak_logs")
-    cursor_f, from_f, to_f = ep.f("cursor"), ep.f("from"), ep.f("to")
+    cursor_f, from_f, to_f = ep.name_for("cursor"), ep.name_for("from"), ep.name_for("to")
 
     def body(start: datetime | None, end: datetime | None) -> dict[str, str]:
         return {k: iso(v) for k, v in ((from_f, start), (to_f, end)) if v is not None}
@@ -39,11 +39,11 @@ def streak_logs_resource(ctx: RunContext) -> DltResource:
         high = None if bounded else parse_ts(state.get("last_value"))
         start, end = ctx.start, ctx.end
         if isinstance(high, datetime):
-            lookback = float(ep.f("lookback_seconds", str(ctx.settings.lookback_seconds)))
+            lookback = lookback_seconds(ctx, ep)
             window_start = high - timedelta(seconds=lookback)
             if ctx.start is not None:
                 window_start = max(window_start, ctx.start)
-            if ep.f("reconcile", "true") == "true":
+            if ep.reconcile:
                 api_before = ctx.client.count("streak_logs", json=body(ctx.start, window_start))
                 where = "WHERE created_at < ?" + (" AND created_at >= ?" if ctx.start else "")
                 args = (window_start, ctx.start) if ctx.start else (window_start,)

@@ -38,7 +38,7 @@ from dlt.extract.resource import DltResource
 from pipelines.context import RunContext
 from pipelines.errors import ContractError
 from pipelines.pagination import MISSING, dig
-from pipelines.resources.common import with_timestamps
+from pipelines.resources.common import lookback_seconds, with_timestamps
 from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
 
 log = logging.getLogger(__name__)
@@ -119,18 +119,18 @@ class MessageReader:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.ep = ep = ctx.settings.endpoint("messages")
-        self.default = max(1, int(ep.f("default_count", "50")))
-        self.max = max(self.default, int(ep.f("max_count", "1000")))
-        self.cursor = ep.f("cursor")
+        self.default = max(1, ep.default_count)
+        self.max = max(self.default, ep.max_count)
+        self.cursor = ep.name_for("cursor")
 
     def read(self, filters: dict[str, str], stop_at: datetime | None, first: int) -> Read:
         count = max(1, min(self.max, first))
         while True:
-            payload = self.ctx.client.read_payload("messages", params={**filters, self.ep.f("count"): count})
+            payload = self.ctx.client.read_payload("messages", params={**filters, self.ep.name_for("count"): count})
             rows = dig(payload, self.ep.records)
             if rows is MISSING or not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                 raise ContractError("messages", f"response lacks the list '{self.ep.records}'")
-            total = dig(payload, self.ep.f("total"))
+            total = dig(payload, self.ep.name_for("total"))
             self.ctx.tracker.page("messages", len(rows))
             stamps = [s for r in rows if isinstance(s := parse_ts(r.get(self.cursor)), datetime)]
             oldest = min(stamps) if stamps else None
@@ -148,9 +148,9 @@ class MessageReader:
 
 def messages_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("messages")
-    lookback = timedelta(seconds=float(ep.f("lookback_seconds", "604800")))
-    channel_f, email_f, id_f = ep.f("channel_id"), ep.f("email"), ep.f("id")
-    cursor_f = ep.f("cursor")
+    lookback = timedelta(seconds=lookback_seconds(ctx, ep))
+    channel_f, email_f, id_f = ep.name_for("channel_id"), ep.name_for("email"), ep.name_for("id")
+    cursor_f = ep.name_for("cursor")
 
     @dlt.resource(name="messages", write_disposition="merge", primary_key="id",
                   columns=column_hints(MESSAGE_TYPES))
@@ -193,7 +193,7 @@ def messages_resource(ctx: RunContext) -> DltResource:
                 floor = newest - lookback
                 need = sum(1 for r in got.rows if isinstance(s := parse_ts(r.get(cursor_f)), datetime) and s >= floor)
                 state[cid] = {"mark": iso(newest), "need": need}
-        if gaps and ep.f("member_fallback", "true") == "true":
+        if gaps and ep.member_fallback:
             for row in member_reads(ctx, reader, gaps, email_f, channel_f):
                 found[str(row.get(id_f))] = row
         rows = [flatten(r) for r in found.values()]
@@ -238,7 +238,7 @@ def member_reads(ctx: RunContext, reader: MessageReader, gaps: dict[str, datetim
     starts = list(gaps.values())
     stop_at = None if any(s is None for s in starts) else min(s for s in starts if s is not None)
     members = posting_members(ctx, stop_at)
-    channel_path = ep.f("message_channel")
+    channel_path = ep.name_for("message_channel")
 
     def read_member(member: tuple[str, int | None]) -> tuple[list[dict[str, Any]], list[str]]:
         email, posted = member
@@ -271,12 +271,12 @@ def member_reads(ctx: RunContext, reader: MessageReader, gaps: dict[str, datetim
 def posting_members(ctx: RunContext, since: datetime | None) -> list[tuple[str, int | None]]:
     """(email, total_messages) of the live members who may have posted since `since` (None: ever)."""
     uf = ctx.settings.endpoint("users_filter")
-    email_f, login_f, posted_f = uf.f("email"), uf.f("last_login"), uf.f("total_messages", "total_messages")
+    email_f, login_f, posted_f = uf.name_for("email"), uf.name_for("last_login"), uf.name_for("total_messages")
     out: list[tuple[str, int | None]] = []
-    for page in ctx.client.paginate("users_filter", json={uf.f("fields"): [email_f, posted_f, login_f]}):
+    for page in ctx.client.paginate("users_filter", json={uf.name_for("fields"): [email_f, posted_f, login_f]}):
         for user in page:
             email, posted, login = user.get(email_f), user.get(posted_f), parse_ts(user.get(login_f))
-            if not email or user.get(uf.f("is_deleted")):
+            if not email or user.get(uf.name_for("is_deleted")):
                 continue
             if isinstance(posted, int | float) and not isinstance(posted, bool) and posted <= 0:
                 continue

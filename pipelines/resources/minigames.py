@@ -33,7 +33,7 @@ from dlt.extract.resource import DltResource
 from pipelines.context import RunContext
 from pipelines.resources.activity import live_users
 from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users
-from pipelines.resources.common import APPEND_ONCE
+from pipelines.resources.common import APPEND_ONCE, lookback_seconds
 from pipelines.resources.messaging import column_hints, empty_table
 from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
 
@@ -66,23 +66,23 @@ def active_members(ctx: RunContext, resource: str, page: pa.Table, signals: tupl
     uf = ctx.settings.endpoint("users_filter")
     people = live_users(ctx, page)
     if "login_streak" in signals and "login_streak" in page.column_names:
-        streaks = dict(zip(page.column(uf.f("id")).to_pylist(), page.column("login_streak").to_pylist(), strict=True))
+        streaks = dict(zip(page.column(uf.name_for("id")).to_pylist(), page.column("login_streak").to_pylist(), strict=True))
         for u in people:
-            u["login_streak"] = streaks.get(u[uf.f("id")])
+            u["login_streak"] = streaks.get(u[uf.name_for("id")])
     if baseline_usable(ctx, resource, ctx.today(), ctx.settings.lookback_days):
         moved = changed_users(ctx, people, signals)
         if moved is not None:
-            people = [u for u in people if str(u[uf.f("id")]) in moved]
-    return [str(u[uf.f("email")]) for u in people]
+            people = [u for u in people if str(u[uf.name_for("id")]) in moved]
+    return [str(u[uf.name_for("email")]) for u in people]
 
 
 def discover_players(ctx: RunContext, body: dict[str, str]) -> list[str]:
     """Emails of the members with a rewarded play in the window: the `minigame` gamification logs
     (7.6, community-wide, the window's `from`/`to`), deleted members included."""
     ep = ctx.settings.endpoint("minigame_logs")
-    action_f, email_f, wanted = ep.f("log_action"), ep.f("log_email"), ep.f("log_minigame")
+    action_f, email_f, wanted = ep.name_for("log_action"), ep.name_for("log_email"), ep.name_for("log_minigame")
     logs = ctx.settings.endpoint("activity_logs")
-    window = {logs.f(k): v for k, v in (("from", body.get(ep.f("from"))), ("to", body.get(ep.f("to"))))
+    window = {logs.name_for(k): v for k, v in (("from", body.get(ep.name_for("from"))), ("to", body.get(ep.name_for("to"))))
               if v is not None}
     found: dict[str, None] = {}
     for page in ctx.client.paginate("activity_logs", json=window):
@@ -94,8 +94,8 @@ def discover_players(ctx: RunContext, body: dict[str, str]) -> list[str]:
 
 def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
     ep = ctx.settings.endpoint("minigame_logs")
-    lookback = timedelta(seconds=float(ep.f("lookback_seconds", str(ctx.settings.lookback_seconds))))
-    cursor_f = ep.f("cursor")
+    lookback = timedelta(seconds=lookback_seconds(ctx, ep))
+    cursor_f = ep.name_for("cursor")
     lock = threading.Lock()
 
     @dlt.transformer(name="minigame_logs", data_from=users, write_disposition=APPEND_ONCE, primary_key="_id",
@@ -107,7 +107,7 @@ def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
 
         def fetch(email: str) -> list[dict[str, Any]]:
             rows: list[dict[str, Any]] = []
-            for got in ctx.client.paginate("minigame_logs", json={**body, ep.f("email"): email}):
+            for got in ctx.client.paginate("minigame_logs", json={**body, ep.name_for("email"): email}):
                 ctx.tracker.page("minigame_logs", len(got))
                 rows.extend(got)
             return rows
@@ -132,11 +132,11 @@ def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
             if ctx.start is not None:
                 start = ctx.start if start is None else max(start, ctx.start)
             ctx.memo["minigame_logs:body"] = {
-                k: iso(v) for k, v in ((ep.f("from"), start), (ep.f("to"), ctx.end)) if v is not None}
+                k: iso(v) for k, v in ((ep.name_for("from"), start), (ep.name_for("to"), ctx.end)) if v is not None}
             body = ctx.memo["minigame_logs:body"]
             # plays after the mark (those at or before it were read with their member already)
-            after = {**body, ep.f("from"): iso(mark + timedelta(milliseconds=1))} if isinstance(mark, datetime) else body
-            players = discover_players(ctx, after) if ep.f("discover", "true") == "true" else []
+            after = {**body, ep.name_for("from"): iso(mark + timedelta(milliseconds=1))} if isinstance(mark, datetime) else body
+            players = discover_players(ctx, after) if ep.discover else []
             ctx.memo["minigame_logs:players"] = set(players)  # set before yielding: pages interleave
             if not ctx.columns("minigame_logs"):  # a first run: the table exists even with no plays
                 yield empty_table(MINIGAME_LOG_TYPES, ("_id",))
@@ -168,7 +168,7 @@ def user_game_stats_resource(ctx: RunContext, users: DltResource) -> DltResource
     ep = ctx.settings.endpoint("minigame_stats")
 
     def fetch(email: str) -> list[dict[str, Any]]:
-        data = ctx.client.request_json("minigame_stats", json={ep.f("email"): email})
+        data = ctx.client.request_json("minigame_stats", json={ep.name_for("email"): email})
         ctx.tracker.page("user_game_stats", 1 if isinstance(data, dict) else 0)
         return [_nested_times(data)] if isinstance(data, dict) and data.get("user_id") is not None else []
 
