@@ -121,19 +121,20 @@ class ReturningClient:
         self, endpoint: str, *, path_params: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None, json: Any = None,
     ) -> Any:
-        """Call `endpoint` once (reads retried) and return the envelope's `data`."""
-        ep = self.settings.endpoint(endpoint)
-        payload = self._read(ep, path_params, params, json) if ep.read else self._write(ep, path_params, params, json)
+        """Call `endpoint` once (`read_payload`) and return the envelope's `data`."""
+        payload = self.read_payload(endpoint, path_params=path_params, params=params, json=json)
         if not isinstance(payload, dict) or "data" not in payload:
-            raise ContractError(ep.name, "response lacks 'data'")
+            raise ContractError(endpoint, "response lacks 'data'")
         return payload["data"]
 
     def read_payload(
         self, endpoint: str, *, path_params: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None, json: Any = None,
-    ) -> dict[str, Any]:
-        """The full response body of one read (envelope included)."""
-        return self._read(self.settings.endpoint(endpoint), path_params, params, json)
+    ) -> Any:
+        """The full response body of one call of `endpoint`, envelope included (reads retried,
+        writes sent once)."""
+        ep = self.settings.endpoint(endpoint)
+        return self._read(ep, path_params, params, json) if ep.read else self._write(ep, path_params, params, json)
 
     def paginate(
         self, endpoint: str, *, path_params: dict[str, Any] | None = None,

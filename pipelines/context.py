@@ -19,6 +19,7 @@ import dlt
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.errors import ApiError, PermissionDenied
+from pipelines.memo import RunMemo
 from pipelines.shapes import parse_day, to_utc_datetime
 from warehouse import readback
 
@@ -120,7 +121,7 @@ class RunContext:
         self.backfill = backfill
         self.refresh = refresh  # a full refresh: tables are rebuilt from the API (and kept tombstones)
         self.tracker = tracker or Tracker()
-        self.memo: dict[str, Any] = {}
+        self.memo = RunMemo()
         self.run_started = datetime.now(UTC)
         self._lock = threading.Lock()
         self._today: date | None = None
@@ -141,10 +142,10 @@ class RunContext:
 
     # -- cached look-ups ---------------------------------------------------------------------
     def user_fields(self) -> list[dict[str, Any]]:
-        if "user_fields" not in self.memo:
+        if self.memo.user_fields is None:
             data = self.client.request_json("user_fields")
-            self.memo["user_fields"] = data if isinstance(data, list) else []
-        return self.memo["user_fields"]
+            self.memo.user_fields = data if isinstance(data, list) else []
+        return self.memo.user_fields
 
     def today(self) -> date:
         """The server's current day. The API states no clock, but activity stats end their range

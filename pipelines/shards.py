@@ -31,7 +31,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pipelines.client import ReturningClient
-from pipelines.errors import ContractError
 from pipelines.pagination import read_page, total_of
 from pipelines.registry import Endpoint
 

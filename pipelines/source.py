@@ -57,7 +57,7 @@ from pipelines.resources.commerce import (
     single,
 )
 from pipelines.resources.gamification import streak_logs_resource
-from pipelines.resources.messaging import MATERIALIZE, channels_resource, messages_resource
+from pipelines.resources.messaging import channels_resource, messages_resource
 from pipelines.resources.minigames import minigame_logs_resource, user_game_stats_resource
 from pipelines.resources.users import user_field_histories_resource, user_fields_resource, users_resource
 from pipelines.resources.webhook_events import webhook_events_resource
@@ -138,8 +138,7 @@ def guard(resource: DltResource) -> DltResource:
                     raise ContractError(endpoint, f"a record lacks its key '{key}'")
         return item
 
-    def non_empty(item: Any) -> bool:  # an empty table marked MATERIALIZE creates its table
-        return not (isinstance(item, pa.Table) and item.num_rows == 0
-                    and MATERIALIZE not in (item.schema.metadata or {}))
+    def non_empty(item: Any) -> bool:  # a resource without rows yields `declared.empty_table` instead
+        return not (isinstance(item, pa.Table) and item.num_rows == 0)
 
     return resource.add_map(check).add_filter(non_empty)

@@ -5,22 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import empty_once, empty_table
+from pipelines.declared import arrow_types, empty_once, empty_table
+from pipelines.memo import Span
 from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users
 from pipelines.resources.common import APPEND_ONCE, chunked, fan_out, incremental, window
-from pipelines.shapes import DATE, INT, STR, TS, days, dmy, iso, parse_day, parse_ts, to_arrow
+from pipelines.shapes import days, dmy, iso, parse_day, parse_ts, to_arrow
 
-DAILY_TYPES = {"identifier": STR, "user_id": STR, "date": DATE, "coins": INT, "xp": INT}
-STATS_TYPES = {"user_id": STR, "date": DATE, "messages": INT, "replies": INT, "reaction": INT, "socials": INT}
-LOG_TYPES = {"_id": STR, "user_id": STR, "identifier": STR, "action": STR, "xp": INT, "coins": INT,
-             "balance_xp": INT, "balance_coins": INT, "createdAt": TS}
+DAILY_TYPES = arrow_types("gamification_daily")
+STATS_TYPES = arrow_types("activity_stats")
+LOG_TYPES = arrow_types("gamification_logs")
 
 
 def live_users(ctx: RunContext, page: pa.Table) -> list[dict[str, Any]]:
@@ -31,17 +31,9 @@ def live_users(ctx: RunContext, page: pa.Table) -> list[dict[str, Any]]:
     return [r for r in rows if not r.get(ep.name_for("is_deleted")) and r.get(ep.name_for("email"))]
 
 
-class Span(NamedTuple):
-    first: date  # the first day this resource reads this run
-    last: date  # the last day it reads (the server's day, or the window's end)
-    first_ever: date  # the first day a first run reads (users it has never seen)
-    previous: date | None  # the last day the previous run read (None: never ran)
-
-
 def day_span(ctx: RunContext, key: str, lookback: int) -> Span:
     """The days this resource reads this run. Computed once per run; moves the stored day."""
-    memo_key = f"span:{key}"
-    if memo_key not in ctx.memo:
+    if key not in ctx.memo.spans:
         state = dlt.current.resource_state()
         today = ctx.today()
         last = today if ctx.end is None else min(today, ctx.end.date() - timedelta(days=1))
@@ -52,8 +44,8 @@ def day_span(ctx: RunContext, key: str, lookback: int) -> Span:
             first = max(first, stored - timedelta(days=lookback)) if ctx.start else stored - timedelta(days=lookback)
         if ctx.end is None:
             state["last_day"] = last.isoformat()
-        ctx.memo[memo_key] = Span(first, last, first_ever, stored)
-    return ctx.memo[memo_key]
+        ctx.memo.spans[key] = Span(first, last, first_ever, stored)
+    return ctx.memo.spans[key]
 
 
 def unseen(ctx: RunContext, table: str, column: str, ids: list[str]) -> set[str]:
@@ -129,9 +121,11 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
     def activity_stats(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("activity_stats")
         state = dlt.current.resource_state()
-        if "stats:prev_login" not in ctx.memo:
-            ctx.memo["stats:prev_login"] = parse_ts(state.get("max_last_login"))
-        prev_login = ctx.memo["stats:prev_login"]
+        if not ctx.memo.stats_prev_login_read:
+            found = parse_ts(state.get("max_last_login"))
+            ctx.memo.stats_prev_login = found if isinstance(found, datetime) else None
+            ctx.memo.stats_prev_login_read = True
+        prev_login = ctx.memo.stats_prev_login
         first, today, first_ever, prev_day = day_span(ctx, "activity_stats", ctx.settings.lookback_days)
         full = max(1, min(max_days, (today - first_ever).days + 1))
         if prev_day is None or ctx.backfill:

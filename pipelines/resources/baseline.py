@@ -27,13 +27,13 @@ ACTIVITY_SIGNALS = ("last_login", "xp", "coins", "total_messages", "total_reacti
 def stamp_users_pass(ctx: RunContext) -> None:
     """Called by the users resource as it starts: remember which pass the stored table holds and
     which it will hold after this run, claiming it for this run when the run loads the users table."""
-    if "users:after_run" not in ctx.memo:
+    if not ctx.memo.users_stamped:
         state = dlt.current.resource_state()
-        stored = state.get(USERS_PASS)
-        ctx.memo["users:stored_pass"] = stored
+        ctx.memo.stored_pass = state.get(USERS_PASS)
         if "users" in dlt.current.source().selected_resources:
             state[USERS_PASS] = uuid.uuid4().hex
-        ctx.memo["users:after_run"] = state.get(USERS_PASS)
+        ctx.memo.pass_after_run = state.get(USERS_PASS)
+        ctx.memo.users_stamped = True
 
 
 def baseline_usable(ctx: RunContext, resource: str, last_day: date, lookback_days: int) -> bool:
@@ -42,16 +42,15 @@ def baseline_usable(ctx: RunContext, resource: str, last_day: date, lookback_day
     reads up to the server's day (`last_day`) for every user it was not entitled to skip, from no
     later than the first day the next run re-reads (`last_day - lookback_days`); a `--since`
     backfill from an earlier day qualifies, a bounded window does not. Evaluated once per run."""
-    key = f"baseline:{resource}"
-    if key not in ctx.memo:
+    if resource not in ctx.memo.baselines:
         state = dlt.current.resource_state()
-        stored = ctx.memo.get("users:stored_pass")
+        stored = ctx.memo.stored_pass
         usable = (stored is not None and state.get(ALIGNED) == stored
                   and not (ctx.backfill or ctx.refresh or ctx.end is not None))
         complete = ctx.end is None and (ctx.start is None or ctx.start.date() <= last_day - timedelta(days=lookback_days))
-        state[ALIGNED] = ctx.memo.get("users:after_run") if complete else None
-        ctx.memo[key] = usable
-    return bool(ctx.memo[key])
+        state[ALIGNED] = ctx.memo.pass_after_run if complete else None
+        ctx.memo.baselines[resource] = usable
+    return ctx.memo.baselines[resource]
 
 
 def changed_users(ctx: RunContext, people: list[dict[str, Any]],

@@ -25,7 +25,7 @@ def redemption_orders_resource(ctx: RunContext) -> DltResource:
     ) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("redemption_orders")
         # the high-water mark before this run: orders at or below it were seen already
-        ctx.memo["orders:prev_high"] = None if ctx.backfill else (cursor.get_state() or {}).get("last_value")
+        ctx.memo.orders_prev_high = None if ctx.backfill else (cursor.get_state() or {}).get("last_value")
         start, end = window(cursor)
         params = {ep.name_for("from"): start, ep.name_for("to"): end, "sort": ep.name_for("sort")}
         empty = True
@@ -55,7 +55,7 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
                      primary_key="_id")
     def redemption_status_history(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("redemption_status_history")
-        prev_high = parse_ts(ctx.memo.get("orders:prev_high"))
+        prev_high = parse_ts(ctx.memo.orders_prev_high)
         changed = [o for o in page if o.get(key)]
         if isinstance(prev_high, datetime):
             recent = [o for o in changed if not isinstance(o.get(cursor), datetime) or o[cursor] > prev_high]

@@ -16,12 +16,11 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import empty_table
+from pipelines.declared import arrow_types, empty_table
 from pipelines.resources.common import APPEND_ONCE, lookback_seconds
-from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
+from pipelines.shapes import iso, parse_ts, to_arrow
 
-STREAK_LOG_TYPES = {"_id": STR, "streakId": STR, "user_id": STR, "identifier": STR, "count": INT,
-                    "status": STR, "createdAt": TS}
+STREAK_LOG_TYPES = arrow_types("streak_logs")
 
 
 def streak_logs_resource(ctx: RunContext) -> DltResource:

@@ -36,55 +36,36 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.declared import arrow_types, column_hints, empty_table
 from pipelines.errors import ContractError
 from pipelines.pagination import MISSING, dig
 from pipelines.resources.common import lookback_seconds, with_timestamps
-from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
+from pipelines.shapes import iso, parse_ts, to_arrow
 
 log = logging.getLogger(__name__)
 
-CHANNEL_COLUMNS: dict[str, Any] = {
-    "_id": {"data_type": "text", "nullable": False}, "topic": {"data_type": "text"},
-    "type": {"data_type": "text"}, "description": {"data_type": "text"},
-    "isPrivate": {"data_type": "bool"}, "createdAt": {"data_type": "timestamp"},
-    "updatedAt": {"data_type": "timestamp"},
-}
-# nested `user` / `channel` objects are flattened as dlt would (`user__email`)
-MESSAGE_TYPES: dict[str, pa.DataType] = {
-    "id": STR, "message": STR, "user__user_id": STR, "user__email": STR, "channel__channel_id": STR,
-    "channel__name": STR, "timestamp": TS, "parentId": STR, "reactions": INT, "editedAt": TS,
-}
-DLT_TYPES: dict[pa.DataType, str] = {STR: "text", INT: "bigint", TS: "timestamp"}
-
-
-def column_hints(types: dict[str, pa.DataType]) -> dict[str, Any]:
-    """dlt column hints for declared Arrow types: a column null in every row of a first load
-    still gets its type (dlt would otherwise leave it out until a value arrives)."""
-    return {name: {"data_type": DLT_TYPES[kind]} for name, kind in types.items() if kind in DLT_TYPES}
-
-
-MATERIALIZE = b"returning:materialize"  # an empty Arrow table carrying this creates the table (source.guard)
+MESSAGE_TYPES = arrow_types("messages")
 _lock = threading.Lock()
 
 
 def channels_list(ctx: RunContext) -> list[dict[str, Any]]:
     """The community's channels, read once per run (the channels table and the messages walk)."""
     with _lock:
-        if "channels" not in ctx.memo:
+        if ctx.memo.channels is None:
             data = dig({"data": ctx.client.request_json("channels")}, ctx.settings.endpoint("channels").records)
             if data is MISSING or not isinstance(data, list):
                 raise ContractError("channels", "response 'data' is not a list of channels")
-            ctx.memo["channels"] = with_timestamps(r for r in data if isinstance(r, dict))
-        return ctx.memo["channels"]
+            ctx.memo.channels = with_timestamps(r for r in data if isinstance(r, dict))
+        return ctx.memo.channels
 
 
 def channels_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(name="channels", write_disposition="replace", primary_key="_id", columns=CHANNEL_COLUMNS)
+    @dlt.resource(name="channels", write_disposition="replace", primary_key="_id", columns=column_hints("channels"))
     def channels() -> Iterator[Any]:
         ctx.tracker.start("channels")
         rows = channels_list(ctx)
         ctx.tracker.page("channels", len(rows))
-        yield rows if rows else dlt.mark.materialize_table_schema()
+        yield rows if rows else empty_table("channels")
 
     return channels()
 
@@ -97,13 +78,6 @@ def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[prefix + key] = value
     return out
-
-
-def empty_table(types: dict[str, pa.DataType], keys: tuple[str, ...]) -> pa.Table:
-    """No rows, every declared column: loading it creates the table on a first run without data."""
-    schema = pa.schema([pa.field(n, t, nullable=n not in keys) for n, t in types.items()],
-                       metadata={MATERIALIZE: b"1"})
-    return schema.empty_table()
 
 
 @dataclass
@@ -153,7 +127,7 @@ def messages_resource(ctx: RunContext) -> DltResource:
     cursor_f = ep.name_for("cursor")
 
     @dlt.resource(name="messages", write_disposition="merge", primary_key="id",
-                  columns=column_hints(MESSAGE_TYPES))
+                  columns=column_hints("messages"))
     def messages() -> Iterator[pa.Table]:
         ctx.tracker.start("messages")
         reader = MessageReader(ctx)
@@ -204,7 +178,7 @@ def messages_resource(ctx: RunContext) -> DltResource:
         if table is not None and table.num_rows:
             yield table
         elif not ctx.columns("messages"):  # a first run without messages: create the table
-            yield empty_table(MESSAGE_TYPES, (id_f,))
+            yield empty_table("messages")
 
     return messages()
 
@@ -249,9 +223,9 @@ def member_reads(ctx: RunContext, reader: MessageReader, gaps: dict[str, datetim
             return rows, []
         lost = []
         for cid, since in gaps.items():
-            one = reader.read({email_f: email, channel_f: cid}, since, reader.max)
-            rows.extend(one.rows)
-            if not one.done:
+            in_channel = reader.read({email_f: email, channel_f: cid}, since, reader.max)
+            rows.extend(in_channel.rows)
+            if not in_channel.done:
                 lost.append(cid)
         return rows, lost
 

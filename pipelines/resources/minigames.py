@@ -31,19 +31,14 @@ import pyarrow.compute as pc
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.declared import arrow_types, column_hints, empty_table
 from pipelines.resources.activity import live_users
 from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users
 from pipelines.resources.common import APPEND_ONCE, lookback_seconds
-from pipelines.resources.messaging import column_hints, empty_table
-from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
+from pipelines.shapes import iso, parse_ts, to_arrow
 
-MINIGAME_LOG_TYPES: dict[str, pa.DataType] = {
-    "_id": STR, "user_id": STR, "email": STR, "game": STR, "outcome": STR, "xp": INT, "coins": INT,
-    "createdAt": TS,
-}
+MINIGAME_LOG_TYPES = arrow_types("minigame_logs")
 STATS_SIGNALS = (*ACTIVITY_SIGNALS, "login_streak")
-STATS_COLUMNS: dict[str, Any] = {"user_id": {"data_type": "text", "nullable": False},
-                                 "email": {"data_type": "text"}}
 
 
 def _col(name: str, kind: str) -> dict[str, Any]:
@@ -99,7 +94,7 @@ def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
     lock = threading.Lock()
 
     @dlt.transformer(name="minigame_logs", data_from=users, write_disposition=APPEND_ONCE, primary_key="_id",
-                     columns=column_hints(MINIGAME_LOG_TYPES))
+                     columns=column_hints("minigame_logs"))
     def minigame_logs(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("minigame_logs")
         state = dlt.current.resource_state()
@@ -126,24 +121,23 @@ def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
                         state["last_value"] = iso(best)
             return table
 
-        if "minigame_logs:body" not in ctx.memo:
+        if ctx.memo.minigame_body is None:
             mark = None if ctx.backfill else parse_ts(state.get("last_value"))
             start = mark - lookback if isinstance(mark, datetime) else None
             if ctx.start is not None:
                 start = ctx.start if start is None else max(start, ctx.start)
-            ctx.memo["minigame_logs:body"] = {
+            body = ctx.memo.minigame_body = {
                 k: iso(v) for k, v in ((ep.name_for("from"), start), (ep.name_for("to"), ctx.end)) if v is not None}
-            body = ctx.memo["minigame_logs:body"]
             # plays after the mark (those at or before it were read with their member already)
             after = {**body, ep.name_for("from"): iso(mark + timedelta(milliseconds=1))} if isinstance(mark, datetime) else body
             players = discover_players(ctx, after) if ep.discover else []
-            ctx.memo["minigame_logs:players"] = set(players)  # set before yielding: pages interleave
+            ctx.memo.minigame_players = set(players)  # set before yielding: pages interleave
             if not ctx.columns("minigame_logs"):  # a first run: the table exists even with no plays
-                yield empty_table(MINIGAME_LOG_TYPES, ("_id",))
+                yield empty_table("minigame_logs")
             if players:
                 yield run(players)
-        body = ctx.memo["minigame_logs:body"]
-        players = ctx.memo["minigame_logs:players"]
+        body = ctx.memo.minigame_body
+        players = ctx.memo.minigame_players
         emails = [e for e in active_members(ctx, "minigame_logs", page, ACTIVITY_SIGNALS) if e not in players]
         if emails:
             yield run(emails)
@@ -173,13 +167,13 @@ def user_game_stats_resource(ctx: RunContext, users: DltResource) -> DltResource
         return [_nested_times(data)] if isinstance(data, dict) and data.get("user_id") is not None else []
 
     @dlt.transformer(name="user_game_stats", data_from=users, write_disposition="merge", primary_key="user_id",
-                     columns=STATS_COLUMNS, nested_hints=STATS_NESTED)
+                     columns=column_hints("user_game_stats"), nested_hints=STATS_NESTED)
     def user_game_stats(page: pa.Table) -> Iterator[Any]:
         ctx.tracker.start("user_game_stats")
-        if "user_game_stats:seen" not in ctx.memo:
-            ctx.memo["user_game_stats:seen"] = True
+        if not ctx.memo.game_stats_started:
+            ctx.memo.game_stats_started = True
             if not ctx.columns("user_game_stats"):
-                yield dlt.mark.materialize_table_schema()
+                yield empty_table("user_game_stats")
         emails = active_members(ctx, "user_game_stats", page, STATS_SIGNALS)
 
         @dlt.defer

@@ -15,7 +15,7 @@ from pipelines.declared import drop_null_objects, empty_table
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
 from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
-from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, parse_ts, to_arrow
+from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, to_arrow
 from pipelines.shards import UsersPass
 
 CUSTOM_TYPES: dict[str, pa.DataType] = {"number": FLOAT, "numerical": FLOAT, "boolean": BOOL}
@@ -66,7 +66,7 @@ def users_resource(ctx: RunContext) -> DltResource:
         ctx.tracker.start("users")
         stamp_users_pass(ctx)
         ep = ctx.settings.endpoint("users_filter")
-        id_f, email_f, login_f, deleted_f = ep.name_for("id"), ep.name_for("email"), ep.name_for("last_login"), ep.name_for("is_deleted")
+        id_f, email_f, deleted_f = ep.name_for("id"), ep.name_for("email"), ep.name_for("is_deleted")
         fields, types = users_schema(ctx)
 
         def convert(rows: list[dict[str, Any]]) -> pa.Table:
@@ -74,7 +74,6 @@ def users_resource(ctx: RunContext) -> DltResource:
             live.append(table.column(id_f).cast(pa.string()))
             return table
         live: list[pa.ChunkedArray] = []  # the pass's ids, compact (Arrow), for the deletion check
-        max_login: datetime | None = None
         # the chains walk on in threads while each page is converted and fanned out
         body = {ep.name_for("fields"): fields}
         state = dlt.current.resource_state()
@@ -91,10 +90,6 @@ def users_resource(ctx: RunContext) -> DltResource:
                 user[DELETED_AT] = None
             if ctx.known_email is None:
                 ctx.known_email = next((str(u[email_f]) for u in page if u.get(email_f)), None)
-            # ISO timestamps of one format: the latest is the greatest string
-            latest = parse_ts(max((v for u in page if isinstance(v := u.get(login_f), str)), default=None))
-            if isinstance(latest, datetime) and (max_login is None or latest > max_login):
-                max_login = latest
             ctx.tracker.page("users", len(page))
             held.extend(page)
             if len(held) >= BATCH_ROWS:
@@ -102,9 +97,7 @@ def users_resource(ctx: RunContext) -> DltResource:
                 held = []
         if held:
             yield convert(held)
-        ctx.memo["users_max_last_login"] = max_login
         if run is not None:
-            ctx.memo["users_pass_notes"] = run.notes
             if not run.complete:  # never flag deletions from a pass that may have missed members
                 return
             state["shard_bounds"] = run.bounds
