@@ -1,10 +1,10 @@
-"""Gamification and activity: gamification_daily and activity_stats (fan-outs over the users of
-the run's pass), gamification_logs, loyalty_overview."""
+"""Activity: activity_stats (a fan-out over the members of the run's pass who moved) and the
+community's daily loyalty_overview."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import dlt
@@ -13,93 +13,11 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.declared import arrow_types, empty_once, empty_table
-from pipelines.memo import Span
-from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users
-from pipelines.resources.common import APPEND_ONCE, chunked, fan_out, incremental, window
-from pipelines.shapes import days, dmy, iso, parse_day, parse_ts, to_arrow
+from pipelines.resources.baseline import baseline_usable, changed_users, live_users, unseen
+from pipelines.resources.common import day_span, fan_out
+from pipelines.shapes import iso, parse_day, parse_ts
 
-DAILY_TYPES = arrow_types("gamification_daily")
 STATS_TYPES = arrow_types("activity_stats")
-LOG_TYPES = arrow_types("gamification_logs")
-
-
-def live_users(ctx: RunContext, page: pa.Table) -> list[dict[str, Any]]:
-    ep = ctx.settings.endpoint("users_filter")
-    wanted = [c for c in (ep.name_for("id"), ep.name_for("email"), ep.name_for("join_date"), ep.name_for("is_deleted"), *ACTIVITY_SIGNALS)
-              if c in page.column_names]
-    rows = page.select(list(dict.fromkeys(wanted))).to_pylist()
-    return [r for r in rows if not r.get(ep.name_for("is_deleted")) and r.get(ep.name_for("email"))]
-
-
-def day_span(ctx: RunContext, key: str, lookback: int) -> Span:
-    """The days this resource reads this run. Computed once per run; moves the stored day."""
-    if key not in ctx.memo.spans:
-        state = dlt.current.resource_state()
-        today = ctx.today()
-        last = today if ctx.end is None else min(today, ctx.end.date() - timedelta(days=1))
-        first_ever = ctx.start.date() if ctx.start else today - timedelta(days=ctx.settings.history_days)
-        first = first_ever
-        stored = parse_day(state.get("last_day"))
-        if stored is not None and not ctx.backfill:
-            first = max(first, stored - timedelta(days=lookback)) if ctx.start else stored - timedelta(days=lookback)
-        if ctx.end is None:
-            state["last_day"] = last.isoformat()
-        ctx.memo.spans[key] = Span(first, last, first_ever, stored)
-    return ctx.memo.spans[key]
-
-
-def unseen(ctx: RunContext, table: str, column: str, ids: list[str]) -> set[str]:
-    """The ids without a row in the warehouse table (all of them when the table does not exist)."""
-    if not ids or column not in ctx.columns(table):
-        return set(ids)
-    found = ctx.query(table, f"SELECT DISTINCT {column} FROM {{table}} WHERE {column} IN ?",
-                      (ids,))
-    return set(ids) - {row[0] for row in found}
-
-
-def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResource:
-    ep = ctx.settings.endpoint("activity_daily")
-    per_call = ep.max_identifiers
-
-    def fetch(task: tuple[date, list[str]]) -> list[dict[str, Any]]:
-        day, batch = task
-        body = {ep.name_for("identifier"): batch, ep.name_for("identifier_type"): "email", ep.name_for("date"): dmy(day)}
-        rows: list[dict[str, Any]] = []
-        for page in ctx.client.paginate("activity_daily", json=body):
-            ctx.tracker.page("gamification_daily", len(page))
-            rows.extend(page)
-        return rows
-
-    @dlt.transformer(name="gamification_daily", data_from=users, write_disposition="merge",
-                     primary_key=("user_id", "date"))
-    def gamification_daily(page: pa.Table) -> Iterator[pa.Table]:
-        ctx.tracker.start("gamification_daily")
-        first, last, first_ever, prev_day = day_span(ctx, "gamification_daily", ctx.settings.daily_lookback_days)
-        baseline = (baseline_usable(ctx, "gamification_daily", last, ctx.settings.daily_lookback_days)
-                    and prev_day is not None)
-        uf = ctx.settings.endpoint("users_filter")
-        live = live_users(ctx, page)
-        ids = [str(u[uf.name_for("id")]) for u in live]
-        # users never seen in the daily table get their whole history, the others the new days
-        new = unseen(ctx, "gamification_daily", "user_id", ids)
-        # days already loaded are re-read only for users whose xp, coins or activity moved since
-        # (daily history is the per-day sum of their logs); days after them for every user
-        changed = changed_users(ctx, live) if baseline else None
-        people = [(str(u[uf.name_for("email")]), parse_day(u.get(uf.name_for("join_date"))), i in new,
-                   changed is None or i in changed) for u, i in zip(live, ids, strict=True)]
-        tasks = []
-        for day in days(min(first, first_ever) if new else first, last):
-            fresh = prev_day is None or day > prev_day
-            emails = [email for email, joined, is_new, moved in people
-                      if (joined is None or joined <= day) and (day >= first or is_new)
-                      and (is_new or fresh or moved)]
-            tasks.extend((day, batch) for batch in chunked(emails, per_call))
-        if tasks:
-            yield fan_out(ctx, fetch, tasks, DAILY_TYPES, ("user_id", "date"), "gamification_daily")
-        elif (empty := empty_once(ctx.memo, "gamification_daily")) is not None:
-            yield empty
-
-    return gamification_daily
 
 
 def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
@@ -168,28 +86,6 @@ def active_since(ctx: RunContext, people: list[dict[str, Any]], prev_login: date
                 or login >= cutoff]
     id_f = ctx.settings.endpoint("users_filter").name_for("id")
     return [u for u in people if str(u[id_f]) in changed]
-
-
-def gamification_logs_resource(ctx: RunContext) -> DltResource:
-    ep = ctx.settings.endpoint("activity_logs")
-
-    @dlt.resource(name="gamification_logs", write_disposition=APPEND_ONCE, primary_key="_id")
-    def gamification_logs(
-        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
-    ) -> Iterator[pa.Table]:
-        ctx.tracker.start("gamification_logs")
-        start, end = window(cursor)
-        body = {k: v for k, v in ((ep.name_for("from"), start), (ep.name_for("to"), end)) if v is not None}
-        empty = True
-        for page in ctx.client.paginate("activity_logs", json=body):
-            ctx.tracker.page("gamification_logs", len(page))
-            if page:
-                empty = False
-                yield to_arrow(page, LOG_TYPES, keys=("_id",))
-        if empty:
-            yield empty_table("gamification_logs")
-
-    return gamification_logs()
 
 
 def loyalty_overview_resource(ctx: RunContext) -> DltResource:

@@ -1,4 +1,5 @@
-"""Which users changed since a resource's last run, judged against the stored users table.
+"""Which users a per-user fan-out reads: the live ones of a users page, those the warehouse has
+never held, and those who changed since the fan-out's last run, judged against the stored users table.
 
 Per-user fan-outs (daily history, activity stats) re-read only users whose activity moved: the
 users row of this run's pass compared with the row stored in the warehouse. That comparison is
@@ -15,6 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import dlt
+import pyarrow as pa
 
 from pipelines.context import RunContext
 
@@ -69,3 +71,19 @@ def changed_users(ctx: RunContext, people: list[dict[str, Any]],
         (ids,))}
     return {str(u[id_f]) for u in people if stored.get(str(u[id_f])) != tuple(u.get(s) for s in signals)}
 
+
+def live_users(ctx: RunContext, page: pa.Table) -> list[dict[str, Any]]:
+    ep = ctx.settings.endpoint("users_filter")
+    wanted = [c for c in (ep.name_for("id"), ep.name_for("email"), ep.name_for("join_date"), ep.name_for("is_deleted"), *ACTIVITY_SIGNALS)
+              if c in page.column_names]
+    rows = page.select(list(dict.fromkeys(wanted))).to_pylist()
+    return [r for r in rows if not r.get(ep.name_for("is_deleted")) and r.get(ep.name_for("email"))]
+
+
+def unseen(ctx: RunContext, table: str, column: str, ids: list[str]) -> set[str]:
+    """The ids without a row in the warehouse table (all of them when the table does not exist)."""
+    if not ids or column not in ctx.columns(table):
+        return set(ids)
+    found = ctx.query(table, f"SELECT DISTINCT {column} FROM {{table}} WHERE {column} IN ?",
+                      (ids,))
+    return set(ids) - {row[0] for row in found}

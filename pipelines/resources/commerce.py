@@ -1,4 +1,4 @@
-"""Redemptions, purchase histories and the store."""
+"""Redemptions (orders and their status history) and purchase histories: incremental reads."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_once, empty_table
-from pipelines.pagination import dig
-from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
+from pipelines.resources.common import MERGE_DELETE_INSERT, incremental, window, with_timestamps
 from pipelines.shapes import parse_ts
 
 
@@ -51,7 +50,7 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
         ctx.tracker.page("redemption_status_history", len(data or []))
         return with_timestamps(r for r in data or [] if isinstance(r, dict))
 
-    @dlt.transformer(name="redemption_status_history", data_from=orders, write_disposition=APPEND_ONCE,
+    @dlt.transformer(name="redemption_status_history", data_from=orders, write_disposition=MERGE_DELETE_INSERT,
                      primary_key="_id")
     def redemption_status_history(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("redemption_status_history")
@@ -109,36 +108,3 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
         if empty:
             yield empty_table("purchase_histories")
     return purchase_histories()
-
-
-def listing(ctx: RunContext, name: str, endpoint: str, *, key: str = "_id") -> DltResource:
-    """A small entity list read whole each run and merged on its key."""
-
-    @dlt.resource(name=name, write_disposition="merge", primary_key=key)
-    def entities() -> Iterator[list[dict[str, Any]]]:
-        ctx.tracker.start(name)
-        empty = True
-        for page in ctx.client.paginate(endpoint):
-            ctx.tracker.page(name, len(page))
-            if page:
-                empty = False
-                yield drop_null_objects(name, with_timestamps(page))
-        if empty:
-            yield empty_table(name)
-
-    return entities()
-
-
-def single(ctx: RunContext, name: str, endpoint: str, *, disposition: str = "replace",
-           key: str | None = None) -> DltResource:
-    """One response's `data` (an object or a list) as the table's rows."""
-
-    @dlt.resource(name=name, write_disposition=disposition, primary_key=key)  # type: ignore[call-overload]
-    def one() -> Iterator[list[dict[str, Any]]]:
-        ctx.tracker.start(name)
-        data = dig({"data": ctx.client.request_json(endpoint)}, ctx.settings.endpoint(endpoint).records)
-        rows = [data] if isinstance(data, dict) else [r for r in data or [] if isinstance(r, dict)]
-        ctx.tracker.page(name, len(rows))
-        yield drop_null_objects(name, with_timestamps(rows)) if rows else empty_table(name)
-
-    return one()

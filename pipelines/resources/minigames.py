@@ -32,9 +32,8 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.declared import arrow_types, column_hints, empty_table
-from pipelines.resources.activity import live_users
-from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users
-from pipelines.resources.common import APPEND_ONCE, lookback_seconds
+from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users, live_users
+from pipelines.resources.common import MERGE_DELETE_INSERT, lookback_seconds
 from pipelines.shapes import iso, parse_ts, to_arrow
 
 MINIGAME_LOG_TYPES = arrow_types("minigame_logs")
@@ -93,7 +92,7 @@ def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
     cursor_f = ep.name_for("cursor")
     lock = threading.Lock()
 
-    @dlt.transformer(name="minigame_logs", data_from=users, write_disposition=APPEND_ONCE, primary_key="_id",
+    @dlt.transformer(name="minigame_logs", data_from=users, write_disposition=MERGE_DELETE_INSERT, primary_key="_id",
                      columns=column_hints("minigame_logs"))
     def minigame_logs(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("minigame_logs")

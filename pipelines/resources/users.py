@@ -14,7 +14,7 @@ from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_table
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
-from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
+from pipelines.resources.common import MERGE_DELETE_INSERT, incremental, window, with_timestamps
 from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, to_arrow
 from pipelines.shards import UsersPass
 
@@ -136,7 +136,7 @@ def tombstones(ctx: RunContext, live: pa.Table) -> Iterator[pa.Table]:
 def user_field_histories_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("user_field_histories")
 
-    @dlt.resource(name="user_field_histories", write_disposition=APPEND_ONCE, primary_key="_id",
+    @dlt.resource(name="user_field_histories", write_disposition=MERGE_DELETE_INSERT, primary_key="_id",
                   columns={"value": {"data_type": "text"}, "previousValue": {"data_type": "text"}})
     def user_field_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
