@@ -19,7 +19,7 @@ before the channel's stored high-water mark of `timestamp` less `lookback_second
   `max_count` of them, by `email` and `channel_id` together (the filters combine [assumed]).
   Messages still out of reach (one member's over `max_count` in one channel) are logged as a
   warning; deleted members' messages in a gap are not reachable either. Registry switch
-  `messages.fields.member_fallback = "false"` turns the fallback off.
+  `messages.member_fallback = false` turns the fallback off.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ member's row; a play that moves nothing (a loss paying nothing) is read with the
   Besides the users pass, the members with a `minigame` gamification log (7.6) in that window are
   read too: deleted members' plays stay readable and the users pass no longer lists them. That
   costs one community-wide walk of the gamification logs over the window (one request on a run
-  with nothing new; registry `minigame_logs.fields.discover = "false"` turns it off).
+  with nothing new; registry `minigame_logs.discover = false` turns it off).
 * user_game_stats: one row per member, merged on `user_id`; `games` and `streaks` become the child
   tables `user_game_stats__games` and `user_game_stats__streaks` (joined on `_dlt_parent_id =
   _dlt_id`), replaced with their parent row on each merge.
