@@ -133,37 +133,44 @@ class CursorPaginator(Paginator):
 
 
 @dataclass
-class TotalPagesPaginator(Paginator):
-    """Numbered pages; `block` holds `page`, `total_pages` and `total` (scheme "page-total-pages")."""
+class _InBlock(Paginator):
+    """Schemes whose position sits in one block of the body, the walk's `total` with it."""
 
-    scheme: ClassVar[str] = "page-total-pages"
-    page_param: str = "page"
     limit_param: str = "limit"
-    block: str = "data.pagination"
-
-    def init_request(self, request: dict[str, Any]) -> None:
-        request.update({self.page_param: 1, **self._limit(self.limit_param)})
-
-    def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
-        total_pages = self._int(payload, f"{self.block}.total_pages")
-        current = self._int(payload, f"{self.block}.page")
-        self._numbered(records, self.page_param, current, total_pages)
+    block: str = "meta"
 
     def total(self, payload: Any) -> int:
         return self._int(payload, f"{self.block}.total", 1)
 
 
 @dataclass
-class MetaTotalPaginator(Paginator):
-    """Numbered pages; `meta` holds `page`, `limit` and the record `total` (scheme "page-meta-total")."""
+class _Numbered(_InBlock):
+    """Schemes of numbered pages, from page 1."""
 
-    scheme: ClassVar[str] = "page-meta-total"
     page_param: str = "page"
-    limit_param: str = "limit"
-    block: str = "meta"
 
     def init_request(self, request: dict[str, Any]) -> None:
         request.update({self.page_param: 1, **self._limit(self.limit_param)})
+
+
+@dataclass
+class TotalPagesPaginator(_Numbered):
+    """Numbered pages; `block` holds `page`, `total_pages` and `total` (scheme "page-total-pages")."""
+
+    scheme: ClassVar[str] = "page-total-pages"
+    block: str = "data.pagination"
+
+    def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
+        total_pages = self._int(payload, f"{self.block}.total_pages")
+        current = self._int(payload, f"{self.block}.page")
+        self._numbered(records, self.page_param, current, total_pages)
+
+
+@dataclass
+class MetaTotalPaginator(_Numbered):
+    """Numbered pages; `block` holds `page`, `limit` and the record `total` (scheme "page-meta-total")."""
+
+    scheme: ClassVar[str] = "page-meta-total"
 
     def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
         total = self._int(payload, f"{self.block}.total")
@@ -173,18 +180,34 @@ class MetaTotalPaginator(Paginator):
         total_pages = math.ceil(total / limit) if limit else 0
         self._numbered(records, self.page_param, current, total_pages)
 
-    def total(self, payload: Any) -> int:
-        return self._int(payload, f"{self.block}.total", 1)
+
+@dataclass
+class HasNextPaginator(_Numbered):
+    """Numbered pages; `block` holds `hasNextPage`, `currentPage`, maybe `totalPages` (scheme "has-next")."""
+
+    scheme: ClassVar[str] = "has-next"
+    block: str = "pagination"
+
+    def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
+        has_next = dig(payload, f"{self.block}.hasNextPage")
+        if not isinstance(has_next, bool):
+            raise ContractError(self.endpoint, f"response lacks boolean '{self.block}.hasNextPage'", self.number)
+        current = self._int(payload, f"{self.block}.currentPage")
+        total_pages = dig(payload, f"{self.block}.totalPages")
+        if not has_next or not records:
+            return
+        if self.number == 1 and isinstance(total_pages, int) and total_pages > current:
+            self._numbered(records, self.page_param, current, total_pages)
+            return
+        self._next({self.page_param: current + 1})
 
 
 @dataclass
-class SkipLimitPaginator(Paginator):
-    """Offsets; `meta` holds `skip` and the record `total` (scheme "skip-limit")."""
+class SkipLimitPaginator(_InBlock):
+    """Offsets; `block` holds `skip` and the record `total` (scheme "skip-limit")."""
 
     scheme: ClassVar[str] = "skip-limit"
     skip_param: str = "skip"
-    limit_param: str = "limit"
-    block: str = "meta"
 
     def init_request(self, request: dict[str, Any]) -> None:
         request.update({self.skip_param: 0, **self._limit(self.limit_param)})
@@ -200,38 +223,6 @@ class SkipLimitPaginator(Paginator):
             self.remaining = [{self.skip_param: o} for o in range(skip + step, total, step)]
             return
         self._next({self.skip_param: skip + step})
-
-    def total(self, payload: Any) -> int:
-        return self._int(payload, f"{self.block}.total", 1)
-
-
-@dataclass
-class HasNextPaginator(Paginator):
-    """Numbered pages; `block` holds `hasNextPage`, `currentPage` and maybe `totalPages` (scheme "has-next")."""
-
-    scheme: ClassVar[str] = "has-next"
-    page_param: str = "page"
-    limit_param: str = "limit"
-    block: str = "pagination"
-
-    def init_request(self, request: dict[str, Any]) -> None:
-        request.update({self.page_param: 1, **self._limit(self.limit_param)})
-
-    def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
-        has_next = dig(payload, f"{self.block}.hasNextPage")
-        if not isinstance(has_next, bool):
-            raise ContractError(self.endpoint, f"response lacks boolean '{self.block}.hasNextPage'", self.number)
-        current = self._int(payload, f"{self.block}.currentPage")
-        total_pages = dig(payload, f"{self.block}.totalPages")
-        if not has_next or not records:
-            return
-        if self.number == 1 and isinstance(total_pages, int) and total_pages > current:
-            self._numbered(records, self.page_param, current, total_pages)
-            return
-        self._next({self.page_param: current + 1})
-
-    def total(self, payload: Any) -> int:
-        return self._int(payload, f"{self.block}.total", 1)
 
 
 SCHEMES: dict[str, type[Paginator]] = {
