@@ -91,18 +91,6 @@ class Paginator:
             raise ContractError(self.endpoint, f"'{path}' is not a number: {value!r}", page)
         return int(value)
 
-    def _limit(self, limit_param: str | None) -> dict[str, Any]:
-        return {limit_param: self.page_size} if limit_param and self.page_size else {}
-
-    def _numbered(self, records: list[dict[str, Any]], page_param: str, current: int, total_pages: int) -> None:
-        if current >= total_pages or not records:
-            return
-        if self.number == 1:
-            self.has_next_page = True
-            self.remaining = [{page_param: p} for p in range(current + 1, total_pages + 1)]
-            return
-        self._next({page_param: current + 1})
-
 
 @dataclass
 class SinglePage(Paginator):
@@ -142,6 +130,9 @@ class _InBlock(Paginator):
     def total(self, payload: Any) -> int:
         return self._int(payload, f"{self.block}.total", 1)
 
+    def _limit(self) -> dict[str, Any]:
+        return {self.limit_param: self.page_size} if self.limit_param and self.page_size else {}
+
 
 @dataclass
 class _Numbered(_InBlock):
@@ -150,7 +141,17 @@ class _Numbered(_InBlock):
     page_param: str = "page"
 
     def init_request(self, request: dict[str, Any]) -> None:
-        request.update({self.page_param: 1, **self._limit(self.limit_param)})
+        request.update({self.page_param: 1, **self._limit()})
+
+    def _numbered(self, records: list[dict[str, Any]], current: int, total_pages: int) -> None:
+        """Page `current` of `total_pages`: after page 1 every other page is known (`remaining`)."""
+        if current >= total_pages or not records:
+            return
+        if self.number == 1:
+            self.has_next_page = True
+            self.remaining = [{self.page_param: p} for p in range(current + 1, total_pages + 1)]
+            return
+        self._next({self.page_param: current + 1})
 
 
 @dataclass
@@ -163,7 +164,7 @@ class TotalPagesPaginator(_Numbered):
     def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
         total_pages = self._int(payload, f"{self.block}.total_pages")
         current = self._int(payload, f"{self.block}.page")
-        self._numbered(records, self.page_param, current, total_pages)
+        self._numbered(records, current, total_pages)
 
 
 @dataclass
@@ -178,7 +179,7 @@ class MetaTotalPaginator(_Numbered):
         served = dig(payload, f"{self.block}.limit")
         limit = int(served) if isinstance(served, int | float) and served > 0 else len(records)
         total_pages = math.ceil(total / limit) if limit else 0
-        self._numbered(records, self.page_param, current, total_pages)
+        self._numbered(records, current, total_pages)
 
 
 @dataclass
@@ -197,7 +198,7 @@ class HasNextPaginator(_Numbered):
         if not has_next or not records:
             return
         if self.number == 1 and isinstance(total_pages, int) and total_pages > current:
-            self._numbered(records, self.page_param, current, total_pages)
+            self._numbered(records, current, total_pages)
             return
         self._next({self.page_param: current + 1})
 
@@ -210,7 +211,7 @@ class SkipLimitPaginator(_InBlock):
     skip_param: str = "skip"
 
     def init_request(self, request: dict[str, Any]) -> None:
-        request.update({self.skip_param: 0, **self._limit(self.limit_param)})
+        request.update({self.skip_param: 0, **self._limit()})
 
     def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
         total = self._int(payload, f"{self.block}.total")
