@@ -2,11 +2,12 @@
 for it yet (a community with no bulk jobs, a window with no new logs), from the contract's record
 fields (shared/returning-api.md section 7), named as the API names them (dlt normalises them).
 
-`empty_table` is the one way a resource with no rows creates its table (dlt's
-`materialize_table_schema` with these columns). When rows come, dlt types the columns from the
-data, as before; resources that hand dlt Arrow tables take their column types from here
-(`arrow_types`), and those whose columns may be null in every row of a load declare them to dlt
-(`column_hints`).
+`empty_table` is the one way a resource with no rows creates its table, in the form its rows take:
+an empty Arrow table with these columns for the tables loaded from Arrow (`ARROW_TABLES`, whose
+column types come from here too: `arrow_types`), dlt's `materialize_table_schema` with them for
+the others (a table dlt creates from Python rows has `_dlt_load_id` / `_dlt_id` columns that an
+Arrow load would leave empty). When rows come, dlt types the columns from the data, as before;
+resources whose columns may be null in every row of a load declare them to dlt (`column_hints`).
 Nested objects that are often null (`creator`, `purchaseStatusOverride`, ...) are dropped from a
 record while null (`drop_null_objects`), so dlt never sees a column it cannot type.
 """
@@ -92,6 +93,9 @@ NULLABLE_OBJECTS: dict[str, tuple[str, ...]] = {
 
 
 ARROW: dict[str, pa.DataType] = {TEXT: STR, BIGINT: INT, DOUBLE: FLOAT, BOOL: ARROW_BOOL, TSTZ: TS, DAY: DATE}
+# the tables whose rows reach dlt as Arrow tables
+ARROW_TABLES = frozenset({"users", "gamification_daily", "gamification_logs", "activity_stats", "streak_logs",
+                          "messages", "minigame_logs", "webhook_events"})
 
 
 def column_hints(resource: str) -> dict[str, Any]:
@@ -102,11 +106,15 @@ def column_hints(resource: str) -> dict[str, Any]:
 
 def arrow_types(resource: str) -> dict[str, pa.DataType]:
     """The declared columns as Arrow types, in their order (for `shapes.to_arrow`)."""
+    if resource not in ARROW_TABLES:
+        raise ValueError(f"{resource} is not loaded from Arrow tables (declared.ARROW_TABLES)")
     return {name: ARROW[kind] for name, kind in DECLARED[resource].items()}
 
 
 def empty_table(resource: str) -> Any:
     """What a resource yields when it had no rows: its table, created with the declared columns."""
+    if resource in ARROW_TABLES:
+        return pa.schema(list(arrow_types(resource).items())).empty_table()
     return dlt.mark.with_hints(dlt.mark.materialize_table_schema(), dlt.mark.make_hints(columns=column_hints(resource)))
 
 

@@ -136,7 +136,4 @@ def guard(resource: DltResource) -> DltResource:
                     raise ContractError(endpoint, f"a record lacks its key '{key}'")
         return item
 
-    def non_empty(item: Any) -> bool:  # a resource without rows yields `declared.empty_table` instead
-        return not (isinstance(item, pa.Table) and item.num_rows == 0)
-
-    return resource.add_map(check).add_filter(non_empty)
+    return resource.add_map(check)
