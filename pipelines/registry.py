@@ -215,7 +215,8 @@ def _overridden(ep: Endpoint, attrs: Mapping[str, Any]) -> Endpoint:
         elif option in OPTIONS:
             changes[option] = _typed(where, value, OPTIONS[option])
         else:
-            raise ConfigError(f"registry override {where}: unknown option{_close(option, [*OPTIONS, 'fields', 'pagination'])}")
+            known = [*OPTIONS, "fields", "pagination"]
+            raise ConfigError(f"registry override {where}: unknown option{_close(option, known)}")
     return replace(ep, **changes)
 
 
@@ -282,7 +283,8 @@ def _typed(where: str, value: Any, kind: Any) -> Any:
                 number = float(text)
             except ValueError:
                 number = None
-        if isinstance(number, int | float) and not isinstance(number, bool) and (kind is float or float(number).is_integer()):
+        is_number = isinstance(number, int | float) and not isinstance(number, bool)
+        if is_number and (kind is float or float(number).is_integer()):
             return kind(number)
         raise ConfigError(f"registry override {where}: expected {'an integer' if kind is int else 'a number'}, "
                           f"got {value!r}")

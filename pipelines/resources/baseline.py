@@ -74,8 +74,8 @@ def changed_users(ctx: RunContext, people: list[dict[str, Any]],
 
 def live_users(ctx: RunContext, page: pa.Table) -> list[dict[str, Any]]:
     ep = ctx.settings.endpoint("users_filter")
-    wanted = [c for c in (ep.name_for("id"), ep.name_for("email"), ep.name_for("join_date"), ep.name_for("is_deleted"), *ACTIVITY_SIGNALS)
-              if c in page.column_names]
+    named = (ep.name_for(k) for k in ("id", "email", "join_date", "is_deleted"))
+    wanted = [c for c in (*named, *ACTIVITY_SIGNALS) if c in page.column_names]
     rows = page.select(list(dict.fromkeys(wanted))).to_pylist()
     return [r for r in rows if not r.get(ep.name_for("is_deleted")) and r.get(ep.name_for("email"))]
 

@@ -60,7 +60,8 @@ def active_members(ctx: RunContext, resource: str, page: pa.Table, signals: tupl
     uf = ctx.settings.endpoint("users_filter")
     people = live_users(ctx, page)
     if "login_streak" in signals and "login_streak" in page.column_names:
-        streaks = dict(zip(page.column(uf.name_for("id")).to_pylist(), page.column("login_streak").to_pylist(), strict=True))
+        ids, streak_counts = page.column(uf.name_for("id")).to_pylist(), page.column("login_streak").to_pylist()
+        streaks = dict(zip(ids, streak_counts, strict=True))
         for u in people:
             u["login_streak"] = streaks.get(u[uf.name_for("id")])
     if baseline_usable(ctx, resource, ctx.today(), ctx.settings.lookback_days):

@@ -43,7 +43,8 @@ def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
     platform = list(ep.platform_fields)
     types: dict[str, pa.DataType] = dict.fromkeys(ep.int_fields, INT)
     types[ep.name_for("is_deleted")] = BOOL
-    type_key, key_key = ctx.settings.endpoint("user_fields").name_for("type"), ctx.settings.endpoint("user_fields").name_for("key")
+    definitions = ctx.settings.endpoint("user_fields")
+    type_key, key_key = definitions.name_for("type"), definitions.name_for("key")
     custom: list[str] = []
     for definition in ctx.user_fields():
         key = definition.get(key_key)
