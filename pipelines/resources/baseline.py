@@ -73,6 +73,7 @@ def changed_users(ctx: RunContext, people: list[dict[str, Any]],
 
 
 def live_users(ctx: RunContext, page: pa.Table) -> list[dict[str, Any]]:
+    """The live members with an email of a users page, with the columns the fan-outs read."""
     ep = ctx.settings.endpoint("users_filter")
     named = (ep.name_for(k) for k in ("id", "email", "join_date", "is_deleted"))
     wanted = [c for c in (*named, *ACTIVITY_SIGNALS) if c in page.column_names]
