@@ -82,6 +82,14 @@ class Paginator:
     def _next(self, params: dict[str, Any]) -> None:
         self.has_next_page, self.next_params = True, params
 
+    def _onward(self, param: str, following: range) -> None:
+        """Pages follow at `param` = each of `following`: after page 1 all of them (`remaining`),
+        after a later page the next one."""
+        if self.number == 1:
+            self.has_next_page, self.remaining = True, [{param: value} for value in following]
+        else:
+            self._next({param: following[0]})
+
     def _int(self, payload: Any, path: str, page: int | None = None) -> int:
         page = self.number if page is None else page
         value = dig(payload, path)
@@ -145,13 +153,8 @@ class _Numbered(_InBlock):
 
     def _numbered(self, records: list[dict[str, Any]], current: int, total_pages: int) -> None:
         """Page `current` of `total_pages`: after page 1 every other page is known (`remaining`)."""
-        if current >= total_pages or not records:
-            return
-        if self.number == 1:
-            self.has_next_page = True
-            self.remaining = [{self.page_param: p} for p in range(current + 1, total_pages + 1)]
-            return
-        self._next({self.page_param: current + 1})
+        if current < total_pages and records:
+            self._onward(self.page_param, range(current + 1, total_pages + 1))
 
 
 @dataclass
@@ -217,13 +220,8 @@ class SkipLimitPaginator(_InBlock):
         total = self._int(payload, f"{self.block}.total")
         skip = self._int(payload, f"{self.block}.skip")
         step = len(records)
-        if not records or skip + step >= total:
-            return
-        if self.number == 1:
-            self.has_next_page = True
-            self.remaining = [{self.skip_param: o} for o in range(skip + step, total, step)]
-            return
-        self._next({self.skip_param: skip + step})
+        if records and skip + step < total:
+            self._onward(self.skip_param, range(skip + step, total, step))
 
 
 SCHEMES: dict[str, type[Paginator]] = {
