@@ -56,7 +56,8 @@ from bench.run import (
     read_traces,
     sim_today,
 )
-from bench.sim import COMMUNITY_ID, FULL_KEY, PROFILES, Sim, start_simulator, stop_simulator
+from bench.sim import COMMUNITY_ID, FULL_KEY, PROFILES, Sim
+from returning_sync.simulator_process import SimulatorProcess
 
 RAW = "returning_raw"
 FLOOR_SCHEMA = "bench_copy_floor"
@@ -546,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for users in sizes:
             t0 = time.perf_counter()
-            proc, url = start_simulator(users, args.seed)
+            proc = SimulatorProcess(users, args.seed).start()
+            url = proc.url
             print(f"simulator for {users} users ready in {time.perf_counter() - t0:.1f}s at {url}", flush=True)
             sim = Sim(url)
             try:
@@ -557,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
                         records += run_chain(sim, pg, spec, users, kinds, rep, args, run_dir)
                         write_summary(args, argv, records, meta, specs, out)
             finally:
-                stop_simulator(proc)
+                proc.stop()
     finally:
         if pg is not None:
             pg.stop()

@@ -35,7 +35,8 @@ if __package__ in (None, ""):  # `python bench/run.py` as well as `python -m ben
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.procstat import run_measured
-from bench.sim import COMMUNITY_ID, FULL_KEY, PROFILES, Sim, start_simulator, stop_simulator
+from bench.sim import COMMUNITY_ID, FULL_KEY, PROFILES, Sim
+from returning_sync.simulator_process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -589,7 +590,8 @@ def main(argv: list[str] | None = None) -> int:
             url = args.sim_url
         else:
             t0 = time.perf_counter()
-            proc, url = start_simulator(users, args.seed)
+            proc = SimulatorProcess(users, args.seed).start()
+            url = proc.url
             print(f"simulator for {users} users ready in {time.perf_counter() - t0:.1f}s at {url}", flush=True)
         sim = Sim(url)
         try:
@@ -603,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
                                       contenders, concurrency, out, run_dir, quiet=True)
         finally:
             if proc is not None:
-                stop_simulator(proc)
+                proc.stop()
 
     write_summary(args, argv, records, started, load_start, commit, sizes, profiles, kinds, contenders,
                   concurrency, out, run_dir)
