@@ -131,16 +131,6 @@ def _definition_pipeline() -> Any:
     return make_pipeline(_definition_settings())
 
 
-def _as_merge(source: Any) -> Any:
-    """Append resources that carry a primary key load as merge: re-reading a window is idempotent."""
-    for resource in source.selected_resources.values():
-        schema = resource.compute_table_schema()
-        has_key = any(c.get("primary_key") for c in schema.get("columns", {}).values())
-        if schema.get("write_disposition") == "append" and has_key:
-            resource.apply_hints(write_disposition="merge")
-    return source
-
-
 def _window(context: AssetExecutionContext) -> tuple[dt.datetime | None, dt.datetime | None]:
     partitioned = context.has_partition_key or context.has_partition_key_range
     if context.run.tags.get(WINDOW_TAG) == "state" or not partitioned:
@@ -194,8 +184,6 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     tracker = Tracker()  # what waits for the load to commit (landed webhook segments to remove)
     source = make_source(settings, start_date=start, end_date=end, backfill=start is not None,
                          tracker=tracker).with_resources(*tables)
-    if window:
-        source = _as_merge(source)
     # the command-line sync's lock: both load through dlt's one working directory beside the warehouse;
     # DuckDB's file is held for the whole load, so a reader (`returning-sync sql`) cannot break it halfway;
     # a server's login is checked once before any API call
