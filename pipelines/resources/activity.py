@@ -14,8 +14,9 @@ from dlt.extract.resource import DltResource
 from pipelines.context import RunContext
 from pipelines.declared import empty_once, empty_table
 from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users
-from pipelines.resources.common import APPEND_ONCE, chunked, fan_out, incremental, window
+from pipelines.resources.common import chunked, fan_out, incremental, window
 from pipelines.shapes import DATE, INT, STR, TS, days, dmy, iso, parse_day, parse_ts, to_arrow
+from pipelines.tables import table
 
 DAILY_TYPES = {"identifier": STR, "user_id": STR, "date": DATE, "coins": INT, "xp": INT}
 STATS_TYPES = {"user_id": STR, "date": DATE, "messages": INT, "replies": INT, "reaction": INT, "socials": INT}
@@ -78,8 +79,7 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
             rows.extend(page)
         return rows
 
-    @dlt.transformer(name="gamification_daily", data_from=users, write_disposition="merge",
-                     primary_key=("user_id", "date"))
+    @dlt.transformer(data_from=users, **table("gamification_daily").hints())
     def gamification_daily(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("gamification_daily")
         first, last, first_ever, prev_day = day_span(ctx, "gamification_daily", ctx.settings.daily_lookback_days)
@@ -124,8 +124,7 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         user_id = data.get("user_id")
         return [{"user_id": user_id, **d} for d in data.get("daily_stats") or [] if isinstance(d, dict)]
 
-    @dlt.transformer(name="activity_stats", data_from=users, write_disposition="merge",
-                     primary_key=("user_id", "date"))
+    @dlt.transformer(data_from=users, **table("activity_stats").hints())
     def activity_stats(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("activity_stats")
         state = dlt.current.resource_state()
@@ -179,7 +178,7 @@ def active_since(ctx: RunContext, people: list[dict[str, Any]], prev_login: date
 def gamification_logs_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("activity_logs")
 
-    @dlt.resource(name="gamification_logs", write_disposition=APPEND_ONCE, primary_key="_id")
+    @dlt.resource(**table("gamification_logs").hints())
     def gamification_logs(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[pa.Table]:
@@ -202,7 +201,7 @@ def loyalty_overview_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("loyalty_overview")
     max_days = int(ep.f("max_days", "90"))
 
-    @dlt.resource(name="loyalty_overview", write_disposition="merge", primary_key="date",
+    @dlt.resource(**table("loyalty_overview").hints(),
                   columns={"date": {"data_type": "date"}})
     def loyalty_overview() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("loyalty_overview")

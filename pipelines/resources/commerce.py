@@ -12,14 +12,15 @@ from dlt.extract.resource import DltResource
 from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_once, empty_table
 from pipelines.pagination import dig
-from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
+from pipelines.resources.common import incremental, window, with_timestamps
 from pipelines.shapes import parse_ts
+from pipelines.tables import table
 
 
 def redemption_orders_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("redemption_transactions")
 
-    @dlt.resource(name="redemption_orders", write_disposition="merge", primary_key="transactionId")
+    @dlt.resource(**table("redemption_orders").hints())
     def redemption_orders(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
@@ -51,8 +52,7 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
         ctx.tracker.page("redemption_status_history", len(data or []))
         return with_timestamps(r for r in data or [] if isinstance(r, dict))
 
-    @dlt.transformer(name="redemption_status_history", data_from=orders, write_disposition=APPEND_ONCE,
-                     primary_key="_id")
+    @dlt.transformer(data_from=orders, **table("redemption_status_history").hints())
     def redemption_status_history(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("redemption_status_history")
         prev_high = parse_ts(ctx.memo.get("orders:prev_high"))
@@ -81,7 +81,7 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("purchase_histories")
     cursor_f = ep.f("cursor")
 
-    @dlt.resource(name="purchase_histories", write_disposition="merge", primary_key="_id")
+    @dlt.resource(**table("purchase_histories").hints())
     def purchase_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
@@ -111,10 +111,10 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
     return purchase_histories()
 
 
-def listing(ctx: RunContext, name: str, endpoint: str, *, key: str = "_id") -> DltResource:
+def listing(ctx: RunContext, name: str, endpoint: str) -> DltResource:
     """A small entity list read whole each run and merged on its key."""
 
-    @dlt.resource(name=name, write_disposition="merge", primary_key=key)
+    @dlt.resource(**table(name).hints())
     def entities() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         empty = True
@@ -129,11 +129,10 @@ def listing(ctx: RunContext, name: str, endpoint: str, *, key: str = "_id") -> D
     return entities()
 
 
-def single(ctx: RunContext, name: str, endpoint: str, *, disposition: str = "replace",
-           key: str | None = None) -> DltResource:
+def single(ctx: RunContext, name: str, endpoint: str) -> DltResource:
     """One response's `data` (an object or a list) as the table's rows."""
 
-    @dlt.resource(name=name, write_disposition=disposition, primary_key=key)  # type: ignore[call-overload]
+    @dlt.resource(**table(name).hints())
     def one() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         data = dig({"data": ctx.client.request_json(endpoint)}, ctx.settings.endpoint(endpoint).records)

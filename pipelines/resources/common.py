@@ -1,4 +1,4 @@
-"""Helpers shared by the resource modules: incremental cursors, half-open windows, write modes."""
+"""Helpers shared by the resource modules: incremental cursors, half-open windows."""
 
 from __future__ import annotations
 
@@ -16,10 +16,6 @@ from pipelines.shapes import iso, timestamps, to_arrow
 
 T = TypeVar("T")
 
-# Immutable event streams, loaded so that a re-read row (lookback window, a record repeated across
-# pages) never duplicates: merged on their key. delete-insert (not insert-only) because dlt dedupes
-# a load's own repeats by key only with it; the rows it replaces are identical anyway.
-APPEND_ONCE: dict[str, str] = {"disposition": "merge", "strategy": "delete-insert"}
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 
 

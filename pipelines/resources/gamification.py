@@ -17,8 +17,8 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.declared import empty_table
-from pipelines.resources.common import APPEND_ONCE
 from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
+from pipelines.tables import table
 
 STREAK_LOG_TYPES = {"_id": STR, "streakId": STR, "user_id": STR, "identifier": STR, "count": INT,
                     "status": STR, "createdAt": TS}
@@ -31,7 +31,7 @@ def streak_logs_resource(ctx: RunContext) -> DltResource:
     def body(start: datetime | None, end: datetime | None) -> dict[str, str]:
         return {k: iso(v) for k, v in ((from_f, start), (to_f, end)) if v is not None}
 
-    @dlt.resource(name="streak_logs", write_disposition=APPEND_ONCE, primary_key="_id")
+    @dlt.resource(**table("streak_logs").hints())
     def streak_logs() -> Iterator[pa.Table]:
         ctx.tracker.start("streak_logs")
         state = dlt.current.resource_state()

@@ -40,6 +40,7 @@ from pipelines.errors import ContractError
 from pipelines.pagination import MISSING, dig
 from pipelines.resources.common import with_timestamps
 from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
+from pipelines.tables import table
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def channels_list(ctx: RunContext) -> list[dict[str, Any]]:
 
 
 def channels_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(name="channels", write_disposition="replace", primary_key="_id", columns=CHANNEL_COLUMNS)
+    @dlt.resource(**table("channels").hints(), columns=CHANNEL_COLUMNS)
     def channels() -> Iterator[Any]:
         ctx.tracker.start("channels")
         rows = channels_list(ctx)
@@ -152,7 +153,7 @@ def messages_resource(ctx: RunContext) -> DltResource:
     channel_f, email_f, id_f = ep.f("channel_id"), ep.f("email"), ep.f("id")
     cursor_f = ep.f("cursor")
 
-    @dlt.resource(name="messages", write_disposition="merge", primary_key="id",
+    @dlt.resource(**table("messages").hints(),
                   columns=column_hints(MESSAGE_TYPES))
     def messages() -> Iterator[pa.Table]:
         ctx.tracker.start("messages")

@@ -33,9 +33,9 @@ from dlt.extract.resource import DltResource
 from pipelines.context import RunContext
 from pipelines.resources.activity import live_users
 from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users
-from pipelines.resources.common import APPEND_ONCE
 from pipelines.resources.messaging import column_hints, empty_table
 from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
+from pipelines.tables import table
 
 MINIGAME_LOG_TYPES: dict[str, pa.DataType] = {
     "_id": STR, "user_id": STR, "email": STR, "game": STR, "outcome": STR, "xp": INT, "coins": INT,
@@ -98,7 +98,7 @@ def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
     cursor_f = ep.f("cursor")
     lock = threading.Lock()
 
-    @dlt.transformer(name="minigame_logs", data_from=users, write_disposition=APPEND_ONCE, primary_key="_id",
+    @dlt.transformer(data_from=users, **table("minigame_logs").hints(),
                      columns=column_hints(MINIGAME_LOG_TYPES))
     def minigame_logs(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("minigame_logs")
@@ -172,7 +172,7 @@ def user_game_stats_resource(ctx: RunContext, users: DltResource) -> DltResource
         ctx.tracker.page("user_game_stats", 1 if isinstance(data, dict) else 0)
         return [_nested_times(data)] if isinstance(data, dict) and data.get("user_id") is not None else []
 
-    @dlt.transformer(name="user_game_stats", data_from=users, write_disposition="merge", primary_key="user_id",
+    @dlt.transformer(data_from=users, **table("user_game_stats").hints(),
                      columns=STATS_COLUMNS, nested_hints=STATS_NESTED)
     def user_game_stats(page: pa.Table) -> Iterator[Any]:
         ctx.tracker.start("user_game_stats")

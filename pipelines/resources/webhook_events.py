@@ -17,6 +17,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.tables import table
 
 BATCH = 5000
 SCHEMA = pa.schema([
@@ -34,7 +35,7 @@ def landing_folder() -> Path:
 
 
 def webhook_events_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(name="webhook_events", write_disposition="merge", primary_key="id")
+    @dlt.resource(**table("webhook_events").hints())
     def webhook_events() -> Iterator[pa.Table]:
         from webhooks import events, segments
 
