@@ -4,8 +4,8 @@ Two multi-assets over the one source:
 - `returning_raw_incremental`: the date-keyed datasets, daily-partitioned. A run for a partition
   range loads that half-open window (start inclusive, end exclusive), so a backfill is a date
   range chosen in the UI; a run tagged `returning/window=state` (the hourly schedule) loads from
-  dlt's stored high-water mark instead. Append resources with a primary key are merged, so
-  loading a window twice never duplicates rows.
+  dlt's stored high-water mark instead. Event tables are merged on their key (`delete-insert`),
+  so loading a window twice never duplicates rows.
 - `returning_raw_snapshot`: users, field definitions, store, gamification set-up: full reads.
 
 Which table is which, what each holds and its key come from `pipelines/tables.py`. The source and
@@ -83,9 +83,7 @@ class RawTranslator(DagsterDltTranslator):
 def table_metadata(name: str) -> dict[str, str]:
     """What the UI shows of a raw table's row in `pipelines/tables.py`."""
     raw = table(name)
-    loaded = {Load.INCREMENTAL: "incremental: date-keyed, partitioned by day, loaded hourly",
-              Load.SNAPSHOT: "snapshot: read whole, loaded daily"}[raw.load]
-    return {"load": loaded, "write": str(raw.write), "primary_key": ", ".join(raw.key) or "none",
+    return {"load": f"{raw.load}: {raw.load.meaning}", "write": str(raw.write), "primary_key": ", ".join(raw.key) or "none",
             "endpoints": ", ".join(raw.endpoints) or "none (the webhook receiver's landed events)"}
 
 

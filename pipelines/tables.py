@@ -16,8 +16,14 @@ from typing import Any
 
 
 class Load(StrEnum):
-    INCREMENTAL = "incremental"  # date-keyed: partitioned by day, loaded hourly from the high-water mark
-    SNAPSHOT = "snapshot"  # read whole, loaded daily
+    INCREMENTAL = "incremental"
+    SNAPSHOT = "snapshot"
+
+    @property
+    def meaning(self) -> str:
+        if self is Load.INCREMENTAL:
+            return "date-keyed, partitioned by day, loaded hourly"
+        return "read whole, loaded daily"
 
 
 class Write(StrEnum):

@@ -132,17 +132,11 @@ def materialize_all(instance: Any, window: tuple[str, str]) -> Any:
 
 
 def dry_runs(settings: Any) -> list[Any]:
-    try:
-        from reverse_etl import list_definitions, run_push
-    except ImportError:
-        return []
-    out: list[Any] = []
-    try:  # the shipped seeds (warehouse/seeds/*.csv) some definitions join with
-        from pipelines.seeds import load_seeds
+    from pipelines.seeds import load_seeds
+    from reverse_etl import list_definitions, run_push
 
-        load_seeds(settings)
-    except ImportError:
-        pass
+    out: list[Any] = []
+    load_seeds(settings)  # the shipped seeds (warehouse/seeds/*.csv) some definitions join with
     for definition in list_definitions():
         try:
             out.append(run_push(definition.name, settings, dry_run=True))
