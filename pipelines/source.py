@@ -48,21 +48,19 @@ from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import RunContext, Tracker
 from pipelines.errors import ContractError
-from pipelines.resources.activity import (
-    activity_stats_resource,
-    gamification_daily_resource,
-    gamification_logs_resource,
-    loyalty_overview_resource,
-)
+from pipelines.resources.activity import activity_stats_resource, loyalty_overview_resource
 from pipelines.resources.commerce import (
-    listing,
     purchase_histories_resource,
     redemption_orders_resource,
     redemption_status_history_resource,
-    single,
 )
-from pipelines.resources.gamification import streak_logs_resource
-from pipelines.resources.messaging import MATERIALIZE, channels_resource, messages_resource
+from pipelines.resources.entities import entity_list_resource, one_response_resource
+from pipelines.resources.gamification import (
+    gamification_daily_resource,
+    gamification_logs_resource,
+    streak_logs_resource,
+)
+from pipelines.resources.messaging import channels_resource, messages_resource
 from pipelines.resources.minigames import minigame_logs_resource, user_game_stats_resource
 from pipelines.resources.users import user_field_histories_resource, user_fields_resource, users_resource
 from pipelines.resources.webhook_events import webhook_events_resource
@@ -102,17 +100,17 @@ def returning_ai(
         user_game_stats_resource(ctx, users),
         loyalty_overview_resource(ctx),
         orders,
-        single(ctx, "redemption_statuses", "redemption_statuses"),
+        one_response_resource(ctx, "redemption_statuses", "redemption_statuses"),
         redemption_status_history_resource(ctx, orders),
         purchase_histories_resource(ctx),
-        listing(ctx, "store_products", "products"),
-        listing(ctx, "store_categories", "categories"),
-        single(ctx, "store_config", "store_config"),
-        listing(ctx, "leaderboards", "leaderboards"),
-        listing(ctx, "streaks", "streaks"),
+        entity_list_resource(ctx, "store_products", "products"),
+        entity_list_resource(ctx, "store_categories", "categories"),
+        one_response_resource(ctx, "store_config", "store_config"),
+        entity_list_resource(ctx, "leaderboards", "leaderboards"),
+        entity_list_resource(ctx, "streaks", "streaks"),
         streak_logs_resource(ctx),
-        single(ctx, "tiers", "tiers"),
-        listing(ctx, "bulk_jobs", "bulk_jobs"),
+        one_response_resource(ctx, "tiers", "tiers"),
+        entity_list_resource(ctx, "bulk_jobs", "bulk_jobs"),
         channels_resource(ctx),
         messages_resource(ctx),
         webhook_events_resource(ctx),
@@ -144,8 +142,4 @@ def guard(resource: DltResource) -> DltResource:
                     raise ContractError(endpoint, f"a record lacks its key '{key}'")
         return item
 
-    def non_empty(item: Any) -> bool:  # an empty table marked MATERIALIZE creates its table
-        return not (isinstance(item, pa.Table) and item.num_rows == 0
-                    and MATERIALIZE not in (item.schema.metadata or {}))
-
-    return resource.add_map(check).add_filter(non_empty)
+    return resource.add_map(check)

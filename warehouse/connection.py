@@ -168,19 +168,18 @@ class Connection:
         self._in_transaction = True
 
     def commit(self) -> None:
-        self._in_transaction = False
-        if self.sql_client is None:
-            self.native.execute("COMMIT")
-        else:
-            self.native.commit()
-            self.native.autocommit = True
+        self._end(commit=True)
 
     def rollback(self) -> None:
+        self._end(commit=False)
+
+    def _end(self, commit: bool) -> None:
+        """Close the open transaction: DuckDB by statement, a DB-API driver by method (then autocommit again)."""
         self._in_transaction = False
         if self.sql_client is None:
-            self.native.execute("ROLLBACK")
+            self.native.execute("COMMIT" if commit else "ROLLBACK")
         else:
-            self.native.rollback()
+            (self.native.commit if commit else self.native.rollback)()
             self.native.autocommit = True
 
     @contextmanager

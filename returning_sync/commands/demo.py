@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import re
-import subprocess
-import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+from returning_sync.simulator_process import SimulatorProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_COMMUNITY = "6502c9e514a3e564c5c09c0a"
@@ -28,55 +24,6 @@ SIM_KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"  # 
 
 def say(text: str) -> None:
     print(text, flush=True)
-
-
-class SimulatorProcess:
-    """`python -m simulator` on a loopback port, stopped on exit; shared with the `ui` command."""
-
-    def __init__(self, users: int = 2000, seed: int = 7, port: int = 0, host: str = "127.0.0.1",
-                 extra: list[str] | None = None) -> None:
-        self.cmd = [sys.executable, "-m", "simulator", "--host", host, "--port", str(port),
-                    "--users", str(users), "--seed", str(seed), *(extra or [])]
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
-
-    def __enter__(self) -> SimulatorProcess:
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     cwd=PROJECT_ROOT)
-        assert self.proc.stdout is not None
-        seen: list[str] = []
-        for line in self.proc.stdout:
-            seen.append(line)
-            found = re.search(r"simulator listening on (http://\S+)", line)
-            if found:
-                self.url = found.group(1).rstrip("/")
-                threading.Thread(target=self._drain, daemon=True).start()
-                return self
-        self.proc.wait()
-        raise RuntimeError("the simulator exited before it was ready:\n" + "".join(seen[-20:]))
-
-    def _drain(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            pass
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def admin_get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=60) as response:
-            return json.loads(response.read())
-
-    def admin_post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(self.url + path, data=json.dumps(body or {}).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     warehouse = _warehouse(args.warehouse)
     if not args.keep_warehouse:
         _fresh(warehouse)
-    with SimulatorProcess(users=args.users, seed=args.seed, port=args.port) as sim:
+    with SimulatorProcess(users=args.users, seed=args.seed, port=args.port, cwd=PROJECT_ROOT) as sim:
         env = {
             "RETURNING_AI_API_KEY": SIM_KEY,
             "RETURNING_AI_BASE_URL": sim.url,

@@ -16,7 +16,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from returning_sync.commands.demo import DEFAULT_COMMUNITY, PROJECT_ROOT, SIM_KEY, SimulatorProcess, say
+from returning_sync.commands.demo import DEFAULT_COMMUNITY, PROJECT_ROOT, SIM_KEY, say
+from returning_sync.simulator_process import SimulatorProcess
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +56,7 @@ def _maybe_simulator(args: argparse.Namespace) -> Iterator[str | None]:
     if args.no_simulator:
         yield None
         return
-    with SimulatorProcess(users=args.users, seed=args.seed, port=args.sim_port) as sim:
+    with SimulatorProcess(users=args.users, seed=args.seed, port=args.sim_port, cwd=PROJECT_ROOT) as sim:
         yield sim.url
 
 
