@@ -25,35 +25,6 @@ from warehouse import readback
 
 log = logging.getLogger("pipelines.sync")
 
-# resource -> endpoints whose requests it is charged with in the summary
-RESOURCE_ENDPOINTS: dict[str, tuple[str, ...]] = {
-    "users": ("users_filter",),
-    "user_fields": ("user_fields",),
-    "user_field_histories": ("user_field_histories",),
-    "gamification_daily": ("activity_daily",),
-    "gamification_logs": ("activity_logs",),
-    "activity_stats": ("activity_stats",),
-    "loyalty_overview": ("loyalty_overview",),
-    "redemption_orders": ("redemption_transactions",),
-    "redemption_statuses": ("redemption_statuses",),
-    "redemption_status_history": ("redemption_status_history",),
-    "purchase_histories": ("purchase_histories",),
-    "store_products": ("products",),
-    "store_categories": ("categories",),
-    "store_config": ("store_config",),
-    "leaderboards": ("leaderboards",),
-    "streaks": ("streaks",),
-    "streak_logs": ("streak_logs",),
-    "tiers": ("tiers",),
-    "bulk_jobs": ("bulk_jobs",),
-    "channels": ("channels",),
-    "messages": ("messages",),
-    "minigame_logs": ("minigame_logs",),
-    "user_game_stats": ("minigame_stats",),
-    "webhook_events": (),  # read from the receiver's landing folder: no API call
-}
-RESOURCES: tuple[str, ...] = tuple(RESOURCE_ENDPOINTS)
-
 
 @dataclass
 class ResourceProgress:

@@ -197,6 +197,13 @@ class Connection:
                             "AND table_name = ?", [schema, table])
         return bool(row and row[0])
 
+    def row_count(self, schema: str, table: str) -> int | None:
+        """Rows in `schema.table`; None when the table does not exist."""
+        if not self.table_exists(schema, table):
+            return None
+        row = self.fetchone(f'SELECT count(*) FROM {schema}."{table}"')
+        return int(row[0]) if row and row[0] is not None else 0
+
     def columns(self, schema: str, table: str) -> list[tuple[str, str]]:
         return [(str(c), str(t)) for c, t in self.fetchall(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "

@@ -16,6 +16,7 @@ from pipelines.declared import arrow_types, empty_once, empty_table
 from pipelines.resources.baseline import baseline_usable, changed_users, live_users, unseen
 from pipelines.resources.common import day_span, fan_out
 from pipelines.shapes import iso, parse_day, parse_ts
+from pipelines.tables import table
 
 STATS_TYPES = arrow_types("activity_stats")
 
@@ -34,8 +35,7 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         user_id = data.get("user_id")
         return [{"user_id": user_id, **d} for d in data.get("daily_stats") or [] if isinstance(d, dict)]
 
-    @dlt.transformer(name="activity_stats", data_from=users, write_disposition="merge",
-                     primary_key=("user_id", "date"))
+    @dlt.transformer(data_from=users, **table("activity_stats").hints())
     def activity_stats(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("activity_stats")
         state = dlt.current.resource_state()
@@ -92,7 +92,7 @@ def loyalty_overview_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("loyalty_overview")
     max_days = ep.max_days
 
-    @dlt.resource(name="loyalty_overview", write_disposition="merge", primary_key="date",
+    @dlt.resource(**table("loyalty_overview").hints(),
                   columns={"date": {"data_type": "date"}})
     def loyalty_overview() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("loyalty_overview")

@@ -11,14 +11,15 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_once, empty_table
-from pipelines.resources.common import MERGE_DELETE_INSERT, incremental, window, with_timestamps
+from pipelines.resources.common import incremental, window, with_timestamps
 from pipelines.shapes import parse_ts
+from pipelines.tables import table
 
 
 def redemption_orders_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("redemption_transactions")
 
-    @dlt.resource(name="redemption_orders", write_disposition="merge", primary_key="transactionId")
+    @dlt.resource(**table("redemption_orders").hints())
     def redemption_orders(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
@@ -50,8 +51,7 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
         ctx.tracker.page("redemption_status_history", len(data or []))
         return with_timestamps(r for r in data or [] if isinstance(r, dict))
 
-    @dlt.transformer(name="redemption_status_history", data_from=orders, write_disposition=MERGE_DELETE_INSERT,
-                     primary_key="_id")
+    @dlt.transformer(data_from=orders, **table("redemption_status_history").hints())
     def redemption_status_history(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("redemption_status_history")
         prev_high = parse_ts(ctx.memo.orders_prev_high)
@@ -80,7 +80,7 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("purchase_histories")
     cursor_f = ep.name_for("cursor")
 
-    @dlt.resource(name="purchase_histories", write_disposition="merge", primary_key="_id")
+    @dlt.resource(**table("purchase_histories").hints())
     def purchase_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:

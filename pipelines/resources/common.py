@@ -1,5 +1,5 @@
-"""Helpers shared by the resource modules: incremental cursors, half-open windows, day spans, write
-modes, fan-outs."""
+"""Helpers shared by the resource modules: incremental cursors, half-open windows, day spans,
+fan-outs (write modes: pipelines/tables.py)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,6 @@ from pipelines.shapes import iso, parse_day, timestamps, to_arrow
 
 T = TypeVar("T")
 
-# Immutable event streams, loaded so that a re-read row (lookback window, a record repeated across
-# pages) never duplicates: merged on their key. delete-insert (not insert-only) because dlt dedupes
-# a load's own repeats by key only with it; the rows it replaces are identical anyway.
-MERGE_DELETE_INSERT: dict[str, str] = {"disposition": "merge", "strategy": "delete-insert"}
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 
 

@@ -13,12 +13,13 @@ from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_table
 from pipelines.pagination import dig
 from pipelines.resources.common import with_timestamps
+from pipelines.tables import table
 
 
-def entity_list_resource(ctx: RunContext, name: str, endpoint: str, *, key: str = "_id") -> DltResource:
+def entity_list_resource(ctx: RunContext, name: str, endpoint: str) -> DltResource:
     """A small entity list read whole each run and merged on its key."""
 
-    @dlt.resource(name=name, write_disposition="merge", primary_key=key)
+    @dlt.resource(**table(name).hints())
     def entity_list() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         empty = True
@@ -33,11 +34,10 @@ def entity_list_resource(ctx: RunContext, name: str, endpoint: str, *, key: str 
     return entity_list()
 
 
-def one_response_resource(ctx: RunContext, name: str, endpoint: str, *, disposition: str = "replace",
-           key: str | None = None) -> DltResource:
+def one_response_resource(ctx: RunContext, name: str, endpoint: str) -> DltResource:
     """One response's `data` (an object or a list) as the table's rows."""
 
-    @dlt.resource(name=name, write_disposition=disposition, primary_key=key)  # type: ignore[call-overload]
+    @dlt.resource(**table(name).hints())
     def one_response() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         data = dig({"data": ctx.client.request_json(endpoint)}, ctx.settings.endpoint(endpoint).records)

@@ -22,7 +22,6 @@ from pipelines.context import RunContext
 from pipelines.declared import arrow_types, empty_once, empty_table
 from pipelines.resources.baseline import baseline_usable, changed_users, live_users, unseen
 from pipelines.resources.common import (
-    MERGE_DELETE_INSERT,
     chunked,
     day_span,
     fan_out,
@@ -31,6 +30,7 @@ from pipelines.resources.common import (
     window,
 )
 from pipelines.shapes import days, dmy, iso, parse_day, parse_ts, to_arrow
+from pipelines.tables import table
 
 DAILY_TYPES = arrow_types("gamification_daily")
 LOG_TYPES = arrow_types("gamification_logs")
@@ -50,8 +50,7 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
             rows.extend(page)
         return rows
 
-    @dlt.transformer(name="gamification_daily", data_from=users, write_disposition="merge",
-                     primary_key=("user_id", "date"))
+    @dlt.transformer(data_from=users, **table("gamification_daily").hints())
     def gamification_daily(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("gamification_daily")
         first, last, first_ever, prev_day = day_span(ctx, "gamification_daily", ctx.settings.daily_lookback_days)
@@ -85,7 +84,7 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
 def gamification_logs_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("activity_logs")
 
-    @dlt.resource(name="gamification_logs", write_disposition=MERGE_DELETE_INSERT, primary_key="_id")
+    @dlt.resource(**table("gamification_logs").hints())
     def gamification_logs(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[pa.Table]:
@@ -112,7 +111,7 @@ def streak_logs_resource(ctx: RunContext) -> DltResource:
     def body(start: datetime | None, end: datetime | None) -> dict[str, str]:
         return {k: iso(v) for k, v in ((from_f, start), (to_f, end)) if v is not None}
 
-    @dlt.resource(name="streak_logs", write_disposition=MERGE_DELETE_INSERT, primary_key="_id")
+    @dlt.resource(**table("streak_logs").hints())
     def streak_logs() -> Iterator[pa.Table]:
         ctx.tracker.start("streak_logs")
         state = dlt.current.resource_state()

@@ -41,6 +41,7 @@ from pipelines.errors import ContractError
 from pipelines.pagination import MISSING, dig
 from pipelines.resources.common import lookback_seconds, with_timestamps
 from pipelines.shapes import iso, parse_ts, to_arrow
+from pipelines.tables import table
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def channels_list(ctx: RunContext) -> list[dict[str, Any]]:
 
 
 def channels_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(name="channels", write_disposition="replace", primary_key="_id", columns=column_hints("channels"))
+    @dlt.resource(**table("channels").hints(), columns=column_hints("channels"))
     def channels() -> Iterator[Any]:
         ctx.tracker.start("channels")
         rows = channels_list(ctx)
@@ -126,7 +127,7 @@ def messages_resource(ctx: RunContext) -> DltResource:
     channel_f, email_f, id_f = ep.name_for("channel_id"), ep.name_for("email"), ep.name_for("id")
     cursor_f = ep.name_for("cursor")
 
-    @dlt.resource(name="messages", write_disposition="merge", primary_key="id",
+    @dlt.resource(**table("messages").hints(),
                   columns=column_hints("messages"))
     def messages() -> Iterator[pa.Table]:
         ctx.tracker.start("messages")

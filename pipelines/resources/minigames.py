@@ -33,8 +33,9 @@ from dlt.extract.resource import DltResource
 from pipelines.context import RunContext
 from pipelines.declared import arrow_types, column_hints, empty_table
 from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users, live_users
-from pipelines.resources.common import MERGE_DELETE_INSERT, lookback_seconds
+from pipelines.resources.common import lookback_seconds
 from pipelines.shapes import iso, parse_ts, to_arrow
+from pipelines.tables import table
 
 MINIGAME_LOG_TYPES = arrow_types("minigame_logs")
 STATS_SIGNALS = (*ACTIVITY_SIGNALS, "login_streak")
@@ -93,7 +94,7 @@ def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
     cursor_f = ep.name_for("cursor")
     lock = threading.Lock()
 
-    @dlt.transformer(name="minigame_logs", data_from=users, write_disposition=MERGE_DELETE_INSERT, primary_key="_id",
+    @dlt.transformer(data_from=users, **table("minigame_logs").hints(),
                      columns=column_hints("minigame_logs"))
     def minigame_logs(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("minigame_logs")
@@ -166,7 +167,7 @@ def user_game_stats_resource(ctx: RunContext, users: DltResource) -> DltResource
         ctx.tracker.page("user_game_stats", 1 if isinstance(data, dict) else 0)
         return [_nested_times(data)] if isinstance(data, dict) and data.get("user_id") is not None else []
 
-    @dlt.transformer(name="user_game_stats", data_from=users, write_disposition="merge", primary_key="user_id",
+    @dlt.transformer(data_from=users, **table("user_game_stats").hints(),
                      columns=column_hints("user_game_stats"), nested_hints=STATS_NESTED)
     def user_game_stats(page: pa.Table) -> Iterator[Any]:
         ctx.tracker.start("user_game_stats")

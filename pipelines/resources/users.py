@@ -14,9 +14,10 @@ from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_table
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
-from pipelines.resources.common import MERGE_DELETE_INSERT, incremental, window, with_timestamps
+from pipelines.resources.common import incremental, window, with_timestamps
 from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, to_arrow
 from pipelines.shards import UsersPass
+from pipelines.tables import table
 
 CUSTOM_TYPES: dict[str, pa.DataType] = {"number": FLOAT, "numerical": FLOAT, "boolean": BOOL}
 DELETED_AT = "deleted_at"
@@ -25,7 +26,7 @@ BATCH_ROWS = 1000  # users converted and handed to dlt (and the fan-outs) togeth
 
 
 def user_fields_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(name="user_fields", write_disposition="replace", primary_key="_id",
+    @dlt.resource(**table("user_fields").hints(),
                   columns={"defaultValue": {"data_type": "text"}})
     def user_fields() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("user_fields")
@@ -62,7 +63,7 @@ def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
 
 
 def users_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(name="users", write_disposition="merge", primary_key="_id")
+    @dlt.resource(**table("users").hints())
     def users() -> Iterator[pa.Table]:
         ctx.tracker.start("users")
         stamp_users_pass(ctx)
@@ -139,7 +140,7 @@ def tombstones(ctx: RunContext, live: pa.Table) -> Iterator[pa.Table]:
 def user_field_histories_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("user_field_histories")
 
-    @dlt.resource(name="user_field_histories", write_disposition=MERGE_DELETE_INSERT, primary_key="_id",
+    @dlt.resource(**table("user_field_histories").hints(),
                   columns={"value": {"data_type": "text"}, "previousValue": {"data_type": "text"}})
     def user_field_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008

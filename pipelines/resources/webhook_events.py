@@ -18,6 +18,7 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.declared import arrow_types, empty_table
+from pipelines.tables import table
 
 BATCH = 5000
 SCHEMA = pa.schema(list(arrow_types("webhook_events").items()))
@@ -30,7 +31,7 @@ def landing_folder() -> Path:
 
 
 def webhook_events_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(name="webhook_events", write_disposition="merge", primary_key="id")
+    @dlt.resource(**table("webhook_events").hints())
     def webhook_events() -> Iterator[pa.Table]:
         from webhooks import events, segments
 

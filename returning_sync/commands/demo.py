@@ -1,8 +1,9 @@
 """`returning-sync demo`: simulator + full sync through Dagster + models + checks + reverse-ETL dry runs.
 
 Starts the simulator with a seeded community on a free loopback port, materializes every ingest
-and model asset (with their checks) in one Dagster run on the project's instance (`.dagster_home/`,
-so `returning-sync ui` shows the run afterwards), dry-runs each shipped push and prints a summary.
+and model asset (with their checks) in one run of the job `ingest_and_models` on the project's
+instance (`.dagster_home/`, so `returning-sync ui` shows the run afterwards), dry-runs each shipped
+push and prints a summary.
 """
 
 from __future__ import annotations
@@ -62,35 +63,27 @@ def sim_window(clock: dict[str, Any], days: int = 90) -> tuple[str, str]:
 
 
 def materialize_all(instance: Any, window: tuple[str, str]) -> Any:
-    """One in-process run of every ingest and model asset with their checks, over `window`."""
-    from dagster import materialize
-
-    from assets.checks import asset_checks
-    from assets.ingest import ingest_assets, partitions
-    from assets.models import model_assets
-    from assets.resources import default_resources
+    """One in-process run of the job `ingest_and_models` (every ingest and model asset with their
+    checks) over `window`; the run list shows it by that name."""
+    from assets.definitions import definitions_for
+    from assets.ingest import partitions
+    from assets.schedules import everything_job
 
     keys = partitions.get_partition_keys()
     start = max(window[0], keys[0])
     end = min(window[1], keys[-1])
     tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    return materialize([*ingest_assets, *model_assets, *asset_checks], instance=instance, run_config=quiet,
-                       resources=default_resources(), tags=tags, raise_on_error=False)
+    job = definitions_for().resolve_job_def(everything_job.name)
+    return job.execute_in_process(instance=instance, run_config=quiet, tags=tags, raise_on_error=False)
 
 
 def dry_runs(settings: Any) -> list[Any]:
-    try:
-        from reverse_etl import list_definitions, run_push
-    except ImportError:
-        return []
-    out: list[Any] = []
-    try:  # the shipped seeds (warehouse/seeds/*.csv) some definitions join with
-        from pipelines.seeds import load_seeds
+    from pipelines.seeds import load_seeds
+    from reverse_etl import list_definitions, run_push
 
-        load_seeds(settings)
-    except ImportError:
-        pass
+    out: list[Any] = []
+    load_seeds(settings)  # the shipped seeds (warehouse/seeds/*.csv) some definitions join with
     for definition in list_definitions():
         try:
             out.append(run_push(definition.name, settings, dry_run=True))
@@ -146,8 +139,7 @@ def table_counts(warehouse: Path) -> dict[str, list[tuple[str, int]]]:
             for name in con.tables(schema):
                 if name.startswith("_dlt"):
                     continue
-                n = con.fetchone(f'SELECT count(*) FROM {schema}."{name}"')
-                out[schema].append((name, int(n[0]) if n else 0))
+                out[schema].append((name, con.row_count(schema, name) or 0))
     return out
 
 

@@ -1,4 +1,4 @@
-"""`returning-sync ui`: the simulator and `dagster dev` together, until Ctrl-C.
+"""`returning-sync ui`: the simulator and Dagster's dev server (`dg dev`) together, until Ctrl-C.
 
 The Dagster processes get the environment pointing at the simulator (unless RETURNING_AI_BASE_URL
 is already set, then at that API) and DAGSTER_HOME under the project (`.dagster_home/`).
@@ -31,8 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def dagster_command(host: str, port: int) -> list[str]:
-    exe = Path(sys.executable).with_name("dagster")
-    base = [str(exe)] if exe.exists() else [shutil.which("dagster") or "dagster"]
+    """`dg dev` on the workspace file: Dagster's current CLI (`dagster dev` is superseded by it and
+    warns so); given a workspace, it starts the webserver, daemon and code server directly."""
+    exe = Path(sys.executable).with_name("dg")
+    base = [str(exe)] if exe.exists() else [shutil.which("dg") or "dg"]
     return [*base, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]
 
 
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"Dagster UI at http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']}); Ctrl-C stops both")
         say("  Lineage > Materialize all loads everything; Automation turns the schedules and the models "
             "sensor on (all off by default, see assets/automation.toml)")
-        # own process group: on stop, `dagster dev` and everything it spawned get the signal
+        # own process group: on stop, `dg dev` and everything it spawned get the signal
         proc = subprocess.Popen(dagster_command(args.host, args.port), cwd=PROJECT_ROOT, env=env,
                                 start_new_session=True)
         try:
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> int:
-    """Ctrl-C for `dagster dev` (it then stops its webserver, daemon and code server), then force."""
+    """Ctrl-C for `dg dev` (it then stops its webserver, daemon and code server), then force."""
     for sig, wait in ((signal.SIGINT, 30), (signal.SIGTERM, 10), (signal.SIGKILL, 5)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
