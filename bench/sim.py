@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 
-FULL_KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-COMMUNITY_ID = "6502c9e514a3e564c5c09c0a"
+from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY  # noqa: F401 - the simulator's, re-exported here
 
 PROFILES: dict[str, dict[str, Any]] = {
     "none": {"latency_ms": 0, "jitter_ms": 0, "rate_limit": 0},

@@ -21,9 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from returning_sync.simulator_process import FULL_KEY
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+KEY = FULL_KEY
 ALL_FIELDS = ["email", "first_name", "last_name", "join_date", "xp", "coins", "username", "display_name",
               "last_login", "tier", "level", "premium_currency", "language", "login_streak", "total_messages",
               "total_reactions", "visit_count", "is_deleted", "city", "favourite_game", "age", "newsletter_opt_in",

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
-FULL_KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY  # noqa: F401 - the simulator's, re-exported here
+
 READ_ONLY_KEY = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 EXPIRED_KEY = "00000000000000000000000000000000deadbeefdeadbeefdeadbeefdeadbeef"
-COMMUNITY_ID = "6502c9e514a3e564c5c09c0a"
 
 QUIET_KNOBS: dict[str, Any] = {
     "latency_ms": 0,

@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from returning_sync.simulator_process import SimulatorProcess
+from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_COMMUNITY = "6502c9e514a3e564c5c09c0a"
-SIM_KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"  # the simulator's all-permission key
+DEFAULT_COMMUNITY = COMMUNITY_ID
+SIM_KEY = FULL_KEY  # the simulator's all-permission key
 
 
 def say(text: str) -> None:

@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from returning_sync.server_process import ServerProcess
+from returning_sync.simulator_process import COMMUNITY_ID as COMMUNITY
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "whk_test_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 AES_KEY = "0123456789ABCDEFghijklmnopqrstuv"  # 32 ASCII characters = the 256-bit key
-COMMUNITY = "6502c9e514a3e564c5c09c0a"
 PATH = "/webhooks/returning-ai"
 
 
