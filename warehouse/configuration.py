@@ -97,8 +97,8 @@ class Resolver:
                 for key, sections in keys:
                     value, full_key = provider.get_value(key, hint, None, *sections)
                     if value is not None:
-                        where = "environment" if isinstance(provider, EnvironProvider) else (
-                            provider.get_value_location(key, None, *sections) or provider.name)
+                        where = "environment" if isinstance(provider, EnvironProvider) else _file(
+                            provider, provider.get_value_location(key, None, *sections))
                         yield Found(value, full_key, where)
 
     def _dlt_providers(self) -> list[Any]:
@@ -115,6 +115,16 @@ class Resolver:
                 raise self.error(f"{exc.file_name} is not valid TOML ({', '.join(exc.full_paths)}): {detail}") from None
             self._dlt = list(context.providers.providers)
         return self._dlt
+
+
+def _file(provider: Any, origin: str) -> str:
+    """The file a TOML provider's value came from: dlt names it `config.toml` (the project's) or
+    `global:config.toml`; its present locations list the project's file first."""
+    name = origin.removeprefix("global:")
+    paths = [p for p in getattr(provider, "present_locations", []) if os.path.basename(p) == name]
+    if not paths:
+        return origin or provider.name
+    return os.path.abspath(paths[-1] if origin.startswith("global:") else paths[0])
 
 
 def _blank(value: Any) -> bool:
