@@ -222,3 +222,23 @@ def test_the_first_read_is_taken_when_dlt_files_add_settings(sim: SimAdmin, api_
         Container()[PluggableRunContext].reload_providers()
     assert sim.counters()["by_endpoint"] == {"GET /apis/v1/tiers": 1}
     assert "total: 1 requests (0 retried)" in capsys.readouterr().out
+
+
+def test_webhook_receiver_settings_resolve_the_same_way(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from webhooks.config import WebhookConfigError, WebhookSettings, landing_dir
+
+    for var in ("RETURNING_WEBHOOK_KEY", "RETURNING_WEBHOOK_AES_KEY", "RETURNING_WEBHOOK_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    aes = "k" * 32
+    secrets_toml = write(project, "secrets.toml",
+                         f'[sources.returning_ai]\nwebhook_key = "hook-key"\nwebhook_aes_key = "{aes}"\n')
+    write(project, "config.toml", '[sources.returning_ai]\nwebhook_dir = "landed"\n')
+    s = WebhookSettings.from_env()
+    assert (s.api_key, s.aes_key, s.directory, landing_dir()) == ("hook-key", aes.encode(), Path("landed"), Path("landed"))
+    monkeypatch.setenv("RETURNING_WEBHOOK_DIR", "env-landed")
+    assert WebhookSettings.from_env().directory == Path("env-landed")
+    write(project, "secrets.toml", '[sources.returning_ai]\nwebhook_key = "hook-key"\nwebhook_aes_key = "short"\n')
+    with pytest.raises(WebhookConfigError) as bad:
+        WebhookSettings.from_env()
+    assert str(bad.value) == "sources.returning_ai.webhook_aes_key must be 32 ASCII characters (got 5 characters)"
+    assert secrets_toml.exists() and WebhookSettings.from_env({}, allow_no_key=True).api_key is None
