@@ -15,14 +15,16 @@ Only the full section name counts: dlt's fallback to a bare `API_KEY` or `[sourc
 used, so another service's key is never sent to Returning.AI. Secrets (the API key) are asked only
 of the providers dlt allows secrets in, never of `config.toml`.
 
-dlt is imported (about half a second) only when a setting is left for its providers; the files are
-read again at each resolution, so an edited `.dlt/config.toml` counts from the next run on. It lives
+dlt is imported (about half a second) only when a setting is left for its providers; its files are
+read again when they changed (or the working directory did), so an edited `.dlt/config.toml`
+counts from the next run on. It lives
 in `warehouse/`, the lowest layer that reads settings, so the location can use it too.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -103,18 +105,43 @@ class Resolver:
 
     def _dlt_providers(self) -> list[Any]:
         if self._dlt is None:
-            from dlt.common.configuration.container import Container
-            from dlt.common.configuration.providers.toml import TomlProviderReadException
-            from dlt.common.configuration.specs import PluggableRunContext
-
-            try:
-                context = Container()[PluggableRunContext]
-                context.reload_providers()  # the files as they are now, where dlt finds them now
-            except TomlProviderReadException as exc:
-                detail = str(exc).strip().splitlines()[-1]
-                raise self.error(f"{exc.file_name} is not valid TOML ({', '.join(exc.full_paths)}): {detail}") from None
-            self._dlt = list(context.providers.providers)
+            self._dlt = _current_dlt_providers(self.error)
         return self._dlt
+
+
+_files_read: tuple[Any, ...] | None = None  # the TOML files dlt's providers hold, as they were read
+_reading = threading.Lock()
+
+
+def _current_dlt_providers(error: Callable[[str], Exception]) -> list[Any]:
+    """dlt's providers, their TOML files read again when those changed since (another working
+    directory, an edited file): dlt reads them once per process otherwise."""
+    global _files_read
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.providers.toml import CONFIG_TOML, SECRETS_TOML, TomlProviderReadException
+    from dlt.common.configuration.specs import PluggableRunContext
+
+    try:
+        with _reading:
+            context = Container()[PluggableRunContext]
+            folders = (context.context.settings_dir, context.context.global_dir)
+            files = tuple(_stamp(os.path.abspath(os.path.join(folder, name)))
+                          for folder in folders for name in (SECRETS_TOML, CONFIG_TOML))
+            if files != _files_read:
+                context.reload_providers()
+                _files_read = files
+            return list(context.providers.providers)
+    except TomlProviderReadException as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise error(f"{exc.file_name} is not valid TOML ({', '.join(exc.full_paths)}): {detail}") from None
+
+
+def _stamp(path: str) -> tuple[str, tuple[int, int, int] | None]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return path, None
+    return path, (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
 def _file(provider: Any, origin: str) -> str:
