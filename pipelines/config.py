@@ -102,10 +102,10 @@ class Settings:
             raise ConfigError(f"rate limit must be positive requests per second, got {self.rate_limit}"
                               f"{self._from('rate_limit')}")
         if self.duckdb_memory_limit is not None and not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", self.duckdb_memory_limit):
-            raise ConfigError(f"RETURNING_SYNC_DUCKDB_MEMORY_LIMIT must look like 512MB or 2GB, "
+            raise ConfigError(f"duckdb_memory_limit must look like 512MB or 2GB (or off), "
                               f"got {self.duckdb_memory_limit!r}{self._from('duckdb_memory_limit')}")
         if self.lock_wait < 0:
-            raise ConfigError(f"RETURNING_SYNC_LOCK_WAIT must be >= 0 seconds, got {self.lock_wait}{self._from('lock_wait')}")
+            raise ConfigError(f"lock_wait must be >= 0 seconds, got {self.lock_wait}{self._from('lock_wait')}")
         if min(self.lookback_seconds, self.lookback_days, self.daily_lookback_days) < 0 or not 1 <= self.history_days <= 3650:
             raise ConfigError("lookbacks must be >= 0 and history_days between 1 and 3650"
                               f"{self._from('lookback_seconds', 'lookback_days', 'daily_lookback_days', 'history_days')}")
