@@ -126,6 +126,7 @@ class RunContext:
         self._today: date | None = None
         self.known_email: str | None = None
         self._clients: dict[tuple[int, int], Any] = {}  # warehouse connections kept for the run
+        self._running: Any = None  # the dlt pipeline running this source, once found
         weakref.finalize(self, _close_all, self._clients)
 
     @property
@@ -178,11 +179,18 @@ class RunContext:
         return None
 
     # -- the warehouse as it stands ----------------------------------------------------------
+    def pipeline(self) -> Any:
+        """The dlt pipeline running this source (None outside a run). Kept once found: asking dlt
+        resolves its configuration each time (~5 ms), and the fan-outs ask per chunk of users."""
+        if self._running is None:
+            self._running = _pipeline()
+        return self._running
+
     def columns(self, table: str) -> set[str]:
         """Column names the warehouse table has (empty when it does not exist yet)."""
         try:
-            pipeline = dlt.current.pipeline()
-            if pipeline is None or not pipeline.default_schema_name or table not in pipeline.default_schema.tables:
+            pipeline = self.pipeline()
+            if pipeline is None or table not in pipeline.default_schema.tables:
                 return set()
             return set(pipeline.default_schema.get_table_columns(table))
         except Exception:  # noqa: BLE001
@@ -209,7 +217,7 @@ class RunContext:
         per thread is kept for the whole run (a users page asks a few questions; a new login per
         question would cost more than the question, and so would building the client again);
         DuckDB's are cheap views of the held file."""
-        pipeline = _pipeline()
+        pipeline = self.pipeline()
         if pipeline is None:
             yield None
             return

@@ -8,7 +8,10 @@ attribute (see `pipelines.errors`) end the process with that code and one line o
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
+import os
 import sys
 
 COMMANDS: dict[str, str] = {
@@ -39,9 +42,32 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# commands whose process ends without the interpreter's teardown once their work is closed
+# (a 100k-member sync spends about a second freeing objects the OS frees at once)
+QUICK_EXIT = frozenset({"sync"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     first = next((a for a in args_in if not a.startswith("-")), None)
+    code = _command(argv, first)
+    if argv is None and first in QUICK_EXIT:
+        leave(code)
+    return code
+
+
+def leave(code: int) -> None:
+    """End the process now: output flushed and exit handlers run (logging, dlt), as at a normal
+    exit, but without freeing every object one by one. Called only once everything the command
+    wrote is closed (a sync closes the warehouse before it returns)."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
+            stream.flush()
+    os._exit(code)
+
+
+def _command(argv: list[str] | None, first: str | None) -> int:
     parser = build_parser(first if first in COMMANDS else None)
     try:
         args = parser.parse_args(argv)

@@ -83,3 +83,30 @@ def test_the_key_is_stored_nowhere(sim: SimAdmin, api_env: dict[str, str], capsy
     files = [p for p in root.rglob("*") if p.is_file()]
     assert files and not [p for p in files if key in p.read_bytes()]
     assert key.decode() not in out + err
+
+
+def test_sync_process_ends_at_once_with_its_output_and_warehouse_whole(sim: SimAdmin, api_env: dict[str, str]) -> None:
+    """A `sync` process skips the interpreter's teardown (cli.QUICK_EXIT): its summary still
+    reaches stdout whole, its exit code is the command's, and the warehouse is closed (no WAL left
+    to replay) with every row of the run."""
+    import os
+    import subprocess
+    import sys
+
+    from warehouse.duck import connect
+
+    done = subprocess.run([sys.executable, "-m", "returning_sync.cli", "sync", "--resources", "users,tiers"],
+                          env={**os.environ, **api_env}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().splitlines()[-1].startswith("total: ")
+    path = Path(api_env["RETURNING_WAREHOUSE"])
+    assert not path.with_name(path.name + ".wal").exists()
+    con = connect(path, read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM returning_raw.users").fetchone()[0] == len(sim.truth_rows("users"))
+    finally:
+        con.close()
+    failed = subprocess.run([sys.executable, "-m", "returning_sync.cli", "sync", "--resources", "tiers"],
+                            env={**os.environ, **api_env, "RETURNING_AI_API_KEY": WRONG_KEY},
+                            capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 3 and failed.stderr.startswith("error: authentication failed on tiers")
