@@ -149,8 +149,9 @@ def build_push_checks(definition: Definition, destination: str | None = None) ->
     pool = warehouse_pool(None, destination or configured_destination())  # readers: DuckDB's pool, or none
 
     @asset_check(asset=key, name="rejection_rate_below_threshold", pool=pool,
-                 description="Rejected rows of the latest push stay under the configured share (RETURNING_PUSH_"
-                             f"MAX_REJECTION_RATE, {THRESHOLD_DEFAULTS['push_max_rejection_rate']:.0%} by default).")
+                 description="Rejected rows of the latest push stay under the configured share "
+                             f"(RETURNING_PUSH_MAX_REJECTION_RATE, "
+                             f"{THRESHOLD_DEFAULTS['push_max_rejection_rate']:.0%} by default).")
     def _rejections(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         push = _latest_push(warehouse, definition.name)
         if push is None:
@@ -162,8 +163,9 @@ def build_push_checks(definition: Definition, destination: str | None = None) ->
         )
 
     @asset_check(asset=key, name="no_job_left_unfinished", pool=pool,
-                 description="No upload stays non-terminal longer than the configured minutes (RETURNING_PUSH_"
-                             f"STALE_JOB_MINUTES, {THRESHOLD_DEFAULTS['push_stale_job_minutes']:g} by default).")
+                 description="No upload stays non-terminal longer than the configured minutes "
+                             f"(RETURNING_PUSH_STALE_JOB_MINUTES, "
+                             f"{THRESHOLD_DEFAULTS['push_stale_job_minutes']:g} by default).")
     def _stale(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         with warehouse.connection(read_only=True) as con:
             stale = stale_pushes(con, definition.name, threshold("push_stale_job_minutes"))
