@@ -150,7 +150,7 @@ def build_push_checks(definition: Definition, destination: str | None = None) ->
 
     @asset_check(asset=key, name="rejection_rate_below_threshold", pool=pool,
                  description="Rejected rows of the latest push stay under the configured share "
-                             f"(RETURNING_PUSH_MAX_REJECTION_RATE, "
+                             "(RETURNING_PUSH_MAX_REJECTION_RATE, "
                              f"{THRESHOLD_DEFAULTS['push_max_rejection_rate']:.0%} by default).")
     def _rejections(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         push = _latest_push(warehouse, definition.name)
@@ -164,7 +164,7 @@ def build_push_checks(definition: Definition, destination: str | None = None) ->
 
     @asset_check(asset=key, name="no_job_left_unfinished", pool=pool,
                  description="No upload stays non-terminal longer than the configured minutes "
-                             f"(RETURNING_PUSH_STALE_JOB_MINUTES, "
+                             "(RETURNING_PUSH_STALE_JOB_MINUTES, "
                              f"{THRESHOLD_DEFAULTS['push_stale_job_minutes']:g} by default).")
     def _stale(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         with warehouse.connection(read_only=True) as con:
