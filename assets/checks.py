@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from dagster import (
     AssetCheckExecutionContext,
-    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -22,14 +21,15 @@ from dagster import (
 )
 
 from assets.automation import Switch, load_automation
-from assets.ingest import INCREMENTAL_TABLES, RAW_TABLES, definition_source, raw_key
+from assets.ingest import raw_key
 from assets.models import model_key
 from assets.resources import Warehouse, configured_destination, warehouse_pool
+from pipelines.tables import INCREMENTAL_TABLES, RESOURCES, TABLES
 from warehouse.connection import Connection
 from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA
 from warehouse.models import discover_models
 
-# Keys of the models (raw keys come from the client's dlt hints).
+# Keys of the models (raw keys: pipelines/tables.py).
 MODEL_KEYS: dict[str, tuple[str, ...]] = {
     "dim_users": ("user_id",),
     "fct_gamification_daily": ("user_id", "activity_date"),
@@ -51,36 +51,16 @@ ROW_COUNT_FLOOR = 0.5  # fail when a table holds less than half the rows it held
 
 
 def raw_primary_keys() -> dict[str, tuple[str, ...]]:
-    """Primary key columns per raw table, read from the client's dlt resource hints."""
+    """Primary key columns per raw table (pipelines/tables.py), as dlt names them in the warehouse."""
     from dlt.common.normalizers.naming.snake_case import NamingConvention
 
     naming = NamingConvention()
-    source = definition_source()
-    keys: dict[str, tuple[str, ...]] = {}
-    for name in RAW_TABLES:
-        resource = source.resources.get(name)
-        if resource is None:
-            continue
-        columns = resource.compute_table_schema().get("columns", {})
-        pk = tuple(naming.normalize_identifier(n) for n, c in columns.items() if c.get("primary_key"))
-        if pk:
-            keys[name] = pk
-    return keys
-
-
-def table_exists(con: Connection, schema: str, table: str) -> bool:
-    return con.table_exists(schema, table)
+    return {t.name: tuple(naming.normalize_identifier(k) for k in t.key) for t in TABLES if t.key}
 
 
 def _count(con: Connection, sql: str) -> int:
     row = con.fetchone(sql)
     return int(row[0]) if row and row[0] is not None else 0
-
-
-def row_count(con: Connection, schema: str, table: str) -> int | None:
-    if not table_exists(con, schema, table):
-        return None
-    return _count(con, f'SELECT count(*) FROM {schema}."{table}"')
 
 
 def duplicate_keys(con: Connection, schema: str, table: str, key: Sequence[str]) -> tuple[int, int]:
@@ -110,7 +90,7 @@ def _unique_check(name: str, targets: Mapping[AssetKey, tuple[str, str, tuple[st
         with warehouse.connection(read_only=True) as con:
             for spec in _selected(context, specs):
                 schema, table, key = targets[spec.asset_key]
-                if not table_exists(con, schema, table):
+                if not con.table_exists(schema, table):
                     yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=True,
                                            metadata={"note": "table not created yet (no rows loaded)"})
                     continue
@@ -149,9 +129,9 @@ def _freshness_check() -> AssetsDefinition:
                                dt.timedelta(hours=1), config.timezone)
     daily = schedule_interval(config.schedules.get("snapshot_daily", Switch("", False)).cron,
                               dt.timedelta(days=1), config.timezone)
-    allowed = {t: (hourly if t in INCREMENTAL_TABLES else daily) + config.freshness_grace for t in RAW_TABLES}
+    allowed = {t: (hourly if t in INCREMENTAL_TABLES else daily) + config.freshness_grace for t in RESOURCES}
     specs = [AssetCheckSpec("fresh", asset=raw_key(t), description=f"last load within {allowed[t]} (schedule + grace)")
-             for t in RAW_TABLES]
+             for t in RESOURCES]
 
     @multi_asset_check(specs=specs, name="raw_freshness", can_subset=True)
     def raw_freshness(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
@@ -182,13 +162,13 @@ def recorded_counts(context: AssetCheckExecutionContext, key: AssetKey, limit: i
 def _row_count_check(pool: str | None) -> AssetsDefinition:
     specs = [AssetCheckSpec("row_count_not_collapsing", asset=raw_key(t),
                             description=f"at least {ROW_COUNT_FLOOR:.0%} of the rows recorded at the last loads")
-             for t in RAW_TABLES]
+             for t in RESOURCES]
 
     @multi_asset_check(specs=specs, name="raw_row_counts", can_subset=True, pool=pool)
     def raw_row_counts(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
         with warehouse.connection(read_only=True) as con:
             for spec in _selected(context, specs):
-                now = row_count(con, RAW_SCHEMA, spec.asset_key.path[-1]) or 0
+                now = con.row_count(RAW_SCHEMA, spec.asset_key.path[-1]) or 0
                 before = recorded_counts(context, spec.asset_key)
                 floor = int(max(before, default=0) * ROW_COUNT_FLOOR)
                 yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=now >= floor,
@@ -215,12 +195,12 @@ def _reference_check(pool: str | None) -> AssetsDefinition:
         with warehouse.connection(read_only=True) as con:
             for spec in _selected(context, specs):
                 (table, column), users_column = targets[spec.key]
-                if not (table_exists(con, RAW_SCHEMA, table) and table_exists(con, RAW_SCHEMA, "users")):
+                if not (con.table_exists(RAW_SCHEMA, table) and con.table_exists(RAW_SCHEMA, "users")):
                     yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=True,
                                            metadata={"note": "table not loaded yet"})
                     continue
                 n = orphans(con, table, column, users_column)
-                total = row_count(con, RAW_SCHEMA, table) or 0
+                total = con.row_count(RAW_SCHEMA, table) or 0
                 share = n / total if total else 0.0
                 yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name,
                                        passed=share <= ORPHAN_TOLERANCE,
@@ -251,7 +231,7 @@ def _live_events_check(pool: str | None) -> AssetsDefinition:
                  description="every message.posted event up to the newest polled message is in returning_raw.messages")
     def message_posted_events_match_messages(warehouse: Warehouse) -> AssetCheckResult:
         with warehouse.connection(read_only=True) as con:
-            if not (table_exists(con, RAW_SCHEMA, "webhook_events") and table_exists(con, RAW_SCHEMA, "messages")):
+            if not (con.table_exists(RAW_SCHEMA, "webhook_events") and con.table_exists(RAW_SCHEMA, "messages")):
                 return AssetCheckResult(passed=True, metadata={"note": "webhook_events or messages not loaded yet"})
             events, missing = con.fetchone(LIVE_VS_POLLED) or (0, 0)
         return AssetCheckResult(passed=int(missing or 0) == 0,
@@ -275,7 +255,3 @@ def build_checks(destination: str | None = None) -> list[AssetsDefinition]:
         _reference_check(pool),
         _live_events_check(pool),
     ]
-
-
-asset_checks = build_checks()
-CHECK_KEYS: list[AssetCheckKey] = [k for c in asset_checks for k in c.check_keys]

@@ -4,13 +4,14 @@ Two multi-assets over the one source:
 - `returning_raw_incremental`: the date-keyed datasets, daily-partitioned. A run for a partition
   range loads that half-open window (start inclusive, end exclusive), so a backfill is a date
   range chosen in the UI; a run tagged `returning/window=state` (the hourly schedule) loads from
-  dlt's stored high-water mark instead. Append resources with a primary key are merged, so
-  loading a window twice never duplicates rows.
+  dlt's stored high-water mark instead. Event tables are merged on their key (`delete-insert`),
+  so loading a window twice never duplicates rows.
 - `returning_raw_snapshot`: users, field definitions, store, gamification set-up: full reads.
 
-The source and pipeline are built from the `returning` and `warehouse` resources when a run starts
-(any dlt destination); the definition-time source only names the tables (it is never run). Kinds
-and pools follow the destination configured when the definitions load (`assets.resources`).
+Which table is which, what each holds and its key come from `pipelines/tables.py`. The source and
+pipeline are built from the `returning` and `warehouse` resources when a run starts, once per run
+(any dlt destination); the definition-time source, built once for both multi-assets, only names the
+tables (it is never run). Kinds and pools follow the destination (`assets.resources`).
 """
 
 
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dagster import (
     AssetExecutionContext,
@@ -45,42 +46,12 @@ from assets.resources import (
     settings_from,
     warehouse_pool,
 )
+from pipelines.tables import INCREMENTAL_TABLES, SNAPSHOT_TABLES, Load, table
 from warehouse.connection import Connection
 from warehouse.location import RAW_SCHEMA
 
 INGEST_GROUP = "ingest"
 WINDOW_TAG = "returning/window"  # "state": load from dlt's high-water mark, ignore the partition window
-
-# Date-keyed datasets: partitioned by day, loaded hourly.
-INCREMENTAL_TABLES = (
-    "user_field_histories",
-    "gamification_daily",
-    "gamification_logs",
-    "activity_stats",
-    "loyalty_overview",
-    "redemption_orders",
-    "redemption_status_history",
-    "purchase_histories",
-    "streak_logs",
-    "messages",
-    "minigame_logs",
-    "webhook_events",  # the receiver's landed deliveries (no API call), loaded with the hourly run
-)
-# Everything else: read whole, loaded daily.
-SNAPSHOT_TABLES = (
-    "users",
-    "user_fields",
-    "redemption_statuses",
-    "store_products",
-    "store_categories",
-    "store_config",
-    "leaderboards",
-    "streaks",
-    "tiers",
-    "bulk_jobs",
-    "channels",
-    "user_game_stats",
-)
 
 partitions = DailyPartitionsDefinition(
     start_date=load_automation().partitions_start, end_offset=1, timezone="UTC", fmt="%Y-%m-%d"
@@ -99,13 +70,21 @@ class RawTranslator(DagsterDltTranslator):
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> AssetSpec:
         spec = super().get_asset_spec(data)
+        raw = table(data.resource.name)
         return spec.replace_attributes(
-            key=raw_key(data.resource.name),
+            key=raw_key(raw.name),
             group_name=INGEST_GROUP,
             deps=[],
             kinds=kinds(self.destination, "dlt"),
-            description=f"Raw `{RAW_SCHEMA}.{data.resource.name}` loaded from the Returning.AI API by dlt.",
-        )
+            description=f"{RAW_SCHEMA}.{raw.name}: {raw.holds}.",
+        ).merge_attributes(metadata=table_metadata(raw.name))
+
+
+def table_metadata(name: str) -> dict[str, str]:
+    """What the UI shows of a raw table's row in `pipelines/tables.py`."""
+    raw = table(name)
+    return {"load": f"{raw.load}: {raw.load.meaning}", "write": str(raw.write), "primary_key": ", ".join(raw.key) or "none",
+            "endpoints": ", ".join(raw.endpoints) or "none (the webhook receiver's landed events)"}
 
 
 def _definition_settings() -> Any:
@@ -118,27 +97,12 @@ def _definition_settings() -> Any:
     })
 
 
-def definition_source() -> Any:
-    """A source object only for naming the assets and reading their primary keys; never run."""
-    from pipelines.sync import make_source
+def _definition_source_and_pipeline() -> tuple[Any, Any]:
+    """A source and pipeline only for naming the assets; never run."""
+    from pipelines.sync import make_pipeline, make_source
 
-    return make_source(_definition_settings())
-
-
-def _definition_pipeline() -> Any:
-    from pipelines.sync import make_pipeline
-
-    return make_pipeline(_definition_settings())
-
-
-def _as_merge(source: Any) -> Any:
-    """Append resources that carry a primary key load as merge: re-reading a window is idempotent."""
-    for resource in source.selected_resources.values():
-        schema = resource.compute_table_schema()
-        has_key = any(c.get("primary_key") for c in schema.get("columns", {}).values())
-        if schema.get("write_disposition") == "append" and has_key:
-            resource.apply_hints(write_disposition="merge")
-    return source
+    settings = _definition_settings()
+    return make_source(settings), make_pipeline(settings)
 
 
 def _window(context: AssetExecutionContext) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -160,11 +124,7 @@ def _with_table_stats(results: Iterable[Any], warehouse: Warehouse, held: Any = 
     with nullcontext(Connection(location, held)) if held is not None else warehouse.connection(read_only=True) as con:
         for result in pending:
             if isinstance(result, MaterializeResult) and result.asset_key is not None:
-                table = result.asset_key.path[-1]
-                rows = 0
-                if con.table_exists(RAW_SCHEMA, table):
-                    found = con.fetchone(f'SELECT count(*) FROM {RAW_SCHEMA}."{table}"')
-                    rows = int(found[0]) if found else 0
+                rows = con.row_count(RAW_SCHEMA, result.asset_key.path[-1]) or 0
                 metadata = {**(result.metadata or {}), "dagster/row_count": rows}
                 yield MaterializeResult(asset_key=result.asset_key, metadata=metadata,
                                         check_results=result.check_results, data_version=result.data_version)
@@ -192,10 +152,8 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     from pipelines.context import Tracker
 
     tracker = Tracker()  # what waits for the load to commit (landed webhook segments to remove)
-    source = make_source(settings, start_date=start, end_date=end, backfill=start is not None,
-                         tracker=tracker).with_resources(*tables)
-    if window:
-        source = _as_merge(source)
+    source = make_source(settings, tables, start_date=start, end_date=end, backfill=start is not None,
+                         tracker=tracker)  # the run's one source
     # the command-line sync's lock: both load through dlt's one working directory beside the warehouse;
     # DuckDB's file is held for the whole load, so a reader (`returning-sync sql`) cannot break it halfway;
     # a server's login is checked once before any API call
@@ -209,39 +167,29 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
         tracker.loaded()
 
 
-def build_ingest_assets(destination: str | None = None) -> list[AssetsDefinition]:
+class IngestAssets(NamedTuple):
+    incremental: AssetsDefinition  # `returning_raw_incremental`, daily-partitioned
+    snapshot: AssetsDefinition  # `returning_raw_snapshot`
+
+
+def build_ingest_assets(destination: str | None = None) -> IngestAssets:
     """The two ingest multi-assets, kinds and pool for `destination` (default: the configured one)."""
     destination = destination or configured_destination()
-    pool = warehouse_pool(INGEST_POOL, destination)
-    translator = RawTranslator(destination)
-
-    @dlt_assets(
-        dlt_source=definition_source().with_resources(*INCREMENTAL_TABLES),
-        dlt_pipeline=_definition_pipeline(),
-        name="returning_raw_incremental",
-        dagster_dlt_translator=translator,
-        partitions_def=partitions,
-        backfill_policy=BackfillPolicy.single_run(),
-        pool=pool,
-    )
-    def raw_incremental(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
-                        warehouse: Warehouse) -> Iterator[Any]:
-        yield from run_load(context, dlt, returning, warehouse, INCREMENTAL_TABLES, window=True)
-
-    @dlt_assets(
-        dlt_source=definition_source().with_resources(*SNAPSHOT_TABLES),
-        dlt_pipeline=_definition_pipeline(),
-        name="returning_raw_snapshot",
-        dagster_dlt_translator=translator,
-        pool=pool,
-    )
-    def raw_snapshot(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
-                     warehouse: Warehouse) -> Iterator[Any]:
-        yield from run_load(context, dlt, returning, warehouse, SNAPSHOT_TABLES, window=False)
-
-    return [raw_incremental, raw_snapshot]
+    source, pipeline = _definition_source_and_pipeline()
+    pool, translator = warehouse_pool(INGEST_POOL, destination), RawTranslator(destination)
+    return IngestAssets(*(_raw_assets(load, source, pipeline, translator, pool) for load in Load))
 
 
-ingest_assets = build_ingest_assets()
-raw_incremental, raw_snapshot = ingest_assets
-RAW_TABLES = INCREMENTAL_TABLES + SNAPSHOT_TABLES
+def _raw_assets(load: Load, source: Any, pipeline: Any, translator: RawTranslator, pool: str | None) -> AssetsDefinition:
+    """One multi-asset over the tables loaded `load`-wise; the incremental one is partitioned by day."""
+    tables = INCREMENTAL_TABLES if load is Load.INCREMENTAL else SNAPSHOT_TABLES
+    window = load is Load.INCREMENTAL
+    by_day = {"partitions_def": partitions, "backfill_policy": BackfillPolicy.single_run()} if window else {}
+
+    @dlt_assets(dlt_source=source.with_resources(*tables), dlt_pipeline=pipeline, name=f"{RAW_SCHEMA}_{load}",
+                dagster_dlt_translator=translator, pool=pool, **by_day)
+    def load_tables(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
+                    warehouse: Warehouse) -> Iterator[Any]:
+        yield from run_load(context, dlt, returning, warehouse, tables, window=window)
+
+    return load_tables

@@ -77,5 +77,3 @@ def build_model_assets(models_dir: Path | None = None, destination: str | None =
     models = discover_models() if models_dir is None else discover_models(models_dir)
     return [_model_asset(m, destination) for m in models]
 
-
-model_assets = build_model_assets()

@@ -95,7 +95,7 @@ def build_push_asset(definition: Definition, destination: str | None = None) -> 
         group_name=GROUP,
         deps=upstream_keys(definition),
         pool=warehouse_pool(f"{GROUP}.{definition.name}", destination),
-        description=definition.description or f"Push {definition.name}",
+        description=definition.description or f"Sends the rows of {definition.path.name} to the API ({definition.target}).",
         kinds=kinds(destination, "csv"),
         metadata={"target": definition.target, "columns": ", ".join(f"{c}={op}" for c, op in
                                                                      definition.columns.items()),
@@ -178,6 +178,11 @@ def build_push_checks(definition: Definition, destination: str | None = None) ->
     return [_rejections, _stale]
 
 
+def build_push_schedules() -> list[ScheduleDefinition]:
+    """The schedules of the definitions that have one (headers, or the environment when the code loads)."""
+    return [s for d in list_definitions() if (s := build_push_schedule(d)) is not None]
+
+
 def build_push_schedule(definition: Definition) -> ScheduleDefinition | None:
     var = f"RETURNING_SCHEDULE_PUSH_{definition.name.upper()}"
     cron = os.environ.get(f"{var}_CRON") or definition.schedule
@@ -199,6 +204,3 @@ def build_reverse_etl(destination: str | None = None) -> tuple[list[AssetsDefini
     return ([build_push_asset(d, destination) for d in definitions],
             [c for d in definitions for c in build_push_checks(d, destination)])
 
-
-reverse_etl_assets, reverse_etl_checks = build_reverse_etl()
-reverse_etl_schedules = [s for d in list_definitions() if (s := build_push_schedule(d)) is not None]

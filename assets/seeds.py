@@ -50,5 +50,3 @@ def build_seed_assets(destination: str | None = None) -> list[Any]:
 
     return [seeds]
 
-
-seed_assets = build_seed_assets()

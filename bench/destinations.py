@@ -46,6 +46,7 @@ from bench.procstat import run_measured
 from bench.run import (
     BENCH,
     HEAD_TO_HEAD,
+    common_arguments,
     data_rows,
     fmt,
     git_commit,
@@ -54,9 +55,11 @@ from bench.run import (
     peak_step,
     raw_ingest_seconds,
     read_traces,
+    run_folder,
     sim_today,
 )
-from bench.sim import COMMUNITY_ID, FULL_KEY, PROFILES, Sim, start_simulator, stop_simulator
+from bench.sim import COMMUNITY_ID, FULL_KEY, PROFILES, Sim
+from returning_sync.simulator_process import SimulatorProcess
 
 RAW = "returning_raw"
 FLOOR_SCHEMA = "bench_copy_floor"
@@ -128,16 +131,7 @@ class Postgres:
         return self.cluster.create_database()
 
     def drop_database(self, db_url: str) -> None:
-        import psycopg2
-
-        name = db_url.rsplit("/", 1)[1]
-        con = psycopg2.connect(self.cluster.url)
-        con.autocommit = True
-        try:
-            with con.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            con.close()
+        self.cluster.drop_database(db_url)
 
     def version(self) -> str:
         import psycopg2
@@ -489,27 +483,15 @@ def write_summary(args: argparse.Namespace, argv: list[str] | None, records: lis
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--users", default="100000", help="community size(s), comma-separated")
+    common_arguments(p, runs="full,noop", label="destinations")
     p.add_argument("--destinations", default="duckdb,postgres",
                    help="duckdb, postgres (sync.py's file format) or postgres:<insert_values|csv|...>")
-    p.add_argument("--runs", default="full,noop")
-    p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--resources", default=HEAD_TO_HEAD, help="default: bench/run.py's head-to-head set")
     p.add_argument("--profile", default="none", choices=list(PROFILES))
-    p.add_argument("--days", type=int, default=1)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--out", default=str(BENCH / "results"))
-    p.add_argument("--label", default="destinations")
     p.add_argument("--pg-url", default=None, help="a Postgres superuser URL (default: start a throwaway server)")
     p.add_argument("--adbc-path", default=None,
                    help="for postgres:parquet only: a folder holding adbc-driver-postgresql "
                         "(pip install --target DIR adbc-driver-postgresql; not a project dependency)")
-    p.add_argument("--timeout", type=float, default=3600)
-    p.add_argument("--workdir", default=None)
-    p.add_argument("--no-floors", dest="floors", action="store_false")
-    p.add_argument("--keep", action="store_true")
-    p.add_argument("--truth", action="store_true")
-    p.add_argument("--note", action="append", default=[])
     p.add_argument("--rewrite", action="store_true",
                    help="no runs: recompute <label>.json's summary and markdown (with any --note)")
     args = p.parse_args(argv)
@@ -522,10 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(x) for x in args.users.split(",")]
     specs = args.destinations.split(",")
     kinds = [k for k in KINDS if k in args.runs.split(",")]
-    out = Path(args.out)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    run_dir = out / "runs" / f"{args.label}-{stamp}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    out, run_dir = run_folder(args)
     pg = Postgres(args.pg_url) if any(parse_destination(s)[0] == "postgres" for s in specs) else None
     meta = {
         "label": args.label,
@@ -546,7 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for users in sizes:
             t0 = time.perf_counter()
-            proc, url = start_simulator(users, args.seed)
+            proc = SimulatorProcess(users, args.seed).start()
+            url = proc.url
             print(f"simulator for {users} users ready in {time.perf_counter() - t0:.1f}s at {url}", flush=True)
             sim = Sim(url)
             try:
@@ -557,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
                         records += run_chain(sim, pg, spec, users, kinds, rep, args, run_dir)
                         write_summary(args, argv, records, meta, specs, out)
             finally:
-                stop_simulator(proc)
+                proc.stop()
     finally:
         if pg is not None:
             pg.stop()

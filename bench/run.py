@@ -35,7 +35,8 @@ if __package__ in (None, ""):  # `python bench/run.py` as well as `python -m ben
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.procstat import run_measured
-from bench.sim import COMMUNITY_ID, FULL_KEY, PROFILES, Sim, start_simulator, stop_simulator
+from bench.sim import COMMUNITY_ID, FULL_KEY, PROFILES, Sim
+from returning_sync.simulator_process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -537,26 +538,39 @@ def write_summary(args: argparse.Namespace, argv: list[str] | None, records: lis
         print((out / f"{args.label}.md").read_text())
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def common_arguments(p: argparse.ArgumentParser, runs: str, label: str) -> None:
+    """The options every harness here takes (bench/run.py, bench/destinations.py)."""
     p.add_argument("--users", default="100000", help="community size(s), comma-separated")
-    p.add_argument("--profiles", default="none,lat50,lat50rl20")
-    p.add_argument("--runs", default="full,noop,day")
+    p.add_argument("--runs", default=runs)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--contenders", default="ours,peer")
-    p.add_argument("--resources", default=HEAD_TO_HEAD,
-                   help="resources both sync (default: the peer's endpoint set); 'all' = ours in full")
     p.add_argument("--days", type=int, default=1, help="days of daily history in the head-to-head range")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", default=str(BENCH / "results"))
-    p.add_argument("--label", default="latest")
-    p.add_argument("--sim-url", default=None, help="use a running simulator instead of starting one")
+    p.add_argument("--label", default=label)
     p.add_argument("--timeout", type=float, default=3600, help="seconds per sync before it is killed")
     p.add_argument("--workdir", default=None, help="where warehouses go (default: system temp)")
     p.add_argument("--no-floors", dest="floors", action="store_false")
     p.add_argument("--keep", action="store_true", help="keep warehouses and logs")
     p.add_argument("--truth", action="store_true", help="record the simulator's truth counts after each run")
     p.add_argument("--note", action="append", default=[], help="a note to print under the table")
+
+
+def run_folder(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(the results folder, a new folder under it for this invocation's runs)."""
+    out = Path(args.out)
+    run_dir = out / "runs" / f"{args.label}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return out, run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common_arguments(p, runs="full,noop,day", label="latest")
+    p.add_argument("--profiles", default="none,lat50,lat50rl20")
+    p.add_argument("--contenders", default="ours,peer")
+    p.add_argument("--resources", default=HEAD_TO_HEAD,
+                   help="resources both sync (default: the peer's endpoint set); 'all' = ours in full")
+    p.add_argument("--sim-url", default=None, help="use a running simulator instead of starting one")
     p.add_argument("--rss-cap-mb", type=float, default=0,
                    help="kill a peer sync whose RSS passes this (protects the machine; recorded as failed)")
     p.add_argument("--merge", default=None, metavar="LABEL[:run=noop+day][:profile=none],LABEL",
@@ -573,10 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     for pr in profiles:
         if pr not in PROFILES:
             p.error(f"unknown profile {pr}")
-    out = Path(args.out)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    run_dir = out / "runs" / f"{args.label}-{stamp}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    out, run_dir = run_folder(args)
     started = datetime.now(UTC)
     load_start = [round(x, 2) for x in os.getloadavg()]
     commit = git_commit()  # the code under test: taken at the start
@@ -589,7 +600,8 @@ def main(argv: list[str] | None = None) -> int:
             url = args.sim_url
         else:
             t0 = time.perf_counter()
-            proc, url = start_simulator(users, args.seed)
+            proc = SimulatorProcess(users, args.seed).start()
+            url = proc.url
             print(f"simulator for {users} users ready in {time.perf_counter() - t0:.1f}s at {url}", flush=True)
         sim = Sim(url)
         try:
@@ -603,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
                                       contenders, concurrency, out, run_dir, quiet=True)
         finally:
             if proc is not None:
-                stop_simulator(proc)
+                proc.stop()
 
     write_summary(args, argv, records, started, load_start, commit, sizes, profiles, kinds, contenders,
                   concurrency, out, run_dir)

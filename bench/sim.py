@@ -1,12 +1,8 @@
-"""The simulator as the benchmark uses it: its own process on loopback, driven through `/__sim/...`."""
+"""The simulator as the benchmark drives it through `/__sim/...` (it runs in its own process:
+`returning_sync.simulator_process.SimulatorProcess`)."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import threading
-import time
 from typing import Any
 
 import httpx
@@ -20,38 +16,6 @@ PROFILES: dict[str, dict[str, Any]] = {
     "lat50rl20": {"latency_ms": 50, "jitter_ms": 0, "rate_limit": 20},
 }
 QUIET = {**PROFILES["none"], "faults": {"rate": 0, "kinds": [], "endpoints": []}}
-
-
-def start_simulator(users: int, seed: int, python: str = sys.executable, ready_timeout: float = 1800
-                    ) -> tuple[subprocess.Popen, str]:
-    """Start `python -m simulator` on a free loopback port; return the process and its base URL."""
-    proc = subprocess.Popen(
-        [python, "-m", "simulator", "--host", "127.0.0.1", "--port", "0", "--users", str(users),
-         "--seed", str(seed)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    t0 = time.monotonic()
-    for line in proc.stdout:
-        lines.append(line)
-        m = re.search(r"simulator listening on (http://\S+)", line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-            return proc, m.group(1).rstrip("/")
-        if time.monotonic() - t0 > ready_timeout:
-            break
-    proc.kill()
-    raise RuntimeError("simulator did not start:\n" + "".join(lines[-20:]))
-
-
-def stop_simulator(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 class Sim:

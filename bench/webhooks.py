@@ -27,7 +27,6 @@ import platform
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,6 +41,8 @@ if __package__ in (None, ""):  # `python bench/webhooks.py` as well as `python -
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil
+
+from returning_sync.server_process import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-webhook-key-6d2f0c9a41b7e853"
@@ -203,17 +204,11 @@ def load_process(port: int, scenario: Scenario, deliveries: int, first_id: int, 
 
 # ---------------------------------------------------------------- the receiver process
 
-def start_receiver(directory: Path) -> tuple[subprocess.Popen, int]:
+def start_receiver(directory: Path) -> ServerProcess:
     env = {**os.environ, "RETURNING_WEBHOOK_KEY": KEY, "RETURNING_WEBHOOK_AES_KEY": AES_KEY,
            "RETURNING_WEBHOOK_DIR": str(directory), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "webhooks", "--port", "0"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        m = re.search(r"webhooks listening on http://[\d.]+:(\d+)", line)
-        if m:
-            return proc, int(m.group(1))
-    raise RuntimeError("receiver exited before it was ready")
+    return ServerProcess("webhooks", [sys.executable, "-m", "webhooks", "--port", "0"], cwd=ROOT, env=env,
+                         stop_timeout=30).start()
 
 
 def landed_ids(directory: Path) -> list[str]:
@@ -262,10 +257,12 @@ class FsyncProbe(threading.Thread):
 
 def run_scenario(scenario: Scenario, deliveries: int, warmup: int, workdir: Path) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix=f"{scenario.name}-", dir=workdir))
-    proc, port = start_receiver(directory)
+    receiver = start_receiver(directory)
+    port = int(receiver.url.rsplit(":", 1)[1])
     ctx = multiprocessing.get_context("spawn")
     try:
-        receiver_ps = psutil.Process(proc.pid)
+        assert receiver.proc is not None
+        receiver_ps = psutil.Process(receiver.proc.pid)
         results = []
         for phase, count, first in (("warmup", warmup, 0), ("measured", deliveries, warmup)):
             if count == 0:
@@ -294,8 +291,7 @@ def run_scenario(scenario: Scenario, deliveries: int, warmup: int, workdir: Path
             result["receiver_cpu_s"] = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
             results.append(result)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        receiver.stop()
     measured = results[-1]
     lat = sorted(measured["latencies"])
     acked = sum(n for s, n in measured["statuses"].items() if 200 <= int(s) < 300)

@@ -121,19 +121,20 @@ class ReturningClient:
         self, endpoint: str, *, path_params: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None, json: Any = None,
     ) -> Any:
-        """Call `endpoint` once (reads retried) and return the envelope's `data`."""
-        ep = self.settings.endpoint(endpoint)
-        payload = self._read(ep, path_params, params, json) if ep.read else self._write(ep, path_params, params, json)
+        """Call `endpoint` once (`read_payload`) and return the envelope's `data`."""
+        payload = self.read_payload(endpoint, path_params=path_params, params=params, json=json)
         if not isinstance(payload, dict) or "data" not in payload:
-            raise ContractError(ep.name, "response lacks 'data'")
+            raise ContractError(endpoint, "response lacks 'data'")
         return payload["data"]
 
     def read_payload(
         self, endpoint: str, *, path_params: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None, json: Any = None,
-    ) -> dict[str, Any]:
-        """The full response body of one read (envelope included)."""
-        return self._read(self.settings.endpoint(endpoint), path_params, params, json)
+    ) -> Any:
+        """The full response body of one call of `endpoint`, envelope included (reads retried,
+        writes sent once)."""
+        ep = self.settings.endpoint(endpoint)
+        return self._read(ep, path_params, params, json) if ep.read else self._write(ep, path_params, params, json)
 
     def paginate(
         self, endpoint: str, *, path_params: dict[str, Any] | None = None,
@@ -231,7 +232,7 @@ class ReturningClient:
         """POST a CSV as the multipart part `data`. Never retried: a timeout or lost connection
         after sending raises AmbiguousWriteError."""
         ep = self.settings.endpoint(endpoint)
-        files = {ep.f("file_part", "data"): (filename, content, "text/csv")}
+        files = {ep.name_for("file_part"): (filename, content, "text/csv")}
         payload = self._write(ep, None, None, None, files=files)
         data = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(data, dict):

@@ -19,39 +19,11 @@ import dlt
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.errors import ApiError, PermissionDenied
+from pipelines.memo import RunMemo
 from pipelines.shapes import parse_day, to_utc_datetime
 from warehouse import readback
 
 log = logging.getLogger("pipelines.sync")
-
-# resource -> endpoints whose requests it is charged with in the summary
-RESOURCE_ENDPOINTS: dict[str, tuple[str, ...]] = {
-    "users": ("users_filter",),
-    "user_fields": ("user_fields",),
-    "user_field_histories": ("user_field_histories",),
-    "gamification_daily": ("activity_daily",),
-    "gamification_logs": ("activity_logs",),
-    "activity_stats": ("activity_stats",),
-    "loyalty_overview": ("loyalty_overview",),
-    "redemption_orders": ("redemption_transactions",),
-    "redemption_statuses": ("redemption_statuses",),
-    "redemption_status_history": ("redemption_status_history",),
-    "purchase_histories": ("purchase_histories",),
-    "store_products": ("products",),
-    "store_categories": ("categories",),
-    "store_config": ("store_config",),
-    "leaderboards": ("leaderboards",),
-    "streaks": ("streaks",),
-    "streak_logs": ("streak_logs",),
-    "tiers": ("tiers",),
-    "bulk_jobs": ("bulk_jobs",),
-    "channels": ("channels",),
-    "messages": ("messages",),
-    "minigame_logs": ("minigame_logs",),
-    "user_game_stats": ("minigame_stats",),
-    "webhook_events": (),  # read from the receiver's landing folder: no API call
-}
-RESOURCES: tuple[str, ...] = tuple(RESOURCE_ENDPOINTS)
 
 
 @dataclass
@@ -120,7 +92,7 @@ class RunContext:
         self.backfill = backfill
         self.refresh = refresh  # a full refresh: tables are rebuilt from the API (and kept tombstones)
         self.tracker = tracker or Tracker()
-        self.memo: dict[str, Any] = {}
+        self.memo = RunMemo()
         self.run_started = datetime.now(UTC)
         self._lock = threading.Lock()
         self._today: date | None = None
@@ -142,10 +114,10 @@ class RunContext:
 
     # -- cached look-ups ---------------------------------------------------------------------
     def user_fields(self) -> list[dict[str, Any]]:
-        if "user_fields" not in self.memo:
+        if self.memo.user_fields is None:
             data = self.client.request_json("user_fields")
-            self.memo["user_fields"] = data if isinstance(data, list) else []
-        return self.memo["user_fields"]
+            self.memo.user_fields = data if isinstance(data, list) else []
+        return self.memo.user_fields
 
     def today(self) -> date:
         """The server's current day. The API states no clock, but activity stats end their range
@@ -158,7 +130,7 @@ class RunContext:
             ep = self.settings.endpoint("activity_stats")
             try:
                 data = self.client.request_json("activity_stats", json={
-                    ep.f("identifier"): email, ep.f("identifier_type"): "email", ep.f("days"): 1})
+                    ep.name_for("identifier"): email, ep.name_for("identifier_type"): "email", ep.name_for("days"): 1})
             except (PermissionDenied, ApiError) as exc:  # a key without getUserStats, no such endpoint
                 log.warning("the server's day is unknown (%s); using today's UTC date", exc)
                 data = None
@@ -168,12 +140,12 @@ class RunContext:
 
     def _any_email(self) -> str | None:
         ep = self.settings.endpoint("users_filter")
-        pages = self.client.paginate("users_filter", json={ep.f("fields"): [ep.f("email")]})
+        pages = self.client.paginate("users_filter", json={ep.name_for("fields"): [ep.name_for("email")]})
         try:
             for page in pages:
                 for user in page:
-                    if user.get(ep.f("email")):
-                        return str(user[ep.f("email")])
+                    if user.get(ep.name_for("email")):
+                        return str(user[ep.name_for("email")])
         finally:
             pages.close()
         return None

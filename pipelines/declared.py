@@ -2,7 +2,12 @@
 for it yet (a community with no bulk jobs, a window with no new logs), from the contract's record
 fields (shared/returning-api.md section 7), named as the API names them (dlt normalises them).
 
-Only the empty case uses these: when rows come, dlt types the columns from the data as before.
+`empty_table` is the one way a resource with no rows creates its table, in the form its rows take:
+an empty Arrow table with these columns for the tables loaded from Arrow (`ARROW_TABLES`, whose
+column types come from here too: `arrow_types`), dlt's `materialize_table_schema` with them for
+the others (a table dlt creates from Python rows has `_dlt_load_id` / `_dlt_id` columns that an
+Arrow load would leave empty). When rows come, dlt types the columns from the data, as before;
+resources whose columns may be null in every row of a load declare them to dlt (`column_hints`).
 Nested objects that are often null (`creator`, `purchaseStatusOverride`, ...) are dropped from a
 record while null (`drop_null_objects`), so dlt never sees a column it cannot type.
 """
@@ -10,9 +15,16 @@ record while null (`drop_null_objects`), so dlt never sees a column it cannot ty
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dlt
+import pyarrow as pa
+
+from pipelines.shapes import BOOL as ARROW_BOOL
+from pipelines.shapes import DATE, FLOAT, INT, STR, TS
+
+if TYPE_CHECKING:
+    from pipelines.memo import RunMemo
 
 TEXT, BIGINT, DOUBLE, BOOL, TSTZ, DAY = "text", "bigint", "double", "bool", "timestamp", "date"
 
@@ -53,6 +65,17 @@ DECLARED: dict[str, dict[str, str]] = {
     "streak_logs": {"_id": TEXT, "streakId": TEXT, "user_id": TEXT, "identifier": TEXT, "count": BIGINT, "status": TEXT,
                     "createdAt": TSTZ},
     "tiers": {"name": TEXT, "icon": TEXT},
+    "channels": {"_id": TEXT, "topic": TEXT, "type": TEXT, "description": TEXT, "isPrivate": BOOL, "createdAt": TSTZ,
+                 "updatedAt": TSTZ},
+    # nested `user` / `channel` objects flattened as dlt would (`user__email`)
+    "messages": {"id": TEXT, "message": TEXT, "user__user_id": TEXT, "user__email": TEXT, "channel__channel_id": TEXT,
+                 "channel__name": TEXT, "timestamp": TSTZ, "parentId": TEXT, "reactions": BIGINT, "editedAt": TSTZ},
+    "minigame_logs": {"_id": TEXT, "user_id": TEXT, "email": TEXT, "game": TEXT, "outcome": TEXT, "xp": BIGINT,
+                      "coins": BIGINT, "createdAt": TSTZ},
+    "user_game_stats": {"user_id": TEXT, "email": TEXT},  # `games`, `streaks`: child tables, with their first row
+    "webhook_events": {"id": TEXT, "event": TEXT, "community_id": TEXT, "created_at": TSTZ, "received_at": TSTZ,
+                       "member_id": TEXT, "member_email": TEXT, "channel_id": TEXT, "order_id": TEXT,
+                       "payload": TEXT},  # the whole event as JSON text
     "bulk_jobs": {"jobId": TEXT, "type": TEXT, "fileName": TEXT, "status": TEXT, "totalRows": BIGINT, "processedRows": BIGINT,
                   "successRows": BIGINT, "failedRows": BIGINT, "createdAt": TSTZ, "startedAt": TSTZ, "finishedAt": TSTZ},
 }
@@ -69,10 +92,30 @@ NULLABLE_OBJECTS: dict[str, tuple[str, ...]] = {
 }
 
 
+ARROW: dict[str, pa.DataType] = {TEXT: STR, BIGINT: INT, DOUBLE: FLOAT, BOOL: ARROW_BOOL, TSTZ: TS, DAY: DATE}
+# the tables whose rows reach dlt as Arrow tables
+ARROW_TABLES = frozenset({"users", "gamification_daily", "gamification_logs", "activity_stats", "streak_logs",
+                          "messages", "minigame_logs", "webhook_events"})
+
+
+def column_hints(resource: str) -> dict[str, Any]:
+    """dlt column hints of the declared columns: a column null in every row of a first load still
+    gets its type (dlt would otherwise leave it out until a value arrives)."""
+    return {name: {"data_type": kind} for name, kind in DECLARED.get(resource, {}).items()}
+
+
+def arrow_types(resource: str) -> dict[str, pa.DataType]:
+    """The declared columns as Arrow types, in their order (for `shapes.to_arrow`)."""
+    if resource not in ARROW_TABLES:
+        raise ValueError(f"{resource} is not loaded from Arrow tables (declared.ARROW_TABLES)")
+    return {name: ARROW[kind] for name, kind in DECLARED[resource].items()}
+
+
 def empty_table(resource: str) -> Any:
     """What a resource yields when it had no rows: its table, created with the declared columns."""
-    columns = {name: {"data_type": kind} for name, kind in DECLARED.get(resource, {}).items()}
-    return dlt.mark.with_hints(dlt.mark.materialize_table_schema(), dlt.mark.make_hints(columns=columns))
+    if resource in ARROW_TABLES:
+        return pa.schema(list(arrow_types(resource).items())).empty_table()
+    return dlt.mark.with_hints(dlt.mark.materialize_table_schema(), dlt.mark.make_hints(columns=column_hints(resource)))
 
 
 def drop_null_objects(resource: str, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -82,11 +125,10 @@ def drop_null_objects(resource: str, rows: Iterable[dict[str, Any]]) -> list[dic
     return [{k: v for k, v in r.items() if not (v is None and k in names)} for r in rows]
 
 
-def empty_once(memo: dict[str, Any], resource: str) -> Any:
+def empty_once(memo: RunMemo, resource: str) -> Any:
     """For transformers (called once per parent page): the empty table the first time a page
     brings no rows in this run, None after. Declared types equal the ones the data brings."""
-    key = f"materialized:{resource}"
-    if key in memo:
+    if resource in memo.emptied:
         return None
-    memo[key] = True
+    memo.emptied.add(resource)
     return empty_table(resource)

@@ -1,20 +1,27 @@
-"""The five pagination schemes of the contract (section 5), as pure functions over payloads.
+"""The pagination schemes of the contract (section 5): one small class each, shaped as dlt's
+paginators are (`dlt/sources/helpers/rest_client/paginators.py`).
 
-Each scheme says how to ask for the first page, reads a page's records and position from the
-full response body, and tells the client either the next request (sequential schemes) or, once
-the total is known after page 1, the requests for every remaining page (so they can be fetched
-concurrently). Pages are counted by what came back, never by what was asked for.
+A scheme is built with its named options (parameter names, where the position sits in the body)
+and used as a template: `walk` copies it for one walk over an endpoint's pages. On the copy,
+`init_request` sets the first call's parameters, `update_state` reads a page's position from the
+full response body, and `update_request` sets the next call's. Once page 1 tells how many pages
+there are, `remaining` holds every other page's parameters, so the client can fetch them
+concurrently. Pages are counted by what came back, never by what was asked for.
+
+`first_request`, `read_page` and `total_of` are what the client asks of an endpoint's scheme.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from pipelines.errors import ContractError
-from pipelines.registry import Endpoint
+
+if TYPE_CHECKING:
+    from pipelines.registry import Endpoint
 
 MISSING = object()
 
@@ -30,6 +37,200 @@ def dig(payload: Any, path: str) -> Any:
 
 
 @dataclass
+class Paginator:
+    """What every scheme shares: the walk's state and the three steps of a walk."""
+
+    scheme: ClassVar[str] = ""
+    # the walk, not options: set by `walk`, moved by `update_state`
+    endpoint: str = field(default="", init=False, repr=False, compare=False)
+    page_size: int | None = field(default=None, init=False, repr=False, compare=False)
+    number: int = field(default=0, init=False, repr=False, compare=False)  # pages read
+    has_next_page: bool = field(default=True, init=False, repr=False, compare=False)
+    next_params: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    remaining: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def walk(self, endpoint: str, page_size: int | None = None, read: int = 0) -> Self:
+        """A fresh walk over `endpoint`'s pages with these options, `read` pages already read
+        (a page fetched out of order reads as page `read + 1`)."""
+        walk = replace(self)
+        walk.endpoint, walk.page_size, walk.number = endpoint, page_size, read
+        return walk
+
+    def init_request(self, request: dict[str, Any]) -> None:
+        """The first call's pagination parameters, into `request`."""
+
+    def update_state(self, payload: Any, records: list[dict[str, Any]]) -> None:
+        """Read the position of the page `payload` (whose records are `records`)."""
+        if not self.endpoint:
+            raise RuntimeError("a paginator template is not a walk: call walk() first")
+        self.number += 1
+        self.has_next_page, self.next_params, self.remaining = False, {}, []
+        self._position(payload, records)
+
+    def update_request(self, request: dict[str, Any]) -> None:
+        """The next call's pagination parameters, into `request`."""
+        request.update(self.next_params)
+
+    def total(self, payload: Any) -> int:
+        """The number of records the whole walk holds, as its first page announces it."""
+        raise ContractError(self.endpoint, f"pagination {self.scheme!r} announces no total", 1)
+
+    # -- for the schemes -----------------------------------------------------------------------
+    def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
+        """Set `has_next_page` and `next_params` (or, on page 1, `remaining`)."""
+
+    def _next(self, params: dict[str, Any]) -> None:
+        self.has_next_page, self.next_params = True, params
+
+    def _onward(self, param: str, following: range) -> None:
+        """Pages follow at `param` = each of `following`: after page 1 all of them (`remaining`),
+        after a later page the next one."""
+        if self.number == 1:
+            self.has_next_page, self.remaining = True, [{param: value} for value in following]
+        else:
+            self._next({param: following[0]})
+
+    def _int(self, payload: Any, path: str, page: int | None = None) -> int:
+        page = self.number if page is None else page
+        value = dig(payload, path)
+        if value is MISSING or value is None:
+            raise ContractError(self.endpoint, f"response lacks '{path}'", page)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ContractError(self.endpoint, f"'{path}' is not a number: {value!r}", page)
+        return int(value)
+
+
+@dataclass
+class SinglePage(Paginator):
+    """The response is the whole collection: one call, no parameters (scheme "none")."""
+
+    scheme: ClassVar[str] = "none"
+
+
+@dataclass
+class CursorPaginator(Paginator):
+    """The next page's cursor is in the body (`cursor_path`), sent back as `cursor_param`; the
+    page size is the server's (no limit parameter)."""
+
+    scheme: ClassVar[str] = "cursor"
+    cursor_param: str = "cursor"
+    cursor_path: str = "data.next_cursor"
+    total_path: str | None = None  # where a page tells the walk's total (None: it does not)
+
+    def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
+        nxt = dig(payload, self.cursor_path)
+        if nxt is not MISSING and nxt not in (None, "") and records:
+            self._next({self.cursor_param: nxt})
+
+    def total(self, payload: Any) -> int:
+        if self.total_path is None:
+            return super().total(payload)
+        return self._int(payload, self.total_path, 1)
+
+
+@dataclass
+class _InBlock(Paginator):
+    """Schemes whose position sits in one block of the body, the walk's `total` with it."""
+
+    limit_param: str = "limit"
+    block: str = "meta"
+
+    def total(self, payload: Any) -> int:
+        return self._int(payload, f"{self.block}.total", 1)
+
+    def _limit(self) -> dict[str, Any]:
+        return {self.limit_param: self.page_size} if self.limit_param and self.page_size else {}
+
+
+@dataclass
+class _Numbered(_InBlock):
+    """Schemes of numbered pages, from page 1."""
+
+    page_param: str = "page"
+
+    def init_request(self, request: dict[str, Any]) -> None:
+        request.update({self.page_param: 1, **self._limit()})
+
+    def _numbered(self, records: list[dict[str, Any]], current: int, total_pages: int) -> None:
+        """Page `current` of `total_pages`: after page 1 every other page is known (`remaining`)."""
+        if current < total_pages and records:
+            self._onward(self.page_param, range(current + 1, total_pages + 1))
+
+
+@dataclass
+class TotalPagesPaginator(_Numbered):
+    """Numbered pages; `block` holds `page`, `total_pages` and `total` (scheme "page-total-pages")."""
+
+    scheme: ClassVar[str] = "page-total-pages"
+    block: str = "data.pagination"
+
+    def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
+        total_pages = self._int(payload, f"{self.block}.total_pages")
+        current = self._int(payload, f"{self.block}.page")
+        self._numbered(records, current, total_pages)
+
+
+@dataclass
+class MetaTotalPaginator(_Numbered):
+    """Numbered pages; `block` holds `page`, `limit` and the record `total` (scheme "page-meta-total")."""
+
+    scheme: ClassVar[str] = "page-meta-total"
+
+    def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
+        total = self._int(payload, f"{self.block}.total")
+        current = self._int(payload, f"{self.block}.page")
+        served = dig(payload, f"{self.block}.limit")
+        limit = int(served) if isinstance(served, int | float) and served > 0 else len(records)
+        total_pages = math.ceil(total / limit) if limit else 0
+        self._numbered(records, current, total_pages)
+
+
+@dataclass
+class HasNextPaginator(_Numbered):
+    """Numbered pages; `block` holds `hasNextPage`, `currentPage`, maybe `totalPages` (scheme "has-next")."""
+
+    scheme: ClassVar[str] = "has-next"
+    block: str = "pagination"
+
+    def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
+        has_next = dig(payload, f"{self.block}.hasNextPage")
+        if not isinstance(has_next, bool):
+            raise ContractError(self.endpoint, f"response lacks boolean '{self.block}.hasNextPage'", self.number)
+        current = self._int(payload, f"{self.block}.currentPage")
+        total_pages = dig(payload, f"{self.block}.totalPages")
+        if not has_next or not records:
+            return
+        if self.number == 1 and isinstance(total_pages, int) and total_pages > current:
+            self._numbered(records, current, total_pages)
+            return
+        self._next({self.page_param: current + 1})
+
+
+@dataclass
+class SkipLimitPaginator(_InBlock):
+    """Offsets; `block` holds `skip` and the record `total` (scheme "skip-limit")."""
+
+    scheme: ClassVar[str] = "skip-limit"
+    skip_param: str = "skip"
+
+    def init_request(self, request: dict[str, Any]) -> None:
+        request.update({self.skip_param: 0, **self._limit()})
+
+    def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
+        total = self._int(payload, f"{self.block}.total")
+        skip = self._int(payload, f"{self.block}.skip")
+        step = len(records)
+        if records and skip + step < total:
+            self._onward(self.skip_param, range(skip + step, total, step))
+
+
+SCHEMES: dict[str, type[Paginator]] = {
+    cls.scheme: cls for cls in (SinglePage, CursorPaginator, TotalPagesPaginator, MetaTotalPaginator,
+                                SkipLimitPaginator, HasNextPaginator)
+}
+
+
+@dataclass
 class Page:
     records: list[dict[str, Any]]
     number: int  # 1-based page number in the walk
@@ -40,14 +241,9 @@ class Page:
 
 def first_request(endpoint: Endpoint, page_size: int | None = None) -> dict[str, Any]:
     """Pagination parameters of the first call (merged into the body for POST, the query for GET)."""
-    scheme = endpoint.pagination
-    size = page_size or endpoint.page_size
-    limit = {endpoint.f("limit", "limit"): size} if size and endpoint.name != "users_filter" else {}
-    if scheme in ("page-total-pages", "page-meta-total", "has-next"):
-        return {endpoint.f("page", "page"): 1, **limit}
-    if scheme == "skip-limit":
-        return {endpoint.f("skip", "skip"): 0, **limit}
-    return {}
+    request: dict[str, Any] = {}
+    endpoint.pagination.walk(endpoint.name, page_size or endpoint.page_size).init_request(request)
+    return request
 
 
 def records_of(endpoint: Endpoint, payload: Any, page: int | None = None) -> list[dict[str, Any]]:
@@ -59,84 +255,17 @@ def records_of(endpoint: Endpoint, payload: Any, page: int | None = None) -> lis
     return records
 
 
-def _int(endpoint: Endpoint, payload: Any, path: str, page: int) -> int:
-    value = dig(payload, path)
-    if value is MISSING or value is None:
-        raise ContractError(endpoint.name, f"response lacks '{path}'", page)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ContractError(endpoint.name, f"'{path}' is not a number: {value!r}", page)
-    return int(value)
-
-
 def read_page(endpoint: Endpoint, payload: Any, number: int) -> Page:
     """Interpret one response body of `endpoint` as page `number` of a walk."""
     records = records_of(endpoint, payload, number)
-    scheme = endpoint.pagination
-    if scheme == "none":
-        return Page(records, number, done=True)
-    if scheme == "cursor":
-        nxt = dig(payload, endpoint.f("next_cursor", "data.next_cursor"))
-        if nxt is MISSING or nxt in (None, "") or not records:
-            return Page(records, number, done=True)
-        return Page(records, number, next_request={endpoint.f("cursor", "cursor"): nxt})
-    if scheme == "page-total-pages":
-        block = endpoint.f("pagination_block", "data.pagination")
-        total_pages = _int(endpoint, payload, f"{block}.total_pages", number)
-        current = _int(endpoint, payload, f"{block}.page", number)
-        return _numbered(endpoint, records, number, current, total_pages)
-    if scheme == "page-meta-total":
-        total = _int(endpoint, payload, "meta.total", number)
-        current = _int(endpoint, payload, "meta.page", number)
-        served = dig(payload, "meta.limit")
-        limit = int(served) if isinstance(served, int | float) and served > 0 else len(records)
-        total_pages = math.ceil(total / limit) if limit else 0
-        return _numbered(endpoint, records, number, current, total_pages)
-    if scheme == "has-next":
-        block = endpoint.f("pagination_block", "pagination")
-        has_next = dig(payload, f"{block}.hasNextPage")
-        if not isinstance(has_next, bool):
-            raise ContractError(endpoint.name, f"response lacks boolean '{block}.hasNextPage'", number)
-        current = _int(endpoint, payload, f"{block}.currentPage", number)
-        total_pages_raw = dig(payload, f"{block}.totalPages")
-        if not has_next or not records:
-            return Page(records, number, done=True)
-        if number == 1 and isinstance(total_pages_raw, int) and total_pages_raw > current:
-            return _numbered(endpoint, records, number, current, total_pages_raw)
-        return Page(records, number, next_request={endpoint.f("page", "page"): current + 1})
-    if scheme == "skip-limit":
-        total = _int(endpoint, payload, "meta.total", number)
-        skip = _int(endpoint, payload, "meta.skip", number)
-        step = len(records)
-        key = endpoint.f("skip", "skip")
-        if not records or skip + step >= total:
-            return Page(records, number, done=True)
-        if number == 1:
-            offsets = range(skip + step, total, step)
-            return Page(records, number, remaining=[{key: o} for o in offsets])
-        return Page(records, number, next_request={key: skip + step})
-    raise ContractError(endpoint.name, f"unknown pagination scheme {scheme!r}", number)
-
-
-def _numbered(endpoint: Endpoint, records: list[dict[str, Any]], number: int, current: int, total_pages: int) -> Page:
-    key = endpoint.f("page", "page")
-    if current >= total_pages or not records:
-        return Page(records, number, done=True)
-    if number == 1:
-        return Page(records, number, remaining=[{key: p} for p in range(current + 1, total_pages + 1)])
-    return Page(records, number, next_request={key: current + 1})
-
-
-TOTAL_PATHS: dict[str, str] = {
-    "page-total-pages": "data.pagination.total",
-    "page-meta-total": "meta.total",
-    "skip-limit": "meta.total",
-    "has-next": "pagination.total",
-}
+    walk = endpoint.pagination.walk(endpoint.name, endpoint.page_size, read=number - 1)
+    walk.update_state(payload, records)
+    following: dict[str, Any] = {}
+    walk.update_request(following)
+    return Page(records, number, done=not walk.has_next_page, next_request=following or None,
+                remaining=walk.remaining)
 
 
 def total_of(endpoint: Endpoint, payload: Any) -> int:
     """The number of records the whole walk holds, as the first page announces it."""
-    path = endpoint.f("total", TOTAL_PATHS.get(endpoint.pagination, ""))
-    if not path:
-        raise ContractError(endpoint.name, f"pagination {endpoint.pagination!r} announces no total", 1)
-    return _int(endpoint, payload, path, 1)
+    return endpoint.pagination.walk(endpoint.name).total(payload)

@@ -31,8 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pipelines.client import ReturningClient
-from pipelines.errors import ContractError
-from pipelines.pagination import MISSING, dig, read_page
+from pipelines.pagination import read_page, total_of
 from pipelines.registry import Endpoint
 
 log = logging.getLogger("pipelines.users_pass")
@@ -75,13 +74,12 @@ class UsersPass:
                  bounds: list[str] | None = None, today: date | None = None) -> None:
         self.client, self.ep, self.body = client, endpoint, body
         self.concurrency = max(1, client.settings.concurrency)
-        self.per_worker = int(endpoint.f("shards_per_worker", "3"))
-        self.field = endpoint.f("shard_field", endpoint.f("join_date", "join_date"))
-        self.filter_key = endpoint.f("filter", "filter")
-        self.gte_key, self.lte_key = endpoint.f("gte", "gte"), endpoint.f("lte", "lte")
-        self.date_format = endpoint.f("date_format", "%Y-%m-%d")
-        self.total_path = endpoint.f("total", "data.total")
-        self.id_key = endpoint.f("id", "_id")
+        self.per_worker = endpoint.shards_per_worker
+        self.field = endpoint.name_for("shard_field")
+        self.filter_key = endpoint.name_for("filter")
+        self.gte_key, self.lte_key = endpoint.name_for("gte"), endpoint.name_for("lte")
+        self.date_format = endpoint.date_format
+        self.id_key = endpoint.name_for("id")
         self.today = today or datetime.now(UTC).date()
         self.prior = None if bounds is None else [date.fromisoformat(b) for b in bounds]
         self.total: int | None = None  # the unfiltered total read at the start
@@ -353,10 +351,7 @@ class UsersPass:
         inflight[self._pool.submit(self.client.read_payload, self.ep.name, json=body)] = task
 
     def _total(self, payload: dict[str, Any]) -> int:
-        value = dig(payload, self.total_path)
-        if value is MISSING or isinstance(value, bool) or not isinstance(value, int | float):
-            raise ContractError(self.ep.name, f"response lacks a numeric '{self.total_path}' (needed to split the pass)")
-        return int(value)
+        return total_of(self.ep, payload)
 
     def _say(self, note: str) -> None:
         self.notes.append(note)

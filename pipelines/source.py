@@ -1,33 +1,38 @@
 """The dlt source `returning_ai`: one resource per warehouse table (shared/interfaces.md).
 
-| table | endpoint | write | cursor / key |
-|---|---|---|---|
-| users | users_filter, complete pass | merge | `_id`; absent users flagged `is_deleted`, `deleted_at` |
-| user_fields | user_fields | replace | `_id` |
-| user_field_histories | user_field_histories | append once | `createdAt` / `_id` |
-| gamification_daily | activity_daily per (100 users, day) | merge | last day / `(user_id, date)` |
-| gamification_logs | activity_logs | append once | `createdAt` / `_id` |
-| activity_stats | activity_stats per active user | merge | `(user_id, date)` |
-| loyalty_overview | loyalty_overview | merge | last day / `date` |
-| redemption_orders | redemption_transactions | merge | `updatedAt` / `transactionId` |
-| redemption_statuses | redemption_statuses | replace | |
-| redemption_status_history | status-history per changed order | append once | `_id` |
-| purchase_histories | purchase_histories, newest first | merge | `updatedAt` / `_id` |
-| store_products, store_categories | products, categories | merge | `_id` |
-| store_config | store_config | merge | `_id` |
-| leaderboards, streaks | leaderboards, streaks | merge | `_id` |
-| streak_logs | streak_logs | append once | `createdAt` / `_id` |
-| tiers | tiers (`data.tiers`; levels in `tiers__levels`) | replace | |
-| bulk_jobs | bulk_jobs | merge | `jobId` |
-| channels | channels | replace | `_id` |
-| messages | messages per channel, newest first, `count` growing (+ per member past `max_count`) | merge | `timestamp` per channel / `id` |
-| minigame_logs | minigame_logs per active member | append once | `createdAt` / `_id` |
-| user_game_stats | minigame_stats per active member (`games`, `streaks` child tables) | merge | `user_id` |
-| webhook_events | the receiver's landed segments (no API call; a segment is removed once its load is committed) | merge | `id` |
+| table | holds | read from | load | write | key |
+|---|---|---|---|---|---|
+| users | each member of the community with profile and custom fields; members the API no longer lists stay, flagged `is_deleted` / `deleted_at` | users_filter; complete pass | snapshot | merge | `_id` |
+| user_fields | the community's custom user field definitions (name, type, options) | user_fields | snapshot | replace | `_id` |
+| user_field_histories | each change of a member's custom field value (previous and new value) | user_field_histories; since the last `createdAt` | incremental | delete-insert | `_id` |
+| gamification_daily | xp and coins each member earned per UTC day | activity_daily; per (100 users, day), from the last day | incremental | merge | `(user_id, date)` |
+| gamification_logs | each gamification event: the action, the xp and coins it moved, the balances after | activity_logs; since the last `createdAt` | incremental | delete-insert | `_id` |
+| activity_stats | messages, replies, reactions and socials per active member and day | activity_stats; one call per member active since the last run | incremental | merge | `(user_id, date)` |
+| loyalty_overview | the community's daily totals: active, new and returning users, xp, coins, redemptions | loyalty_overview; from the last day | incremental | merge | `date` |
+| redemption_orders | each store redemption order with its current status | redemption_transactions; since the last `updatedAt` | incremental | merge | `transactionId` |
+| redemption_statuses | the statuses a redemption order can have (name, category, colour) | redemption_statuses | snapshot | replace |  |
+| redemption_status_history | each status change of a redemption order (who, when, to which status) | redemption_status_history; per changed order | incremental | delete-insert | `_id` |
+| purchase_histories | each purchase with its product, voucher code and expiry | purchase_histories; newest first, down to the last `updatedAt` | incremental | merge | `_id` |
+| store_products | the store's products (price, type, stock, discount) | products | snapshot | merge | `_id` |
+| store_categories | the store's product categories | categories | snapshot | merge | `_id` |
+| store_config | the store's configuration (one row: title, currency, widget) | store_config | snapshot | merge | `_id` |
+| leaderboards | the community's leaderboards and what they rank by | leaderboards | snapshot | merge | `_id` |
+| streaks | the streaks members can keep (timeframe, action, active days) | streaks | snapshot | merge | `_id` |
+| streak_logs | each streak event of a member (started, continued, broken) | streak_logs; since the last `createdAt` | incremental | delete-insert | `_id` |
+| tiers | the tiers and the xp settings (levels with their xp in `tiers__levels`) | tiers; `data.tiers` | snapshot | replace |  |
+| bulk_jobs | the bulk update jobs the API ran (reverse ETL uploads) and their outcome | bulk_jobs | snapshot | merge | `jobId` |
+| channels | the community's chat channels (name, type, private) | channels | snapshot | replace | `_id` |
+| messages | each chat message with its channel, member, replies and reactions | messages; per channel, newest first, `count` growing (+ per member past `max_count`), down to the last `timestamp` | incremental | merge | `id` |
+| minigame_logs | each mini-game play of a member (game, outcome, xp and coins won) | minigame_logs; one call per member active since the last run, since the last `createdAt` | incremental | delete-insert | `_id` |
+| user_game_stats | each member's mini-game and streak stats (child tables `games`, `streaks`) | minigame_stats; one call per member active since the last run | snapshot | merge | `user_id` |
+| webhook_events | each event the platform pushed to the webhook receiver, once per event id | the receiver's landed segments (no API call; a segment is removed once its load is committed) | incremental | merge | `id` |
 
-"Append once" = event rows merged on their key (delete-insert): a re-read (lookback window for
-late data, a record repeated across pages) never duplicates them. Timestamps are UTC timestamps, day fields
-dates; nested objects are flattened by dlt (`status__name`) and lists become child tables.
+The rows come from `pipelines/tables.py` (one row per table; a test keeps this copy equal to
+`pipelines.tables.markdown()`). Load: incremental tables are date-keyed, loaded hourly from the stored
+high-water mark (or a half-open window); snapshots are read whole. Write `delete-insert` = event rows
+merged on their key: a re-read (lookback window for late data, a record repeated across pages) never
+duplicates them. Timestamps are UTC timestamps, day fields dates; nested objects are flattened by dlt
+(`status__name`) and lists become child tables.
 """
 
 from __future__ import annotations
@@ -41,26 +46,25 @@ from dlt.extract.resource import DltResource
 
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
-from pipelines.context import RESOURCE_ENDPOINTS, RunContext, Tracker
+from pipelines.context import RunContext, Tracker
 from pipelines.errors import ContractError
-from pipelines.resources.activity import (
-    activity_stats_resource,
-    gamification_daily_resource,
-    gamification_logs_resource,
-    loyalty_overview_resource,
-)
+from pipelines.resources.activity import activity_stats_resource, loyalty_overview_resource
 from pipelines.resources.commerce import (
-    listing,
     purchase_histories_resource,
     redemption_orders_resource,
     redemption_status_history_resource,
-    single,
 )
-from pipelines.resources.gamification import streak_logs_resource
-from pipelines.resources.messaging import MATERIALIZE, channels_resource, messages_resource
+from pipelines.resources.entities import entity_list_resource, one_response_resource
+from pipelines.resources.gamification import (
+    gamification_daily_resource,
+    gamification_logs_resource,
+    streak_logs_resource,
+)
+from pipelines.resources.messaging import channels_resource, messages_resource
 from pipelines.resources.minigames import minigame_logs_resource, user_game_stats_resource
 from pipelines.resources.users import user_field_histories_resource, user_fields_resource, users_resource
 from pipelines.resources.webhook_events import webhook_events_resource
+from pipelines.tables import table
 
 # a transformer whose parent carries incremental state must load its parent too
 PARENTS: dict[str, str] = {"redemption_status_history": "redemption_orders"}
@@ -96,17 +100,17 @@ def returning_ai(
         user_game_stats_resource(ctx, users),
         loyalty_overview_resource(ctx),
         orders,
-        single(ctx, "redemption_statuses", "redemption_statuses"),
+        one_response_resource(ctx, "redemption_statuses", "redemption_statuses"),
         redemption_status_history_resource(ctx, orders),
         purchase_histories_resource(ctx),
-        listing(ctx, "store_products", "products"),
-        listing(ctx, "store_categories", "categories"),
-        single(ctx, "store_config", "store_config", disposition="merge", key="_id"),
-        listing(ctx, "leaderboards", "leaderboards"),
-        listing(ctx, "streaks", "streaks"),
+        entity_list_resource(ctx, "store_products", "products"),
+        entity_list_resource(ctx, "store_categories", "categories"),
+        one_response_resource(ctx, "store_config", "store_config"),
+        entity_list_resource(ctx, "leaderboards", "leaderboards"),
+        entity_list_resource(ctx, "streaks", "streaks"),
         streak_logs_resource(ctx),
-        single(ctx, "tiers", "tiers"),
-        listing(ctx, "bulk_jobs", "bulk_jobs", key="jobId"),
+        one_response_resource(ctx, "tiers", "tiers"),
+        entity_list_resource(ctx, "bulk_jobs", "bulk_jobs"),
         channels_resource(ctx),
         messages_resource(ctx),
         webhook_events_resource(ctx),
@@ -125,7 +129,7 @@ def guard(resource: DltResource) -> DltResource:
     keys = [c for c, hints in resource.compute_table_schema()["columns"].items() if hints.get("primary_key")]
     if not keys:
         return resource
-    endpoint = (RESOURCE_ENDPOINTS.get(resource.name) or (resource.name,))[0]
+    endpoint = (table(resource.name).endpoints or (resource.name,))[0]
 
     def check(item: Any) -> Any:
         if isinstance(item, pa.Table):
@@ -138,8 +142,4 @@ def guard(resource: DltResource) -> DltResource:
                     raise ContractError(endpoint, f"a record lacks its key '{key}'")
         return item
 
-    def non_empty(item: Any) -> bool:  # an empty table marked MATERIALIZE creates its table
-        return not (isinstance(item, pa.Table) and item.num_rows == 0
-                    and MATERIALIZE not in (item.schema.metadata or {}))
-
-    return resource.add_map(check).add_filter(non_empty)
+    return resource.add_map(check)

@@ -30,15 +30,15 @@ from dlt.sources import DltSource
 
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
-from pipelines.context import RESOURCE_ENDPOINTS, RESOURCES, ProgressCallback, Tracker
+from pipelines.context import ProgressCallback, Tracker
 from pipelines.errors import ConfigError, ReturningError, SyncBusy
 from pipelines.source import PARENTS, returning_ai
+from pipelines.tables import RESOURCES, table
 from warehouse.connection import dlt_destination, hold_for_load
 from warehouse.location import RAW_SCHEMA
 
 __all__ = ["KILL_ENV", "ResourceResult", "SyncResult", "make_pipeline", "make_source", "run_sync"]
 PIPELINE_NAME = "returning_ai"
-DATASET = RAW_SCHEMA
 # destination -> dlt loader file format (None: dlt's default); chosen by measurement in bench/
 LOADER_FILE_FORMATS: dict[str, Any] = {}  # dlt's default for the rest: insert_values on Postgres
 # destination -> the file format of the tables the resources hand dlt as Arrow (the big ones): on
@@ -79,7 +79,7 @@ def make_pipeline(settings: Settings, connection: Any = None) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
         destination=dlt_destination(location, connection),
-        dataset_name=DATASET,
+        dataset_name=RAW_SCHEMA,
         pipelines_dir=str(location.pipelines_dir),
         **({"progress": KillAt(kill_at)} if kill_at else {}),
     )
@@ -246,7 +246,7 @@ def run_sync(
         result.tables = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
         for name in names:
             p = tracker.by_resource.get(name)
-            eps = [client.stats.by_endpoint.get(e) for e in RESOURCE_ENDPOINTS[name]]
+            eps = [client.stats.by_endpoint.get(e) for e in table(name).endpoints]
             result.resources[name] = ResourceResult(
                 name=name, rows=result.tables.get(name, 0), pages=p.pages if p else 0,
                 requests=sum(e.requests for e in eps if e), seconds=round(p.seconds, 3) if p else 0.0)

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlglot
-from sqlglot import exp
 
+from warehouse import lineage
 from warehouse.location import user_folders
 
 DEFINITIONS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "reverse_etl"
@@ -155,16 +155,10 @@ def _parse_columns(spec: Any, where: str) -> dict[str, str]:
 def tables_read(sql: str) -> tuple[str, ...]:
     """The `schema.table` names a query reads (CTE names excluded), sorted."""
     try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
+        tables = lineage.tables_read(sql)
     except sqlglot.errors.ParseError as exc:
         raise DefinitionError(f"SQL does not parse: {exc}") from exc
-    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
-    names = set()
-    for t in tree.find_all(exp.Table):
-        if not t.db and t.name in ctes:
-            continue
-        names.add(f"{t.db}.{t.name}" if t.db else t.name)
-    return tuple(sorted(names))
+    return tuple(sorted(f"{schema}.{name}" if schema else name for schema, name in tables))
 
 
 def load_definition(path: Path) -> Definition:

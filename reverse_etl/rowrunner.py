@@ -173,7 +173,7 @@ def _statuses(con: Connection, client: Any) -> list[dict[str, Any]]:
 
 def _max_chars(settings: Any) -> int:
     try:
-        return int(settings.endpoint("message_send").f("max_chars", str(rowcheck.MAX_MESSAGE_CHARS)))
+        return int(settings.endpoint("message_send").max_chars)
     except (AttributeError, ValueError):
         return rowcheck.MAX_MESSAGE_CHARS
 

@@ -65,17 +65,17 @@ def _refused(text: str) -> bool:
 def body_of(target: str, ep: Any, values: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(path parameters, JSON body) of one row's call; field names from the registry entry."""
     if target == "message":
-        return None, {ep.f("channel_id", "channelId"): values["channel_id"],
-                      ep.f("message", "message"): values["message"],
-                      ep.f("sender", "sender"): values["sender"]}
+        return None, {ep.name_for("channel_id"): values["channel_id"],
+                      ep.name_for("message"): values["message"],
+                      ep.name_for("sender"): values["sender"]}
     if target == "redemption_status":
-        return None, {ep.f("transaction_id", "transactionId"): values["transaction_id"],
-                      ep.f("status_id", "statusId"): values["status_id"]}
-    names = {"voucher_code": ep.f("voucher_code", "voucherCode"),
-             "voucher_expiry_date": ep.f("voucher_expiry_date", "voucherExpiryDate"),
-             "redemption_instructions": ep.f("redemption_instructions", "redemptionInstructions")}
+        return None, {ep.name_for("transaction_id"): values["transaction_id"],
+                      ep.name_for("status_id"): values["status_id"]}
+    names = {"voucher_code": ep.name_for("voucher_code"),
+             "voucher_expiry_date": ep.name_for("voucher_expiry_date"),
+             "redemption_instructions": ep.name_for("redemption_instructions")}
     body = {names[c]: v for c, v in values.items() if c in names and v is not None}
-    return {ep.f("id", "purchaseHistoryID"): values["purchase_history_id"]}, body
+    return {ep.name_for("id"): values["purchase_history_id"]}, body
 
 
 def _confirms(target: str, payload: dict[str, Any], values: dict[str, Any]) -> str | None:
@@ -168,9 +168,9 @@ def parse_ts(value: Any) -> dt.datetime | None:
 
 def _messages(client: Any, channel: str, email: str | None, count: int) -> tuple[list[dict[str, Any]], int | None]:
     ep = client.settings.endpoint("messages")
-    params: dict[str, Any] = {ep.f("channel_id", "channel_id"): channel, ep.f("count", "count"): count}
+    params: dict[str, Any] = {ep.name_for("channel_id"): channel, ep.name_for("count"): count}
     if email:
-        params[ep.f("email", "email")] = email
+        params[ep.name_for("email")] = email
     payload = client.read_payload("messages", params=params)
     data = payload.get("data") or {}
     messages = list(data.get("messages") or []) if isinstance(data, dict) else []
@@ -191,7 +191,7 @@ def find_message(client: Any, channel: str, email: str | None, text: str, floor:
     """Whether `email` posted `text` in `channel` after `floor` (newest first, `count` growing until the
     oldest returned is older than the floor or every message was seen)."""
     ep = client.settings.endpoint("messages")
-    most = int(ep.f("max_count", "1000"))
+    most = ep.max_count
     after = parse_ts(floor.get("after"))
     count = min(50, most)
     while True:

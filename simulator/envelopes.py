@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from simulator import objectid
+
+T = TypeVar("T")
 
 SUCCESS = "success"
 
@@ -39,6 +41,18 @@ def not_found(message: str, detail: str | None = None) -> ApiError:
     return ApiError(404, message, detail)
 
 
+def found(value: T | None, message: str, detail: str) -> T:
+    """What a lookup found; a 404 with message and detail when it found nothing."""
+    if value is None:
+        raise not_found(message, detail)
+    return value
+
+
+def user_found(i: int | None, ident: Any) -> int:
+    """The user a lookup by `ident` found; 404 `User not found` otherwise."""
+    return found(i, "User not found", f"No user {ident}")
+
+
 @dataclass
 class Reply:
     """A handler's answer: the JSON body and, when it carries a page of records, that list."""
@@ -56,6 +70,11 @@ def envelope_b(data: Any, message: str = "Success", records: list[dict[str, Any]
                **paging: Any) -> Reply:
     return Reply({"meta": {"status": SUCCESS, "statusCode": 200, **paging}, "message": message, "data": data},
                  records)
+
+
+def envelope_done(message: str) -> Reply:
+    """An Integration answer that carries no data (send, reply, react: 8.4)."""
+    return Reply({"status": SUCCESS, "message": message})
 
 
 def int_param(value: Any, name: str, default: int, minimum: int = 1) -> int:
@@ -88,6 +107,12 @@ def total_pages(total: int, limit: int) -> int:
 def pagination(page: int, limit: int, total: int, found: int | None = None) -> dict[str, int]:
     return {"page": page, "limit": limit, "total": total, "total_pages": total_pages(found if found is not None else total, limit),
             "found": total if found is None else found}
+
+
+def email_param(value: Any) -> str:
+    if not isinstance(value, str) or "@" not in value:
+        raise bad_request("Invalid email", "email must be an email address")
+    return value
 
 
 def check_object_id(value: Any, name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -139,21 +140,23 @@ def order_id(w: World, o: int) -> str:
     return objectid.make(int(w.orders["created"][o]), objectid.TAG_ORDER, o)
 
 
+def _each_order(w: World, idx: np.ndarray) -> Iterator[tuple[int, dict[str, Any], int, int, int, int]]:
+    """(row, product, user, status, created ms, updated ms) of each order in `idx`: both views of an order."""
+    OT = w.orders
+    for o in idx.tolist():
+        yield (o, C.PRODUCTS[OT["product"][o]], int(OT["user"][o]), int(OT["status"][o]),
+               int(OT["created"][o]), int(OT["updated"][o]))
+
+
 def orders(w: World, idx: np.ndarray) -> list[dict[str, Any]]:
     OT = w.orders
-    out = []
-    for o in idx.tolist():
-        p = C.PRODUCTS[OT["product"][o]]
-        s = int(OT["status"][o])
-        u = int(OT["user"][o])
-        out.append({
-            "_id": order_id(w, o), "transactionId": w.tid(o), "userId": w.user_id(u), "email": w.email(u),
-            "productId": p["_id"], "productName": p["name"], "quantity": int(OT["qty"][o]),
-            "price": int(OT["price"][o]) * int(OT["qty"][o]), "currency": CURRENCIES[OT["currency"][o]],
-            "statusId": C.STATUSES[s]["_id"], "status": status(s),
-            "createdAt": iso(OT["created"][o]), "updatedAt": iso(OT["updated"][o]),
-        })
-    return out
+    return [{
+        "_id": order_id(w, o), "transactionId": w.tid(o), "userId": w.user_id(u), "email": w.email(u),
+        "productId": p["_id"], "productName": p["name"], "quantity": int(OT["qty"][o]),
+        "price": int(OT["price"][o]) * int(OT["qty"][o]), "currency": CURRENCIES[OT["currency"][o]],
+        "statusId": C.STATUSES[s]["_id"], "status": status(s),
+        "createdAt": iso(created), "updatedAt": iso(updated),
+    } for o, p, u, s, created, updated in _each_order(w, idx)]
 
 
 def status_changes(w: World, pos: np.ndarray) -> list[dict[str, Any]]:
@@ -174,21 +177,18 @@ def purchase_id(w: World, o: int) -> str:
 
 
 def purchases(w: World, idx: np.ndarray) -> list[dict[str, Any]]:
-    OT = w.orders
     out = []
-    for o in idx.tolist():
-        p = C.PRODUCTS[OT["product"][o]]
+    for o, p, u, s, created, updated in _each_order(w, idx):
         voucher = p["type"] == "voucher"
-        created = int(OT["created"][o])
         rec = {
             "_id": purchase_id(w, o), "orderID": w.tid(o), "communityID": C.COMMUNITY_ID,
-            "userID": w.user_id(int(OT["user"][o])),
+            "userID": w.user_id(u),
             "product": {"_id": p["_id"], "name": p["name"], "price": p["price"], "type": p["type"],
                         "redemptionInstructions": p["redemptionInstructions"]},
             "voucherCode": f"V{(o * 2654435761 + w.seed) % 4294967296:08X}" if voucher else None,
             "voucherExpiryDate": dmy(created // DAY_MS + 180) if voucher else None,
-            "statusID": C.STATUSES[int(OT["status"][o])]["_id"],
-            "createdAt": iso(created), "updatedAt": iso(OT["updated"][o]),
+            "statusID": C.STATUSES[s]["_id"],
+            "createdAt": iso(created), "updatedAt": iso(updated),
         }
         over = w.purchase_overrides.get(o)
         if over:

@@ -8,19 +8,20 @@ import numpy as np
 
 from simulator import catalog as C
 from simulator import objectid, render
+from simulator.daterange import window
 from simulator.envelopes import (
     Reply,
     bad_request,
     envelope_a,
     envelope_b,
     int_param,
-    not_found,
     page_limit,
     pagination,
+    user_found,
 )
 from simulator.routes_users import find_user
 from simulator.routing import Call, route
-from simulator.timefmt import DAY_MS, dmy, parse_dmy, parse_iso, parse_ymd, ymd
+from simulator.timefmt import DAY_MS, dmy, parse_dmy, parse_ymd, ymd
 from simulator.world import ACTIVE_ACTIONS, World
 
 MAX_IDENTIFIERS = 100
@@ -88,25 +89,13 @@ def activity_daily(call: Call) -> Reply:
     return envelope_a(data, "Daily gamification history fetched", recs)
 
 
-def _range(body: dict[str, Any]) -> tuple[int | None, int | None]:
-    try:
-        lo = parse_iso(body["from"]) if body.get("from") else None
-        hi = parse_iso(body["to"]) if body.get("to") else None
-    except ValueError as e:
-        raise bad_request("Invalid date", str(e)) from None
-    return lo, hi
-
-
 @route("POST", "/apis/v1/users/activity/logs", "getUserStats")
 def activity_logs(call: Call) -> Reply:
     w = call.world
     body = call.json()
     ident, kind = _identifiers(body, required=False)
-    lo, hi = _range(body)
+    a, b = window(w.logs["ts"], body)
     page, limit = page_limit(body, 100, 100)
-    ts = w.logs["ts"]
-    a = int(np.searchsorted(ts, lo, "left")) if lo is not None else 0
-    b = int(np.searchsorted(ts, hi, "left")) if hi is not None else w.logs.n
     if ident is None:
         total = max(0, b - a)
         sel = np.arange(a + (page - 1) * limit, min(b, a + page * limit))
@@ -133,9 +122,7 @@ def activity_stats(call: Call) -> Reply:
     kind = body.get("identifier_type", "email")
     if kind not in ("email", "user_id"):
         raise bad_request("Invalid identifier_type", "identifier_type must be email or user_id")
-    i = find_user(w, ident, kind)
-    if i is None:
-        raise not_found("User not found", f"No user {ident}")
+    i = user_found(find_user(w, ident, kind), ident)
     days = min(int_param(body.get("days"), "days", 30), 90)
     end = w.clock_day
     start = end - days + 1

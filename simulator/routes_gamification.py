@@ -8,9 +8,9 @@ import numpy as np
 
 from simulator import catalog as C
 from simulator import render
+from simulator.daterange import window
 from simulator.envelopes import (
     Reply,
-    bad_request,
     envelope_a,
     envelope_b,
     page_limit,
@@ -18,7 +18,6 @@ from simulator.envelopes import (
     total_pages,
 )
 from simulator.routing import Call, route
-from simulator.timefmt import parse_iso
 from simulator.world import World
 
 
@@ -53,12 +52,7 @@ def streak_logs(call: Call) -> Reply:
     body = call.json()
     page, limit = page_limit(body, 100, 100)
     order = streak_log_order(w)
-    ts = w.streak_logs["ts"][order]
-    try:
-        a = int(np.searchsorted(ts, parse_iso(body["from"]), "left")) if body.get("from") else 0
-        b = int(np.searchsorted(ts, parse_iso(body["to"]), "left")) if body.get("to") else len(order)
-    except ValueError as e:
-        raise bad_request("Invalid date", str(e)) from None
+    a, b = window(w.streak_logs["ts"][order], body)
     pos = order[a:b]
     recs = render.streak_logs(w, pos[(page - 1) * limit: page * limit])
     return envelope_a({"pagination": pagination(page, limit, len(pos)), "results": recs}, "Streak logs fetched", recs)

@@ -8,7 +8,16 @@ import numpy as np
 
 from simulator import catalog as C
 from simulator import events, messaging, render
-from simulator.envelopes import Reply, bad_request, check_object_id, envelope_a, int_param, not_found
+from simulator.envelopes import (
+    Reply,
+    bad_request,
+    check_object_id,
+    envelope_a,
+    envelope_done,
+    found,
+    int_param,
+    not_found,
+)
 from simulator.routing import Call, route
 from simulator.world import World
 
@@ -25,10 +34,7 @@ def channels(call: Call) -> Reply:
 
 def _channel(value: Any, name: str) -> int:
     check_object_id(value, name)
-    c = C.CHANNEL_BY_ID.get(value)
-    if c is None:
-        raise not_found("Channel not found", f"No channel {value}")
-    return c
+    return found(C.CHANNEL_BY_ID.get(value), "Channel not found", f"No channel {value}")
 
 
 @route("GET", "/v1/messages", "getMessages")
@@ -64,10 +70,7 @@ def _sender(w: World, body: dict[str, Any]) -> int:
     sender = body.get("sender")
     if not isinstance(sender, str) or not sender.strip():
         raise bad_request("Invalid sender", "sender must be a member's email or username")
-    i = w.find_member(sender)
-    if i is None:
-        raise not_found("Sender not found", f"No live member with email or username {sender!r}")
-    return i
+    return found(w.find_member(sender), "Sender not found", f"No live member with email or username {sender!r}")
 
 
 def _postable(body: dict[str, Any]) -> int:
@@ -96,29 +99,27 @@ def _target(w: World, body: dict[str, Any], channel: int) -> int:
     return row
 
 
-def _posted(w: World, row: int) -> None:
+def _post(call: Call, is_reply: bool) -> None:
+    """Post the body's message (a reply to its `messageId` when `is_reply`) and record the event."""
+    w = call.world
+    body = call.json()
+    channel = _postable(body)
+    parent = _target(w, body, channel) if is_reply else -1
+    text = _text(body)
+    row = messaging.post(w, _sender(w, body), channel, text, parent)
     events.record(w, messages=(row, row + 1))
 
 
 @route("POST", "/apis/v1/messages/send", "sendMessage", auth_in_body=True)
 def send(call: Call) -> Reply:
-    w = call.world
-    body = call.json()
-    channel = _postable(body)
-    text = _text(body)
-    _posted(w, messaging.post(w, _sender(w, body), channel, text))
-    return Reply({"status": "success", "message": "Message send successfully"})
+    _post(call, is_reply=False)
+    return envelope_done("Message send successfully")
 
 
 @route("POST", "/apis/v1/messages/reply", "replyMessage", auth_in_body=True)
 def reply(call: Call) -> Reply:
-    w = call.world
-    body = call.json()
-    channel = _postable(body)
-    parent = _target(w, body, channel)
-    text = _text(body)
-    _posted(w, messaging.post(w, _sender(w, body), channel, text, parent))
-    return Reply({"status": "success", "message": "Reply send successfully"})
+    _post(call, is_reply=True)
+    return envelope_done("Reply send successfully")
 
 
 @route("POST", "/apis/v1/messages/react", "sendMessage", auth_in_body=True)
@@ -133,4 +134,4 @@ def react(call: Call) -> Reply:
         raise bad_request("Invalid emoji", f"emoji must be a non-empty string of at most {MAX_EMOJI_CHARS} characters")
     w.messages["reactions"][row] += 1
     w.version += 1
-    return Reply({"status": "success", "message": "Reaction added successfully"})
+    return envelope_done("Reaction added successfully")

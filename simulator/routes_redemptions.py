@@ -8,19 +8,22 @@ import numpy as np
 
 from simulator import catalog as C
 from simulator import listquery, objectid, render
+from simulator.daterange import iso_bounds
 from simulator.envelopes import (
     ApiError,
     Reply,
     bad_request,
     check_object_id,
+    email_param,
     envelope_a,
     envelope_b,
-    not_found,
+    found,
     page_limit,
     pagination,
+    user_found,
 )
 from simulator.routing import Call, route
-from simulator.timefmt import parse_dmy, parse_iso
+from simulator.timefmt import parse_dmy
 from simulator.world import World
 
 BY_API = 2
@@ -49,13 +52,11 @@ def redemption_transactions(call: Call) -> Reply:
         raise bad_request("Invalid sort", "sort must be updatedAt:asc or updatedAt:desc")
     upd = w.orders["updated"]
     mask = np.ones(w.orders.n, dtype=bool)
-    try:
-        if q.get("updatedFrom"):
-            mask &= upd >= parse_iso(q["updatedFrom"])
-        if q.get("updatedTo"):
-            mask &= upd < parse_iso(q["updatedTo"])
-    except ValueError as e:
-        raise bad_request("Invalid date", str(e)) from None
+    lo, hi = iso_bounds(q, "updatedFrom", "updatedTo")
+    if lo is not None:
+        mask &= upd >= lo
+    if hi is not None:
+        mask &= upd < hi
     idx = _sorted_orders(w, np.flatnonzero(mask), sort.endswith("desc"))
     return _page(w, idx, page, limit, "Redemption transactions fetched")
 
@@ -64,13 +65,9 @@ def redemption_transactions(call: Call) -> Reply:
 def redemption_by_email(call: Call) -> Reply:
     w = call.world
     body = call.json()
-    email = body.get("email")
-    if not isinstance(email, str) or "@" not in email:
-        raise bad_request("Invalid email", "email must be an email address")
+    email = email_param(body.get("email"))
     page, limit = page_limit(body)
-    i = w.find_email(email, include_deleted=True)
-    if i is None:
-        raise not_found("User not found", f"No user {email}")
+    i = user_found(w.find_email(email, include_deleted=True), email)
     idx = _sorted_orders(w, np.flatnonzero(w.orders["user"] == i), False)
     return _page(w, idx, page, limit, "Redemption transactions fetched")
 
@@ -84,10 +81,7 @@ def redemption_statuses(call: Call) -> Reply:
 def _order(w: World, tid: Any) -> int:
     if not isinstance(tid, str) or not tid:
         raise bad_request("Invalid transactionId", "transactionId must be a string like ORD202507013831")
-    o = w.tid_index.get(tid)
-    if o is None:
-        raise not_found("Redemption transaction not found", f"No transaction {tid}")
-    return o
+    return found(w.tid_index.get(tid), "Redemption transaction not found", f"No transaction {tid}")
 
 
 @route("GET", "/apis/v1/redemption-transactions/{transactionId}/status-history", "redemptions")
@@ -154,9 +148,7 @@ def _purchase(w: World, pid: Any) -> int:
         o = objectid.seq_of(pid, objectid.TAG_PURCHASE)
         if o is not None and (o >= w.orders.n or render.purchase_id(w, o) != pid):
             o = None
-    if o is None:
-        raise not_found("Purchase history not found", f"No purchase history {pid}")
-    return o
+    return found(o, "Purchase history not found", f"No purchase history {pid}")
 
 
 def _voucher_taken(w: World, o: int, code: str) -> bool:

@@ -11,6 +11,7 @@ import orjson
 
 from simulator import catalog as C
 from simulator import render
+from simulator.daterange import window
 from simulator.envelopes import (
     Reply,
     bad_request,
@@ -20,9 +21,10 @@ from simulator.envelopes import (
     int_param,
     not_found,
     page_limit,
+    user_found,
 )
 from simulator.routing import Call, route
-from simulator.timefmt import DAY_MS, parse_iso, parse_ymd
+from simulator.timefmt import DAY_MS, parse_ymd
 from simulator.world import World
 
 PAGE_SIZE = 200
@@ -212,9 +214,7 @@ def user_info(call: Call) -> Reply:
     w = call.world
     body = call.json()
     ident = body.get("idOrEmail")
-    i = find_user(w, ident)
-    if i is None:
-        raise not_found("User not found", f"No user {ident}")
+    i = user_found(find_user(w, ident), ident)
     return envelope_a(render.user_info(w, i), "User fetched successfully")
 
 
@@ -231,16 +231,11 @@ def _histories(call: Call, field_id: str | None = None, user_id: str | None = No
     q = call.query
     page, limit = page_limit(q)
     H = w.histories
-    ts = H["ts"]
-    try:
-        lo = int(np.searchsorted(ts, parse_iso(q["from"]), "left")) if q.get("from") else 0
-        hi = int(np.searchsorted(ts, parse_iso(q["to"]), "left")) if q.get("to") else H.n
-    except ValueError as e:
-        raise bad_request("Invalid date", str(e)) from None
+    lo, hi = window(H["ts"], q)
     sort = q.get("sort", "createdAt:asc")
     if sort not in ("createdAt:asc", "createdAt:desc"):
         raise bad_request("Invalid sort", "sort must be createdAt:asc or createdAt:desc")
-    pos = np.arange(lo, max(lo, hi))
+    pos = np.arange(lo, hi)
     if field_id is not None:
         check_object_id(field_id, "fieldId")
         ids = [f["_id"] for f in C.CUSTOM_FIELDS]
@@ -249,9 +244,7 @@ def _histories(call: Call, field_id: str | None = None, user_id: str | None = No
         pos = pos[H["field"][pos] == ids.index(field_id)]
     if user_id is not None:
         check_object_id(user_id, "userId")
-        i = w.find_user_id(user_id, include_deleted=True)
-        if i is None:
-            raise not_found("User not found", f"No user {user_id}")
+        i = user_found(w.find_user_id(user_id, include_deleted=True), user_id)
         pos = pos[H["user"][pos] == i]
     if sort.endswith("desc"):
         pos = pos[::-1]

@@ -3,50 +3,35 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 
 import pytest
 
+from returning_sync.simulator_process import SimulatorProcess
 from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
 
 SIM_USERS = int(os.environ.get("RS_TEST_SIM_USERS", "400"))
 SIM_SEED = 7
 
 
-def start_simulator(users: int = SIM_USERS, seed: int = SIM_SEED, *extra: str) -> tuple[subprocess.Popen, str]:
-    """Start `python -m simulator` on a free loopback port; return the process and its base URL."""
+def simulator_process(users: int = SIM_USERS, seed: int = SIM_SEED, *extra: str) -> SimulatorProcess:
+    """`python -m simulator` on a free loopback port, not started yet."""
     # RS_TEST_SIM_DIR: a folder holding another copy of the `simulator` package to run instead
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", "0",
-         "--users", str(users), "--seed", str(seed), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=os.environ.get("RS_TEST_SIM_DIR"),
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        m = re.search(r"simulator listening on (http://\S+)", line)
-        if m:
-            # keep draining its output so a chatty server never blocks on a full pipe
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-            return proc, m.group(1).rstrip("/")
-    proc.kill()
-    raise RuntimeError("simulator exited before it was ready")
+    return SimulatorProcess(users, seed, extra=extra, cwd=os.environ.get("RS_TEST_SIM_DIR"))
+
+
+def start_simulator(users: int = SIM_USERS, seed: int = SIM_SEED, *extra: str) -> tuple[subprocess.Popen, str]:
+    """Start the simulator; return the process and its base URL."""
+    sim = simulator_process(users, seed, *extra).start()
+    assert sim.proc is not None
+    return sim.proc, sim.url
 
 
 @pytest.fixture(scope="session")
 def sim_server() -> Iterator[str]:
-    proc, url = start_simulator()
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with simulator_process() as sim:
+        yield sim.url
 
 
 @pytest.fixture()

@@ -53,17 +53,25 @@ class Cluster:
 
     def create_database(self, name: str | None = None) -> str:
         """A fresh, empty database; returns its URL."""
+        name = name or "rs_" + uuid.uuid4().hex[:10]
+        self._admin(f'CREATE DATABASE "{name}"')
+        return self.database_url(name)
+
+    def drop_database(self, db_url: str) -> None:
+        """Drop the database `db_url` names, closing its sessions."""
+        self._admin(f'DROP DATABASE IF EXISTS "{urlsplit(db_url).path.lstrip("/")}" WITH (FORCE)')
+
+    def _admin(self, statement: str) -> None:
+        """One statement outside a transaction, as the superuser."""
         import psycopg2
 
-        name = name or "rs_" + uuid.uuid4().hex[:10]
         con = psycopg2.connect(self.url)
         con.autocommit = True
         try:
             with con.cursor() as cur:
-                cur.execute(f'CREATE DATABASE "{name}"')
+                cur.execute(statement)
         finally:
             con.close()
-        return self.database_url(name)
 
     def stop(self) -> None:
         if self.data_dir is None or self.bin_dir is None:

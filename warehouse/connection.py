@@ -168,19 +168,18 @@ class Connection:
         self._in_transaction = True
 
     def commit(self) -> None:
-        self._in_transaction = False
-        if self.sql_client is None:
-            self.native.execute("COMMIT")
-        else:
-            self.native.commit()
-            self.native.autocommit = True
+        self._end(commit=True)
 
     def rollback(self) -> None:
+        self._end(commit=False)
+
+    def _end(self, commit: bool) -> None:
+        """Close the open transaction: DuckDB by statement, a DB-API driver by method (then autocommit again)."""
         self._in_transaction = False
         if self.sql_client is None:
-            self.native.execute("ROLLBACK")
+            self.native.execute("COMMIT" if commit else "ROLLBACK")
         else:
-            self.native.rollback()
+            (self.native.commit if commit else self.native.rollback)()
             self.native.autocommit = True
 
     @contextmanager
@@ -198,6 +197,13 @@ class Connection:
         row = self.fetchone("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
                             "AND table_name = ?", [schema, table])
         return bool(row and row[0])
+
+    def row_count(self, schema: str, table: str) -> int | None:
+        """Rows in `schema.table`; None when the table does not exist."""
+        if not self.table_exists(schema, table):
+            return None
+        row = self.fetchone(f'SELECT count(*) FROM {schema}."{table}"')
+        return int(row[0]) if row and row[0] is not None else 0
 
     def columns(self, schema: str, table: str) -> list[tuple[str, str]]:
         return [(str(c), str(t)) for c, t in self.fetchall(

@@ -29,6 +29,7 @@ import sqlglot
 from sqlglot import exp
 
 from warehouse.connection import Connection, WarehouseConfigError, WarehouseError
+from warehouse.lineage import tables_read
 from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA, SQL_DIALECT, WarehouseLocation, user_folders
 
 __all__ = ["MODELS_DIR", "MODELS_SCHEMA", "RAW_SCHEMA", "BuildResult", "Materialization", "Model",
@@ -94,20 +95,6 @@ def model_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
     return user_folders(MODELS_DIR, MODELS_DIR_ENV, ModelError, environ)
 
 
-def _tables_read(sql: str) -> set[tuple[str, str]]:
-    """(schema, table) pairs a SELECT reads, without its CTE names; schema '' when unqualified."""
-    tree = sqlglot.parse_one(sql, read=DIALECT)
-    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    out: set[tuple[str, str]] = set()
-    for table in tree.find_all(exp.Table):
-        name = table.name.lower()
-        schema = (table.db or "").lower()
-        if not name or (not schema and name in ctes):
-            continue
-        out.add((schema, name))
-    return out
-
-
 def load_model(path: Path, known_models: Iterable[str]) -> Model:
     if not NAME.fullmatch(path.stem) or path.stem.endswith(BUILDING_SUFFIX):
         raise ModelError(f"{path}: a model's file name is its table name: lowercase letters, digits and "
@@ -117,7 +104,7 @@ def load_model(path: Path, known_models: Iterable[str]) -> Model:
     raw: set[str] = set()
     models: set[str] = set()
     try:
-        tables = _tables_read(sql)
+        tables = tables_read(sql)
     except sqlglot.errors.ParseError as exc:
         raise ModelError(f"{path}: not a SELECT sqlglot can read as DuckDB SQL: "
                          f"{str(exc).splitlines()[0]}") from None

@@ -1,4 +1,5 @@
-"""Which users changed since a resource's last run, judged against the stored users table.
+"""Which users a per-user fan-out reads: the live ones of a users page, those the warehouse has
+never held, and those who changed since the fan-out's last run, judged against the stored users table.
 
 Per-user fan-outs (daily history, activity stats) re-read only users whose activity moved: the
 users row of this run's pass compared with the row stored in the warehouse. That comparison is
@@ -15,6 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import dlt
+import pyarrow as pa
 
 from pipelines.context import RunContext
 
@@ -27,13 +29,13 @@ ACTIVITY_SIGNALS = ("last_login", "xp", "coins", "total_messages", "total_reacti
 def stamp_users_pass(ctx: RunContext) -> None:
     """Called by the users resource as it starts: remember which pass the stored table holds and
     which it will hold after this run, claiming it for this run when the run loads the users table."""
-    if "users:after_run" not in ctx.memo:
+    if not ctx.memo.users_stamped:
         state = dlt.current.resource_state()
-        stored = state.get(USERS_PASS)
-        ctx.memo["users:stored_pass"] = stored
+        ctx.memo.stored_pass = state.get(USERS_PASS)
         if "users" in dlt.current.source().selected_resources:
             state[USERS_PASS] = uuid.uuid4().hex
-        ctx.memo["users:after_run"] = state.get(USERS_PASS)
+        ctx.memo.pass_after_run = state.get(USERS_PASS)
+        ctx.memo.users_stamped = True
 
 
 def baseline_usable(ctx: RunContext, resource: str, last_day: date, lookback_days: int) -> bool:
@@ -42,16 +44,15 @@ def baseline_usable(ctx: RunContext, resource: str, last_day: date, lookback_day
     reads up to the server's day (`last_day`) for every user it was not entitled to skip, from no
     later than the first day the next run re-reads (`last_day - lookback_days`); a `--since`
     backfill from an earlier day qualifies, a bounded window does not. Evaluated once per run."""
-    key = f"baseline:{resource}"
-    if key not in ctx.memo:
+    if resource not in ctx.memo.baselines:
         state = dlt.current.resource_state()
-        stored = ctx.memo.get("users:stored_pass")
+        stored = ctx.memo.stored_pass
         usable = (stored is not None and state.get(ALIGNED) == stored
                   and not (ctx.backfill or ctx.refresh or ctx.end is not None))
         complete = ctx.end is None and (ctx.start is None or ctx.start.date() <= last_day - timedelta(days=lookback_days))
-        state[ALIGNED] = ctx.memo.get("users:after_run") if complete else None
-        ctx.memo[key] = usable
-    return bool(ctx.memo[key])
+        state[ALIGNED] = ctx.memo.pass_after_run if complete else None
+        ctx.memo.baselines[resource] = usable
+    return ctx.memo.baselines[resource]
 
 
 def changed_users(ctx: RunContext, people: list[dict[str, Any]],
@@ -59,7 +60,7 @@ def changed_users(ctx: RunContext, people: list[dict[str, Any]],
     """Ids of `people` (rows of this run's users pass) whose `signals` (default: the activity
     signals) differ from the stored users row, users the table does not hold included; None when
     the stored table has none of the signals (nothing to compare: treat everyone as changed)."""
-    id_f = ctx.settings.endpoint("users_filter").f("id")
+    id_f = ctx.settings.endpoint("users_filter").name_for("id")
     stored_columns = ctx.columns("users")
     signals = tuple(s for s in signals if s in stored_columns and any(s in u for u in people))
     if not signals:
@@ -70,3 +71,20 @@ def changed_users(ctx: RunContext, people: list[dict[str, Any]],
         (ids,))}
     return {str(u[id_f]) for u in people if stored.get(str(u[id_f])) != tuple(u.get(s) for s in signals)}
 
+
+def live_users(ctx: RunContext, page: pa.Table) -> list[dict[str, Any]]:
+    """The live members with an email of a users page, with the columns the fan-outs read."""
+    ep = ctx.settings.endpoint("users_filter")
+    named = (ep.name_for(k) for k in ("id", "email", "join_date", "is_deleted"))
+    wanted = [c for c in (*named, *ACTIVITY_SIGNALS) if c in page.column_names]
+    rows = page.select(list(dict.fromkeys(wanted))).to_pylist()
+    return [r for r in rows if not r.get(ep.name_for("is_deleted")) and r.get(ep.name_for("email"))]
+
+
+def unseen(ctx: RunContext, table: str, column: str, ids: list[str]) -> set[str]:
+    """The ids without a row in the warehouse table (all of them when the table does not exist)."""
+    if not ids or column not in ctx.columns(table):
+        return set(ids)
+    found = ctx.query(table, f"SELECT DISTINCT {column} FROM {{table}} WHERE {column} IN ?",
+                      (ids,))
+    return set(ids) - {row[0] for row in found}

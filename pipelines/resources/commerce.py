@@ -1,4 +1,4 @@
-"""Redemptions, purchase histories and the store."""
+"""Redemptions (orders and their status history) and purchase histories: incremental reads."""
 
 from __future__ import annotations
 
@@ -11,23 +11,23 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_once, empty_table
-from pipelines.pagination import dig
-from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
+from pipelines.resources.common import incremental, window, with_timestamps
 from pipelines.shapes import parse_ts
+from pipelines.tables import table
 
 
 def redemption_orders_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("redemption_transactions")
 
-    @dlt.resource(name="redemption_orders", write_disposition="merge", primary_key="transactionId")
+    @dlt.resource(**table("redemption_orders").hints())
     def redemption_orders(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("redemption_orders")
         # the high-water mark before this run: orders at or below it were seen already
-        ctx.memo["orders:prev_high"] = None if ctx.backfill else (cursor.get_state() or {}).get("last_value")
+        ctx.memo.orders_prev_high = None if ctx.backfill else (cursor.get_state() or {}).get("last_value")
         start, end = window(cursor)
-        params = {ep.f("from"): start, ep.f("to"): end, "sort": ep.f("sort")}
+        params = {ep.name_for("from"): start, ep.name_for("to"): end, "sort": ep.name_for("sort")}
         empty = True
         for page in ctx.client.paginate("redemption_transactions", params=params):
             ctx.tracker.page("redemption_orders", len(page))
@@ -44,18 +44,17 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
     """Status history only for orders changed since the last run: orders above the previous
     high-water mark, and orders in the lookback window that are new or changed in the warehouse."""
     ep = ctx.settings.endpoint("redemption_transactions")
-    key, cursor = ep.f("key", "transactionId"), ep.f("cursor")
+    key, cursor = ep.name_for("key"), ep.name_for("cursor")
 
     def fetch(transaction_id: str) -> list[dict[str, Any]]:
         data = ctx.client.request_json("redemption_status_history", path_params={"transactionId": transaction_id})
         ctx.tracker.page("redemption_status_history", len(data or []))
         return with_timestamps(r for r in data or [] if isinstance(r, dict))
 
-    @dlt.transformer(name="redemption_status_history", data_from=orders, write_disposition=APPEND_ONCE,
-                     primary_key="_id")
+    @dlt.transformer(data_from=orders, **table("redemption_status_history").hints())
     def redemption_status_history(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("redemption_status_history")
-        prev_high = parse_ts(ctx.memo.get("orders:prev_high"))
+        prev_high = parse_ts(ctx.memo.orders_prev_high)
         changed = [o for o in page if o.get(key)]
         if isinstance(prev_high, datetime):
             recent = [o for o in changed if not isinstance(o.get(cursor), datetime) or o[cursor] > prev_high]
@@ -79,9 +78,9 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
 def purchase_histories_resource(ctx: RunContext) -> DltResource:
     """Walks newest first and stops at the stored high-water mark of `updatedAt`."""
     ep = ctx.settings.endpoint("purchase_histories")
-    cursor_f = ep.f("cursor")
+    cursor_f = ep.name_for("cursor")
 
-    @dlt.resource(name="purchase_histories", write_disposition="merge", primary_key="_id")
+    @dlt.resource(**table("purchase_histories").hints())
     def purchase_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
@@ -90,7 +89,7 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
         # always one page after the other: a concurrent walk by offsets over a newest-first list
         # loses the records pushed past its last page by records arriving meanwhile, and the next
         # run (which stops at the high-water mark) never reads them
-        pages = ctx.client.paginate("purchase_histories", params={"sort": ep.f("sort")}, sequential=True)
+        pages = ctx.client.paginate("purchase_histories", params={"sort": ep.name_for("sort")}, sequential=True)
         empty = True
         try:
             for page in pages:
@@ -109,36 +108,3 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
         if empty:
             yield empty_table("purchase_histories")
     return purchase_histories()
-
-
-def listing(ctx: RunContext, name: str, endpoint: str, *, key: str = "_id") -> DltResource:
-    """A small entity list read whole each run and merged on its key."""
-
-    @dlt.resource(name=name, write_disposition="merge", primary_key=key)
-    def entities() -> Iterator[list[dict[str, Any]]]:
-        ctx.tracker.start(name)
-        empty = True
-        for page in ctx.client.paginate(endpoint):
-            ctx.tracker.page(name, len(page))
-            if page:
-                empty = False
-                yield drop_null_objects(name, with_timestamps(page))
-        if empty:
-            yield empty_table(name)
-
-    return entities()
-
-
-def single(ctx: RunContext, name: str, endpoint: str, *, disposition: str = "replace",
-           key: str | None = None) -> DltResource:
-    """One response's `data` (an object or a list) as the table's rows."""
-
-    @dlt.resource(name=name, write_disposition=disposition, primary_key=key)  # type: ignore[call-overload]
-    def one() -> Iterator[list[dict[str, Any]]]:
-        ctx.tracker.start(name)
-        data = dig({"data": ctx.client.request_json(endpoint)}, ctx.settings.endpoint(endpoint).records)
-        rows = [data] if isinstance(data, dict) else [r for r in data or [] if isinstance(r, dict)]
-        ctx.tracker.page(name, len(rows))
-        yield drop_null_objects(name, with_timestamps(rows)) if rows else empty_table(name)
-
-    return one()

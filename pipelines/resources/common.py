@@ -1,9 +1,10 @@
-"""Helpers shared by the resource modules: incremental cursors, half-open windows, write modes."""
+"""Helpers shared by the resource modules: incremental cursors, half-open windows, day spans,
+fan-outs (write modes: pipelines/tables.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import dlt
@@ -11,15 +12,12 @@ import pyarrow as pa
 
 from pipelines.context import RunContext
 from pipelines.declared import empty_once
+from pipelines.memo import Span
 from pipelines.registry import Endpoint
-from pipelines.shapes import iso, timestamps, to_arrow
+from pipelines.shapes import iso, parse_day, timestamps, to_arrow
 
 T = TypeVar("T")
 
-# Immutable event streams, loaded so that a re-read row (lookback window, a record repeated across
-# pages) never duplicates: merged on their key. delete-insert (not insert-only) because dlt dedupes
-# a load's own repeats by key only with it; the rows it replaces are identical anyway.
-APPEND_ONCE: dict[str, str] = {"disposition": "merge", "strategy": "delete-insert"}
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
@@ -28,15 +26,20 @@ def incremental(ctx: RunContext, ep: Endpoint, *, row_order: str | None = None) 
     `end_value=end`, half-open, re-reading a lookback window before the stored high-water mark
     (late data): `settings.lookback_seconds`, or the endpoint's own `lookback_seconds` field.
     A backfill (`--since`) reads from its start to the end without touching the stored mark."""
-    lookback = float(ep.f("lookback_seconds", str(ctx.settings.lookback_seconds)))
+    lookback = lookback_seconds(ctx, ep)
     end = ctx.end
     if ctx.backfill and ctx.start is not None and end is None:
         end = FAR_FUTURE
     return dlt.sources.incremental(
-        ep.f("cursor"), initial_value=ctx.start, end_value=end, lag=lookback or None,
+        ep.name_for("cursor"), initial_value=ctx.start, end_value=end, lag=lookback or None,
         range_start="closed", range_end="open", on_cursor_value_missing="include",
         row_order=row_order,  # type: ignore[arg-type]
     )
+
+
+def lookback_seconds(ctx: RunContext, ep: Endpoint) -> float:
+    """How far back the endpoint's timestamp cursor re-reads: its own `lookback_seconds`, or the setting."""
+    return ctx.settings.lookback_seconds if ep.lookback_seconds is None else ep.lookback_seconds
 
 
 def window(inc: dlt.sources.incremental[Any]) -> tuple[str | None, str | None]:
@@ -69,3 +72,20 @@ def fan_out(ctx: RunContext, fetch: Callable[[T], list[dict[str, Any]]], tasks: 
         return to_arrow(rows, types, keys=keys) if rows else empty_once(ctx.memo, resource)
 
     return run()
+
+
+def day_span(ctx: RunContext, key: str, lookback: int) -> Span:
+    """The days this resource reads this run. Computed once per run; moves the stored day."""
+    if key not in ctx.memo.spans:
+        state = dlt.current.resource_state()
+        today = ctx.today()
+        last = today if ctx.end is None else min(today, ctx.end.date() - timedelta(days=1))
+        first_ever = ctx.start.date() if ctx.start else today - timedelta(days=ctx.settings.history_days)
+        first = first_ever
+        stored = parse_day(state.get("last_day"))
+        if stored is not None and not ctx.backfill:
+            first = max(first, stored - timedelta(days=lookback)) if ctx.start else stored - timedelta(days=lookback)
+        if ctx.end is None:
+            state["last_day"] = last.isoformat()
+        ctx.memo.spans[key] = Span(first, last, first_ever, stored)
+    return ctx.memo.spans[key]

@@ -1,37 +1,117 @@
-"""Streak logs: an event stream read by a reconciled time window.
+"""Gamification: the daily history (gamification_daily, a fan-out over the users of the run's
+pass), the gamification logs and the streak logs.
 
-Streak breaks can be recorded long after the day they are dated (the simulator writes `broken`
-logs weeks back), beyond any lookback. So each run first asks for the count of logs before its
-window and compares it with the warehouse; if they differ, late rows exist and the run re-reads
-from the start. dlt's incremental cannot widen a bound window, so this resource keeps its
-high-water mark in its own resource state (same half-open [start, end) semantics)."""
+Streak logs are read by a reconciled time window: streak breaks can be recorded long after the day
+they are dated (the simulator writes `broken` logs weeks back), beyond any lookback. So each run
+first asks for the count of logs before its window and compares it with the warehouse; if they
+differ, late rows exist and the run re-reads from the start. dlt's incremental cannot widen a bound
+window, so that resource keeps its high-water mark in its own resource state (same half-open
+[start, end) semantics)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import empty_table
-from pipelines.resources.common import APPEND_ONCE
-from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
+from pipelines.declared import arrow_types, empty_once, empty_table
+from pipelines.resources.baseline import baseline_usable, changed_users, live_users, unseen
+from pipelines.resources.common import (
+    chunked,
+    day_span,
+    fan_out,
+    incremental,
+    lookback_seconds,
+    window,
+)
+from pipelines.shapes import days, dmy, iso, parse_day, parse_ts, to_arrow
+from pipelines.tables import table
 
-STREAK_LOG_TYPES = {"_id": STR, "streakId": STR, "user_id": STR, "identifier": STR, "count": INT,
-                    "status": STR, "createdAt": TS}
+DAILY_TYPES = arrow_types("gamification_daily")
+LOG_TYPES = arrow_types("gamification_logs")
+STREAK_LOG_TYPES = arrow_types("streak_logs")
+
+
+def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResource:
+    ep = ctx.settings.endpoint("activity_daily")
+    per_call = ep.max_identifiers
+
+    def fetch(task: tuple[date, list[str]]) -> list[dict[str, Any]]:
+        day, batch = task
+        body = {ep.name_for("identifier"): batch, ep.name_for("identifier_type"): "email", ep.name_for("date"): dmy(day)}
+        rows: list[dict[str, Any]] = []
+        for page in ctx.client.paginate("activity_daily", json=body):
+            ctx.tracker.page("gamification_daily", len(page))
+            rows.extend(page)
+        return rows
+
+    @dlt.transformer(data_from=users, **table("gamification_daily").hints())
+    def gamification_daily(page: pa.Table) -> Iterator[pa.Table]:
+        ctx.tracker.start("gamification_daily")
+        first, last, first_ever, prev_day = day_span(ctx, "gamification_daily", ctx.settings.daily_lookback_days)
+        baseline = (baseline_usable(ctx, "gamification_daily", last, ctx.settings.daily_lookback_days)
+                    and prev_day is not None)
+        uf = ctx.settings.endpoint("users_filter")
+        live = live_users(ctx, page)
+        ids = [str(u[uf.name_for("id")]) for u in live]
+        # users never seen in the daily table get their whole history, the others the new days
+        new = unseen(ctx, "gamification_daily", "user_id", ids)
+        # days already loaded are re-read only for users whose xp, coins or activity moved since
+        # (daily history is the per-day sum of their logs); days after them for every user
+        changed = changed_users(ctx, live) if baseline else None
+        people = [(str(u[uf.name_for("email")]), parse_day(u.get(uf.name_for("join_date"))), i in new,
+                   changed is None or i in changed) for u, i in zip(live, ids, strict=True)]
+        tasks = []
+        for day in days(min(first, first_ever) if new else first, last):
+            fresh = prev_day is None or day > prev_day
+            emails = [email for email, joined, is_new, moved in people
+                      if (joined is None or joined <= day) and (day >= first or is_new)
+                      and (is_new or fresh or moved)]
+            tasks.extend((day, batch) for batch in chunked(emails, per_call))
+        if tasks:
+            yield fan_out(ctx, fetch, tasks, DAILY_TYPES, ("user_id", "date"), "gamification_daily")
+        elif (empty := empty_once(ctx.memo, "gamification_daily")) is not None:
+            yield empty
+
+    return gamification_daily
+
+
+def gamification_logs_resource(ctx: RunContext) -> DltResource:
+    ep = ctx.settings.endpoint("activity_logs")
+
+    @dlt.resource(**table("gamification_logs").hints())
+    def gamification_logs(
+        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
+    ) -> Iterator[pa.Table]:
+        ctx.tracker.start("gamification_logs")
+        start, end = window(cursor)
+        body = {k: v for k, v in ((ep.name_for("from"), start), (ep.name_for("to"), end)) if v is not None}
+        empty = True
+        for page in ctx.client.paginate("activity_logs", json=body):
+            ctx.tracker.page("gamification_logs", len(page))
+            if page:
+                empty = False
+                yield to_arrow(page, LOG_TYPES, keys=("_id",))
+        if empty:
+            yield empty_table("gamification_logs")
+
+    return gamification_logs()
+
 
 
 def streak_logs_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("streak_logs")
-    cursor_f, from_f, to_f = ep.f("cursor"), ep.f("from"), ep.f("to")
+    cursor_f, from_f, to_f = ep.name_for("cursor"), ep.name_for("from"), ep.name_for("to")
 
     def body(start: datetime | None, end: datetime | None) -> dict[str, str]:
         return {k: iso(v) for k, v in ((from_f, start), (to_f, end)) if v is not None}
 
-    @dlt.resource(name="streak_logs", write_disposition=APPEND_ONCE, primary_key="_id")
+    @dlt.resource(**table("streak_logs").hints())
     def streak_logs() -> Iterator[pa.Table]:
         ctx.tracker.start("streak_logs")
         state = dlt.current.resource_state()
@@ -39,11 +119,11 @@ def streak_logs_resource(ctx: RunContext) -> DltResource:
         high = None if bounded else parse_ts(state.get("last_value"))
         start, end = ctx.start, ctx.end
         if isinstance(high, datetime):
-            lookback = float(ep.f("lookback_seconds", str(ctx.settings.lookback_seconds)))
+            lookback = lookback_seconds(ctx, ep)
             window_start = high - timedelta(seconds=lookback)
             if ctx.start is not None:
                 window_start = max(window_start, ctx.start)
-            if ep.f("reconcile", "true") == "true":
+            if ep.reconcile:
                 api_before = ctx.client.count("streak_logs", json=body(ctx.start, window_start))
                 where = "WHERE created_at < ?" + (" AND created_at >= ?" if ctx.start else "")
                 args = (window_start, ctx.start) if ctx.start else (window_start,)

@@ -19,7 +19,7 @@ before the channel's stored high-water mark of `timestamp` less `lookback_second
   `max_count` of them, by `email` and `channel_id` together (the filters combine [assumed]).
   Messages still out of reach (one member's over `max_count` in one channel) are logged as a
   warning; deleted members' messages in a gap are not reachable either. Registry switch
-  `messages.fields.member_fallback = "false"` turns the fallback off.
+  `messages.member_fallback = false` turns the fallback off.
 """
 
 from __future__ import annotations
@@ -36,55 +36,37 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.declared import arrow_types, column_hints, empty_table
 from pipelines.errors import ContractError
 from pipelines.pagination import MISSING, dig
-from pipelines.resources.common import with_timestamps
-from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
+from pipelines.resources.common import lookback_seconds, with_timestamps
+from pipelines.shapes import iso, parse_ts, to_arrow
+from pipelines.tables import table
 
 log = logging.getLogger(__name__)
 
-CHANNEL_COLUMNS: dict[str, Any] = {
-    "_id": {"data_type": "text", "nullable": False}, "topic": {"data_type": "text"},
-    "type": {"data_type": "text"}, "description": {"data_type": "text"},
-    "isPrivate": {"data_type": "bool"}, "createdAt": {"data_type": "timestamp"},
-    "updatedAt": {"data_type": "timestamp"},
-}
-# nested `user` / `channel` objects are flattened as dlt would (`user__email`)
-MESSAGE_TYPES: dict[str, pa.DataType] = {
-    "id": STR, "message": STR, "user__user_id": STR, "user__email": STR, "channel__channel_id": STR,
-    "channel__name": STR, "timestamp": TS, "parentId": STR, "reactions": INT, "editedAt": TS,
-}
-DLT_TYPES: dict[pa.DataType, str] = {STR: "text", INT: "bigint", TS: "timestamp"}
-
-
-def column_hints(types: dict[str, pa.DataType]) -> dict[str, Any]:
-    """dlt column hints for declared Arrow types: a column null in every row of a first load
-    still gets its type (dlt would otherwise leave it out until a value arrives)."""
-    return {name: {"data_type": DLT_TYPES[kind]} for name, kind in types.items() if kind in DLT_TYPES}
-
-
-MATERIALIZE = b"returning:materialize"  # an empty Arrow table carrying this creates the table (source.guard)
+MESSAGE_TYPES = arrow_types("messages")
 _lock = threading.Lock()
 
 
 def channels_list(ctx: RunContext) -> list[dict[str, Any]]:
     """The community's channels, read once per run (the channels table and the messages walk)."""
     with _lock:
-        if "channels" not in ctx.memo:
+        if ctx.memo.channels is None:
             data = dig({"data": ctx.client.request_json("channels")}, ctx.settings.endpoint("channels").records)
             if data is MISSING or not isinstance(data, list):
                 raise ContractError("channels", "response 'data' is not a list of channels")
-            ctx.memo["channels"] = with_timestamps(r for r in data if isinstance(r, dict))
-        return ctx.memo["channels"]
+            ctx.memo.channels = with_timestamps(r for r in data if isinstance(r, dict))
+        return ctx.memo.channels
 
 
 def channels_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(name="channels", write_disposition="replace", primary_key="_id", columns=CHANNEL_COLUMNS)
+    @dlt.resource(**table("channels").hints(), columns=column_hints("channels"))
     def channels() -> Iterator[Any]:
         ctx.tracker.start("channels")
         rows = channels_list(ctx)
         ctx.tracker.page("channels", len(rows))
-        yield rows if rows else dlt.mark.materialize_table_schema()
+        yield rows if rows else empty_table("channels")
 
     return channels()
 
@@ -97,13 +79,6 @@ def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[prefix + key] = value
     return out
-
-
-def empty_table(types: dict[str, pa.DataType], keys: tuple[str, ...]) -> pa.Table:
-    """No rows, every declared column: loading it creates the table on a first run without data."""
-    schema = pa.schema([pa.field(n, t, nullable=n not in keys) for n, t in types.items()],
-                       metadata={MATERIALIZE: b"1"})
-    return schema.empty_table()
 
 
 @dataclass
@@ -119,18 +94,18 @@ class MessageReader:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.ep = ep = ctx.settings.endpoint("messages")
-        self.default = max(1, int(ep.f("default_count", "50")))
-        self.max = max(self.default, int(ep.f("max_count", "1000")))
-        self.cursor = ep.f("cursor")
+        self.default = max(1, ep.default_count)
+        self.max = max(self.default, ep.max_count)
+        self.cursor = ep.name_for("cursor")
 
     def read(self, filters: dict[str, str], stop_at: datetime | None, first: int) -> Read:
         count = max(1, min(self.max, first))
         while True:
-            payload = self.ctx.client.read_payload("messages", params={**filters, self.ep.f("count"): count})
+            payload = self.ctx.client.read_payload("messages", params={**filters, self.ep.name_for("count"): count})
             rows = dig(payload, self.ep.records)
             if rows is MISSING or not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                 raise ContractError("messages", f"response lacks the list '{self.ep.records}'")
-            total = dig(payload, self.ep.f("total"))
+            total = dig(payload, self.ep.name_for("total"))
             self.ctx.tracker.page("messages", len(rows))
             stamps = [s for r in rows if isinstance(s := parse_ts(r.get(self.cursor)), datetime)]
             oldest = min(stamps) if stamps else None
@@ -148,12 +123,12 @@ class MessageReader:
 
 def messages_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("messages")
-    lookback = timedelta(seconds=float(ep.f("lookback_seconds", "604800")))
-    channel_f, email_f, id_f = ep.f("channel_id"), ep.f("email"), ep.f("id")
-    cursor_f = ep.f("cursor")
+    lookback = timedelta(seconds=lookback_seconds(ctx, ep))
+    channel_f, email_f, id_f = ep.name_for("channel_id"), ep.name_for("email"), ep.name_for("id")
+    cursor_f = ep.name_for("cursor")
 
-    @dlt.resource(name="messages", write_disposition="merge", primary_key="id",
-                  columns=column_hints(MESSAGE_TYPES))
+    @dlt.resource(**table("messages").hints(),
+                  columns=column_hints("messages"))
     def messages() -> Iterator[pa.Table]:
         ctx.tracker.start("messages")
         reader = MessageReader(ctx)
@@ -193,7 +168,7 @@ def messages_resource(ctx: RunContext) -> DltResource:
                 floor = newest - lookback
                 need = sum(1 for r in got.rows if isinstance(s := parse_ts(r.get(cursor_f)), datetime) and s >= floor)
                 state[cid] = {"mark": iso(newest), "need": need}
-        if gaps and ep.f("member_fallback", "true") == "true":
+        if gaps and ep.member_fallback:
             for row in member_reads(ctx, reader, gaps, email_f, channel_f):
                 found[str(row.get(id_f))] = row
         rows = [flatten(r) for r in found.values()]
@@ -204,7 +179,7 @@ def messages_resource(ctx: RunContext) -> DltResource:
         if table is not None and table.num_rows:
             yield table
         elif not ctx.columns("messages"):  # a first run without messages: create the table
-            yield empty_table(MESSAGE_TYPES, (id_f,))
+            yield empty_table("messages")
 
     return messages()
 
@@ -238,7 +213,7 @@ def member_reads(ctx: RunContext, reader: MessageReader, gaps: dict[str, datetim
     starts = list(gaps.values())
     stop_at = None if any(s is None for s in starts) else min(s for s in starts if s is not None)
     members = posting_members(ctx, stop_at)
-    channel_path = ep.f("message_channel")
+    channel_path = ep.name_for("message_channel")
 
     def read_member(member: tuple[str, int | None]) -> tuple[list[dict[str, Any]], list[str]]:
         email, posted = member
@@ -249,9 +224,9 @@ def member_reads(ctx: RunContext, reader: MessageReader, gaps: dict[str, datetim
             return rows, []
         lost = []
         for cid, since in gaps.items():
-            one = reader.read({email_f: email, channel_f: cid}, since, reader.max)
-            rows.extend(one.rows)
-            if not one.done:
+            in_channel = reader.read({email_f: email, channel_f: cid}, since, reader.max)
+            rows.extend(in_channel.rows)
+            if not in_channel.done:
                 lost.append(cid)
         return rows, lost
 
@@ -271,12 +246,12 @@ def member_reads(ctx: RunContext, reader: MessageReader, gaps: dict[str, datetim
 def posting_members(ctx: RunContext, since: datetime | None) -> list[tuple[str, int | None]]:
     """(email, total_messages) of the live members who may have posted since `since` (None: ever)."""
     uf = ctx.settings.endpoint("users_filter")
-    email_f, login_f, posted_f = uf.f("email"), uf.f("last_login"), uf.f("total_messages", "total_messages")
+    email_f, login_f, posted_f = uf.name_for("email"), uf.name_for("last_login"), uf.name_for("total_messages")
     out: list[tuple[str, int | None]] = []
-    for page in ctx.client.paginate("users_filter", json={uf.f("fields"): [email_f, posted_f, login_f]}):
+    for page in ctx.client.paginate("users_filter", json={uf.name_for("fields"): [email_f, posted_f, login_f]}):
         for user in page:
             email, posted, login = user.get(email_f), user.get(posted_f), parse_ts(user.get(login_f))
-            if not email or user.get(uf.f("is_deleted")):
+            if not email or user.get(uf.name_for("is_deleted")):
                 continue
             if isinstance(posted, int | float) and not isinstance(posted, bool) and posted <= 0:
                 continue

@@ -12,7 +12,7 @@ member's row; a play that moves nothing (a loss paying nothing) is read with the
   Besides the users pass, the members with a `minigame` gamification log (7.6) in that window are
   read too: deleted members' plays stay readable and the users pass no longer lists them. That
   costs one community-wide walk of the gamification logs over the window (one request on a run
-  with nothing new; registry `minigame_logs.fields.discover = "false"` turns it off).
+  with nothing new; registry `minigame_logs.discover = false` turns it off).
 * user_game_stats: one row per member, merged on `user_id`; `games` and `streaks` become the child
   tables `user_game_stats__games` and `user_game_stats__streaks` (joined on `_dlt_parent_id =
   _dlt_id`), replaced with their parent row on each merge.
@@ -31,19 +31,14 @@ import pyarrow.compute as pc
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.resources.activity import live_users
-from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users
-from pipelines.resources.common import APPEND_ONCE
-from pipelines.resources.messaging import column_hints, empty_table
-from pipelines.shapes import INT, STR, TS, iso, parse_ts, to_arrow
+from pipelines.declared import arrow_types, column_hints, empty_table
+from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users, live_users
+from pipelines.resources.common import lookback_seconds
+from pipelines.shapes import iso, parse_ts, to_arrow
+from pipelines.tables import table
 
-MINIGAME_LOG_TYPES: dict[str, pa.DataType] = {
-    "_id": STR, "user_id": STR, "email": STR, "game": STR, "outcome": STR, "xp": INT, "coins": INT,
-    "createdAt": TS,
-}
+MINIGAME_LOG_TYPES = arrow_types("minigame_logs")
 STATS_SIGNALS = (*ACTIVITY_SIGNALS, "login_streak")
-STATS_COLUMNS: dict[str, Any] = {"user_id": {"data_type": "text", "nullable": False},
-                                 "email": {"data_type": "text"}}
 
 
 def _col(name: str, kind: str) -> dict[str, Any]:
@@ -66,23 +61,24 @@ def active_members(ctx: RunContext, resource: str, page: pa.Table, signals: tupl
     uf = ctx.settings.endpoint("users_filter")
     people = live_users(ctx, page)
     if "login_streak" in signals and "login_streak" in page.column_names:
-        streaks = dict(zip(page.column(uf.f("id")).to_pylist(), page.column("login_streak").to_pylist(), strict=True))
+        ids, streak_counts = page.column(uf.name_for("id")).to_pylist(), page.column("login_streak").to_pylist()
+        streaks = dict(zip(ids, streak_counts, strict=True))
         for u in people:
-            u["login_streak"] = streaks.get(u[uf.f("id")])
+            u["login_streak"] = streaks.get(u[uf.name_for("id")])
     if baseline_usable(ctx, resource, ctx.today(), ctx.settings.lookback_days):
         moved = changed_users(ctx, people, signals)
         if moved is not None:
-            people = [u for u in people if str(u[uf.f("id")]) in moved]
-    return [str(u[uf.f("email")]) for u in people]
+            people = [u for u in people if str(u[uf.name_for("id")]) in moved]
+    return [str(u[uf.name_for("email")]) for u in people]
 
 
 def discover_players(ctx: RunContext, body: dict[str, str]) -> list[str]:
     """Emails of the members with a rewarded play in the window: the `minigame` gamification logs
     (7.6, community-wide, the window's `from`/`to`), deleted members included."""
     ep = ctx.settings.endpoint("minigame_logs")
-    action_f, email_f, wanted = ep.f("log_action"), ep.f("log_email"), ep.f("log_minigame")
+    action_f, email_f, wanted = ep.name_for("log_action"), ep.name_for("log_email"), ep.name_for("log_minigame")
     logs = ctx.settings.endpoint("activity_logs")
-    window = {logs.f(k): v for k, v in (("from", body.get(ep.f("from"))), ("to", body.get(ep.f("to"))))
+    window = {logs.name_for(k): v for k, v in (("from", body.get(ep.name_for("from"))), ("to", body.get(ep.name_for("to"))))
               if v is not None}
     found: dict[str, None] = {}
     for page in ctx.client.paginate("activity_logs", json=window):
@@ -94,12 +90,12 @@ def discover_players(ctx: RunContext, body: dict[str, str]) -> list[str]:
 
 def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
     ep = ctx.settings.endpoint("minigame_logs")
-    lookback = timedelta(seconds=float(ep.f("lookback_seconds", str(ctx.settings.lookback_seconds))))
-    cursor_f = ep.f("cursor")
+    lookback = timedelta(seconds=lookback_seconds(ctx, ep))
+    cursor_f = ep.name_for("cursor")
     lock = threading.Lock()
 
-    @dlt.transformer(name="minigame_logs", data_from=users, write_disposition=APPEND_ONCE, primary_key="_id",
-                     columns=column_hints(MINIGAME_LOG_TYPES))
+    @dlt.transformer(data_from=users, **table("minigame_logs").hints(),
+                     columns=column_hints("minigame_logs"))
     def minigame_logs(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("minigame_logs")
         state = dlt.current.resource_state()
@@ -107,7 +103,7 @@ def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
 
         def fetch(email: str) -> list[dict[str, Any]]:
             rows: list[dict[str, Any]] = []
-            for got in ctx.client.paginate("minigame_logs", json={**body, ep.f("email"): email}):
+            for got in ctx.client.paginate("minigame_logs", json={**body, ep.name_for("email"): email}):
                 ctx.tracker.page("minigame_logs", len(got))
                 rows.extend(got)
             return rows
@@ -126,24 +122,23 @@ def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
                         state["last_value"] = iso(best)
             return table
 
-        if "minigame_logs:body" not in ctx.memo:
+        if ctx.memo.minigame_body is None:
             mark = None if ctx.backfill else parse_ts(state.get("last_value"))
             start = mark - lookback if isinstance(mark, datetime) else None
             if ctx.start is not None:
                 start = ctx.start if start is None else max(start, ctx.start)
-            ctx.memo["minigame_logs:body"] = {
-                k: iso(v) for k, v in ((ep.f("from"), start), (ep.f("to"), ctx.end)) if v is not None}
-            body = ctx.memo["minigame_logs:body"]
+            body = ctx.memo.minigame_body = {
+                k: iso(v) for k, v in ((ep.name_for("from"), start), (ep.name_for("to"), ctx.end)) if v is not None}
             # plays after the mark (those at or before it were read with their member already)
-            after = {**body, ep.f("from"): iso(mark + timedelta(milliseconds=1))} if isinstance(mark, datetime) else body
-            players = discover_players(ctx, after) if ep.f("discover", "true") == "true" else []
-            ctx.memo["minigame_logs:players"] = set(players)  # set before yielding: pages interleave
+            after = {**body, ep.name_for("from"): iso(mark + timedelta(milliseconds=1))} if isinstance(mark, datetime) else body
+            players = discover_players(ctx, after) if ep.discover else []
+            ctx.memo.minigame_players = set(players)  # set before yielding: pages interleave
             if not ctx.columns("minigame_logs"):  # a first run: the table exists even with no plays
-                yield empty_table(MINIGAME_LOG_TYPES, ("_id",))
+                yield empty_table("minigame_logs")
             if players:
                 yield run(players)
-        body = ctx.memo["minigame_logs:body"]
-        players = ctx.memo["minigame_logs:players"]
+        body = ctx.memo.minigame_body
+        players = ctx.memo.minigame_players
         emails = [e for e in active_members(ctx, "minigame_logs", page, ACTIVITY_SIGNALS) if e not in players]
         if emails:
             yield run(emails)
@@ -168,18 +163,18 @@ def user_game_stats_resource(ctx: RunContext, users: DltResource) -> DltResource
     ep = ctx.settings.endpoint("minigame_stats")
 
     def fetch(email: str) -> list[dict[str, Any]]:
-        data = ctx.client.request_json("minigame_stats", json={ep.f("email"): email})
+        data = ctx.client.request_json("minigame_stats", json={ep.name_for("email"): email})
         ctx.tracker.page("user_game_stats", 1 if isinstance(data, dict) else 0)
         return [_nested_times(data)] if isinstance(data, dict) and data.get("user_id") is not None else []
 
-    @dlt.transformer(name="user_game_stats", data_from=users, write_disposition="merge", primary_key="user_id",
-                     columns=STATS_COLUMNS, nested_hints=STATS_NESTED)
+    @dlt.transformer(data_from=users, **table("user_game_stats").hints(),
+                     columns=column_hints("user_game_stats"), nested_hints=STATS_NESTED)
     def user_game_stats(page: pa.Table) -> Iterator[Any]:
         ctx.tracker.start("user_game_stats")
-        if "user_game_stats:seen" not in ctx.memo:
-            ctx.memo["user_game_stats:seen"] = True
+        if not ctx.memo.game_stats_started:
+            ctx.memo.game_stats_started = True
             if not ctx.columns("user_game_stats"):
-                yield dlt.mark.materialize_table_schema()
+                yield empty_table("user_game_stats")
         emails = active_members(ctx, "user_game_stats", page, STATS_SIGNALS)
 
         @dlt.defer

@@ -14,9 +14,10 @@ from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_table
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
-from pipelines.resources.common import APPEND_ONCE, incremental, window, with_timestamps
-from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, parse_ts, to_arrow
+from pipelines.resources.common import incremental, window, with_timestamps
+from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, to_arrow
 from pipelines.shards import UsersPass
+from pipelines.tables import table
 
 CUSTOM_TYPES: dict[str, pa.DataType] = {"number": FLOAT, "numerical": FLOAT, "boolean": BOOL}
 DELETED_AT = "deleted_at"
@@ -25,7 +26,7 @@ BATCH_ROWS = 1000  # users converted and handed to dlt (and the fan-outs) togeth
 
 
 def user_fields_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(name="user_fields", write_disposition="replace", primary_key="_id",
+    @dlt.resource(**table("user_fields").hints(),
                   columns={"defaultValue": {"data_type": "text"}})
     def user_fields() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("user_fields")
@@ -40,10 +41,11 @@ def user_fields_resource(ctx: RunContext) -> DltResource:
 def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
     """Fields to request (platform + every custom field key) and their Arrow types."""
     ep = ctx.settings.endpoint("users_filter")
-    platform = [f for f in ep.f("platform_fields").split(",") if f]
-    types: dict[str, pa.DataType] = {f: INT for f in ep.f("int_fields").split(",") if f}
-    types[ep.f("is_deleted")] = BOOL
-    type_key, key_key = ctx.settings.endpoint("user_fields").f("type"), ctx.settings.endpoint("user_fields").f("key")
+    platform = list(ep.platform_fields)
+    types: dict[str, pa.DataType] = dict.fromkeys(ep.int_fields, INT)
+    types[ep.name_for("is_deleted")] = BOOL
+    definitions = ctx.settings.endpoint("user_fields")
+    type_key, key_key = definitions.name_for("type"), definitions.name_for("key")
     custom: list[str] = []
     for definition in ctx.user_fields():
         key = definition.get(key_key)
@@ -61,12 +63,12 @@ def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
 
 
 def users_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(name="users", write_disposition="merge", primary_key="_id")
+    @dlt.resource(**table("users").hints())
     def users() -> Iterator[pa.Table]:
         ctx.tracker.start("users")
         stamp_users_pass(ctx)
         ep = ctx.settings.endpoint("users_filter")
-        id_f, email_f, login_f, deleted_f = ep.f("id"), ep.f("email"), ep.f("last_login"), ep.f("is_deleted")
+        id_f, email_f, deleted_f = ep.name_for("id"), ep.name_for("email"), ep.name_for("is_deleted")
         fields, types = users_schema(ctx)
 
         def convert(rows: list[dict[str, Any]]) -> pa.Table:
@@ -74,13 +76,12 @@ def users_resource(ctx: RunContext) -> DltResource:
             live.append(table.column(id_f).cast(pa.string()))
             return table
         live: list[pa.ChunkedArray] = []  # the pass's ids, compact (Arrow), for the deletion check
-        max_login: datetime | None = None
         # the chains walk on in threads while each page is converted and fanned out
-        body = {ep.f("fields"): fields}
+        body = {ep.name_for("fields"): fields}
         state = dlt.current.resource_state()
         # a server found ignoring the join_date filter is read as one chain for a week, then tried again
         resting = state.get("shards_off_until", "") > datetime.now(UTC).date().isoformat()
-        sharded = ep.f("shards", "auto") != "off" and ctx.settings.concurrency > 1 and not resting
+        sharded = ep.shards and ctx.settings.concurrency > 1 and not resting
         run = UsersPass(ctx.client, ep, body, bounds=state.get("shard_bounds")) if sharded else None
         pages = run.pages() if run is not None else ctx.client.paginate("users_filter", json=body)
         # deep enough that a slow first conversion (pyarrow imports pandas on its first array) or a
@@ -93,10 +94,6 @@ def users_resource(ctx: RunContext) -> DltResource:
                 user[DELETED_AT] = None
             if ctx.known_email is None:
                 ctx.known_email = next((str(u[email_f]) for u in page if u.get(email_f)), None)
-            # ISO timestamps of one format: the latest is the greatest string
-            latest = parse_ts(max((v for u in page if isinstance(v := u.get(login_f), str)), default=None))
-            if isinstance(latest, datetime) and (max_login is None or latest > max_login):
-                max_login = latest
             ctx.tracker.page("users", len(page))
             held.extend(page)
             if len(held) >= BATCH_ROWS:
@@ -104,9 +101,7 @@ def users_resource(ctx: RunContext) -> DltResource:
                 held = []
         if held:
             yield convert(held)
-        ctx.memo["users_max_last_login"] = max_login
         if run is not None:
-            ctx.memo["users_pass_notes"] = run.notes
             if not run.complete:  # never flag deletions from a pass that may have missed members
                 return
             state["shard_bounds"] = run.bounds
@@ -145,14 +140,14 @@ def tombstones(ctx: RunContext, live: pa.Table) -> Iterator[pa.Table]:
 def user_field_histories_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("user_field_histories")
 
-    @dlt.resource(name="user_field_histories", write_disposition=APPEND_ONCE, primary_key="_id",
+    @dlt.resource(**table("user_field_histories").hints(),
                   columns={"value": {"data_type": "text"}, "previousValue": {"data_type": "text"}})
     def user_field_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("user_field_histories")
         start, end = window(cursor)
-        params = {ep.f("from"): start, ep.f("to"): end, "sort": ep.f("sort")}
+        params = {ep.name_for("from"): start, ep.name_for("to"): end, "sort": ep.name_for("sort")}
         empty = True
         for page in ctx.client.paginate("user_field_histories", params=params):
             ctx.tracker.page("user_field_histories", len(page))

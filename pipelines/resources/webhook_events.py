@@ -17,14 +17,11 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.declared import arrow_types, empty_table
+from pipelines.tables import table
 
 BATCH = 5000
-SCHEMA = pa.schema([
-    ("id", pa.string()), ("event", pa.string()), ("community_id", pa.string()),
-    ("created_at", pa.timestamp("us", tz="UTC")), ("received_at", pa.timestamp("us", tz="UTC")),
-    ("member_id", pa.string()), ("member_email", pa.string()), ("channel_id", pa.string()),
-    ("order_id", pa.string()), ("payload", pa.string()),  # the whole event as JSON text
-])
+SCHEMA = pa.schema(list(arrow_types("webhook_events").items()))
 
 
 def landing_folder() -> Path:
@@ -34,7 +31,7 @@ def landing_folder() -> Path:
 
 
 def webhook_events_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(name="webhook_events", write_disposition="merge", primary_key="id")
+    @dlt.resource(**table("webhook_events").hints())
     def webhook_events() -> Iterator[pa.Table]:
         from webhooks import events, segments
 
@@ -49,17 +46,12 @@ def webhook_events_resource(ctx: RunContext) -> DltResource:
                 yield _table(batch)
                 ctx.tracker.page("webhook_events", len(batch))
                 yielded, batch = True, []
-        if batch or not yielded:  # an empty first batch still creates the table
+        if batch or not yielded:
             ctx.tracker.page("webhook_events", len(batch))
-            yield _table(batch, materialize=not batch)
+            yield _table(batch) if batch else empty_table("webhook_events")
 
     return webhook_events()
 
 
-def _table(rows: list[dict[str, object]], materialize: bool = False) -> pa.Table:
-    table = pa.table({name: [r.get(name) for r in rows] for name in SCHEMA.names}, schema=SCHEMA)
-    if materialize:
-        from pipelines.resources.messaging import MATERIALIZE
-
-        table = table.replace_schema_metadata({MATERIALIZE: b"1"})
-    return table
+def _table(rows: list[dict[str, object]]) -> pa.Table:
+    return pa.table({name: [r.get(name) for r in rows] for name in SCHEMA.names}, schema=SCHEMA)

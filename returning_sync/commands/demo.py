@@ -1,24 +1,21 @@
 """`returning-sync demo`: simulator + full sync through Dagster + models + checks + reverse-ETL dry runs.
 
 Starts the simulator with a seeded community on a free loopback port, materializes every ingest
-and model asset (with their checks) in one Dagster run on the project's instance (`.dagster_home/`,
-so `returning-sync ui` shows the run afterwards), dry-runs each shipped push and prints a summary.
+and model asset (with their checks) in one run of the job `ingest_and_models` on the project's
+instance (`.dagster_home/`, so `returning-sync ui` shows the run afterwards), dry-runs each shipped
+push and prints a summary.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import re
-import subprocess
-import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+from returning_sync.simulator_process import SimulatorProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_COMMUNITY = "6502c9e514a3e564c5c09c0a"
@@ -27,55 +24,6 @@ SIM_KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"  # 
 
 def say(text: str) -> None:
     print(text, flush=True)
-
-
-class SimulatorProcess:
-    """`python -m simulator` on a loopback port, stopped on exit; shared with the `ui` command."""
-
-    def __init__(self, users: int = 2000, seed: int = 7, port: int = 0, host: str = "127.0.0.1",
-                 extra: list[str] | None = None) -> None:
-        self.cmd = [sys.executable, "-m", "simulator", "--host", host, "--port", str(port),
-                    "--users", str(users), "--seed", str(seed), *(extra or [])]
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
-
-    def __enter__(self) -> SimulatorProcess:
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     cwd=PROJECT_ROOT)
-        assert self.proc.stdout is not None
-        seen: list[str] = []
-        for line in self.proc.stdout:
-            seen.append(line)
-            found = re.search(r"simulator listening on (http://\S+)", line)
-            if found:
-                self.url = found.group(1).rstrip("/")
-                threading.Thread(target=self._drain, daemon=True).start()
-                return self
-        self.proc.wait()
-        raise RuntimeError("the simulator exited before it was ready:\n" + "".join(seen[-20:]))
-
-    def _drain(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            pass
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def admin_get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=60) as response:
-            return json.loads(response.read())
-
-    def admin_post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(self.url + path, data=json.dumps(body or {}).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,35 +63,27 @@ def sim_window(clock: dict[str, Any], days: int = 90) -> tuple[str, str]:
 
 
 def materialize_all(instance: Any, window: tuple[str, str]) -> Any:
-    """One in-process run of every ingest and model asset with their checks, over `window`."""
-    from dagster import materialize
-
-    from assets.checks import asset_checks
-    from assets.ingest import ingest_assets, partitions
-    from assets.models import model_assets
-    from assets.resources import default_resources
+    """One in-process run of the job `ingest_and_models` (every ingest and model asset with their
+    checks) over `window`; the run list shows it by that name."""
+    from assets.definitions import definitions_for
+    from assets.ingest import partitions
+    from assets.schedules import everything_job
 
     keys = partitions.get_partition_keys()
     start = max(window[0], keys[0])
     end = min(window[1], keys[-1])
     tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    return materialize([*ingest_assets, *model_assets, *asset_checks], instance=instance, run_config=quiet,
-                       resources=default_resources(), tags=tags, raise_on_error=False)
+    job = definitions_for().resolve_job_def(everything_job.name)
+    return job.execute_in_process(instance=instance, run_config=quiet, tags=tags, raise_on_error=False)
 
 
 def dry_runs(settings: Any) -> list[Any]:
-    try:
-        from reverse_etl import list_definitions, run_push
-    except ImportError:
-        return []
-    out: list[Any] = []
-    try:  # the shipped seeds (warehouse/seeds/*.csv) some definitions join with
-        from pipelines.seeds import load_seeds
+    from pipelines.seeds import load_seeds
+    from reverse_etl import list_definitions, run_push
 
-        load_seeds(settings)
-    except ImportError:
-        pass
+    out: list[Any] = []
+    load_seeds(settings)  # the shipped seeds (warehouse/seeds/*.csv) some definitions join with
     for definition in list_definitions():
         try:
             out.append(run_push(definition.name, settings, dry_run=True))
@@ -157,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     warehouse = _warehouse(args.warehouse)
     if not args.keep_warehouse:
         _fresh(warehouse)
-    with SimulatorProcess(users=args.users, seed=args.seed, port=args.port) as sim:
+    with SimulatorProcess(users=args.users, seed=args.seed, port=args.port, cwd=PROJECT_ROOT) as sim:
         env = {
             "RETURNING_AI_API_KEY": SIM_KEY,
             "RETURNING_AI_BASE_URL": sim.url,
@@ -199,8 +139,7 @@ def table_counts(warehouse: Path) -> dict[str, list[tuple[str, int]]]:
             for name in con.tables(schema):
                 if name.startswith("_dlt"):
                     continue
-                n = con.fetchone(f'SELECT count(*) FROM {schema}."{name}"')
-                out[schema].append((name, int(n[0]) if n else 0))
+                out[schema].append((name, con.row_count(schema, name) or 0))
     return out
 
 

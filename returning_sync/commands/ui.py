@@ -1,4 +1,4 @@
-"""`returning-sync ui`: the simulator and `dagster dev` together, until Ctrl-C.
+"""`returning-sync ui`: the simulator and Dagster's dev server (`dg dev`) together, until Ctrl-C.
 
 The Dagster processes get the environment pointing at the simulator (unless RETURNING_AI_BASE_URL
 is already set, then at that API) and DAGSTER_HOME under the project (`.dagster_home/`).
@@ -16,7 +16,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from returning_sync.commands.demo import DEFAULT_COMMUNITY, PROJECT_ROOT, SIM_KEY, SimulatorProcess, say
+from returning_sync.commands.demo import DEFAULT_COMMUNITY, PROJECT_ROOT, SIM_KEY, say
+from returning_sync.simulator_process import SimulatorProcess
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def dagster_command(host: str, port: int) -> list[str]:
-    exe = Path(sys.executable).with_name("dagster")
-    base = [str(exe)] if exe.exists() else [shutil.which("dagster") or "dagster"]
+    """`dg dev` on the workspace file: Dagster's current CLI (`dagster dev` is superseded by it and
+    warns so); given a workspace, it starts the webserver, daemon and code server directly."""
+    exe = Path(sys.executable).with_name("dg")
+    base = [str(exe)] if exe.exists() else [shutil.which("dg") or "dg"]
     return [*base, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]
 
 
@@ -53,7 +56,7 @@ def _maybe_simulator(args: argparse.Namespace) -> Iterator[str | None]:
     if args.no_simulator:
         yield None
         return
-    with SimulatorProcess(users=args.users, seed=args.seed, port=args.sim_port) as sim:
+    with SimulatorProcess(users=args.users, seed=args.seed, port=args.sim_port, cwd=PROJECT_ROOT) as sim:
         yield sim.url
 
 
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"Dagster UI at http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']}); Ctrl-C stops both")
         say("  Lineage > Materialize all loads everything; Automation turns the schedules and the models "
             "sensor on (all off by default, see assets/automation.toml)")
-        # own process group: on stop, `dagster dev` and everything it spawned get the signal
+        # own process group: on stop, `dg dev` and everything it spawned get the signal
         proc = subprocess.Popen(dagster_command(args.host, args.port), cwd=PROJECT_ROOT, env=env,
                                 start_new_session=True)
         try:
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> int:
-    """Ctrl-C for `dagster dev` (it then stops its webserver, daemon and code server), then force."""
+    """Ctrl-C for `dg dev` (it then stops its webserver, daemon and code server), then force."""
     for sig, wait in ((signal.SIGINT, 30), (signal.SIGTERM, 10), (signal.SIGKILL, 5)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)

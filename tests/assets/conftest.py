@@ -113,9 +113,11 @@ def state_tags(sim: SimAdmin) -> tuple[dict[str, str], tuple[str, str]]:
 
 
 def materialize_everything(sim: SimAdmin, warehouse: Path, instance: DagsterInstance) -> tuple[ExecuteInProcessResult, dict[str, Any], tuple[str, str]]:
-    from assets.checks import asset_checks
-    from assets.ingest import ingest_assets
-    from assets.models import model_assets
+    from assets.checks import build_checks
+    from assets.ingest import build_ingest_assets
+    from assets.models import build_model_assets
+
+    ingest_assets, model_assets, asset_checks = build_ingest_assets(), build_model_assets(), build_checks()
 
     resources = resources_for(sim.base_url, warehouse)
     tags, window = state_tags(sim)

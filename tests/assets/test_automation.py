@@ -10,9 +10,13 @@ from dagster import (
     evaluate_automation_conditions,
 )
 
-from assets.ingest import INCREMENTAL_TABLES, RAW_TABLES, ingest_assets
-from assets.models import model_assets
+from assets.ingest import build_ingest_assets
+from assets.models import build_model_assets
 from assets.resources import default_resources
+from pipelines.tables import INCREMENTAL_TABLES
+from pipelines.tables import RESOURCES as RAW_TABLES
+
+ingest_assets, model_assets = build_ingest_assets(), build_model_assets()
 
 
 def _requested(result) -> set[str]:  # type: ignore[no-untyped-def]

@@ -11,8 +11,9 @@ import pytest
 from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus, build_schedule_context
 
 from assets.automation import load_automation
-from assets.ingest import INCREMENTAL_TABLES, SNAPSHOT_TABLES, WINDOW_TAG
+from assets.ingest import WINDOW_TAG
 from assets.resources import WAREHOUSE_POOL
+from pipelines.tables import INCREMENTAL_TABLES, SNAPSHOT_TABLES
 
 
 def test_definitions_load_with_groups_pools_and_checks() -> None:
@@ -107,3 +108,61 @@ def test_workspace_yaml_loads_the_one_code_location(tmp_path: Path) -> None:
                           env={**os.environ, "DAGSTER_HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Validation successful for code location returning_sync" in done.stderr + done.stdout
+
+
+def test_every_asset_says_in_a_line_what_it_holds() -> None:
+    from assets.definitions import defs
+    from pipelines.tables import TABLES
+    from reverse_etl import list_definitions
+    from warehouse.models import discover_models
+
+    graph = defs.resolve_asset_graph()
+    for row in TABLES:
+        node = graph.get(AssetKey(["returning_raw", row.name]))
+        assert node.description == f"returning_raw.{row.name}: {row.holds}."
+        assert node.metadata["load"].startswith(str(row.load))
+        assert node.metadata["write"] == str(row.write)
+        assert node.metadata["primary_key"] == (", ".join(row.key) or "none")
+    assert graph.get(AssetKey(["returning_raw", "gamification_logs"])).metadata["load"] == (
+        "incremental: date-keyed, partitioned by day, loaded hourly")
+    for model in discover_models():  # the SQL file's header comment
+        node = graph.get(AssetKey(["analytics", model.name]))
+        assert model.description and node.description == model.description
+    for push in list_definitions():
+        node = graph.get(AssetKey(["reverse_etl", push.name]))
+        assert node.description and push.name not in node.description.split()[:2], node.description
+    for key in graph.get_all_asset_keys():
+        assert len(graph.get(key).description or "") > 30, key
+
+
+def test_the_demo_runs_the_named_job_of_every_ingest_and_model_asset(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster import JobDefinition
+
+    from assets.definitions import defs
+    from returning_sync.commands import demo
+
+    job = defs.resolve_job_def("ingest_and_models")
+    keys = {k.path[0] for k in job.asset_layer.selected_asset_keys}
+    assert keys == {"returning_raw", "analytics"}
+    assert {k.name for k in job.asset_layer.asset_graph.asset_check_keys} >= {"primary_key_unique", "fresh"}
+    ran: list[str] = []
+    monkeypatch.setattr(JobDefinition, "execute_in_process", lambda self, **kw: ran.append(self.name))
+    demo.materialize_all(None, ("2026-01-01", "2026-01-31"))
+    assert ran == ["ingest_and_models"]  # not __ephemeral_asset_job__
+
+
+def test_importing_the_asset_modules_builds_nothing() -> None:
+    """Assets, checks and push schedules are built by assets/definitions.py, not on import."""
+    from dagster import AssetsDefinition, ScheduleDefinition
+
+    import assets.checks
+    import assets.ingest
+    import assets.models
+    import assets.reverse_etl
+    import assets.seeds
+
+    built = (AssetsDefinition, ScheduleDefinition)
+    for module in (assets.checks, assets.ingest, assets.models, assets.reverse_etl, assets.seeds):
+        for name, value in vars(module).items():
+            values = value if type(value) in (list, tuple) else [value]
+            assert not any(isinstance(v, built) for v in values), f"{module.__name__}.{name}"

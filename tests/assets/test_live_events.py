@@ -33,8 +33,10 @@ def test_sensor_waits_for_a_sealed_segment(tmp_path: Path, monkeypatch: pytest.M
 
 def test_dagster_load_removes_segments_and_the_check_agrees_with_polled_messages(
         sim: SimAdmin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from assets.checks import asset_checks
-    from assets.ingest import ingest_assets, raw_key
+    from assets.checks import build_checks
+    from assets.ingest import build_ingest_assets, raw_key
+
+    ingest_assets, asset_checks = build_ingest_assets(), build_checks()
 
     landing = tmp_path / "landing"
     monkeypatch.setenv("RETURNING_WEBHOOK_DIR", str(landing))
@@ -63,8 +65,10 @@ def test_dagster_load_removes_segments_and_the_check_agrees_with_polled_messages
 
 def test_seed_assets_load_the_csv_seeds(sim: SimAdmin, tmp_path: Path) -> None:
     """The seeds (warehouse/seeds/*.csv) are Dagster assets the push definitions read upstream."""
-    from assets.reverse_etl import reverse_etl_assets
-    from assets.seeds import seed_assets, seed_key
+    from assets.reverse_etl import build_reverse_etl
+    from assets.seeds import build_seed_assets, seed_key
+
+    (reverse_etl_assets, _), seed_assets = build_reverse_etl(), build_seed_assets()
     from pipelines.seeds import read_seed, seed_files
     from warehouse.connection import connect
     from warehouse.location import WarehouseLocation

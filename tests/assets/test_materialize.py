@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 from dagster import AssetSelection, DagsterInstance, materialize
 
-from assets.ingest import RAW_TABLES
 from assets.instance import ensure_dagster_home
+from pipelines.tables import RESOURCES as RAW_TABLES
 from tests.assets.conftest import Loaded, resources_for
 
 
@@ -65,9 +65,11 @@ def test_materializations_carry_row_counts_and_schema(loaded: Loaded) -> None:
 
 def _run_checks(warehouse: Path, loaded: Loaded, instance: DagsterInstance | None = None,
                 selection: AssetSelection | None = None) -> dict[str, bool]:
-    from assets.checks import asset_checks
-    from assets.ingest import ingest_assets
-    from assets.models import model_assets
+    from assets.checks import build_checks
+    from assets.ingest import build_ingest_assets
+    from assets.models import build_model_assets
+
+    ingest_assets, model_assets, asset_checks = build_ingest_assets(), build_model_assets(), build_checks()
 
     result = materialize([*ingest_assets, *model_assets, *asset_checks], instance=instance or loaded.instance,
                          resources=resources_for(loaded.sim.base_url, warehouse),
@@ -94,7 +96,9 @@ def test_checks_fail_on_broken_data(loaded: Loaded, tmp_path: Path) -> None:
 
 
 def test_freshness_fails_when_never_loaded(loaded: Loaded, tmp_path: Path) -> None:
-    from assets.checks import CHECK_KEYS
+    from assets.checks import build_checks
+
+    CHECK_KEYS = [k for c in build_checks() for k in c.check_keys]
 
     fresh = AssetSelection.checks(*[k for k in CHECK_KEYS if k.name == "fresh"])
     with DagsterInstance.ephemeral() as instance:  # an instance that never saw a load
@@ -131,7 +135,9 @@ def test_backfilling_a_date_range_loads_exactly_that_range(loaded: Loaded, tmp_p
 
     from dagster import AssetKey
 
-    from assets.ingest import raw_incremental
+    from assets.ingest import build_ingest_assets
+
+    raw_incremental = build_ingest_assets().incremental
 
     warehouse = tmp_path / "w.duckdb"
     instance = DagsterInstance.from_config(str(ensure_dagster_home(tmp_path / "home")))
@@ -158,7 +164,9 @@ def test_backfilling_a_date_range_loads_exactly_that_range(loaded: Loaded, tmp_p
 
 def test_hourly_run_a_day_later_loads_exactly_what_is_new(loaded: Loaded, tmp_path: Path) -> None:
     """The scheduled incremental run resumes from the high-water marks stored in the warehouse."""
-    from assets.ingest import WINDOW_TAG, ingest_assets
+    from assets.ingest import WINDOW_TAG, build_ingest_assets
+
+    ingest_assets = build_ingest_assets()
 
     warehouse = tmp_path / "w.duckdb"
     shutil.copy(loaded.warehouse, warehouse)  # dlt's state travels inside the warehouse

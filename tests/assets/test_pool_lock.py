@@ -31,8 +31,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RUN = textwrap.dedent("""
     import json, sys
     from dagster import DagsterInstance, materialize
-    from assets.ingest import raw_snapshot
-    from assets.models import model_assets
+    from assets.ingest import build_ingest_assets
+    from assets.models import build_model_assets
+
+    raw_snapshot, model_assets = build_ingest_assets().snapshot, build_model_assets()
     from tests.assets.conftest import resources_for
 
     home, warehouse, sim_url, lock_wait = sys.argv[1:5]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from assets.ingest import RAW_TABLES
 from assets.instance import ensure_dagster_home
+from pipelines.tables import RESOURCES as RAW_TABLES
 from returning_sync.commands.ui import dagster_command
 from tests.simadmin import COMMUNITY_ID, FULL_KEY
 

@@ -13,9 +13,10 @@ from dagster import AssetKey, DagsterInstance, materialize
 from dagster._serdes import serialize_value
 
 from assets.checks import build_checks
-from assets.ingest import RAW_TABLES, build_ingest_assets
+from assets.ingest import build_ingest_assets
 from assets.models import build_model_assets
 from assets.resources import WAREHOUSE_POOL, Warehouse
+from pipelines.tables import RESOURCES as RAW_TABLES
 from tests.assets.conftest import resources_for, state_tags
 from tests.assets.test_materialize import check_results
 from tests.simadmin import SimAdmin

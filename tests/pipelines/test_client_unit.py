@@ -188,7 +188,7 @@ def test_settings_from_env_reads_every_surface_and_overrides(tmp_path) -> None:
     assert (s.integration_url, s.partner_url, s.application_url) == ("http://all", "http://partner", "http://all")
     assert s.concurrency == 2 and str(s.warehouse) == "x/y.duckdb"
     ep = s.endpoint("redemption_transactions")
-    assert ep.path == "/apis/v2/redemptions" and ep.f("from") == "since" and ep.f("to") == "updatedTo"
+    assert ep.path == "/apis/v2/redemptions" and ep.name_for("from") == "since" and ep.name_for("to") == "updatedTo"
 
 
 def test_community_id_fills_paths_and_is_required_when_needed() -> None:

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from pipelines.config import Settings
-from pipelines.context import RESOURCES
 from pipelines.sync import run_sync
+from pipelines.tables import RESOURCES
 from tests.pipelines.conftest import counts
 from tests.pipelines.truth import compare, truth_form, warehouse_rows
 from tests.simadmin import SimAdmin

@@ -33,7 +33,9 @@ def materialize_snapshot(sim: SimAdmin, warehouse: Path, home: Path | None) -> A
     from dagster import DagsterInstance, materialize
     from dagster_dlt import DagsterDltResource
 
-    from assets.ingest import raw_snapshot
+    from assets.ingest import build_ingest_assets
+
+    raw_snapshot = build_ingest_assets().snapshot
     from assets.instance import ensure_dagster_home
     from assets.resources import ReturningApiSettings, Warehouse
 

@@ -7,14 +7,11 @@ from typing import Any
 from dagster import AssetKey, DefaultScheduleStatus, materialize
 
 from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse, ReturningApiSettings
-from assets.reverse_etl import (
-    reverse_etl_assets,
-    reverse_etl_checks,
-    reverse_etl_schedules,
-    upstream_keys,
-)
+from assets.reverse_etl import build_push_schedules, build_reverse_etl, upstream_keys
 from reverse_etl import get_definition
 from tests.simadmin import SimAdmin
+
+(reverse_etl_assets, reverse_etl_checks), reverse_etl_schedules = build_reverse_etl(), build_push_schedules()
 
 
 def _asset(name: str) -> Any:

@@ -6,18 +6,16 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import socket
-import subprocess
 import sys
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from returning_sync.server_process import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "whk_test_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -72,31 +70,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@dataclass
-class Receiver:
-    """A receiver process (`python -m webhooks`) and everything it printed."""
+class Receiver(ServerProcess):
+    """A receiver process (`python -m webhooks`) landing into `directory`, and everything it printed."""
 
-    proc: subprocess.Popen
-    url: str
-    directory: Path
-    output: list[str] = field(default_factory=list)
+    def __init__(self, directory: Path, cmd: list[str], env: dict[str, str]) -> None:
+        super().__init__("webhooks", cmd, cwd=REPO, env=env, stop_timeout=20)
+        self.directory = directory
 
     @property
     def endpoint(self) -> str:
         return self.url + PATH
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
 
 def receiver_env(directory: Path, key: str | None = KEY, aes_key: str | None = AES_KEY) -> dict[str, str]:
@@ -113,20 +96,8 @@ def receiver_env(directory: Path, key: str | None = KEY, aes_key: str | None = A
 def start_receiver(directory: Path, *args: str, port: int = 0, env: dict[str, str] | None = None,
                    command: tuple[str, ...] = ("-m", "webhooks")) -> Receiver:
     """Start a receiver on loopback; return once it printed that it listens."""
-    proc = subprocess.Popen([sys.executable, *command, "--host", "127.0.0.1", "--port", str(port), *args],
-                            env=env or receiver_env(directory), cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    output: list[str] = []
-    for line in proc.stdout:
-        output.append(line)
-        m = re.search(r"webhooks listening on (http://\S+)", line)
-        if m:
-            receiver = Receiver(proc, m.group(1), directory, output)
-            threading.Thread(target=lambda: output.extend(proc.stdout or ()), daemon=True).start()
-            return receiver
-    proc.wait()
-    raise RuntimeError("receiver exited before it was ready:\n" + "".join(output))
+    cmd = [sys.executable, *command, "--host", "127.0.0.1", "--port", str(port), *args]
+    return Receiver(directory, cmd, env or receiver_env(directory)).start()
 
 
 def landed(directory: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,48 @@
+"""Small entity lists and one-response tables, read whole each run: the store's products,
+categories and config, leaderboards, streaks, tiers, bulk jobs, redemption statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import dlt
+from dlt.extract.resource import DltResource
+
+from pipelines.context import RunContext
+from pipelines.declared import drop_null_objects, empty_table
+from pipelines.pagination import dig
+from pipelines.resources.common import with_timestamps
+from pipelines.tables import table
+
+
+def entity_list_resource(ctx: RunContext, name: str, endpoint: str) -> DltResource:
+    """A small entity list read whole each run and merged on its key."""
+
+    @dlt.resource(**table(name).hints())
+    def entity_list() -> Iterator[list[dict[str, Any]]]:
+        ctx.tracker.start(name)
+        empty = True
+        for page in ctx.client.paginate(endpoint):
+            ctx.tracker.page(name, len(page))
+            if page:
+                empty = False
+                yield drop_null_objects(name, with_timestamps(page))
+        if empty:
+            yield empty_table(name)
+
+    return entity_list()
+
+
+def one_response_resource(ctx: RunContext, name: str, endpoint: str) -> DltResource:
+    """One response's `data` (an object or a list) as the table's rows."""
+
+    @dlt.resource(**table(name).hints())
+    def one_response() -> Iterator[list[dict[str, Any]]]:
+        ctx.tracker.start(name)
+        data = dig({"data": ctx.client.request_json(endpoint)}, ctx.settings.endpoint(endpoint).records)
+        rows = [data] if isinstance(data, dict) else [r for r in data or [] if isinstance(r, dict)]
+        ctx.tracker.page(name, len(rows))
+        yield drop_null_objects(name, with_timestamps(rows)) if rows else empty_table(name)
+
+    return one_response()
