@@ -3,8 +3,10 @@
 `Warehouse` is the one place that says where data lives (a dlt destination and, for DuckDB, its
 file); the client's settings for a run are built from both resources (`ReturningApiSettings.settings
 (warehouse)`), so the load, the models, the checks and the pushes can never point at two places.
-Unset fields fall back to the environment (`RETURNING_AI_*`, `RETURNING_DESTINATION`,
-`RETURNING_WAREHOUSE`, see shared/interfaces.md) when a run starts, not when the code location loads.
+A field that is set is an explicit argument; unset fields resolve in the project's one order
+(`warehouse.configuration`: `RETURNING_*` variables, then dlt's `sources.returning_ai` in the
+environment, `.dlt/secrets.toml` or `.dlt/config.toml`) when a run starts, not when the code
+location loads.
 
 Pools (`warehouse_pool`): on DuckDB every step that opens the file, readers included, shares the
 one pool `duckdb_warehouse` (DuckDB admits one process at a time). On a server destination each
@@ -16,7 +18,6 @@ writing different tables overlap and two runs never rebuild the same table at on
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -32,13 +33,6 @@ from warehouse.location import WarehouseLocation
 # runs queue for the single-writer lock instead of failing on it.
 WAREHOUSE_POOL = "duckdb_warehouse"
 INGEST_POOL = "returning_raw"  # server destinations: the dlt load (one pipeline state, one at a time)
-
-API_FIELDS = {
-    "api_key": "RETURNING_AI_API_KEY",
-    "base_url": "RETURNING_AI_BASE_URL",
-    "community_id": "RETURNING_AI_COMMUNITY_ID",
-}
-
 
 class Warehouse(ConfigurableResource):
     """Where data lives. `destination` unset: $RETURNING_DESTINATION or duckdb; `path` unset:
@@ -73,11 +67,6 @@ class Warehouse(ConfigurableResource):
         location = self.location()
         return not location.embedded or location.file.exists()
 
-    def environment(self) -> dict[str, str]:
-        """The settings' environment variables for this warehouse."""
-        location = self.location()
-        return {"RETURNING_DESTINATION": location.destination, "RETURNING_WAREHOUSE": str(location.path)}
-
     @contextmanager
     def connection(self, read_only: bool = False) -> Iterator[Connection]:
         """The warehouse port's connection (SQL in DuckDB's dialect, transpiled for the destination)."""
@@ -95,32 +84,29 @@ class DuckDBWarehouse(Warehouse):
 
 
 class ReturningApiSettings(ConfigurableResource):
-    """Where the Returning.AI API is and which key to use; unset fields come from the environment.
-    Where the data goes is the `Warehouse` resource's alone.
+    """Where the Returning.AI API is and which key to use; unset fields (and every other setting)
+    resolve as `pipelines.config.Settings.from_env` does. Where the data goes is the `Warehouse`
+    resource's alone.
 
-    Leave `api_key` unset (RETURNING_AI_API_KEY is read when a run starts) or pass
-    `EnvVar("...")`: Dagster stores a literal value in its run records and shows it in the UI."""
+    Leave `api_key` unset (RETURNING_AI_API_KEY, SOURCES__RETURNING_AI__API_KEY or
+    `.dlt/secrets.toml` are read when a run starts) or pass `EnvVar("...")`: Dagster stores a
+    literal value in its run records and shows it in the UI."""
 
     api_key: str | None = None
     base_url: str | None = None
     community_id: str | None = None
 
-    def environment(self, warehouse: Warehouse | None = None) -> dict[str, str]:
-        env = dict(os.environ)
-        for field, var in API_FIELDS.items():
-            value = getattr(self, field)
-            if value:
-                env[var] = value
-        if warehouse is not None:
-            env.update(warehouse.environment())
-        return env
-
     def settings(self, warehouse: Warehouse) -> Any:
         """The client's `pipelines.config.Settings` for these values, writing to `warehouse`."""
-        return settings_from(self.environment(warehouse))
+        from pipelines.config import Settings
+
+        location = warehouse.location()
+        return Settings.from_env(api_key=self.api_key, base_url=self.base_url, community_id=self.community_id,
+                                 destination=location.destination, warehouse=location.path)
 
 
 def settings_from(env: Mapping[str, str]) -> Any:
+    """Settings from `env` alone (no process environment, no dlt providers): placeholders."""
     from pipelines.config import Settings
 
     return Settings.from_env(dict(env))

@@ -12,6 +12,7 @@ keys keep two pushes exact anyway; the pool keeps one waiting instead of finding
 
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from dagster import (
@@ -33,12 +34,23 @@ from dagster import (
 
 from assets.automation import ON
 from assets.resources import ReturningApiSettings, Warehouse, configured_destination, kinds, warehouse_pool
+from pipelines.errors import ConfigError
 from reverse_etl import Definition, list_definitions, run_push
 from reverse_etl.ledger import SCHEMA, has_schema, stale_pushes
+from warehouse.configuration import Resolver, as_number
 
 GROUP = "reverse_etl"
-REJECTION_THRESHOLD = float(os.environ.get("RETURNING_PUSH_MAX_REJECTION_RATE", "0.05"))
-STALE_JOB_MINUTES = float(os.environ.get("RETURNING_PUSH_STALE_JOB_MINUTES", "60"))
+# the checks' limits, resolved when a check runs (warehouse.configuration: an argument, the variable,
+# then dlt's `sources.returning_ai.<name>`), with their defaults
+THRESHOLD_ALIASES = {"push_max_rejection_rate": "RETURNING_PUSH_MAX_REJECTION_RATE",
+                     "push_stale_job_minutes": "RETURNING_PUSH_STALE_JOB_MINUTES"}
+THRESHOLD_DEFAULTS = {"push_max_rejection_rate": 0.05, "push_stale_job_minutes": 60.0}
+
+
+def threshold(name: str, environ: Mapping[str, str] | None = None) -> float:
+    """A check's limit (`push_max_rejection_rate`, `push_stale_job_minutes`) as configured now."""
+    found = Resolver(THRESHOLD_ALIASES, environ=environ, error=ConfigError).first(name)
+    return THRESHOLD_DEFAULTS[name] if found is None else as_number(found, float, ConfigError)
 
 
 def push_key(definition: Definition) -> AssetKey:
@@ -137,22 +149,26 @@ def build_push_checks(definition: Definition, destination: str | None = None) ->
     pool = warehouse_pool(None, destination or configured_destination())  # readers: DuckDB's pool, or none
 
     @asset_check(asset=key, name="rejection_rate_below_threshold", pool=pool,
-                 description=f"Rejected rows of the latest push stay under {REJECTION_THRESHOLD:.0%}.")
+                 description="Rejected rows of the latest push stay under the configured share "
+                             "(RETURNING_PUSH_MAX_REJECTION_RATE, "
+                             f"{THRESHOLD_DEFAULTS['push_max_rejection_rate']:.0%} by default).")
     def _rejections(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         push = _latest_push(warehouse, definition.name)
         if push is None:
             return AssetCheckResult(passed=True, metadata={"note": "no push yet"})
-        rate = rejection_rate(push)
+        rate, limit = rejection_rate(push), threshold("push_max_rejection_rate")
         return AssetCheckResult(
-            passed=rate <= REJECTION_THRESHOLD, severity=AssetCheckSeverity.WARN,
-            metadata={"rejection_rate": rate, "threshold": REJECTION_THRESHOLD, "push_id": push["push_id"]},
+            passed=rate <= limit, severity=AssetCheckSeverity.WARN,
+            metadata={"rejection_rate": rate, "threshold": limit, "push_id": push["push_id"]},
         )
 
     @asset_check(asset=key, name="no_job_left_unfinished", pool=pool,
-                 description=f"No upload stays non-terminal longer than {STALE_JOB_MINUTES:g} minutes.")
+                 description="No upload stays non-terminal longer than the configured minutes "
+                             "(RETURNING_PUSH_STALE_JOB_MINUTES, "
+                             f"{THRESHOLD_DEFAULTS['push_stale_job_minutes']:g} by default).")
     def _stale(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         with warehouse.connection(read_only=True) as con:
-            stale = stale_pushes(con, definition.name, STALE_JOB_MINUTES)
+            stale = stale_pushes(con, definition.name, threshold("push_stale_job_minutes"))
         return AssetCheckResult(
             passed=not stale,
             metadata={"stale_pushes": MetadataValue.json(

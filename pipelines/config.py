@@ -1,14 +1,19 @@
-"""Settings of the client and the sync, read from the environment (shared/interfaces.md).
+"""Settings of the client and the sync.
+
+Every setting resolves in the project's one order (`warehouse.configuration`): an explicit argument,
+then its `RETURNING_*` environment variable (shared/interfaces.md; the table `ALIASES`), then dlt's
+providers under `sources.returning_ai` (`SOURCES__RETURNING_AI__<FIELD>`, `.dlt/secrets.toml`,
+`.dlt/config.toml`, ...; the key is the field's name), then the default. A bad value ends in one
+`ConfigError` line naming the setting and where it came from, never the key.
 
 The API key never appears in `repr`, `str` or any message (see `errors.scrub`)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
@@ -16,7 +21,8 @@ from typing import Any
 
 from pipelines.errors import ConfigError, register_secret
 from pipelines.registry import Endpoint, build_registry
-from warehouse.location import DEFAULT_DESTINATION, DEFAULT_WAREHOUSE, WarehouseLocation
+from warehouse.configuration import Found, Resolver, as_number, as_text
+from warehouse.location import DEFAULT_DESTINATION, DEFAULT_WAREHOUSE, LOCATION_ALIASES, WarehouseLocation
 
 PRODUCTION_URLS = {
     "integration": "https://integration.returning.ai",
@@ -24,19 +30,26 @@ PRODUCTION_URLS = {
     "application": "https://application.returning.ai",
 }
 
-# env var -> (field, parser)
-_NUMERIC_ENV: dict[str, tuple[str, type]] = {
-    "RETURNING_SYNC_CONCURRENCY": ("concurrency", int),
-    "RETURNING_SYNC_TIMEOUT": ("timeout", float),
-    "RETURNING_SYNC_MAX_ATTEMPTS": ("max_attempts", int),
-    "RETURNING_SYNC_BACKOFF_BASE": ("backoff_base", float),
-    "RETURNING_SYNC_BACKOFF_MAX": ("backoff_max", float),
-    "RETURNING_SYNC_RATE_LIMIT": ("rate_limit", float),
-    "RETURNING_SYNC_LOOKBACK_SECONDS": ("lookback_seconds", float),
-    "RETURNING_SYNC_LOOKBACK_DAYS": ("lookback_days", int),
-    "RETURNING_SYNC_DAILY_LOOKBACK_DAYS": ("daily_lookback_days", int),
-    "RETURNING_SYNC_HISTORY_DAYS": ("history_days", int),
-    "RETURNING_SYNC_LOCK_WAIT": ("lock_wait", float),
+# setting -> its documented environment variable (`base_url`: every surface whose own URL is unset)
+ALIASES: dict[str, str] = {
+    "api_key": "RETURNING_AI_API_KEY",
+    "base_url": "RETURNING_AI_BASE_URL",
+    **{f"{surface}_url": f"RETURNING_AI_{surface.upper()}_URL" for surface in PRODUCTION_URLS},
+    "community_id": "RETURNING_AI_COMMUNITY_ID",
+    **LOCATION_ALIASES,
+    "concurrency": "RETURNING_SYNC_CONCURRENCY",
+    "timeout": "RETURNING_SYNC_TIMEOUT",
+    "max_attempts": "RETURNING_SYNC_MAX_ATTEMPTS",
+    "backoff_base": "RETURNING_SYNC_BACKOFF_BASE",
+    "backoff_max": "RETURNING_SYNC_BACKOFF_MAX",
+    "rate_limit": "RETURNING_SYNC_RATE_LIMIT",
+    "lookback_seconds": "RETURNING_SYNC_LOOKBACK_SECONDS",
+    "lookback_days": "RETURNING_SYNC_LOOKBACK_DAYS",
+    "daily_lookback_days": "RETURNING_SYNC_DAILY_LOOKBACK_DAYS",
+    "history_days": "RETURNING_SYNC_HISTORY_DAYS",
+    "lock_wait": "RETURNING_SYNC_LOCK_WAIT",
+    "duckdb_memory_limit": "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT",
+    "registry_overrides": "RETURNING_SYNC_REGISTRY_OVERRIDES",
 }
 
 
@@ -64,34 +77,47 @@ class Settings:
     # RETURNING_SYNC_DUCKDB_MEMORY_LIMIT=off leaves DuckDB's own default (80% of RAM).
     duckdb_memory_limit: str | None = "512MB"
     registry_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # setting -> where its value came from (`RETURNING_SYNC_CONCURRENCY in the environment`), for messages
+    origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         register_secret(self.api_key)
         if not self.api_key:
-            raise ConfigError("RETURNING_AI_API_KEY is not set (environment or .dlt/secrets.toml): "
+            raise ConfigError("RETURNING_AI_API_KEY is not set (nor SOURCES__RETURNING_AI__API_KEY, nor api_key "
+                              "under [sources.returning_ai] in .dlt/secrets.toml): "
                               "create a key under community settings > API keys")
         if any(c.isspace() for c in self.api_key):
-            raise ConfigError("RETURNING_AI_API_KEY contains whitespace: paste the key alone")
+            raise ConfigError(f"the API key contains whitespace{self._from('api_key')}: paste the key alone")
         for name in ("integration_url", "partner_url", "application_url"):
             url = getattr(self, name)
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                raise ConfigError(f"{name.replace('_', ' ')} must start with http:// or https://, got {url!r}")
+                raise ConfigError(f"{name.replace('_', ' ')} must start with http:// or https://, "
+                                  f"got {url!r}{self._from(name)}")
         if self.concurrency < 1 or self.concurrency > 64:
-            raise ConfigError(f"concurrency must be between 1 and 64, got {self.concurrency}")
+            raise ConfigError(f"concurrency must be between 1 and 64, got {self.concurrency}{self._from('concurrency')}")
         if self.timeout <= 0 or self.max_attempts < 1:
-            raise ConfigError("timeout must be positive and max_attempts at least 1")
+            raise ConfigError("timeout must be positive and max_attempts at least 1"
+                              f"{self._from('timeout', 'max_attempts')}")
         if self.rate_limit is not None and self.rate_limit <= 0:
-            raise ConfigError(f"rate limit must be positive requests per second, got {self.rate_limit}")
+            raise ConfigError(f"rate limit must be positive requests per second, got {self.rate_limit}"
+                              f"{self._from('rate_limit')}")
         if self.duckdb_memory_limit is not None and not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", self.duckdb_memory_limit):
-            raise ConfigError(f"RETURNING_SYNC_DUCKDB_MEMORY_LIMIT must look like 512MB or 2GB, got {self.duckdb_memory_limit!r}")
+            raise ConfigError(f"duckdb_memory_limit must look like 512MB or 2GB (or off), "
+                              f"got {self.duckdb_memory_limit!r}{self._from('duckdb_memory_limit')}")
         if self.lock_wait < 0:
-            raise ConfigError(f"RETURNING_SYNC_LOCK_WAIT must be >= 0 seconds, got {self.lock_wait}")
+            raise ConfigError(f"lock_wait must be >= 0 seconds, got {self.lock_wait}{self._from('lock_wait')}")
         if min(self.lookback_seconds, self.lookback_days, self.daily_lookback_days) < 0 or not 1 <= self.history_days <= 3650:
-            raise ConfigError("lookbacks must be >= 0 and history_days between 1 and 3650")
+            raise ConfigError("lookbacks must be >= 0 and history_days between 1 and 3650"
+                              f"{self._from('lookback_seconds', 'lookback_days', 'daily_lookback_days', 'history_days')}")
         try:
             self.registry  # noqa: B018 - validate overrides now, with one clear line
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        except ConfigError as exc:  # the registry names the endpoint and option; this, where it was set
+            raise ConfigError(f"{exc}{self._from('registry_overrides')}") from None
+
+    def _from(self, *names: str) -> str:
+        """` (from RETURNING_SYNC_CONCURRENCY in the environment)`: where the named settings were set."""
+        told = [self.origins[n] for n in names if n in self.origins]
+        return f" (from {', '.join(told)})" if told else ""
 
     def __str__(self) -> str:
         return repr(self)
@@ -115,60 +141,32 @@ class Settings:
         return str(getattr(self, f"{surface}_url")).rstrip("/")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {"api_key": env.get("RETURNING_AI_API_KEY", "").strip()}
-        if not values["api_key"] and environ is None:
-            values["api_key"] = key_from_secrets_file()
-        base = env.get("RETURNING_AI_BASE_URL")
-        for surface in PRODUCTION_URLS:
-            url = env.get(f"RETURNING_AI_{surface.upper()}_URL") or base
-            if url:
-                values[f"{surface}_url"] = url
-        if env.get("RETURNING_AI_COMMUNITY_ID"):
-            values["community_id"] = env["RETURNING_AI_COMMUNITY_ID"].strip()
-        location = WarehouseLocation.from_env(env)
-        values["warehouse"], values["destination"] = location.path, location.destination
-        for var, (name, parse) in _NUMERIC_ENV.items():
-            raw = env.get(var)
-            if raw:
-                try:
-                    values[name] = parse(raw)
-                except ValueError:
-                    raise ConfigError(f"{var} must be a {parse.__name__}, got {raw!r}") from None
-        if env.get("RETURNING_SYNC_DUCKDB_MEMORY_LIMIT"):
-            limit = env["RETURNING_SYNC_DUCKDB_MEMORY_LIMIT"].strip()
-            values["duckdb_memory_limit"] = None if limit.lower() in ("off", "none", "default") else limit
-        if env.get("RETURNING_SYNC_REGISTRY_OVERRIDES"):
-            values["registry_overrides"] = load_overrides(env["RETURNING_SYNC_REGISTRY_OVERRIDES"])
-        known = {f.name for f in fields(cls)}
-        unknown = set(overrides) - known
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, providers: bool | None = None,
+                 **explicit: Any) -> Settings:
+        """The settings in the one order: `explicit` (None = unset; `base_url` sets every surface),
+        `RETURNING_*` in `environ`, dlt's providers, defaults. `environ` None: the process
+        environment and dlt's providers; a mapping: that mapping alone. `providers=False` leaves
+        dlt out (the sync's first read, sent before dlt is imported)."""
+        unknown = set(explicit) - SETTINGS - {"base_url"}
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        if isinstance(values.get("warehouse"), str):
-            values["warehouse"] = Path(values["warehouse"])
-        return cls(**values)
+        lookup = Resolver(ALIASES, explicit, environ, providers=providers, error=ConfigError)
+        values: dict[str, Any] = {}
+        origins: dict[str, str] = {}
+        for name in sorted(SETTINGS - set(LOCATION_ALIASES)):
+            names = (name, "base_url") if name.endswith("_url") else (name,)
+            found = lookup.first(*names, secret=name == "api_key")
+            if found is not None:
+                values[name] = PARSERS.get(name, _text)(found)
+                origins[name] = found.origin
+        location = WarehouseLocation.resolve(lookup)
+        values["warehouse"], values["destination"] = location.path, location.destination
+        return cls(**{"api_key": "", **values}, origins=origins)
 
 
-SECRETS_FILE = Path(".dlt") / "secrets.toml"  # dlt's place for secrets, git-ignored
-
-
-def key_from_secrets_file(path: Path = SECRETS_FILE) -> str:
-    """`RETURNING_AI_API_KEY = "..."` from `.dlt/secrets.toml` in the working directory ('' if absent)."""
-    if not path.is_file():
-        return ""
-    try:
-        value = tomllib.loads(path.read_text(encoding="utf-8")).get("RETURNING_AI_API_KEY", "")
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    if not isinstance(value, str):
-        raise ConfigError(f"RETURNING_AI_API_KEY in {path} must be a string")
-    return value.strip()
-
-
-def load_overrides(spec: str) -> dict[str, Any]:
-    """Registry overrides from inline JSON, or from a .toml / .json file path."""
+def load_overrides(spec: str, origin: str = "RETURNING_SYNC_REGISTRY_OVERRIDES") -> dict[str, Any]:
+    """Registry overrides from inline JSON, or from a .toml / .json file path (`origin`: where the
+    spec was set, for messages)."""
     text = spec.strip()
     try:
         if text.startswith("{"):
@@ -176,11 +174,41 @@ def load_overrides(spec: str) -> dict[str, Any]:
         else:
             path = Path(text)
             if not path.is_file():
-                raise ConfigError(f"RETURNING_SYNC_REGISTRY_OVERRIDES: no such file {path}")
+                raise ConfigError(f"{origin}: no such file {path}")
             raw = path.read_text(encoding="utf-8")
             data = tomllib.loads(raw) if path.suffix == ".toml" else json.loads(raw)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"RETURNING_SYNC_REGISTRY_OVERRIDES is not valid TOML/JSON: {exc}") from None
+        raise ConfigError(f"{origin} is not valid TOML/JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError("RETURNING_SYNC_REGISTRY_OVERRIDES must hold a table of endpoint names")
+        raise ConfigError(f"{origin} must hold a table of endpoint names")
     return data
+
+
+def _text(found: Found) -> str:
+    return as_text(found, ConfigError)
+
+
+def _number(kind: type[int] | type[float]) -> Callable[[Found], Any]:
+    return lambda found: as_number(found, kind, ConfigError)
+
+
+def _memory_limit(found: Found) -> str | None:
+    text = _text(found)
+    return None if text.lower() in ("off", "none", "default") else text
+
+
+def _overrides(found: Found) -> Mapping[str, Any]:
+    if isinstance(found.value, Mapping):  # a table in .dlt/config.toml, or a mapping passed in code
+        return found.value
+    return load_overrides(_text(found), found.origin)
+
+
+SETTINGS = frozenset(f.name for f in fields(Settings)) - {"origins"}
+PARSERS: dict[str, Callable[[Found], Any]] = {
+    **{name: _number(int) for name in ("concurrency", "max_attempts", "lookback_days", "daily_lookback_days",
+                                       "history_days")},
+    **{name: _number(float) for name in ("timeout", "backoff_base", "backoff_max", "rate_limit",
+                                         "lookback_seconds", "lock_wait")},
+    "duckdb_memory_limit": _memory_limit,
+    "registry_overrides": _overrides,
+}

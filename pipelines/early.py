@@ -36,7 +36,8 @@ def key_of(endpoint: str, url: str, params: Any, json: Any) -> bytes:
 
 
 def _owner(settings: Settings) -> str:
-    return f"{settings.integration_url}|{hash(settings.api_key)}"
+    # the rate too: a run whose settings came out otherwise once dlt's providers were read keeps its own
+    return f"{settings.integration_url}|{hash(settings.api_key)}|{settings.rate_limit}"
 
 
 def shared_limiter(settings: Settings) -> RateLimiter | None:

@@ -18,7 +18,7 @@ import duckdb
 
 from returning_errors import Busy, ConfigError
 from warehouse.connection import WarehouseMissing
-from warehouse.location import DEFAULT_WAREHOUSE
+from warehouse.location import WarehouseLocation
 
 Error = duckdb.Error  # for callers that must tell DuckDB's errors apart without importing duckdb
 
@@ -28,8 +28,8 @@ class WarehouseLocked(Busy):
 
 
 def warehouse_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """The warehouse file: the argument, else $RETURNING_WAREHOUSE, else the project default."""
-    return Path(path or os.environ.get("RETURNING_WAREHOUSE") or DEFAULT_WAREHOUSE)
+    """The warehouse file: the argument, else as configured (`WarehouseLocation.from_env`)."""
+    return Path(path) if path else WarehouseLocation.from_env().path
 
 
 def _is_lock_error(exc: BaseException) -> bool:

@@ -4,7 +4,9 @@
 own conventions only (`DESTINATION__POSTGRES__CREDENTIALS`, or `[destination.postgres]` in
 `.dlt/secrets.toml`); this module never reads them itself, it asks dlt. `RETURNING_WAREHOUSE` is the
 DuckDB file, and on every destination the folder beside it keeps dlt's local working directory and
-the sync lock. Schema names are the same everywhere.
+the sync lock. Both resolve in the project's one order (`warehouse.configuration`): an explicit
+argument, the `RETURNING_*` variable, then dlt's `sources.returning_ai.destination` / `.warehouse`.
+Schema names are the same everywhere.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from returning_errors import ConfigError
+from warehouse.configuration import Resolver, as_text
 
 DEFAULT_DESTINATION = "duckdb"
 DEFAULT_WAREHOUSE = "warehouse/returning.duckdb"
@@ -29,6 +34,7 @@ DIALECTS = {
     "dremio": "dremio", "fabric": "tsql", "sqlalchemy": "postgres",
 }
 EMBEDDED = ("duckdb",)  # a file on this machine: one writing process at a time
+LOCATION_ALIASES = {"destination": "RETURNING_DESTINATION", "warehouse": "RETURNING_WAREHOUSE"}
 
 
 @dataclass(frozen=True)
@@ -41,9 +47,15 @@ class WarehouseLocation:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, destination: str | None = None,
                  path: str | os.PathLike[str] | None = None) -> WarehouseLocation:
-        env = os.environ if environ is None else environ
-        name = (destination or env.get("RETURNING_DESTINATION") or DEFAULT_DESTINATION).strip().lower()
-        return cls(destination=name, path=Path(path or env.get("RETURNING_WAREHOUSE") or DEFAULT_WAREHOUSE))
+        """`environ` None: the process environment and dlt's providers; a mapping: it alone."""
+        explicit = {"destination": destination, "warehouse": path}
+        return cls.resolve(Resolver(LOCATION_ALIASES, explicit, environ, error=ConfigError))
+
+    @classmethod
+    def resolve(cls, settings: Resolver) -> WarehouseLocation:
+        destination, path = settings.first("destination"), settings.first("warehouse")
+        return cls(destination=as_text(destination, settings.error).lower() if destination else DEFAULT_DESTINATION,
+                   path=Path(as_text(path, settings.error)) if path else Path(DEFAULT_WAREHOUSE))
 
     @property
     def dialect(self) -> str:

@@ -1,17 +1,23 @@
-"""Receiver settings from the environment. The keys never appear in a repr, a message or a log: a bad
-setting is a `ConfigError` (exit 2) naming the variable and the kind of fault, never the value."""
+"""Receiver settings. The keys never appear in a repr, a message or a log.
+
+They resolve in the project's one order (`warehouse.configuration`): the `RETURNING_WEBHOOK_*`
+variable, then dlt's `sources.returning_ai.webhook_key` / `webhook_aes_key` (secrets: the
+environment or `.dlt/secrets.toml`) / `webhook_dir`. dlt is imported only for what the
+environment leaves unset."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from returning_errors import ConfigError
+from warehouse.configuration import Found, Resolver, as_text
 
 DEFAULT_DIR = Path("warehouse/landing/webhooks")
 AES_KEY_LENGTH = 32
+ALIASES = {"webhook_key": "RETURNING_WEBHOOK_KEY", "webhook_aes_key": "RETURNING_WEBHOOK_AES_KEY",
+           "webhook_dir": "RETURNING_WEBHOOK_DIR"}
 
 
 @dataclass(frozen=True)
@@ -24,34 +30,43 @@ class WebhookSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, allow_no_key: bool = False) -> WebhookSettings:
-        """Read `RETURNING_WEBHOOK_KEY`, `RETURNING_WEBHOOK_AES_KEY` and `RETURNING_WEBHOOK_DIR`.
+        """Read `RETURNING_WEBHOOK_KEY`, `RETURNING_WEBHOOK_AES_KEY` and `RETURNING_WEBHOOK_DIR`
+        (or their dlt names; `environ` given: that mapping alone).
 
         Without a key every delivery would be accepted from anyone who can reach the port, so a
         missing key is a configuration error unless the caller opts out (`--allow-no-key`)."""
-        env = os.environ if environ is None else environ
-        api_key = env.get("RETURNING_WEBHOOK_KEY", "").strip() or None
-        if api_key is None and not allow_no_key:
+        settings = _resolver(environ)
+        key = settings.first("webhook_key", secret=True)
+        if key is None and not allow_no_key:
             raise ConfigError(
-                "RETURNING_WEBHOOK_KEY is not set: set it to the key the community sends as x-api-key, "
+                "RETURNING_WEBHOOK_KEY is not set (nor webhook_key under [sources.returning_ai] in "
+                ".dlt/secrets.toml): set it to the key the community sends as x-api-key, "
                 "or pass --allow-no-key to accept deliveries without one")
-        raw_aes = env.get("RETURNING_WEBHOOK_AES_KEY", "")
-        aes_key = parse_aes_key(raw_aes) if raw_aes.strip() else None
-        directory = Path(env.get("RETURNING_WEBHOOK_DIR", "").strip() or DEFAULT_DIR)
-        return cls(api_key=api_key, aes_key=aes_key, directory=directory)
+        aes = settings.first("webhook_aes_key", secret=True)
+        return cls(api_key=as_text(key, ConfigError) if key else None,
+                   aes_key=parse_aes_key(as_text(aes, ConfigError), aes.name) if aes else None,
+                   directory=_directory(settings.first("webhook_dir")))
 
 
-def parse_aes_key(raw: str) -> bytes:
+def parse_aes_key(raw: str, name: str = "RETURNING_WEBHOOK_AES_KEY") -> bytes:
     """The key's 32 ASCII characters are the 256-bit key (contract 9)."""
     value = raw.strip()
     if len(value) != AES_KEY_LENGTH or not value.isascii():
         # the length and the kind of fault only: never the value, not even in part
         raise ConfigError(
-            f"RETURNING_WEBHOOK_AES_KEY must be {AES_KEY_LENGTH} ASCII characters "
+            f"{name} must be {AES_KEY_LENGTH} ASCII characters "
             f"(got {len(value)} characters{'' if value.isascii() else ', not all ASCII'})")
     return value.encode("ascii")
 
 
 def landing_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The landing folder, for the loader (which needs no keys)."""
-    env = os.environ if environ is None else environ
-    return Path(env.get("RETURNING_WEBHOOK_DIR", "").strip() or DEFAULT_DIR)
+    return _directory(_resolver(environ).first("webhook_dir"))
+
+
+def _resolver(environ: Mapping[str, str] | None) -> Resolver:
+    return Resolver(ALIASES, environ=environ, error=ConfigError)
+
+
+def _directory(found: Found | None) -> Path:
+    return Path(as_text(found, ConfigError)) if found else DEFAULT_DIR

@@ -44,21 +44,28 @@ def parse_since(raw: str | None) -> date | None:
 
 def run(args: argparse.Namespace) -> int:
     since = parse_since(args.since)
-    settings = Settings.from_env()
+    # the first read goes out on what the arguments and RETURNING_* say, before dlt (and its
+    # providers) are imported; the run resolves everything once dlt is in, and takes the early
+    # answer only for the very request it would send itself (pipelines/early.py)
+    try:
+        before_dlt = Settings.from_env(providers=False)
+    except ConfigError:
+        before_dlt = None  # perhaps only dlt's providers have it: the run says what is wrong
     asked = [r.strip() for r in args.resources.split(",")] if args.resources is not None else ["users"]
     first = next((EARLY_READS[r] for r in asked if r in EARLY_READS), None)
     # only on an embedded warehouse: a server's login is checked before any API call
-    if first is not None and settings.location.embedded:
-        early.start(settings, [first])
+    if first is not None and before_dlt is not None and before_dlt.location.embedded:
+        early.start(before_dlt, [first])
     try:
-        return _run(args, settings, since)
+        return _run(args, since)
     finally:
         early.forget()
 
 
-def _run(args: argparse.Namespace, settings: Settings, since: date | None) -> int:
+def _run(args: argparse.Namespace, since: date | None) -> int:
     from pipelines.sync import run_sync, select_resources
 
+    settings = Settings.from_env()
     resources = select_resources(args.resources.split(",")) if args.resources is not None else None
     # dlt warns about columns that were null on every row (not materialised yet): noise here
     logging.getLogger("dlt").setLevel(logging.ERROR)
