@@ -109,10 +109,7 @@ class Settings:
         if min(self.lookback_seconds, self.lookback_days, self.daily_lookback_days) < 0 or not 1 <= self.history_days <= 3650:
             raise ConfigError("lookbacks must be >= 0 and history_days between 1 and 3650"
                               f"{self._from('lookback_seconds', 'lookback_days', 'daily_lookback_days', 'history_days')}")
-        try:
-            self.registry  # noqa: B018 - validate overrides now, with one clear line
-        except ConfigError as exc:  # the registry names the endpoint and option; this, where it was set
-            raise ConfigError(f"{exc}{self._from('registry_overrides')}") from None
+        self.registry  # noqa: B018 - validate overrides now: one ConfigError naming the endpoint and option
 
     def _from(self, *names: str) -> str:
         """` (from RETURNING_SYNC_CONCURRENCY in the environment)`: where the named settings were set."""
