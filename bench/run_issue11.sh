@@ -29,3 +29,13 @@ $PY -m bench.users_pass bench/results/runs/i11_users_pass-* bench/results/runs/i
 $PY -m bench.run --users 20000,100000 --profiles lat50 --runs full --repeat 2 --contenders ours --resources users --label i11_users_pass_quiet
 $PY -m bench.users_pass bench/results/runs/i11_users_pass_quiet-* > bench/results/i11_users_pass_quiet_floor.md
 $PY -m bench.run --users 100000 --profiles lat50rl20 --runs full --repeat 1 --contenders ours --label i11_ratelimited_quiet
+# third pass, after the deeper users read-ahead, the kept dlt pipeline and the sync's quick exit
+# (a quiet machine: nothing else running; bench/results/i11s3_*)
+$PY -m bench.startup --runs 9 --label i11s3_startup
+$PY -m bench.run --users 20000,100000 --profiles lat50 --runs full --repeat 2 --contenders ours --resources users --label i11s3_users_pass
+$PY -m bench.users_pass bench/results/runs/i11s3_users_pass-* > bench/results/i11s3_users_pass_floor.md
+$PY -m bench.run --users 100000 --profiles lat50rl20 --runs full --repeat 2 --contenders ours --label i11s3_ratelimited
+$PY -m bench.run --users 20000 --profiles lat50 --runs full --repeat 1 --contenders ours,peer --resources users,store_products,store_categories --label i11s3_vs_peer_20k --rss-cap-mb 6000
+$PY -m bench.run --users 100000 --profiles lat50 --runs full --repeat 1 --contenders ours,peer --label i11s3_h2h_100k --rss-cap-mb 8000
+BENCH_OURS_CONCURRENCY=8 RETURNING_SYNC_CONCURRENCY=8 $PY -m bench.run --users 1000000 --profiles lat50 --runs full --repeat 1 --contenders ours --resources users --label i11s3_1m
+$PY -m bench.users_pass "$(ls -d bench/results/runs/i11s3_1m-*):8" > bench/results/i11s3_1m_floor.md
