@@ -3,7 +3,7 @@ for it yet (a community with no bulk jobs, a window with no new logs), from the 
 fields (shared/returning-api.md section 7), named as the API names them (dlt normalises them).
 
 `empty_table` is the one way a resource with no rows creates its table, in the form its rows take:
-an empty Arrow table with these columns for the tables loaded from Arrow (`ARROW_TABLES`, whose
+an empty Arrow table with these columns for the tables loaded from Arrow (`tables.ARROW_TABLES`, whose
 column types come from here too: `arrow_types`), dlt's `materialize_table_schema` with them for
 the others (a table dlt creates from Python rows has `_dlt_load_id` / `_dlt_id` columns that an
 Arrow load would leave empty). When rows come, dlt types the columns from the data, as before;
@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from pipelines.shapes import BOOL as ARROW_BOOL
 from pipelines.shapes import DATE, FLOAT, INT, STR, TS
+from pipelines.tables import ARROW_TABLES
 
 if TYPE_CHECKING:
     from pipelines.memo import RunMemo
@@ -93,9 +94,6 @@ NULLABLE_OBJECTS: dict[str, tuple[str, ...]] = {
 
 
 ARROW: dict[str, pa.DataType] = {TEXT: STR, BIGINT: INT, DOUBLE: FLOAT, BOOL: ARROW_BOOL, TSTZ: TS, DAY: DATE}
-# the tables whose rows reach dlt as Arrow tables
-ARROW_TABLES = frozenset({"users", "gamification_daily", "gamification_logs", "activity_stats", "streak_logs",
-                          "messages", "minigame_logs", "webhook_events"})
 
 
 def column_hints(resource: str) -> dict[str, Any]:
@@ -107,7 +105,7 @@ def column_hints(resource: str) -> dict[str, Any]:
 def arrow_types(resource: str) -> dict[str, pa.DataType]:
     """The declared columns as Arrow types, in their order (for `shapes.to_arrow`)."""
     if resource not in ARROW_TABLES:
-        raise ValueError(f"{resource} is not loaded from Arrow tables (declared.ARROW_TABLES)")
+        raise ValueError(f"{resource} is not loaded from Arrow tables (tables.ARROW_TABLES)")
     return {name: ARROW[kind] for name, kind in DECLARED[resource].items()}
 
 

@@ -66,9 +66,6 @@ from pipelines.resources.users import user_field_histories_resource, user_fields
 from pipelines.resources.webhook_events import webhook_events_resource
 from pipelines.tables import table
 
-# a transformer whose parent carries incremental state must load its parent too
-PARENTS: dict[str, str] = {"redemption_status_history": "redemption_orders"}
-
 
 @dlt.source(name="returning_ai")
 def returning_ai(

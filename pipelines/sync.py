@@ -32,8 +32,8 @@ from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import ProgressCallback, Tracker
 from pipelines.errors import ConfigError, ReturningError, SyncBusy
-from pipelines.source import PARENTS, returning_ai
-from pipelines.tables import RESOURCES, table
+from pipelines.source import returning_ai
+from pipelines.tables import ARROW_TABLES, PARENTS, RESOURCES, table
 from warehouse.connection import dlt_destination, hold_for_load
 from warehouse.location import RAW_SCHEMA
 
@@ -44,8 +44,6 @@ LOADER_FILE_FORMATS: dict[str, Any] = {}  # dlt's default for the rest: insert_v
 # destination -> the file format of the tables the resources hand dlt as Arrow (the big ones): on
 # Postgres a COPY (`warehouse/postgres_copy.py` keeps '' apart from NULL), measured in bench/
 ARROW_FILE_FORMATS: dict[str, str] = {"postgres": "csv"}
-ARROW_RESOURCES = ("users", "gamification_daily", "gamification_logs", "activity_stats", "streak_logs",
-                   "messages", "minigame_logs", "webhook_events")
 KILL_ENV = "RETURNING_SYNC_TEST_KILL_AT"
 READER_WAIT = 30.0  # seconds a sync waits for readers (`returning-sync sql`) to let go of the warehouse
 
@@ -212,7 +210,7 @@ def make_source(
             from warehouse.postgres_copy import keep_empty_strings
 
             keep_empty_strings()
-        for name in ARROW_RESOURCES:
+        for name in ARROW_TABLES:
             if name in source.selected_resources:
                 source.resources[name].apply_hints(file_format=arrow_format)
     return source

@@ -51,6 +51,8 @@ class Table:
     write: Write
     key: tuple[str, ...] = ()
     read: str = ""  # how the API is read, for the docs
+    arrow: bool = False  # its rows reach dlt as Arrow tables (the big ones; their file format per destination)
+    parent: str | None = None  # the resource it is a transformer of, loaded with it when it alone is asked for
 
     def hints(self) -> dict[str, Any]:
         """The table's arguments of `@dlt.resource` / `@dlt.transformer`."""
@@ -64,17 +66,17 @@ MERGE, REPLACE, DELETE_INSERT = Write.MERGE, Write.REPLACE, Write.DELETE_INSERT
 TABLES: tuple[Table, ...] = (
     Table("users", "each member of the community with profile and custom fields; members the API no longer "
           "lists stay, flagged `is_deleted` / `deleted_at`", ("users_filter",), SNAP, MERGE, ("_id",),
-          "complete pass"),
+          "complete pass", arrow=True),
     Table("user_fields", "the community's custom user field definitions (name, type, options)",
           ("user_fields",), SNAP, REPLACE, ("_id",)),
     Table("user_field_histories", "each change of a member's custom field value (previous and new value)",
           ("user_field_histories",), INC, DELETE_INSERT, ("_id",), "since the last `createdAt`"),
     Table("gamification_daily", "xp and coins each member earned per UTC day", ("activity_daily",), INC, MERGE,
-          ("user_id", "date"), "per (100 users, day), from the last day"),
+          ("user_id", "date"), "per (100 users, day), from the last day", arrow=True),
     Table("gamification_logs", "each gamification event: the action, the xp and coins it moved, the balances after",
-          ("activity_logs",), INC, DELETE_INSERT, ("_id",), "since the last `createdAt`"),
+          ("activity_logs",), INC, DELETE_INSERT, ("_id",), "since the last `createdAt`", arrow=True),
     Table("activity_stats", "messages, replies, reactions and socials per active member and day",
-          ("activity_stats",), INC, MERGE, ("user_id", "date"), "one call per member active since the last run"),
+          ("activity_stats",), INC, MERGE, ("user_id", "date"), "one call per member active since the last run", arrow=True),
     Table("loyalty_overview", "the community's daily totals: active, new and returning users, xp, coins, redemptions",
           ("loyalty_overview",), INC, MERGE, ("date",), "from the last day"),
     Table("redemption_orders", "each store redemption order with its current status",
@@ -82,7 +84,7 @@ TABLES: tuple[Table, ...] = (
     Table("redemption_statuses", "the statuses a redemption order can have (name, category, colour)",
           ("redemption_statuses",), SNAP, REPLACE),
     Table("redemption_status_history", "each status change of a redemption order (who, when, to which status)",
-          ("redemption_status_history",), INC, DELETE_INSERT, ("_id",), "per changed order"),
+          ("redemption_status_history",), INC, DELETE_INSERT, ("_id",), "per changed order", parent="redemption_orders"),
     Table("purchase_histories", "each purchase with its product, voucher code and expiry",
           ("purchase_histories",), INC, MERGE, ("_id",), "newest first, down to the last `updatedAt`"),
     Table("store_products", "the store's products (price, type, stock, discount)", ("products",), SNAP, MERGE, ("_id",)),
@@ -92,7 +94,7 @@ TABLES: tuple[Table, ...] = (
     Table("leaderboards", "the community's leaderboards and what they rank by", ("leaderboards",), SNAP, MERGE, ("_id",)),
     Table("streaks", "the streaks members can keep (timeframe, action, active days)", ("streaks",), SNAP, MERGE, ("_id",)),
     Table("streak_logs", "each streak event of a member (started, continued, broken)", ("streak_logs",), INC, DELETE_INSERT,
-          ("_id",), "since the last `createdAt`"),
+          ("_id",), "since the last `createdAt`", arrow=True),
     Table("tiers", "the tiers and the xp settings (levels with their xp in `tiers__levels`)", ("tiers",), SNAP, REPLACE,
           (), "`data.tiers`"),
     Table("bulk_jobs", "the bulk update jobs the API ran (reverse ETL uploads) and their outcome", ("bulk_jobs",),
@@ -100,19 +102,21 @@ TABLES: tuple[Table, ...] = (
     Table("channels", "the community's chat channels (name, type, private)", ("channels",), SNAP, REPLACE, ("_id",)),
     Table("messages", "each chat message with its channel, member, replies and reactions", ("messages",), INC, MERGE,
           ("id",), "per channel, newest first, `count` growing (+ per member past `max_count`), down to the "
-          "last `timestamp`"),
+          "last `timestamp`", arrow=True),
     Table("minigame_logs", "each mini-game play of a member (game, outcome, xp and coins won)", ("minigame_logs",),
-          INC, DELETE_INSERT, ("_id",), "one call per member active since the last run, since the last `createdAt`"),
+          INC, DELETE_INSERT, ("_id",), "one call per member active since the last run, since the last `createdAt`", arrow=True),
     Table("user_game_stats", "each member's mini-game and streak stats (child tables `games`, `streaks`)",
           ("minigame_stats",), SNAP, MERGE, ("user_id",), "one call per member active since the last run"),
     Table("webhook_events", "each event the platform pushed to the webhook receiver, once per event id", (), INC, MERGE,
-          ("id",), "the receiver's landed segments (no API call; a segment is removed once its load is committed)"),
+          ("id",), "the receiver's landed segments (no API call; a segment is removed once its load is committed)", arrow=True),
 )
 
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 RESOURCES: tuple[str, ...] = tuple(BY_NAME)  # in source order
 INCREMENTAL_TABLES: tuple[str, ...] = tuple(t.name for t in TABLES if t.load is Load.INCREMENTAL)
 SNAPSHOT_TABLES: tuple[str, ...] = tuple(t.name for t in TABLES if t.load is Load.SNAPSHOT)
+ARROW_TABLES: frozenset[str] = frozenset(t.name for t in TABLES if t.arrow)
+PARENTS: dict[str, str] = {t.name: t.parent for t in TABLES if t.parent}
 
 
 def table(name: str) -> Table:
