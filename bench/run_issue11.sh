@@ -39,3 +39,4 @@ $PY -m bench.run --users 20000 --profiles lat50 --runs full --repeat 1 --contend
 $PY -m bench.run --users 100000 --profiles lat50 --runs full --repeat 1 --contenders ours,peer --label i11s3_h2h_100k --rss-cap-mb 8000
 BENCH_OURS_CONCURRENCY=8 RETURNING_SYNC_CONCURRENCY=8 $PY -m bench.run --users 1000000 --profiles lat50 --runs full --repeat 1 --contenders ours --resources users --label i11s3_1m
 $PY -m bench.users_pass "$(ls -d bench/results/runs/i11s3_1m-*):8" > bench/results/i11s3_1m_floor.md
+$PY -m bench.run --users 20000 --profiles lat50 --runs full --repeat 4 --contenders ours --resources users --label i11s3_users_pass20k

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 
 from pipelines.config import Settings
-from pipelines.sync import ARROW_RESOURCES, make_pipeline, run_sync
+from pipelines.sync import make_pipeline, run_sync
+from pipelines.tables import ARROW_TABLES
 from tests.simadmin import SimAdmin
 from warehouse.postgres_copy import keep_empty_strings
 
@@ -44,7 +45,7 @@ def test_a_postgres_sync_copies_the_arrow_tables_and_inserts_the_rest(sim: SimAd
                if j.job_file_info.file_format != "sql"}
     assert formats["users"] == formats["gamification_logs"] == "csv"
     assert formats["channels"] == formats["store_products"] == "insert_values"
-    assert {"users", "gamification_logs"} <= set(ARROW_RESOURCES)
+    assert {"users", "gamification_logs"} <= set(ARROW_TABLES)
     truth = sim.truth()
     for table in ("users", "gamification_logs", "channels", "store_products"):
         assert result.tables[table] == truth[table]["count"], table  # exact counts on both paths
