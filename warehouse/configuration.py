@@ -27,6 +27,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 SECTION = ("sources", "returning_ai")
@@ -152,6 +153,28 @@ def _file(provider: Any, origin: str) -> str:
     if not paths:
         return origin or provider.name
     return os.path.abspath(paths[-1] if origin.startswith("global:") else paths[0])
+
+
+def dlt_may_set(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> bool:
+    """Whether dlt's providers may hold a setting of ours, told without importing dlt: a variable
+    under the section (`SOURCES__RETURNING_AI__*`), or a `.dlt/config.toml` / `secrets.toml` (the
+    project's, `DLT_PROJECT_DIR`'s or the user's) that names the section or a `RETURNING_*` key."""
+    env = os.environ if environ is None else environ
+    prefix = "__".join(SECTION).upper() + "__"
+    if any(k.upper().startswith(prefix) for k in env):
+        return True
+    folders = [(cwd or Path.cwd()) / ".dlt", Path.home() / ".dlt"]
+    if env.get("DLT_PROJECT_DIR"):
+        folders.append(Path(env["DLT_PROJECT_DIR"]) / ".dlt")
+    for folder in folders:
+        for name in ("config.toml", "secrets.toml"):
+            try:
+                text = (folder / name).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if SECTION[-1] in text or "RETURNING_" in text:
+                return True
+    return False
 
 
 def _blank(value: Any) -> bool:

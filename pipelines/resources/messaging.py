@@ -190,7 +190,7 @@ def changed_only(ctx: RunContext, table: pa.Table, key: str, batch: int = 1000) 
     stored_columns = ctx.columns("messages")
     if not stored_columns:
         return table
-    naming = dlt.current.pipeline().default_schema.naming
+    naming = ctx.pipeline().default_schema.naming  # non-empty columns: the pipeline is running
     pairs = [(n, naming.normalize_path(n)) for n in table.column_names]
     pairs = [(n, w) for n, w in pairs if w in stored_columns]
     key_w = naming.normalize_path(key)

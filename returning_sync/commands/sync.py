@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
-from collections.abc import Mapping
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines import early
 from pipelines.config import Settings
 from pipelines.errors import ConfigError
+from warehouse.configuration import dlt_may_set
 
 if TYPE_CHECKING:  # dlt and everything it pulls in are imported once the first reads are out
     from pipelines.context import ResourceProgress
@@ -58,33 +56,12 @@ def run(args: argparse.Namespace) -> int:
     first = next((EARLY_READS[r] for r in asked if r in EARLY_READS), None)
     # only on an embedded warehouse (a server's login is checked before any API call), and only
     # when dlt's providers cannot say otherwise: the key never goes to a host they would change
-    if first is not None and before_dlt is not None and before_dlt.location.embedded and not dlt_may_differ():
+    if first is not None and before_dlt is not None and before_dlt.location.embedded and not dlt_may_set():
         early.start(before_dlt, [first])
     try:
         return _run(args, since)
     finally:
         early.forget()
-
-
-def dlt_may_differ(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> bool:
-    """Whether dlt's providers may set something of ours the environment does not: a
-    `SOURCES__RETURNING_AI__*` variable, or a `.dlt/config.toml` / `secrets.toml` (the project's or
-    the user's) that mentions `returning_ai` or a `RETURNING_*` key. Read as text: dlt is not in yet."""
-    env = os.environ if environ is None else environ
-    if any(k.upper().startswith("SOURCES__RETURNING_AI__") for k in env):
-        return True
-    folders = [(cwd or Path.cwd()) / ".dlt", Path.home() / ".dlt"]
-    if env.get("DLT_PROJECT_DIR"):
-        folders.append(Path(env["DLT_PROJECT_DIR"]) / ".dlt")
-    for folder in folders:
-        for name in ("config.toml", "secrets.toml"):
-            try:
-                text = (folder / name).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            if "returning_ai" in text or "RETURNING_" in text:
-                return True
-    return False
 
 
 def _run(args: argparse.Namespace, since: date | None) -> int:

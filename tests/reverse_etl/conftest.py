@@ -16,14 +16,16 @@ import pytest
 
 from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
 
-RAW_RESOURCES = ["users", "user_fields", "gamification_logs", "tiers"]
+RAW_RESOURCES = ("users", "user_fields", "gamification_logs", "tiers")
 MODELS = ["dim_users", "fct_gamification_events"]
 
 
-def build_warehouse(base_url: str, path: Path, environ: dict[str, str] | None = None) -> None:
-    """Sync what the push definitions read, then build the models they use (on the destination
-    `environ` names; DuckDB by default)."""
+def build_warehouse(base_url: str, path: Path, environ: dict[str, str] | None = None,
+                    resources: tuple[str, ...] = RAW_RESOURCES, seeds: bool = False) -> None:
+    """Sync `resources` (default: what the push definitions read), then build the models they use
+    (on the destination `environ` names; DuckDB by default); with `seeds`, load the shipped seeds."""
     from pipelines.config import Settings
+    from pipelines.seeds import load_seeds
     from pipelines.sync import run_sync
     from warehouse.connection import connect
     from warehouse.models import discover_models
@@ -31,7 +33,7 @@ def build_warehouse(base_url: str, path: Path, environ: dict[str, str] | None = 
     settings = Settings.from_env({"RETURNING_AI_API_KEY": FULL_KEY, "RETURNING_AI_BASE_URL": base_url,
                                   "RETURNING_AI_COMMUNITY_ID": COMMUNITY_ID, "RETURNING_WAREHOUSE": str(path),
                                   **(environ or {})})
-    run_sync(settings, resources=RAW_RESOURCES)
+    run_sync(settings, resources=list(resources))
     with connect(settings.location) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS analytics")
         for model in discover_models():
@@ -39,6 +41,8 @@ def build_warehouse(base_url: str, path: Path, environ: dict[str, str] | None = 
                 with con.transaction():
                     con.execute(f'DROP TABLE IF EXISTS analytics."{model.name}"')
                     con.execute(f'CREATE TABLE analytics."{model.name}" AS {model.sql}')
+    if seeds:
+        load_seeds(settings, environ={})  # the shipped seeds
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +55,24 @@ def warehouse_template(sim_server: str, tmp_path_factory: pytest.TempPathFactory
     yield path
 
 
-_PG_TEMPLATES: dict[tuple[str, str], str] = {}  # (cluster url, simulator url) -> template database name
+_PG_TEMPLATES: dict[tuple[str, str, tuple[str, ...], bool], str] = {}  # (cluster, simulator, what) -> template
 
 
-def pg_template(cluster: object, sim_server: str, workdir: Path) -> str:
-    """The name of a Postgres database holding the synced warehouse (built once per session)."""
+def pg_template(cluster: object, sim_server: str, workdir: Path,
+                resources: tuple[str, ...] = RAW_RESOURCES, seeds: bool = False) -> str:
+    """The name of a Postgres database holding the synced warehouse (built once per session and
+    content: `build_warehouse`'s `resources` and `seeds`)."""
     from tests.conftest import SIM_SEED, SIM_USERS
 
-    key = (str(cluster.url), sim_server)  # type: ignore[attr-defined]
+    key = (str(cluster.url), sim_server, resources, seeds)  # type: ignore[attr-defined]
     if key not in _PG_TEMPLATES:
         SimAdmin(sim_server, seed=SIM_SEED, users=SIM_USERS).reset()
         name = "rs_push_tmpl_" + uuid.uuid4().hex[:8]
         url = cluster.create_database(name)  # type: ignore[attr-defined]
         with pytest.MonkeyPatch.context() as mp:  # dlt reads its credentials from the environment
             mp.setenv("DESTINATION__POSTGRES__CREDENTIALS", url)
-            build_warehouse(sim_server, workdir / "returning.duckdb", {"RETURNING_DESTINATION": "postgres"})
+            build_warehouse(sim_server, workdir / "returning.duckdb", {"RETURNING_DESTINATION": "postgres"},
+                            resources, seeds)
         _PG_TEMPLATES[key] = name
     return _PG_TEMPLATES[key]
 

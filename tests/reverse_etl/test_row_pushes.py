@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,15 @@ from returning_sync.cli import main
 from reverse_etl import run_push
 from reverse_etl.rowsend import Pacing
 from reverse_etl.runner import FAULT_ENV
-from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
+from tests.reverse_etl.conftest import build_warehouse, database_from_template, pg_template
+from tests.simadmin import FULL_KEY, SimAdmin
 from warehouse.connection import connect
 
 SEND = "POST /apis/v1/messages/send"
 PUT_STATUS = "PUT /apis/v1/redemption-transactions/status"
 PATCH_PURCHASE = "PATCH /v1/purchase-histories/{purchaseHistoryID}"
-RESOURCES = ["users", "channels", "redemption_orders", "redemption_statuses", "purchase_histories", "tiers",
-             "gamification_logs"]
-MODELS = ["dim_users", "fct_gamification_events"]
+RESOURCES = ("users", "channels", "redemption_orders", "redemption_statuses", "purchase_histories", "tiers",
+             "gamification_logs")
 FAST = Pacing(retry=0.05, lookups=(0.0, 0.2))
 NO_SEND_KEY = "1111111111111111111111111111111111111111111111111111111111111111"
 
@@ -57,53 +56,14 @@ HELLO_REASONS = {"iframe channel", "is not in returning_raw.channels", "is not a
 
 # -- fixtures -------------------------------------------------------------------------------------
 
-def _sync(base_url: str, path: Path, environ: dict[str, str] | None = None) -> None:
-    from pipelines.config import Settings
-    from pipelines.seeds import load_seeds
-    from pipelines.sync import run_sync
-    from warehouse.models import discover_models
-
-    settings = Settings.from_env({"RETURNING_AI_API_KEY": FULL_KEY, "RETURNING_AI_BASE_URL": base_url,
-                                  "RETURNING_AI_COMMUNITY_ID": COMMUNITY_ID, "RETURNING_WAREHOUSE": str(path),
-                                  **(environ or {})})
-    run_sync(settings, resources=RESOURCES)
-    with connect(settings.location) as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS analytics")
-        for model in discover_models():
-            if model.name in MODELS:  # dependency order
-                with con.transaction():
-                    con.execute(f'DROP TABLE IF EXISTS analytics."{model.name}"')
-                    con.execute(f'CREATE TABLE analytics."{model.name}" AS {model.sql}')
-    load_seeds(settings, environ={})  # the shipped seeds
-
-
 @pytest.fixture(scope="module")
 def row_template(sim_server: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.conftest import SIM_SEED, SIM_USERS
 
     SimAdmin(sim_server, seed=SIM_SEED, users=SIM_USERS).reset()
     path = tmp_path_factory.mktemp("rows") / "returning.duckdb"
-    _sync(sim_server, path)
+    build_warehouse(sim_server, path, resources=RESOURCES, seeds=True)
     return path
-
-
-_PG: dict[tuple[str, str], str] = {}
-
-
-def _pg_database(cluster: Any, sim_server: str, workdir: Path) -> str:
-    from tests.conftest import SIM_SEED, SIM_USERS
-    from tests.reverse_etl.conftest import database_from_template
-
-    key = (str(cluster.url), sim_server)
-    if key not in _PG:
-        SimAdmin(sim_server, seed=SIM_SEED, users=SIM_USERS).reset()
-        name = "rs_rows_tmpl_" + uuid.uuid4().hex[:8]
-        url = cluster.create_database(name)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("DESTINATION__POSTGRES__CREDENTIALS", url)
-            _sync(sim_server, workdir / "returning.duckdb", {"RETURNING_DESTINATION": "postgres"})
-        _PG[key] = name
-    return database_from_template(cluster, _PG[key])
 
 
 @pytest.fixture()
@@ -122,7 +82,9 @@ def row_settings(request: pytest.FixtureRequest, sim: SimAdmin, api_env: dict[st
 
     name = request.getfixturevalue("destination") if "destination" in request.fixturenames else "duckdb"
     if name == "postgres":
-        url = _pg_database(request.getfixturevalue("pg_cluster"), sim.base_url, tmp_path_factory.mktemp("pg"))
+        cluster = request.getfixturevalue("pg_cluster")
+        url = database_from_template(cluster, pg_template(cluster, sim.base_url, tmp_path_factory.mktemp("pg"),
+                                                          RESOURCES, seeds=True))
         api_env["DESTINATION__POSTGRES__CREDENTIALS"] = url
         monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", url)
     else:
