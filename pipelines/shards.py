@@ -2,11 +2,16 @@
 
 Ranges: `(-inf, b1]`, `[b1+1, b2]`, ..., `[bk+1, +inf)` on the day, so together they cover every date;
 the last one is open-ended, so members joining during the pass land in it. The bounds come from the
-previous pass (kept in the resource state) or, on a first pass, from a ladder of dates back from
-today; every range's first page reports its `total`, and a range holding much more than its share
-is split (its first page dropped) until the ranges balance, so skewed join dates still spread over
-the workers. At most `concurrency` requests of the pass are in flight, every one through the
-client (its rate limiter and retries); the longest remaining chain is served first.
+previous pass (kept in the resource state) or, on a first pass, from a short ladder of dates back
+from today (as many first pages as fill the first round beside the unfiltered total). Every range's
+first page reports its `total`; a range whose chain would outlast the community's pages spread over
+the workers is split (its first page dropped) into pieces of about equal members, the cuts read off
+the join days on that first page: sent in join order they are the range's earliest members, the
+rest taken as spread evenly after them; sent in another order, a sample of the whole range. Pieces
+still too long are split again, so skewed join dates still spread over the workers, and no range
+is cut finer than it must be (each one's last page is part-filled). At most `concurrency` requests
+of the pass are in flight, every one through the client (its rate limiter and retries); the
+longest remaining chain is served first.
 
 Completeness is proved, not assumed: the unfiltered `total` is read at the start, beside the first
 pages. The pass is complete when the range totals add up to it and no range's total moved during
@@ -37,9 +42,11 @@ from pipelines.registry import Endpoint
 log = logging.getLogger("pipelines.users_pass")
 PAGE = 200  # the API's fixed page size (7.1): used only to size ranges
 # a first pass without stored bounds: range edges this many days back from today
-LADDER_DAYS = (3650, 1825, 1095, 730, 365, 182, 91, 30, 7)
+LADDER_DAYS = (730, 182)
 MAX_RANGES = 256
 MAX_SPLIT = 8
+CHAIN_SLACK = 1.0
+PIECE_FILL = 0.7  # a split aims its pieces at this share of the longest chain
 
 
 @dataclass
@@ -198,9 +205,9 @@ class UsersPass:
             self._say(f"users: the {self.field} filter was not applied by the server ({over.label()} and "
                       f"{rng.label()} report more than the {self.total:,} members); read with one unfiltered chain")
             return
-        share = self._share()
-        if total > 1.5 * share and len(self.ranges) < MAX_RANGES:
-            pieces = self._split(rng, math.ceil(total / share))
+        if _pages(total) > self._chain_pages() and len(self.ranges) < MAX_RANGES:
+            pieces = self._split(rng, math.ceil(total / (self._chain_pages() * PAGE * PIECE_FILL)),
+                                 total, _days_on(self.ep, payload, self.field))
             if pieces:
                 index = self.ranges.index(rng)
                 self.ranges[index:index + 1] = pieces
@@ -294,39 +301,34 @@ class UsersPass:
     def _ladder(self) -> list[date]:
         return sorted({self.today - timedelta(days=d) for d in LADDER_DAYS})
 
-    def _split(self, rng: Range, parts: int) -> list[Range]:
-        """`rng` cut into up to `parts` (2..MAX_SPLIT) ranges of equal width in days. An open side
-        first gets a finite stretch as wide as its neighbours' span (at least a year below, a
-        week above today)."""
+    def _chain_pages(self) -> int:
+        """The longest chain the pass accepts, in pages: the community's pages over the workers
+        (a range holding more is split; one holding less would only add a part-filled last page)."""
+        assert self.total is not None
+        return max(math.ceil(_pages(self.total) * CHAIN_SLACK / self.concurrency), 2)
+
+    def _split(self, rng: Range, parts: int, total: int, days: list[date]) -> list[Range]:
+        """`rng` cut into up to `parts` (2..MAX_SPLIT) ranges of about equal members, the cuts
+        read off the join days on its first page (`_cuts`); an open side stays open."""
         parts = max(2, min(parts, MAX_SPLIT))
         lo, hi = rng.gte, rng.lte
         if lo is None and hi is None:  # the whole community in one range: start from the ladder
             self.prior = None
             return self._initial_ranges()
-        pieces: list[Range] = []
-        if lo is None:
-            assert hi is not None
-            span = max(365, (hi - min((r.gte for r in self.ranges if r.gte), default=hi)).days)
-            lo = hi - timedelta(days=span)
-            pieces.append(Range(None, lo - timedelta(days=1)))
-        tail: Range | None = None
-        if hi is None:
-            hi = max(self.today, lo) + timedelta(days=7)
-            tail = Range(hi + timedelta(days=1), None)
-        days = (hi - lo).days + 1
-        if days < 2 and not pieces and tail is None:
+        inside = [d for d in days if (lo is None or d >= lo) and (hi is None or d <= hi)]
+        first = lo or min(inside, default=None) or (hi - timedelta(days=365) if hi else self.today)
+        last = hi or max([self.today, *inside])
+        if first > last:
+            first, last = last, first
+        ends = _cuts(first, last, total, parts, inside, ordered=inside == sorted(inside))
+        if not ends:
             return []  # one day: cannot be cut
-        parts = min(parts, max(days, 1))
-        step = days / parts
+        pieces: list[Range] = []
         start = lo
-        for i in range(parts):
-            end = hi if i == parts - 1 else lo + timedelta(days=max(int(round(step * (i + 1))) - 1, 0))
-            if end < start:
-                continue
+        for end in ends:
             pieces.append(Range(start, end))
             start = end + timedelta(days=1)
-        if tail is not None:
-            pieces.append(tail)
+        pieces.append(Range(start, hi))
         return pieces
 
     # -- requests ----------------------------------------------------------------------------
@@ -356,6 +358,54 @@ class UsersPass:
     def _say(self, note: str) -> None:
         self.notes.append(note)
         log.warning(note)
+
+
+def _pages(members: int) -> int:
+    return max(math.ceil(members / PAGE), 1)
+
+
+def _days_on(endpoint: Endpoint, payload: dict[str, Any], name: str) -> list[date]:
+    """The join days of a first page's members, in the order sent (unreadable ones left out)."""
+    out: list[date] = []
+    for record in read_page(endpoint, payload, 1).records:
+        value = record.get(name)
+        if isinstance(value, str) and len(value) >= 10:
+            try:
+                out.append(date.fromisoformat(value[:10]))
+            except ValueError:
+                continue
+    return out
+
+
+def _cuts(first: date, last: date, total: int, parts: int, days: list[date], *, ordered: bool) -> list[date]:
+    """The last days of the first `parts - 1` of `parts` pieces of [first, last] holding about
+    `total / parts` members each, from the members counted so far as a piecewise-linear count by day.
+    `days` are the join days on the range's first page: sent in join order (`ordered`), they are
+    its earliest members and the rest are taken as spread evenly after them; sent in another
+    order, they are a sample of the whole range. No days: the pieces are equal in width."""
+    lo, hi = first.toordinal() - 1, last.toordinal()
+    if hi - lo < 2:
+        return []
+    points: list[tuple[float, float]] = [(lo, 0.0)]  # (day, members joined on or before it)
+    if days and total > len(days):
+        ranked = sorted(d.toordinal() for d in days)
+        if ordered:
+            points.append((ranked[-1], float(len(ranked))))
+        else:
+            points += [(d, total * (i + 1) / len(ranked)) for i, d in enumerate(ranked)]
+    points.append((hi, float(total)))
+    points = [(d, n) for d, n in points if lo <= d <= hi]
+    ends: list[date] = []
+    for j in range(1, parts):
+        want = total * j / parts
+        for (d0, n0), (d1, n1) in zip(points, points[1:], strict=False):
+            if n1 >= want and d1 > d0:
+                day = d0 + (d1 - d0) * ((want - n0) / (n1 - n0) if n1 > n0 else 1.0)
+                end = min(max(round(day), lo + 1), hi - 1)
+                if not ends or end > ends[-1].toordinal():
+                    ends.append(date.fromordinal(end))
+                break
+    return ends
 
 
 def _compact(value: Any) -> Any:

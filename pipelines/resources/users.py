@@ -84,8 +84,8 @@ def users_resource(ctx: RunContext) -> DltResource:
         sharded = ep.shards and ctx.settings.concurrency > 1 and not resting
         run = UsersPass(ctx.client, ep, body, bounds=state.get("shard_bounds")) if sharded else None
         pages = run.pages() if run is not None else ctx.client.paginate("users_filter", json=body)
-        # deep enough that a slow first conversion (pyarrow imports pandas on its first array) or a
-        # slow dlt batch does not stop the chains: 32 pages are ~6,400 members, a few MB
+        # deep enough that a slow first conversion (pyarrow's first arrays) or a slow dlt batch
+        # does not stop the chains: 32 pages are ~6,400 members, a few MB
         depth = max(32, 4 * ctx.settings.concurrency) if ctx.settings.concurrency > 1 else 0
         held: list[dict[str, Any]] = []  # pages converted together: Arrow and dlt cost per call, not per row
         for page in prefetched(pages, depth=depth, name="returning-users"):

@@ -149,7 +149,7 @@ class LiveDisplay:
 
 def print_summary(result: SyncResult, *, rich_output: bool) -> None:
     header = ("resource", "rows", "pages", "requests", "seconds")
-    lines = [(r.name, f"{r.rows:,}", str(r.pages), str(r.requests), f"{r.seconds:.1f}")
+    lines = [(r.name, f"{r.rows:,}", str(r.pages), str(r.requests), f"{r.seconds:.2f}")
              for r in result.resources.values()]
     footer = f"{result.requests} requests ({result.retries} retried), {result.seconds:.1f} s"
     if rich_output:

@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
-from pipelines.shards import UsersPass
+from pipelines.shards import UsersPass, _cuts
 from tests.pipelines.fakeapi import KEY
 from tests.pipelines.fakeusers import PATH, FakeUsers, Member, spread
 
@@ -43,11 +43,12 @@ def test_skewed_join_dates_read_everyone_once_in_balanced_ranges() -> None:
     shard_pass, ids = run(api)
     assert sorted(ids) == sorted(m.id for m in api.members) and len(ids) == len(set(ids))
     assert shard_pass.complete and shard_pass.notes == []
-    share = math.ceil(8000 / (4 * 3))
+    longest = math.ceil(8000 / 200 / 4) * 200  # no chain longer than the community's pages over the workers
     sizes = [r.totals[0] for r in shard_pass.ranges]
-    assert sum(sizes) == 8000 and max(sizes) <= 1.5 * share
+    assert sum(sizes) == 8000 and max(sizes) <= longest
     pages = sum(max(1, math.ceil(n / 200)) for n in sizes)
-    assert api.requests <= pages + 12  # the total, ranges dropped when split, nothing else
+    assert pages <= 40 + len(sizes) // 2 + 2  # few part-filled last pages: few ranges
+    assert api.requests <= pages + 4  # the total, first pages dropped when a range is split, nothing else
 
 
 def test_the_bounds_of_the_last_pass_cost_no_extra_request() -> None:
@@ -122,7 +123,37 @@ def test_a_member_moved_behind_every_cursor_is_found_again() -> None:
 
     def move(fake: FakeUsers) -> None:
         fake.members[-1].joined = TODAY - timedelta(days=3 * 365 - 3)
-    api.hooks[30] = move
+    api.hooks[15] = move  # the oldest range (one page) is done by then, the last one is not
     shard_pass, ids = run(api)
     assert api.members[-1].id in ids and len(ids) == len(set(ids)) == 4000
     assert shard_pass.complete and any("read again" in n for n in shard_pass.notes), shard_pass.notes
+
+
+def test_a_server_sending_members_out_of_join_order_still_balances() -> None:
+    """The first page is then a sample of its range, not its earliest members: the cuts come from
+    its quantiles."""
+    days = skewed(8000)
+    random.Random(3).shuffle(days)
+    api = FakeUsers.joined_on(days)
+    shard_pass, ids = run(api)
+    assert sorted(ids) == sorted(m.id for m in api.members) and len(ids) == len(set(ids))
+    assert shard_pass.complete and shard_pass.notes == []
+    sizes = [r.totals[0] for r in shard_pass.ranges]
+    assert max(sizes) <= math.ceil(8000 / 200 / 4) * 200
+    pages = sum(max(1, math.ceil(n / 200)) for n in sizes)
+    assert api.requests <= pages + 4 and pages <= 40 + len(sizes) // 2 + 2
+
+
+def test_cuts_follow_the_members_on_the_first_page() -> None:
+    first, last = date(2026, 1, 1), date(2026, 12, 31)
+    # join order: the earliest 200 of 1,000 members joined in January, the rest spread after them
+    january = [first + timedelta(days=i * 31 // 200) for i in range(200)]
+    ends = _cuts(first, last, 1000, 4, january, ordered=True)
+    assert len(ends) == 3 and ends[0] < date(2026, 4, 1) and ends == sorted(ends)
+    # a sample: three quarters of the members in December
+    sample = [date(2026, 12, 1 + i % 30) for i in range(150)] + [first + timedelta(days=i) for i in range(50)]
+    ends = _cuts(first, last, 1000, 4, sample, ordered=False)
+    assert len(ends) == 3 and ends[0] <= date(2026, 2, 20) and ends[1] >= date(2026, 12, 1)  # a quarter each
+    # no days: equal widths; one day: nothing to cut
+    assert _cuts(first, last, 1000, 2, [], ordered=True) == [date(2026, 7, 1)]
+    assert _cuts(first, first, 1000, 4, [], ordered=True) == []
