@@ -4,6 +4,8 @@ Endpoints (the head-to-head set):
 - users               POST /apis/v1/users/filter      cursor in the JSON body (`data.next_cursor` -> body `cursor`)
 - store_products      GET  /v1/products               offset paging: `skip`/`limit`, total at `meta.total`
 - store_categories    GET  /v1/categories             offset paging: `skip`/`limit`, total at `meta.total`
+- leaderboards        GET  /v1/leaderboards           page number, `limit` 100 (issue 11's 20k set, not the
+                      head-to-head default)
 - gamification_daily  POST /apis/v1/users/activity/daily  body page, total pages at `data.pagination.total_pages`,
                       one request per (day, 100 emails); the emails come from the users pages through a
                       ten-line dlt transformer (rest_api resolves one parent item per request, so batching
@@ -80,6 +82,18 @@ def build_source(base_url: str, api_key: str, fields: list[str], days: list[date
                     "path": "/v1/categories",
                     "paginator": {"type": "offset", "limit": 100, "offset_param": "skip",
                                   "limit_param": "limit", "total_path": "meta.total"},
+                    "data_selector": "data",
+                },
+            },
+            {
+                "name": "leaderboards",
+                "endpoint": {
+                    "path": "/v1/leaderboards",
+                    "params": {"limit": 100},
+                    # page-meta-total (contract 5): `meta.total` counts records, while dlt's
+                    # page-number paginator reads a total as pages, so it stops on the first empty page
+                    "paginator": {"type": "page_number", "base_page": 1, "page_param": "page",
+                                  "total_path": None, "stop_after_empty_page": True},
                     "data_selector": "data",
                 },
             },
