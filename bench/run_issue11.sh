@@ -46,7 +46,7 @@ $PY -m bench.startup --runs 9 --label i11s4_startup
 $PY -m bench.run --users 20000,100000 --profiles lat50 --runs full --repeat 5 --contenders ours --resources users --label i11s4_users_pass
 $PY -m bench.users_pass bench/results/runs/i11s4_users_pass-* > bench/results/i11s4_users_pass_floor.md
 $PY -m bench.run --users 100000 --profiles lat50rl20 --runs full --repeat 2 --contenders ours --label i11s4_ratelimited
-$PY -m bench.run --users 20000 --profiles lat50 --runs full --repeat 1 --contenders ours,peer --resources users,store_products,store_categories,leaderboards --label i11s4_vs_peer_20k --rss-cap-mb 6000
-$PY -m bench.run --users 100000 --profiles lat50 --runs full --repeat 1 --contenders ours,peer --label i11s4_h2h_100k --rss-cap-mb 8000
+$PY -m bench.run --users 20000 --profiles lat50 --runs full --repeat 3 --contenders ours,peer --resources users,store_products,store_categories,leaderboards --label i11s4_vs_peer_20k --rss-cap-mb 6000
+$PY -m bench.run --users 100000 --profiles lat50 --runs full --repeat 2 --contenders ours,peer --label i11s4_h2h_100k --rss-cap-mb 8000
 BENCH_OURS_CONCURRENCY=8 RETURNING_SYNC_CONCURRENCY=8 $PY -m bench.run --users 1000000 --profiles lat50 --runs full --repeat 1 --contenders ours --resources users --label i11s4_1m
 $PY -m bench.users_pass "$(ls -d bench/results/runs/i11s4_1m-*):8" > bench/results/i11s4_1m_floor.md
