@@ -45,7 +45,6 @@ PAGE = 200  # the API's fixed page size (7.1): used only to size ranges
 LADDER_DAYS = (730, 182)
 MAX_RANGES = 256
 MAX_SPLIT = 8
-CHAIN_SLACK = 1.0
 PIECE_FILL = 0.7  # a split aims its pieces at this share of the longest chain
 
 
@@ -305,7 +304,7 @@ class UsersPass:
         """The longest chain the pass accepts, in pages: the community's pages over the workers
         (a range holding more is split; one holding less would only add a part-filled last page)."""
         assert self.total is not None
-        return max(math.ceil(_pages(self.total) * CHAIN_SLACK / self.concurrency), 2)
+        return max(math.ceil(_pages(self.total) / self.concurrency), 2)
 
     def _split(self, rng: Range, parts: int, total: int, days: list[date]) -> list[Range]:
         """`rng` cut into up to `parts` (2..MAX_SPLIT) ranges of about equal members, the cuts
@@ -317,10 +316,13 @@ class UsersPass:
             return self._initial_ranges()
         inside = [d for d in days if (lo is None or d >= lo) and (hi is None or d <= hi)]
         first = lo or min(inside, default=None) or (hi - timedelta(days=365) if hi else self.today)
-        last = hi or max([self.today, *inside])
-        if first > last:
-            first, last = last, first
-        ends = _cuts(first, last, total, parts, inside, ordered=inside == sorted(inside))
+        ordered = inside == sorted(inside)
+        last = hi or max([self.today, first, *inside])
+        if hi is None and ordered and inside and inside[-1] >= self.today and total > len(inside):
+            # the server's clock is ahead of ours: its earliest members here say how far the rest reach
+            span = (inside[-1] - inside[0]).days + 1
+            last = max(last, inside[0] + timedelta(days=math.ceil(span * total / len(inside))))
+        ends = _cuts(first, last, total, parts, inside, ordered=ordered)
         if not ends:
             return []  # one day: cannot be cut
         pieces: list[Range] = []
@@ -381,7 +383,7 @@ def _cuts(first: date, last: date, total: int, parts: int, days: list[date], *, 
     """The last days of the first `parts - 1` of `parts` pieces of [first, last] holding about
     `total / parts` members each, from the members counted so far as a piecewise-linear count by day.
     `days` are the join days on the range's first page: sent in join order (`ordered`), they are
-    its earliest members and the rest are taken as spread evenly after them; sent in another
+    its earliest members (no one joined before them) and the rest are taken as spread evenly after them; sent in another
     order, they are a sample of the whole range. No days: the pieces are equal in width."""
     lo, hi = first.toordinal() - 1, last.toordinal()
     if hi - lo < 2:
@@ -389,8 +391,8 @@ def _cuts(first: date, last: date, total: int, parts: int, days: list[date], *, 
     points: list[tuple[float, float]] = [(lo, 0.0)]  # (day, members joined on or before it)
     if days and total > len(days):
         ranked = sorted(d.toordinal() for d in days)
-        if ordered:
-            points.append((ranked[-1], float(len(ranked))))
+        if ordered:  # no one joined before the earliest of them
+            points += [(ranked[0] - 1, 0.0), (ranked[-1], float(len(ranked)))]
         else:
             points += [(d, total * (i + 1) / len(ranked)) for i, d in enumerate(ranked)]
     points.append((hi, float(total)))

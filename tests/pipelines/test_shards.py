@@ -157,3 +157,15 @@ def test_cuts_follow_the_members_on_the_first_page() -> None:
     # no days: equal widths; one day: nothing to cut
     assert _cuts(first, last, 1000, 2, [], ordered=True) == [date(2026, 7, 1)]
     assert _cuts(first, first, 1000, 4, [], ordered=True) == []
+
+
+def test_an_open_range_starting_after_the_clients_today_is_cut_above_its_start() -> None:
+    """A server whose clock runs ahead: every member joined after the client's today."""
+    days = spread(6000, TODAY + timedelta(days=30), 60)
+    api = FakeUsers.joined_on(days)
+    shard_pass, ids = run(api, bounds=[(TODAY + timedelta(days=10)).isoformat()])
+    assert sorted(ids) == sorted(m.id for m in api.members) and len(ids) == len(set(ids))
+    assert shard_pass.complete and shard_pass.notes == []
+    for r in shard_pass.ranges:
+        assert r.gte is None or r.lte is None or r.gte <= r.lte
+    assert max(r.totals[0] for r in shard_pass.ranges) <= math.ceil(6000 / 200 / 4) * 200
