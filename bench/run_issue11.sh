@@ -50,3 +50,6 @@ $PY -m bench.run --users 20000 --profiles lat50 --runs full --repeat 3 --contend
 $PY -m bench.run --users 100000 --profiles lat50 --runs full --repeat 2 --contenders ours,peer --label i11s4_h2h_100k --rss-cap-mb 8000
 BENCH_OURS_CONCURRENCY=8 RETURNING_SYNC_CONCURRENCY=8 $PY -m bench.run --users 1000000 --profiles lat50 --runs full --repeat 1 --contenders ours --resources users --label i11s4_1m
 $PY -m bench.users_pass "$(ls -d bench/results/runs/i11s4_1m-*):8" > bench/results/i11s4_1m_floor.md
+# the range choice alone, offline (a fake 7.1 in process, 20 ms + up to 30% a request); the _before
+# file is the same command run on commit 1c5aa50 (the previous range choice)
+$PY -m bench.ranges_offline --label i11s4_ranges_offline
