@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency", type=float, default=0.02)
     p.add_argument("--jitter", type=float, default=0.3)
     p.add_argument("--label", default="ranges_offline")
+    p.add_argument("--out", default=str(Path(BENCH) / "results"), help="where the .md and .json go")
     args = p.parse_args(argv)
     rows = []
     for n in (int(u) for u in args.users.split(",")):
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                        **measure(days, today, args.concurrency, args.latency, args.jitter)}
                 rows.append(row)
                 print(row, flush=True)
-    out = Path(BENCH) / "results"
+    out = Path(args.out)
     (out / f"{args.label}.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
     lines = [f"# First users pass, ranges chosen offline: {args.label}", "",
              f"`python -m bench.ranges_offline --users {args.users} --concurrency {args.concurrency} "

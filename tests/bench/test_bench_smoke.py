@@ -72,3 +72,14 @@ def test_harness_records_exact_figures_for_both_contenders(tmp_path):
 
 
 USERS_PAGE = bench_run.USERS_PAGE
+
+
+def test_the_peer_reads_every_leaderboard(tmp_path):
+    """Issue 11's 20k set adds leaderboards (page number, `limit` 100, stop on the first empty page)."""
+    rc = bench_run.main(["--users", str(USERS), "--profiles", "none", "--runs", "full", "--repeat", "1",
+                         "--contenders", "ours,peer", "--resources", "users,leaderboards", "--out", str(tmp_path),
+                         "--label", "leaders", "--truth", "--workdir", str(tmp_path)])
+    runs = json.loads((tmp_path / "leaders.json").read_text())["runs"]
+    assert rc == 0 and all(r["exit_code"] == 0 for r in runs), [r["stderr_tail"] for r in runs]
+    for r in runs:
+        assert r["row_counts"]["leaderboards"] == r["truth_counts"]["leaderboards"] > 0, r["contender"]
