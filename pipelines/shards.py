@@ -251,7 +251,7 @@ class UsersPass:
             # cursor was met by no chain. Every range is read once more, members already read skipped.
             self._say(f"users: members joined, left or changed {self.field} during the pass; all "
                       f"{len(self.ranges)} ranges read again, members already read skipped")
-            yield from self._sharded(self._ranges_from(self.bounds_of(self.ranges)))
+            yield from self._sharded(_partition([r.lte for r in self.ranges if r.lte is not None]))
             if self._fallback:
                 return
             counts = self._count_all()
@@ -262,10 +262,6 @@ class UsersPass:
             yield from self._unfiltered("missing part")
             return
         self.complete = True
-
-    @staticmethod
-    def bounds_of(ranges: list[Range]) -> list[str]:
-        return [r.lte.isoformat() for r in sorted(ranges, key=_order) if r.lte is not None]
 
     def _unfiltered(self, why: str) -> Iterator[list[dict[str, Any]]]:
         assert self._seen is not None
@@ -284,18 +280,7 @@ class UsersPass:
 
     # -- ranges ------------------------------------------------------------------------------
     def _initial_ranges(self) -> list[Range]:
-        edges = sorted(set(self.prior)) if self.prior is not None else self._ladder()
-        return self._ranges_from([e.isoformat() for e in edges])
-
-    def _ranges_from(self, bounds: list[str]) -> list[Range]:
-        edges = sorted({date.fromisoformat(b) for b in bounds})
-        out: list[Range] = []
-        low: date | None = None
-        for edge in edges:
-            out.append(Range(low, edge))
-            low = edge + timedelta(days=1)
-        out.append(Range(low, None))
-        return out
+        return _partition(self.prior if self.prior is not None else self._ladder())
 
     def _ladder(self) -> list[date]:
         return sorted({self.today - timedelta(days=d) for d in LADDER_DAYS})
@@ -323,15 +308,7 @@ class UsersPass:
             span = (inside[-1] - inside[0]).days + 1
             last = max(last, inside[0] + timedelta(days=math.ceil(span * total / len(inside))))
         ends = _cuts(first, last, total, parts, inside, ordered=ordered)
-        if not ends:
-            return []  # one day: cannot be cut
-        pieces: list[Range] = []
-        start = lo
-        for end in ends:
-            pieces.append(Range(start, end))
-            start = end + timedelta(days=1)
-        pieces.append(Range(start, hi))
-        return pieces
+        return _partition(ends, lo, hi) if ends else []  # no cut: one day
 
     # -- requests ----------------------------------------------------------------------------
     def _request(self, rng: Range | None, count: bool = False) -> dict[str, Any]:
@@ -360,6 +337,16 @@ class UsersPass:
     def _say(self, note: str) -> None:
         self.notes.append(note)
         log.warning(note)
+
+
+def _partition(edges: list[date], low: date | None = None, high: date | None = None) -> list[Range]:
+    """[low, high] cut after each edge: `[low, e1]`, `[e1+1, e2]`, ..., `[ek+1, high]` (None: open)."""
+    out: list[Range] = []
+    for edge in sorted(set(edges)):
+        out.append(Range(low, edge))
+        low = edge + timedelta(days=1)
+    out.append(Range(low, high))
+    return out
 
 
 def _pages(members: int) -> int:
