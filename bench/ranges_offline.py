@@ -32,11 +32,11 @@ SERVER_DAY = date(2026, 6, 1)
 
 
 class FakeUsersApi:
-    """The `ReturningClient` surface the pass uses: `settings.concurrency` and `read_payload`."""
+    """The `ReturningClient` surface the pass uses: `settings` and `read_payload`."""
 
-    def __init__(self, days: np.ndarray, concurrency: int, latency: float, jitter: float) -> None:
-        self.days = np.sort(days.astype(np.int64))
-        self.settings = type("SettingsView", (), {"concurrency": concurrency})()
+    def __init__(self, days: np.ndarray, settings: Settings, latency: float, jitter: float) -> None:
+        self.days = np.sort(days.astype(np.int64))  # index = member, in join order
+        self.settings = settings
         self.latency, self.jitter = latency, jitter
         self.requests = 0
         self._lock = threading.Lock()
@@ -48,18 +48,16 @@ class FakeUsersApi:
             self.requests += 1
             hold = self.latency * (1 + self.jitter * float(self._rng.random()))
         bounds = (json.get("filter") or {}).get("join_date", {})
-        match = np.ones(len(self.days), bool)
-        if "gte" in bounds:
-            match &= self.days >= (date.fromisoformat(bounds["gte"]) - EPOCH).days
-        if "lte" in bounds:
-            match &= self.days <= (date.fromisoformat(bounds["lte"]) - EPOCH).days
-        index = np.flatnonzero(match)
-        after = index[np.searchsorted(index, int(json.get("cursor") or 0)):]
-        sent = after[:200]
-        users = [{"_id": f"{int(i):024x}", "join_date": f"{EPOCH + timedelta(days=int(self.days[i]))}T10:00:00.000Z"}
-                 for i in sent]
-        data = {"users": users, "next_cursor": str(int(sent[-1]) + 1) if len(after) > 200 else None,
-                "total": int(len(index))}
+        # sorted days: the members a range holds are one run of indices [low, high)
+        low = int(np.searchsorted(self.days, (date.fromisoformat(bounds["gte"]) - EPOCH).days, "left")) \
+            if "gte" in bounds else 0
+        high = int(np.searchsorted(self.days, (date.fromisoformat(bounds["lte"]) - EPOCH).days, "right")) \
+            if "lte" in bounds else len(self.days)
+        start = max(low, int(json.get("cursor") or 0))
+        end = min(start + 200, high)
+        users = [{"_id": f"{i:024x}", "join_date": f"{EPOCH + timedelta(days=int(self.days[i]))}T10:00:00.000Z"}
+                 for i in range(start, end)]
+        data = {"users": users, "next_cursor": str(end) if end < high else None, "total": max(high - low, 0)}
         time.sleep(max(hold - (time.monotonic() - started), 0.0))
         return {"status": "success", "data": data}
 
@@ -77,9 +75,9 @@ def shapes(n: int, now: date, rng: np.random.Generator) -> dict[str, np.ndarray]
 
 
 def measure(days: np.ndarray, today: date, concurrency: int, latency: float, jitter: float) -> dict[str, Any]:
-    api = FakeUsersApi(days, concurrency, latency, jitter)
     s = Settings.from_env({}, api_key="offline", integration_url="http://offline", partner_url="http://offline",
-                          application_url="http://offline")
+                          application_url="http://offline", concurrency=concurrency)
+    api = FakeUsersApi(days, s, latency, jitter)
     shard_pass = UsersPass(api, s.endpoint("users_filter"), {"fields": ["join_date"]}, today=today)  # type: ignore[arg-type]
     started = time.monotonic()
     read = sum(len(page) for page in shard_pass.pages())

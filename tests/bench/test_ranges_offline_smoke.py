@@ -14,7 +14,7 @@ def test_every_shape_and_clock_is_measured_and_written(tmp_path) -> None:
     rows = json.loads((tmp_path / "smoke.json").read_text())["rows"]
     assert rc == 0 and len(rows) == 5 * 2
     for r in rows:
-        assert r["pages"] == 15 and r["pages"] <= r["requests"] <= r["pages"] + 12, r
-        assert r["floor_s"] > 0 and r["over_floor"] > 0
+        assert 15 <= r["requests"] <= 15 + 12, r  # 3,000 members are 15 pages
+        assert r["over_floor"] >= 1, r  # every answer was held for the latency: no pass beats its floor
     md = (tmp_path / "smoke.md").read_text()
     assert md.count("| 3,000 |") == 10 and "3,000 members: mean" in md

@@ -38,14 +38,24 @@ def skewed(n: int) -> list[date | None]:
     return old + spread(n - len(old), TODAY - timedelta(days=45), 30)
 
 
-def test_skewed_join_dates_read_everyone_once_in_balanced_ranges() -> None:
-    api = FakeUsers.joined_on(skewed(8000))
+def longest(members: int, concurrency: int = 4) -> int:
+    """The most members a range may hold: no chain longer than the community's pages over the workers."""
+    return math.ceil(members / 200 / concurrency) * 200
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_skewed_join_dates_read_everyone_once_in_balanced_ranges(shuffled: bool) -> None:
+    """Shuffled: the server sends members out of join order, so a first page is a sample of its
+    range, not its earliest members, and the cuts come from its quantiles."""
+    days = skewed(8000)
+    if shuffled:
+        random.Random(3).shuffle(days)
+    api = FakeUsers.joined_on(days)
     shard_pass, ids = run(api)
     assert sorted(ids) == sorted(m.id for m in api.members) and len(ids) == len(set(ids))
     assert shard_pass.complete and shard_pass.notes == []
-    longest = math.ceil(8000 / 200 / 4) * 200  # no chain longer than the community's pages over the workers
     sizes = [r.totals[0] for r in shard_pass.ranges]
-    assert sum(sizes) == 8000 and max(sizes) <= longest
+    assert sum(sizes) == 8000 and max(sizes) <= longest(8000)
     pages = sum(max(1, math.ceil(n / 200)) for n in sizes)
     assert pages <= 40 + len(sizes) // 2 + 2  # few part-filled last pages: few ranges
     assert api.requests <= pages + 4  # the total, first pages dropped when a range is split, nothing else
@@ -129,21 +139,6 @@ def test_a_member_moved_behind_every_cursor_is_found_again() -> None:
     assert shard_pass.complete and any("read again" in n for n in shard_pass.notes), shard_pass.notes
 
 
-def test_a_server_sending_members_out_of_join_order_still_balances() -> None:
-    """The first page is then a sample of its range, not its earliest members: the cuts come from
-    its quantiles."""
-    days = skewed(8000)
-    random.Random(3).shuffle(days)
-    api = FakeUsers.joined_on(days)
-    shard_pass, ids = run(api)
-    assert sorted(ids) == sorted(m.id for m in api.members) and len(ids) == len(set(ids))
-    assert shard_pass.complete and shard_pass.notes == []
-    sizes = [r.totals[0] for r in shard_pass.ranges]
-    assert max(sizes) <= math.ceil(8000 / 200 / 4) * 200
-    pages = sum(max(1, math.ceil(n / 200)) for n in sizes)
-    assert api.requests <= pages + 4 and pages <= 40 + len(sizes) // 2 + 2
-
-
 def test_cuts_follow_the_members_on_the_first_page() -> None:
     first, last = date(2026, 1, 1), date(2026, 12, 31)
     # join order: the earliest 200 of 1,000 members joined in January, the rest spread after them
@@ -168,4 +163,4 @@ def test_an_open_range_starting_after_the_clients_today_is_cut_above_its_start()
     assert shard_pass.complete and shard_pass.notes == []
     for r in shard_pass.ranges:
         assert r.gte is None or r.lte is None or r.gte <= r.lte
-    assert max(r.totals[0] for r in shard_pass.ranges) <= math.ceil(6000 / 200 / 4) * 200
+    assert max(r.totals[0] for r in shard_pass.ranges) <= longest(6000)
