@@ -161,7 +161,7 @@ class Settings:
         return cls(**{"api_key": "", **values}, origins=origins)
 
 
-def load_overrides(spec: str, origin: str = "RETURNING_SYNC_REGISTRY_OVERRIDES") -> dict[str, Any]:
+def load_overrides(spec: str, origin: str) -> dict[str, Any]:
     """Registry overrides from inline JSON, or from a .toml / .json file path (`origin`: where the
     spec was set, for messages)."""
     text = spec.strip()

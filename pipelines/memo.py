@@ -29,5 +29,4 @@ class RunMemo:
     orders_prev_high: Any = None  # redemption_orders: its high-water mark before this run
     minigame_body: dict[str, str] | None = None  # minigame_logs: this run's window, as the request body
     minigame_players: set[str] = field(default_factory=set)  # minigame_logs: members read through discovery
-    game_stats_started: bool = False  # user_game_stats: its first users page seen
     emptied: set[str] = field(default_factory=set)  # transformers whose empty table this run yielded

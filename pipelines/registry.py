@@ -209,7 +209,7 @@ def _overridden(ep: Endpoint, attrs: Mapping[str, Any]) -> Endpoint:
     for option, value in attrs.items():
         where = f"{ep.name}.{option}"
         if option == "fields":
-            changes.update(_fields(ep, value, changes.get("fields", ep.fields)))
+            changes.update(_fields(ep, value))
         elif option == "pagination":
             changes["pagination"] = _pagination(ep, value)
         elif option in OPTIONS:
@@ -220,11 +220,11 @@ def _overridden(ep: Endpoint, attrs: Mapping[str, Any]) -> Endpoint:
     return replace(ep, **changes)
 
 
-def _fields(ep: Endpoint, value: Any, current: Mapping[str, str]) -> dict[str, Any]:
+def _fields(ep: Endpoint, value: Any) -> dict[str, Any]:
     """Field names merged into the endpoint's; options written as text there take their type."""
     if not isinstance(value, Mapping):
         raise ConfigError(f"registry override {ep.name}.fields: expected a table of names, got {value!r}")
-    names, changes = dict(current), {}
+    names, changes = dict(ep.fields), {}
     for key, name in value.items():
         where = f"{ep.name}.fields.{key}"
         if key in OPTIONS:

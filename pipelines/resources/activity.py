@@ -12,13 +12,11 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import arrow_types, empty_once, empty_table
+from pipelines.declared import empty_once, empty_table
 from pipelines.resources.baseline import baseline_usable, changed_users, live_users, unseen
 from pipelines.resources.common import day_span, fan_out
 from pipelines.shapes import iso, parse_day, parse_ts
 from pipelines.tables import table
-
-STATS_TYPES = arrow_types("activity_stats")
 
 
 def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
@@ -51,7 +49,8 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         else:
             span = (today - prev_day).days + 1 + ctx.settings.lookback_days
         span = max(1, min(max_days, span))
-        people = live_users(ctx, page)
+        live = live_users(ctx, page)
+        people = live
         id_f = ctx.settings.endpoint("users_filter").name_for("id")
         new: set[str] = set()
         if baseline_usable(ctx, "activity_stats", today, ctx.settings.lookback_days) and prev_login is not None:
@@ -59,7 +58,7 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
             if "_id" in ctx.columns("users"):  # users the warehouse has never held: their whole range
                 new = unseen(ctx, "users", "_id", [str(u[id_f]) for u in people])
         best = parse_ts(state.get("max_last_login"))
-        for user in live_users(ctx, page):
+        for user in live:
             login = parse_ts(user.get("last_login"))
             if isinstance(login, datetime) and (not isinstance(best, datetime) or login > best):
                 best = login
@@ -68,7 +67,7 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         email_f = ctx.settings.endpoint("users_filter").name_for("email")
         tasks = [(str(u[email_f]), full if str(u[id_f]) in new else span) for u in people]
         if tasks:
-            yield fan_out(ctx, fetch, tasks, STATS_TYPES, ("user_id", "date"), "activity_stats")
+            yield fan_out(ctx, fetch, tasks, "activity_stats")
         elif (empty := empty_once(ctx.memo, "activity_stats")) is not None:
             yield empty
 

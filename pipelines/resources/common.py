@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import dlt
-import pyarrow as pa
 
 from pipelines.context import RunContext
-from pipelines.declared import empty_once
+from pipelines.declared import arrow_types, empty_once
 from pipelines.memo import Span
 from pipelines.registry import Endpoint
 from pipelines.shapes import iso, parse_day, timestamps, to_arrow
+from pipelines.tables import table
 
 T = TypeVar("T")
 
@@ -60,11 +60,12 @@ def chunked(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[i:i + size]
 
 
-def fan_out(ctx: RunContext, fetch: Callable[[T], list[dict[str, Any]]], tasks: list[T],
-            types: dict[str, pa.DataType], keys: tuple[str, ...], resource: str) -> Any:
+def fan_out(ctx: RunContext, fetch: Callable[[T], list[dict[str, Any]]], tasks: list[T], resource: str) -> Any:
     """The calls of one users page, deferred: dlt evaluates them in its worker threads (each using
     the client's bounded pool) while the next users page is read, and loads the Arrow table
-    (the first time a page brings nothing: the resource's empty table, so it always exists)."""
+    (the first time a page brings nothing: the resource's empty table, so it always exists), typed
+    and keyed as `pipelines/declared.py` and `pipelines/tables.py` say."""
+    types, keys = arrow_types(resource), table(resource).key
 
     @dlt.defer
     def run() -> Any:

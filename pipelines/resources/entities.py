@@ -16,8 +16,9 @@ from pipelines.resources.common import with_timestamps
 from pipelines.tables import table
 
 
-def entity_list_resource(ctx: RunContext, name: str, endpoint: str) -> DltResource:
-    """A small entity list read whole each run and merged on its key."""
+def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
+    """A small entity list read whole each run and merged on its key (its endpoint: pipelines/tables.py)."""
+    endpoint = table(name).endpoints[0]
 
     @dlt.resource(**table(name).hints())
     def entity_list() -> Iterator[list[dict[str, Any]]]:
@@ -34,8 +35,9 @@ def entity_list_resource(ctx: RunContext, name: str, endpoint: str) -> DltResour
     return entity_list()
 
 
-def one_response_resource(ctx: RunContext, name: str, endpoint: str) -> DltResource:
-    """One response's `data` (an object or a list) as the table's rows."""
+def one_response_resource(ctx: RunContext, name: str) -> DltResource:
+    """One response's `data` (an object or a list) as the table's rows (its endpoint: pipelines/tables.py)."""
+    endpoint = table(name).endpoints[0]
 
     @dlt.resource(**table(name).hints())
     def one_response() -> Iterator[list[dict[str, Any]]]:

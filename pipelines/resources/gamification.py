@@ -32,7 +32,6 @@ from pipelines.resources.common import (
 from pipelines.shapes import days, dmy, iso, parse_day, parse_ts, to_arrow
 from pipelines.tables import table
 
-DAILY_TYPES = arrow_types("gamification_daily")
 LOG_TYPES = arrow_types("gamification_logs")
 STREAK_LOG_TYPES = arrow_types("streak_logs")
 
@@ -74,7 +73,7 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
                       and (is_new or fresh or moved)]
             tasks.extend((day, batch) for batch in chunked(emails, per_call))
         if tasks:
-            yield fan_out(ctx, fetch, tasks, DAILY_TYPES, ("user_id", "date"), "gamification_daily")
+            yield fan_out(ctx, fetch, tasks, "gamification_daily")
         elif (empty := empty_once(ctx.memo, "gamification_daily")) is not None:
             yield empty
 

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import arrow_types, column_hints, empty_table
+from pipelines.declared import arrow_types, column_hints, empty_once, empty_table
 from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users, live_users
 from pipelines.resources.common import lookback_seconds
 from pipelines.shapes import iso, parse_ts, to_arrow
@@ -171,10 +171,9 @@ def user_game_stats_resource(ctx: RunContext, users: DltResource) -> DltResource
                      columns=column_hints("user_game_stats"), nested_hints=STATS_NESTED)
     def user_game_stats(page: pa.Table) -> Iterator[Any]:
         ctx.tracker.start("user_game_stats")
-        if not ctx.memo.game_stats_started:
-            ctx.memo.game_stats_started = True
-            if not ctx.columns("user_game_stats"):
-                yield empty_table("user_game_stats")
+        # the first users page: the declared empty table, when the warehouse has none yet
+        if (empty := empty_once(ctx.memo, "user_game_stats")) is not None and not ctx.columns("user_game_stats"):
+            yield empty
         emails = active_members(ctx, "user_game_stats", page, STATS_SIGNALS)
 
         @dlt.defer

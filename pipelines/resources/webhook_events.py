@@ -17,7 +17,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import arrow_types, empty_table
+from pipelines.declared import arrow_types
 from pipelines.tables import table
 
 BATCH = 5000
@@ -48,7 +48,7 @@ def webhook_events_resource(ctx: RunContext) -> DltResource:
                 yielded, batch = True, []
         if batch or not yielded:
             ctx.tracker.page("webhook_events", len(batch))
-            yield _table(batch) if batch else empty_table("webhook_events")
+            yield _table(batch)  # no rows: the declared empty table
 
     return webhook_events()
 
