@@ -17,18 +17,20 @@ from assets.reverse_etl import build_push_schedules, build_reverse_etl
 from assets.schedules import jobs, schedules
 from assets.seeds import build_seed_assets
 from assets.sensors import sensors, webhook_events_job
+from reverse_etl import list_definitions
 
 
 def definitions_for(destination: str | None = None) -> Definitions:
     """The code location for `destination` (None: the one configured now)."""
     destination = destination or configured_destination()
-    push_assets, push_checks = build_reverse_etl(destination)
+    definitions = list_definitions()  # read once: the push assets, their checks and their schedules
+    push_assets, push_checks = build_reverse_etl(destination, definitions)
     return Definitions(
         assets=[*build_ingest_assets(destination), *build_model_assets(destination=destination),
                 *build_seed_assets(destination), *push_assets],
         asset_checks=[*build_checks(destination), *push_checks],
         jobs=[*jobs, webhook_events_job],
-        schedules=[*schedules, *build_push_schedules()],
+        schedules=[*schedules, *build_push_schedules(definitions)],
         sensors=sensors,
         resources=default_resources(),
     )

@@ -46,7 +46,7 @@ from assets.resources import (
     settings_from,
     warehouse_pool,
 )
-from pipelines.tables import INCREMENTAL_TABLES, SNAPSHOT_TABLES, Load, table
+from pipelines.tables import INCREMENTAL_TABLES, SNAPSHOT_TABLES, Load, Table, table
 from warehouse.connection import Connection
 from warehouse.location import RAW_SCHEMA
 
@@ -77,12 +77,11 @@ class RawTranslator(DagsterDltTranslator):
             deps=[],
             kinds=kinds(self.destination, "dlt"),
             description=f"{RAW_SCHEMA}.{raw.name}: {raw.holds}.",
-        ).merge_attributes(metadata=table_metadata(raw.name))
+        ).merge_attributes(metadata=table_metadata(raw))
 
 
-def table_metadata(name: str) -> dict[str, str]:
+def table_metadata(raw: Table) -> dict[str, str]:
     """What the UI shows of a raw table's row in `pipelines/tables.py`."""
-    raw = table(name)
     return {"load": f"{raw.load}: {raw.load.meaning}", "write": str(raw.write), "primary_key": ", ".join(raw.key) or "none",
             "endpoints": ", ".join(raw.endpoints) or "none (the webhook receiver's landed events)"}
 
@@ -182,8 +181,8 @@ def build_ingest_assets(destination: str | None = None) -> IngestAssets:
 
 def _raw_assets(load: Load, source: Any, pipeline: Any, translator: RawTranslator, pool: str | None) -> AssetsDefinition:
     """One multi-asset over the tables loaded `load`-wise; the incremental one is partitioned by day."""
-    tables = INCREMENTAL_TABLES if load is Load.INCREMENTAL else SNAPSHOT_TABLES
     window = load is Load.INCREMENTAL
+    tables = INCREMENTAL_TABLES if window else SNAPSHOT_TABLES
     by_day = {"partitions_def": partitions, "backfill_policy": BackfillPolicy.single_run()} if window else {}
 
     @dlt_assets(dlt_source=source.with_resources(*tables), dlt_pipeline=pipeline, name=f"{RAW_SCHEMA}_{load}",

@@ -178,9 +178,11 @@ def build_push_checks(definition: Definition, destination: str | None = None) ->
     return [_rejections, _stale]
 
 
-def build_push_schedules() -> list[ScheduleDefinition]:
-    """The schedules of the definitions that have one (headers, or the environment when the code loads)."""
-    return [s for d in list_definitions() if (s := build_push_schedule(d)) is not None]
+def build_push_schedules(definitions: list[Definition] | None = None) -> list[ScheduleDefinition]:
+    """The schedules of the definitions (default: every one found) that have one (headers, or the
+    environment when the code loads)."""
+    found = list_definitions() if definitions is None else definitions
+    return [s for d in found if (s := build_push_schedule(d)) is not None]
 
 
 def build_push_schedule(definition: Definition) -> ScheduleDefinition | None:
@@ -198,9 +200,11 @@ def build_push_schedule(definition: Definition) -> ScheduleDefinition | None:
     )
 
 
-def build_reverse_etl(destination: str | None = None) -> tuple[list[AssetsDefinition], list[Any]]:
-    """The push assets and their checks for `destination` (default: the configured one)."""
-    definitions = list_definitions()
+def build_reverse_etl(destination: str | None = None, definitions: list[Definition] | None = None,
+                      ) -> tuple[list[AssetsDefinition], list[Any]]:
+    """The push assets and their checks for `destination` (default: the configured one), from
+    `definitions` (default: every one found)."""
+    definitions = list_definitions() if definitions is None else definitions
     return ([build_push_asset(d, destination) for d in definitions],
             [c for d in definitions for c in build_push_checks(d, destination)])
 

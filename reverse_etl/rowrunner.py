@@ -164,8 +164,8 @@ def _statuses(con: Connection, client: Any) -> list[dict[str, Any]]:
 
 def _max_chars(settings: Any) -> int:
     try:
-        return int(settings.endpoint("message_send").max_chars)
-    except (AttributeError, ValueError):
+        return settings.endpoint("message_send").max_chars  # an int: overrides are typed (registry)
+    except AttributeError:
         return rowcheck.MAX_MESSAGE_CHARS
 
 

@@ -25,10 +25,10 @@ from reverse_etl.csvfile import CsvColumn, CsvRow, formula_warnings, write_files
 from reverse_etl.definitions import Definition, get_definition
 from reverse_etl.diff import Plan, plan_rows
 from reverse_etl.errors import QueryError
-from reverse_etl.pushrun import PushRun, location_of
+from reverse_etl.pushrun import PushRun, location_of, open_ledger
 from reverse_etl.result import PushResult
 from reverse_etl.validate import CheckedRow, FieldSpec, field_types, validate_rows
-from warehouse.connection import Connection, WarehouseConflict, WarehouseQueryError, connect
+from warehouse.connection import Connection, WarehouseConflict, WarehouseQueryError
 from warehouse.location import RAW_SCHEMA
 
 # test hook: "kill:<stage>" SIGKILLs this process at that stage, "pause:<stage>:<seconds>" sleeps there
@@ -52,7 +52,7 @@ def last_runs(settings: Any) -> dict[str, dict[str, Any]]:
     location = location_of(settings)
     if location.embedded and not location.file.exists():
         return {}
-    with connect(location, read_only=True, wait_seconds=60.0) as con:
+    with open_ledger(settings, read_only=True) as con:
         return ledger.last_runs(con)
 
 

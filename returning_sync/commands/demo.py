@@ -18,8 +18,6 @@ from typing import Any
 from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_COMMUNITY = COMMUNITY_ID
-SIM_KEY = FULL_KEY  # the simulator's all-permission key
 
 
 def say(text: str) -> None:
@@ -65,7 +63,7 @@ def sim_window(clock: dict[str, Any], days: int = 90) -> tuple[str, str]:
 def materialize_all(instance: Any, window: tuple[str, str]) -> Any:
     """One in-process run of the job `ingest_and_models` (every ingest and model asset with their
     checks) over `window`; the run list shows it by that name."""
-    from assets.definitions import definitions_for
+    from assets.definitions import defs  # the code location, built on import for the demo's environment
     from assets.ingest import partitions
     from assets.schedules import everything_job
 
@@ -74,7 +72,7 @@ def materialize_all(instance: Any, window: tuple[str, str]) -> Any:
     end = min(window[1], keys[-1])
     tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    job = definitions_for().resolve_job_def(everything_job.name)
+    job = defs.resolve_job_def(everything_job.name)
     return job.execute_in_process(instance=instance, run_config=quiet, tags=tags, raise_on_error=False)
 
 
@@ -99,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
         _fresh(warehouse)
     with SimulatorProcess(users=args.users, seed=args.seed, port=args.port, cwd=PROJECT_ROOT) as sim:
         env = {
-            "RETURNING_AI_API_KEY": SIM_KEY,
+            "RETURNING_AI_API_KEY": FULL_KEY,  # the simulator's all-permission key
             "RETURNING_AI_BASE_URL": sim.url,
-            "RETURNING_AI_COMMUNITY_ID": os.environ.get("RETURNING_AI_COMMUNITY_ID", DEFAULT_COMMUNITY),
+            "RETURNING_AI_COMMUNITY_ID": os.environ.get("RETURNING_AI_COMMUNITY_ID", COMMUNITY_ID),
             "RETURNING_WAREHOUSE": str(warehouse),
             "RETURNING_DESTINATION": "duckdb",  # the demo's warehouse is always the embedded file
             "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(PROJECT_ROOT / ".dagster_home"),

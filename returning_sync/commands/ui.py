@@ -16,8 +16,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from returning_sync.commands.demo import DEFAULT_COMMUNITY, PROJECT_ROOT, SIM_KEY, say
-from returning_sync.simulator_process import SimulatorProcess
+from returning_sync.commands.demo import PROJECT_ROOT, say
+from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,8 +43,8 @@ def ui_environment(sim_url: str | None) -> dict[str, str]:
 
     env = dict(os.environ)
     if sim_url:
-        env.update({"RETURNING_AI_API_KEY": SIM_KEY, "RETURNING_AI_BASE_URL": sim_url,
-                    "RETURNING_AI_COMMUNITY_ID": env.get("RETURNING_AI_COMMUNITY_ID", DEFAULT_COMMUNITY)})
+        env.update({"RETURNING_AI_API_KEY": FULL_KEY, "RETURNING_AI_BASE_URL": sim_url,
+                    "RETURNING_AI_COMMUNITY_ID": env.get("RETURNING_AI_COMMUNITY_ID", COMMUNITY_ID)})
     env.setdefault("RETURNING_WAREHOUSE", str(PROJECT_ROOT / "warehouse" / "returning.duckdb"))
     env["DAGSTER_HOME"] = str(ensure_dagster_home(Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else None))
     project_instance(Path(env["DAGSTER_HOME"])).dispose()  # storage created, warehouse pool set to one slot
