@@ -58,8 +58,8 @@ from bench.run import (
     run_folder,
     sim_today,
 )
-from bench.sim import COMMUNITY_ID, FULL_KEY, PROFILES, Sim
-from returning_sync.simulator_process import SimulatorProcess
+from bench.sim import PROFILES, Sim
+from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
 
 RAW = "returning_raw"
 FLOOR_SCHEMA = "bench_copy_floor"

@@ -35,8 +35,8 @@ if __package__ in (None, ""):  # `python bench/run.py` as well as `python -m ben
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.procstat import run_measured
-from bench.sim import COMMUNITY_ID, FULL_KEY, PROFILES, Sim
-from returning_sync.simulator_process import SimulatorProcess
+from bench.sim import PROFILES, Sim
+from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

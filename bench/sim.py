@@ -7,8 +7,6 @@ from typing import Any
 
 import httpx
 
-from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY  # noqa: F401 - the simulator's, re-exported here
-
 PROFILES: dict[str, dict[str, Any]] = {
     "none": {"latency_ms": 0, "jitter_ms": 0, "rate_limit": 0},
     "lat50": {"latency_ms": 50, "jitter_ms": 0, "rate_limit": 0},

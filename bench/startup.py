@@ -25,8 +25,7 @@ import time
 from pathlib import Path
 
 from bench.run import BENCH
-from bench.sim import COMMUNITY_ID, FULL_KEY
-from returning_sync.simulator_process import SimulatorProcess
+from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
 
 RESULTS = BENCH / "results"
 
@@ -75,7 +74,7 @@ def _pipe(src: socket.socket, dst: socket.socket) -> None:
                 s.shutdown(socket.SHUT_RDWR)
 
 
-def time_to_first_contact(relay: FirstContact, argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, int]:
+def time_to_first_contact(relay: FirstContact, argv: list[str], env: dict[str, str], cwd: str) -> float:
     relay.reset()
     started = time.monotonic()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -84,7 +83,7 @@ def time_to_first_contact(relay: FirstContact, argv: list[str], env: dict[str, s
     _, err = proc.communicate(timeout=120)
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[-3:]} exited {proc.returncode}: {err[-500:]}")
-    return first, proc.returncode
+    return first
 
 
 def main() -> int:
@@ -92,9 +91,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--label", default="startup")
     args = parser.parse_args()
-    sim = SimulatorProcess(users=2000, seed=7)
-    sim.start()
-    try:
+    with SimulatorProcess(users=2000, seed=7) as sim:
         host, port = sim.url.removeprefix("http://").split(":")
         relay = FirstContact((host, int(port)))
         base = f"http://127.0.0.1:{relay.port}"
@@ -110,11 +107,9 @@ def main() -> int:
                           f"import socket; socket.create_connection(('127.0.0.1', {relay.port})).close()"]
             time_to_first_contact(relay, sync_argv, env, tmp)  # warm the OS file cache once, not counted
             for _ in range(args.runs):  # alternating, so both see the same minutes
-                sync_s.append(time_to_first_contact(relay, sync_argv, env, tmp)[0])
-                floor_s.append(time_to_first_contact(relay, floor_argv, env, tmp)[0])
+                sync_s.append(time_to_first_contact(relay, sync_argv, env, tmp))
+                floor_s.append(time_to_first_contact(relay, floor_argv, env, tmp))
         load_after = os.getloadavg()
-    finally:
-        sim.stop()
     result = {
         "label": args.label, "runs": args.runs, "sync_s": [round(s, 3) for s in sync_s],
         "interpreter_floor_s": [round(s, 3) for s in floor_s],
