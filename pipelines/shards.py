@@ -322,7 +322,7 @@ class UsersPass:
             if rng.lte is not None:
                 bounds[self.lte_key] = rng.lte.strftime(self.date_format)
             if bounds:
-                body[self.filter_key] = {**(body.get(self.filter_key) or {}), self.field: bounds}
+                body[self.filter_key] = {**(body.get(self.filter_key) or {}), self.ep.served(self.field): bounds}
             if rng.cursor and not count:
                 body.update(rng.cursor)
         return body

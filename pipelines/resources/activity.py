@@ -30,6 +30,7 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         ctx.tracker.page("activity_stats", 0)
         if not isinstance(data, dict):
             return []
+        data = ep.arrived([data])[0]
         user_id = data.get("user_id")
         return [{"user_id": user_id, **d} for d in data.get("daily_stats") or [] if isinstance(d, dict)]
 

@@ -39,7 +39,8 @@ def user_fields_resource(ctx: RunContext) -> DltResource:
 
 
 def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
-    """Fields to request (platform + every custom field key) and their Arrow types."""
+    """Fields to request (platform + every custom field key) and their Arrow types (by the
+    contract's names)."""
     ep = ctx.settings.endpoint("users_filter")
     platform = list(ep.platform_fields)
     types: dict[str, pa.DataType] = dict.fromkeys(ep.int_fields, INT)
@@ -59,7 +60,8 @@ def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
     for definition in ctx.user_fields():
         if definition.get(key_key) in custom:
             state[definition[key_key]] = definition.get("name")
-    return platform + custom, types
+    # asked for by the names the API serves them under; they arrive under the contract's (`arrived`)
+    return [ep.served(f) for f in platform] + custom, types
 
 
 def users_resource(ctx: RunContext) -> DltResource:
