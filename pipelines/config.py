@@ -109,7 +109,12 @@ class Settings:
         if min(self.lookback_seconds, self.lookback_days, self.daily_lookback_days) < 0 or not 1 <= self.history_days <= 3650:
             raise ConfigError("lookbacks must be >= 0 and history_days between 1 and 3650"
                               f"{self._from('lookback_seconds', 'lookback_days', 'daily_lookback_days', 'history_days')}")
-        self.registry  # noqa: B018 - validate overrides now: one ConfigError naming the endpoint and option
+        try:  # validate overrides now: one ConfigError naming the endpoint, the option and where it was set
+            self.registry  # noqa: B018
+        except ConfigError as exc:  # (passed in code: nothing to point at)
+            told = "" if self.origins.get("registry_overrides", "").endswith("as an argument") else \
+                self._from("registry_overrides")
+            raise ConfigError(f"{exc}{told}") from None
 
     def _from(self, *names: str) -> str:
         """` (from RETURNING_SYNC_CONCURRENCY in the environment)`: where the named settings were set."""
@@ -155,7 +160,7 @@ class Settings:
             found = lookup.first(*names, secret=name == "api_key")
             if found is not None:
                 values[name] = PARSERS.get(name, _text)(found)
-                origins[name] = found.origin
+                origins[name] = _origin(found)
         location = WarehouseLocation.resolve(lookup)
         values["warehouse"], values["destination"] = location.path, location.destination
         return cls(**{"api_key": "", **values}, origins=origins)
@@ -179,6 +184,14 @@ def load_overrides(spec: str, origin: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{origin} must hold a table of endpoint names")
     return data
+
+
+def _origin(found: Found) -> str:
+    """Where a setting came from, for messages: the file an overrides spec names, and where it was named."""
+    spec = found.value.strip() if isinstance(found.value, str) else ""
+    if found.name.lower().endswith("registry_overrides") and spec and not spec.startswith("{"):
+        return f"{Path(spec).resolve()}, named by {found.origin}"
+    return found.origin
 
 
 def _text(found: Found) -> str:
