@@ -103,10 +103,16 @@ class Endpoint:
 
     def arrived(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Records with every renamed field back under the contract's name (in place), so it
-        lands in the declared column the models read."""
-        for contract, served in self.record_names.items():
-            for record in records:
-                value = _pop(record, served)
+        lands in the declared column the models read. A field the record carries under a renamed
+        field's contract name is not that field: it is dropped (unless it is itself served for another)."""
+        names = self.record_names
+        served = set(names.values())
+        for record in records:
+            values = {contract: _pop(record, name) for contract, name in names.items()}
+            for contract in names:
+                if contract not in served:
+                    _pop(record, contract)
+            for contract, value in values.items():
                 if value is not _ABSENT:
                     _put(record, contract, value)
         return records

@@ -161,8 +161,8 @@ def _column(raw: list[Any], kind: pa.DataType) -> pa.Array:
 def to_arrow(
     rows: Iterable[Mapping[str, Any]], types: Mapping[str, pa.DataType] | None = None, keys: Iterable[str] = (),
 ) -> pa.Table:
-    """Rows as an Arrow table: declared columns take their declared type, others are inferred
-    (nested values become JSON text). Columns appear in first-seen order; `keys` (primary key
+    """Rows as an Arrow table: declared columns take their declared type (null when no row has
+    them), others are inferred (nested values become JSON text). Columns appear in first-seen order; `keys` (primary key
     columns) are declared not nullable, as dlt declares them."""
     rows = list(rows)
     types = types or {}
@@ -185,4 +185,8 @@ def to_arrow(
             arr = pa.array([_coerce(v, STR) for v in raw], type=STR)
         arrays.append(arr)
         fields_.append(pa.field(name, kind, nullable=not (name in required and arr.null_count == 0)))
+    for name, kind in types.items():  # a declared field no row carries: its column, null
+        if name not in names:
+            arrays.append(pa.nulls(len(rows), kind))
+            fields_.append(pa.field(name, kind))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields_))

@@ -94,12 +94,15 @@ def _messages(definition: Definition, rows: Sequence[Mapping[str, Any]], con: Co
                              f"{RAW_SCHEMA}.{table}, which is not loaded: run `returning-sync sync` first")
     channels = {str(i): str(t or "") for i, t in con.fetchall(f'SELECT _id, "type" FROM {RAW_SCHEMA}.channels')}
     senders = [_text(r.get("sender")) for r in rows]
-    deleted = "coalesce(is_deleted, FALSE)" if any(
-        c == "is_deleted" for c, _ in con.columns(RAW_SCHEMA, "users")) else "FALSE"
+    held = {c for c, _ in con.columns(RAW_SCHEMA, "users")}
+    deleted = "coalesce(is_deleted, FALSE)" if "is_deleted" in held else "FALSE"
+    # `username` is [assumed]: a users table without it matches senders by email alone
+    by_name = "username" in held
     members: dict[str, tuple[str, bool]] = {}  # email lowered or username -> (email, live)
     for email, username, gone in _in_chunks(
-            con, f"SELECT email, username, {deleted} FROM {RAW_SCHEMA}.users WHERE lower(email) IN ? OR username IN ?",
-            [s.strip().lower() if i == 0 else s.strip() for s in senders if s for i in (0, 1)]):
+            con, f"SELECT email, {'username' if by_name else 'NULL'}, {deleted} FROM {RAW_SCHEMA}.users "
+                 f"WHERE lower(email) IN ?{' OR username IN ?' if by_name else ''}",
+            [s.strip().lower() if i == 0 else s.strip() for s in senders if s for i in ((0, 1) if by_name else (0,))]):
         for name in (str(email or "").lower(), str(username or "")):
             if name and (name not in members or not gone):
                 members[name] = (str(email or ""), not gone)

@@ -12,7 +12,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import empty_once, empty_table
+from pipelines.declared import column_hints, empty_once, empty_table
 from pipelines.resources.baseline import baseline_usable, changed_users, live_users, unseen
 from pipelines.resources.common import day_span, fan_out
 from pipelines.shapes import iso, parse_day, parse_ts
@@ -92,8 +92,7 @@ def loyalty_overview_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("loyalty_overview")
     max_days = ep.max_days
 
-    @dlt.resource(**table("loyalty_overview").hints(),
-                  columns={"date": {"data_type": "date"}})
+    @dlt.resource(**table("loyalty_overview").hints(), columns=column_hints("loyalty_overview"))
     def loyalty_overview() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("loyalty_overview")
         first, last, _, _ = day_span(ctx, "loyalty_overview", ctx.settings.lookback_days)

@@ -10,7 +10,7 @@ import dlt
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import drop_null_objects, empty_table
+from pipelines.declared import CHILD_TABLES, column_hints, drop_null_objects, empty_children, empty_table
 from pipelines.pagination import rows_of
 from pipelines.resources.common import with_timestamps
 from pipelines.tables import table
@@ -20,7 +20,7 @@ def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
     """A small entity list read whole each run and merged on its key (its endpoint: pipelines/tables.py)."""
     endpoint = table(name).endpoints[0]
 
-    @dlt.resource(**table(name).hints())
+    @dlt.resource(**table(name).hints(), columns=column_hints(name))
     def entity_list() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         empty = True
@@ -39,11 +39,13 @@ def one_response_resource(ctx: RunContext, name: str) -> DltResource:
     """One response's `data` (an object or a list) as the table's rows (its endpoint: pipelines/tables.py)."""
     endpoint = table(name).endpoints[0]
 
-    @dlt.resource(**table(name).hints())
+    @dlt.resource(**table(name).hints(), columns=column_hints(name))
     def one_response() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         rows = rows_of(ctx.settings.endpoint(endpoint), ctx.client.request_json(endpoint))
         ctx.tracker.page(name, len(rows))
         yield drop_null_objects(name, with_timestamps(rows)) if rows else empty_table(name)
+        held = {f"{name}__{child}" for child in CHILD_TABLES.get(name, {}) if ctx.columns(f"{name}__{child}")}
+        yield from empty_children(name, rows, held)
 
     return one_response()

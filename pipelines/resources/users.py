@@ -11,7 +11,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import drop_null_objects, empty_table
+from pipelines.declared import arrow_types, column_hints, drop_null_objects, empty_table
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
 from pipelines.resources.common import incremental, window, with_timestamps
@@ -26,8 +26,7 @@ BATCH_ROWS = 1000  # users converted and handed to dlt (and the fan-outs) togeth
 
 
 def user_fields_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(**table("user_fields").hints(),
-                  columns={"defaultValue": {"data_type": "text"}})
+    @dlt.resource(**table("user_fields").hints(), columns=column_hints("user_fields"))
     def user_fields() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("user_fields")
         rows = [dict(r, defaultValue=as_text(r.get("defaultValue"))) if "defaultValue" in r else r
@@ -73,8 +72,10 @@ def users_resource(ctx: RunContext) -> DltResource:
         id_f, email_f, deleted_f = ep.name_for("id"), ep.name_for("email"), ep.name_for("is_deleted")
         fields, types = users_schema(ctx)
 
+        declared = arrow_types("users")
+
         def convert(rows: list[dict[str, Any]]) -> pa.Table:
-            table = to_arrow(rows, {**types, DELETED_AT: TS}, keys=(id_f,))
+            table = to_arrow(rows, {**declared, **types, DELETED_AT: TS}, keys=(id_f,))
             live.append(table.column(id_f).cast(pa.string()))
             return table
         live: list[pa.ChunkedArray] = []  # the pass's ids, compact (Arrow), for the deletion check
@@ -142,8 +143,7 @@ def tombstones(ctx: RunContext, live: pa.Table) -> Iterator[pa.Table]:
 def user_field_histories_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("user_field_histories")
 
-    @dlt.resource(**table("user_field_histories").hints(),
-                  columns={"value": {"data_type": "text"}, "previousValue": {"data_type": "text"}})
+    @dlt.resource(**table("user_field_histories").hints(), columns=column_hints("user_field_histories"))
     def user_field_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
