@@ -64,6 +64,11 @@ class ClientStats:
     def requests(self) -> int:
         return sum(s.requests for s in self.by_endpoint.values())
 
+    def cursor_counts(self) -> dict[str, tuple[int, int]]:
+        """Per endpoint: (records read, records without the cursor field), for `overrides.stalled_cursors`."""
+        with self.lock:
+            return {name: (s.records, s.uncursored) for name, s in self.by_endpoint.items()}
+
 
 def _uncursored(ep: Endpoint, records: list[dict[str, Any]]) -> int:
     """How many of `records` lack the endpoint's cursor field (0 for an endpoint without one)."""

@@ -254,8 +254,7 @@ def run_sync(
             result.resources[name] = ResourceResult(
                 name=name, rows=result.tables.get(name, 0), pages=p.pages if p else 0,
                 requests=sum(e.requests for e in eps if e), seconds=round(p.seconds, 3) if p else 0.0)
-        seen = {n: (s.records, s.uncursored) for n, s in client.stats.by_endpoint.items()}
-        result.stalled = stalled_cursors(settings.registry, names, seen)
+        result.stalled = stalled_cursors(settings.registry, names, client.stats.cursor_counts())
         for stall in result.stalled:
             log.warning("%s", stall)
             result.notes.append(f"warning: {stall.problem}")
