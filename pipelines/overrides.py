@@ -4,7 +4,7 @@ there), in the keys docs/endpoints.md documents, and the named condition of an i
 that never advances.
 
 `suggest(dataset, path_status=404)` / `suggest(dataset, missing_field="createdAt")` /
-`suggest(dataset, missing_records=True)` return a `Suggestion`: the config key, the value to edit
+`suggest(dataset, missing_records=True)` / `suggest(dataset, ignored_param="from")` return a `Suggestion`: the config key, the value to edit
 and a TOML example for `.dlt/config.toml`. `returning-sync check` and the sync's summary print them.
 """
 
@@ -59,7 +59,7 @@ def endpoints_of(dataset: str) -> tuple[str, ...]:
 
 
 def suggest(dataset: str, *, endpoint: str | None = None, path_status: int | None = None,
-            missing_field: str | None = None, missing_records: bool = False,
+            missing_field: str | None = None, missing_records: bool = False, ignored_param: str | None = None,
             registry: Mapping[str, Endpoint] | None = None) -> Suggestion:
     """The override that would change what was observed of `dataset` (a table name, or an
     endpoint's name; `endpoint`: which of its endpoints, default its first):
@@ -67,7 +67,9 @@ def suggest(dataset: str, *, endpoint: str | None = None, path_status: int | Non
     - `path_status` (404, 405): the path -> key `path`;
     - `missing_field` (a record field by the contract's name, dotted when nested, or as dlt names
       its column: `created_at`) -> key `record_fields.<name>`;
-    - `missing_records`: the records path -> key `records`.
+    - `missing_records`: the records path -> key `records`;
+    - `ignored_param` (a query/body parameter by the contract's name the API did not apply) -> key
+      `params.<name>`.
 
     `registry`: the registry in use (overrides applied), for the current values; default the
     contract's. KeyError for an unknown dataset, endpoint or field; ValueError when nothing
@@ -79,6 +81,11 @@ def suggest(dataset: str, *, endpoint: str | None = None, path_status: int | Non
         field = _contract_field(ep, missing_field)
         return Suggestion(dataset, name, f"record_fields.{field}", ep.served(field), ep.record_fields[field],
                           "records come without this field")
+    if ignored_param is not None:
+        if ignored_param not in ep.params:
+            raise KeyError(f"{ignored_param!r} is not a parameter of {ep.name} in the contract")
+        return Suggestion(dataset, name, f"params.{ignored_param}", ep.param_names.get(ignored_param, ignored_param),
+                          ep.params[ignored_param], "the API did not apply this parameter")
     if missing_records:
         return Suggestion(dataset, name, "records", ep.records, ep.records_mark,
                           "the response has no records at this path")

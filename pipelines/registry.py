@@ -201,7 +201,8 @@ DEFAULT_REGISTRY: dict[str, Endpoint] = {
                  status="doc", fields={"identifier": "identifier", "identifier_type": "identifier_type",
                                        "days": "days"},
                  params=marks(doc="identifier identifier_type days"),
-                 record_fields=marks(doc="user_id range.end_date daily_stats")),
+                 # the answer's `user_id`, `range`, `daily_stats`; then the fields of each `daily_stats` entry
+                 record_fields=marks(doc="user_id range.end_date daily_stats date messages replies reaction socials")),
         Endpoint("loyalty_overview", "GET", "/v1/analytics/loyalty-overview", "partner", "analytics",
                  fields=_TS, params=marks(assumed="from to"),
                  record_fields=marks(assumed="date activeUsers newUsers returningUsers messages xpEarned "

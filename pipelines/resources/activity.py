@@ -32,7 +32,8 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
             return []
         data = ep.arrived([data])[0]
         user_id = data.get("user_id")
-        return [{"user_id": user_id, **d} for d in data.get("daily_stats") or [] if isinstance(d, dict)]
+        days = [d for d in data.get("daily_stats") or [] if isinstance(d, dict)]
+        return [{"user_id": user_id, **d} for d in (ep.arrived(days) if ep.record_names else days)]
 
     @dlt.transformer(data_from=users, **table("activity_stats").hints())
     def activity_stats(page: pa.Table) -> Iterator[pa.Table]:
