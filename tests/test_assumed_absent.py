@@ -27,6 +27,7 @@ from pipelines.seeds import load_seeds
 from pipelines.tables import BY_NAME, TABLES
 from returning_sync.cli import main
 from tests.simadmin import SimAdmin
+from warehouse.connection import connect
 
 ABSENT = "absentFromTheApi_"  # the prefix of the names the assumed fields are renamed to
 PUSHES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "warehouse" / "reverse_etl").glob("*.sql"))
@@ -65,21 +66,19 @@ def absent(request: pytest.FixtureRequest, sim: SimAdmin, api_env: dict[str, str
         sim.knobs(surface="full")
 
 
-def test_the_whole_flow_works_without_the_assumed_fields(absent: str, api_env: dict[str, str], capsys) -> None:
+def test_the_whole_flow_works_without_the_assumed_fields(absent: str, destination: str, api_env: dict[str, str],
+                                                        capsys) -> None:
     assert main(["sync"]) == 0, capsys.readouterr().err[-3000:]
-    con = duckdb.connect(api_env["RETURNING_WAREHOUSE"], read_only=True)
-    try:
-        users = {c: t for c, t in con.execute(
+    with connect(Settings.from_env().location, read_only=True) as con:
+        users = {c: t.lower() for c, t in con.fetchall(
             "select column_name, data_type from information_schema.columns where table_schema = 'returning_raw' "
-            "and table_name = 'users'").fetchall()}
-        filled = con.execute("select count(username), count(tier), count(last_login), count(email), count(*) "
-                             "from returning_raw.users").fetchone()
-        parents = con.execute("select count(parent_id), count(*) from returning_raw.messages").fetchone()
-    finally:
-        con.close()
+            "and table_name = 'users'")}
+        filled = con.fetchall("select count(username), count(tier), count(last_login), count(email), count(*) "
+                              "from returning_raw.users")[0]
+        parents = con.fetchall("select count(parent_id), count(*) from returning_raw.messages")[0]
     # every assumed platform field is a column, null; the documented ones hold values
     assert {"username", "display_name", "tier", "level", "last_login", "premium_currency"} <= set(users)
-    assert users["last_login"] == "TIMESTAMP WITH TIME ZONE" and users["level"] == "BIGINT"
+    assert users["last_login"] == "timestamp with time zone" and users["level"] == "bigint"
     assert filled[:3] == (0, 0, 0) and filled[3] == filled[4] > 0
     assert parents[0] == 0 and parents[1] > 0
     capsys.readouterr()
@@ -92,10 +91,10 @@ def test_the_whole_flow_works_without_the_assumed_fields(absent: str, api_env: d
     capsys.readouterr()
 
     # `fresh` judges the runs Dagster recorded; this sync ran from the command line, outside Dagster
-    assert [c for c in failed_checks(api_env) if not c.endswith(":fresh")] == []
+    assert [c for c in failed_checks(api_env, destination) if not c.endswith(":fresh")] == []
 
 
-def failed_checks(api_env: dict[str, str]) -> list[str]:
+def failed_checks(api_env: dict[str, str], destination: str) -> list[str]:
     """Every asset check of the code location, run on the warehouse: the failed ones."""
     from dagster import AssetSelection, materialize
 
@@ -106,7 +105,7 @@ def failed_checks(api_env: dict[str, str]) -> list[str]:
 
     result = materialize([*build_ingest_assets(), *build_model_assets(), *build_checks()],
                          resources=resources_for(api_env["RETURNING_AI_BASE_URL"],
-                                                 Path(api_env["RETURNING_WAREHOUSE"])),
+                                                 Path(api_env["RETURNING_WAREHOUSE"]), destination=destination),
                          selection=AssetSelection.all_asset_checks(), raise_on_error=False)
     return sorted(f"{e.asset_key.to_user_string()}:{e.check_name}"
                   for e in result.get_asset_check_evaluations() if not e.passed)
