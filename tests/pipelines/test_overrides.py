@@ -205,3 +205,15 @@ def test_every_declared_column_is_a_record_field_of_the_registry() -> None:
         if t.endpoints:
             missing = [c for c in DECLARED[t.name] if c.replace("__", ".") not in fields and (t.name, c) not in ours]
             assert missing == [], t.name
+
+
+def test_the_readme_examples_of_each_kind_apply(project: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "pipelines" / "README.md").read_text(encoding="utf-8")
+    example = readme.split("### Registry overrides", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    (project / ".dlt" / "config.toml").write_text(example, encoding="utf-8")
+    registry = Settings.from_env(api_key=FULL_KEY).registry
+    histories, orders = registry["user_field_histories"], registry["redemption_transactions"]
+    assert histories.path == "/apis/v1/communities/{communityId}/field-histories"
+    assert (histories.record_names, histories.name_for("sort")) == ({"createdAt": "changedAt"}, "changedAt:asc")
+    assert (orders.name_for("from"), orders.name_for("to")) == ("since", "until")
+    assert registry["tiers"].records == "data.items"
