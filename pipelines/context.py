@@ -90,7 +90,7 @@ class RunContext:
         self.start = to_utc_datetime(start_date)
         self.end = to_utc_datetime(end_date)
         self.backfill = backfill
-        self.refresh = refresh  # a full refresh: tables are rebuilt from the API (and kept tombstones)
+        self.refresh = refresh  # a full refresh: cursors were reset, everything is read again (tables kept)
         self.tracker = tracker or Tracker()
         self.memo = RunMemo()
         self.run_started = datetime.now(UTC)

@@ -26,6 +26,7 @@ from typing import Any
 
 import dlt
 from dlt.common.runtime.collector import NullCollector
+from dlt.pipeline.helpers import pipeline_drop
 from dlt.sources import DltSource
 
 from pipelines.client import ReturningClient
@@ -65,6 +66,7 @@ class SyncResult:
     seconds: float = 0.0
     load_ids: list[str] = field(default_factory=list)
     tables: dict[str, int] = field(default_factory=dict)  # rows per loaded table (child tables too)
+    refreshed: list[str] = field(default_factory=list)  # full refresh: the resources whose cursors were reset
 
 
 def make_pipeline(settings: Settings, connection: Any = None) -> dlt.Pipeline:
@@ -135,15 +137,41 @@ def open_warehouse(settings: Settings, wait: float = READER_WAIT) -> Iterator[An
 
 def repair(pipeline: dlt.Pipeline, settings: Settings, client: ReturningClient | None = None) -> None:
     """Before loading anything new, under the sync lock: abort what a run killed mid-load left
-    (see `abort_partial_load`), and redo a full refresh killed after it emptied tables. That redo
-    is noted beside the lock and stays owed until a refresh succeeds, even if this run fails too."""
+    (see `abort_partial_load`), and redo a full refresh of an earlier release killed after it
+    emptied tables: their cursors are reset and they are read again from the start. That redo is
+    noted beside the lock and stays owed until a refresh succeeds, even if this run fails too."""
     owed = lock_path(settings).with_name("refresh-owed.json")
     redo = sorted(set(abort_partial_load(pipeline)) | set(json.loads(owed.read_text()) if owed.exists() else []))
+    # a package a killed run extracted but never started loading is complete: load it now. Left to
+    # `pipeline.run`, dlt would load it and return without reading anything new
+    if pipeline.list_extracted_load_packages():
+        pipeline.normalize()
+    if pipeline.list_normalized_load_packages():
+        pipeline.load()
     if redo:
         owed.write_text(json.dumps(redo))
-        pipeline.run(make_source(settings, redo, refresh=True, client=client), refresh="drop_resources",
+        reset_cursors(pipeline, redo)
+        pipeline.run(make_source(settings, redo, refresh=True, client=client),
                      loader_file_format=loader_file_format(settings))
         owed.unlink()
+
+
+def reset_cursors(pipeline: dlt.Pipeline, resources: list[str]) -> list[str]:
+    """A full refresh's first step: forget the stored state (high-water marks, per-channel marks,
+    stored days, users-pass stamps) of `resources`, committed to the warehouse on its own, so the
+    run that follows reads them from the start. The tables are never dropped or emptied: what the
+    read brings is merged over what they hold, and history the API no longer serves (deleted
+    members' daily history and messages, webhook events already loaded) stays. A run that fails
+    after this leaves the cursors reset: the next run reads everything again, losing nothing.
+    Returns the resources whose state was reset (none on a pipeline that never ran)."""
+    pipeline.sync_destination()  # a fresh machine: the state and schema come from the warehouse
+    if not pipeline.default_schema_name:
+        return []
+    drop = pipeline_drop(pipeline, resources=[f"re:^{name}$" for name in resources], state_only=True)
+    if drop.is_empty:
+        return []
+    drop()
+    return list(drop.info["resource_states"])
 
 
 def lock_path(settings: Settings) -> Path:
@@ -229,8 +257,8 @@ def run_sync(
         pipeline = make_pipeline(settings, connection)
         try:
             repair(pipeline, settings, client)
-            info = pipeline.run(source, refresh="drop_resources" if full_refresh else None,
-                                loader_file_format=loader_file_format(settings))
+            refreshed = reset_cursors(pipeline, names) if full_refresh else []
+            info = pipeline.run(source, loader_file_format=loader_file_format(settings))
             tracker.loaded()  # committed: landed webhook segments can go
         except Exception as exc:
             cause = _returning_cause(exc)
@@ -238,7 +266,8 @@ def run_sync(
                 raise cause from None
             raise
         result = SyncResult(seconds=time.monotonic() - started, load_ids=list(info.loads_ids),
-                            requests=client.stats.requests, retries=client.stats.retry.retries)
+                            requests=client.stats.requests, retries=client.stats.retry.retries,
+                            refreshed=refreshed)
         trace = pipeline.last_trace
         counts = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
         result.tables = {t: n for t, n in counts.items() if not t.startswith("_dlt")}

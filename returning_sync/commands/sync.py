@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resources", default=None, metavar="A,B",
                         help="comma-separated resources to load (default all; an unknown name lists them)")
     parser.add_argument("--full-refresh", action="store_true",
-                        help="drop the selected tables and their stored cursors, then load from scratch")
+                        help="read the selected datasets again from the start (their stored cursors reset); "
+                             "tables are kept and the read merged over them: nothing held is dropped")
     parser.add_argument("--since", default=None, metavar="YYYY-MM-DD",
                         help="re-read incremental resources from this day on (stored cursors unchanged)")
 
@@ -78,6 +79,10 @@ def _run(args: argparse.Namespace, since: date | None) -> int:
         result = run_sync(settings, resources=resources, full_refresh=args.full_refresh, since=since,
                           progress=display.update)
     print_summary(result, rich_output=sys.stdout.isatty())
+    if args.full_refresh:
+        print(f"note: full refresh: read {len(resources or result.resources)} dataset(s) from the start "
+              f"({len(result.refreshed)} had stored cursors, now reset); every table was kept and the read merged "
+              "over it, so `rows` counts only new or changed rows")
     for line in notes.lines:
         print(f"note: {line}")
     return 0
