@@ -334,7 +334,7 @@ def resolve(surface: str, method: str, path: str) -> tuple[routing.Route | None,
                 return r, params, False, e.path.renamed
         if other:
             return None, {}, True, None
-    r, params, other = routing.match(method, path, lambda r: visible(surface, r))
+    r, params, other = routing.match(method, path, None if surface == "full" else lambda r: visible(surface, r))
     return r, params, other, r.template if r else None
 
 
