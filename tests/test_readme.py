@@ -97,20 +97,23 @@ def test_every_command_in_the_readme_parses() -> None:
             pytest.fail(f"README.md shows `returning-sync {shlex.join(cli)}`, which the command line refuses")
 
 
-def test_every_command_and_option_in_the_readme_table_exists() -> None:
-    table = README.read_text(encoding="utf-8").split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+@pytest.mark.parametrize(("document", "heading"), [("README.md", "## Command line"),
+                                                ("docs/interfaces.md", "## Command line (`returning-sync`)")])
+def test_every_command_and_option_in_a_command_table_exists(document: str, heading: str) -> None:
+    """The command tables of the README and docs/interfaces.md name every command, and only options it takes."""
+    table = (ROOT / document).read_text(encoding="utf-8").split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| (.+?) \| .+ \|$", table, flags=re.MULTILINE)
     subparsers = next(a for a in build_parser()._actions if a.dest == "command").choices
     named = set()
     for row in rows:
         for usage in re.findall(r"`returning-sync ([^`]+)`", row):
             name = usage.split()[0]
-            assert name in COMMANDS, f"README.md's command table names `returning-sync {name}`, which does not exist"
+            assert name in COMMANDS, f"{document}'s command table names `returning-sync {name}`, which does not exist"
             named.add(name)
             known = {o for action in subparsers[name]._actions for o in action.option_strings}
             for option in re.findall(r"(--[a-z][a-z-]*)", usage):
-                assert option in known, f"README.md's command table shows `{name} {option}`, which it does not take"
-    assert named == set(COMMANDS), f"commands missing from README.md's table: {sorted(set(COMMANDS) - named)}"
+                assert option in known, f"{document}'s command table shows `{name} {option}`, which it does not take"
+    assert named == set(COMMANDS), f"commands missing from {document}'s table: {sorted(set(COMMANDS) - named)}"
 
 
 # -- the quick start and the examples, run --------------------------------------------------------
@@ -336,3 +339,41 @@ def _table_endpoints() -> dict[str, str]:
 
 
 TABLE_ENDPOINTS = _table_endpoints()
+
+
+# -- docs/simulator.md: the keys and community it tells users to use are the simulator's --------------
+
+def test_the_simulator_doc_names_the_simulators_keys_and_community(readme_sim: SimulatorProcess) -> None:
+    doc = (ROOT / "docs" / "simulator.md").read_text(encoding="utf-8")
+    keys_table = doc.split("### The keys", 1)[1].split("\"All\" is", 1)[0]
+    documented = re.findall(r"^\| `([0-9a-f]{64})` \| (all[^|]*) \|$", keys_table, flags=re.MULTILINE)
+    served = {k["key"]: k for k in readme_sim.admin_get("/__sim/keys")["keys"]}
+    assert [key for key, _ in documented] == list(served)
+    everything = re.search(r'"All" is: ([^.]+?) \(', doc).group(1)
+    assert re.findall(r"`([A-Za-z-]+)`", everything) == served[documented[0][0]]["permissions"]
+    for key, says in documented:
+        assert says.startswith("all, expired") == served[key]["expired"], key
+        missing = re.findall(r"all but `([A-Za-z-]+)`", says)
+        assert set(served[documented[0][0]]["permissions"]) - set(served[key]["permissions"]) == set(missing), key
+
+    exports = dict(argv[1].split("=", 1) for block in re.findall(r"```bash\n(.*?)```", doc, flags=re.DOTALL)
+                   for argv in command_lines(block) if argv[0] == "export")
+    assert exports["RETURNING_AI_BASE_URL"] == "http://127.0.0.1:8765"  # the simulator's default port
+    env = {"RETURNING_AI_API_KEY": exports["RETURNING_AI_API_KEY"], "RETURNING_AI_BASE_URL": readme_sim.url,
+           "RETURNING_AI_COMMUNITY_ID": exports["RETURNING_AI_COMMUNITY_ID"]}
+    # user_fields' path carries the community id: only the simulator's own community answers 200
+    done = subprocess.run([sys.executable, "-c", PROBE_COMMUNITY], env={**clean_environment(), **env},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["200", "success"]
+
+
+# reads the custom-field definitions of the configured community with the configured key
+PROBE_COMMUNITY = """
+import httpx
+from pipelines.config import Settings
+s = Settings.from_env()
+path = s.endpoint("user_fields").path.format(communityId=s.community_id)
+r = httpx.get(s.base_url("application") + path, headers={"Authorization": f"Bearer {s.api_key}"})
+print(r.status_code, r.json().get("meta", {}).get("status"))
+"""
