@@ -1,7 +1,7 @@
 """Settings of the client and the sync.
 
 Every setting resolves in the project's one order (`warehouse.configuration`): an explicit argument,
-then its `RETURNING_*` environment variable (shared/interfaces.md; the table `ALIASES`), then dlt's
+then its `RETURNING_*` environment variable (docs/interfaces.md; the table `ALIASES`), then dlt's
 providers under `sources.returning_ai` (`SOURCES__RETURNING_AI__<FIELD>`, `.dlt/secrets.toml`,
 `.dlt/config.toml`, ...; the key is the field's name), then the default. A bad value ends in one
 `ConfigError` line naming the setting and where it came from, never the key.

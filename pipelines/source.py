@@ -1,4 +1,4 @@
-"""The dlt source `returning_ai`: one resource per warehouse table (shared/interfaces.md).
+"""The dlt source `returning_ai`: one resource per warehouse table (docs/interfaces.md).
 
 | table | holds | read from | load | write | key |
 |---|---|---|---|---|---|
