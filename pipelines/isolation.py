@@ -30,7 +30,7 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.errors import ContractError
-from pipelines.skips import dependents, depending, diagnose
+from pipelines.skips import dependents, depending, diagnose, missing_key
 from pipelines.tables import table
 
 log = logging.getLogger("pipelines.sync")
@@ -91,7 +91,7 @@ def isolate(ctx: RunContext, isolation: Isolation, resource: DltResource) -> Dlt
     gen = pipe.gen
 
     def checked(item: Any) -> Any:
-        if keys and (missing := _missing_key(item, keys)) is not None:
+        if keys and (missing := missing_key(item, keys)) is not None:
             raise ContractError(endpoint, f"a record lacks its key '{missing}'", missing=missing)
         return item
 
@@ -144,20 +144,3 @@ def _close(items: Any) -> None:
     close = getattr(items, "close", None)
     if close is not None:
         close()
-
-
-def _missing_key(item: Any, keys: list[str]) -> str | None:
-    """The first key a record of `item` (an Arrow table, a record, a list of records) lacks."""
-    if isinstance(item, pa.Table):
-        for key in keys:
-            if key not in item.column_names or item.column(key).null_count:
-                return key
-    elif isinstance(item, dict):
-        for key in keys:
-            if item.get(key) is None:
-                return key
-    elif isinstance(item, list):
-        for record in item:
-            if isinstance(record, dict) and (missing := _missing_key(record, keys)) is not None:
-                return missing
-    return None

@@ -87,7 +87,7 @@ def diagnose(settings: Settings, dataset: str, exc: BaseException) -> Skip | Non
     name = getattr(exc, "endpoint", "")
     owner = owner_of(name)
     if owner is not None and owner != dataset and owner in needs_chain(dataset):
-        return depending(dataset, owner, "could not be read")
+        return depending(dataset, owner)
     if name not in settings.registry:  # a record's shape checked after the request ("response")
         name = (table(dataset).endpoints or ("",))[0]
     ep = settings.registry.get(name)
@@ -108,7 +108,11 @@ def diagnose(settings: Settings, dataset: str, exc: BaseException) -> Skip | Non
         return None
     missing = exc.missing
     if missing and ep is not None and missing == ep.records:
-        fix = f"{_override(name, 'records', ep.records)} (the dotted path to the records), {disable_example(dataset)}"
+        from pipelines.registry import DEFAULT_REGISTRY
+
+        contract = DEFAULT_REGISTRY[name].records
+        example = contract if contract != ep.records else "data.<the list's name>"
+        fix = f"{_override(name, 'records', example)} (the dotted path to the records), {disable_example(dataset)}"
     else:
         fix = disable_example(dataset).removeprefix("or ")
     result = f"missing '{missing}'" if missing else exc.problem
@@ -212,10 +216,29 @@ def check_disabled(names: Iterable[str]) -> tuple[str, ...]:
     return names
 
 
+def missing_key(item: Any, keys: Iterable[str]) -> str | None:
+    """The first key a record of `item` lacks (an Arrow table, a record, a list of records), or None:
+    a record without its table's key is an answer without the expected shape."""
+    keys = list(keys)
+    if hasattr(item, "column_names") and hasattr(item, "column"):  # an Arrow table
+        for key in keys:
+            if key not in item.column_names or item.column(key).null_count:
+                return key
+    elif isinstance(item, dict):
+        for key in keys:
+            if item.get(key) is None:
+                return key
+    elif isinstance(item, list):
+        for record in item:
+            if isinstance(record, dict) and (missing := missing_key(record, keys)) is not None:
+                return missing
+    return None
+
+
 def by_name(skips: Iterable[Skip]) -> dict[str, Skip]:
     return {s.dataset: s for s in skips}
 
 
 __all__ = ["DISABLED_ENV", "DISABLED_SETTING", "SKIPPED_STATUS", "Kind", "Skip", "Skips", "by_name",
-           "check_disabled", "dependents", "depending", "diagnose", "needs_chain", "owner_of", "plan",
+           "check_disabled", "dependents", "depending", "diagnose", "missing_key", "needs_chain", "owner_of", "plan",
            "refused_key"]
