@@ -33,6 +33,7 @@ from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import ProgressCallback, Tracker
 from pipelines.errors import ConfigError, ReturningError, SyncBusy
+from pipelines.skips import Skip, plan, refused_key
 from pipelines.source import returning_ai
 from pipelines.tables import ARROW_TABLES, PARENTS, RESOURCES, table
 from warehouse.connection import dlt_destination, hold_for_load
@@ -67,6 +68,8 @@ class SyncResult:
     load_ids: list[str] = field(default_factory=list)
     tables: dict[str, int] = field(default_factory=dict)  # rows per loaded table (child tables too)
     refreshed: list[str] = field(default_factory=list)  # full refresh: the resources whose cursors were reset
+    skipped: list[Skip] = field(default_factory=list)  # selected datasets left out, and why (exit 5)
+    disabled: list[str] = field(default_factory=list)  # selected datasets the settings turn off (not read)
 
 
 def make_pipeline(settings: Settings, connection: Any = None) -> dlt.Pipeline:
@@ -227,11 +230,16 @@ def select_resources(resources: Iterable[str] | None) -> list[str]:
 def make_source(
     settings: Settings, resources: Iterable[str] | None = None, *, start_date: date | None = None,
     end_date: date | None = None, backfill: bool = False, refresh: bool = False,
-    client: ReturningClient | None = None, tracker: Tracker | None = None,
+    client: ReturningClient | None = None, tracker: Tracker | None = None, strict: bool = False,
 ) -> DltSource:
-    names = select_resources(resources)
+    """The source over the selected resources, less the disabled ones (`settings.disabled`) and
+    those that need a disabled one (recorded as skipped in `tracker`)."""
+    names, blocked = plan(select_resources(resources), settings.disabled)
+    if tracker is not None:
+        for skip in blocked:
+            tracker.skips.add(skip)
     source = returning_ai(settings=settings, start_date=start_date, end_date=end_date, backfill=backfill,
-                          refresh=refresh, client=client, tracker=tracker).with_resources(*names)
+                          refresh=refresh, client=client, tracker=tracker, strict=strict).with_resources(*names)
     arrow_format = ARROW_FILE_FORMATS.get(settings.destination)
     if arrow_format:
         if settings.destination == "postgres":
@@ -246,14 +254,16 @@ def make_source(
 
 def run_sync(
     settings: Settings, resources: list[str] | None = None, full_refresh: bool = False,
-    since: date | None = None, progress: ProgressCallback | None = None,
+    since: date | None = None, progress: ProgressCallback | None = None, strict: bool = False,
 ) -> SyncResult:
+    """Load the selected datasets. One that cannot be read is skipped and named in `skipped`
+    (pipelines/skips.py) while the others commit; `strict` ends the run at the first failure."""
     names = select_resources(resources)
     started = time.monotonic()
     tracker = Tracker(callback=progress)
     with sync_lock(settings), ReturningClient(settings) as client, open_warehouse(settings) as connection:
         source = make_source(settings, names, start_date=since, backfill=since is not None,
-                             refresh=full_refresh, client=client, tracker=tracker)
+                             refresh=full_refresh, client=client, tracker=tracker, strict=strict)
         pipeline = make_pipeline(settings, connection)
         try:
             repair(pipeline, settings, client)
@@ -277,6 +287,11 @@ def run_sync(
             result.resources[name] = ResourceResult(
                 name=name, rows=result.tables.get(name, 0), pages=p.pages if p else 0,
                 requests=sum(e.requests for e in eps if e), seconds=round(p.seconds, 3) if p else 0.0)
+    result.disabled = [n for n in names if n in settings.disabled]
+    result.skipped = tracker.skips.all()
+    refused = refused_key(result.skipped, [n for n in names if n not in settings.disabled])
+    if refused is not None:
+        raise refused
     return result
 
 

@@ -11,7 +11,8 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_table
-from pipelines.pagination import dig
+from pipelines.errors import ContractError
+from pipelines.pagination import MISSING, dig
 from pipelines.resources.common import with_timestamps
 from pipelines.tables import table
 
@@ -42,7 +43,10 @@ def one_response_resource(ctx: RunContext, name: str) -> DltResource:
     @dlt.resource(**table(name).hints())
     def one_response() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
-        data = dig({"data": ctx.client.request_json(endpoint)}, ctx.settings.endpoint(endpoint).records)
+        records = ctx.settings.endpoint(endpoint).records
+        data = dig({"data": ctx.client.request_json(endpoint)}, records)
+        if data is MISSING:  # a records path the answer does not have: the dataset is skipped, named
+            raise ContractError(endpoint, f"response lacks '{records}'", missing=records)
         rows = [data] if isinstance(data, dict) else [r for r in data or [] if isinstance(r, dict)]
         ctx.tracker.page(name, len(rows))
         yield drop_null_objects(name, with_timestamps(rows)) if rows else empty_table(name)
