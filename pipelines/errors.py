@@ -4,7 +4,7 @@ from `returning_errors` (every layer raises those) and are importable from here 
 
 from __future__ import annotations
 
-from returning_errors import ConfigError, ReturningError, SyncBusy, register_secret, scrub
+from returning_errors import ConfigError, ReturningError, SyncBusy, plural, register_secret, scrub
 
 
 def _said(server_message: str) -> str:
@@ -64,7 +64,7 @@ class RetriesExhausted(ApiFailure):
 
     def __init__(self, endpoint: str, attempts: int, last_problem: str) -> None:
         self.endpoint, self.attempts, self.last_problem = endpoint, attempts, last_problem
-        super().__init__(f"{endpoint} kept failing after {attempts} attempts; last: {last_problem}")
+        super().__init__(f"{endpoint} kept failing after {plural(attempts, 'attempt')}; last: {last_problem}")
 
 
 class AmbiguousWriteError(ApiFailure):
@@ -87,4 +87,4 @@ class SendFailed(ApiFailure):
 
 __all__ = ["AmbiguousWriteError", "ApiError", "ApiFailure", "AuthError", "ConfigError", "ContractError",
            "KeyRefused", "PermissionDenied", "RetriesExhausted", "ReturningError", "SendFailed", "SyncBusy",
-           "register_secret", "scrub"]
+           "plural", "register_secret", "scrub"]

@@ -25,7 +25,7 @@ from typing import Any
 
 import dlt
 
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, plural
 from warehouse.location import user_folders
 
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "seeds"
@@ -72,7 +72,7 @@ def read_seed(path: Path) -> tuple[list[str], list[dict[str, str | None]]]:
         if not any(c.strip() for c in cells):
             continue  # blank line
         if len(cells) != len(columns):
-            raise ConfigError(f"seed {path} line {n}: {len(cells)} cells for {len(columns)} columns")
+            raise ConfigError(f"seed {path} line {n}: {plural(len(cells), 'cell')} for {plural(len(columns), 'column')}")
         rows.append({c: (v if v.strip() else None) for c, v in zip(columns, cells, strict=True)})
     return columns, rows
 

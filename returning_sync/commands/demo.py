@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from returning_errors import plural
 from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             "RUNTIME__LOG_LEVEL": os.environ.get("RUNTIME__LOG_LEVEL", "ERROR"),  # dlt: errors only
         }
         os.environ.update(env)
-        say(f"simulator: {args.users} users, seed {args.seed}, at {sim.url}")
+        say(f"simulator: {plural(args.users, 'user')}, seed {args.seed}, at {sim.url}")
         from assets.instance import project_instance
 
         instance = project_instance(Path(env["DAGSTER_HOME"]))
@@ -187,7 +188,7 @@ def report(result: Any, warehouse: Path, counters: dict[str, Any], pushes: list[
             console.print(f"[red]step {event.step_key} failed:[/red] {error.message.strip() if error else ''}")
     counts = table_counts(warehouse) if warehouse.exists() else {}
     for schema, rows in counts.items():
-        table = Table(title=f"{schema} ({len(rows)} tables)")
+        table = Table(title=f"{schema} ({plural(len(rows), 'table')})")
         table.add_column("table")
         table.add_column("rows", justify="right")
         for name, n in rows:
@@ -211,7 +212,7 @@ def report(result: Any, warehouse: Path, counters: dict[str, Any], pushes: list[
             console.print(f"[red]{push}[/red]")
             continue
         written = f"; CSV {push.csv_path}" if getattr(push, "csv_path", None) else " (one call per row)"
-        console.print(f"reverse ETL dry run {push.definition}: {push.total} rows, {push.would_send} would be sent, "
+        console.print(f"reverse ETL dry run {push.definition}: {plural(push.total, 'row')}, {push.would_send:,} would be sent, "
                       f"{push.invalid} invalid, {push.unchanged} unchanged{written}")
     console.print(f"total {total_seconds:.1f}s. Warehouse: {warehouse}")
     env = "" if str(warehouse) == str(PROJECT_ROOT / "warehouse" / "returning.duckdb") else f"RETURNING_WAREHOUSE={warehouse} "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines import early
 from pipelines.config import Settings
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, plural
 from warehouse.configuration import dlt_may_set
 
 if TYPE_CHECKING:  # dlt and everything it pulls in are imported once the first reads are out
@@ -112,7 +112,7 @@ class PlainDisplay:
         if now - self._last.get(resource, 0.0) >= 2.0:
             self._last[resource] = now
             rate = p.rows / p.seconds if p.seconds > 0 else 0.0
-            print(f"sync {resource}: {p.pages} pages, {p.rows} rows ({rate:,.0f} rows/s)", flush=True)
+            print(f"sync {resource}: {plural(p.pages, 'page')}, {plural(p.rows, 'row')} ({rate:,.0f} rows/s)", flush=True)
 
 
 class LiveDisplay:
@@ -151,7 +151,7 @@ def print_summary(result: SyncResult, *, rich_output: bool) -> None:
     header = ("resource", "rows", "pages", "requests", "seconds")
     lines = [(r.name, f"{r.rows:,}", str(r.pages), str(r.requests), f"{r.seconds:.2f}")
              for r in result.resources.values()]
-    footer = f"{result.requests} requests ({result.retries} retried), {result.seconds:.1f} s"
+    footer = f"{plural(result.requests, 'request')} ({result.retries} retried), {result.seconds:.1f} s"
     if rich_output:
         from rich.console import Console
         from rich.table import Table

@@ -171,7 +171,7 @@ def test_the_key_never_shows() -> None:
 def test_config_errors_are_one_clear_line() -> None:
     with pytest.raises(ConfigError, match="RETURNING_AI_API_KEY is not set"):
         Settings.from_env({})
-    with pytest.raises(ConfigError, match="RETURNING_SYNC_CONCURRENCY must be a int"):
+    with pytest.raises(ConfigError, match="RETURNING_SYNC_CONCURRENCY must be a whole number"):
         Settings.from_env({"RETURNING_AI_API_KEY": KEY, "RETURNING_SYNC_CONCURRENCY": "many"})
     with pytest.raises(ConfigError, match="unknown endpoint 'nope'"):
         Settings.from_env({"RETURNING_AI_API_KEY": KEY, "RETURNING_SYNC_REGISTRY_OVERRIDES": '{"nope": {}}'})

@@ -126,9 +126,9 @@ def test_bad_values_name_the_setting_and_where_it_was(project: Path, monkeypatch
     monkeypatch.setenv("RETURNING_SYNC_CONCURRENCY", "")  # empty: unset
     with pytest.raises(ConfigError) as bad:
         Settings.from_env()
-    assert str(bad.value) == f"sources.returning_ai.concurrency must be a int, got 'many' (in {config})"
+    assert str(bad.value) == f"sources.returning_ai.concurrency must be a whole number, got 'many' (in {config})"
     write(project, "config.toml", "[sources.returning_ai]\nconcurrency = 100\nhistory_days = 2.5\n")
-    with pytest.raises(ConfigError, match=r"^sources.returning_ai.history_days must be a int, got 2.5"):
+    with pytest.raises(ConfigError, match=r"^sources.returning_ai.history_days must be a whole number, got 2.5"):
         Settings.from_env()
     write(project, "config.toml", "[sources.returning_ai]\nconcurrency = 100\n")
     with pytest.raises(ConfigError) as bad:
@@ -181,7 +181,7 @@ def test_push_thresholds_are_read_when_a_check_runs(project: Path, monkeypatch: 
     monkeypatch.setenv("RETURNING_PUSH_MAX_REJECTION_RATE", "0.3")
     assert reverse_etl.threshold("push_max_rejection_rate") == 0.3
     monkeypatch.setenv("RETURNING_PUSH_MAX_REJECTION_RATE", "lots")
-    with pytest.raises(ConfigError, match="RETURNING_PUSH_MAX_REJECTION_RATE must be a float, got 'lots' "
+    with pytest.raises(ConfigError, match="RETURNING_PUSH_MAX_REJECTION_RATE must be a number, got 'lots' "
                                           r"\(in the environment\)"):
         reverse_etl.threshold("push_max_rejection_rate")
 
