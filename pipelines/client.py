@@ -316,13 +316,14 @@ class ReturningClient:
                 self.stats.bump(ep.name, retries=self.stats.retry.retries - before)
 
     def _raise_auth(self, ep: Endpoint, resp: httpx.Response) -> None:
+        key_from = self.settings.origins.get("api_key")  # `RETURNING_AI_API_KEY in the environment`
         if resp.status_code == 401:
             message = server_message(resp)
             if "permission" in message.lower():  # newer servers fold 403 into 401
-                raise PermissionDenied(ep.name, ep.permission, message)
-            raise AuthError(ep.name, message, ep.permission)
+                raise PermissionDenied(ep.name, ep.permission, message, key_from)
+            raise AuthError(ep.name, message, ep.permission, key_from)
         if resp.status_code == 403:
-            raise PermissionDenied(ep.name, ep.permission, server_message(resp))
+            raise PermissionDenied(ep.name, ep.permission, server_message(resp), key_from)
 
     def _path(self, ep: Endpoint, path_params: dict[str, Any] | None) -> str:
         values = dict(path_params or {})

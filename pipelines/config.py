@@ -30,6 +30,7 @@ PRODUCTION_URLS = {
     "application": "https://application.returning.ai",
 }
 
+COMMUNITY_ID = re.compile(r"[0-9a-fA-F]{24}")  # a MongoDB ObjectId, as every id of the API
 # setting -> its documented environment variable (`base_url`: every surface whose own URL is unset)
 ALIASES: dict[str, str] = {
     "api_key": "RETURNING_AI_API_KEY",
@@ -88,6 +89,9 @@ class Settings:
                               "create a key under community settings > API keys")
         if any(c.isspace() for c in self.api_key):
             raise ConfigError(f"the API key contains whitespace{self._from('api_key')}: paste the key alone")
+        if self.community_id is not None and not COMMUNITY_ID.fullmatch(str(self.community_id)):
+            raise ConfigError(f"{self._name('community_id')} must be the community's id, 24 hex characters "
+                              f"(e.g. 6502c9e514a3e564c5c09c0a), got {self.community_id!r}{self._from('community_id')}")
         for name in ("integration_url", "partner_url", "application_url"):
             url = getattr(self, name)
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -110,6 +114,11 @@ class Settings:
             raise ConfigError("lookbacks must be >= 0 and history_days between 1 and 3650"
                               f"{self._from('lookback_seconds', 'lookback_days', 'daily_lookback_days', 'history_days')}")
         self.registry  # noqa: B018 - validate overrides now: one ConfigError naming the endpoint and option
+
+    def _name(self, setting: str) -> str:
+        """The name the setting was given under (`RETURNING_AI_COMMUNITY_ID`), else its own."""
+        origin = self.origins.get(setting)
+        return origin.split(" ", 1)[0] if origin else setting
 
     def _from(self, *names: str) -> str:
         """` (from RETURNING_SYNC_CONCURRENCY in the environment)`: where the named settings were set."""

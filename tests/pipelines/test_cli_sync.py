@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,49 @@ def test_wrong_key_ends_with_exit_3_and_says_so(sim: SimAdmin, api_env: dict[str
     assert err.startswith("error: authentication failed on tiers") and "key invalid or expired" in err
     assert "Invalid API key" in err and WRONG_KEY not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture()
+def dlt_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The working directory of a project with its own `.dlt` folder; dlt's providers read it."""
+    (tmp_path / "project" / ".dlt").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "project")
+    yield tmp_path / "project"
+    monkeypatch.undo()
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs import PluggableRunContext
+
+    Container()[PluggableRunContext].reload_providers()
+
+
+@pytest.mark.parametrize("where", ["RETURNING_AI_API_KEY", "SOURCES__RETURNING_AI__API_KEY", "secrets.toml"])
+def test_wrong_key_names_where_the_key_came_from_never_the_key(sim: SimAdmin, api_env: dict[str, str],
+                                                               dlt_project: Path, monkeypatch, capsys,
+                                                               where: str) -> None:
+    monkeypatch.delenv("RETURNING_AI_API_KEY")
+    secrets = dlt_project / ".dlt" / "secrets.toml"
+    if where == "secrets.toml":
+        secrets.write_text(f'[sources.returning_ai]\napi_key = "{WRONG_KEY}"\n')
+        told = f"sources.returning_ai.api_key in {secrets}"
+    else:
+        monkeypatch.setenv(where, WRONG_KEY)
+        told = f"{where} in the environment"
+    code, _, err = sync(capsys, "--resources", "tiers")
+    assert code == 3 and err.count("\n") == 1
+    assert err.rstrip().endswith(f"; check {told}") and WRONG_KEY not in err
+
+
+@pytest.mark.parametrize("community", ["123", "6502c9e514a3e564c5c09c0a0", "6502c9e514a3e564c5c09c0z"])
+def test_a_community_id_that_is_not_24_hex_exits_2_before_any_call(sim: SimAdmin, api_env: dict[str, str],
+                                                                   monkeypatch, capsys, community: str) -> None:
+    monkeypatch.setenv("RETURNING_AI_COMMUNITY_ID", community)
+    sim.reset_counters()
+    code, out, err = sync(capsys, "--resources", "tiers")
+    assert code == 2 and out == ""
+    assert err == (f"error: RETURNING_AI_COMMUNITY_ID must be the community's id, 24 hex characters "
+                   f"(e.g. 6502c9e514a3e564c5c09c0a), got {community!r} (from RETURNING_AI_COMMUNITY_ID in the "
+                   "environment)\n")
+    assert sim.counters()["total"] == 0
 
 
 def test_expired_key_ends_with_exit_3_and_says_expired(sim: SimAdmin, api_env: dict[str, str], monkeypatch,
