@@ -17,7 +17,7 @@ import httpx
 import orjson
 
 from pipelines import early
-from pipelines.config import Settings
+from pipelines.config import Settings, missing_key
 from pipelines.errors import (
     AmbiguousWriteError,
     ApiError,
@@ -326,6 +326,9 @@ class ReturningClient:
             raise PermissionDenied(ep.name, ep.permission, server_message(resp), key_from)
 
     def _path(self, ep: Endpoint, path_params: dict[str, Any] | None) -> str:
+        """The request's path; every call is built here, so a client without a key stops here."""
+        if not self.settings.api_key:
+            raise missing_key(ep.name)
         values = dict(path_params or {})
         if "{communityId}" in ep.path and "communityId" not in values:
             if not self.settings.community_id:
