@@ -1,5 +1,7 @@
-"""`returning-sync sync [--resources a,b] [--full-refresh] [--since YYYY-MM-DD]`: load the API into
-the warehouse, with live progress per resource and a final summary."""
+"""`returning-sync sync [--resources a,b] [--full-refresh] [--since YYYY-MM-DD] [--seeds-only]`: load
+the API into the warehouse, with live progress per resource and a final summary. A whole sync (no
+`--resources`) then loads the seed CSVs into schema `seeds` (`pipelines/seeds.py`); `--seeds-only`
+loads just those, with no API call and no key."""
 
 from __future__ import annotations
 
@@ -32,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="drop the selected tables and their stored cursors, then load from scratch")
     parser.add_argument("--since", default=None, metavar="YYYY-MM-DD",
                         help="re-read incremental resources from this day on (stored cursors unchanged)")
+    parser.add_argument("--seeds-only", action="store_true",
+                        help="load only the seed CSVs (warehouse/seeds/ and RETURNING_SEEDS_DIR) into schema "
+                             "seeds: no API call, no key needed. A whole sync (no --resources) loads them "
+                             "after the API; a sync with --resources does not")
 
 
 def parse_since(raw: str | None) -> date | None:
@@ -44,6 +50,8 @@ def parse_since(raw: str | None) -> date | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seeds_only:
+        return seeds_only(args)
     since = parse_since(args.since)
     # the first read goes out on what the arguments and RETURNING_* say, before dlt (and its
     # providers) are imported; the run resolves everything once dlt is in, and takes the early
@@ -65,10 +73,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, since: date | None) -> int:
+    from pipelines.seeds import check_seeds
     from pipelines.sync import run_sync, select_resources
 
     settings = Settings.from_env()
     resources = select_resources(args.resources.split(",")) if args.resources is not None else None
+    seeds = resources is None  # a whole sync loads the seeds after the API
+    if seeds:
+        check_seeds()  # a bad seed file ends the run before any API call
     # dlt warns about columns that were null on every row (not materialised yet): noise here
     logging.getLogger("dlt").setLevel(logging.ERROR)
     display = LiveDisplay() if sys.stdout.isatty() else PlainDisplay()
@@ -80,7 +92,25 @@ def _run(args: argparse.Namespace, since: date | None) -> int:
     print_summary(result, rich_output=sys.stdout.isatty())
     for line in notes.lines:
         print(f"note: {line}")
+    if seeds:
+        print_seeds(settings)
     return 0
+
+
+def seeds_only(args: argparse.Namespace) -> int:
+    if args.resources is not None or args.full_refresh or args.since is not None:
+        raise ConfigError("--seeds-only loads the seed CSVs alone: it takes no --resources, --full-refresh or --since")
+    print_seeds(Settings.from_env(key_required=False))  # no API call: no key needed
+    return 0
+
+
+def print_seeds(settings: Settings) -> None:
+    """Load the seeds as a sync does and say what landed, in one line."""
+    from pipelines.seeds import SEEDS_SCHEMA, sync_seeds
+
+    rows = sync_seeds(settings)
+    told = ", ".join(f"{table} {plural(n, 'row')}" for table, n in rows.items())
+    print(f"seeds: {plural(len(rows), 'table')} into schema {SEEDS_SCHEMA}" + (f" ({told})" if told else ""))
 
 
 class Notes(logging.Handler):
