@@ -78,11 +78,14 @@ def materialize_all(instance: Any, window: tuple[str, str]) -> Any:
 
 
 def dry_runs(settings: Any) -> list[Any]:
-    from pipelines.seeds import load_seeds
+    from pipelines.seeds import sync_seeds
     from reverse_etl import list_definitions, run_push
+    from reverse_etl.pushrun import open_ledger
 
     out: list[Any] = []
-    load_seeds(settings)  # the shipped seeds (warehouse/seeds/*.csv) some definitions join with
+    sync_seeds(settings)  # the shipped seeds (warehouse/seeds/*.csv) some definitions join with, as `sync` loads them
+    with open_ledger(settings):  # schema reverse_etl and its tables, as the first push makes them
+        pass
     for definition in list_definitions():
         try:
             out.append(run_push(definition.name, settings, dry_run=True))
@@ -127,12 +130,15 @@ def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+SUMMARY_SCHEMAS = ("returning_raw", "analytics", "seeds", "reverse_etl")
+
+
 def table_counts(warehouse: Path) -> dict[str, list[tuple[str, int]]]:
-    """Rows per table of `returning_raw` and `analytics` (dlt's bookkeeping tables left out)."""
+    """Rows per table of each schema of `SUMMARY_SCHEMAS` (dlt's bookkeeping tables left out)."""
     from warehouse.connection import connect
     from warehouse.location import WarehouseLocation
 
-    out: dict[str, list[tuple[str, int]]] = {"returning_raw": [], "analytics": []}
+    out: dict[str, list[tuple[str, int]]] = {schema: [] for schema in SUMMARY_SCHEMAS}
     with connect(WarehouseLocation(destination="duckdb", path=warehouse), read_only=True) as con:
         for schema in out:
             for name in con.tables(schema):
