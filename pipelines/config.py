@@ -1,7 +1,7 @@
 """Settings of the client and the sync.
 
 Every setting resolves in the project's one order (`warehouse.configuration`): an explicit argument,
-then its `RETURNING_*` environment variable (shared/interfaces.md; the table `ALIASES`), then dlt's
+then its `RETURNING_*` environment variable (docs/interfaces.md; the table `ALIASES`), then dlt's
 providers under `sources.returning_ai` (`SOURCES__RETURNING_AI__<FIELD>`, `.dlt/secrets.toml`,
 `.dlt/config.toml`, ...; the key is the field's name), then the default. A bad value ends in one
 `ConfigError` line naming the setting and where it came from, never the key.
@@ -21,6 +21,7 @@ from typing import Any
 
 from pipelines.errors import ConfigError, register_secret
 from pipelines.registry import Endpoint, build_registry
+from pipelines.skips import check_disabled
 from warehouse.configuration import Found, Resolver, as_number, as_text
 from warehouse.location import DEFAULT_DESTINATION, DEFAULT_WAREHOUSE, LOCATION_ALIASES, WarehouseLocation
 
@@ -30,6 +31,7 @@ PRODUCTION_URLS = {
     "application": "https://application.returning.ai",
 }
 
+COMMUNITY_ID = re.compile(r"[0-9a-fA-F]{24}")  # a MongoDB ObjectId, as every id of the API
 # setting -> its documented environment variable (`base_url`: every surface whose own URL is unset)
 ALIASES: dict[str, str] = {
     "api_key": "RETURNING_AI_API_KEY",
@@ -50,6 +52,7 @@ ALIASES: dict[str, str] = {
     "lock_wait": "RETURNING_SYNC_LOCK_WAIT",
     "duckdb_memory_limit": "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT",
     "registry_overrides": "RETURNING_SYNC_REGISTRY_OVERRIDES",
+    "disabled": "RETURNING_SYNC_DISABLED",
 }
 
 
@@ -77,17 +80,24 @@ class Settings:
     # RETURNING_SYNC_DUCKDB_MEMORY_LIMIT=off leaves DuckDB's own default (80% of RAM).
     duckdb_memory_limit: str | None = "512MB"
     registry_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # datasets not read at all (an endpoint the API does not serve, a permission the key will not get):
+    # `disabled = ["user_field_histories"]` under [sources.returning_ai], or RETURNING_SYNC_DISABLED=a,b
+    disabled: tuple[str, ...] = ()
     # setting -> where its value came from (`RETURNING_SYNC_CONCURRENCY in the environment`), for messages
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # False: work that makes no API call (a push's dry run) may go without a key; the client then
+    # refuses to send anything (`missing_key`)
+    key_required: bool = field(default=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         register_secret(self.api_key)
-        if not self.api_key:
-            raise ConfigError("RETURNING_AI_API_KEY is not set (nor SOURCES__RETURNING_AI__API_KEY, nor api_key "
-                              "under [sources.returning_ai] in .dlt/secrets.toml): "
-                              "create a key under community settings > API keys")
+        if not self.api_key and self.key_required:
+            raise missing_key()
         if any(c.isspace() for c in self.api_key):
             raise ConfigError(f"the API key contains whitespace{self._from('api_key')}: paste the key alone")
+        if self.community_id is not None and not COMMUNITY_ID.fullmatch(str(self.community_id)):
+            raise ConfigError(f"{self._name('community_id')} must be the community's id, 24 hex characters "
+                              f"(e.g. 6502c9e514a3e564c5c09c0a), got {self.community_id!r}{self._from('community_id')}")
         for name in ("integration_url", "partner_url", "application_url"):
             url = getattr(self, name)
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -109,12 +119,21 @@ class Settings:
         if min(self.lookback_seconds, self.lookback_days, self.daily_lookback_days) < 0 or not 1 <= self.history_days <= 3650:
             raise ConfigError("lookbacks must be >= 0 and history_days between 1 and 3650"
                               f"{self._from('lookback_seconds', 'lookback_days', 'daily_lookback_days', 'history_days')}")
+        try:
+            object.__setattr__(self, "disabled", check_disabled(self.disabled))
+        except ValueError as exc:
+            raise ConfigError(f"disabled: {exc}{self._from('disabled')}") from None
         try:  # validate overrides now: one ConfigError naming the endpoint, the option and where it was set
             self.registry  # noqa: B018
         except ConfigError as exc:  # (passed in code: nothing to point at)
             told = "" if self.origins.get("registry_overrides", "").endswith("as an argument") else \
                 self._from("registry_overrides")
             raise ConfigError(f"{exc}{told}") from None
+
+    def _name(self, setting: str) -> str:
+        """The name the setting was given under (`RETURNING_AI_COMMUNITY_ID`), else its own."""
+        origin = self.origins.get(setting)
+        return origin.split(" ", 1)[0] if origin else setting
 
     def _from(self, *names: str) -> str:
         """` (from RETURNING_SYNC_CONCURRENCY in the environment)`: where the named settings were set."""
@@ -144,11 +163,12 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, providers: bool | None = None,
-                 **explicit: Any) -> Settings:
+                 key_required: bool = True, **explicit: Any) -> Settings:
         """The settings in the one order: `explicit` (None = unset; `base_url` sets every surface),
         `RETURNING_*` in `environ`, dlt's providers, defaults. `environ` None: the process
         environment and dlt's providers; a mapping: that mapping alone. `providers=False` leaves
-        dlt out (the sync's first read, sent before dlt is imported)."""
+        dlt out (the sync's first read, sent before dlt is imported). `key_required=False`: no key
+        is no error (for work that makes no API call)."""
         unknown = set(explicit) - SETTINGS - {"base_url"}
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -163,7 +183,15 @@ class Settings:
                 origins[name] = _origin(found)
         location = WarehouseLocation.resolve(lookup)
         values["warehouse"], values["destination"] = location.path, location.destination
-        return cls(**{"api_key": "", **values}, origins=origins)
+        return cls(**{"api_key": "", **values}, origins=origins, key_required=key_required)
+
+
+def missing_key(needed_by: str = "") -> ConfigError:
+    """No API key anywhere (`needed_by`: what asked for one)."""
+    return ConfigError("RETURNING_AI_API_KEY is not set (nor SOURCES__RETURNING_AI__API_KEY, nor api_key "
+                       "under [sources.returning_ai] in .dlt/secrets.toml)"
+                       f"{f'; {needed_by} calls the API' if needed_by else ''}: "
+                       "create a key under community settings > API keys")
 
 
 def load_overrides(spec: str, origin: str) -> dict[str, Any]:
@@ -207,13 +235,23 @@ def _memory_limit(found: Found) -> str | None:
     return None if text.lower() in ("off", "none", "default") else text
 
 
+def _names(found: Found) -> tuple[str, ...]:
+    """A list of names: a TOML list, or comma-separated text (the environment)."""
+    value = found.value
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{found.origin} must be a list of dataset names, got {value!r}")
+
+
 def _overrides(found: Found) -> Mapping[str, Any]:
     if isinstance(found.value, Mapping):  # a table in .dlt/config.toml, or a mapping passed in code
         return found.value
     return load_overrides(_text(found), found.origin)
 
 
-SETTINGS = frozenset(f.name for f in fields(Settings)) - {"origins"}
+SETTINGS = frozenset(f.name for f in fields(Settings)) - {"origins", "key_required"}
 PARSERS: dict[str, Callable[[Found], Any]] = {
     **{name: _number(int) for name in ("concurrency", "max_attempts", "lookback_days", "daily_lookback_days",
                                        "history_days")},
@@ -221,4 +259,5 @@ PARSERS: dict[str, Callable[[Found], Any]] = {
                                          "lookback_seconds", "lock_wait")},
     "duckdb_memory_limit": _memory_limit,
     "registry_overrides": _overrides,
+    "disabled": _names,
 }

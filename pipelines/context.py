@@ -21,6 +21,7 @@ from pipelines.config import Settings
 from pipelines.errors import ApiError, PermissionDenied
 from pipelines.memo import RunMemo
 from pipelines.shapes import parse_day, to_utc_datetime
+from pipelines.skips import Skips
 from warehouse import readback
 
 log = logging.getLogger("pipelines.sync")
@@ -49,6 +50,7 @@ class Tracker:
     by_resource: dict[str, ResourceProgress] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     finishers: list[Callable[[], Any]] = field(default_factory=list, repr=False)
+    skips: Skips = field(default_factory=Skips)  # the datasets this run left out, and why (pipelines/skips.py)
 
     def start(self, resource: str) -> None:
         p = self.by_resource.setdefault(resource, ResourceProgress())
@@ -83,15 +85,16 @@ class RunContext:
     def __init__(
         self, settings: Settings, *, client: ReturningClient | None = None,
         start_date: date | datetime | None = None, end_date: date | datetime | None = None,
-        backfill: bool = False, refresh: bool = False, tracker: Tracker | None = None,
+        backfill: bool = False, refresh: bool = False, tracker: Tracker | None = None, strict: bool = False,
     ) -> None:
         self.settings = settings
         self._client = client
         self.start = to_utc_datetime(start_date)
         self.end = to_utc_datetime(end_date)
         self.backfill = backfill
-        self.refresh = refresh  # a full refresh: tables are rebuilt from the API (and kept tombstones)
+        self.refresh = refresh  # a full refresh: cursors were reset, everything is read again (tables kept)
         self.tracker = tracker or Tracker()
+        self.strict = strict  # the first failure ends the run (no skip and report)
         self.memo = RunMemo()
         self.run_started = datetime.now(UTC)
         self._lock = threading.Lock()

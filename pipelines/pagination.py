@@ -94,7 +94,7 @@ class Paginator:
         page = self.number if page is None else page
         value = dig(payload, path)
         if value is MISSING or value is None:
-            raise ContractError(self.endpoint, f"response lacks '{path}'", page)
+            raise ContractError(self.endpoint, f"response lacks '{path}'", page, missing=path)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ContractError(self.endpoint, f"'{path}' is not a number: {value!r}", page)
         return int(value)
@@ -249,7 +249,8 @@ def first_request(endpoint: Endpoint, page_size: int | None = None) -> dict[str,
 def records_of(endpoint: Endpoint, payload: Any, page: int | None = None) -> list[dict[str, Any]]:
     records = dig(payload, endpoint.records)
     if records is MISSING:
-        raise ContractError(endpoint.name, f"response lacks '{endpoint.records}' (its records path)", page)
+        raise ContractError(endpoint.name, f"response lacks '{endpoint.records}' (its records path)", page,
+                            missing=endpoint.records)
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ContractError(endpoint.name, f"'{endpoint.records}' (its records path) is not a list of records", page)
     return endpoint.arrived(records) if endpoint.record_names else records
@@ -260,7 +261,8 @@ def rows_of(endpoint: Endpoint, data: Any) -> list[dict[str, Any]]:
     objects at its records path (null: none), renamed as `records_of` renames them."""
     found = dig({"data": data}, endpoint.records)
     if found is MISSING:
-        raise ContractError(endpoint.name, f"response lacks '{endpoint.records}' (its records path)")
+        raise ContractError(endpoint.name, f"response lacks '{endpoint.records}' (its records path)",
+                            missing=endpoint.records)
     if found is None:
         return []
     rows = [found] if isinstance(found, dict) else found
