@@ -75,7 +75,8 @@ def _in_chunks(con: Connection, sql: str, values: Sequence[Any]) -> list[tuple[A
 
 
 def check_rows(definition: Definition, rows: Sequence[Mapping[str, Any]], con: Connection,
-               statuses: Callable[[], list[dict[str, Any]]], max_chars: int = MAX_MESSAGE_CHARS) -> list[CheckedRow]:
+               statuses: Callable[[], list[dict[str, Any]] | None],
+               max_chars: int = MAX_MESSAGE_CHARS) -> list[CheckedRow]:
     """Every row valid (with its push key in `extra["key"]`) or with the reason it is not."""
     if definition.target == "message":
         return _messages(definition, rows, con, max_chars)
@@ -151,8 +152,15 @@ def _messages(definition: Definition, rows: Sequence[Mapping[str, Any]], con: Co
 # -- redemption_status ------------------------------------------------------------------------------
 
 def _statuses(definition: Definition, rows: Sequence[Mapping[str, Any]], con: Connection,
-              statuses: Callable[[], list[dict[str, Any]]]) -> list[CheckedRow]:
-    known = {str(s.get("_id")): str(s.get("name") or "") for s in statuses()}
+              statuses: Callable[[], list[dict[str, Any]] | None]) -> list[CheckedRow]:
+    known: list[set[str] | None] = []  # read once, when a row needs it; [None]: no list, the server checks
+
+    def unknown(status: str) -> bool:
+        if not known:
+            listed = statuses()
+            known.append(None if listed is None else {str(s.get("_id")) for s in listed})
+        return known[0] is not None and status not in known[0]
+
     ids = [_text(r.get("transaction_id")) for r in rows]
     orders: set[str] | None = None
     if con.table_exists(RAW_SCHEMA, "redemption_orders"):
@@ -174,7 +182,7 @@ def _statuses(definition: Definition, rows: Sequence[Mapping[str, Any]], con: Co
                 reason = f"{seen[tid.strip()]} rows for order {tid!r}"
             elif not status:
                 reason = "no status_id"
-            elif status not in known:
+            elif unknown(status):
                 reason = f"status {status!r} is not one of the community's redemption statuses"
         subject = (tid or "").strip()
         extra = {"key": row_key(definition.name, subject)} if reason is None else {}

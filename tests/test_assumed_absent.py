@@ -7,8 +7,8 @@ How the fields are made absent is the fixture `absent`'s parameter:
   sends (what a user's wrong override, or an API without the field, does), except the keys and
   cursors an incremental dataset cannot load without; the users pass asks for the [doc] platform
   fields only;
-- `documented` (once the simulator has `--surface documented`: add it to `params`): the simulator
-  serves only what the contract marks [doc].
+- `documented`: the simulator serves only what the contract marks [doc] (`--surface documented`);
+  the datasets at assumed paths are skipped (exit 5) and their tables exist, empty.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from tests.simadmin import SimAdmin
 from warehouse.connection import connect
 
 ABSENT = "absentFromTheApi_"  # the prefix of the names the assumed fields are renamed to
+BULK_PUSHES = ("loyalty_points", "monthly_top_xp_premium", "weekly_tier_bonus")  # CSV uploads (8.1, 8.2)
 PUSHES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "warehouse" / "reverse_etl").glob("*.sql"))
 
 
@@ -51,7 +52,7 @@ def absent_overrides() -> dict[str, Any]:
     return overrides
 
 
-@pytest.fixture(params=["overrides"])
+@pytest.fixture(params=["overrides", "documented"])
 def absent(request: pytest.FixtureRequest, sim: SimAdmin, api_env: dict[str, str],
            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """The simulator and settings with the assumed fields absent (see the module docstring)."""
@@ -68,7 +69,8 @@ def absent(request: pytest.FixtureRequest, sim: SimAdmin, api_env: dict[str, str
 
 def test_the_whole_flow_works_without_the_assumed_fields(absent: str, destination: str, api_env: dict[str, str],
                                                         capsys) -> None:
-    assert main(["sync"]) == 0, capsys.readouterr().err[-3000:]
+    # the documented surface also leaves out the datasets at assumed paths: a partial run (exit 5)
+    assert main(["sync"]) == (5 if absent == "documented" else 0), capsys.readouterr()
     with connect(Settings.from_env().location, read_only=True) as con:
         users = {c: t.lower() for c, t in con.fetchall(
             "select column_name, data_type from information_schema.columns where table_schema = 'returning_raw' "
@@ -85,13 +87,22 @@ def test_the_whole_flow_works_without_the_assumed_fields(absent: str, destinatio
 
     assert main(["models"]) == 0, capsys.readouterr().err[-3000:]
     load_seeds(Settings.from_env())  # the shipped seeds some pushes join with (as the demo and Dagster load them)
+    # on the documented surface the CSV bulk pushes (targets users, premium_currency) cannot follow
+    # their job: the bulk-jobs list (contract 8.3) is [assumed]; they run last (see the end)
+    untracked = BULK_PUSHES if absent == "documented" else ()
     for push in PUSHES:
         assert main(["push", push, "--dry-run"]) == 0, (push, capsys.readouterr())
-        assert main(["push", push]) in (0,), (push, capsys.readouterr())
+        if push not in untracked:
+            assert main(["push", push]) == 0, (push, capsys.readouterr())
     capsys.readouterr()
 
     # `fresh` judges the runs Dagster recorded; this sync ran from the command line, outside Dagster
     assert [c for c in failed_checks(api_env, destination) if not c.endswith(":fresh")] == []
+
+    capsys.readouterr()
+    failing = {p: capsys.readouterr().err.strip().splitlines()[-1:] for p in untracked if main(["push", p]) != 0}
+    if failing:  # a known gap, reported: passes as soon as those pushes work without the job list
+        pytest.xfail(f"bulk pushes without the bulk-jobs list: {failing}")
 
 
 def failed_checks(api_env: dict[str, str], destination: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
 from pipelines.declared import arrow_types, column_hints, drop_null_objects, empty_table
+from pipelines.errors import ContractError
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
 from pipelines.resources.common import incremental, window, with_timestamps
@@ -19,6 +21,7 @@ from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, to_arrow
 from pipelines.shards import UsersPass
 from pipelines.tables import table
 
+log = logging.getLogger("pipelines.sync")
 CUSTOM_TYPES: dict[str, pa.DataType] = {"number": FLOAT, "numerical": FLOAT, "boolean": BOOL}
 DELETED_AT = "deleted_at"
 USER_COLUMNS = ("_id", "email", "join_date", "last_login", "is_deleted")  # what the fan-outs read
@@ -86,7 +89,23 @@ def users_resource(ctx: RunContext) -> DltResource:
         resting = state.get("shards_off_until", "") > datetime.now(UTC).date().isoformat()
         sharded = ep.shards and ctx.settings.concurrency > 1 and not resting
         run = UsersPass(ctx.client, ep, body, bounds=state.get("shard_bounds")) if sharded else None
-        pages = run.pages() if run is not None else ctx.client.paginate("users_filter", json=body)
+
+        def walk() -> Iterator[list[dict[str, Any]]]:
+            """The split pass, or one unfiltered chain: also when the answers carry no `total` (it
+            is [assumed]; the split pass needs it), which shows before any page is passed on."""
+            nonlocal run
+            if run is not None:
+                try:
+                    yield from run.pages()
+                    return
+                except ContractError as exc:
+                    total_path = getattr(ep.pagination, "total_path", None)
+                    if exc.missing is None or exc.missing != total_path or run.passed_on:
+                        raise
+                    log.warning("users: the answers carry no '%s'; read with one unfiltered chain", total_path)
+                    run = None
+            yield from ctx.client.paginate("users_filter", json=body)
+        pages = walk()
         # deep enough that a slow first conversion (pyarrow's first arrays) or a slow dlt batch
         # does not stop the chains: 32 pages are ~6,400 members, a few MB
         depth = max(32, 4 * ctx.settings.concurrency) if ctx.settings.concurrency > 1 else 0

@@ -188,10 +188,12 @@ def test_a_cursor_no_record_carries_is_reported(sim: SimAdmin, tmp_path: Path) -
 
 def test_a_bad_records_path_is_a_contract_error_naming_it(sim: SimAdmin, tmp_path: Path) -> None:
     for dataset, records in (("tiers", "data.levels"), ("tiers", "data.xpSetting.enabled"), ("streak_logs", "data")):
+        settings = _settings(sim.base_url, tmp_path / "w.duckdb", **{dataset: {"records": records}})
         with pytest.raises(ContractError) as err:
-            run_sync(_settings(sim.base_url, tmp_path / "w.duckdb", **{dataset: {"records": records}}),
-                     resources=[dataset])
+            run_sync(settings, resources=[dataset], strict=True)
         assert f"'{records}' (its records path)" in str(err.value), str(err.value)
+        skipped = run_sync(settings, resources=[dataset]).skipped  # without --strict: skipped, named
+        assert [(s.dataset, records in s.result) for s in skipped] == [(dataset, True)], skipped
 
 
 def test_every_declared_column_is_a_record_field_of_the_registry() -> None:
