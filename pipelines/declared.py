@@ -14,7 +14,7 @@ record while null (`drop_null_objects`), so dlt never sees a column it cannot ty
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import dlt
@@ -139,18 +139,6 @@ def empty_children(resource: str, rows: list[dict[str, Any]], held: set[str]) ->
         hints = {c: {"name": c, "data_type": k} for c, k in {**columns, **_CHILD_KEYS}.items()}
         out.append(dlt.mark.with_hints(dlt.mark.materialize_table_schema(),
                                        dlt.mark.make_hints(table_name=child, columns=hints)))  # type: ignore[arg-type]
-    return out
-
-
-def declared_table(resource: str, held: Callable[[str], bool]) -> list[Any]:
-    """A skipped dataset's table and declared child tables, created empty when the warehouse has no
-    such table yet (`held(name)`: it has), so the models that read them run on what the API serves."""
-    out: list[Any] = []
-    if not held(resource):
-        out.append(dlt.mark.with_hints(dlt.mark.materialize_table_schema(), dlt.mark.make_hints(
-            columns=column_hints(resource))))  # type: ignore[arg-type]
-    out.extend(empty_children(resource, [], {f"{resource}__{c}" for c in CHILD_TABLES.get(resource, {})
-                                             if held(f"{resource}__{c}")}))
     return out
 
 

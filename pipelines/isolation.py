@@ -29,7 +29,6 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import declared_table
 from pipelines.errors import ContractError
 from pipelines.skips import dependents, depending, diagnose, missing_key
 from pipelines.tables import table
@@ -45,7 +44,6 @@ class Isolation:
         self._lock = threading.Lock()
         self._saved: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # name -> (live state, copy)
         self._selected: list[str] | None = None
-        self._absent: set[str] = set()  # skipped datasets whose declared table was offered
 
     def skipped(self, name: str) -> bool:
         return name in self.ctx.tracker.skips
@@ -74,14 +72,6 @@ class Isolation:
                 log.warning("%s", self.ctx.tracker.skips.get(other).line())  # type: ignore[union-attr]
             self._restore(other)
         return True
-
-    def first_absent(self, name: str) -> bool:
-        """True the first time it is asked for `name` in the run (its declared table, once)."""
-        with self._lock:
-            if name in self._absent:
-                return False
-            self._absent.add(name)
-            return True
 
     def _restore(self, name: str) -> None:
         with self._lock:
@@ -120,16 +110,10 @@ def isolate(ctx: RunContext, isolation: Isolation, resource: DltResource) -> Dlt
             return None if isolation.skipped(name) else result
         return run
 
-    def absent() -> Iterator[Any]:
-        """Once per run: the skipped dataset's declared table when the warehouse has none."""
-        if isolation.first_absent(name):
-            yield from declared_table(name, lambda t: bool(ctx.columns(t)))
-
     def guarded(items: Any) -> Iterator[Any]:
         isolation.started(name)
         if isolation.skipped(name):
             _close(items)
-            yield from absent()
             return
         try:
             for item in (items if isinstance(items, Iterator) else iter([items])):
@@ -142,7 +126,6 @@ def isolate(ctx: RunContext, isolation: Isolation, resource: DltResource) -> Dlt
         except Exception as exc:
             if not isolation.failed(name, exc):
                 raise
-            yield from absent()
         finally:
             _close(items)
 
