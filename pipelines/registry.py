@@ -156,7 +156,8 @@ DEFAULT_REGISTRY: dict[str, Endpoint] = {
                  status="doc",
                  fields={"channel_id": "channel_id", "user_id": "user_id", "email": "email", "count": "count",
                          "total": "data.total", "id": "id", "cursor": "timestamp",
-                         "message_channel": "channel.channel_id"},
+                         "message_channel": "channel.channel_id", "message_user_id": "user.user_id",
+                         "message_email": "user.email"},
                  # edits keep `timestamp`: re-read this far below the high-water mark for them
                  lookback_seconds=604800),
         # 8.4 Send Message [doc]: answers HTTP 200 even for "Invalid token" / "Insufficient permission"

@@ -28,6 +28,7 @@ import dlt
 from dlt.common.runtime.collector import NullCollector
 from dlt.sources import DltSource
 
+from pipelines.afterload import Bookkeeping, bookkeep
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import ProgressCallback, Tracker
@@ -65,6 +66,7 @@ class SyncResult:
     seconds: float = 0.0
     load_ids: list[str] = field(default_factory=list)
     tables: dict[str, int] = field(default_factory=dict)  # rows per loaded table (child tables too)
+    bookkeeping: Bookkeeping = field(default_factory=Bookkeeping)  # completeness and drift of this run
 
 
 def make_pipeline(settings: Settings, connection: Any = None) -> dlt.Pipeline:
@@ -204,6 +206,9 @@ def make_source(
     names = select_resources(resources)
     source = returning_ai(settings=settings, start_date=start_date, end_date=end_date, backfill=backfill,
                           refresh=refresh, client=client, tracker=tracker).with_resources(*names)
+    if tracker is not None:  # what the rows carry, for the drift record (pipelines/drift.py)
+        for name in source.selected_resources:
+            source.resources[name].add_map(tracker.seen.observer(name))
     arrow_format = ARROW_FILE_FORMATS.get(settings.destination)
     if arrow_format:
         if settings.destination == "postgres":
@@ -237,8 +242,9 @@ def run_sync(
             if cause is not None:
                 raise cause from None
             raise
+        kept = bookkeep(settings, connection, pipeline, tracker, info)
         result = SyncResult(seconds=time.monotonic() - started, load_ids=list(info.loads_ids),
-                            requests=client.stats.requests, retries=client.stats.retry.retries)
+                            requests=client.stats.requests, retries=client.stats.retry.retries, bookkeeping=kept)
         trace = pipeline.last_trace
         counts = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
         result.tables = {t: n for t, n in counts.items() if not t.startswith("_dlt")}

@@ -9,6 +9,7 @@ from typing import Any
 import dlt
 from dlt.extract.resource import DltResource
 
+from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_table
 from pipelines.pagination import dig
@@ -24,7 +25,14 @@ def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
     def entity_list() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         empty = True
-        for page in ctx.client.paginate(endpoint):
+        ep = ctx.settings.endpoint(endpoint)
+
+        def first(payload: Any) -> None:
+            total = announced(ep, payload)
+            if total is not None:  # the list's `meta.total` / `pagination.total`: the whole list
+                ctx.tracker.counts.state(Count(name, "all", total))
+
+        for page in ctx.client.paginate(endpoint, first=first):
             ctx.tracker.page(name, len(page))
             if page:
                 empty = False

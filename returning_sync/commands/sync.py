@@ -78,6 +78,8 @@ def _run(args: argparse.Namespace, since: date | None) -> int:
         result = run_sync(settings, resources=resources, full_refresh=args.full_refresh, since=since,
                           progress=display.update)
     print_summary(result, rich_output=sys.stdout.isatty())
+    for line in result.bookkeeping.lines():  # shortfalls against the server's counts, API drift
+        print(line)
     for line in notes.lines:
         print(f"note: {line}")
     return 0
