@@ -66,6 +66,7 @@ DECLARED: dict[str, dict[str, str]] = {
     "streak_logs": {"_id": TEXT, "streakId": TEXT, "user_id": TEXT, "identifier": TEXT, "count": BIGINT, "status": TEXT,
                     "createdAt": TSTZ},
     "tiers": {"name": TEXT, "icon": TEXT},
+    "tiers_xp_settings": {"enabled": BOOL},  # each action's object flattened by dlt (`message__xp`)
     "channels": {"_id": TEXT, "topic": TEXT, "type": TEXT, "description": TEXT, "isPrivate": BOOL, "createdAt": TSTZ,
                  "updatedAt": TSTZ},
     # nested `user` / `channel` objects flattened as dlt would (`user__email`)

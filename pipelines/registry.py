@@ -146,7 +146,8 @@ DEFAULT_REGISTRY: dict[str, Endpoint] = {
         Endpoint("streak_logs", "POST", "/apis/v1/streaks/logs", "integration", "gamification",
                  pagination=_PAGES, records="data.results", page_size=100,
                  fields={**_TS, "cursor": "createdAt"}),
-        Endpoint("tiers", "GET", "/apis/v1/tiers", "integration", "gamification", records="data.tiers"),
+        Endpoint("tiers", "GET", "/apis/v1/tiers", "integration", "gamification", records="data.tiers",
+                 fields={"xp_setting": "data.xpSetting"}),  # one object beside the tiers: tiers_xp_settings
         # 7.14: path doc; permission (sendMessage) and the fields beyond the doc's assumed
         Endpoint("channels", "GET", "/apis/v1/channels", "integration", "sendMessage", status="doc",
                  fields={"id": "_id"}),

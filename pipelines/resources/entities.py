@@ -3,6 +3,7 @@ categories and config, leaderboards, streaks, tiers, bulk jobs, redemption statu
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,8 @@ from pipelines.declared import drop_null_objects, empty_table
 from pipelines.pagination import dig
 from pipelines.resources.common import with_timestamps
 from pipelines.tables import table
+
+_lock = threading.Lock()
 
 
 def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
@@ -43,14 +46,24 @@ def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
     return entity_list()
 
 
-def one_response_resource(ctx: RunContext, name: str) -> DltResource:
-    """One response's `data` (an object or a list) as the table's rows (its endpoint: pipelines/tables.py)."""
+def response_data(ctx: RunContext, endpoint: str) -> Any:
+    """The endpoint's `data`, requested once per run (tiers and tiers_xp_settings share one call)."""
+    with _lock:
+        if endpoint not in ctx.memo.responses:
+            ctx.memo.responses[endpoint] = ctx.client.request_json(endpoint)
+        return ctx.memo.responses[endpoint]
+
+
+def one_response_resource(ctx: RunContext, name: str, records: str | None = None) -> DltResource:
+    """One response's `data` (an object or a list) as the table's rows (its endpoint: pipelines/tables.py);
+    `records`: the field of the endpoint's registry entry naming the part to load (default its records)."""
     endpoint = table(name).endpoints[0]
 
     @dlt.resource(**table(name).hints())
     def one_response() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
-        data = dig({"data": ctx.client.request_json(endpoint)}, ctx.settings.endpoint(endpoint).records)
+        ep = ctx.settings.endpoint(endpoint)
+        data = dig({"data": response_data(ctx, endpoint)}, ep.name_for(records) if records else ep.records)
         rows = [data] if isinstance(data, dict) else [r for r in data or [] if isinstance(r, dict)]
         ctx.tracker.page(name, len(rows))
         yield drop_null_objects(name, with_timestamps(rows)) if rows else empty_table(name)
