@@ -1,7 +1,7 @@
 """The base of every error the project raises on purpose, and the meanings more than one layer raises.
 
 One hierarchy, as httpx's `_exceptions.py`: a caller catches by meaning; the command line catches
-`ReturningError` and ends with its `exit_code` (shared/interfaces.md) and its one-line message.
+`ReturningError` and ends with its `exit_code` (docs/interfaces.md) and its one-line message.
 Each layer defines its own subclasses beside its code:
 
     ReturningError

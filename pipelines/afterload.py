@@ -53,8 +53,10 @@ def bookkeep(settings: Settings, held: Any, pipeline: Any, tracker: Tracker, inf
     load_ids = list(getattr(info, "loads_ids", None) or [])
     load_id = load_ids[-1] if load_ids else ""
     changes = drift.changes(pipeline, info, tracker.seen, load_id)
+    skipped = {s.dataset for s in tracker.skips.all()}  # not loaded this run: its counts say nothing of it
+    counted = [c for c in tracker.counts.all() if c.dataset not in skipped]
     with _connection(settings, held) as con:
-        rows = completeness.measure(con, tracker.counts.all(), load_id, RAW_SCHEMA)
+        rows = completeness.measure(con, counted, load_id, RAW_SCHEMA)
         completeness.record(con, rows, RAW_SCHEMA)
         drift.record(con, changes, RAW_SCHEMA)
     return Bookkeeping(rows, changes)

@@ -124,7 +124,7 @@ class ReturningClient:
         """Call `endpoint` once (`read_payload`) and return the envelope's `data`."""
         payload = self.read_payload(endpoint, path_params=path_params, params=params, json=json)
         if not isinstance(payload, dict) or "data" not in payload:
-            raise ContractError(endpoint, "response lacks 'data'")
+            raise ContractError(endpoint, "response lacks 'data'", missing="data")
         return payload["data"]
 
     def read_payload(

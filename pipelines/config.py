@@ -1,7 +1,7 @@
 """Settings of the client and the sync.
 
 Every setting resolves in the project's one order (`warehouse.configuration`): an explicit argument,
-then its `RETURNING_*` environment variable (shared/interfaces.md; the table `ALIASES`), then dlt's
+then its `RETURNING_*` environment variable (docs/interfaces.md; the table `ALIASES`), then dlt's
 providers under `sources.returning_ai` (`SOURCES__RETURNING_AI__<FIELD>`, `.dlt/secrets.toml`,
 `.dlt/config.toml`, ...; the key is the field's name), then the default. A bad value ends in one
 `ConfigError` line naming the setting and where it came from, never the key.
@@ -21,6 +21,7 @@ from typing import Any
 
 from pipelines.errors import ConfigError, register_secret
 from pipelines.registry import Endpoint, build_registry
+from pipelines.skips import check_disabled
 from warehouse.configuration import Found, Resolver, as_number, as_text
 from warehouse.location import DEFAULT_DESTINATION, DEFAULT_WAREHOUSE, LOCATION_ALIASES, WarehouseLocation
 
@@ -50,6 +51,7 @@ ALIASES: dict[str, str] = {
     "lock_wait": "RETURNING_SYNC_LOCK_WAIT",
     "duckdb_memory_limit": "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT",
     "registry_overrides": "RETURNING_SYNC_REGISTRY_OVERRIDES",
+    "disabled": "RETURNING_SYNC_DISABLED",
 }
 
 
@@ -77,6 +79,9 @@ class Settings:
     # RETURNING_SYNC_DUCKDB_MEMORY_LIMIT=off leaves DuckDB's own default (80% of RAM).
     duckdb_memory_limit: str | None = "512MB"
     registry_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # datasets not read at all (an endpoint the API does not serve, a permission the key will not get):
+    # `disabled = ["user_field_histories"]` under [sources.returning_ai], or RETURNING_SYNC_DISABLED=a,b
+    disabled: tuple[str, ...] = ()
     # setting -> where its value came from (`RETURNING_SYNC_CONCURRENCY in the environment`), for messages
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -109,6 +114,10 @@ class Settings:
         if min(self.lookback_seconds, self.lookback_days, self.daily_lookback_days) < 0 or not 1 <= self.history_days <= 3650:
             raise ConfigError("lookbacks must be >= 0 and history_days between 1 and 3650"
                               f"{self._from('lookback_seconds', 'lookback_days', 'daily_lookback_days', 'history_days')}")
+        try:
+            object.__setattr__(self, "disabled", check_disabled(self.disabled))
+        except ValueError as exc:
+            raise ConfigError(f"disabled: {exc}{self._from('disabled')}") from None
         self.registry  # noqa: B018 - validate overrides now: one ConfigError naming the endpoint and option
 
     def _from(self, *names: str) -> str:
@@ -194,6 +203,16 @@ def _memory_limit(found: Found) -> str | None:
     return None if text.lower() in ("off", "none", "default") else text
 
 
+def _names(found: Found) -> tuple[str, ...]:
+    """A list of names: a TOML list, or comma-separated text (the environment)."""
+    value = found.value
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{found.origin} must be a list of dataset names, got {value!r}")
+
+
 def _overrides(found: Found) -> Mapping[str, Any]:
     if isinstance(found.value, Mapping):  # a table in .dlt/config.toml, or a mapping passed in code
         return found.value
@@ -208,4 +227,5 @@ PARSERS: dict[str, Callable[[Found], Any]] = {
                                          "lookback_seconds", "lock_wait")},
     "duckdb_memory_limit": _memory_limit,
     "registry_overrides": _overrides,
+    "disabled": _names,
 }

@@ -23,6 +23,7 @@ from pipelines.drift import Seen
 from pipelines.errors import ApiError, PermissionDenied
 from pipelines.memo import RunMemo
 from pipelines.shapes import parse_day, to_utc_datetime
+from pipelines.skips import Skips
 from warehouse import readback
 
 log = logging.getLogger("pipelines.sync")
@@ -51,6 +52,7 @@ class Tracker:
     by_resource: dict[str, ResourceProgress] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     finishers: list[Callable[[], Any]] = field(default_factory=list, repr=False)
+    skips: Skips = field(default_factory=Skips)  # the datasets this run left out, and why (pipelines/skips.py)
     counts: Counts = field(default_factory=Counts)  # what the server counted (pipelines/completeness.py)
     seen: Seen = field(default_factory=Seen)  # what the rows carried (pipelines/drift.py)
 
@@ -87,15 +89,16 @@ class RunContext:
     def __init__(
         self, settings: Settings, *, client: ReturningClient | None = None,
         start_date: date | datetime | None = None, end_date: date | datetime | None = None,
-        backfill: bool = False, refresh: bool = False, tracker: Tracker | None = None,
+        backfill: bool = False, refresh: bool = False, tracker: Tracker | None = None, strict: bool = False,
     ) -> None:
         self.settings = settings
         self._client = client
         self.start = to_utc_datetime(start_date)
         self.end = to_utc_datetime(end_date)
         self.backfill = backfill
-        self.refresh = refresh  # a full refresh: tables are rebuilt from the API (and kept tombstones)
+        self.refresh = refresh  # a full refresh: cursors were reset, everything is read again (tables kept)
         self.tracker = tracker or Tracker()
+        self.strict = strict  # the first failure ends the run (no skip and report)
         self.memo = RunMemo()
         self.run_started = datetime.now(UTC)
         self._lock = threading.Lock()

@@ -1,6 +1,6 @@
 """Every table, always: the columns each dataset's table is created with when the API has no rows
 for it yet (a community with no bulk jobs, a window with no new logs), from the contract's record
-fields (shared/returning-api.md section 7), named as the API names them (dlt normalises them).
+fields (docs/returning-api.md section 7), named as the API names them (dlt normalises them).
 
 `empty_table` is the one way a resource with no rows creates its table, in the form its rows take:
 an empty Arrow table with these columns for the tables loaded from Arrow (`tables.ARROW_TABLES`, whose

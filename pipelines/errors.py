@@ -45,8 +45,9 @@ class ApiFailure(ReturningError):
 class ContractError(ApiFailure):
     """The API answered something the contract does not allow (missing or malformed field)."""
 
-    def __init__(self, endpoint: str, problem: str, page: int | str | None = None) -> None:
+    def __init__(self, endpoint: str, problem: str, page: int | str | None = None, *, missing: str | None = None) -> None:
         self.endpoint, self.page, self.problem = endpoint, page, problem
+        self.missing = missing  # the field path the answer lacks, when that is the problem
         where = f" page {page}" if page is not None else ""
         super().__init__(f"contract violation on {endpoint}{where}: {problem}")
 
@@ -55,7 +56,7 @@ class ApiError(ApiFailure):
     """A non-retryable HTTP error other than 401/403 (400, 404, 409, ...)."""
 
     def __init__(self, endpoint: str, status: int, server_message: str = "") -> None:
-        self.endpoint, self.status = endpoint, status
+        self.endpoint, self.status, self.server_message = endpoint, status, server_message
         super().__init__(f"{endpoint} failed with HTTP {status}{f': {server_message}' if server_message else ''}")
 
 

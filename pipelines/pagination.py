@@ -94,7 +94,7 @@ class Paginator:
         page = self.number if page is None else page
         value = dig(payload, path)
         if value is MISSING or value is None:
-            raise ContractError(self.endpoint, f"response lacks '{path}'", page)
+            raise ContractError(self.endpoint, f"response lacks '{path}'", page, missing=path)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ContractError(self.endpoint, f"'{path}' is not a number: {value!r}", page)
         return int(value)
@@ -249,7 +249,7 @@ def first_request(endpoint: Endpoint, page_size: int | None = None) -> dict[str,
 def records_of(endpoint: Endpoint, payload: Any, page: int | None = None) -> list[dict[str, Any]]:
     records = dig(payload, endpoint.records)
     if records is MISSING:
-        raise ContractError(endpoint.name, f"response lacks '{endpoint.records}'", page)
+        raise ContractError(endpoint.name, f"response lacks '{endpoint.records}'", page, missing=endpoint.records)
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ContractError(endpoint.name, f"'{endpoint.records}' is not a list of records", page)
     return records

@@ -1,7 +1,7 @@
 """The ONE endpoint registry: every path, parameter and field name the client relies on.
 
 Status per entry: "doc" = stated in Returning.AI's reference, "assumed" = our reading
-(shared/returning-api.md, docs/contract-readings.md). Any entry can be corrected without touching
+(docs/returning-api.md, docs/contract-readings.md). Any entry can be corrected without touching
 code through `Settings.registry_overrides` (RETURNING_SYNC_REGISTRY_OVERRIDES): a table per
 endpoint of the attributes to change, e.g.
 `{"redemption_transactions": {"path": "/apis/v1/redemptions", "fields": {"from": "since"}}}`.

@@ -1,4 +1,4 @@
-"""The dlt source `returning_ai`: one resource per warehouse table (shared/interfaces.md).
+"""The dlt source `returning_ai`: one resource per warehouse table (docs/interfaces.md).
 
 | table | holds | read from | load | write | key |
 |---|---|---|---|---|---|
@@ -39,16 +39,14 @@ duplicates them. Timestamps are UTC timestamps, day fields dates; nested objects
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 import dlt
-import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import RunContext, Tracker
-from pipelines.errors import ContractError
+from pipelines.isolation import Isolation, isolate
 from pipelines.resources.activity import activity_stats_resource, loyalty_overview_resource
 from pipelines.resources.commerce import (
     purchase_histories_resource,
@@ -65,7 +63,6 @@ from pipelines.resources.messaging import channels_resource, messages_resource
 from pipelines.resources.minigames import minigame_logs_resource, user_game_stats_resource
 from pipelines.resources.users import user_field_histories_resource, user_fields_resource, users_resource
 from pipelines.resources.webhook_events import webhook_events_resource
-from pipelines.tables import table
 
 
 @dlt.source(name="returning_ai")
@@ -77,13 +74,16 @@ def returning_ai(
     refresh: bool = False,
     client: ReturningClient | None = None,
     tracker: Tracker | None = None,
+    strict: bool = False,
 ) -> list[DltResource]:
     """Every Returning.AI dataset. `start_date`/`end_date` bound incremental reads (half-open);
     `backfill=True` re-reads from `start_date` without moving the stored high-water marks;
-    `refresh=True` tells the resources that their tables are being rebuilt (full refresh)."""
+    `refresh=True` tells the resources that their tables are being rebuilt (full refresh).
+    Each resource is isolated (`pipelines/isolation.py`): one that cannot be read is skipped and
+    reported in `tracker.skips`, the others load; `strict=True` lets the first failure end the run."""
     settings = settings or Settings.from_env()
     ctx = RunContext(settings, client=client, start_date=start_date, end_date=end_date,
-                     backfill=backfill, refresh=refresh, tracker=tracker)
+                     backfill=backfill, refresh=refresh, tracker=tracker, strict=strict)
     users = users_resource(ctx)
     orders = redemption_orders_resource(ctx)
     resources = [
@@ -114,31 +114,7 @@ def returning_ai(
         messages_resource(ctx),
         webhook_events_resource(ctx),
     ]
+    isolation = Isolation(ctx)
     for resource in resources:
-        guard(resource)
+        isolate(ctx, isolation, resource)
     return resources
-
-
-def guard(resource: DltResource) -> DltResource:
-    """Checks on what a resource yields, before dlt sees it: a record without its key breaks the
-    contract: ContractError during extract, so nothing is committed (dlt would otherwise fail
-    later, at normalize or load, after moving the cursors, and leave a package that fails every
-    following run). Repeats of a key within one load (a record repeated across pages, a page
-    boundary that shifted) are deduplicated by dlt's merge, which keeps one row per key."""
-    keys = [c for c, hints in resource.compute_table_schema()["columns"].items() if hints.get("primary_key")]
-    if not keys:
-        return resource
-    endpoint = (table(resource.name).endpoints or (resource.name,))[0]
-
-    def check(item: Any) -> Any:
-        if isinstance(item, pa.Table):
-            for key in keys:
-                if key not in item.column_names or item.column(key).null_count:
-                    raise ContractError(endpoint, f"a record lacks its key '{key}'")
-        elif isinstance(item, dict):
-            for key in keys:
-                if item.get(key) is None:
-                    raise ContractError(endpoint, f"a record lacks its key '{key}'")
-        return item
-
-    return resource.add_map(check)

@@ -26,6 +26,7 @@ from typing import Any
 
 import dlt
 from dlt.common.runtime.collector import NullCollector
+from dlt.pipeline.helpers import pipeline_drop
 from dlt.sources import DltSource
 
 from pipelines.afterload import Bookkeeping, bookkeep
@@ -33,6 +34,7 @@ from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import ProgressCallback, Tracker
 from pipelines.errors import ConfigError, ReturningError, SyncBusy
+from pipelines.skips import Skip, plan, refused_key
 from pipelines.source import returning_ai
 from pipelines.tables import ARROW_TABLES, PARENTS, RESOURCES, table
 from warehouse.connection import dlt_destination, hold_for_load
@@ -66,6 +68,9 @@ class SyncResult:
     seconds: float = 0.0
     load_ids: list[str] = field(default_factory=list)
     tables: dict[str, int] = field(default_factory=dict)  # rows per loaded table (child tables too)
+    refreshed: list[str] = field(default_factory=list)  # full refresh: the resources whose cursors were reset
+    skipped: list[Skip] = field(default_factory=list)  # selected datasets left out, and why (exit 5)
+    disabled: list[str] = field(default_factory=list)  # selected datasets the settings turn off (not read)
     bookkeeping: Bookkeeping = field(default_factory=Bookkeeping)  # completeness and drift of this run
 
 
@@ -137,15 +142,41 @@ def open_warehouse(settings: Settings, wait: float = READER_WAIT) -> Iterator[An
 
 def repair(pipeline: dlt.Pipeline, settings: Settings, client: ReturningClient | None = None) -> None:
     """Before loading anything new, under the sync lock: abort what a run killed mid-load left
-    (see `abort_partial_load`), and redo a full refresh killed after it emptied tables. That redo
-    is noted beside the lock and stays owed until a refresh succeeds, even if this run fails too."""
+    (see `abort_partial_load`), and redo a full refresh of an earlier release killed after it
+    emptied tables: their cursors are reset and they are read again from the start. That redo is
+    noted beside the lock and stays owed until a refresh succeeds, even if this run fails too."""
     owed = lock_path(settings).with_name("refresh-owed.json")
     redo = sorted(set(abort_partial_load(pipeline)) | set(json.loads(owed.read_text()) if owed.exists() else []))
+    # a package a killed run extracted but never started loading is complete: load it now. Left to
+    # `pipeline.run`, dlt would load it and return without reading anything new
+    if pipeline.list_extracted_load_packages():
+        pipeline.normalize()
+    if pipeline.list_normalized_load_packages():
+        pipeline.load()
     if redo:
         owed.write_text(json.dumps(redo))
-        pipeline.run(make_source(settings, redo, refresh=True, client=client), refresh="drop_resources",
+        reset_cursors(pipeline, redo)
+        pipeline.run(make_source(settings, redo, refresh=True, client=client),
                      loader_file_format=loader_file_format(settings))
         owed.unlink()
+
+
+def reset_cursors(pipeline: dlt.Pipeline, resources: list[str]) -> list[str]:
+    """A full refresh's first step: forget the stored state (high-water marks, per-channel marks,
+    stored days, users-pass stamps) of `resources`, committed to the warehouse on its own, so the
+    run that follows reads them from the start. The tables are never dropped or emptied: what the
+    read brings is merged over what they hold, and history the API no longer serves (deleted
+    members' daily history and messages, webhook events already loaded) stays. A run that fails
+    after this leaves the cursors reset: the next run reads everything again, losing nothing.
+    Returns the resources whose state was reset (none on a pipeline that never ran)."""
+    pipeline.sync_destination()  # a fresh machine: the state and schema come from the warehouse
+    if not pipeline.default_schema_name:
+        return []
+    drop = pipeline_drop(pipeline, resources=[f"re:^{name}$" for name in resources], state_only=True)
+    if drop.is_empty:
+        return []
+    drop()
+    return list(drop.info["resource_states"])
 
 
 def lock_path(settings: Settings) -> Path:
@@ -201,11 +232,16 @@ def select_resources(resources: Iterable[str] | None) -> list[str]:
 def make_source(
     settings: Settings, resources: Iterable[str] | None = None, *, start_date: date | None = None,
     end_date: date | None = None, backfill: bool = False, refresh: bool = False,
-    client: ReturningClient | None = None, tracker: Tracker | None = None,
+    client: ReturningClient | None = None, tracker: Tracker | None = None, strict: bool = False,
 ) -> DltSource:
-    names = select_resources(resources)
+    """The source over the selected resources, less the disabled ones (`settings.disabled`) and
+    those that need a disabled one (recorded as skipped in `tracker`)."""
+    names, blocked = plan(select_resources(resources), settings.disabled)
+    if tracker is not None:
+        for skip in blocked:
+            tracker.skips.add(skip)
     source = returning_ai(settings=settings, start_date=start_date, end_date=end_date, backfill=backfill,
-                          refresh=refresh, client=client, tracker=tracker).with_resources(*names)
+                          refresh=refresh, client=client, tracker=tracker, strict=strict).with_resources(*names)
     if tracker is not None:  # what the rows carry, for the drift record (pipelines/drift.py)
         for name in source.selected_resources:
             source.resources[name].add_map(tracker.seen.observer(name))
@@ -223,19 +259,21 @@ def make_source(
 
 def run_sync(
     settings: Settings, resources: list[str] | None = None, full_refresh: bool = False,
-    since: date | None = None, progress: ProgressCallback | None = None,
+    since: date | None = None, progress: ProgressCallback | None = None, strict: bool = False,
 ) -> SyncResult:
+    """Load the selected datasets. One that cannot be read is skipped and named in `skipped`
+    (pipelines/skips.py) while the others commit; `strict` ends the run at the first failure."""
     names = select_resources(resources)
     started = time.monotonic()
     tracker = Tracker(callback=progress)
     with sync_lock(settings), ReturningClient(settings) as client, open_warehouse(settings) as connection:
         source = make_source(settings, names, start_date=since, backfill=since is not None,
-                             refresh=full_refresh, client=client, tracker=tracker)
+                             refresh=full_refresh, client=client, tracker=tracker, strict=strict)
         pipeline = make_pipeline(settings, connection)
         try:
             repair(pipeline, settings, client)
-            info = pipeline.run(source, refresh="drop_resources" if full_refresh else None,
-                                loader_file_format=loader_file_format(settings))
+            refreshed = reset_cursors(pipeline, names) if full_refresh else []
+            info = pipeline.run(source, loader_file_format=loader_file_format(settings))
             tracker.loaded()  # committed: landed webhook segments can go
         except Exception as exc:
             cause = _returning_cause(exc)
@@ -244,7 +282,8 @@ def run_sync(
             raise
         kept = bookkeep(settings, connection, pipeline, tracker, info)
         result = SyncResult(seconds=time.monotonic() - started, load_ids=list(info.loads_ids),
-                            requests=client.stats.requests, retries=client.stats.retry.retries, bookkeeping=kept)
+                            requests=client.stats.requests, retries=client.stats.retry.retries,
+                            refreshed=refreshed, bookkeeping=kept)
         trace = pipeline.last_trace
         counts = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
         result.tables = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
@@ -254,6 +293,11 @@ def run_sync(
             result.resources[name] = ResourceResult(
                 name=name, rows=result.tables.get(name, 0), pages=p.pages if p else 0,
                 requests=sum(e.requests for e in eps if e), seconds=round(p.seconds, 3) if p else 0.0)
+    result.disabled = [n for n in names if n in settings.disabled]
+    result.skipped = tracker.skips.all()
+    refused = refused_key(result.skipped, [n for n in names if n not in settings.disabled])
+    if refused is not None:
+        raise refused
     return result
 
 

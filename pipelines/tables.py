@@ -53,6 +53,7 @@ class Table:
     read: str = ""  # how the API is read, for the docs
     arrow: bool = False  # its rows reach dlt as Arrow tables (the big ones; their file format per destination)
     parent: str | None = None  # the resource it is a transformer of, loaded with it when it alone is asked for
+    needs: str | None = None  # the dataset it reads its work from (a fan-out's users): skipped when that one is
 
     def hints(self) -> dict[str, Any]:
         """The table's arguments of `@dlt.resource` / `@dlt.transformer`."""
@@ -72,11 +73,11 @@ TABLES: tuple[Table, ...] = (
     Table("user_field_histories", "each change of a member's custom field value (previous and new value)",
           ("user_field_histories",), INC, DELETE_INSERT, ("_id",), "since the last `createdAt`"),
     Table("gamification_daily", "xp and coins each member earned per UTC day", ("activity_daily",), INC, MERGE,
-          ("user_id", "date"), "per (100 users, day), from the last day", arrow=True),
+          ("user_id", "date"), "per (100 users, day), from the last day", arrow=True, needs="users"),
     Table("gamification_logs", "each gamification event: the action, the xp and coins it moved, the balances after",
           ("activity_logs",), INC, DELETE_INSERT, ("_id",), "since the last `createdAt`", arrow=True),
     Table("activity_stats", "messages, replies, reactions and socials per active member and day",
-          ("activity_stats",), INC, MERGE, ("user_id", "date"), "one call per member active since the last run", arrow=True),
+          ("activity_stats",), INC, MERGE, ("user_id", "date"), "one call per member active since the last run", arrow=True, needs="users"),
     Table("loyalty_overview", "the community's daily totals: active, new and returning users, xp, coins, redemptions",
           ("loyalty_overview",), INC, MERGE, ("date",), "from the last day"),
     Table("redemption_orders", "each store redemption order with its current status",
@@ -105,11 +106,11 @@ TABLES: tuple[Table, ...] = (
     Table("channels", "the community's chat channels (name, type, private)", ("channels",), SNAP, REPLACE, ("_id",)),
     Table("messages", "each chat message with its channel, member, replies and reactions", ("messages",), INC, MERGE,
           ("id",), "per channel, newest first, `count` growing (+ per member past `max_count`), down to the "
-          "last `timestamp`", arrow=True),
+          "last `timestamp`", arrow=True, needs="channels"),
     Table("minigame_logs", "each mini-game play of a member (game, outcome, xp and coins won)", ("minigame_logs",),
-          INC, DELETE_INSERT, ("_id",), "one call per member active since the last run, since the last `createdAt`", arrow=True),
+          INC, DELETE_INSERT, ("_id",), "one call per member active since the last run, since the last `createdAt`", arrow=True, needs="users"),
     Table("user_game_stats", "each member's mini-game and streak stats (child tables `games`, `streaks`)",
-          ("minigame_stats",), SNAP, MERGE, ("user_id",), "one call per member active since the last run"),
+          ("minigame_stats",), SNAP, MERGE, ("user_id",), "one call per member active since the last run", needs="users"),
     Table("webhook_events", "each event the platform pushed to the webhook receiver, once per event id", (), INC, MERGE,
           ("id",), "the receiver's landed segments (no API call; a segment is removed once its load is committed)", arrow=True),
 )
@@ -120,6 +121,7 @@ INCREMENTAL_TABLES: tuple[str, ...] = tuple(t.name for t in TABLES if t.load is 
 SNAPSHOT_TABLES: tuple[str, ...] = tuple(t.name for t in TABLES if t.load is Load.SNAPSHOT)
 ARROW_TABLES: frozenset[str] = frozenset(t.name for t in TABLES if t.arrow)
 PARENTS: dict[str, str] = {t.name: t.parent for t in TABLES if t.parent}
+NEEDS: dict[str, str] = {t.name: n for t in TABLES if (n := t.needs or t.parent)}  # skipped with what it needs
 
 
 def table(name: str) -> Table:

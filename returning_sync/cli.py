@@ -25,13 +25,17 @@ COMMANDS: dict[str, str] = {
     "push": "reverse ETL: push warehouse decisions back to Returning.AI",
     "ui": "simulator + dagster dev together",
     "webhooks": "receive the platform's outgoing webhooks and land them durably",
+    "check": "probe every endpoint the sync would use and say per dataset what loads, what not, and what to set",
 }
+EXIT_CODES = ("exit codes: 0 success · 1 unexpected error · 2 configuration or usage error · 3 the API key was "
+              "refused (401/403) · 4 the API kept failing after retries · 5 partial: some selected datasets were "
+              "skipped (each named in the summary with the reason and the setting that changes it)")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with `only`, just that command's module is imported (a sync never loads Dagster,
     the simulator or the web server of the other commands)."""
-    parser = argparse.ArgumentParser(prog="returning-sync", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="returning-sync", description=__doc__.splitlines()[0], epilog=EXIT_CODES)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         if only is not None and name != only:

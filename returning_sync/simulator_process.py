@@ -13,7 +13,7 @@ from typing import Any
 
 from returning_sync.server_process import ServerProcess
 
-# the simulator's seeded community and its all-permission key (shared/interfaces.md): the demo, the
+# the simulator's seeded community and its all-permission key (docs/simulator.md): the demo, the
 # tests and the benchmarks sync with these; the simulator itself states them on its own side
 COMMUNITY_ID = "6502c9e514a3e564c5c09c0a"
 FULL_KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -18,7 +18,7 @@ same keys, which wins) says:
 The query's other columns (like the period column) are read but never sent.
 
 Per-row targets (one API call per row, `ROW_TARGETS`) take their key and columns from the target
-(shared/interfaces.md, Push targets); `columns:` may name a subset (purchase_history), `key:` if given
+(docs/interfaces.md, Push targets); `columns:` may name a subset (purchase_history), `key:` if given
 must be the target's, and only `message` takes a `period:` (part of its push key).
 
 `RETURNING_PUSH_DIR` names extra folders (os.pathsep-separated) read after the shipped one; a file of

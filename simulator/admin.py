@@ -9,7 +9,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from simulator import bulk, clock, truth
+from simulator import bulk, clock, surface, truth
 from simulator.auth import ALL_PERMISSIONS, ApiKey
 from simulator.timefmt import CLOCK_START_MS, HISTORY_START_MS, iso
 from simulator.webhooks import Receiver
@@ -71,6 +71,8 @@ async def handle(sim: Sim, request: Request) -> Response:
             if "rate_limit" in body:
                 sim.limiter.reset()
             return _json(sim.knobs.as_dict())
+        if path == "/__sim/surface" and method == "GET":
+            return _json(surface.describe(sim.knobs.surface))
         if path == "/__sim/knobs" and method == "GET":
             return _json(sim.knobs.as_dict())
         if path == "/__sim/counters" and method == "GET":
@@ -101,13 +103,12 @@ async def handle(sim: Sim, request: Request) -> Response:
                 return _error(400, "timeout_s must be a number in [0, 3600]")
             return _json(await sim.webhooks.flush(w, timeout))
         if path == "/__sim/truth" and method == "GET":
-            return _json(truth.summary(w))
+            return _json(truth.summary(w, sim.knobs.surface))
         if path.startswith("/__sim/truth/") and method == "GET":
             name = path.removeprefix("/__sim/truth/")
-            fn = truth.DATASETS.get(name)
-            if fn is None:
+            if name not in truth.DATASETS:
                 return _error(404, f"unknown dataset {name!r}; known: {sorted(truth.DATASETS)}")
-            lines = b"".join(orjson.dumps(r) + b"\n" for r in fn(w))
+            lines = b"".join(orjson.dumps(r) + b"\n" for r in truth.rows(w, name, sim.knobs.surface))
             for raw, escaped in _LINE_BREAKS:  # keep one row per line even for str.splitlines()
                 lines = lines.replace(raw, escaped)
             return Response(lines, media_type="application/x-ndjson")

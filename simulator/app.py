@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
-from simulator import admin, bulk, routing
+from simulator import admin, bulk, routing, surface
 from simulator import routes_activity as _routes_activity  # noqa: F401  (registers routes)
 from simulator import routes_bulk as _routes_bulk  # noqa: F401
 from simulator import routes_gamification as _routes_gamification  # noqa: F401
@@ -89,8 +89,9 @@ def build_app(sim: Sim) -> Starlette:
     async def api(request: Request, path: str) -> Response:
         t0, c0 = time.perf_counter(), time.thread_time()
         method = request.method
-        r, params, other = routing.match(method, path)
-        endpoint = f"{method} {r.template}" if r else f"{method} {path}"
+        shown = sim.knobs.surface  # fixed for the whole request, even if a knob call lands meanwhile
+        r, params, other, used = surface.resolve(shown, method, path)
+        endpoint = f"{method} {used}" if r else f"{method} {path}"
         headers: dict[str, str] = {}
         try:
             bulk.tick(sim)
@@ -121,12 +122,13 @@ def build_app(sim: Sim) -> Starlette:
                 raise ApiError(int(fault), msgs[fault], "Simulated fault")
             if fault == "slow":
                 await asyncio.sleep(k.slow_ms / 1000)
-            raw = await request.body()
-            call = routing.Call(sim, method, path, params, request.query_params, raw, request)
+            query, raw = surface.rewrite_request(shown, r, request.query_params, await request.body())
+            call = routing.Call(sim, method, path, params, query, raw, request)
             reply = r.handler(call)
             if inspect.isawaitable(reply):
                 reply = await reply
             assert isinstance(reply, Reply)
+            surface.rewrite_reply(shown, r, reply)
             if fault in DATA and reply.records is not None:
                 sim.faults.apply_data(fault, key.key, r.template, reply.records)
             sim.faults.remember(key.key, r.template, reply.records)

@@ -10,7 +10,10 @@ import sys
 
 import uvicorn
 
+from simulator.auth import ALL_PERMISSIONS, ApiKey, default_keys
+from simulator.catalog import COMMUNITY_ID
 from simulator.knobs import Knobs
+from simulator.surface import SURFACES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +24,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-ms", type=float, default=0, help="added latency per request (0 = off)")
     parser.add_argument("--rate-limit", type=int, default=0, help="requests per key per second (0 = off)")
     parser.add_argument("--fault-rate", type=float, default=0, help="share of requests given a fault (0 = off)")
+    parser.add_argument("--surface", choices=SURFACES, default="full",
+                        help="what the API serves: full (default), documented (only what the contract marks [doc]) "
+                             "or renamed (assumed names served under others); GET /__sim/surface lists them")
+
+
+def describe_key(key: ApiKey) -> str:
+    """What a key may do, in words: `all permissions`, `all permissions but bulkUpdateUser`, `expired`."""
+    missing = [p for p in ALL_PERMISSIONS if p not in key.permissions]
+    what = "all permissions" if not missing else (
+        f"all permissions but {', '.join(missing)}" if len(missing) < len(ALL_PERMISSIONS) / 2
+        else f"only {', '.join(key.permissions)}")
+    return f"expired, refused with 401 ({what})" if key.expired else what
+
+
+def startup_lines(surface: str) -> list[str]:
+    """What the simulator prints after `simulator listening on ...`: community id, keys, surface."""
+    lines = [f"community id: {COMMUNITY_ID}"]
+    lines += [f"api key, {describe_key(k)}: {k.key}" for k in default_keys().values()]
+    lines.append(f"surface: {surface} (GET /__sim/surface lists what it serves)")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     knobs = Knobs()
     knobs.update({"latency_ms": args.latency_ms, "rate_limit": args.rate_limit,
-                  "faults": {"rate": args.fault_rate}})
+                  "faults": {"rate": args.fault_rate}, "surface": args.surface})
     sim = Sim(args.seed, args.users, knobs)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -59,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         if server.started:
             shown = f"[{args.host}]" if family == socket.AF_INET6 else args.host
             print(f"simulator listening on http://{shown}:{port}", flush=True)
+            print("\n".join(startup_lines(args.surface)), flush=True)
         await task
 
     with contextlib.suppress(KeyboardInterrupt):

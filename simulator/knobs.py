@@ -6,6 +6,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.surface import SURFACES
+
 FAULT_KINDS = ("500", "502", "503", "reset", "truncate", "slow", "drop_field", "extra_field", "type_change",
                "duplicate")
 
@@ -18,13 +20,14 @@ class Knobs:
     slow_ms: float = 15000
     bulk_delay_ms: float = 300
     bulk_returns_job_id: bool = True
+    surface: str = "full"  # what the API serves: simulator/surface.py
     faults: dict[str, Any] = field(default_factory=lambda: {"rate": 0.0, "kinds": list(FAULT_KINDS[:6]),
                                                             "endpoints": []})
 
     def as_dict(self) -> dict[str, Any]:
         return {"latency_ms": self.latency_ms, "jitter_ms": self.jitter_ms, "rate_limit": self.rate_limit,
                 "slow_ms": self.slow_ms, "bulk_delay_ms": self.bulk_delay_ms,
-                "bulk_returns_job_id": self.bulk_returns_job_id, "faults": copy.deepcopy(self.faults)}
+                "bulk_returns_job_id": self.bulk_returns_job_id, "surface": self.surface, "faults": copy.deepcopy(self.faults)}
 
     def update(self, body: dict[str, Any]) -> None:
         """Apply a knobs body; ValueError on a bad value (nothing is changed then)."""
@@ -44,6 +47,10 @@ class Knobs:
             if not isinstance(body["bulk_returns_job_id"], bool):
                 raise ValueError("bulk_returns_job_id must be a boolean")
             new.bulk_returns_job_id = body["bulk_returns_job_id"]
+        if "surface" in body:
+            if body["surface"] not in SURFACES:
+                raise ValueError(f"surface must be one of {list(SURFACES)}")
+            new.surface = body["surface"]
         if "faults" in body:
             f = body["faults"]
             if not isinstance(f, dict):

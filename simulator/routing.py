@@ -78,10 +78,13 @@ def route(method: str, template: str, permission: str, also: tuple[str, ...] = (
     return register
 
 
-def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
-    """(route, path params, whether the path exists under another method)."""
+def match(method: str, path: str, visible: Callable[[Route], bool] | None = None
+          ) -> tuple[Route | None, dict[str, str], bool]:
+    """(route, path params, whether the path exists under another method), among the `visible` routes."""
     other = False
     for r in ROUTES:
+        if visible is not None and not visible(r):
+            continue
         for p in r.patterns:
             m = p.match(path)
             if m:

@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 
 from simulator import catalog as C
-from simulator import minigames, render
+from simulator import minigames, render, surface
 from simulator.routes_activity import first_day, loyalty_days
 from simulator.routes_gamification import streak_log_order
 from simulator.routes_users import ALL_FIELDS
@@ -45,12 +45,15 @@ def checksum(rows: Iterable[Row], exact: bool = True) -> tuple[int, str]:
     return n, format(total % 2**64, "016x")
 
 
-def mixed_checksum(w: World, name: str) -> tuple[int, str]:
+def mixed_checksum(w: World, name: str, shown: str = "full") -> tuple[int, str]:
     """`checksum` of a MIXED dataset: the API-written rows through `canonical`, the others through orjson."""
     exact = MIXED[name](w)
     render_rows = {"messages": render.messages}[name]
-    n1, c1 = checksum(_chunks(w, np.flatnonzero(exact), render_rows), exact=True)
-    n2, c2 = checksum(_chunks(w, np.flatnonzero(~exact), render_rows), exact=False)
+
+    def part(idx: np.ndarray) -> Iterable[Row]:
+        return surface.truth_rows(name, shown, _chunks(w, idx, render_rows))
+    n1, c1 = checksum(part(np.flatnonzero(exact)), exact=True)
+    n2, c2 = checksum(part(np.flatnonzero(~exact)), exact=False)
     return n1 + n2, format((int(c1, 16) + int(c2, 16)) % 2**64, "016x")
 
 
@@ -137,14 +140,19 @@ EXACT = {"users", "user_field_histories", "loyalty_overview", "purchase_historie
 MIXED = {"messages": lambda w: w.messages["src"] == SRC_POSTED}
 
 
-def summary(w: World) -> dict[str, dict[str, Any]]:
+def rows(w: World, name: str, shown: str = "full") -> Iterable[Row]:
+    """A dataset's rows, shaped as the surface `shown` serves them (simulator/surface.py)."""
+    return surface.truth_rows(name, shown, DATASETS[name](w))
+
+
+def summary(w: World, shown: str = "full") -> dict[str, dict[str, Any]]:
     out = {}
-    for name, fn in DATASETS.items():
-        def compute(name: str = name, fn: Callable[[World], Iterable[Row]] = fn) -> tuple[int, str]:
+    for name in DATASETS:
+        def compute(name: str = name) -> tuple[int, str]:
             if name in MIXED:
-                return mixed_checksum(w, name)
-            return checksum(fn(w), exact=name in EXACT)
+                return mixed_checksum(w, name, shown)
+            return checksum(rows(w, name, shown), exact=name in EXACT)
         # jobs move on by themselves (wall clock), everything else changes only with the world's version
-        n, cs = compute() if name == "bulk_jobs" else w.cached(f"truth:{name}", compute)
+        n, cs = compute() if name == "bulk_jobs" else w.cached(f"truth:{name}:{shown}", compute)
         out[name] = {"count": n, "checksum": cs}
     return out

@@ -1,4 +1,4 @@
-"""Test-side handle on a running simulator: its admin API (`/__sim/...`, see shared/interfaces.md).
+"""Test-side handle on a running simulator: its admin API (`/__sim/...`, see docs/simulator.md).
 
 Test code only. The client under test never imports this.
 """

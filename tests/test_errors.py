@@ -1,5 +1,5 @@
 """One exception hierarchy: every error raised on purpose is a ReturningError whose class carries the exit
-code of shared/interfaces.md, and the base costs nothing to import."""
+code of docs/interfaces.md, and the base costs nothing to import."""
 
 from __future__ import annotations
 

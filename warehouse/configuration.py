@@ -2,7 +2,7 @@
 `pipelines.config.Settings`, the warehouse location, the push checks' thresholds):
 
 1. an explicit argument (code, a Dagster resource's field, a command-line flag);
-2. the documented `RETURNING_*` environment variable (shared/interfaces.md);
+2. the documented `RETURNING_*` environment variable (docs/interfaces.md);
 3. dlt's own providers, in dlt's order, under the section `sources.returning_ai`: the environment
    (`SOURCES__RETURNING_AI__CONCURRENCY`, Docker/Kubernetes secret files for the key), then
    `.dlt/secrets.toml`, `.dlt/config.toml` (the project's `.dlt` folder, as dlt finds it:

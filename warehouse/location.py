@@ -1,4 +1,4 @@
-"""Where the warehouse is: the one place that decides it (shared/interfaces.md, Environment).
+"""Where the warehouse is: the one place that decides it (docs/interfaces.md, Environment).
 
 `RETURNING_DESTINATION` names any dlt destination (`duckdb` by default). Its credentials follow dlt's
 own conventions only (`DESTINATION__POSTGRES__CREDENTIALS`, or `[destination.postgres]` in

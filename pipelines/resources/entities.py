@@ -13,7 +13,8 @@ from dlt.extract.resource import DltResource
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_table
-from pipelines.pagination import dig
+from pipelines.errors import ContractError
+from pipelines.pagination import MISSING, dig
 from pipelines.resources.common import with_timestamps
 from pipelines.tables import table
 
@@ -63,7 +64,10 @@ def one_response_resource(ctx: RunContext, name: str, records: str | None = None
     def one_response() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         ep = ctx.settings.endpoint(endpoint)
-        data = dig({"data": response_data(ctx, endpoint)}, ep.name_for(records) if records else ep.records)
+        path = ep.name_for(records) if records else ep.records
+        data = dig({"data": response_data(ctx, endpoint)}, path)
+        if data is MISSING:  # a records path the answer does not have: the dataset is skipped, named
+            raise ContractError(endpoint, f"response lacks '{path}'", missing=path)
         rows = [data] if isinstance(data, dict) else [r for r in data or [] if isinstance(r, dict)]
         ctx.tracker.page(name, len(rows))
         yield drop_null_objects(name, with_timestamps(rows)) if rows else empty_table(name)

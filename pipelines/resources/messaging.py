@@ -62,9 +62,10 @@ def channels_list(ctx: RunContext) -> list[dict[str, Any]]:
     """The community's channels, read once per run (the channels table and the messages walk)."""
     with _lock:
         if ctx.memo.channels is None:
-            data = dig({"data": ctx.client.request_json("channels")}, ctx.settings.endpoint("channels").records)
+            records = ctx.settings.endpoint("channels").records
+            data = dig({"data": ctx.client.request_json("channels")}, records)
             if data is MISSING or not isinstance(data, list):
-                raise ContractError("channels", "response 'data' is not a list of channels")
+                raise ContractError("channels", f"response lacks the list '{records}'", missing=records)
             ctx.memo.channels = with_timestamps(r for r in data if isinstance(r, dict))
         return ctx.memo.channels
 
@@ -114,7 +115,7 @@ class MessageReader:
             payload = self.ctx.client.read_payload("messages", params={**filters, self.ep.name_for("count"): count})
             rows = dig(payload, self.ep.records)
             if rows is MISSING or not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-                raise ContractError("messages", f"response lacks the list '{self.ep.records}'")
+                raise ContractError("messages", f"response lacks the list '{self.ep.records}'", missing=self.ep.records)
             total = dig(payload, self.ep.name_for("total"))
             self.ctx.tracker.page("messages", len(rows))
             stamps = [s for r in rows if isinstance(s := parse_ts(r.get(self.cursor)), datetime)]

@@ -123,8 +123,7 @@ def users_resource(ctx: RunContext) -> DltResource:
 def tombstones(ctx: RunContext, live: pa.Table) -> Iterator[pa.Table]:
     """Users stored as live but absent from this complete pass: re-emitted with `is_deleted`
     true and `deleted_at` set, their last known values kept."""
-    # a full refresh rebuilds the table: users flagged before must be carried over too
-    gone = ctx.anti_join("users", "_id", live, where="" if ctx.refresh else "t.is_deleted IS NOT TRUE")
+    gone = ctx.anti_join("users", "_id", live, where="t.is_deleted IS NOT TRUE")
     if gone is None or gone.num_rows == 0:
         return
     now = datetime.now(UTC)

@@ -1,5 +1,10 @@
-"""`returning-sync sync [--resources a,b] [--full-refresh] [--since YYYY-MM-DD]`: load the API into
-the warehouse, with live progress per resource and a final summary."""
+"""`returning-sync sync [--resources a,b] [--full-refresh] [--since YYYY-MM-DD] [--strict]`: load the API
+into the warehouse, with live progress per resource and a final summary.
+
+A dataset the API does not serve (404/405), that the key may not read, or whose answer lacks the
+shape the registry expects is skipped and named in the summary with the setting that changes it;
+the others load and commit, and the exit code is 5 (partial). `--strict` ends the run at the first
+failure instead. Datasets turned off in the settings (`disabled`) are not read and not counted."""
 
 from __future__ import annotations
 
@@ -29,9 +34,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resources", default=None, metavar="A,B",
                         help="comma-separated resources to load (default all; an unknown name lists them)")
     parser.add_argument("--full-refresh", action="store_true",
-                        help="drop the selected tables and their stored cursors, then load from scratch")
+                        help="read the selected datasets again from the start (their stored cursors reset); "
+                             "tables are kept and the read merged over them: nothing held is dropped")
     parser.add_argument("--since", default=None, metavar="YYYY-MM-DD",
                         help="re-read incremental resources from this day on (stored cursors unchanged)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail fast: the first dataset that cannot be read ends the run with its exit code "
+                             "(default: skip it, load the others, name it in the summary and exit 5)")
+    parser.epilog = EXIT_CODES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+EXIT_CODES = """exit codes:
+  0  every selected dataset loaded (disabled ones are not counted)
+  1  unexpected error
+  2  configuration or usage error
+  3  the API key was refused (invalid or expired, or no permission for anything)
+  4  the API kept failing after retries
+  5  partial: some selected datasets were skipped; each is named in the summary with the reason
+     and the setting that changes it (`returning-sync check` predicts them)"""
+PARTIAL = 5
 
 
 def parse_since(raw: str | None) -> date | None:
@@ -76,13 +98,17 @@ def _run(args: argparse.Namespace, since: date | None) -> int:
     logging.getLogger("pipelines.users_pass").addHandler(notes)  # what the users pass had to do
     with display:
         result = run_sync(settings, resources=resources, full_refresh=args.full_refresh, since=since,
-                          progress=display.update)
+                          progress=display.update, strict=args.strict)
     print_summary(result, rich_output=sys.stdout.isatty())
     for line in result.bookkeeping.lines():  # shortfalls against the server's counts, API drift
         print(line)
+    if args.full_refresh:
+        print(f"note: full refresh: read {len(resources or result.resources)} dataset(s) from the start "
+              f"({len(result.refreshed)} had stored cursors, now reset); every table was kept and the read merged "
+              "over it, so `rows` counts only new or changed rows")
     for line in notes.lines:
         print(f"note: {line}")
-    return 0
+    return PARTIAL if result.skipped else 0
 
 
 class Notes(logging.Handler):
@@ -151,8 +177,26 @@ class LiveDisplay:
 
 def print_summary(result: SyncResult, *, rich_output: bool) -> None:
     header = ("resource", "rows", "pages", "requests", "seconds")
+    left_out = {s.dataset for s in result.skipped} | set(result.disabled)
     lines = [(r.name, f"{r.rows:,}", str(r.pages), str(r.requests), f"{r.seconds:.2f}")
-             for r in result.resources.values()]
+             for r in result.resources.values() if r.name not in left_out]
+    _print_table(header, lines, result, rich_output=rich_output)
+    print_left_out(result)
+
+
+def print_left_out(result: SyncResult) -> None:
+    """The datasets the run did not load: each skipped one with its reason and the setting that
+    changes it (pipelines/skips.py), then the disabled ones."""
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} dataset(s); the others loaded and committed:")
+        for skip in result.skipped:
+            print(f"  {skip.line()}")
+    if result.disabled:
+        print(f"disabled in the settings (not read): {', '.join(result.disabled)}")
+
+
+def _print_table(header: tuple[str, ...], lines: list[tuple[str, ...]], result: SyncResult, *,
+                 rich_output: bool) -> None:
     footer = f"{result.requests} requests ({result.retries} retried), {result.seconds:.1f} s"
     if rich_output:
         from rich.console import Console

@@ -37,7 +37,7 @@ def test_expired_key_ends_with_exit_3_and_says_expired(sim: SimAdmin, api_env: d
 def test_missing_permission_names_permission_and_endpoint(sim: SimAdmin, api_env: dict[str, str], monkeypatch,
                                                           capsys) -> None:
     monkeypatch.setenv("RETURNING_AI_API_KEY", READ_ONLY_KEY)
-    code, _, err = sync(capsys, "--resources", "tiers,bulk_jobs")
+    code, _, err = sync(capsys, "--strict", "--resources", "tiers,bulk_jobs")
     assert code == 3
     assert "permission denied on bulk_jobs" in err and "'bulkUpdateUser'" in err and READ_ONLY_KEY not in err
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pipelines.sync import KILL_ENV, run_sync
-from tests.reliability.helpers import diff_with_truth, pending_packages
+from tests.reliability.helpers import RAW, diff_with_truth, location_of, pending_packages
 from tests.simadmin import SimAdmin
 
 # replace (tiers), merge (users with tombstones, store_products), insert-only (logs, field histories)
@@ -66,37 +66,37 @@ def test_first_sync_killed_during_load_then_rerun_converges(sim: SimAdmin, api_e
     assert diff_with_truth(warehouse, sim, CRASH_RESOURCES) == {}
 
 
-def test_full_refresh_killed_mid_load_is_redone_by_the_next_plain_sync(
-        sim: SimAdmin, api_env: dict[str, str], warehouse: Path, synced_template: Path,
+def table_counts(warehouse: Path) -> dict[str, int]:
+    from warehouse.connection import connect
+
+    with connect(location_of(warehouse), read_only=True) as con:
+        return {t: con.row_count(RAW, t) or 0 for t in con.tables(RAW) if not t.startswith("_dlt")}
+
+
+@pytest.mark.parametrize("point", ["load:1", "load:3", "load:6"])
+def test_full_refresh_killed_loses_nothing_and_the_next_sync_converges(
+        point: str, sim: SimAdmin, api_env: dict[str, str], warehouse: Path, synced_template: Path,
         make_settings: Callable[..., Any]) -> None:
-    """The refresh empties the tables as its load starts; the next run must not go back to the old
-    cursors over empty tables (the whole history would be lost), nor load anything twice."""
-    shutil.copytree(synced_template, warehouse.parent, dirs_exist_ok=True)
-    sim.advance(24)
-    env = {**os.environ, **api_env, KILL_ENV: "load:3"}
-    proc = subprocess.run([sys.executable, "-m", "returning_sync.cli", "sync", "--full-refresh", "--resources",
-                           ",".join(CRASH_RESOURCES)], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -9, proc.stderr[-2000:]
-    run_sync(make_settings(), CRASH_RESOURCES)
-    assert diff_with_truth(warehouse, sim, CRASH_RESOURCES) == {}
-
-
-def test_refresh_owed_after_a_kill_survives_a_failing_run(sim: SimAdmin, api_env: dict[str, str], warehouse: Path,
-                                                          synced_template: Path,
-                                                          make_settings: Callable[..., Any]) -> None:
+    """A full refresh never empties a table (its cursors are reset, its tables kept): killed at any
+    point of its loads (the committed cursor reset, the read's own load), no table holds less than
+    before, and the next plain sync, even after a failing one, converges to the truth."""
     from pipelines.errors import ReturningError
 
     shutil.copytree(synced_template, warehouse.parent, dirs_exist_ok=True)
+    held = table_counts(warehouse)
     sim.advance(24)
-    env = {**os.environ, **api_env, KILL_ENV: "load:3"}
-    proc = subprocess.run([sys.executable, "-m", "returning_sync.cli", "sync", "--full-refresh", "--resources",
-                           ",".join(CRASH_RESOURCES)], env=env, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, **api_env, KILL_ENV: point}
+    proc = subprocess.run([sys.executable, "-m", "returning_sync.cli", "sync", "--full-refresh",
+                           "--resources", ",".join(CRASH_RESOURCES)],
+                          env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9, proc.stderr[-2000:]
+    after_kill = table_counts(warehouse)
+    assert {t: (n, after_kill.get(t, 0)) for t, n in held.items() if after_kill.get(t, 0) < n} == {}
     sim.knobs(faults={"kinds": ["503"], "rate": 1.0, "endpoints": ["/apis/v1/users/activity/logs"]})
     with pytest.raises(ReturningError):
         run_sync(make_settings(max_attempts=2), CRASH_RESOURCES)
     sim.knobs(faults={"kinds": [], "rate": 0, "endpoints": []})
-    run_sync(make_settings(), ["tiers"])  # even a run of other resources finishes the owed refresh
+    run_sync(make_settings(), CRASH_RESOURCES)
     assert diff_with_truth(warehouse, sim, CRASH_RESOURCES) == {}
 
 

@@ -86,7 +86,7 @@ def synced_then_advanced(sim: SimAdmin, settings: Any, resources: list[str], war
 def fails_cleanly_or_converges(sim: SimAdmin, settings: Any, resources: list[str], warehouse: Path,
                                before: dict[str, Any]) -> str:
     try:
-        run_sync(settings, resources)
+        run_sync(settings, resources, strict=True)  # fail fast (the default skips and reports: test_skip_report.py)
     except ReturningError as exc:
         message = str(exc)
         assert "\n" not in message and message

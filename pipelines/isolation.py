@@ -1,0 +1,146 @@
+"""One resource's failure stays its own: `isolate` wraps the data-generating step of a dlt resource.
+
+dlt ends the whole extract when any resource's generator raises, so each resource's generator (and
+each deferred call it yields, which dlt runs in its worker threads) is wrapped here. A failure that
+`pipelines.skips.diagnose` calls a skip (404/405, a missing permission, an error body, a missing
+field) is recorded in the run's `Tracker.skips`; the resource stops yielding, the resources that
+need it (`pipelines.tables.NEEDS`) are skipped with it, and their state (cursors, stored marks) is
+put back as it was when the run started, so nothing moves and their tables are not touched. The
+other resources go on and dlt commits them. Any other failure, or any failure with `strict`,
+ends the run as before.
+
+A resource that failed after some of its pages had been handed to dlt keeps those rows (they are
+merged on their key, so the next run's re-read of them adds nothing); its cursor stays where it was.
+
+The same wrapper checks each record for the table's key before dlt sees it: a record without it is
+a contract violation of its endpoint (a skip, `missing '<key>'`), never a package that fails at load.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.extract.resource import DltResource
+
+from pipelines.context import RunContext
+from pipelines.errors import ContractError
+from pipelines.skips import dependents, depending, diagnose, missing_key
+from pipelines.tables import table
+
+log = logging.getLogger("pipelines.sync")
+
+
+class Isolation:
+    """The run's record of which resources are skipped, and their state as it was at the start."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._saved: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # name -> (live state, copy)
+        self._selected: list[str] | None = None
+
+    def skipped(self, name: str) -> bool:
+        return name in self.ctx.tracker.skips
+
+    def started(self, name: str) -> None:
+        """Called on the main thread as the resource first runs: keep a copy of its state."""
+        with self._lock:
+            if self._selected is None:
+                self._selected = list(dlt.current.source().selected_resources)
+            if name not in self._saved:
+                live = dlt.current.resource_state(name)
+                self._saved[name] = (live, copy.deepcopy(live))
+
+    def failed(self, name: str, exc: BaseException) -> bool:
+        """True: `exc` skips `name` (recorded, state put back); False: it must end the run."""
+        if self.ctx.strict:
+            return False
+        skip = diagnose(self.ctx.settings, name, exc)
+        if skip is None:
+            return False
+        if self.ctx.tracker.skips.add(skip):
+            log.warning("%s", skip.line())
+        self._restore(name)
+        for other in dependents(name, self._selected or []):
+            if self.ctx.tracker.skips.add(depending(other, name)):
+                log.warning("%s", self.ctx.tracker.skips.get(other).line())  # type: ignore[union-attr]
+            self._restore(other)
+        return True
+
+    def _restore(self, name: str) -> None:
+        with self._lock:
+            saved = self._saved.get(name)
+            if saved is not None:
+                live, before = saved
+                live.clear()
+                live.update(copy.deepcopy(before))
+
+
+def isolate(ctx: RunContext, isolation: Isolation, resource: DltResource) -> DltResource:
+    """Wrap `resource`'s generating step (see the module docstring); returns the resource."""
+    name = resource.name
+    keys = [c for c, hints in resource.compute_table_schema()["columns"].items() if hints.get("primary_key")]
+    endpoint = (table(name).endpoints or (name,))[0]
+    pipe = resource._pipe
+    gen = pipe.gen
+
+    def checked(item: Any) -> Any:
+        if keys and (missing := missing_key(item, keys)) is not None:
+            raise ContractError(endpoint, f"a record lacks its key '{missing}'", missing=missing)
+        return item
+
+    def deferred(call: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            if isolation.skipped(name):
+                return None
+            try:
+                result = call()
+                if result is not None:
+                    checked(result)
+            except Exception as exc:
+                if isolation.failed(name, exc):
+                    return None
+                raise
+            return None if isolation.skipped(name) else result
+        return run
+
+    def guarded(items: Any) -> Iterator[Any]:
+        isolation.started(name)
+        if isolation.skipped(name):
+            _close(items)
+            return
+        try:
+            for item in (items if isinstance(items, Iterator) else iter([items])):
+                if isolation.skipped(name):  # a resource it needs failed meanwhile
+                    break
+                if callable(item) and not isinstance(item, pa.Table):
+                    yield deferred(item)
+                else:
+                    yield checked(item)
+        except Exception as exc:
+            if not isolation.failed(name, exc):
+                raise
+        finally:
+            _close(items)
+
+    if pipe.has_parent:  # a transformer: called once per item of its parent (dlt binds `(item, *, meta)`)
+        def step(item: Any, *, meta: Any = None) -> Iterator[Any]:
+            return guarded(gen(item, meta=meta))
+    else:
+        def step() -> Iterator[Any]:  # type: ignore[misc]
+            return guarded(gen())
+    step.__name__ = step.__qualname__ = getattr(gen, "__name__", name)
+    pipe.replace_gen(step)
+    return resource
+
+
+def _close(items: Any) -> None:
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()
