@@ -100,8 +100,6 @@ def _run(args: argparse.Namespace, since: date | None) -> int:
         result = run_sync(settings, resources=resources, full_refresh=args.full_refresh, since=since,
                           progress=display.update, strict=args.strict)
     print_summary(result, rich_output=sys.stdout.isatty())
-    for line in result.bookkeeping.lines():  # shortfalls against the server's counts, API drift
-        print(line)
     if args.full_refresh:
         print(f"note: full refresh: read {len(resources or result.resources)} dataset(s) from the start "
               f"({len(result.refreshed)} had stored cursors, now reset); every table was kept and the read merged "
@@ -181,6 +179,8 @@ def print_summary(result: SyncResult, *, rich_output: bool) -> None:
     lines = [(r.name, f"{r.rows:,}", str(r.pages), str(r.requests), f"{r.seconds:.2f}")
              for r in result.resources.values() if r.name not in left_out]
     _print_table(header, lines, result, rich_output=rich_output)
+    for line in result.bookkeeping.lines():  # shortfalls against the server's counts, API drift
+        print(line)
     print_left_out(result)
 
 
