@@ -6,13 +6,13 @@ Each layer defines its own subclasses beside its code:
 
     ReturningError
     ├── ConfigError         PushError (reverse_etl/errors.py), ModelError, WarehouseMissing (warehouse/)
-    ├── Busy                SyncBusy (here), WarehouseLocked (warehouse/duck.py)
+    ├── Busy (exit 6)       SyncBusy (here), WarehouseLocked (warehouse/duck.py)
     ├── KeyRefused          AuthError, PermissionDenied (pipelines/errors.py)
     ├── ApiFailure          ContractError, ApiError, RetriesExhausted, ... (pipelines/errors.py)
     └── WarehouseError      WarehouseUnreachable, WarehouseQueryError, ... (warehouse/connection.py)
 
 Messages never carry a secret: each passes through `scrub`, which replaces every value given to
-`register_secret` (the API key). This module imports nothing, so importing it costs nothing.
+`register_secret` (the API key). Messages that count something say so with `plural` (`1 row`). This module imports nothing, so importing it costs nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ def scrub(text: str) -> str:
     return text
 
 
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`1 row`, `2 rows`, `1,681 pages` (`many`: an irregular plural): every message that counts
+    something says it this way."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+
+
 class ReturningError(Exception):
     """Base of every error raised on purpose: one line saying what to fix, never a secret."""
 
@@ -49,11 +55,14 @@ class ConfigError(ReturningError):
 
 
 class Busy(ReturningError):
-    """Another process holds a lock this one needs, longer than this one waits for it."""
+    """Another process holds a lock this one needs, longer than this one waits for it: nothing is
+    wrong, try again later (exit 6, so a scheduler can tell "busy" from a failure)."""
+
+    exit_code = 6
 
 
 class SyncBusy(Busy):
     """Another sync is loading into the same warehouse (its sync lock or the dataset's advisory lock)."""
 
 
-__all__ = ["Busy", "ConfigError", "ReturningError", "SyncBusy", "register_secret", "scrub"]
+__all__ = ["Busy", "ConfigError", "ReturningError", "SyncBusy", "plural", "register_secret", "scrub"]

@@ -23,6 +23,7 @@ from dagster import (
 )
 
 from assets.resources import Warehouse, check_pool, configured_destination, kinds, warehouse_pool
+from returning_errors import plural
 from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA
 from warehouse.models import Model, build_model, discover_models
 
@@ -59,7 +60,7 @@ def _model_asset(model: Model, destination: str) -> AssetsDefinition:
         check_pool(context, warehouse)
         with warehouse.connection() as con:
             result = build_model(con, model)
-        context.log.info(f"analytics.{model.name}: {result.rows} rows in {result.seconds:.2f}s")
+        context.log.info(f"analytics.{model.name}: {plural(result.rows, 'row')} in {result.seconds:.2f}s")
         return MaterializeResult(metadata={
             "dagster/row_count": result.rows,
             "dagster/column_schema": TableSchema(columns=[TableColumn(n, t) for n, t in result.columns]),

@@ -17,7 +17,7 @@ import httpx
 import orjson
 
 from pipelines import early
-from pipelines.config import Settings
+from pipelines.config import Settings, missing_key
 from pipelines.errors import (
     AmbiguousWriteError,
     ApiError,
@@ -319,15 +319,19 @@ class ReturningClient:
                 self.stats.bump(ep.name, retries=self.stats.retry.retries - before)
 
     def _raise_auth(self, ep: Endpoint, resp: httpx.Response) -> None:
+        key_from = self.settings.origins.get("api_key")  # `RETURNING_AI_API_KEY in the environment`
         if resp.status_code == 401:
             message = server_message(resp)
             if "permission" in message.lower():  # newer servers fold 403 into 401
-                raise PermissionDenied(ep.name, ep.permission, message)
-            raise AuthError(ep.name, message, ep.permission)
+                raise PermissionDenied(ep.name, ep.permission, message, key_from)
+            raise AuthError(ep.name, message, ep.permission, key_from)
         if resp.status_code == 403:
-            raise PermissionDenied(ep.name, ep.permission, server_message(resp))
+            raise PermissionDenied(ep.name, ep.permission, server_message(resp), key_from)
 
     def _path(self, ep: Endpoint, path_params: dict[str, Any] | None) -> str:
+        """The request's path; every call is built here, so a client without a key stops here."""
+        if not self.settings.api_key:
+            raise missing_key(ep.name)
         values = dict(path_params or {})
         if "{communityId}" in ep.path and "communityId" not in values:
             if not self.settings.community_id:

@@ -31,6 +31,7 @@ PRODUCTION_URLS = {
     "application": "https://application.returning.ai",
 }
 
+COMMUNITY_ID = re.compile(r"[0-9a-fA-F]{24}")  # a MongoDB ObjectId, as every id of the API
 # setting -> its documented environment variable (`base_url`: every surface whose own URL is unset)
 ALIASES: dict[str, str] = {
     "api_key": "RETURNING_AI_API_KEY",
@@ -84,15 +85,19 @@ class Settings:
     disabled: tuple[str, ...] = ()
     # setting -> where its value came from (`RETURNING_SYNC_CONCURRENCY in the environment`), for messages
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # False: work that makes no API call (a push's dry run) may go without a key; the client then
+    # refuses to send anything (`missing_key`)
+    key_required: bool = field(default=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         register_secret(self.api_key)
-        if not self.api_key:
-            raise ConfigError("RETURNING_AI_API_KEY is not set (nor SOURCES__RETURNING_AI__API_KEY, nor api_key "
-                              "under [sources.returning_ai] in .dlt/secrets.toml): "
-                              "create a key under community settings > API keys")
+        if not self.api_key and self.key_required:
+            raise missing_key()
         if any(c.isspace() for c in self.api_key):
             raise ConfigError(f"the API key contains whitespace{self._from('api_key')}: paste the key alone")
+        if self.community_id is not None and not COMMUNITY_ID.fullmatch(str(self.community_id)):
+            raise ConfigError(f"{self._name('community_id')} must be the community's id, 24 hex characters "
+                              f"(e.g. 6502c9e514a3e564c5c09c0a), got {self.community_id!r}{self._from('community_id')}")
         for name in ("integration_url", "partner_url", "application_url"):
             url = getattr(self, name)
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -119,6 +124,11 @@ class Settings:
         except ValueError as exc:
             raise ConfigError(f"disabled: {exc}{self._from('disabled')}") from None
         self.registry  # noqa: B018 - validate overrides now: one ConfigError naming the endpoint and option
+
+    def _name(self, setting: str) -> str:
+        """The name the setting was given under (`RETURNING_AI_COMMUNITY_ID`), else its own."""
+        origin = self.origins.get(setting)
+        return origin.split(" ", 1)[0] if origin else setting
 
     def _from(self, *names: str) -> str:
         """` (from RETURNING_SYNC_CONCURRENCY in the environment)`: where the named settings were set."""
@@ -148,11 +158,12 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, providers: bool | None = None,
-                 **explicit: Any) -> Settings:
+                 key_required: bool = True, **explicit: Any) -> Settings:
         """The settings in the one order: `explicit` (None = unset; `base_url` sets every surface),
         `RETURNING_*` in `environ`, dlt's providers, defaults. `environ` None: the process
         environment and dlt's providers; a mapping: that mapping alone. `providers=False` leaves
-        dlt out (the sync's first read, sent before dlt is imported)."""
+        dlt out (the sync's first read, sent before dlt is imported). `key_required=False`: no key
+        is no error (for work that makes no API call)."""
         unknown = set(explicit) - SETTINGS - {"base_url"}
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -167,7 +178,15 @@ class Settings:
                 origins[name] = found.origin
         location = WarehouseLocation.resolve(lookup)
         values["warehouse"], values["destination"] = location.path, location.destination
-        return cls(**{"api_key": "", **values}, origins=origins)
+        return cls(**{"api_key": "", **values}, origins=origins, key_required=key_required)
+
+
+def missing_key(needed_by: str = "") -> ConfigError:
+    """No API key anywhere (`needed_by`: what asked for one)."""
+    return ConfigError("RETURNING_AI_API_KEY is not set (nor SOURCES__RETURNING_AI__API_KEY, nor api_key "
+                       "under [sources.returning_ai] in .dlt/secrets.toml)"
+                       f"{f'; {needed_by} calls the API' if needed_by else ''}: "
+                       "create a key under community settings > API keys")
 
 
 def load_overrides(spec: str, origin: str) -> dict[str, Any]:
@@ -219,7 +238,7 @@ def _overrides(found: Found) -> Mapping[str, Any]:
     return load_overrides(_text(found), found.origin)
 
 
-SETTINGS = frozenset(f.name for f in fields(Settings)) - {"origins"}
+SETTINGS = frozenset(f.name for f in fields(Settings)) - {"origins", "key_required"}
 PARSERS: dict[str, Callable[[Found], Any]] = {
     **{name: _number(int) for name in ("concurrency", "max_attempts", "lookback_days", "daily_lookback_days",
                                        "history_days")},

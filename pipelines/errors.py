@@ -4,7 +4,7 @@ from `returning_errors` (every layer raises those) and are importable from here 
 
 from __future__ import annotations
 
-from returning_errors import ConfigError, ReturningError, SyncBusy, register_secret, scrub
+from returning_errors import ConfigError, ReturningError, SyncBusy, plural, register_secret, scrub
 
 
 def _said(server_message: str) -> str:
@@ -18,21 +18,24 @@ class KeyRefused(ReturningError):
 
 
 class AuthError(KeyRefused):
-    """401: the key is missing, unknown, inactive or expired."""
+    """401: the key is missing, unknown, inactive or expired. `key_from`: where the key was set
+    (`sources.returning_ai.api_key in /app/.dlt/secrets.toml`, `Settings.origins`), never the key."""
 
-    def __init__(self, endpoint: str, server_message: str = "", permission: str | None = None) -> None:
+    def __init__(self, endpoint: str, server_message: str = "", permission: str | None = None,
+                 key_from: str | None = None) -> None:
         self.endpoint, self.permission = endpoint, permission
         needs = f" (needs permission '{permission}')" if permission else ""
         super().__init__(f"authentication failed on {endpoint}{needs}: key invalid or expired (HTTP 401)"
-                         f"{_said(server_message)}; check RETURNING_AI_API_KEY")
+                         f"{_said(server_message)}; check {key_from or 'the API key'}")
 
 
 class PermissionDenied(KeyRefused):
-    """403: the key is valid but lacks the endpoint's permission."""
+    """403: the key is valid but lacks the endpoint's permission (`key_from`: as for AuthError)."""
 
-    def __init__(self, endpoint: str, permission: str, server_message: str = "") -> None:
+    def __init__(self, endpoint: str, permission: str, server_message: str = "", key_from: str | None = None) -> None:
         self.endpoint, self.permission = endpoint, permission
-        super().__init__(f"permission denied on {endpoint}: the API key lacks the '{permission}' permission "
+        which = f" ({key_from})" if key_from else ""
+        super().__init__(f"permission denied on {endpoint}: the API key{which} lacks the '{permission}' permission "
                          f"(HTTP 403){_said(server_message)}; add it under community settings > API keys")
 
 
@@ -65,7 +68,7 @@ class RetriesExhausted(ApiFailure):
 
     def __init__(self, endpoint: str, attempts: int, last_problem: str) -> None:
         self.endpoint, self.attempts, self.last_problem = endpoint, attempts, last_problem
-        super().__init__(f"{endpoint} kept failing after {attempts} attempts; last: {last_problem}")
+        super().__init__(f"{endpoint} kept failing after {plural(attempts, 'attempt')}; last: {last_problem}")
 
 
 class AmbiguousWriteError(ApiFailure):
@@ -88,4 +91,4 @@ class SendFailed(ApiFailure):
 
 __all__ = ["AmbiguousWriteError", "ApiError", "ApiFailure", "AuthError", "ConfigError", "ContractError",
            "KeyRefused", "PermissionDenied", "RetriesExhausted", "ReturningError", "SendFailed", "SyncBusy",
-           "register_secret", "scrub"]
+           "plural", "register_secret", "scrub"]

@@ -36,6 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pipelines.client import ReturningClient
+from pipelines.errors import plural
 from pipelines.pagination import read_page, total_of
 from pipelines.registry import Endpoint
 
@@ -202,7 +203,7 @@ class UsersPass:
             # two disjoint ranges report more members than the community has: the filter is not applied
             self._fallback = True
             self._say(f"users: the {self.field} filter was not applied by the server ({over.label()} and "
-                      f"{rng.label()} report more than the {self.total:,} members); read with one unfiltered chain")
+                      f"{rng.label()} report more than the {plural(self.total, 'member')}); read with one unfiltered chain")
             return
         if _pages(total) > self._chain_pages() and len(self.ranges) < MAX_RANGES:
             pieces = self._split(rng, math.ceil(total / (self._chain_pages() * PAGE * PIECE_FILL)),
@@ -257,7 +258,7 @@ class UsersPass:
             counts = self._count_all()
             end_total = counts.pop()
         if sum(counts) != end_total:
-            self._say(f"users: the {self.field} ranges hold {sum(counts):,} members, the community "
+            self._say(f"users: the {self.field} ranges hold {plural(sum(counts), 'member')}, the community "
                       f"{end_total:,} (members without a {self.field}?); the rest read with one unfiltered chain")
             yield from self._unfiltered("missing part")
             return
@@ -269,7 +270,7 @@ class UsersPass:
         for page in self.client.paginate(self.ep.name, json=self.body):
             self.requests += 1
             yield from self._emit(page)
-        self._say(f"users: the unfiltered chain ({why}) found {len(self._seen) - before:,} members the ranges did not hold")
+        self._say(f"users: the unfiltered chain ({why}) found {plural(len(self._seen) - before, 'member')} the ranges did not hold")
         self.complete = True
 
     def _count_all(self) -> list[int]:

@@ -35,7 +35,7 @@ from warehouse.models import ModelError
     (AuthError("users"), 3), (PermissionDenied("users", "getUsers"), 3),
     (ContractError("users", "no data"), 4), (ApiError("users", 404), 4), (RetriesExhausted("users", 3, "HTTP 503"), 4),
     (AmbiguousWriteError("bulk", "timeout"), 4), (SendFailed("bulk", "refused"), 4), (WarehouseUnreachable("x"), 4),
-    (SyncBusy("x"), 1), (WarehouseLocked("x"), 1),
+    (SyncBusy("x"), 6), (WarehouseLocked("x"), 6),
 ])
 def test_each_error_is_a_returning_error_with_its_exit_code(error: ReturningError, code: int) -> None:
     assert isinstance(error, ReturningError) and error.exit_code == code

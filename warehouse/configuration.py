@@ -189,10 +189,13 @@ def as_text(found: Found, error: Callable[[str], Exception]) -> str:
     return found.value
 
 
+NUMBER_KINDS: dict[type, str] = {int: "a whole number", float: "a number"}
+
+
 def as_number(found: Found, kind: type[int] | type[float], error: Callable[[str], Exception]) -> Any:
     """An int or float from text (the environment) or a TOML number; a bool or a fraction for an
     int is refused, with the setting's name and place, e.g. `RETURNING_SYNC_CONCURRENCY must be a
-    int, got 'many' (in the environment)`."""
+    whole number, got 'many' (in the environment)`."""
     value = found.value
     try:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -202,4 +205,4 @@ def as_number(found: Found, kind: type[int] | type[float], error: Callable[[str]
             raise ValueError
         return number
     except ValueError:
-        raise error(f"{found.name} must be a {kind.__name__}, got {value!r} ({found.place})") from None
+        raise error(f"{found.name} must be {NUMBER_KINDS[kind]}, got {value!r} ({found.place})") from None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from returning_errors import ConfigError
-from warehouse.configuration import Resolver, as_text
+from warehouse.configuration import Found, Resolver, as_text
 
 DEFAULT_DESTINATION = "duckdb"
 DEFAULT_WAREHOUSE = "warehouse/returning.duckdb"
@@ -90,13 +90,25 @@ class WarehouseLocation:
 
 
 def user_folders(shipped: Path, variable: str, error: type[Exception],
-                 environ: Mapping[str, str] | None = None) -> list[Path]:
+                 environ: Mapping[str, str] | None = None, setting: str | None = None) -> list[Path]:
     """The shipped folder, then each folder `variable` names (os.pathsep-separated): where the user's
-    own models, push definitions and seeds live beside the shipped ones. A name that is not a
-    folder raises `error` with one line."""
-    env = os.environ if environ is None else environ
-    extra = [Path(p).expanduser() for p in env.get(variable, "").split(os.pathsep) if p.strip()]
+    own models, push definitions and seeds live beside the shipped ones. With `setting`, it resolves
+    as every setting does (the variable, then `sources.returning_ai.<setting>` in dlt's providers,
+    where a list of folders may be given too). A name that is not a folder raises `error` with one
+    line naming where it was set."""
+    if setting is None:
+        env = os.environ if environ is None else environ
+        found = Found(env[variable], variable, "environment") if env.get(variable, "").strip() else None
+    else:
+        found = Resolver({setting: variable}, None, environ, error=error).first(setting)
+    if found is None:
+        return [shipped]
+    if isinstance(found.value, list) and all(isinstance(p, str) for p in found.value):
+        names = list(found.value)
+    else:
+        names = as_text(found, error).split(os.pathsep)
+    extra = [Path(p.strip()).expanduser() for p in names if p.strip()]
     for folder in extra:
         if not folder.is_dir():
-            raise error(f"{variable} names {folder}, which is not a folder")
+            raise error(f"{found.name} names {folder}, which is not a folder ({found.place})")
     return [shipped, *extra]

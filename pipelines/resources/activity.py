@@ -27,11 +27,11 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         email, span = task
         data = ctx.client.request_json("activity_stats", json={
             ep.name_for("identifier"): email, ep.name_for("identifier_type"): "email", ep.name_for("days"): span})
-        ctx.tracker.page("activity_stats", 0)
-        if not isinstance(data, dict):
-            return []
-        user_id = data.get("user_id")
-        return [{"user_id": user_id, **d} for d in data.get("daily_stats") or [] if isinstance(d, dict)]
+        user_id = data.get("user_id") if isinstance(data, dict) else None
+        rows = [{"user_id": user_id, **d} for d in (data.get("daily_stats") or [] if isinstance(data, dict) else [])
+                if isinstance(d, dict)]
+        ctx.tracker.page("activity_stats", len(rows))  # counted as produced: the progress lines show them
+        return rows
 
     @dlt.transformer(data_from=users, **table("activity_stats").hints())
     def activity_stats(page: pa.Table) -> Iterator[pa.Table]:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from returning_errors import plural
 from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -77,11 +78,14 @@ def materialize_all(instance: Any, window: tuple[str, str]) -> Any:
 
 
 def dry_runs(settings: Any) -> list[Any]:
-    from pipelines.seeds import load_seeds
+    from pipelines.seeds import sync_seeds
     from reverse_etl import list_definitions, run_push
+    from reverse_etl.pushrun import open_ledger
 
     out: list[Any] = []
-    load_seeds(settings)  # the shipped seeds (warehouse/seeds/*.csv) some definitions join with
+    sync_seeds(settings)  # the shipped seeds (warehouse/seeds/*.csv) some definitions join with, as `sync` loads them
+    with open_ledger(settings):  # schema reverse_etl and its tables, as the first push makes them
+        pass
     for definition in list_definitions():
         try:
             out.append(run_push(definition.name, settings, dry_run=True))
@@ -106,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             "RUNTIME__LOG_LEVEL": os.environ.get("RUNTIME__LOG_LEVEL", "ERROR"),  # dlt: errors only
         }
         os.environ.update(env)
-        say(f"simulator: {args.users} users, seed {args.seed}, at {sim.url}")
+        say(f"simulator: {plural(args.users, 'user')}, seed {args.seed}, at {sim.url}")
         from assets.instance import project_instance
 
         instance = project_instance(Path(env["DAGSTER_HOME"]))
@@ -126,12 +130,15 @@ def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+SUMMARY_SCHEMAS = ("returning_raw", "analytics", "seeds", "reverse_etl")
+
+
 def table_counts(warehouse: Path) -> dict[str, list[tuple[str, int]]]:
-    """Rows per table of `returning_raw` and `analytics` (dlt's bookkeeping tables left out)."""
+    """Rows per table of each schema of `SUMMARY_SCHEMAS` (dlt's bookkeeping tables left out)."""
     from warehouse.connection import connect
     from warehouse.location import WarehouseLocation
 
-    out: dict[str, list[tuple[str, int]]] = {"returning_raw": [], "analytics": []}
+    out: dict[str, list[tuple[str, int]]] = {schema: [] for schema in SUMMARY_SCHEMAS}
     with connect(WarehouseLocation(destination="duckdb", path=warehouse), read_only=True) as con:
         for schema in out:
             for name in con.tables(schema):
@@ -187,7 +194,7 @@ def report(result: Any, warehouse: Path, counters: dict[str, Any], pushes: list[
             console.print(f"[red]step {event.step_key} failed:[/red] {error.message.strip() if error else ''}")
     counts = table_counts(warehouse) if warehouse.exists() else {}
     for schema, rows in counts.items():
-        table = Table(title=f"{schema} ({len(rows)} tables)")
+        table = Table(title=f"{schema} ({plural(len(rows), 'table')})")
         table.add_column("table")
         table.add_column("rows", justify="right")
         for name, n in rows:
@@ -211,7 +218,7 @@ def report(result: Any, warehouse: Path, counters: dict[str, Any], pushes: list[
             console.print(f"[red]{push}[/red]")
             continue
         written = f"; CSV {push.csv_path}" if getattr(push, "csv_path", None) else " (one call per row)"
-        console.print(f"reverse ETL dry run {push.definition}: {push.total} rows, {push.would_send} would be sent, "
+        console.print(f"reverse ETL dry run {push.definition}: {plural(push.total, 'row')}, {push.would_send:,} would be sent, "
                       f"{push.invalid} invalid, {push.unchanged} unchanged{written}")
     console.print(f"total {total_seconds:.1f}s. Warehouse: {warehouse}")
     env = "" if str(warehouse) == str(PROJECT_ROOT / "warehouse" / "returning.duckdb") else f"RETURNING_WAREHOUSE={warehouse} "

@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 
+from returning_errors import plural
 from warehouse.connection import WarehouseError, WarehouseMissing, connect
 from warehouse.location import WarehouseLocation
 from warehouse.models import ModelError, build_model, discover_models, select_models
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise WarehouseMissing(location.path)
     started = time.monotonic()
     width = max(len("model"), *(len(m.name) for m in models))
-    print(f"building {len(models)} model{'s' if len(models) != 1 else ''} on {location.describe()}")
+    print(f"building {plural(len(models), 'model')} on {location.describe()}")
     print(f"{'model':<{width}}  {'rows':>10}  {'seconds':>8}", flush=True)
     with connect(location, wait_seconds=args.wait) as con:
         for model in models:

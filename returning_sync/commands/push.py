@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from reverse_etl import run_push
     from reverse_etl.jobs import Waiting
 
-    settings = Settings.from_env()
+    # a dry run reads the warehouse only: no key needed (the client refuses to call without one)
+    settings = Settings.from_env(key_required=not args.dry_run)
     waiting = Waiting(timeout=args.wait) if args.wait is not None else None
     result = run_push(args.name, settings, dry_run=args.dry_run, waiting=waiting)
     for line in result.lines():

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import sqlglot
 
+from returning_errors import plural
 from warehouse.connection import WarehouseQueryError, connect, is_read_only_statement
 from warehouse.location import WarehouseLocation
 
@@ -58,16 +59,26 @@ def write_json(out: TextIO, columns: Sequence[str], rows: Sequence[Sequence[Any]
     out.write("\n")
 
 
-def write_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def write_table(out: TextIO, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A boxed table. On a terminal it fits the window (at least 120 columns; rich wraps long cells);
+    anywhere else (a file, a pipe) it is as wide as its widest cells, so nothing is cut or wrapped."""
+    from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(*columns, show_lines=False)
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    console = Console(width=max(120, Console().width))
+    cells = [[str(c) for c in columns], *(["" if v is None else str(v) for v in row] for row in rows)]
+    table = Table(*cells[0], show_lines=False)
+    for row in cells[1:]:
+        table.add_row(*row)
+    if out.isatty():
+        width = max(120, Console(file=out).width)
+    else:  # each column: its widest line plus one space either side and a border
+        widest = [max(cell_len(line) for cell in column for line in cell.splitlines() or [""])
+                  for column in zip(*cells, strict=True)]
+        width = sum(widest) + 3 * len(widest) + 1
+    console = Console(file=out, width=width)
     console.print(table)
-    console.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
+    console.print(plural(len(rows), "row"))
 
 
 def refuse_unless_read(query: str, location: WarehouseLocation) -> None:
@@ -104,5 +115,5 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "json":
         write_json(sys.stdout, columns, rows)
     else:
-        write_table(columns, rows)
+        write_table(sys.stdout, columns, rows)
     return 0

@@ -1,10 +1,13 @@
-"""`returning-sync sync [--resources a,b] [--full-refresh] [--since YYYY-MM-DD] [--strict]`: load the API
-into the warehouse, with live progress per resource and a final summary.
+"""`returning-sync sync [--resources a,b] [--full-refresh] [--since YYYY-MM-DD] [--strict] [--seeds-only]`:
+load the API into the warehouse, with live progress per resource and a final summary.
 
 A dataset the API does not serve (404/405), that the key may not read, or whose answer lacks the
 shape the registry expects is skipped and named in the summary with the setting that changes it;
 the others load and commit, and the exit code is 5 (partial). `--strict` ends the run at the first
-failure instead. Datasets turned off in the settings (`disabled`) are not read and not counted."""
+failure instead. Datasets turned off in the settings (`disabled`) are not read and not counted.
+
+A whole sync (no `--resources`) then loads the seed CSVs into schema `seeds` (`pipelines/seeds.py`);
+`--seeds-only` loads just those, with no API call and no key."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines import early
 from pipelines.config import Settings
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, plural
 from warehouse.configuration import dlt_may_set
 
 if TYPE_CHECKING:  # dlt and everything it pulls in are imported once the first reads are out
@@ -41,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="fail fast: the first dataset that cannot be read ends the run with its exit code "
                              "(default: skip it, load the others, name it in the summary and exit 5)")
+    parser.add_argument("--seeds-only", action="store_true",
+                        help="load only the seed CSVs (warehouse/seeds/ and RETURNING_SEEDS_DIR) into schema "
+                             "seeds: no API call, no key needed. A whole sync (no --resources) loads them "
+                             "after the API; a sync with --resources does not")
     parser.epilog = EXIT_CODES
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
@@ -52,7 +59,8 @@ EXIT_CODES = """exit codes:
   3  the API key was refused (invalid or expired, or no permission for anything)
   4  the API kept failing after retries
   5  partial: some selected datasets were skipped; each is named in the summary with the reason
-     and the setting that changes it (`returning-sync check` predicts them)"""
+     and the setting that changes it (`returning-sync check` predicts them)
+  6  busy: another process holds the warehouse longer than the command waits"""
 PARTIAL = 5
 
 
@@ -66,6 +74,8 @@ def parse_since(raw: str | None) -> date | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seeds_only:
+        return seeds_only(args)
     since = parse_since(args.since)
     # the first read goes out on what the arguments and RETURNING_* say, before dlt (and its
     # providers) are imported; the run resolves everything once dlt is in, and takes the early
@@ -87,10 +97,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, since: date | None) -> int:
+    from pipelines.seeds import check_seeds
     from pipelines.sync import run_sync, select_resources
 
     settings = Settings.from_env()
     resources = select_resources(args.resources.split(",")) if args.resources is not None else None
+    seeds = resources is None  # a whole sync loads the seeds after the API
+    if seeds:
+        check_seeds()  # a bad seed file ends the run before any API call
     # dlt warns about columns that were null on every row (not materialised yet): noise here
     logging.getLogger("dlt").setLevel(logging.ERROR)
     display = LiveDisplay() if sys.stdout.isatty() else PlainDisplay()
@@ -101,12 +115,30 @@ def _run(args: argparse.Namespace, since: date | None) -> int:
                           progress=display.update, strict=args.strict)
     print_summary(result, rich_output=sys.stdout.isatty())
     if args.full_refresh:
-        print(f"note: full refresh: read {len(resources or result.resources)} dataset(s) from the start "
-              f"({len(result.refreshed)} had stored cursors, now reset); every table was kept and the read merged "
+        print(f"note: full refresh: read {plural(len(resources or result.resources), 'dataset')} from the start "
+              f"(stored cursors reset: {len(result.refreshed)}); every table was kept and the read merged "
               "over it, so `rows` counts only new or changed rows")
     for line in notes.lines:
         print(f"note: {line}")
+    if seeds:
+        print_seeds(settings)
     return PARTIAL if result.skipped else 0
+
+
+def seeds_only(args: argparse.Namespace) -> int:
+    if args.resources is not None or args.full_refresh or args.since is not None:
+        raise ConfigError("--seeds-only loads the seed CSVs alone: it takes no --resources, --full-refresh or --since")
+    print_seeds(Settings.from_env(key_required=False))  # no API call: no key needed
+    return 0
+
+
+def print_seeds(settings: Settings) -> None:
+    """Load the seeds as a sync does and say what landed, in one line."""
+    from pipelines.seeds import SEEDS_SCHEMA, sync_seeds
+
+    rows = sync_seeds(settings)
+    told = ", ".join(f"{table} {plural(n, 'row')}" for table, n in rows.items())
+    print(f"seeds: {plural(len(rows), 'table')} into schema {SEEDS_SCHEMA}" + (f" ({told})" if told else ""))
 
 
 class Notes(logging.Handler):
@@ -138,7 +170,7 @@ class PlainDisplay:
         if now - self._last.get(resource, 0.0) >= 2.0:
             self._last[resource] = now
             rate = p.rows / p.seconds if p.seconds > 0 else 0.0
-            print(f"sync {resource}: {p.pages} pages, {p.rows} rows ({rate:,.0f} rows/s)", flush=True)
+            print(f"sync {resource}: {plural(p.pages, 'page')}, {plural(p.rows, 'row')} ({rate:,.0f} rows/s)", flush=True)
 
 
 class LiveDisplay:
@@ -197,7 +229,7 @@ def print_left_out(result: SyncResult) -> None:
 
 def _print_table(header: tuple[str, ...], lines: list[tuple[str, ...]], result: SyncResult, *,
                  rich_output: bool) -> None:
-    footer = f"{result.requests} requests ({result.retries} retried), {result.seconds:.1f} s"
+    footer = f"{plural(result.requests, 'request')} ({result.retries} retried), {result.seconds:.1f} s"
     if rich_output:
         from rich.console import Console
         from rich.table import Table

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from returning_errors import plural
 from returning_sync.commands.demo import PROJECT_ROOT, say
 from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
 
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     with _maybe_simulator(args) as sim_url:
         env = ui_environment(sim_url)
         if sim_url:
-            say(f"simulator ({args.users} users, seed {args.seed}) at {sim_url}")
+            say(f"simulator ({plural(args.users, 'user')}, seed {args.seed}) at {sim_url}")
         say(f"Dagster UI at http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']}); Ctrl-C stops both")
         say("  Lineage > Materialize all loads everything; Automation turns the schedules and the models "
             "sensor on (all off by default, see assets/automation.toml)")

@@ -47,3 +47,21 @@ def test_models_are_requested_once_after_their_inputs_load() -> None:
 
     fourth = evaluate_automation_conditions(defs=defs, instance=instance, cursor=third.cursor)
     assert fourth.total_requested == 0  # no new load, no rebuild
+
+
+def test_schedules_and_sensors_start_stopped_as_the_readme_says() -> None:
+    """The shipped automation turns nothing on, the models sensor included, and the README says so."""
+    from pathlib import Path
+
+    from dagster import DefaultSensorStatus
+
+    from assets.automation import load_automation
+    from assets.sensors import sensors
+
+    shipped = load_automation(env={})
+    assert shipped.schedules and shipped.sensors
+    assert [s for s in (*shipped.schedules.values(), *shipped.sensors.values()) if s.enabled] == []
+    assert {s.name: s.default_status for s in sensors if not load_automation().sensor(s.name).enabled} == {
+        name: DefaultSensorStatus.STOPPED for name in shipped.sensors if not load_automation().sensor(name).enabled}
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8").split())
+    assert "Schedules and sensors start stopped" in readme and "`models_after_inputs` (stopped too)" in readme

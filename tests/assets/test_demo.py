@@ -23,6 +23,15 @@ def test_demo_runs_everything_and_prints_the_summary(tmp_path: Path) -> None:
     assert "succeeded" in out and "API requests" in out
     assert ", 0 failed" in out  # asset checks
     assert 'returning-sync sql "select' in out and "returning-sync ui" in out
+    from reverse_etl.ledger import TABLES
+
+    # rows per table of every schema the README names, the seeds and the push ledger included
+    assert f"reverse_etl ({len(TABLES)} tables)" in out and "seeds (3 tables)" in out
+    counted = {line.split()[1]: line.split()[3] for line in out.splitlines()
+               if line.startswith("│") and len(line.split()) == 5}
+    assert {name: counted.get(name) for name in ("pushes", "push_rows", "fulfilment", "voucher_codes")} == {
+        "pushes": "0", "push_rows": "0", "fulfilment": "3", "voucher_codes": "3"}  # dry runs record nothing
+    assert "reverse ETL dry run orders_shipped: 3 rows" in out
     con = duckdb.connect(str(tmp_path / "warehouse" / "returning.duckdb"), read_only=True)
     try:
         models = {r[0] for r in con.execute(

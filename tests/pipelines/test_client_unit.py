@@ -171,7 +171,7 @@ def test_the_key_never_shows() -> None:
 def test_config_errors_are_one_clear_line() -> None:
     with pytest.raises(ConfigError, match="RETURNING_AI_API_KEY is not set"):
         Settings.from_env({})
-    with pytest.raises(ConfigError, match="RETURNING_SYNC_CONCURRENCY must be a int"):
+    with pytest.raises(ConfigError, match="RETURNING_SYNC_CONCURRENCY must be a whole number"):
         Settings.from_env({"RETURNING_AI_API_KEY": KEY, "RETURNING_SYNC_CONCURRENCY": "many"})
     with pytest.raises(ConfigError, match="unknown endpoint 'nope'"):
         Settings.from_env({"RETURNING_AI_API_KEY": KEY, "RETURNING_SYNC_REGISTRY_OVERRIDES": '{"nope": {}}'})
@@ -204,3 +204,21 @@ def test_duckdb_memory_limit_is_validated() -> None:
     assert Settings.from_env({"RETURNING_AI_API_KEY": KEY}).duckdb_memory_limit == "512MB"
     with pytest.raises(ConfigError, match="must look like 512MB"):
         Settings.from_env({**env, "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT": "512 megs; DROP TABLE x"})
+
+
+def test_settings_without_a_key_call_nothing() -> None:
+    """Work that makes no API call (a push's dry run) may go without a key; its client refuses any
+    call before sending, with the missing-key line naming the endpoint."""
+    with pytest.raises(ConfigError, match="RETURNING_AI_API_KEY is not set"):
+        Settings.from_env({})
+    settings = Settings.from_env({}, key_required=False, integration_url="http://fake",
+                                 partner_url="http://fake", application_url="http://fake")
+    api = FakeApi(n=3, cap=7)
+    with ReturningClient(settings, transport=httpx.MockTransport(api)) as client:
+        for call in (lambda: client.request_json("tiers"), lambda: list(client.paginate("products")),
+                     lambda: client.upload_csv("bulk_update_users", filename="x.csv", content=b"email\n")):
+            with pytest.raises(ConfigError) as refused:
+                call()
+            assert str(refused.value).startswith("RETURNING_AI_API_KEY is not set")
+            assert "calls the API" in str(refused.value)
+    assert api.calls == []

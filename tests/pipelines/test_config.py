@@ -18,6 +18,7 @@ from warehouse.location import WarehouseLocation
 
 KEY = "ab" * 32
 OTHER_KEY = "cd" * 32
+FROM_DLT, FROM_FIELD = "d1" * 12, "f0" * 12  # community ids: 24 hex
 
 
 @pytest.fixture()
@@ -126,9 +127,9 @@ def test_bad_values_name_the_setting_and_where_it_was(project: Path, monkeypatch
     monkeypatch.setenv("RETURNING_SYNC_CONCURRENCY", "")  # empty: unset
     with pytest.raises(ConfigError) as bad:
         Settings.from_env()
-    assert str(bad.value) == f"sources.returning_ai.concurrency must be a int, got 'many' (in {config})"
+    assert str(bad.value) == f"sources.returning_ai.concurrency must be a whole number, got 'many' (in {config})"
     write(project, "config.toml", "[sources.returning_ai]\nconcurrency = 100\nhistory_days = 2.5\n")
-    with pytest.raises(ConfigError, match=r"^sources.returning_ai.history_days must be a int, got 2.5"):
+    with pytest.raises(ConfigError, match=r"^sources.returning_ai.history_days must be a whole number, got 2.5"):
         Settings.from_env()
     write(project, "config.toml", "[sources.returning_ai]\nconcurrency = 100\n")
     with pytest.raises(ConfigError) as bad:
@@ -181,9 +182,29 @@ def test_push_thresholds_are_read_when_a_check_runs(project: Path, monkeypatch: 
     monkeypatch.setenv("RETURNING_PUSH_MAX_REJECTION_RATE", "0.3")
     assert reverse_etl.threshold("push_max_rejection_rate") == 0.3
     monkeypatch.setenv("RETURNING_PUSH_MAX_REJECTION_RATE", "lots")
-    with pytest.raises(ConfigError, match="RETURNING_PUSH_MAX_REJECTION_RATE must be a float, got 'lots' "
+    with pytest.raises(ConfigError, match="RETURNING_PUSH_MAX_REJECTION_RATE must be a number, got 'lots' "
                                           r"\(in the environment\)"):
         reverse_etl.threshold("push_max_rejection_rate")
+
+
+@pytest.mark.parametrize(("where", "says"), [
+    ("environment", "RETURNING_AI_COMMUNITY_ID must be the community's id, 24 hex characters "
+                    "(e.g. 6502c9e514a3e564c5c09c0a), got '123' (from RETURNING_AI_COMMUNITY_ID in the environment)"),
+    ("config.toml", "sources.returning_ai.community_id must be the community's id, 24 hex characters "
+                    "(e.g. 6502c9e514a3e564c5c09c0a), got '6502c9e514a3e564c5c09c0g' "
+                    "(from sources.returning_ai.community_id in {config})"),
+])
+def test_a_community_id_that_is_not_24_hex_is_refused_naming_where_it_was(
+        project: Path, monkeypatch: pytest.MonkeyPatch, where: str, says: str) -> None:
+    write(project, "secrets.toml", f'[sources.returning_ai]\napi_key = "{KEY}"\n')
+    config = write(project, "config.toml", '[sources.returning_ai]\ncommunity_id = "6502c9e514a3e564c5c09c0g"\n')
+    if where == "environment":
+        monkeypatch.setenv("RETURNING_AI_COMMUNITY_ID", "123")
+    with pytest.raises(ConfigError) as bad:
+        Settings.from_env()
+    assert str(bad.value) == says.format(config=config)
+    monkeypatch.setenv("RETURNING_AI_COMMUNITY_ID", "6502C9E514A3E564C5C09C0A")  # hex in either case
+    assert Settings.from_env().community_id == "6502C9E514A3E564C5C09C0A"
 
 
 def test_dagster_resource_fields_are_arguments_and_the_rest_resolves(project: Path,
@@ -192,13 +213,13 @@ def test_dagster_resource_fields_are_arguments_and_the_rest_resolves(project: Pa
 
     write(project, "secrets.toml", f'[sources.returning_ai]\napi_key = "{KEY}"\n')
     write(project, "config.toml", '[sources.returning_ai]\nconcurrency = 3\nbase_url = "http://dlt"\n'
-                                  'community_id = "from-dlt"\n')
+                                  f'community_id = "{FROM_DLT}"\n')
     monkeypatch.setenv("RETURNING_AI_BASE_URL", "http://env")
-    s = ReturningApiSettings(community_id="from-field").settings(Warehouse(path="w.duckdb"))
-    assert (s.api_key, s.integration_url, s.community_id, s.concurrency) == (KEY, "http://env", "from-field", 3)
+    s = ReturningApiSettings(community_id=FROM_FIELD).settings(Warehouse(path="w.duckdb"))
+    assert (s.api_key, s.integration_url, s.community_id, s.concurrency) == (KEY, "http://env", FROM_FIELD, 3)
     assert (s.destination, s.warehouse) == ("duckdb", Path("w.duckdb"))
     s = ReturningApiSettings(api_key=OTHER_KEY, base_url="http://field").settings(Warehouse())
-    assert (s.api_key, s.partner_url, s.community_id) == (OTHER_KEY, "http://field", "from-dlt")
+    assert (s.api_key, s.partner_url, s.community_id) == (OTHER_KEY, "http://field", FROM_DLT)
 
 
 def test_the_first_read_is_taken_when_dlt_files_add_settings(sim: SimAdmin, api_env: dict[str, str],
@@ -221,7 +242,7 @@ def test_the_first_read_is_taken_when_dlt_files_add_settings(sim: SimAdmin, api_
 
         Container()[PluggableRunContext].reload_providers()
     assert sim.counters()["by_endpoint"] == {"GET /apis/v1/tiers": 1}
-    assert "total: 1 requests (0 retried)" in capsys.readouterr().out
+    assert "total: 1 request (0 retried)" in capsys.readouterr().out
 
 
 def test_webhook_receiver_settings_resolve_the_same_way(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -243,3 +243,14 @@ def test_every_table_exists_after_the_first_sync_even_without_rows(destination: 
     assert "could not have their types inferred" not in err
     # the empty tables' key columns are declared as dlt declares them: no hint differs
     assert "column hints were different" not in err
+
+
+def test_progress_counts_every_row_as_it_is_produced(sim: SimAdmin, settings: Settings) -> None:
+    """The live progress (`sync activity_stats: 1,681 pages, ... rows`) counts rows page by page, and
+    ends at the rows each table loaded: the fan-outs included, which once reported 0 rows throughout."""
+    reported: dict[str, list[int]] = {}
+    result = run_sync(settings, progress=lambda name, p: reported.setdefault(name, []).append(p.rows))
+    assert {n: reported[n][-1] for n in reported} == {n: result.tables.get(n, 0) for n in reported}
+    assert set(reported) == set(RESOURCES)
+    stats = reported["activity_stats"]
+    assert stats == sorted(stats) and len(set(stats)) > 10 and stats[-1] == len(sim.truth_rows("activity_stats"))

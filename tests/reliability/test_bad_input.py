@@ -129,7 +129,7 @@ def one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple
     ({}, ["sync", "--since", "2026-02-30"], 2, "--since must be a date as YYYY-MM-DD"),
     ({}, ["sync", "--since", "yesterday"], 2, "--since must be a date as YYYY-MM-DD"),
     ({"RETURNING_AI_API_KEY": ""}, ["sync"], 2, "RETURNING_AI_API_KEY is not set"),
-    ({"RETURNING_SYNC_TIMEOUT": "soon"}, ["sync"], 2, "RETURNING_SYNC_TIMEOUT must be a float"),
+    ({"RETURNING_SYNC_TIMEOUT": "soon"}, ["sync"], 2, "RETURNING_SYNC_TIMEOUT must be a number"),
     ({"RETURNING_SYNC_REGISTRY_OVERRIDES": '{"user_filter": {}}'}, ["sync"], 2, "unknown endpoint 'user_filter'"),
     ({}, ["push", "no_such_push", "--dry-run"], 2, "no_such_push"),
 ])

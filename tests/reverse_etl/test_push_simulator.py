@@ -243,6 +243,19 @@ def test_push_command_lists_and_dry_runs(sim: SimAdmin, push_settings: Any, caps
     assert "weekly_tier_bonus" in out and "premium_currency" in out and "0 6 * * 1" in out and "never" in out
 
 
+def test_a_dry_run_needs_no_key_and_calls_nothing(sim: SimAdmin, push_settings: Any,
+                                                  monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.delenv("RETURNING_AI_API_KEY")
+    sim.reset_counters()
+    assert main(["push", "weekly_tier_bonus", "--dry-run"]) == 0
+    assert "would send" in capsys.readouterr().out
+    assert sim.counters()["total"] == 0
+    assert main(["push", "weekly_tier_bonus"]) == 2  # sending does need it
+    err = capsys.readouterr().err
+    assert err.startswith("error: RETURNING_AI_API_KEY is not set") and err.count("\n") == 1
+    assert sim.counters()["total"] == 0
+
+
 def test_process_killed_after_job_recorded_is_resumed(sim: SimAdmin, push_settings: Any,
                                                       api_env: dict[str, str]) -> None:
     expected = {row[0] for row in intended(push_settings, "weekly_tier_bonus")}

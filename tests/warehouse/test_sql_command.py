@@ -3,6 +3,7 @@ when the warehouse is missing, locked, unreachable or refuses the login."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -129,26 +131,43 @@ def duckdb_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def test_locked_warehouse_waits_then_says_so(duckdb_file: Path) -> None:
+@contextlib.contextmanager
+def held(path: Path) -> Iterator[None]:
+    """Another process holding the DuckDB file for writing (as a sync or a Dagster run does)."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import duckdb, sys, time
-        con = duckdb.connect({str(duckdb_file)!r})
+        con = duckdb.connect({str(path)!r})
         print("locked", flush=True)
-        time.sleep(30)
+        time.sleep(60)
     """)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "returning_sync.cli", "sql", "select 1", "--wait", "1.5"],
-                              capture_output=True, text=True, timeout=60)
-        waited = time.monotonic() - started
+        yield
     finally:
         holder.kill()
         holder.wait()
-    assert done.returncode != 0
+
+
+@pytest.mark.parametrize("argv", [["sql", "select 1", "--wait", "1.5"], ["models", "--wait", "1.5"]])
+def test_locked_warehouse_waits_then_exits_6_busy(duckdb_file: Path, argv: list[str]) -> None:
+    with held(duckdb_file):
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "returning_sync.cli", *argv],
+                              capture_output=True, text=True, timeout=60)
+        waited = time.monotonic() - started
+    assert done.returncode == 6  # busy: documented, not 1 (unexpected)
+    assert done.stderr.startswith("error: the warehouse ") and done.stderr.count("\n") == 1
     assert "locked by another process" in done.stderr and "Try again" in done.stderr
     assert waited >= 1.5
-    assert "Traceback" not in done.stderr
+
+
+def test_table_output_to_a_file_keeps_every_cell_whole(small_warehouse: WarehouseLocation,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    long = "x" * 300 + "END"
+    assert main(["sql", f"select '{long}' AS long, n from analytics.t where n = 5"]) == 0
+    out = capsys.readouterr().out  # captured: not a terminal
+    assert long in out and out.rstrip().endswith("1 row")
+    assert [line.count("x") for line in out.splitlines() if "END" in line] == [300]
 
 
 def _postgres_env(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
