@@ -256,20 +256,19 @@ def records_of(endpoint: Endpoint, payload: Any, page: int | None = None) -> lis
     return endpoint.arrived(records) if endpoint.record_names else records
 
 
-def rows_of(endpoint: Endpoint, data: Any) -> list[dict[str, Any]]:
+def rows_of(endpoint: Endpoint, data: Any, path: str | None = None) -> list[dict[str, Any]]:
     """The rows of a one-response endpoint (`data`: the envelope's `data`): the object or the list of
-    objects at its records path (null: none), renamed as `records_of` renames them."""
-    found = dig({"data": data}, endpoint.records)
+    objects at its records path (or at `path`; null: none), renamed as `records_of` renames them."""
+    path = path or endpoint.records
+    found = dig({"data": data}, path)
     if found is MISSING:
-        raise ContractError(endpoint.name, f"response lacks '{endpoint.records}' (its records path)",
-                            missing=endpoint.records)
+        raise ContractError(endpoint.name, f"response lacks '{path}' (its records path)", missing=path)
     if found is None:
         return []
     rows = [found] if isinstance(found, dict) else found
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise ContractError(endpoint.name, f"'{endpoint.records}' (its records path) is not a record or a list of "
-                            "records")
-    return endpoint.arrived(rows) if endpoint.record_names else rows
+        raise ContractError(endpoint.name, f"'{path}' (its records path) is not a record or a list of records")
+    return endpoint.arrived(rows) if endpoint.record_names and path == endpoint.records else rows
 
 
 def read_page(endpoint: Endpoint, payload: Any, number: int) -> Page:

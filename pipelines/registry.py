@@ -264,6 +264,7 @@ DEFAULT_REGISTRY: dict[str, Endpoint] = {
                  fields={**_TS, "cursor": "createdAt"}, params=marks(assumed="from to"),
                  record_fields=marks(assumed="_id streakId user_id identifier count status createdAt")),
         Endpoint("tiers", "GET", "/apis/v1/tiers", "integration", "gamification", records="data.tiers",
+                 fields={"xp_setting": "data.xpSetting"},  # one object beside the tiers: tiers_xp_settings
                  record_fields=marks(assumed="name icon levels")),
         # 7.14: path and the listed fields doc; permission (sendMessage) assumed
         Endpoint("channels", "GET", "/apis/v1/channels", "integration", "sendMessage", status="doc",
@@ -275,7 +276,8 @@ DEFAULT_REGISTRY: dict[str, Endpoint] = {
                  status="doc",
                  fields={"channel_id": "channel_id", "user_id": "user_id", "email": "email", "count": "count",
                          "total": "data.total", "id": "id", "cursor": "timestamp",
-                         "message_channel": "channel.channel_id"},
+                         "message_channel": "channel.channel_id", "message_user_id": "user.user_id",
+                         "message_email": "user.email"},
                  params=marks(doc="channel_id user_id email count"),
                  record_fields=marks(doc="id message user.user_id user.email channel.channel_id channel.name "
                                          "timestamp", assumed="parentId reactions editedAt"),

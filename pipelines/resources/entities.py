@@ -3,17 +3,21 @@ categories and config, leaderboards, streaks, tiers, bulk jobs, redemption statu
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import dlt
 from dlt.extract.resource import DltResource
 
+from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
 from pipelines.declared import CHILD_TABLES, column_hints, drop_null_objects, empty_children, empty_table
 from pipelines.pagination import rows_of
 from pipelines.resources.common import with_timestamps
 from pipelines.tables import table
+
+_lock = threading.Lock()
 
 
 def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
@@ -24,7 +28,14 @@ def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
     def entity_list() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         empty = True
-        for page in ctx.client.paginate(endpoint):
+        ep = ctx.settings.endpoint(endpoint)
+
+        def first(payload: Any) -> None:
+            total = announced(ep, payload)
+            if total is not None:  # the list's `meta.total` / `pagination.total`: the whole list
+                ctx.tracker.counts.state(Count(name, "all", total))
+
+        for page in ctx.client.paginate(endpoint, first=first):
             ctx.tracker.page(name, len(page))
             if page:
                 empty = False
@@ -35,14 +46,24 @@ def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
     return entity_list()
 
 
-def one_response_resource(ctx: RunContext, name: str) -> DltResource:
-    """One response's `data` (an object or a list) as the table's rows (its endpoint: pipelines/tables.py)."""
+def response_data(ctx: RunContext, endpoint: str) -> Any:
+    """The endpoint's `data`, requested once per run (tiers and tiers_xp_settings share one call)."""
+    with _lock:
+        if endpoint not in ctx.memo.responses:
+            ctx.memo.responses[endpoint] = ctx.client.request_json(endpoint)
+        return ctx.memo.responses[endpoint]
+
+
+def one_response_resource(ctx: RunContext, name: str, records: str | None = None) -> DltResource:
+    """One response's `data` (an object or a list) as the table's rows (its endpoint: pipelines/tables.py);
+    `records`: the field of the endpoint's registry entry naming the part to load (default its records)."""
     endpoint = table(name).endpoints[0]
 
     @dlt.resource(**table(name).hints(), columns=column_hints(name))
     def one_response() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
-        rows = rows_of(ctx.settings.endpoint(endpoint), ctx.client.request_json(endpoint))
+        ep = ctx.settings.endpoint(endpoint)
+        rows = rows_of(ep, response_data(ctx, endpoint), ep.name_for(records) if records else None)
         ctx.tracker.page(name, len(rows))
         yield drop_null_objects(name, with_timestamps(rows)) if rows else empty_table(name)
         held = {f"{name}__{child}" for child in CHILD_TABLES.get(name, {}) if ctx.columns(f"{name}__{child}")}
