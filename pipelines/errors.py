@@ -48,9 +48,12 @@ class ApiFailure(ReturningError):
 class ContractError(ApiFailure):
     """The API answered something the contract does not allow (missing or malformed field)."""
 
-    def __init__(self, endpoint: str, problem: str, page: int | str | None = None, *, missing: str | None = None) -> None:
+    def __init__(self, endpoint: str, problem: str, page: int | str | None = None, *, missing: str | None = None,
+                 found: dict[str, str] | None = None) -> None:
         self.endpoint, self.page, self.problem = endpoint, page, problem
         self.missing = missing  # the field path the answer lacks, when that is the problem
+        # what the answer held instead (`pagination.containers`): dotted path -> "list" or "object"
+        self.found = found or {}
         where = f" page {page}" if page is not None else ""
         super().__init__(f"contract violation on {endpoint}{where}: {problem}")
 

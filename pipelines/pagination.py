@@ -246,11 +246,26 @@ def first_request(endpoint: Endpoint, page_size: int | None = None) -> dict[str,
     return request
 
 
+def containers(payload: Any, prefix: str = "") -> dict[str, str]:
+    """The lists of records and the objects an answer holds, by dotted path from its root
+    (`{"data.rows": "list", "data": "object"}`): where a missing records path may have gone."""
+    out: dict[str, str] = {}
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, dict):
+                out[path] = "object"
+                out.update(containers(value, path + "."))
+            elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                out[path] = "list"
+    return out
+
+
 def records_of(endpoint: Endpoint, payload: Any, page: int | None = None) -> list[dict[str, Any]]:
     records = dig(payload, endpoint.records)
     if records is MISSING:
         raise ContractError(endpoint.name, f"response lacks '{endpoint.records}' (its records path)", page,
-                            missing=endpoint.records)
+                            missing=endpoint.records, found=containers(payload))
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ContractError(endpoint.name, f"'{endpoint.records}' (its records path) is not a list of records", page)
     return endpoint.arrived(records) if endpoint.record_names else records
@@ -262,7 +277,8 @@ def rows_of(endpoint: Endpoint, data: Any, path: str | None = None) -> list[dict
     path = path or endpoint.records
     found = dig({"data": data}, path)
     if found is MISSING:
-        raise ContractError(endpoint.name, f"response lacks '{path}' (its records path)", missing=path)
+        raise ContractError(endpoint.name, f"response lacks '{path}' (its records path)", missing=path,
+                            found=containers({"data": data}))
     if found is None:
         return []
     rows = [found] if isinstance(found, dict) else found

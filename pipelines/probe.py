@@ -17,12 +17,13 @@ from typing import Any
 
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
-from pipelines.declared import DECLARED
-from pipelines.errors import ContractError, ReturningError
-from pipelines.pagination import MISSING, dig
+from pipelines.declared import CHILD_TABLES, DECLARED
+from pipelines.errors import ApiError, ContractError, ReturningError
+from pipelines.overrides import LIST, Suggestion, record_suggestions, records_suggestion, suggest
+from pipelines.pagination import MISSING, containers, dig
 from pipelines.resources.messaging import flatten
 from pipelines.shapes import dmy
-from pipelines.skips import Skip, depending, diagnose, missing_key, needs_chain
+from pipelines.skips import SKIPPED_STATUS, Skip, depending, diagnose, missing_key, needs_chain, refused_param
 from pipelines.tables import RESOURCES, table
 
 PAGE = 1  # records asked for per probe where the endpoint takes a page size
@@ -42,6 +43,7 @@ class Probe:
     note: str = ""  # why a dataset was not asked (no member, no order to ask about)
     expected: list[str] = field(default_factory=list)
     seen: list[str] | None = None  # None: no record came back to compare
+    suggestions: list[Suggestion] = field(default_factory=list)  # the overrides what was seen calls for
 
     @property
     def ok(self) -> bool:
@@ -53,7 +55,10 @@ class Probe:
 
     @property
     def missing_fields(self) -> list[str]:
-        return [] if self.seen is None else [f for f in self.expected if f not in self.seen]
+        if self.seen is None:
+            return []
+        return [f for f in self.expected if f not in self.seen
+                and not ("__" in f.strip("_") and f.split("__")[0] in self.seen)]  # `status___id`: in `status`
 
     @property
     def extra_fields(self) -> list[str]:
@@ -64,7 +69,8 @@ class Probe:
                 "mark": self.mark, "result": self.result, "ok": self.ok, "kind": str(self.skip.kind) if self.skip else None,
                 "disabled": self.disabled, "fix": self.skip.fix if self.skip else "", "note": self.note,
                 "expected_fields": self.expected, "seen_fields": self.seen,
-                "missing_fields": self.missing_fields, "extra_fields": self.extra_fields}
+                "missing_fields": self.missing_fields, "extra_fields": self.extra_fields,
+                "suggestions": [s.as_dict() for s in self.suggestions]}
 
 
 class _Reads:
@@ -104,8 +110,10 @@ class _Reads:
             payload = self.payloads[name]
         data = dig(payload, path)
         if data is MISSING:
-            raise ContractError(name, f"response lacks '{path}'", missing=path)
-        return [data] if isinstance(data, dict) else [r for r in data or [] if isinstance(r, dict)]
+            raise ContractError(name, f"response lacks '{path}'", missing=path, found=containers(payload))
+        rows = [dict(data)] if isinstance(data, dict) else [dict(r) for r in data or [] if isinstance(r, dict)]
+        ep = self.ep(name)
+        return ep.arrived(rows) if path == ep.records else rows
 
     def tiers_xp_settings(self) -> list[dict[str, Any]]:
         return self.part("tiers", self.ep("tiers").name_for("xp_setting"))
@@ -113,7 +121,7 @@ class _Reads:
     # -- one reader per dataset: the records its first request returns ------------------------
     def users(self) -> list[dict[str, Any]]:
         ep = self.ep("users_filter")
-        rows = self.page("users_filter", json={ep.name_for("fields"): list(ep.platform_fields)})
+        rows = self.page("users_filter", json={ep.name_for("fields"): [ep.served(f) for f in ep.platform_fields]})
         email_f = ep.name_for("email")
         self.email = next((str(r[email_f]) for r in rows if r.get(email_f) and not r.get(ep.name_for("is_deleted"))),
                           None)
@@ -144,7 +152,9 @@ class _Reads:
             ep.name_for("identifier"): self.email, ep.name_for("identifier_type"): "email", ep.name_for("days"): 1})
         if not isinstance(data, dict):
             return []
-        return [{"user_id": data.get("user_id"), **d} for d in data.get("daily_stats") or [] if isinstance(d, dict)]
+        data = ep.arrived([dict(data)])[0]
+        days = ep.arrived([dict(d) for d in data.get("daily_stats") or [] if isinstance(d, dict)])
+        return [{"user_id": data.get("user_id"), **d} for d in days]
 
     def loyalty_overview(self) -> list[dict[str, Any]]:
         ep = self.ep("loyalty_overview")
@@ -189,8 +199,9 @@ class _Reads:
     def user_game_stats(self) -> list[dict[str, Any]] | None:
         if self.email is None:
             return None
-        data = self.client.request_json("minigame_stats", json={self.ep("minigame_stats").name_for("email"): self.email})
-        return [data] if isinstance(data, dict) else []
+        ep = self.ep("minigame_stats")
+        data = self.client.request_json("minigame_stats", json={ep.name_for("email"): self.email})
+        return ep.arrived([dict(data)]) if isinstance(data, dict) else []
 
     def reader(self, dataset: str) -> Callable[[], list[dict[str, Any]] | None]:
         own = getattr(self, dataset, None)
@@ -242,6 +253,7 @@ def _probe_one(settings: Settings, reads: _Reads, name: str, found: dict[str, Pr
     if off is not None or failed is not None:  # as the sync: `skips.plan`, then `Isolation.failed`
         out.skip = depending(name, off, "is disabled") if off is not None else depending(name, failed or "")
         return out
+    rows = None
     try:
         rows = reads.reader(name)()
         if rows is not None and (key := missing_key(rows, table(name).key)) is not None:
@@ -251,6 +263,7 @@ def _probe_one(settings: Settings, reads: _Reads, name: str, found: dict[str, Pr
         if skip is None:
             raise
         out.skip = skip
+        out.suggestions = _suggestions(settings, name, endpoint, exc, rows)
         return out
     if rows is None:
         out.note = f"not asked: {WHY_NOT_ASKED.get(needs_chain(name)[0] if needs_chain(name) else '', 'nothing to ask about')}"
@@ -259,7 +272,37 @@ def _probe_one(settings: Settings, reads: _Reads, name: str, found: dict[str, Pr
         for row in rows:
             seen.update(dict.fromkeys(row))
         out.seen = list(seen)
+        out.suggestions = _suggestions(settings, name, endpoint, None, rows)
     return out
+
+
+def _suggestions(settings: Settings, name: str, endpoint: str, exc: ReturningError | None,
+                 rows: list[dict[str, Any]] | None) -> list[Suggestion]:
+    """The overrides what the probe saw calls for (pipelines/overrides.py builds them): the path of a
+    404 (its value unknown), a records path or part moved to the one place it could be, the fields
+    records lack paired with the ones they carry instead."""
+    out: list[Suggestion] = []
+    if isinstance(exc, ApiError) and exc.status in SKIPPED_STATUS and exc.endpoint in settings.registry:
+        out.append(suggest(name, endpoint=exc.endpoint, path_status=exc.status, registry=settings.registry))
+    elif (isinstance(exc, ApiError) and exc.status == 400 and exc.endpoint in settings.registry
+          and (param := refused_param(settings.registry[exc.endpoint], exc.server_message)) is not None):
+        out.append(suggest(name, endpoint=exc.endpoint, ignored_param=param, registry=settings.registry))
+    elif isinstance(exc, ContractError) and exc.missing and exc.endpoint in settings.registry:
+        made = records_suggestion(name, exc.endpoint, exc.missing, exc.found, settings.registry)
+        if made is not None:
+            out.append(made)
+    if rows and endpoint in settings.registry:
+        out += record_suggestions(name, endpoint, rows, expected_kinds(settings, name), settings.registry)
+    return out
+
+
+def expected_kinds(settings: Settings, dataset: str) -> dict[str, str | None]:
+    """The fields the warehouse declares for `dataset` with their kinds (child lists as lists)."""
+    declared: dict[str, str | None] = dict(DECLARED.get(dataset, {}))
+    declared.update(dict.fromkeys(CHILD_TABLES.get(dataset, {}), LIST))
+    if dataset == "users":
+        declared = {f: declared.get(f) for f in expected_fields(settings, dataset)}
+    return declared
 
 
 def summary_exit(probes: list[Probe]) -> int:

@@ -215,7 +215,7 @@ DEFAULT_REGISTRY: dict[str, Endpoint] = {
                  # the status object's fields [doc] (7.9), the order's [assumed]
                  record_fields=marks(doc="status._id status.name status.category status.color",
                                      assumed="_id transactionId userId email productId productName quantity "
-                                             "price currency statusId createdAt updatedAt")),
+                                             "price currency statusId status createdAt updatedAt")),
         Endpoint("redemption_by_email", "POST", "/apis/v1/redemption-transactions/by-email", "integration",
                  "redemptions", pagination=_PAGES, records="data.results", page_size=100,
                  params=marks(assumed="email")),

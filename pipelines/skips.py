@@ -16,13 +16,16 @@ Datasets the user turned off (`disabled`, `DISABLED_SETTING`) are not read and n
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ApiError, AuthError, ContractError, PermissionDenied
+from pipelines.overrides import contract_field, suggest
+from pipelines.registry import DEFAULT_REGISTRY
 from pipelines.tables import NEEDS, RESOURCES, table
 
 if TYPE_CHECKING:
@@ -39,6 +42,7 @@ class Kind(StrEnum):
     PERMISSION = "permission"
     ERROR_BODY = "error body"
     SHAPE = "shape"
+    PARAMETER = "parameter"
     DEPENDS = "depends"
 
 
@@ -75,10 +79,6 @@ def disable_example(*datasets: str) -> str:
     return f"or turn it off: {DISABLED_SETTING} = [{names}]"
 
 
-def _override(endpoint: str, option: str, value: str) -> str:
-    return f'[{SECTION}.registry_overrides.{endpoint}] {option} = "{value}"'
-
-
 def diagnose(settings: Settings, dataset: str, exc: BaseException) -> Skip | None:
     """The skip `exc` means for `dataset`, or None when it must end the run (an invalid key, an
     API that kept failing, a bad setting, a bug)."""
@@ -99,31 +99,54 @@ def diagnose(settings: Settings, dataset: str, exc: BaseException) -> Skip | Non
     if isinstance(exc, ApiError):
         said = f": {exc.server_message}" if exc.server_message else ""
         if exc.status in SKIPPED_STATUS:
-            fix = (f"if the API serves it elsewhere, {_override(name, 'path', _placeholder(ep.path if ep else ''))} "
-                   f"(the path it serves), {disable_example(dataset)}")
+            fix = disable_example(dataset)
+            if ep is not None:
+                moved = suggest(dataset, endpoint=name, path_status=exc.status, registry=settings.registry)
+                fix = f"if the API serves it elsewhere, {moved.inline} (the path it serves), {fix}"
             return Skip(dataset, Kind.NOT_FOUND, f"HTTP {exc.status}{said}", fix, **at)
+        if exc.status == 400 and ep is not None and (param := refused_param(ep, exc.server_message)) is not None:
+            made = suggest(dataset, endpoint=name, ignored_param=param, registry=settings.registry)
+            return Skip(dataset, Kind.PARAMETER, f"HTTP 400{said}",
+                        f"if the API names the [assumed] parameter '{param}' otherwise, {made.inline}, "
+                        f"{disable_example(dataset)}", **at)
         if 200 <= exc.status < 300:
             return Skip(dataset, Kind.ERROR_BODY, f"HTTP {exc.status} with an error body{said}",
                         disable_example(dataset).removeprefix("or "), **at)
         return None
-    missing = exc.missing
-    if missing and ep is not None and missing == ep.records:
-        from pipelines.registry import DEFAULT_REGISTRY
-
-        contract = DEFAULT_REGISTRY[name].records
-        example = contract if contract != ep.records else "data.<the list's name>"
-        fix = f"{_override(name, 'records', example)} (the dotted path to the records), {disable_example(dataset)}"
-    else:
-        fix = disable_example(dataset).removeprefix("or ")
-    result = f"missing '{missing}'" if missing else exc.problem
+    result = f"missing '{exc.missing}'" if exc.missing else exc.problem
+    override = shape_override(settings, dataset, name, exc)
+    fix = f"{override}, {disable_example(dataset)}" if override else disable_example(dataset).removeprefix("or ")
     return Skip(dataset, Kind.SHAPE, result, fix, **at)
 
 
-def _placeholder(path: str) -> str:
-    """`/apis/v1/...`: the path's version prefix, the rest for the user to fill in."""
-    parts = [p for p in path.split("/") if p]
-    keep = parts[:next((i + 1 for i, p in enumerate(parts) if p.startswith("v") and p[1:].isdigit()), 0)]
-    return "/" + "/".join([*keep, "..."])
+def refused_param(ep: Any, message: str) -> str | None:
+    """The one [assumed] parameter of `ep` a 400's message names (the API did not take it under
+    that name), or None."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", message or ""))
+    named = [p for p, mark in ep.params.items() if mark == "assumed" and ep.param_names.get(p, p) in words]
+    return named[0] if len(named) == 1 else None
+
+
+def shape_override(settings: Settings, dataset: str, name: str, exc: ContractError) -> str:
+    """The override that may change a missing part of an answer, said with its example ("" when none does)."""
+    ep = settings.registry.get(name)
+    missing = exc.missing
+    if not missing or ep is None:
+        return ""
+    if missing == ep.records:
+        contract = DEFAULT_REGISTRY[name].records
+        made = suggest(dataset, endpoint=name, missing_records=True, registry=settings.registry)
+        if contract != ep.records:
+            made = replace(made, example=contract)
+        return f"{made.inline} (the dotted path to the records)"
+    field = contract_field(ep, missing) or contract_field(DEFAULT_REGISTRY[name], missing)
+    if field is not None:
+        made = suggest(dataset, endpoint=name, missing_field=field, registry=settings.registry)
+        return f"if the API names it otherwise, {made.inline}"
+    if missing in ep.fields.values():
+        made = suggest(dataset, endpoint=name, missing_part=missing, registry=settings.registry)
+        return f"{made.inline} (the dotted path to it)"
+    return ""
 
 
 def depending(dataset: str, on: str, why: str = "was skipped") -> Skip:

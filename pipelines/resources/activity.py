@@ -104,7 +104,8 @@ def loyalty_overview_resource(ctx: RunContext) -> DltResource:
             upto = min(last, first + timedelta(days=max_days - 1))
             data = ctx.client.request_json("loyalty_overview", params={
                 ep.name_for("from"): first.isoformat(), ep.name_for("to"): upto.isoformat()})
-            rows = [dict(r, date=parse_day(r.get("date"))) for r in data or [] if isinstance(r, dict)]
+            rows = [dict(r, date=parse_day(r.get("date")))
+                    for r in ep.arrived([dict(r) for r in data or [] if isinstance(r, dict)])]
             ctx.tracker.page("loyalty_overview", len(rows))
             if rows:
                 empty = False

@@ -45,11 +45,12 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
     high-water mark, and orders in the lookback window that are new or changed in the warehouse."""
     ep = ctx.settings.endpoint("redemption_transactions")
     key, cursor = ep.name_for("key"), ep.name_for("cursor")
+    history = ctx.settings.endpoint("redemption_status_history")
 
     def fetch(transaction_id: str) -> list[dict[str, Any]]:
         data = ctx.client.request_json("redemption_status_history", path_params={"transactionId": transaction_id})
         ctx.tracker.page("redemption_status_history", len(data or []))
-        return with_timestamps(r for r in data or [] if isinstance(r, dict))
+        return with_timestamps(history.arrived([r for r in data or [] if isinstance(r, dict)]))
 
     @dlt.transformer(data_from=orders, **table("redemption_status_history").hints(),
                      columns=column_hints("redemption_status_history"))

@@ -25,8 +25,9 @@ from pipelines.tables import RESOURCES
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     parser.add_argument("--write-config", default=None, metavar="PATH",
-                        help="write the `disabled` setting that turns off what is unavailable into this TOML file "
-                             "(usually .dlt/config.toml); its other settings are kept")
+                        help="write into this TOML file (usually .dlt/config.toml) the overrides check is sure of, "
+                             "the others as commented templates, and the `disabled` setting that turns off what is "
+                             "unavailable; its other settings are kept")
     parser.epilog = ("exit codes: 0 every dataset available · 5 partial: some are not (each named, with the "
                      "setting that changes it) · 3 the key was refused · 2 configuration error")
 
@@ -72,6 +73,8 @@ def print_table(probes: list[Probe]) -> None:
         for label, text in (("fields", _fields(p)), ("note", p.note), ("set", p.skip.fix if p.skip else "")):
             if text:
                 print(f"    {label}: {text}")
+        for s in p.suggestions:
+            print(f"    override: {s.inline}" + (f"  ({s.unknown})" if s.unknown else f"  ({s.reason})"))
     bad = [p.dataset for p in probes if not p.ok and not p.disabled]
     print(f"{len(probes) - len(bad)} of {len(probes)} datasets available"
           + (f"; unavailable: {', '.join(bad)}" if bad else ""))
@@ -94,6 +97,7 @@ def write_config(path: Path, probes: list[Probe]) -> dict[str, Any]:
         section = section[part]
         if not isinstance(section, dict):
             raise ConfigError(f"--write-config {path}: '{part}' is not a table; nothing written")
+    overrides = _write_overrides(section, probes)
     before = [str(n) for n in section.get("disabled", [])]
     unavailable = {p.dataset for p in probes if not p.ok}
     after = [n for n in RESOURCES if n in unavailable or n in before]
@@ -102,5 +106,37 @@ def write_config(path: Path, probes: list[Probe]) -> dict[str, Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomlkit.dumps(doc), encoding="utf-8")
     said = f"added {', '.join(added)}" if added else "nothing to add"
-    return {"path": str(path), "disabled": after, "added": added,
-            "message": f"wrote {path}: [{SECTION}] disabled = {json.dumps(after)} ({said})"}
+    set_ = ", ".join(f"{k} = {json.dumps(v)}" for k, v in overrides.items())
+    return {"path": str(path), "disabled": after, "added": added, "overrides": overrides,
+            "message": f"wrote {path}: [{SECTION}] disabled = {json.dumps(after)} ({said})"
+                       + (f"; overrides {set_}" if overrides else "")}
+
+
+def _write_overrides(section: Any, probes: list[Probe]) -> dict[str, str]:
+    """The suggested overrides whose value check is sure of, under `registry_overrides.<endpoint>`;
+    the others as commented templates (a path is never guessed). Returns the written ones by config key."""
+    import tomlkit
+
+    written: dict[str, str] = {}
+    for p in probes:
+        for s in p.suggestions:
+            if "registry_overrides" not in section:
+                section["registry_overrides"] = tomlkit.table(is_super_table=True)
+            node: Any = section["registry_overrides"]
+            if s.endpoint not in node:
+                node[s.endpoint] = tomlkit.table()
+            node = node[s.endpoint]
+            table, dot, name = s.key.partition(".")
+            if dot:
+                if table not in node:
+                    node[table] = tomlkit.table()
+                node = node[table]
+            else:
+                name = table
+            if s.value is not None:
+                node[name] = s.value
+                written[s.config_key] = s.value
+            elif name not in node:
+                node.add(tomlkit.comment(f"{name if name.replace('_', '').isalnum() else json.dumps(name)} = "
+                                         f'"{s.example}"  # {p.dataset}: {s.reason}; {s.unknown}'))
+    return written
