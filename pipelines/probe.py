@@ -23,10 +23,22 @@ from pipelines.overrides import LIST, Suggestion, record_suggestions, records_su
 from pipelines.pagination import MISSING, containers, dig
 from pipelines.resources.messaging import flatten
 from pipelines.shapes import dmy
-from pipelines.skips import SKIPPED_STATUS, Skip, depending, diagnose, missing_key, needs_chain, refused_param
+from pipelines.skips import (
+    SKIPPED_STATUS,
+    Skip,
+    depending,
+    diagnose,
+    missing_key,
+    needs_chain,
+    owner_of,
+    refused_param,
+)
 from pipelines.tables import RESOURCES, table
 
-PAGE = 1  # records asked for per probe where the endpoint takes a page size
+PAGE = 20  # records asked for per probe where the endpoint takes a page size: enough to see fields' kinds
+PLAYERS = 100  # gamification logs asked for to find a member who played a mini-game
+PLAYER_TRIES = 10  # members asked for their mini-game logs when the logs named no player
+WINDOW = ("1970-01-01T00:00:00.000Z", "1970-01-02T00:00:00.000Z")  # a range no record falls in
 
 
 @dataclass
@@ -62,7 +74,9 @@ class Probe:
 
     @property
     def extra_fields(self) -> list[str]:
-        return [] if self.seen is None else [f for f in self.seen if f not in self.expected]
+        if self.seen is None:
+            return []
+        return [f for f in self.seen if f not in self.expected and not any(e.startswith(f + "__") for e in self.expected)]
 
     def as_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "endpoint": self.endpoint, "method": self.method, "path": self.path,
@@ -84,13 +98,18 @@ class _Reads:
         self.order: str | None = None
         self.today = datetime.now(UTC).date()
         self.payloads: dict[str, Any] = {}  # one-call endpoints read by two datasets (tiers): asked once
+        self.player: str | None = None  # a member who played a mini-game (from the gamification logs)
+        self.emails: list[str] = []  # the live members' emails of the users probe
+        self.asked: dict[str, dict[str, Any]] = {}  # per endpoint: the arguments of its probe
 
     def ep(self, name: str) -> Any:
         return self.settings.endpoint(name)
 
-    def page(self, name: str, *, params: dict[str, Any] | None = None, json: Any = None) -> list[dict[str, Any]]:
-        """The first page of a walk, at the smallest page size; the walk is not continued."""
-        pages = self.client.paginate(name, params=params, json=json, page_size=PAGE, sequential=True)
+    def page(self, name: str, *, params: dict[str, Any] | None = None, json: Any = None,
+             size: int = PAGE) -> list[dict[str, Any]]:
+        """The first page of a walk, at a small page size; the walk is not continued."""
+        self.asked.setdefault(name, {"params": params, "json": json})
+        pages = self.client.paginate(name, params=params, json=json, page_size=size, sequential=True)
         try:
             return next(pages, [])
         finally:
@@ -103,6 +122,7 @@ class _Reads:
     def part(self, name: str, path: str, **kwargs: Any) -> list[dict[str, Any]]:
         """The records at `path` of one call of `name` (a call without arguments is made once)."""
         if kwargs:
+            self.asked.setdefault(name, kwargs)
             payload = self.client.read_payload(name, **kwargs)
         else:
             if name not in self.payloads:
@@ -123,15 +143,16 @@ class _Reads:
         ep = self.ep("users_filter")
         rows = self.page("users_filter", json={ep.name_for("fields"): [ep.served(f) for f in ep.platform_fields]})
         email_f = ep.name_for("email")
-        self.email = next((str(r[email_f]) for r in rows if r.get(email_f) and not r.get(ep.name_for("is_deleted"))),
-                          None)
+        self.emails = [str(r[email_f]) for r in rows if r.get(email_f) and not r.get(ep.name_for("is_deleted"))]
+        self.email = self.emails[0] if self.emails else None
         return rows
 
     def user_fields(self) -> list[dict[str, Any]]:
         return self.one("user_fields")
 
     def user_field_histories(self) -> list[dict[str, Any]]:
-        return self.page("user_field_histories", params={"sort": self.ep("user_field_histories").name_for("sort")})
+        ep = self.ep("user_field_histories")
+        return self.page("user_field_histories", params={ep.param("sort"): ep.name_for("sort")})
 
     def gamification_daily(self) -> list[dict[str, Any]] | None:
         if self.email is None:
@@ -142,7 +163,11 @@ class _Reads:
                                                  ep.name_for("date"): dmy(self.today)})
 
     def gamification_logs(self) -> list[dict[str, Any]]:
-        return self.page("activity_logs", json={})
+        rows = self.page("activity_logs", json={}, size=PLAYERS)  # a page large enough to find a player
+        games = self.ep("minigame_logs")
+        action, game, who = (games.name_for(k) for k in ("log_action", "log_minigame", "log_email"))
+        self.player = next((str(r[who]) for r in rows if r.get(action) == game and r.get(who)), None)
+        return rows
 
     def activity_stats(self) -> list[dict[str, Any]] | None:
         if self.email is None:
@@ -163,7 +188,7 @@ class _Reads:
 
     def redemption_orders(self) -> list[dict[str, Any]]:
         ep = self.ep("redemption_transactions")
-        rows = self.page("redemption_transactions", params={"sort": ep.name_for("sort")})
+        rows = self.page("redemption_transactions", params={ep.param("sort"): ep.name_for("sort")})
         key = ep.name_for("key")
         self.order = next((str(r[key]) for r in rows if r.get(key)), None)
         return rows
@@ -177,7 +202,8 @@ class _Reads:
         return self.one("redemption_status_history", path_params={"transactionId": self.order})
 
     def purchase_histories(self) -> list[dict[str, Any]]:
-        return self.page("purchase_histories", params={"sort": self.ep("purchase_histories").name_for("sort")})
+        ep = self.ep("purchase_histories")
+        return self.page("purchase_histories", params={ep.param("sort"): ep.name_for("sort")})
 
     def channels(self) -> list[dict[str, Any]]:
         rows = self.one("channels")
@@ -194,7 +220,13 @@ class _Reads:
     def minigame_logs(self) -> list[dict[str, Any]] | None:
         if self.email is None:
             return None
-        return self.page("minigame_logs", json={self.ep("minigame_logs").name_for("email"): self.email})
+        key = self.ep("minigame_logs").name_for("email")
+        asked = list(dict.fromkeys([self.player] if self.player else self.emails[:PLAYER_TRIES]))
+        rows: list[dict[str, Any]] = []
+        for email in asked:  # until a member with plays answers (most members never played)
+            if rows := self.page("minigame_logs", json={key: email}):
+                break
+        return rows
 
     def user_game_stats(self) -> list[dict[str, Any]] | None:
         if self.email is None:
@@ -272,12 +304,12 @@ def _probe_one(settings: Settings, reads: _Reads, name: str, found: dict[str, Pr
         for row in rows:
             seen.update(dict.fromkeys(row))
         out.seen = list(seen)
-        out.suggestions = _suggestions(settings, name, endpoint, None, rows)
+        out.suggestions = _suggestions(settings, name, endpoint, None, rows, reads)
     return out
 
 
 def _suggestions(settings: Settings, name: str, endpoint: str, exc: ReturningError | None,
-                 rows: list[dict[str, Any]] | None) -> list[Suggestion]:
+                 rows: list[dict[str, Any]] | None, reads: _Reads | None = None) -> list[Suggestion]:
     """The overrides what the probe saw calls for (pipelines/overrides.py builds them): the path of a
     404 (its value unknown), a records path or part moved to the one place it could be, the fields
     records lack paired with the ones they carry instead."""
@@ -292,8 +324,64 @@ def _suggestions(settings: Settings, name: str, endpoint: str, exc: ReturningErr
         if made is not None:
             out.append(made)
     if rows and endpoint in settings.registry:
-        out += record_suggestions(name, endpoint, rows, expected_kinds(settings, name), settings.registry)
+        expected = expected_kinds(settings, name)
+        if owner_of(endpoint) == name:  # its rows are the endpoint's records: the loaded [assumed] fields too
+            ep = settings.registry[endpoint]
+            expected.update({f: None for f, mark in ep.record_fields.items()
+                             if mark == "assumed" and "." not in f and f not in expected
+                             and not any(e.startswith(f + "__") for e in expected)})
+        out += record_suggestions(name, endpoint, rows, expected, settings.registry)
+        if reads is not None and exc is None:
+            out += [suggest(name, endpoint=endpoint, ignored_param=p, registry=settings.registry)
+                    for p in ignored_params(reads, name, endpoint, rows)]
     return out
+
+
+def ignored_params(reads: _Reads, name: str, endpoint: str, rows: list[dict[str, Any]]) -> list[str]:
+    """The [assumed] parameters the API did not apply, where that shows: a `sort` whose records do not
+    come in its order (no extra request), a `from`/`to` window no record falls in that still returns
+    records (one more request). A parameter that is honoured, or whose effect does not show, is not named."""
+    ep = reads.ep(endpoint)
+    out: list[str] = []
+    sort = ep.fields.get("sort")
+    if sort and "sort" in ep.params and ep.params["sort"] == "assumed" and len(rows) > 1:
+        field, _, direction = sort.partition(":")
+        values = [r.get(field) for r in rows if r.get(field) is not None]
+        ordered = sorted(values, key=str, reverse=direction == "desc")
+        if len(values) > 1 and [str(v) for v in values] != [str(v) for v in ordered]:
+            out.append("sort")
+    bounds = [ep.fields.get(k) for k in ("from", "to")]
+    asked = reads.asked.get(endpoint)
+    if (rows and asked is not None and all(b in ep.params and ep.params[b] == "assumed" for b in bounds)
+            and name in table_names_with_window()):
+        window = dict(zip((ep.param(b) for b in bounds if b), WINDOW if name != "loyalty_overview"
+                          else (WINDOW[0][:10], WINDOW[1][:10]), strict=True))
+        where = "json" if ep.method == "POST" else "params"
+        kwargs = {k: v for k, v in asked.items() if k not in ("params", "json")}
+        kwargs[where] = {**(asked.get(where) or {}), **window}
+        other = "params" if where == "json" else "json"
+        if asked.get(other) is not None:
+            kwargs[other] = asked[other]
+        try:
+            if ep.pagination.scheme == "none":
+                again = reads.part(endpoint, ep.records, **kwargs)
+            else:
+                pages = reads.client.paginate(endpoint, page_size=PAGE, sequential=True, **kwargs)
+                try:
+                    again = next(pages, [])
+                finally:
+                    pages.close()
+        except ReturningError:
+            again = []  # the window's answer tells nothing
+        if again:
+            out += [b for b in bounds if b]
+    return out
+
+
+def table_names_with_window() -> set[str]:
+    """The datasets whose reads send a from/to window."""
+    return {"user_field_histories", "gamification_logs", "loyalty_overview", "redemption_orders", "streak_logs",
+            "minigame_logs"}
 
 
 def expected_kinds(settings: Settings, dataset: str) -> dict[str, str | None]:

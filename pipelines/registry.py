@@ -92,6 +92,10 @@ class Endpoint:
             return f"{self.served(head)}:{tail}"
         return name
 
+    def param(self, name: str) -> str:
+        """A parameter's name as the API takes it (`params.<name>` overrides applied)."""
+        return self.param_names.get(name, name)
+
     def served(self, record_field: str) -> str:
         """The name the API serves a record field under (for parameters built from it: `sort`,
         the requested `fields`, a filter's key)."""

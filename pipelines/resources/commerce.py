@@ -27,7 +27,7 @@ def redemption_orders_resource(ctx: RunContext) -> DltResource:
         # the high-water mark before this run: orders at or below it were seen already
         ctx.memo.orders_prev_high = None if ctx.backfill else (cursor.get_state() or {}).get("last_value")
         start, end = window(cursor)
-        params = {ep.name_for("from"): start, ep.name_for("to"): end, "sort": ep.name_for("sort")}
+        params = {ep.name_for("from"): start, ep.name_for("to"): end, ep.param("sort"): ep.name_for("sort")}
         empty = True
         for page in ctx.client.paginate("redemption_transactions", params=params):
             ctx.tracker.page("redemption_orders", len(page))
@@ -91,7 +91,7 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
         # always one page after the other: a concurrent walk by offsets over a newest-first list
         # loses the records pushed past its last page by records arriving meanwhile, and the next
         # run (which stops at the high-water mark) never reads them
-        pages = ctx.client.paginate("purchase_histories", params={"sort": ep.name_for("sort")}, sequential=True)
+        pages = ctx.client.paginate("purchase_histories", params={ep.param("sort"): ep.name_for("sort")}, sequential=True)
         empty = True
         try:
             for page in pages:

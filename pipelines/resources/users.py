@@ -174,7 +174,7 @@ def user_field_histories_resource(ctx: RunContext) -> DltResource:
     ) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("user_field_histories")
         start, end = window(cursor)
-        params = {ep.name_for("from"): start, ep.name_for("to"): end, "sort": ep.name_for("sort")}
+        params = {ep.name_for("from"): start, ep.name_for("to"): end, ep.param("sort"): ep.name_for("sort")}
         empty = True
         for page in ctx.client.paginate("user_field_histories", params=params):
             ctx.tracker.page("user_field_histories", len(page))
