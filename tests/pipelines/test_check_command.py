@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import Settings
+from pipelines.probe import PLAYER_TRIES
 from pipelines.tables import RESOURCES
 from tests.pipelines.conftest import counts
 from tests.simadmin import READ_ONLY_KEY, SimAdmin
@@ -111,11 +112,18 @@ def test_write_config_disables_what_is_unavailable_and_keeps_the_rest(sim: SimAd
     written = config.read_text(encoding="utf-8")
     assert written.startswith("# mine\n")
     data = tomllib.loads(written)
+    # the overrides check is sure of are written (the one list the tiers' answer holds), a path it cannot
+    # know only as a commented template
     assert data == {"sources": {"returning_ai": {"concurrency": 3,
-                                                 "disabled": ["user_field_histories", "streaks", "tiers"]}},
+                                                 "disabled": ["user_field_histories", "streaks", "tiers"],
+                                                 "registry_overrides": {"user_field_histories": {},
+                                                                        "tiers": {"records": "data.tiers"}}}},
                     "runtime": {"log_level": "WARNING"}}
+    assert ('# path = "/apis/v1/..."  # user_field_histories: the path answered HTTP 404; the path it serves: '
+            "ask Returning.AI or see its reference") in written.splitlines()
     assert done.stdout.splitlines()[-1] == (f'wrote {config}: [sources.returning_ai] disabled = '
-                                            '["user_field_histories", "streaks", "tiers"] (added user_field_histories, tiers)')
+                                            '["user_field_histories", "streaks", "tiers"] (added user_field_histories, tiers); '
+                                            'overrides sources.returning_ai.registry_overrides.tiers.records = "data.tiers"')
     # with that file as the settings, the check and the sync are both complete
     synced = cli({**env, "DLT_PROJECT_DIR": str(tmp_path)}, "sync", "--resources", "user_field_histories,tiers,leaderboards")
     assert synced.returncode == 0, synced.stdout + synced.stderr
@@ -137,4 +145,13 @@ def test_check_never_writes_to_the_api(sim: SimAdmin, api_env: dict[str, str]) -
     by_endpoint = sim.counters()["by_endpoint"]
     assert all(e.split()[0] in ("GET", "POST") for e in by_endpoint)
     writes = [e for e in by_endpoint if "bulk-update" in e or "send" in e or e.startswith(("PUT", "PATCH"))]
-    assert writes == [] and max(by_endpoint.values()) == 1 and len(by_endpoint) == 23
+    # one request per endpoint; a second with a window no record falls in where the dataset reads
+    # one (an API that ignores `from`/`to` still answers records); members asked in turn for their
+    # mini-game logs until one has played (at most PLAYER_TRIES)
+    windowed = {"GET /apis/v1/communities/{communityId}/user-field-histories", "POST /apis/v1/users/activity/logs",
+                "GET /apis/v1/redemption-transactions", "POST /apis/v1/streaks/logs", "GET /v1/analytics/loyalty-overview"}
+    assert writes == [] and len(by_endpoint) == 23
+    assert {e: n for e, n in by_endpoint.items() if n > 1} == {
+        **{e: 2 for e in windowed if e != "GET /v1/analytics/loyalty-overview"},
+        "POST /apis/v1/users/minigames/logs": by_endpoint["POST /apis/v1/users/minigames/logs"]}
+    assert 1 <= by_endpoint["POST /apis/v1/users/minigames/logs"] <= PLAYER_TRIES + 1  # + its window

@@ -109,7 +109,9 @@ def test_a_record_without_its_key_skips_its_dataset(sim: SimAdmin, settings: Set
     sim.knobs(faults={"rate": 1.0, "kinds": ["drop_field"], "endpoints": ["GET /v1/categories"]})
     result = run_sync(settings, resources=["store_categories", "store_products"])
     assert [(s.dataset, s.kind, s.result, s.fix) for s in result.skipped] == [
-        ("store_categories", "shape", "missing '_id'", 'turn it off: [sources.returning_ai] disabled = ["store_categories"]'),
+        ("store_categories", "shape", "missing '_id'",
+         'if the API names it otherwise, [sources.returning_ai.registry_overrides.categories] record_fields._id = '
+         '"<as the API names it>", or turn it off: [sources.returning_ai] disabled = ["store_categories"]'),
     ]
     held = counts(warehouse())
     assert held["store_products"] == sim.truth()["store_products"]["count"] and "store_categories" not in held
