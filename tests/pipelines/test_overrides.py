@@ -220,3 +220,48 @@ def test_the_readme_examples_of_each_kind_apply(project: Path) -> None:
     assert (histories.record_names, histories.name_for("sort")) == ({"createdAt": "changedAt"}, "changedAt:asc")
     assert (orders.name_for("from"), orders.name_for("to")) == ("since", "until")
     assert registry["tiers"].records == "data.items"
+
+
+def test_check_pairs_a_missing_field_with_the_one_extra_of_its_kind() -> None:
+    from pipelines.overrides import pair_fields, record_suggestions, records_suggestion
+    from pipelines.registry import DEFAULT_REGISTRY
+
+    # a timestamp is the one timestamp; two texts cannot be told apart; a null-only extra counts only
+    # when nothing of a known kind fits
+    paired = pair_fields({"createdAt": "timestamp", "isPrivate": "bool", "type": "text", "description": "text"},
+                         {"changedAt": "timestamp", "private": "bool", "kind": "text", "summary": "text",
+                          "old": None})
+    assert paired == {"createdAt": ("changedAt", ("changedAt",)), "isPrivate": ("private", ("private",)),
+                      "type": (None, ("kind", "summary")), "description": (None, ("kind", "summary"))}
+    assert pair_fields({"createdAt": "timestamp", "updatedAt": "timestamp"}, {"createdOn": "timestamp",
+                                                                              "modifiedAt": "timestamp"}) == {
+        "createdAt": (None, ("createdOn", "modifiedAt")), "updatedAt": (None, ("createdOn", "modifiedAt"))}
+    rows = [{"objectId": "a1", "changedAt": "2026-01-02T03:04:05.000Z", "oldValue": None, "newValue": "x"}]
+    made = record_suggestions("user_field_histories", "user_field_histories", rows,
+                              {"_id": "text", "createdAt": "timestamp", "value": "text"}, DEFAULT_REGISTRY)
+    assert [(s.key, s.value, s.candidates) for s in made] == [
+        ("record_fields._id", None, ("objectId", "newValue")), ("record_fields.createdAt", "changedAt", ()),
+        ("record_fields.value", None, ("objectId", "newValue"))]
+    assert made[1].inline == ('[sources.returning_ai.registry_overrides.user_field_histories] '
+                              'record_fields.createdAt = "changedAt"')
+    moved = records_suggestion("users", "users_filter", "data.users",
+                               {"data": "object", "data.members": "list"}, DEFAULT_REGISTRY)
+    assert moved is not None and (moved.config_key, moved.value) == (
+        "sources.returning_ai.registry_overrides.users_filter.records", "data.members")
+    two = records_suggestion("users", "users_filter", "data.users",
+                             {"data": "object", "data.a": "list", "data.b": "list"}, DEFAULT_REGISTRY)
+    assert two is not None and (two.value, two.candidates) == (None, ("data.a", "data.b"))
+    part = records_suggestion("tiers_xp_settings", "tiers", "data.xpSetting",
+                              {"data": "object", "data.tierList": "list", "data.xpSettings": "object"},
+                              DEFAULT_REGISTRY)
+    assert part is not None and (part.key, part.value) == ("fields.xp_setting", "data.xpSettings")
+
+
+def test_a_400_naming_an_assumed_parameter_names_its_override() -> None:
+    from pipelines.registry import DEFAULT_REGISTRY
+    from pipelines.skips import refused_param
+
+    games = DEFAULT_REGISTRY["minigame_logs"]
+    assert refused_param(games, "Invalid email; email must be an email address") == "email"
+    assert refused_param(games, "Invalid request") is None
+    assert refused_param(DEFAULT_REGISTRY["activity_daily"], "identifier is required") is None  # [doc]: not ours to rename
