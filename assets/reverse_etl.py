@@ -82,6 +82,8 @@ def _metadata(result: Any) -> dict[str, Any]:
         "rows_succeeded": result.success,
         "rows_failed": result.failed + result.skipped,
         "rows_given_up": result.given_up,
+        "rows_unconfirmed": result.unconfirmed,  # accepted, with no job status to confirm them (no bulk-jobs list)
+        "rows_held": result.held,  # deltas whose earlier upload's outcome is unknown: not sent
         "completion_ratio": float(result.completion_ratio),
         "formula_warnings": len(result.warnings),
         "csv_path": MetadataValue.path(str(result.csv_path)) if result.csv_path else "",
@@ -109,7 +111,7 @@ def build_push_asset(definition: Definition, destination: str | None = None) -> 
         for line in result.lines():
             context.log.info(line)
         metadata = {**_metadata(result), "failed_rows": MetadataValue.json(_failed_rows(warehouse, result.push_id))}
-        if result.state in ("not_received", "failed"):
+        if result.state in ("not_received", "failed", "unknown"):
             raise Failure(description=result.error or f"push ended {result.state}", metadata=metadata)
         return MaterializeResult(metadata=metadata)
 
