@@ -7,6 +7,11 @@ claim on its definition (see `ledger`): of two runs started at once, one claims 
 with no job id it looks the job up by its unique file name (which carries the push id) and releases
 the keys only when the server never received it; with a job id it waits for the job and records
 its rows. Only then does it plan new rows, so no delta is ever sent twice.
+
+When the API serves no bulk-jobs list (404/405, checked once per run), no upload can be followed: one
+the server accepts is recorded `accepted` (rows `unconfirmed`, keys kept claimed), and one whose answer
+was lost, or that a dead process left open, is recorded `unknown`: its deltas are never sent again
+until a person settles it (`push NAME --confirm/--release PUSH_ID`, `ledger.settle_by_hand`).
 """
 
 from __future__ import annotations
@@ -286,8 +291,8 @@ def _reconcile(run: PushRun, problem: str) -> dict[str, Any] | None:
 
 
 def _unknown_help(name: str, push_id: str, file_name: str, problem: str) -> str:
-    return (f"upload {file_name} sent but its answer was lost ({problem}) and the API serves no bulk-jobs list "
-            f"to look it up: its rows are unknown and will NOT be sent again. Look for {file_name} in the "
+    return (f"upload {file_name}: its outcome is unknown ({problem}) and the API serves no bulk-jobs list "
+            f"to look it up: its rows will NOT be sent again. Look for {file_name} in the "
             f"community's Api Log (community settings), then run `returning-sync push {name} --confirm {push_id}` "
             f"if it is there, or `returning-sync push {name} --release {push_id}` if it is not (the next run "
             "sends released rows)")
