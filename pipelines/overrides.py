@@ -148,7 +148,7 @@ def _suggest(dataset: str, endpoint: str | None, path_status: int | None, missin
                           "the response has no records at this path", example="data.<the list's name>")
     if path_status is not None:
         return Suggestion(dataset, name, "path", ep.path, ep.status, f"the path answered HTTP {path_status}",
-                          example=_placeholder(ep.path))
+                          example=path_placeholder(ep.path))
     raise ValueError("suggest needs path_status, missing_field, missing_records, ignored_param or missing_part")
 
 
@@ -181,7 +181,7 @@ def stalled_cursors(registry: Mapping[str, Endpoint], datasets: Iterable[str],
     return stalled
 
 
-def _placeholder(path: str) -> str:
+def path_placeholder(path: str) -> str:
     """`/apis/v1/...`: the path's version prefix, the rest for the user to fill in."""
     parts = [p for p in path.split("/") if p]
     keep = parts[:next((i + 1 for i, p in enumerate(parts) if p.startswith("v") and p[1:].isdigit()), 0)]

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ApiError, AuthError, ContractError, PermissionDenied
-from pipelines.overrides import contract_field, suggest
+from pipelines.overrides import contract_field, path_placeholder, suggest
 from pipelines.registry import DEFAULT_REGISTRY
 from pipelines.tables import NEEDS, RESOURCES, table
 
@@ -77,6 +77,12 @@ class Skip:
 def disable_example(*datasets: str) -> str:
     names = ", ".join(f'"{d}"' for d in datasets)
     return f"or turn it off: {DISABLED_SETTING} = [{names}]"
+
+
+def path_override(endpoint: str, path: str) -> str:
+    """The registry override that moves `endpoint` to another path, with a placeholder to fill in
+    (built by `pipelines.overrides.suggest`, as every override the sync and check print)."""
+    return replace(suggest(endpoint, path_status=404), example=path_placeholder(path)).inline
 
 
 def diagnose(settings: Settings, dataset: str, exc: BaseException) -> Skip | None:
