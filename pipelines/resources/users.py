@@ -104,7 +104,8 @@ def users_resource(ctx: RunContext) -> DltResource:
         if run is not None:
             if not run.complete:  # never flag deletions from a pass that may have missed members
                 return
-            state["shard_bounds"] = run.bounds
+            if run.total is not None:  # an API that states no total leaves nothing to cut ranges by
+                state["shard_bounds"] = run.bounds
             if run.fell_back:
                 state["shards_off_until"] = (datetime.now(UTC).date() + timedelta(days=7)).isoformat()
         ids = pa.chunked_array(live, type=pa.string()) if live else pa.chunked_array([], type=pa.string())
