@@ -31,11 +31,13 @@ from dagster import (
     BackfillPolicy,
     DailyPartitionsDefinition,
     MaterializeResult,
+    multi_asset,
 )
-from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from assets.automation import load_automation
+from assets.availability import availability_results, availability_specs
 from assets.resources import (
     INGEST_POOL,
     ReturningApiSettings,
@@ -77,6 +79,7 @@ class RawTranslator(DagsterDltTranslator):
             deps=[],
             kinds=kinds(self.destination, "dlt"),
             description=f"{RAW_SCHEMA}.{raw.name}: {raw.holds}.",
+            skippable=True,  # a dataset the run skipped or the settings disable is not materialized
         ).merge_attributes(metadata=table_metadata(raw))
 
 
@@ -149,21 +152,47 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     if start is not None:
         context.log.info(f"loading window [{start:%Y-%m-%d}, {end:%Y-%m-%d})")
     from pipelines.context import Tracker
+    from pipelines.skips import by_name, refused_key
 
-    tracker = Tracker()  # what waits for the load to commit (landed webhook segments to remove)
+    tracker = Tracker()  # what waits for the load to commit, and the datasets the run skips
     source = make_source(settings, tables, start_date=start, end_date=end, backfill=start is not None,
-                         tracker=tracker)  # the run's one source
+                         tracker=tracker, strict=returning.strict)  # the run's one source
     # the command-line sync's lock: both load through dlt's one working directory beside the warehouse;
     # DuckDB's file is held for the whole load, so a reader (`returning-sync sql`) cannot break it halfway;
     # a server's login is checked once before any API call
     with sync_lock(settings), open_warehouse(settings) as connection:
         pipeline = make_pipeline(settings, connection)
         repair(pipeline, settings)  # what a run killed mid-load left: aborted, never loaded twice
-        results = dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
-                          dagster_dlt_translator=RawTranslator(settings.destination),
-                          loader_file_format=loader_file_format(settings))
-        yield from _with_table_stats(results, warehouse, connection)
+        results = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
+                               dagster_dlt_translator=RawTranslator(settings.destination),
+                               loader_file_format=loader_file_format(settings)))
+        skips = {name: skip for name, skip in by_name(tracker.skips.all()).items() if name in tables}
+        yield from _with_table_stats(_without_skipped(context, results, skips, settings.disabled), warehouse, connection)
         tracker.loaded()
+    refused = refused_key(skips.values(), [t for t in tables if t not in settings.disabled])
+    if refused is not None:  # every dataset refused: the key is what is wrong (the command line's exit 3)
+        raise refused
+    yield from availability_results(context.selected_asset_check_keys, {raw_key(t): t for t in tables},
+                                    skips, settings.disabled)
+
+
+def _without_skipped(context: AssetExecutionContext, results: Iterable[Any], skips: dict[str, Any],
+                     disabled: Iterable[str]) -> Iterator[Any]:
+    """dagster-dlt's results less the materializations of skipped datasets (their `available`
+    check says why); the run's skipped and disabled datasets are logged."""
+    for result in results:
+        name = result.asset_key.path[-1] if isinstance(result, MaterializeResult) and result.asset_key else None
+        if name in skips:
+            continue
+        yield result
+    for skip in skips.values():
+        context.log.warning(f"not materialized: {skip.line()}")
+    selected = {k.path[-1] for k in context.selected_asset_keys}
+    off = [d for d in disabled if d in selected]
+    if off:
+        context.log.info(f"not materialized, disabled in the settings (not read): {', '.join(off)}")
+    if skips:
+        context.log.warning(f"partial: {len(skips)} dataset(s) skipped; the others loaded and committed")
 
 
 class IngestAssets(NamedTuple):
@@ -184,9 +213,12 @@ def _raw_assets(load: Load, source: Any, pipeline: Any, translator: RawTranslato
     window = load is Load.INCREMENTAL
     tables = INCREMENTAL_TABLES if window else SNAPSHOT_TABLES
     by_day = {"partitions_def": partitions, "backfill_policy": BackfillPolicy.single_run()} if window else {}
+    # dagster-dlt's `dlt_assets`, with the `available` check of each table (assets/availability.py)
+    specs = build_dlt_asset_specs(dlt_source=source.with_resources(*tables), dlt_pipeline=pipeline,
+                                  dagster_dlt_translator=translator)
 
-    @dlt_assets(dlt_source=source.with_resources(*tables), dlt_pipeline=pipeline, name=f"{RAW_SCHEMA}_{load}",
-                dagster_dlt_translator=translator, pool=pool, **by_day)
+    @multi_asset(name=f"{RAW_SCHEMA}_{load}", can_subset=True, specs=specs, pool=pool,
+                 check_specs=availability_specs(spec.key for spec in specs), **by_day)
     def load_tables(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
                     warehouse: Warehouse) -> Iterator[Any]:
         yield from run_load(context, dlt, returning, warehouse, tables, window=window)

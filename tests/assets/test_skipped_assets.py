@@ -1,0 +1,108 @@
+"""Skip and report in Dagster: on an API that serves only the documented surface, the ingest run
+succeeds (partial); the datasets it skips are not materialized and their `available` check says why;
+disabled datasets are not materialized either; the others hold exactly the simulator's truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dagster import AssetCheckSeverity, DagsterInstance, materialize
+
+from assets.availability import AVAILABLE
+from assets.ingest import build_ingest_assets
+from assets.resources import ReturningApiSettings
+from pipelines.config import Settings
+from pipelines.tables import RESOURCES
+from tests.assets.conftest import resources_for, state_tags
+from tests.pipelines.truth import compare
+from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
+from warehouse.connection import connect
+from warehouse.location import WarehouseLocation
+
+TIERS_LINE = ('tiers: skipped, GET /apis/v1/tiers [assumed]: HTTP 404: Not found; No endpoint GET /apis/v1/tiers; '
+              'if the API serves it elsewhere, [sources.returning_ai.registry_overrides.tiers] path = "/apis/v1/..." '
+              '(the path it serves), or turn it off: [sources.returning_ai] disabled = ["tiers"]')
+
+
+def _materialized(result) -> set[str]:  # type: ignore[no-untyped-def]
+    return {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}  # type: ignore[union-attr]
+
+
+def _checks(result) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    out = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            ev = event.event_specific_data
+            if ev.check_name == AVAILABLE:
+                out[ev.asset_key.path[-1]] = ev
+    return out
+
+
+def _run(sim: SimAdmin, warehouse: Path, **returning: object):  # type: ignore[no-untyped-def]
+    resources = resources_for(sim.base_url, warehouse)
+    resources["returning"] = ReturningApiSettings(api_key=FULL_KEY, base_url=sim.base_url, community_id=COMMUNITY_ID,
+                                                  **returning)
+    tags, window = state_tags(sim)
+    with DagsterInstance.ephemeral() as instance:
+        return materialize([*build_ingest_assets("duckdb")], instance=instance, resources=resources, tags=tags,
+                           partition_key=window[1], raise_on_error=False)
+
+
+def test_skipped_datasets_are_not_materialized_and_their_check_says_why(
+        sim: SimAdmin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim.knobs(surface="documented")
+    surface = sim.get("/__sim/surface")["datasets"]
+    served = {name for name, d in surface.items() if d["served"]}
+    monkeypatch.setenv("RETURNING_SYNC_DISABLED", "streaks")
+    warehouse = tmp_path / "returning.duckdb"
+
+    result = _run(sim, warehouse)
+
+    assert result.success
+    assert _materialized(result) == served - {"streaks"}
+    checks = _checks(result)
+    assert set(checks) == set(RESOURCES)
+    failed = {name for name, ev in checks.items() if not ev.passed}
+    assert failed == set(RESOURCES) - served
+    tiers = checks["tiers"]
+    assert tiers.severity == AssetCheckSeverity.WARN
+    assert tiers.description == TIERS_LINE
+    assert {k: v.value for k, v in tiers.metadata.items()} == {
+        "dataset": "tiers", "reason": "not found", "result": "HTTP 404: Not found; No endpoint GET /apis/v1/tiers",
+        "fix": TIERS_LINE.split("/apis/v1/tiers; ", 1)[1], "summary": TIERS_LINE, "endpoint": "tiers",
+        "request": "GET /apis/v1/tiers", "mark": "[assumed]"}
+    history = checks["redemption_status_history"]
+    assert history.description == (
+        "redemption_status_history: skipped, depends on redemption_orders, which was skipped; make redemption_orders "
+        'available, or turn it off: [sources.returning_ai] disabled = ["redemption_status_history"]')
+    assert history.metadata["depends_on"].value == "redemption_orders"
+    assert checks["streaks"].passed and checks["streaks"].description == (
+        "streaks: disabled in the settings ([sources.returning_ai] disabled), not read")
+    assert checks["users"].passed and checks["users"].metadata["result"].value == "loaded"
+
+    settings = Settings.from_env(api_key=FULL_KEY, base_url=sim.base_url, warehouse=str(warehouse))
+    con = connect(WarehouseLocation.from_env(path=str(warehouse)), read_only=True)
+    try:
+        for name in sorted(served - {"streaks", "webhook_events"}):
+            truth = sim.truth_rows(name)
+            assert truth, name
+            if name == "users":  # `is_deleted`/`deleted_at`: the client's deletion flags, live members only
+                assert compare(con, name, truth, ignore=("deleted_at", "is_deleted"), where="WHERE NOT is_deleted") == []
+            else:
+                assert compare(con, name, truth) == [], name
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                            "WHERE table_schema = 'returning_raw'").fetchall()}
+        assert "streaks" not in tables
+    finally:
+        con.close()
+    assert settings.disabled == ("streaks",)
+
+
+def test_strict_fails_the_run_at_the_first_skip(sim: SimAdmin, tmp_path: Path) -> None:
+    sim.knobs(surface="documented")
+    result = _run(sim, tmp_path / "returning.duckdb", strict=True)
+    assert not result.success
+    assert _materialized(result) == set()
+    errors = [e.event_specific_data.error.to_string() for e in result.get_step_failure_events()]  # type: ignore[union-attr]
+    assert errors and all("failed with HTTP 404: Not found; No endpoint" in m for m in errors), errors
