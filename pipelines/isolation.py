@@ -29,6 +29,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.declared import DECLARED, empty_table
 from pipelines.errors import ContractError
 from pipelines.skips import dependents, depending, diagnose, missing_key
 from pipelines.tables import table
@@ -44,6 +45,7 @@ class Isolation:
         self._lock = threading.Lock()
         self._saved: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # name -> (live state, copy)
         self._selected: list[str] | None = None
+        self._placed: set[str] = set()  # skipped datasets whose placeholder was considered
 
     def skipped(self, name: str) -> bool:
         return name in self.ctx.tracker.skips
@@ -72,6 +74,17 @@ class Isolation:
                 log.warning("%s", self.ctx.tracker.skips.get(other).line())  # type: ignore[union-attr]
             self._restore(other)
         return True
+
+    def placeholder(self, name: str) -> Iterator[Any]:
+        """A skipped dataset's declared empty table (pipelines/declared.py), once per run, when the
+        warehouse has no table for it yet: every table exists after the first sync, so models that
+        read it build. A table that exists is never touched (a `replace` table would be emptied)."""
+        with self._lock:
+            if name in self._placed:
+                return
+            self._placed.add(name)
+        if name in DECLARED and not self.ctx.columns(name):
+            yield empty_table(name)
 
     def _restore(self, name: str) -> None:
         with self._lock:
@@ -114,6 +127,7 @@ def isolate(ctx: RunContext, isolation: Isolation, resource: DltResource) -> Dlt
         isolation.started(name)
         if isolation.skipped(name):
             _close(items)
+            yield from isolation.placeholder(name)
             return
         try:
             for item in (items if isinstance(items, Iterator) else iter([items])):
@@ -128,6 +142,8 @@ def isolate(ctx: RunContext, isolation: Isolation, resource: DltResource) -> Dlt
                 raise
         finally:
             _close(items)
+        if isolation.skipped(name):  # its transformers get it too: theirs are made when they see it
+            yield from isolation.placeholder(name)
 
     if pipe.has_parent:  # a transformer: called once per item of its parent (dlt binds `(item, *, meta)`)
         def step(item: Any, *, meta: Any = None) -> Iterator[Any]:
