@@ -34,7 +34,7 @@ from pipelines.errors import ContractError
 from pipelines.skips import dependents, depending, diagnose, missing_key
 from pipelines.tables import table
 
-log = logging.getLogger("pipelines.sync")
+log = logging.getLogger("pipelines.skips")  # each skip as it happens (the command line prints them in its summary)
 
 
 class Isolation:
