@@ -4,7 +4,9 @@ A dataset the run skipped (pipelines/skips.py: its endpoint answered 404 or 405,
 permission, its answer lacks the expected shape, or it needs one that was skipped) is not
 materialized in that run; its `available` check fails with warning severity and says why: the
 endpoint, the status or the missing field, whether the endpoint is [doc] or [assumed], and the
-setting that changes it. A dataset the settings disable (`disabled = [...]`) is not read and not
+setting that changes it. Run alone (the checks selected without their assets), the checks load
+nothing: they probe the endpoints as `returning-sync check` does (pipelines/probe.py, a small read
+each, never a write) and say the same. A dataset the settings disable (`disabled = [...]`) is not read and not
 materialized either; its check passes and says so. A loaded dataset's check passes.
 """
 
@@ -39,8 +41,10 @@ def skip_metadata(skip: Skip) -> dict[str, str]:
 
 
 def availability_results(selected: Iterable[AssetCheckKey], datasets: Mapping[AssetKey, str],
-                         skips: Mapping[str, Skip], disabled: Iterable[str]) -> Iterator[AssetCheckResult]:
-    """One result per selected `available` check of `datasets` (asset key -> dataset name)."""
+                         skips: Mapping[str, Skip], disabled: Iterable[str],
+                         ok: str = "loaded") -> Iterator[AssetCheckResult]:
+    """One result per selected `available` check of `datasets` (asset key -> dataset name); `ok`
+    is what a passing one says (`loaded` by a run, `available` by a probe)."""
     off = set(disabled)
     for check in selected:
         if check.name != AVAILABLE or check.asset_key not in datasets:
@@ -57,4 +61,4 @@ def availability_results(selected: Iterable[AssetCheckKey], datasets: Mapping[As
                                    metadata={"dataset": name, "disabled": True})
         else:
             yield AssetCheckResult(asset_key=check.asset_key, check_name=AVAILABLE, passed=True,
-                                   metadata={"dataset": name, "result": "loaded"})
+                                   metadata={"dataset": name, "result": ok})

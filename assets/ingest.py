@@ -195,6 +195,21 @@ def _without_skipped(context: AssetExecutionContext, results: Iterable[Any], ski
         context.log.warning(f"partial: {len(skips)} dataset(s) skipped; the others loaded and committed")
 
 
+def probe_availability(context: AssetExecutionContext, returning: ReturningApiSettings, warehouse: Warehouse,
+                       tables: Iterable[str]) -> Iterator[Any]:
+    """The selected `available` checks without a load: each dataset probed as `returning-sync check`
+    probes it (pipelines/probe.py: a small read, never a write), with the same verdict."""
+    from pipelines.probe import probe
+
+    settings = returning.settings(warehouse)
+    datasets = {raw_key(t): t for t in tables}
+    names = sorted({datasets[k.asset_key] for k in context.selected_asset_check_keys if k.asset_key in datasets})
+    probes = probe(settings, names)
+    skips = {p.dataset: p.skip for p in probes if p.skip is not None and not p.disabled}
+    yield from availability_results(context.selected_asset_check_keys, datasets, skips, settings.disabled,
+                                    ok="available (probed)")
+
+
 class IngestAssets(NamedTuple):
     incremental: AssetsDefinition  # `returning_raw_incremental`, daily-partitioned
     snapshot: AssetsDefinition  # `returning_raw_snapshot`
@@ -221,6 +236,9 @@ def _raw_assets(load: Load, source: Any, pipeline: Any, translator: RawTranslato
                  check_specs=availability_specs(spec.key for spec in specs), **by_day)
     def load_tables(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
                     warehouse: Warehouse) -> Iterator[Any]:
+        if not context.selected_asset_keys:  # only the `available` checks: probe, load nothing
+            yield from probe_availability(context, returning, warehouse, tables)
+            return
         yield from run_load(context, dlt, returning, warehouse, tables, window=window)
 
     return load_tables

@@ -106,3 +106,25 @@ def test_strict_fails_the_run_at_the_first_skip(sim: SimAdmin, tmp_path: Path) -
     assert _materialized(result) == set()
     errors = [e.event_specific_data.error.to_string() for e in result.get_step_failure_events()]  # type: ignore[union-attr]
     assert errors and all("failed with HTTP 404: Not found; No endpoint" in m for m in errors), errors
+
+
+def test_the_available_checks_alone_probe_and_load_nothing(sim: SimAdmin, tmp_path: Path) -> None:
+    from dagster import AssetCheckKey, AssetSelection
+
+    from assets.ingest import raw_key
+
+    sim.knobs(surface="documented")
+    warehouse = tmp_path / "returning.duckdb"
+    resources = resources_for(sim.base_url, warehouse)
+    picked = [AssetCheckKey(raw_key(t), AVAILABLE) for t in ("users", "tiers", "redemption_status_history")]
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([*build_ingest_assets("duckdb")], instance=instance, resources=resources,
+                             selection=AssetSelection.checks(*picked), raise_on_error=False)
+    assert result.success
+    assert _materialized(result) == set() and not warehouse.exists()
+    checks = _checks(result)
+    assert set(checks) == {"users", "tiers", "redemption_status_history"}
+    assert checks["users"].passed and checks["users"].metadata["result"].value == "available (probed)"
+    assert not checks["tiers"].passed and checks["tiers"].description == TIERS_LINE  # as the run says it
+    assert checks["redemption_status_history"].description.startswith(
+        "redemption_status_history: skipped, depends on redemption_orders, which was skipped")
