@@ -4,13 +4,21 @@ disabled datasets are not materialized either; the others hold exactly the simul
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
-from dagster import AssetCheckSeverity, DagsterInstance, materialize
+from dagster import (
+    AssetCheckSeverity,
+    DagsterInstance,
+    Definitions,
+    evaluate_automation_conditions,
+    materialize,
+)
 
 from assets.availability import AVAILABLE
 from assets.ingest import build_ingest_assets
+from assets.models import build_model_assets
 from assets.resources import ReturningApiSettings
 from pipelines.config import Settings
 from pipelines.tables import RESOURCES
@@ -39,14 +47,19 @@ def _checks(result) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return out
 
 
-def _run(sim: SimAdmin, warehouse: Path, **returning: object):  # type: ignore[no-untyped-def]
+def _resources(sim: SimAdmin, warehouse: Path, **returning: object) -> dict[str, object]:
     resources = resources_for(sim.base_url, warehouse)
     resources["returning"] = ReturningApiSettings(api_key=FULL_KEY, base_url=sim.base_url, community_id=COMMUNITY_ID,
                                                   **returning)
+    return resources
+
+
+def _run(sim: SimAdmin, warehouse: Path, instance: DagsterInstance | None = None,
+         **returning: object):  # type: ignore[no-untyped-def]
     tags, window = state_tags(sim)
-    with DagsterInstance.ephemeral() as instance:
-        return materialize([*build_ingest_assets("duckdb")], instance=instance, resources=resources, tags=tags,
-                           partition_key=window[1], raise_on_error=False)
+    with DagsterInstance.ephemeral() if instance is None else nullcontext(instance) as used:
+        return materialize([*build_ingest_assets("duckdb")], instance=used, resources=_resources(sim, warehouse, **returning),
+                           tags=tags, partition_key=window[1], raise_on_error=False)
 
 
 def test_skipped_datasets_are_not_materialized_and_their_check_says_why(
@@ -56,10 +69,20 @@ def test_skipped_datasets_are_not_materialized_and_their_check_says_why(
     served = {name for name, d in surface.items() if d["served"]}
     monkeypatch.setenv("RETURNING_SYNC_DISABLED", "streaks")
     warehouse = tmp_path / "returning.duckdb"
+    definitions = Definitions(assets=[*build_ingest_assets("duckdb"), *build_model_assets(destination="duckdb")],
+                              resources=_resources(sim, warehouse))
 
-    result = _run(sim, warehouse)
+    with DagsterInstance.ephemeral() as instance:
+        before = evaluate_automation_conditions(defs=definitions, instance=instance)
+        result = _run(sim, warehouse, instance)
+        after = evaluate_automation_conditions(defs=definitions, instance=instance, cursor=before.cursor)
 
     assert result.success
+    # in the run, Dagster skips what reads an unmaterialized asset; the models' automation then asks
+    # for every model with an input that loaded, and for none whose inputs were all skipped
+    requested = {r.key.path[-1] for r in after.results if r.true_subset.size}
+    assert {"dim_users", "fct_messages", "fct_live_events"} <= requested
+    assert not {"user_field_changes", "fct_gamification_events"} & requested
     assert _materialized(result) == served - {"streaks"}
     checks = _checks(result)
     assert set(checks) == set(RESOURCES)
