@@ -178,11 +178,12 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
 
 def _without_skipped(context: AssetExecutionContext, results: Iterable[Any], skips: dict[str, Any],
                      disabled: Iterable[str]) -> Iterator[Any]:
-    """dagster-dlt's results less the materializations of skipped datasets (their `available`
-    check says why); the run's skipped and disabled datasets are logged."""
+    """dagster-dlt's results less the materializations of skipped and disabled datasets (their
+    `available` check says why); the run's skipped and disabled datasets are logged."""
+    disabled = tuple(disabled)
     for result in results:
         name = result.asset_key.path[-1] if isinstance(result, MaterializeResult) and result.asset_key else None
-        if name in skips:
+        if name in skips or name in disabled:  # disabled: not read (only a first sync's empty table)
             continue
         yield result
     for skip in skips.values():

@@ -9,7 +9,9 @@ put back as it was when the run started, so nothing moves; a deferred call alrea
 the failure is caught puts it back again as it finishes, as does the generator as it stops, so a
 write racing the first restore is undone too. Their tables are not touched, except that a dataset
 with no table yet gets its declared empty one (`Isolation.placeholder`): every table exists after
-the first sync. A `replace` table that holds rows is never replaced with nothing. The other
+the first sync. A `replace` table that holds rows is never replaced with nothing. Resources the settings turn off
+(`off`: disabled, or needing a disabled one) are treated as skipped from the start, without a
+report: they read nothing and only create their table on a first sync. The other
 resources go on and dlt commits them. Any other failure, or any failure with `strict`, ends the
 run as before.
 
@@ -44,8 +46,9 @@ log = logging.getLogger("pipelines.skips")  # each skip as it happens (the comma
 class Isolation:
     """The run's record of which resources are skipped, and their state as it was at the start."""
 
-    def __init__(self, ctx: RunContext) -> None:
+    def __init__(self, ctx: RunContext, off: tuple[str, ...] = ()) -> None:
         self.ctx = ctx
+        self.off = frozenset(off)  # disabled, or needing a disabled one: never read (only a first table)
         self._lock = threading.Lock()
         self._saved: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # name -> (live state, copy)
         self._selected: list[str] | None = None
@@ -53,7 +56,7 @@ class Isolation:
         self._source: Any = None  # the source being extracted (dlt.current.source(), main thread)
 
     def skipped(self, name: str) -> bool:
-        return name in self.ctx.tracker.skips
+        return name in self.off or name in self.ctx.tracker.skips
 
     def started(self, name: str) -> None:
         """Called on the main thread as the resource first runs: keep a copy of its state."""
@@ -64,6 +67,8 @@ class Isolation:
             if name not in self._saved:
                 live = dlt.current.resource_state(name)
                 self._saved[name] = (live, copy.deepcopy(live))
+        if name in self.off:
+            self._leave_table(name)
 
     def failed(self, name: str, exc: BaseException) -> bool:
         """True: `exc` skips `name` (recorded, state put back); False: it must end the run."""

@@ -138,3 +138,28 @@ def test_check_resources_probes_what_sync_resources_would_load(sim: SimAdmin, ap
     unknown = cli(api_env, "check", "--resources", "tiers,nope")
     assert unknown.returncode == 2
     assert unknown.stderr.startswith("error: unknown resource(s): nope; known: users, ")
+
+
+def test_disabled_datasets_read_nothing_and_get_their_tables_on_a_first_sync(
+        sim: SimAdmin, api_env: dict[str, str], warehouse: Callable[[], Connection],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.tables import RESOURCES
+    from tests.pipelines.conftest import counts
+
+    def sync_only(kept: str) -> Any:
+        off = [r for r in RESOURCES if r != kept]
+        monkeypatch.setenv("RETURNING_SYNC_DISABLED", ",".join(off))
+        sim.reset_counters()
+        result = run_sync(Settings.from_env(backoff_base=0.05))
+        assert result.skipped == [] and result.disabled == off
+        return sim.counters()["by_endpoint"]
+
+    assert sync_only("tiers") == {"GET /apis/v1/tiers": 1}  # nothing disabled is read
+    con = warehouse()
+    held = counts(con)
+    tiers = warehouse_rows(con, "tiers")
+    con.close()
+    assert {t: held[t] for t in RESOURCES} == {**dict.fromkeys(RESOURCES, 0), "tiers": sim.truth()["tiers"]["count"]}
+    assert sync_only("store_config") == {"GET /v1/stores": 1}
+    con = warehouse()
+    assert warehouse_rows(con, "tiers") == tiers  # a disabled `replace` table keeps its rows
