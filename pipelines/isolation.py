@@ -7,13 +7,13 @@ field) is recorded in the run's `Tracker.skips`; the resource stops yielding, th
 need it (`pipelines.tables.NEEDS`) are skipped with it, and their state (cursors, stored marks) is
 put back as it was when the run started, so nothing moves; a deferred call already running when
 the failure is caught puts it back again as it finishes, as does the generator as it stops, so a
-write racing the first restore is undone too. Their tables are not touched, except that a dataset
+write racing the first restore is undone too. Their tables are not touched (the resource is
+deselected, so dlt never truncates a `replace` table it yielded nothing to), except that a dataset
 with no table yet gets its declared empty one (`Isolation.placeholder`): every table exists after
-the first sync. A `replace` table that holds rows is never replaced with nothing. Resources the settings turn off
-(`off`: disabled, or needing a disabled one) are treated as skipped from the start, without a
-report: they read nothing and only create their table on a first sync. The other
-resources go on and dlt commits them. Any other failure, or any failure with `strict`, ends the
-run as before.
+the first sync. Resources the settings turn off (`off`: disabled, or needing a disabled one) are
+skipped from the start, without a report: they read nothing and only create their table on a
+first sync. The other resources go on and dlt commits them. Any other failure, or any failure
+with `strict`, ends the run as before.
 
 A resource that failed after some of its pages had been handed to dlt keeps those rows (they are
 merged on their key, so the next run's re-read of them adds nothing); its cursor stays where it was.
