@@ -136,6 +136,7 @@ def _with_table_stats(results: Iterable[Any], warehouse: Warehouse, held: Any = 
 
 def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
              warehouse: Warehouse, tables: Iterable[str], window: bool) -> Iterator[Any]:
+    from pipelines.afterload import bookkeep
     from pipelines.sync import (
         loader_file_format,
         make_pipeline,
@@ -169,6 +170,10 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
         skips = {name: skip for name, skip in by_name(tracker.skips.all()).items() if name in tables}
         yield from _with_table_stats(_without_skipped(context, results, skips, settings.disabled), warehouse, connection)
         tracker.loaded()
+        trace = pipeline.last_trace
+        kept = bookkeep(settings, connection, pipeline, tracker, trace.last_load_info if trace else None)
+        for line in kept.lines():
+            (context.log.warning if line.startswith(("incomplete", "schema change")) else context.log.info)(line)
     refused = refused_key(skips.values(), [t for t in tables if t not in settings.disabled])
     if refused is not None:  # every dataset refused: the key is what is wrong (the command line's exit 3)
         raise refused
