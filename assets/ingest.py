@@ -147,17 +147,21 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     )
 
     check_pool(context, warehouse)
+    tables = list(tables)
     settings = returning.settings(warehouse)
     context.log.info(f"warehouse: {settings.location.describe()}")
     start, end = _window(context) if window else (None, None)
     if start is not None:
         context.log.info(f"loading window [{start:%Y-%m-%d}, {end:%Y-%m-%d})")
+    from pipelines.client import ReturningClient
     from pipelines.context import Tracker
+    from pipelines.overrides import stalled_cursors
     from pipelines.skips import by_name, refused_key
 
     tracker = Tracker()  # what waits for the load to commit, and the datasets the run skips
+    client = ReturningClient(settings)  # its counts tell a cursor no record carried
     source = make_source(settings, tables, start_date=start, end_date=end, backfill=start is not None,
-                         tracker=tracker, strict=returning.strict)  # the run's one source
+                         tracker=tracker, client=client, strict=returning.strict)  # the run's one source
     # the command-line sync's lock: both load through dlt's one working directory beside the warehouse;
     # DuckDB's file is held for the whole load, so a reader (`returning-sync sql`) cannot break it halfway;
     # a server's login is checked once before any API call
@@ -174,6 +178,9 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
         kept = bookkeep(settings, connection, pipeline, tracker, trace.last_load_info if trace else None)
         for line in kept.lines():
             (context.log.warning if line.startswith(("incomplete", "schema change")) else context.log.info)(line)
+    for stall in stalled_cursors(settings.registry, tables, client.stats.cursor_counts()):
+        context.log.warning(str(stall))
+    client.close()
     refused = refused_key(skips.values(), [t for t in tables if t not in settings.disabled])
     if refused is not None:  # every dataset refused: the key is what is wrong (the command line's exit 3)
         raise refused

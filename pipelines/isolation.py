@@ -35,7 +35,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import DECLARED, empty_table
+from pipelines.declared import CHILD_TABLES, DECLARED, empty_children, empty_table
 from pipelines.errors import ContractError
 from pipelines.skips import dependents, depending, diagnose, missing_key
 from pipelines.tables import table
@@ -106,6 +106,8 @@ class Isolation:
             self._placed.add(name)
         if name in DECLARED and not self.ctx.columns(name):
             yield empty_table(name)
+        held = {f"{name}__{child}" for child in CHILD_TABLES.get(name, {}) if self.ctx.columns(f"{name}__{child}")}
+        yield from empty_children(name, [], held)  # the declared child tables models join (tiers__levels)
 
     def restore(self, name: str) -> None:
         """Put `name`'s state back as it was when the run started. Called at the failure, and again

@@ -36,7 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pipelines.client import ReturningClient
-from pipelines.errors import ContractError, plural
+from pipelines.errors import plural
 from pipelines.pagination import read_page, total_of
 from pipelines.registry import Endpoint
 
@@ -87,7 +87,6 @@ class UsersPass:
         self.gte_key, self.lte_key = endpoint.name_for("gte"), endpoint.name_for("lte")
         self.date_format = endpoint.date_format
         self.id_key = endpoint.name_for("id")
-        self.total_path = getattr(endpoint.pagination, "total_path", None)
         self.today = today or datetime.now(UTC).date()
         self.prior = None if bounds is None else [date.fromisoformat(b) for b in bounds]
         self.total: int | None = None  # the unfiltered total read at the start
@@ -96,6 +95,7 @@ class UsersPass:
         self.fell_back = False  # the filter was not applied: read as one unfiltered chain
         self.notes: list[str] = []
         self.requests = 0
+        self.passed_on = False  # a page was passed on (a failure after it cannot start the pass over)
 
     # -- public ------------------------------------------------------------------------------
     @property
@@ -132,17 +132,7 @@ class UsersPass:
             # ids read so far (ObjectIds as ints: a third of the memory): a member who changes
             # join_date during the pass can be met by two chains, and is passed on once
             self._seen: set[Any] | None = set()
-            try:
-                yield from self._sharded(self._initial_ranges())
-            except ContractError as exc:
-                if exc.missing != self.total_path or self._seen:
-                    raise
-                # an API that states no total (a documented-only one): ranges cannot be proved
-                # complete, so the pass is one unfiltered chain
-                self._say(f"users: the server states no '{exc.missing}'; read with one unfiltered chain")
-                self.fell_back = True
-                yield from self._unfiltered("no total")
-                return
+            yield from self._sharded(self._initial_ranges())
             if not self._fallback:
                 yield from self._reconcile()
             if self._fallback:
@@ -247,6 +237,7 @@ class UsersPass:
                     fresh.append(r)
             records = fresh
         if records:
+            self.passed_on = True
             yield records
 
     # -- after the chains --------------------------------------------------------------------
@@ -281,9 +272,7 @@ class UsersPass:
         for page in self.client.paginate(self.ep.name, json=self.body):
             self.requests += 1
             yield from self._emit(page)
-        if why != "no total":
-            self._say(f"users: the unfiltered chain ({why}) found {plural(len(self._seen) - before, 'member')} "
-                      "the ranges did not hold")
+        self._say(f"users: the unfiltered chain ({why}) found {plural(len(self._seen) - before, 'member')} the ranges did not hold")
         self.complete = True
 
     def _count_all(self) -> list[int]:
@@ -336,7 +325,7 @@ class UsersPass:
             if rng.lte is not None:
                 bounds[self.lte_key] = rng.lte.strftime(self.date_format)
             if bounds:
-                body[self.filter_key] = {**(body.get(self.filter_key) or {}), self.field: bounds}
+                body[self.filter_key] = {**(body.get(self.filter_key) or {}), self.ep.served(self.field): bounds}
             if rng.cursor and not count:
                 body.update(rng.cursor)
         return body

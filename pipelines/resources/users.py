@@ -13,8 +13,8 @@ from dlt.extract.resource import DltResource
 
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
-from pipelines.declared import drop_null_objects, empty_table
-from pipelines.errors import ReturningError, plural
+from pipelines.declared import arrow_types, column_hints, drop_null_objects, empty_table
+from pipelines.errors import ContractError, ReturningError, plural
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
 from pipelines.resources.common import incremental, window, with_timestamps
@@ -23,6 +23,7 @@ from pipelines.shards import UsersPass
 from pipelines.skips import diagnose
 from pipelines.tables import table
 
+log = logging.getLogger("pipelines.sync")
 notes = logging.getLogger("pipelines.users_pass")  # the users pass's notes, printed in the sync's summary
 CUSTOM_TYPES: dict[str, pa.DataType] = {"number": FLOAT, "numerical": FLOAT, "boolean": BOOL}
 DELETED_AT = "deleted_at"
@@ -31,8 +32,7 @@ BATCH_ROWS = 1000  # users converted and handed to dlt (and the fan-outs) togeth
 
 
 def user_fields_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(**table("user_fields").hints(),
-                  columns={"defaultValue": {"data_type": "text"}})
+    @dlt.resource(**table("user_fields").hints(), columns=column_hints("user_fields"))
     def user_fields() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("user_fields")
         rows = [dict(r, defaultValue=as_text(r.get("defaultValue"))) if "defaultValue" in r else r
@@ -58,7 +58,7 @@ def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
     if definitions is None:
         custom = [key for key in state if key not in platform]
         types.update(_held_types(ctx, custom))
-        return platform + custom, types
+        return [ep.served(f) for f in platform] + custom, types
     fields_ep = ctx.settings.endpoint("user_fields")
     type_key, key_key = fields_ep.name_for("type"), fields_ep.name_for("key")
     custom = []
@@ -70,7 +70,8 @@ def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
             if kind is not None:
                 types[key] = kind
             state[key] = definition.get("name")
-    return platform + custom, types
+    # asked for by the names the API serves them under; they arrive under the contract's (`arrived`)
+    return [ep.served(f) for f in platform] + custom, types
 
 
 def _definitions(ctx: RunContext) -> list[dict[str, Any]] | None:
@@ -115,8 +116,10 @@ def users_resource(ctx: RunContext) -> DltResource:
         id_f, email_f, deleted_f = ep.name_for("id"), ep.name_for("email"), ep.name_for("is_deleted")
         fields, types = users_schema(ctx)
 
+        declared = arrow_types("users")
+
         def convert(rows: list[dict[str, Any]]) -> pa.Table:
-            table = to_arrow(rows, {**types, DELETED_AT: TS}, keys=(id_f,))
+            table = to_arrow(rows, {**declared, **types, DELETED_AT: TS}, keys=(id_f,))
             live.append(table.column(id_f).cast(pa.string()))
             return table
         live: list[pa.ChunkedArray] = []  # the pass's ids, compact (Arrow), for the deletion check
@@ -128,8 +131,24 @@ def users_resource(ctx: RunContext) -> DltResource:
         sharded = ep.shards and ctx.settings.concurrency > 1 and not resting
         run = UsersPass(ctx.client, ep, body, bounds=state.get("shard_bounds")) if sharded else None
         stated: list[int | None] = []
-        pages = run.pages() if run is not None else ctx.client.paginate(
-            "users_filter", json=body, first=lambda payload: stated.append(announced(ep, payload)))
+
+        def walk() -> Iterator[list[dict[str, Any]]]:
+            """The split pass, or one unfiltered chain: also when the answers carry no `total` (it
+            is [assumed]; the split pass needs it), which shows before any page is passed on."""
+            nonlocal run
+            if run is not None:
+                try:
+                    yield from run.pages()
+                    return
+                except ContractError as exc:
+                    total_path = getattr(ep.pagination, "total_path", None)
+                    if exc.missing is None or exc.missing != total_path or run.passed_on:
+                        raise
+                    log.warning("users: the answers carry no '%s'; read with one unfiltered chain", total_path)
+                    run = None
+            yield from ctx.client.paginate("users_filter", json=body,
+                                           first=lambda payload: stated.append(announced(ep, payload)))
+        pages = walk()
         # deep enough that a slow first conversion (pyarrow's first arrays) or a slow dlt batch
         # does not stop the chains: 32 pages are ~6,400 members, a few MB
         depth = max(32, 4 * ctx.settings.concurrency) if ctx.settings.concurrency > 1 else 0
@@ -154,8 +173,7 @@ def users_resource(ctx: RunContext) -> DltResource:
         if run is not None:
             if not run.complete:  # never flag deletions from a pass that may have missed members
                 return
-            if run.total is not None:  # an API that states no total leaves nothing to cut ranges by
-                state["shard_bounds"] = run.bounds
+            state["shard_bounds"] = run.bounds
             if run.fell_back:
                 state["shards_off_until"] = (datetime.now(UTC).date() + timedelta(days=7)).isoformat()
         ids = pa.chunked_array(live, type=pa.string()) if live else pa.chunked_array([], type=pa.string())
@@ -190,8 +208,7 @@ def tombstones(ctx: RunContext, live: pa.Table) -> Iterator[pa.Table]:
 def user_field_histories_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("user_field_histories")
 
-    @dlt.resource(**table("user_field_histories").hints(),
-                  columns={"value": {"data_type": "text"}, "previousValue": {"data_type": "text"}})
+    @dlt.resource(**table("user_field_histories").hints(), columns=column_hints("user_field_histories"))
     def user_field_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
