@@ -240,14 +240,18 @@ def make_source(
     end_date: date | None = None, backfill: bool = False, refresh: bool = False,
     client: ReturningClient | None = None, tracker: Tracker | None = None, strict: bool = False,
 ) -> DltSource:
-    """The source over the selected resources, less the disabled ones (`settings.disabled`) and
-    those that need a disabled one (recorded as skipped in `tracker`)."""
-    names, blocked = plan(select_resources(resources), settings.disabled)
+    """The source over the selected resources. The disabled ones (`settings.disabled`) and those
+    that need a disabled one (recorded as skipped in `tracker`) read nothing: on a first sync they
+    only create their declared empty tables, so every table exists (pipelines/isolation.py)."""
+    selected = select_resources(resources)
+    names, blocked = plan(selected, settings.disabled)
     if tracker is not None:
         for skip in blocked:
             tracker.skips.add(skip)
+    off = tuple(n for n in selected if n not in names)
     source = returning_ai(settings=settings, start_date=start_date, end_date=end_date, backfill=backfill,
-                          refresh=refresh, client=client, tracker=tracker, strict=strict).with_resources(*names)
+                          refresh=refresh, client=client, tracker=tracker, strict=strict,
+                          off=off).with_resources(*selected)
     if tracker is not None:  # what the rows carry, for the drift record (pipelines/drift.py)
         for name in source.selected_resources:
             source.resources[name].add_map(tracker.seen.observer(name))
