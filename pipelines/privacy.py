@@ -70,6 +70,7 @@ class Policy:
     personal_fields: tuple[str, ...] = ()
     hmac_key: str = field(default="", repr=False)
     erase_deleted_after_days: int | None = None
+    erase_message_text: bool = False  # forget: delete a member's messages (default: keep the text, hash the author)
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -183,9 +184,22 @@ def _days(found: Found) -> int | None:
     return as_number(found, int, ConfigError)
 
 
+def _flag(found: Found) -> bool:
+    value = found.value
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{found.origin} must be true or false, got {value!r}")
+
+
 PARSERS: dict[str, Callable[[Found], Any]] = {
     "pii": _action, "columns": _columns, "personal_fields": _names,
     "hmac_key": lambda f: as_text(f, ConfigError), "erase_deleted_after_days": _days,
+    "erase_message_text": lambda f: _flag(f),
 }
 
 

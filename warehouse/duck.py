@@ -106,3 +106,29 @@ def hold(path: Path, *, memory_limit: str | None, wait: float) -> duckdb.DuckDBP
     except WarehouseLocked:
         raise WarehouseLocked(f"the warehouse {path} is held by another process (a query or a Dagster run?) "
                               f"after waiting {wait:.0f}s; try again when it ends") from None
+
+
+def _compacted(path: Path) -> Path:
+    return path.with_name(path.name + ".compacted")
+
+
+def compact_into(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A fresh copy of the open database `path` beside it (`swap_compacted` puts it in place): DuckDB
+    keeps deleted values in free blocks of the file until they are reused; a copy holds none."""
+    target = _compacted(path)
+    target.unlink(missing_ok=True)
+    source = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    con.execute("CHECKPOINT")
+    con.execute(f"ATTACH '{target}' AS returning_compacted")
+    try:
+        con.execute(f'COPY FROM DATABASE "{source}" TO returning_compacted')
+    finally:
+        con.execute("DETACH returning_compacted")
+
+
+def swap_compacted(path: Path) -> None:
+    """Replace `path` by its compacted copy (after its last connection closed), the old WAL with it."""
+    target = _compacted(path)
+    if target.exists():
+        os.replace(target, path)
+        Path(str(path) + ".wal").unlink(missing_ok=True)
