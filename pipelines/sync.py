@@ -33,6 +33,7 @@ from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import ProgressCallback, Tracker
 from pipelines.errors import ConfigError, ReturningError, SyncBusy
+from pipelines.forget import erase_deleted
 from pipelines.skips import Skip, plan, refused_key
 from pipelines.source import returning_ai
 from pipelines.tables import ARROW_TABLES, PARENTS, RESOURCES, table
@@ -70,6 +71,7 @@ class SyncResult:
     refreshed: list[str] = field(default_factory=list)  # full refresh: the resources whose cursors were reset
     skipped: list[Skip] = field(default_factory=list)  # selected datasets left out, and why (exit 5)
     disabled: list[str] = field(default_factory=list)  # selected datasets the settings turn off (not read)
+    erased: int = 0  # members forgotten after the load (privacy.erase_deleted_after_days)
 
 
 def make_pipeline(settings: Settings, connection: Any = None) -> dlt.Pipeline:
@@ -287,6 +289,8 @@ def run_sync(
             result.resources[name] = ResourceResult(
                 name=name, rows=result.tables.get(name, 0), pages=p.pages if p else 0,
                 requests=sum(e.requests for e in eps if e), seconds=round(p.seconds, 3) if p else 0.0)
+    # privacy.erase_deleted_after_days: members the platform deleted long enough ago are forgotten
+    result.erased = len(erase_deleted(settings))
     result.disabled = [n for n in names if n in settings.disabled]
     result.skipped = tracker.skips.all()
     refused = refused_key(result.skipped, [n for n in names if n not in settings.disabled])
