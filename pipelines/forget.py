@@ -105,7 +105,18 @@ def forget_members(settings: Settings, members: list[tuple[str | None, str | Non
         from warehouse.duck import swap_compacted
 
         swap_compacted(location.file)
+        refresh_share(location, policy)
     return reports
+
+
+def refresh_share(location: Any, policy: Policy) -> None:
+    """DuckDB: the analysts' share file holds copies of the models; rebuilt from the erased warehouse."""
+    from warehouse.share import PII_COLUMNS, build_duckdb_share, share_path
+
+    target = share_path(location.file)
+    if target.exists():
+        with connect(location) as con:
+            build_duckdb_share(con, target, PII_COLUMNS if policy.hashes_all_pii else (), policy.personal_fields)
 
 
 def _forget_one(con: Connection, settings: Settings, policy: Policy, email: str | None, user_id: str | None,

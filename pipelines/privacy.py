@@ -70,11 +70,13 @@ class Policy:
     personal_fields: tuple[str, ...] = ()
     hmac_key: str = field(default="", repr=False)
     erase_deleted_after_days: int | None = None
+    analyst_password: str = field(default="", repr=False)  # `share`: the returning_analyst role's login (servers)
     erase_message_text: bool = False  # forget: delete a member's messages (default: keep the text, hash the author)
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         register_secret(self.hmac_key)
+        register_secret(self.analyst_password)
         for where, action in [("pii", self.pii), *self.columns.items()]:
             if action not in ACTIONS:
                 raise ConfigError(f"privacy {where} must be keep, hash or drop, got {action!r}{self._from('pii', 'columns')}")
@@ -123,6 +125,12 @@ class Policy:
     def active(self) -> bool:
         return self.pii != KEEP or any(a != KEEP for a in self.columns.values())
 
+    @property
+    def hashes_all_pii(self) -> bool:
+        """Every declared PII column is hashed before it lands (the models then hold only hashes)."""
+        kept = [k for k, a in self.columns.items() if a == KEEP and k.split(".", 1)[1] in self.declared(k.split(".", 1)[0])]
+        return self.pii == HASH and not kept
+
     def email_action(self) -> str:
         return self.action("users", "email")
 
@@ -138,7 +146,7 @@ class Policy:
         values: dict[str, Any] = {}
         origins: dict[str, str] = {}
         for name, parse in PARSERS.items():
-            found = lookup.first(name, secret=name == "hmac_key")
+            found = lookup.first(name, secret=name in ("hmac_key", "analyst_password"))
             if found is not None:
                 values[name] = parse(found)
                 origins[name] = found.origin
@@ -199,7 +207,7 @@ def _flag(found: Found) -> bool:
 PARSERS: dict[str, Callable[[Found], Any]] = {
     "pii": _action, "columns": _columns, "personal_fields": _names,
     "hmac_key": lambda f: as_text(f, ConfigError), "erase_deleted_after_days": _days,
-    "erase_message_text": lambda f: _flag(f),
+    "erase_message_text": _flag, "analyst_password": lambda f: as_text(f, ConfigError),
 }
 
 
