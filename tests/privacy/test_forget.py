@@ -19,6 +19,8 @@ from tests.pipelines.truth import compare
 from tests.privacy.scan import scan_files, scan_tables
 from tests.simadmin import SimAdmin
 from warehouse.connection import connect
+from warehouse.location import WarehouseLocation
+from warehouse.share import share_path
 from webhooks import segments
 
 
@@ -63,6 +65,7 @@ def test_forget_leaves_no_trace_and_later_syncs_keep_the_member_out(
     assert main(["sync"]) == 0
     assert main(["models"]) == 0
     assert main(["push", "loyalty_points"]) == 0
+    assert main(["share"]) == 0
     settings = Settings.from_env()
     user_id, email = pick_member(settings)
     other_email = next(u["email"] for u in sim.truth_rows("users") if u["email"] != email)
@@ -90,6 +93,11 @@ def test_forget_leaves_no_trace_and_later_syncs_keep_the_member_out(
     assert email not in out and "recorded in returning_private.erasures" in out
     assert everywhere(settings, landing, email) == ({}, [])
     assert everywhere(settings, landing, user_id) == ({}, [])
+    if destination == "duckdb":  # the analysts' share file was rebuilt without them
+        share = WarehouseLocation(destination="duckdb", path=share_path(settings.location.file))
+        with connect(share, read_only=True) as con:
+            assert con.fetchone("SELECT count(*) FROM analytics_share.dim_users")[0] > 0
+            assert scan_tables(con, user_id) == {}
     policy = Policy.from_env()
     with connect(settings.location, read_only=True) as con:
         assert con.fetchone("SELECT count(*) FROM returning_raw.messages") == messages  # text kept
