@@ -52,6 +52,7 @@ KEEP, HASH, DROP = "keep", "hash", "drop"
 ACTIONS = (KEEP, HASH, DROP)
 PRIVACY_SECTION = (*SECTION, "privacy")
 USERS_CHILDREN_EMAIL = "email"  # the users column the fan-outs read to call the API
+HISTORY_FIELD, HISTORY_VALUES = "field", ("value", "previousValue")  # user_field_histories
 
 
 def normal(name: str) -> str:
@@ -269,7 +270,7 @@ class Privacy:
 
     # -- rows ------------------------------------------------------------------------------------
     def transform(self, table: str, item: Any) -> Any:
-        if not self.policy.table_actions(table) and not self.erased:
+        if not self.policy.table_actions(table) and not self.erased and not self._histories(table):
             return item
         if isinstance(item, pa.Table):
             return self._arrow(table, item)
@@ -306,9 +307,26 @@ class Privacy:
         return any(row.get(c) is not None and self.member_hash(row[c]) in self.erased
                    for c in PII.get(table, ()) if c in row)
 
+    def _histories(self, table: str) -> bool:
+        """A personal custom field's history holds its values: treated as the field itself."""
+        return table == "user_field_histories" and bool(self.policy.personal_fields) and self.policy.pii != KEEP
+
+    def _history(self, row: dict[str, Any]) -> dict[str, Any]:
+        action = self.policy.action("users", str(row.get(HISTORY_FIELD) or ""))
+        if action == KEEP or normal(str(row.get(HISTORY_FIELD) or "")) not in \
+                {normal(f) for f in self.policy.personal_fields}:
+            return row
+        out = dict(row)
+        for column in HISTORY_VALUES:
+            if column in out:
+                out[column] = None if action == DROP else self._hash(out[column])
+        return out
+
     def _row(self, table: str, row: dict[str, Any]) -> dict[str, Any] | None:
         if self._erased_row(table, row):
             return None
+        if self._histories(table):
+            row = self._history(row)
         names = self._names(table, row)
         if not names:
             return row
@@ -424,12 +442,14 @@ ERASURE_SALT = "returning-sync erasure"
 
 
 def member_hash(policy: Policy, value: Any) -> str:
-    """How an erased member is recorded (`returning_private.erasures`) and recognised: HMAC-SHA256 of
-    the id or address under the privacy key, else under a fixed salt (sha256 then: the erasure list
-    holds no address, but one could be guessed from it; set `hmac_key` to prevent that)."""
+    """How an erased member is recorded (`returning_private.erasures`), recognised by later syncs and
+    replaced where their rows stay (a message's author): HMAC-SHA256 of the id or the lower-cased
+    address, prefixed apart from the PII policy's hashes (so an erased member's hash is not the one
+    the raw tables held), under the privacy key, else under a fixed salt (then the list holds no
+    address, but one could be guessed from it: set `hmac_key` to prevent that)."""
     key = (policy.hmac_key or ERASURE_SALT).encode()
-    return hmac.new(key, str(value).strip().lower().encode() if "@" in str(value) else str(value).encode(),
-                    hashlib.sha256).hexdigest()
+    text = str(value).strip().lower() if "@" in str(value) else str(value)
+    return hmac.new(key, ("erased\x00" + text).encode(), hashlib.sha256).hexdigest()
 
 
 __all__ = ["DROP", "HASH", "KEEP", "Policy", "Privacy", "member_hash", "normal", "scrub"]
