@@ -1,4 +1,5 @@
-"""Asset checks on the warehouse: keys unique, loads fresh, row counts not collapsing, references known.
+"""Asset checks on the warehouse: keys unique, loads fresh, row counts not collapsing, references known,
+complete against the API's own counts, and the API's drift (the last two warn).
 
 Each concern is one multi-asset check (one step, one warehouse connection) yielding a result per
 table. All SQL goes through the warehouse port (DuckDB's dialect, transpiled), so the checks run on
@@ -240,6 +241,68 @@ def _live_events_check(pool: str | None) -> AssetsDefinition:
     return message_posted_events_match_messages
 
 
+COMPLETENESS = f"""
+SELECT scope, server_count, held, shortfall, reason FROM {RAW_SCHEMA}._sync_completeness
+WHERE dataset = ? AND load_id = (SELECT max(load_id) FROM {RAW_SCHEMA}._sync_completeness WHERE dataset = ?)
+ORDER BY shortfall DESC, scope
+"""
+SCHEMA_CHANGES = f"""
+SELECT column_name, change, before, after FROM {RAW_SCHEMA}._schema_changes
+WHERE table_name = ? AND load_id = (SELECT max(load_id) FROM {RAW_SCHEMA}._dlt_loads WHERE status = 0)
+ORDER BY column_name, change
+"""
+
+
+def _completeness_check(pool: str | None) -> AssetsDefinition:
+    """The newest sync's counts of each dataset (pipelines/completeness.py) against what it holds."""
+    specs = [AssetCheckSpec("complete_against_server_counts", asset=raw_key(t),
+                            description="the warehouse holds every record the API's own counts state "
+                                        "(returning_raw._sync_completeness, newest sync)")
+             for t in RESOURCES]
+
+    @multi_asset_check(specs=specs, name="raw_completeness", can_subset=True, pool=pool)
+    def raw_completeness(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
+        with warehouse.connection(read_only=True) as con:
+            kept = con.table_exists(RAW_SCHEMA, "_sync_completeness")
+            for spec in _selected(context, specs):
+                name = spec.asset_key.path[-1]
+                rows = con.fetchall(COMPLETENESS, [name, name]) if kept else []
+                if not rows:
+                    yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=True,
+                                           severity=AssetCheckSeverity.WARN,
+                                           metadata={"note": "the API stated no count for it"})
+                    continue
+                short = [r for r in rows if r[3]]
+                yield AssetCheckResult(
+                    asset_key=spec.asset_key, check_name=spec.name, passed=not short, severity=AssetCheckSeverity.WARN,
+                    metadata={"scopes_counted": len(rows), "server_count": sum(int(r[1]) for r in rows),
+                              "held": sum(int(r[2]) for r in rows), "shortfall": sum(int(r[3]) for r in rows),
+                              "short_scopes": "; ".join(f"{r[0]}: {r[3]} short ({r[4]})" for r in short[:5])})
+
+    return raw_completeness
+
+
+def _drift_check(pool: str | None) -> AssetsDefinition:
+    """What the newest load found the API adding, dropping or retyping (pipelines/drift.py): a warning."""
+    specs = [AssetCheckSpec("schema_unchanged", asset=raw_key(t),
+                            description="the newest load found no field added, dropped or retyped "
+                                        "(returning_raw._schema_changes)")
+             for t in RESOURCES]
+
+    @multi_asset_check(specs=specs, name="raw_schema_drift", can_subset=True, pool=pool)
+    def raw_schema_drift(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
+        with warehouse.connection(read_only=True) as con:
+            kept = con.table_exists(RAW_SCHEMA, "_schema_changes") and con.table_exists(RAW_SCHEMA, "_dlt_loads")
+            for spec in _selected(context, specs):
+                rows = con.fetchall(SCHEMA_CHANGES, [spec.asset_key.path[-1]]) if kept else []
+                yield AssetCheckResult(
+                    asset_key=spec.asset_key, check_name=spec.name, passed=not rows, severity=AssetCheckSeverity.WARN,
+                    metadata={"changes": len(rows),
+                              "detail": "; ".join(f"{c} {k}: {b} -> {a}" for c, k, b, a in rows[:10])})
+
+    return raw_schema_drift
+
+
 def build_checks(destination: str | None = None) -> list[AssetsDefinition]:
     """Every check; on DuckDB the warehouse readers sit in the file's pool, on a server in none."""
     pool = warehouse_pool(None, destination or configured_destination())
@@ -254,4 +317,6 @@ def build_checks(destination: str | None = None) -> list[AssetsDefinition]:
         _row_count_check(pool),
         _reference_check(pool),
         _live_events_check(pool),
+        _completeness_check(pool),
+        _drift_check(pool),
     ]

@@ -133,6 +133,7 @@ def _with_table_stats(results: Iterable[Any], warehouse: Warehouse, held: Any = 
 
 def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
              warehouse: Warehouse, tables: Iterable[str], window: bool) -> Iterator[Any]:
+    from pipelines.afterload import bookkeep
     from pipelines.sync import (
         loader_file_format,
         make_pipeline,
@@ -164,6 +165,10 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
                           loader_file_format=loader_file_format(settings))
         yield from _with_table_stats(results, warehouse, connection)
         tracker.loaded()
+        trace = pipeline.last_trace
+        kept = bookkeep(settings, connection, pipeline, tracker, trace.last_load_info if trace else None)
+        for line in kept.lines():
+            (context.log.warning if line.startswith(("incomplete", "schema change")) else context.log.info)(line)
 
 
 class IngestAssets(NamedTuple):

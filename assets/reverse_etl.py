@@ -78,6 +78,7 @@ def _metadata(result: Any) -> dict[str, Any]:
         "rows_retried": result.retried,
         "rows_invalid": result.invalid,
         "rows_sent": result.sent,
+        "rows_refused": result.refused,
         "rows_succeeded": result.success,
         "rows_failed": result.failed + result.skipped,
         "rows_given_up": result.given_up,

@@ -139,15 +139,18 @@ class ReturningClient:
     def paginate(
         self, endpoint: str, *, path_params: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None, json: Any = None, page_size: int | None = None,
-        sequential: bool = False,
+        sequential: bool = False, first: Callable[[Any], None] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield the pages of records of `endpoint`, in order. Once page 1 reveals the total, the
         remaining pages are fetched concurrently (bounded by `settings.concurrency`), unless
-        `sequential` (a walk the caller may stop early)."""
+        `sequential` (a walk the caller may stop early). `first` is handed page 1's whole body
+        (what it states about the walk: the total, `found`)."""
         ep = self.settings.endpoint(endpoint)
         base = first_request(ep, page_size)
         payload = self._read(ep, path_params, *_place(ep, params, json, base))
         page = read_page(ep, payload, 1)
+        if first is not None:
+            first(payload)
         self.stats.bump(ep.name, pages=1, records=len(page.records))
         yield page.records
         if page.remaining and not sequential:

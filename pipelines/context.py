@@ -17,7 +17,9 @@ from typing import Any
 import dlt
 
 from pipelines.client import ReturningClient
+from pipelines.completeness import Counts
 from pipelines.config import Settings
+from pipelines.drift import Seen
 from pipelines.errors import ApiError, PermissionDenied
 from pipelines.memo import RunMemo
 from pipelines.shapes import parse_day, to_utc_datetime
@@ -51,6 +53,8 @@ class Tracker:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     finishers: list[Callable[[], Any]] = field(default_factory=list, repr=False)
     skips: Skips = field(default_factory=Skips)  # the datasets this run left out, and why (pipelines/skips.py)
+    counts: Counts = field(default_factory=Counts)  # what the server counted (pipelines/completeness.py)
+    seen: Seen = field(default_factory=Seen)  # what the rows carried (pipelines/drift.py)
 
     def start(self, resource: str) -> None:
         p = self.by_resource.setdefault(resource, ResourceProgress())

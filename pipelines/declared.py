@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from pipelines.shapes import BOOL as ARROW_BOOL
 from pipelines.shapes import DATE, FLOAT, INT, STR, TS
-from pipelines.tables import ARROW_TABLES
+from pipelines.tables import ARROW_TABLES, table
 
 if TYPE_CHECKING:
     from pipelines.memo import RunMemo
@@ -66,6 +66,7 @@ DECLARED: dict[str, dict[str, str]] = {
     "streak_logs": {"_id": TEXT, "streakId": TEXT, "user_id": TEXT, "identifier": TEXT, "count": BIGINT, "status": TEXT,
                     "createdAt": TSTZ},
     "tiers": {"name": TEXT, "icon": TEXT},
+    "tiers_xp_settings": {"enabled": BOOL},  # each action's object flattened by dlt (`message__xp`)
     "channels": {"_id": TEXT, "topic": TEXT, "type": TEXT, "description": TEXT, "isPrivate": BOOL, "createdAt": TSTZ,
                  "updatedAt": TSTZ},
     # nested `user` / `channel` objects flattened as dlt would (`user__email`)
@@ -136,10 +137,17 @@ def arrow_types(resource: str) -> dict[str, pa.DataType]:
     return {name: ARROW[kind] for name, kind in DECLARED[resource].items()}
 
 
+def arrow_schema(resource: str) -> pa.Schema:
+    """The declared columns as an Arrow schema, key columns not nullable as dlt declares them (and
+    `shapes.to_arrow` makes them): otherwise dlt warns that the hints differ on every load."""
+    keys = set(table(resource).key)
+    return pa.schema([pa.field(n, t, nullable=n not in keys) for n, t in arrow_types(resource).items()])
+
+
 def empty_table(resource: str) -> Any:
     """What a resource yields when it had no rows: its table, created with the declared columns."""
     if resource in ARROW_TABLES:
-        return pa.schema(list(arrow_types(resource).items())).empty_table()
+        return arrow_schema(resource).empty_table()
     return dlt.mark.with_hints(dlt.mark.materialize_table_schema(), dlt.mark.make_hints(columns=column_hints(resource)))
 
 

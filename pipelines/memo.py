@@ -17,6 +17,7 @@ class Span(NamedTuple):
 @dataclass
 class RunMemo:
     user_fields: list[dict[str, Any]] | None = None  # the custom-field definitions (RunContext.user_fields)
+    responses: dict[str, Any] = field(default_factory=dict)  # by endpoint: one-response bodies read once (tiers)
     channels: list[dict[str, Any]] | None = None  # the community's channels (channels table, messages walk)
     spans: dict[str, Span] = field(default_factory=dict)  # by resource: the days it reads this run
     # the users pass (resources/baseline.py): stamped once, by the users resource as it starts

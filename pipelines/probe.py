@@ -77,6 +77,7 @@ class _Reads:
         self.channel: str | None = None
         self.order: str | None = None
         self.today = datetime.now(UTC).date()
+        self.payloads: dict[str, Any] = {}  # one-call endpoints read by two datasets (tiers): asked once
 
     def ep(self, name: str) -> Any:
         return self.settings.endpoint(name)
@@ -91,12 +92,23 @@ class _Reads:
 
     def one(self, name: str, **kwargs: Any) -> list[dict[str, Any]]:
         """One call's records at the endpoint's records path (an object is one record)."""
-        ep = self.ep(name)
-        payload = self.client.read_payload(name, **kwargs)
-        data = dig(payload, ep.records)
+        return self.part(name, self.ep(name).records, **kwargs)
+
+    def part(self, name: str, path: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """The records at `path` of one call of `name` (a call without arguments is made once)."""
+        if kwargs:
+            payload = self.client.read_payload(name, **kwargs)
+        else:
+            if name not in self.payloads:
+                self.payloads[name] = self.client.read_payload(name)
+            payload = self.payloads[name]
+        data = dig(payload, path)
         if data is MISSING:
-            raise ContractError(name, f"response lacks '{ep.records}'", missing=ep.records)
+            raise ContractError(name, f"response lacks '{path}'", missing=path)
         return [data] if isinstance(data, dict) else [r for r in data or [] if isinstance(r, dict)]
+
+    def tiers_xp_settings(self) -> list[dict[str, Any]]:
+        return self.part("tiers", self.ep("tiers").name_for("xp_setting"))
 
     # -- one reader per dataset: the records its first request returns ------------------------
     def users(self) -> list[dict[str, Any]]:

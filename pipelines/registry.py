@@ -146,7 +146,8 @@ DEFAULT_REGISTRY: dict[str, Endpoint] = {
         Endpoint("streak_logs", "POST", "/apis/v1/streaks/logs", "integration", "gamification",
                  pagination=_PAGES, records="data.results", page_size=100,
                  fields={**_TS, "cursor": "createdAt"}),
-        Endpoint("tiers", "GET", "/apis/v1/tiers", "integration", "gamification", records="data.tiers"),
+        Endpoint("tiers", "GET", "/apis/v1/tiers", "integration", "gamification", records="data.tiers",
+                 fields={"xp_setting": "data.xpSetting"}),  # one object beside the tiers: tiers_xp_settings
         # 7.14: path doc; permission (sendMessage) and the fields beyond the doc's assumed
         Endpoint("channels", "GET", "/apis/v1/channels", "integration", "sendMessage", status="doc",
                  fields={"id": "_id"}),
@@ -156,7 +157,8 @@ DEFAULT_REGISTRY: dict[str, Endpoint] = {
                  status="doc",
                  fields={"channel_id": "channel_id", "user_id": "user_id", "email": "email", "count": "count",
                          "total": "data.total", "id": "id", "cursor": "timestamp",
-                         "message_channel": "channel.channel_id"},
+                         "message_channel": "channel.channel_id", "message_user_id": "user.user_id",
+                         "message_email": "user.email"},
                  # edits keep `timestamp`: re-read this far below the high-water mark for them
                  lookback_seconds=604800),
         # 8.4 Send Message [doc]: answers HTTP 200 even for "Invalid token" / "Insufficient permission"

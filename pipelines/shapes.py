@@ -17,11 +17,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.errors import ContractError
-
 ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$")
 TS = pa.timestamp("us", tz="UTC")
 STR, INT, FLOAT, BOOL, DATE = pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.date32()
+# a declared column's values arrive as these Python types; another type is drift (pipelines/drift.py)
+NATIVE: dict[pa.DataType, tuple[type, ...]] = {STR: (str,), INT: (int,), FLOAT: (int, float), BOOL: (bool,)}
+DECLARED_NAMES: dict[pa.DataType, str] = {STR: "text", INT: "bigint", FLOAT: "double", BOOL: "bool"}
+RETYPED_KEY = b"returning.retyped"
+VARIANT_TEXT = "__v_text"  # dlt's name for a column's text variant
 
 
 def parse_ts(value: Any) -> Any:
@@ -172,17 +175,32 @@ def to_arrow(
         for key in row:
             names.setdefault(key, None)
     arrays, fields_ = [], []
+    retyped: dict[str, list[Any]] = {}  # declared column -> [declared type, seen type, values]
     for name in names:
         raw = [row.get(name) for row in rows]
         kind = types.get(name) or _infer(raw)
+        variant: pa.Array | None = None
         try:
             arr = _column(raw, kind)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-            if name in types:  # pages must agree on a declared column's type, or dlt cannot load them
-                bad = next((v for v in raw if v is not None and _fits(v, kind) is False), None)
-                raise ContractError("response", f"field '{name}' should be {kind}, got {bad!r}") from None
-            kind = STR
-            arr = pa.array([_coerce(v, STR) for v in raw], type=STR)
+            if name not in types:
+                kind = STR
+                arr = pa.array([_coerce(v, STR) for v in raw], type=STR)
+            else:  # a retyped value keeps its row: the column gets what fits, a variant column the rest
+                fits = [v is None or _fits(v, kind) for v in raw]
+                arr = pa.array([_coerce(v, kind) if ok else None for v, ok in zip(raw, fits, strict=True)], type=kind)
+                variant = pa.array([None if ok else _coerce(v, STR) for v, ok in zip(raw, fits, strict=True)], type=STR)
+        if name in types and kind in NATIVE:
+            odd = [v for v in raw if v is not None and (not isinstance(v, NATIVE[kind])
+                                                        or (isinstance(v, bool) and kind != BOOL))]
+            if odd:
+                retyped[name] = [DECLARED_NAMES[kind], type(odd[0]).__name__, len(odd)]
         arrays.append(arr)
         fields_.append(pa.field(name, kind, nullable=not (name in required and arr.null_count == 0)))
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields_))
+        if variant is not None:
+            arrays.append(variant)
+            fields_.append(pa.field(f"{name}{VARIANT_TEXT}", STR))
+    schema = pa.schema(fields_)
+    if retyped:  # read by pipelines/drift.py, which records the change
+        schema = schema.with_metadata({RETYPED_KEY: orjson.dumps(retyped)})
+    return pa.Table.from_arrays(arrays, schema=schema)

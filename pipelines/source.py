@@ -19,7 +19,8 @@
 | leaderboards | the community's leaderboards and what they rank by | leaderboards | snapshot | merge | `_id` |
 | streaks | the streaks members can keep (timeframe, action, active days) | streaks | snapshot | merge | `_id` |
 | streak_logs | each streak event of a member (started, continued, broken) | streak_logs; since the last `createdAt` | incremental | delete-insert | `_id` |
-| tiers | the tiers and the xp settings (levels with their xp in `tiers__levels`) | tiers; `data.tiers` | snapshot | replace |  |
+| tiers | the tiers (levels with their xp in `tiers__levels`) | tiers; `data.tiers` | snapshot | replace |  |
+| tiers_xp_settings | the xp settings, one row: whether xp is on, and per action (`message`, `reply`, `react`, `visit`) whether it earns, how much xp and the cooldown `time` | tiers; `data.xpSetting`, the same call as tiers | snapshot | replace |  |
 | bulk_jobs | the bulk update jobs the API ran (reverse ETL uploads) and their outcome | bulk_jobs | snapshot | merge | `jobId` |
 | channels | the community's chat channels (name, type, private) | channels | snapshot | replace | `_id` |
 | messages | each chat message with its channel, member, replies and reactions | messages; per channel, newest first, `count` growing (+ per member past `max_count`), down to the last `timestamp` | incremental | merge | `id` |
@@ -108,6 +109,7 @@ def returning_ai(
         entity_list_resource(ctx, "streaks"),
         streak_logs_resource(ctx),
         one_response_resource(ctx, "tiers"),
+        one_response_resource(ctx, "tiers_xp_settings", records="xp_setting"),
         entity_list_resource(ctx, "bulk_jobs"),
         channels_resource(ctx),
         messages_resource(ctx),

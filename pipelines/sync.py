@@ -29,6 +29,7 @@ from dlt.common.runtime.collector import NullCollector
 from dlt.pipeline.helpers import pipeline_drop
 from dlt.sources import DltSource
 
+from pipelines.afterload import Bookkeeping, bookkeep
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import ProgressCallback, Tracker
@@ -72,6 +73,7 @@ class SyncResult:
     skipped: list[Skip] = field(default_factory=list)  # selected datasets left out, and why (exit 5)
     disabled: list[str] = field(default_factory=list)  # selected datasets the settings turn off (not read)
     erased: int = 0  # members forgotten after the load (privacy.erase_deleted_after_days)
+    bookkeeping: Bookkeeping = field(default_factory=Bookkeeping)  # completeness and drift of this run
 
 
 def make_pipeline(settings: Settings, connection: Any = None) -> dlt.Pipeline:
@@ -242,6 +244,9 @@ def make_source(
             tracker.skips.add(skip)
     source = returning_ai(settings=settings, start_date=start_date, end_date=end_date, backfill=backfill,
                           refresh=refresh, client=client, tracker=tracker, strict=strict).with_resources(*names)
+    if tracker is not None:  # what the rows carry, for the drift record (pipelines/drift.py)
+        for name in source.selected_resources:
+            source.resources[name].add_map(tracker.seen.observer(name))
     arrow_format = ARROW_FILE_FORMATS.get(settings.destination)
     if arrow_format:
         if settings.destination == "postgres":
@@ -277,9 +282,10 @@ def run_sync(
             if cause is not None:
                 raise cause from None
             raise
+        kept = bookkeep(settings, connection, pipeline, tracker, info)
         result = SyncResult(seconds=time.monotonic() - started, load_ids=list(info.loads_ids),
                             requests=client.stats.requests, retries=client.stats.retry.retries,
-                            refreshed=refreshed)
+                            refreshed=refreshed, bookkeeping=kept)
         trace = pipeline.last_trace
         counts = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
         result.tables = {t: n for t, n in counts.items() if not t.startswith("_dlt")}

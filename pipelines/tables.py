@@ -96,8 +96,11 @@ TABLES: tuple[Table, ...] = (
     Table("streaks", "the streaks members can keep (timeframe, action, active days)", ("streaks",), SNAP, MERGE, ("_id",)),
     Table("streak_logs", "each streak event of a member (started, continued, broken)", ("streak_logs",), INC, DELETE_INSERT,
           ("_id",), "since the last `createdAt`", arrow=True),
-    Table("tiers", "the tiers and the xp settings (levels with their xp in `tiers__levels`)", ("tiers",), SNAP, REPLACE,
+    Table("tiers", "the tiers (levels with their xp in `tiers__levels`)", ("tiers",), SNAP, REPLACE,
           (), "`data.tiers`"),
+    Table("tiers_xp_settings", "the xp settings, one row: whether xp is on, and per action (`message`, `reply`, "
+          "`react`, `visit`) whether it earns, how much xp and the cooldown `time`", ("tiers",), SNAP, REPLACE,
+          (), "`data.xpSetting`, the same call as tiers"),
     Table("bulk_jobs", "the bulk update jobs the API ran (reverse ETL uploads) and their outcome", ("bulk_jobs",),
           SNAP, MERGE, ("jobId",)),
     Table("channels", "the community's chat channels (name, type, private)", ("channels",), SNAP, REPLACE, ("_id",)),

@@ -1,6 +1,6 @@
 """What one push run reports: counts, the upload's job (CSV targets) and outcome, the files written,
-warnings. For per-row targets `sent` counts the calls made, `skipped` the rows not sent or whose
-answer is still unknown."""
+warnings. For per-row targets `sent` counts the rows the server took or may have taken, `refused` the
+rows it refused for the key (never sent), `skipped` the rows not sent or whose answer is still unknown."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ class PushResult:
     given_up: int = 0
     would_send: int = 0
     sent: int = 0
+    refused: int = 0  # rows whose call the server refused for the key (never counted as sent)
     success: int = 0
     failed: int = 0
     skipped: int = 0
@@ -44,7 +45,8 @@ class PushResult:
         out = [head,
                f"  rows: total {self.total}, changed {self.changed}, retried {self.retried}, "
                f"invalid {self.invalid}, unchanged {self.unchanged}, given up {self.given_up}, "
-               f"{'would send' if self.dry_run else 'sent'} {self.would_send if self.dry_run else self.sent}"]
+               f"{'would send' if self.dry_run else 'sent'} {self.would_send if self.dry_run else self.sent}"
+               + (f", refused {self.refused}" if self.refused else "")]
         if not self.dry_run and self.push_id and self.sent:
             job = f", job {self.job_id}" if self.job_id else ""
             out.append(f"  push {self.push_id}{job}: success {self.success}, "

@@ -12,6 +12,9 @@ Then each answer is recorded (`record_outcomes`, in batches) while the push is s
              up to the definition's `retries`, then `given_up`;
 - `unsent`   it never reached the server (no connection, 429, not sent after a fatal error): sendable
              again, no attempt counted;
+- `refused`  the server refused the key, not the row (401/403, an HTTP 200 "Invalid token" or
+             "Insufficient permission"): nothing was taken, so it is never counted as sent; its key is
+             sendable again (`unsent`) with no attempt counted;
 - `unknown`  a message whose answer was lost and that Get Messages did not show: never sent again
              before a later run has looked for it once more (`settle_unknown`).
 """
@@ -27,14 +30,16 @@ from reverse_etl import ledger
 from reverse_etl.ledger import SCHEMA, _chunks, _take_open, now
 from warehouse.connection import Connection
 
-ROW_RESULT = {"success": "success", "failed": "failed", "unsent": "not_sent", "unknown": "unknown"}
+ROW_RESULT = {"success": "success", "failed": "failed", "unsent": "not_sent", "unknown": "unknown",
+              "refused": "refused"}
+LEDGER_STATUS = {"refused": "unsent"}  # a refused row's key: sendable again
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What one row's call came to (see the module docstring)."""
 
-    status: str  # success | failed | unsent | unknown
+    status: str  # success | failed | unsent | unknown | refused
     error: str | None = None
     note: str | None = None  # e.g. "confirmed through Get Messages"
     fatal: bool = False  # the key was refused (401/403, Invalid token, Insufficient permission): stop sending
@@ -71,7 +76,8 @@ def record_outcomes(con: Connection, push_id: str, outcomes: dict[int, Outcome],
                             [retries, o.error, ts, keys, open_])
             else:
                 con.execute(f"""UPDATE {SCHEMA}.push_ledger SET status = ?, last_error = ?, updated_at = ?
-                                WHERE push_key IN ? AND status IN ?""", [o.status, o.error, ts, keys, open_])
+                                WHERE push_key IN ? AND status IN ?""",
+                            [LEDGER_STATUS.get(o.status, o.status), o.error, ts, keys, open_])
             attempt = None
             if o.status == "failed":
                 row = con.fetchone(f"SELECT attempts FROM {SCHEMA}.push_ledger WHERE push_key = ?", [keys[-1]])
@@ -90,12 +96,17 @@ def counts(con: Connection, push_id: str) -> dict[str, int]:
     given = con.fetchone(f"SELECT count(*) FROM {SCHEMA}.push_ledger WHERE last_push_id = ? AND status = 'given_up'",
                          [push_id])
     return {"success": by.get("success", 0), "failed": by.get("failed", 0), "unsent": by.get("not_sent", 0),
-            "unknown": by.get("unknown", 0), "pending": by.get("pending", 0),
+            "unknown": by.get("unknown", 0), "pending": by.get("pending", 0), "refused": by.get("refused", 0),
             "given_up": int(given[0]) if given else 0}
 
 
+def sent(c: dict[str, int]) -> int:
+    """Rows the server took or may have taken: a refused or unsent row was never sent."""
+    return c["success"] + c["failed"] + c["unknown"] + c["pending"]
+
+
 def end_state(c: dict[str, int]) -> str:
-    if c["failed"] == c["unsent"] == c["unknown"] == c["pending"] == 0:
+    if c["failed"] == c["unsent"] == c["unknown"] == c["pending"] == c.get("refused", 0) == 0:
         return "completed"
     if c["success"] == 0:
         return "failed"
@@ -112,7 +123,8 @@ def finish_push(con: Connection, push_id: str, error: str | None = None,
             return None
         c = counts(con, push_id)
         ledger.update_push(con, push_id, state=state or end_state(c), finished_at=ts, success_rows=c["success"],
-                           failed_rows=c["failed"], skipped_rows=c["unsent"] + c["unknown"], error=error)
+                           failed_rows=c["failed"], skipped_rows=c["unsent"] + c["unknown"] + c["refused"],
+                           sent_rows=sent(c), error=error)
         con.execute(f"UPDATE {SCHEMA}.pushes SET given_up_rows = coalesce(given_up_rows, 0) + ? WHERE push_id = ?",
                     [c["given_up"], push_id])
         con.execute(f"DELETE FROM {SCHEMA}.push_claims WHERE push_id = ?", [push_id])

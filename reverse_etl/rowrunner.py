@@ -251,8 +251,8 @@ def _send_all(run: PushRun, plan: Plan, pacing: rowsend.Pacing) -> None:
             counts = rowledger.counts(con, push_id)
         state = ledger.port(con).fetchone(f"SELECT state FROM {ledger.SCHEMA}.pushes WHERE push_id = ?", [push_id])
     result.state = str(state[0]) if state else "unknown"
-    result.sent = len(plan.send) - counts["unsent"]
-    result.success, result.failed = counts["success"], counts["failed"]
+    result.sent = rowledger.sent(counts)  # a refused row is never counted as sent
+    result.success, result.failed, result.refused = counts["success"], counts["failed"], counts["refused"]
     result.skipped = counts["unsent"] + counts["unknown"]
     result.given_up += counts["given_up"]
     if fatal:

@@ -107,7 +107,7 @@ def send_row(client: Any, target: str, endpoint: str, values: dict[str, Any], st
         try:
             payload = write(client, endpoint, path_params=path_params, json=body)
         except KeyRefused as exc:
-            return Outcome("failed", str(exc), fatal=True)
+            return Outcome("refused", str(exc), fatal=True)
         except SendFailed as exc:
             problem = str(exc)
             continue  # nothing reached the server
@@ -123,7 +123,10 @@ def send_row(client: Any, target: str, endpoint: str, values: dict[str, Any], st
             return looked_up(find, str(exc), pacing)
         error = body_error(payload)
         if error is not None:
-            return Outcome("failed", f"{endpoint} answered HTTP 200 with status error: {error}", fatal=_refused(error))
+            text = f"{endpoint} answered HTTP 200 with status error: {error}"
+            if _refused(error):  # the key, not the row: nothing was taken, the row stays to send
+                return Outcome("refused", text, fatal=True)
+            return Outcome("failed", text)
         mismatch = _confirms(target, payload, values)
         if mismatch:
             return Outcome("failed", mismatch)

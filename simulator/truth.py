@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -122,6 +123,7 @@ DATASETS: dict[str, Callable[[World], Iterable[Row]]] = {
     "streaks": lambda w: [dict(r) for r in C.STREAKS],
     "streak_logs": lambda w: _chunks(w, streak_log_order(w), render.streak_logs),
     "tiers": lambda w: [dict(t) for t in C.TIERS],
+    "tiers_xp_settings": lambda w: [copy.deepcopy(C.XP_SETTING)],  # the tiers call's `xpSetting`, one row
     "bulk_jobs": lambda w: [render.job(j) for j in w.jobs],
     "channels": lambda w: render.channels(),
     "messages": lambda w: _chunks(w, np.arange(w.messages.n), render.messages),

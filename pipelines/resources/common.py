@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 
 import dlt
 
+from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
 from pipelines.declared import arrow_types, empty_once
 from pipelines.memo import Span
 from pipelines.registry import Endpoint
-from pipelines.shapes import iso, parse_day, timestamps, to_arrow
+from pipelines.shapes import iso, parse_day, parse_ts, timestamps, to_arrow
 from pipelines.tables import table
 
 T = TypeVar("T")
@@ -49,6 +50,29 @@ def window(inc: dlt.sources.incremental[Any]) -> tuple[str | None, str | None]:
     start_s = iso(start) if isinstance(start, datetime) else None
     end_s = iso(end) if isinstance(end, datetime) and end < FAR_FUTURE else None
     return start_s, end_s
+
+
+def window_count(ctx: RunContext, ep: Endpoint, dataset: str, start: str | None,
+                 end: str | None) -> Callable[[Any], None]:
+    """For `client.paginate(first=...)`: the walk's total is the server's count of the rows of the
+    half-open window [start, end) on the endpoint's cursor (pipelines/completeness.py)."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    column = NamingConvention().normalize_identifier(ep.name_for("cursor"))
+
+    def first(payload: Any) -> None:
+        total = announced(ep, payload)
+        if total is None:
+            return
+        parts, params = [], []
+        for bound, op in ((start, ">="), (end, "<")):
+            if bound is not None:
+                parts.append(f'"{column}" {op} ?')
+                params.append(parse_ts(bound))
+        ctx.tracker.counts.state(Count(dataset, f"{column} in [{start or 'start'}, {end or 'now'})", total,
+                                       " AND ".join(parts), tuple(params)))
+
+    return first
 
 
 def with_timestamps(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

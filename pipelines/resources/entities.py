@@ -3,18 +3,22 @@ categories and config, leaderboards, streaks, tiers, bulk jobs, redemption statu
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import dlt
 from dlt.extract.resource import DltResource
 
+from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_table
 from pipelines.errors import ContractError
 from pipelines.pagination import MISSING, dig
 from pipelines.resources.common import with_timestamps
 from pipelines.tables import table
+
+_lock = threading.Lock()
 
 
 def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
@@ -25,7 +29,14 @@ def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
     def entity_list() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         empty = True
-        for page in ctx.client.paginate(endpoint):
+        ep = ctx.settings.endpoint(endpoint)
+
+        def first(payload: Any) -> None:
+            total = announced(ep, payload)
+            if total is not None:  # the list's `meta.total` / `pagination.total`: the whole list
+                ctx.tracker.counts.state(Count(name, "all", total))
+
+        for page in ctx.client.paginate(endpoint, first=first):
             ctx.tracker.page(name, len(page))
             if page:
                 empty = False
@@ -36,17 +47,27 @@ def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
     return entity_list()
 
 
-def one_response_resource(ctx: RunContext, name: str) -> DltResource:
-    """One response's `data` (an object or a list) as the table's rows (its endpoint: pipelines/tables.py)."""
+def response_data(ctx: RunContext, endpoint: str) -> Any:
+    """The endpoint's `data`, requested once per run (tiers and tiers_xp_settings share one call)."""
+    with _lock:
+        if endpoint not in ctx.memo.responses:
+            ctx.memo.responses[endpoint] = ctx.client.request_json(endpoint)
+        return ctx.memo.responses[endpoint]
+
+
+def one_response_resource(ctx: RunContext, name: str, records: str | None = None) -> DltResource:
+    """One response's `data` (an object or a list) as the table's rows (its endpoint: pipelines/tables.py);
+    `records`: the field of the endpoint's registry entry naming the part to load (default its records)."""
     endpoint = table(name).endpoints[0]
 
     @dlt.resource(**table(name).hints())
     def one_response() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
-        records = ctx.settings.endpoint(endpoint).records
-        data = dig({"data": ctx.client.request_json(endpoint)}, records)
+        ep = ctx.settings.endpoint(endpoint)
+        path = ep.name_for(records) if records else ep.records
+        data = dig({"data": response_data(ctx, endpoint)}, path)
         if data is MISSING:  # a records path the answer does not have: the dataset is skipped, named
-            raise ContractError(endpoint, f"response lacks '{records}'", missing=records)
+            raise ContractError(endpoint, f"response lacks '{path}'", missing=path)
         rows = [data] if isinstance(data, dict) else [r for r in data or [] if isinstance(r, dict)]
         ctx.tracker.page(name, len(rows))
         yield drop_null_objects(name, with_timestamps(rows)) if rows else empty_table(name)

@@ -18,6 +18,7 @@ import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
+from pipelines.completeness import Count, number_at
 from pipelines.context import RunContext
 from pipelines.declared import arrow_types, empty_once, empty_table
 from pipelines.resources.baseline import baseline_usable, changed_users, live_users, unseen
@@ -28,6 +29,7 @@ from pipelines.resources.common import (
     incremental,
     lookback_seconds,
     window,
+    window_count,
 )
 from pipelines.shapes import days, dmy, iso, parse_day, parse_ts, to_arrow
 from pipelines.tables import table
@@ -44,7 +46,14 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
         day, batch = task
         body = {ep.name_for("identifier"): batch, ep.name_for("identifier_type"): "email", ep.name_for("date"): dmy(day)}
         rows: list[dict[str, Any]] = []
-        for page in ctx.client.paginate("activity_daily", json=body):
+
+        def first(payload: Any) -> None:  # `found`: the identifiers matched, one row each that day
+            found = number_at(payload, f"{getattr(ep.pagination, 'block', 'data.pagination')}.found")
+            if found is not None:
+                ctx.tracker.counts.add(Count("gamification_daily", f"day {day.isoformat()}", found, "date = ?",
+                                             (day,), reason="members daily history found that day have no row"))
+
+        for page in ctx.client.paginate("activity_daily", json=body, first=first):
             ctx.tracker.page("gamification_daily", len(page))
             rows.extend(page)
         return rows
@@ -91,7 +100,8 @@ def gamification_logs_resource(ctx: RunContext) -> DltResource:
         start, end = window(cursor)
         body = {k: v for k, v in ((ep.name_for("from"), start), (ep.name_for("to"), end)) if v is not None}
         empty = True
-        for page in ctx.client.paginate("activity_logs", json=body):
+        first = window_count(ctx, ep, "gamification_logs", start, end)
+        for page in ctx.client.paginate("activity_logs", json=body, first=first):
             ctx.tracker.page("gamification_logs", len(page))
             if page:
                 empty = False
@@ -132,7 +142,8 @@ def streak_logs_resource(ctx: RunContext) -> DltResource:
             start = window_start
         best = high
         empty = True
-        for page in ctx.client.paginate("streak_logs", json=body(start, end)):
+        first = window_count(ctx, ep, "streak_logs", iso(start) if start else None, iso(end) if end else None)
+        for page in ctx.client.paginate("streak_logs", json=body(start, end), first=first):
             ctx.tracker.page("streak_logs", len(page))
             stamps = [s for r in page if isinstance(s := parse_ts(r.get(cursor_f)), datetime)]
             if stamps and (best is None or max(stamps) > best):

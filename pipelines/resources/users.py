@@ -10,6 +10,7 @@ import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
+from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
 from pipelines.declared import drop_null_objects, empty_table
 from pipelines.prefetch import prefetched
@@ -83,7 +84,9 @@ def users_resource(ctx: RunContext) -> DltResource:
         resting = state.get("shards_off_until", "") > datetime.now(UTC).date().isoformat()
         sharded = ep.shards and ctx.settings.concurrency > 1 and not resting
         run = UsersPass(ctx.client, ep, body, bounds=state.get("shard_bounds")) if sharded else None
-        pages = run.pages() if run is not None else ctx.client.paginate("users_filter", json=body)
+        stated: list[int | None] = []
+        pages = run.pages() if run is not None else ctx.client.paginate(
+            "users_filter", json=body, first=lambda payload: stated.append(announced(ep, payload)))
         # deep enough that a slow first conversion (pyarrow's first arrays) or a slow dlt batch
         # does not stop the chains: 32 pages are ~6,400 members, a few MB
         depth = max(32, 4 * ctx.settings.concurrency) if ctx.settings.concurrency > 1 else 0
@@ -101,6 +104,10 @@ def users_resource(ctx: RunContext) -> DltResource:
                 held = []
         if held:
             yield convert(held)
+        total = run.total if run is not None else (stated[0] if stated else None)
+        if total is not None:
+            ctx.tracker.counts.state(Count("users", "live members", total, "is_deleted IS NOT TRUE",
+                                           reason="members the users filter counts are missing from its pages"))
         if run is not None:
             if not run.complete:  # never flag deletions from a pass that may have missed members
                 return

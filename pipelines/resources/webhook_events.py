@@ -17,11 +17,11 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import arrow_types
+from pipelines.declared import arrow_schema
 from pipelines.tables import table
 
 BATCH = 5000
-SCHEMA = pa.schema(list(arrow_types("webhook_events").items()))
+SCHEMA = arrow_schema("webhook_events")
 
 
 def landing_folder() -> Path:

@@ -211,6 +211,8 @@ def print_summary(result: SyncResult, *, rich_output: bool) -> None:
     lines = [(r.name, f"{r.rows:,}", str(r.pages), str(r.requests), f"{r.seconds:.2f}")
              for r in result.resources.values() if r.name not in left_out]
     _print_table(header, lines, result, rich_output=rich_output)
+    for line in result.bookkeeping.lines():  # shortfalls against the server's counts, API drift
+        print(line)
     print_left_out(result)
 
 

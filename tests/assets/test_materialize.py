@@ -95,6 +95,27 @@ def test_checks_fail_on_broken_data(loaded: Loaded, tmp_path: Path) -> None:
     assert all(untouched.values()), [k for k, v in untouched.items() if not v]
 
 
+def test_completeness_and_drift_checks_warn_on_what_the_sync_recorded(loaded: Loaded, tmp_path: Path) -> None:
+    """A shortfall the newest sync recorded for messages and a field the newest load saw retyped:
+    each raw asset's check says so (a warning), with the numbers; the other assets' pass."""
+    recorded = tmp_path / "recorded.duckdb"
+    shutil.copy(loaded.warehouse, recorded)
+    con = duckdb.connect(str(recorded))
+    newest = con.execute("SELECT max(load_id) FROM returning_raw._dlt_loads").fetchone()[0]
+    con.execute("INSERT INTO returning_raw._sync_completeness VALUES ('messages', 'channel c1', 3555, 3548, 7, "
+                "'out of reach', ?)", [newest + "9"])
+    con.execute("INSERT INTO returning_raw._schema_changes VALUES ('store_products', 'price', 'retyped', 'double', "
+                "'str in 1 value(s)', ?)", [newest])
+    con.close()
+    results = _run_checks(recorded, loaded)
+    assert results["returning_raw/messages:complete_against_server_counts"] is False
+    assert results["returning_raw/store_products:schema_unchanged"] is False
+    others = {k: v for k, v in results.items() if k.endswith((":complete_against_server_counts", ":schema_unchanged"))
+              and k not in ("returning_raw/messages:complete_against_server_counts",
+                            "returning_raw/store_products:schema_unchanged")}
+    assert others and all(others.values()), [k for k, v in others.items() if not v]
+
+
 def test_freshness_fails_when_never_loaded(loaded: Loaded, tmp_path: Path) -> None:
     from assets.checks import build_checks
 

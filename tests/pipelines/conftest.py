@@ -37,9 +37,10 @@ def warehouse(settings: Settings) -> Callable[[], Connection]:
 
 
 def counts(con: Connection) -> dict[str, int]:
+    """Rows per data table (dlt's and the sync's bookkeeping tables, named `_...`, left out)."""
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'returning_raw' "
-        "AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\'").fetchall()]
+        "AND table_name NOT LIKE '\\_%' ESCAPE '\\'").fetchall()]
     return {t: con.execute(f'SELECT count(*) FROM returning_raw."{t}"').fetchone()[0] for t in sorted(tables)}
 
 

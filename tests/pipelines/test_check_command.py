@@ -96,7 +96,7 @@ def test_check_table_names_fields_and_what_to_set(sim: SimAdmin, api_env: dict[s
                              '[sources.returning_ai] disabled = ["user_field_histories"]')
     at = lines.index(next(line for line in lines if line.startswith("store_categories ")))
     assert lines[at + 1] == "    fields: 11/11 expected seen; extra categoryPermission"
-    assert lines[-1] == "22 of 24 datasets available; unavailable: user_field_histories, tiers"
+    assert lines[-1] == "23 of 25 datasets available; unavailable: user_field_histories, tiers"
 
 
 def test_write_config_disables_what_is_unavailable_and_keeps_the_rest(sim: SimAdmin, api_env: dict[str, str],

@@ -237,11 +237,18 @@ def test_http_200_error_body_is_an_error_recorded_per_row(sim: SimAdmin, row_set
     assert hellos(sim) == []
     sent = [r for r in rows_of(row_settings, refused.push_id) if r[2] != "invalid"]
     assert len(sent) == 5
-    assert {r[2] for r in sent} <= {"failed", "not_sent"} and any(r[2] == "failed" for r in sent)
-    assert all("Insufficient permission" in r[3] for r in sent if r[2] == "failed")
+    assert {r[2] for r in sent} <= {"refused", "not_sent"} and any(r[2] == "refused" for r in sent)
+    assert all("Insufficient permission" in r[3] for r in sent if r[2] == "refused")
+    # a refused row is never counted as sent: in the result, its rows line, the ledger and the metadata
+    n_refused = sum(r[2] == "refused" for r in sent)
+    assert (refused.sent, refused.refused, refused.failed) == (0, n_refused, 0)
+    assert f"sent 0, refused {n_refused}" in refused.lines()[1]
+    with connect(row_settings.location, read_only=True) as con:
+        assert con.fetchone("SELECT sent_rows, skipped_rows FROM reverse_etl.pushes WHERE push_id = ?",
+                            [refused.push_id]) == (0, 5)
     monkeypatch.setenv("RETURNING_AI_API_KEY", FULL_KEY)
     fixed = run_push("hello", Settings.from_env(), pacing=FAST)
-    assert (fixed.state, fixed.success, fixed.retried) == ("completed", 5, sum(r[2] == "failed" for r in sent))
+    assert (fixed.state, fixed.success, fixed.sent, fixed.retried) == ("completed", 5, 5, 0)
     assert sorted(hellos(sim)) == expected_hellos(row_settings)
 
 
