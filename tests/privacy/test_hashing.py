@@ -38,11 +38,15 @@ def model_tables(location: WarehouseLocation) -> dict[str, tuple[list[str], list
         return out
 
 
-def build(monkeypatch: pytest.MonkeyPatch, path: Path) -> WarehouseLocation:
+def build(monkeypatch: pytest.MonkeyPatch, path: Path, pg_url: str | None = None) -> WarehouseLocation:
+    """A full sync and the models into `path` (DuckDB) or the Postgres database `pg_url`."""
     monkeypatch.setenv("RETURNING_WAREHOUSE", str(path))
+    if pg_url:
+        monkeypatch.setenv("RETURNING_DESTINATION", "postgres")
+        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", pg_url)
     assert main(["sync"]) == 0
     assert main(["models"]) == 0
-    return WarehouseLocation(destination="duckdb", path=path)
+    return WarehouseLocation.from_env()
 
 
 def test_policy_defaults_keep_everything(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,12 +84,16 @@ def test_bad_policy_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, env: dict
     assert message in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("server", [False, True], ids=["duckdb", "postgres"])
 def test_hashed_sync_models_and_pushes_equal_plain_ones(sim: SimAdmin, api_env: dict[str, str], tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    plain = model_tables(build(monkeypatch, tmp_path / "plain" / "returning.duckdb"))
+                                                        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+                                                        server: bool) -> None:
+    cluster = request.getfixturevalue("pg_cluster") if server else None
+    plain = model_tables(build(monkeypatch, tmp_path / "plain" / "returning.duckdb",
+                               cluster.create_database() if cluster else None))
     sim.reset()
     hashing_on(monkeypatch)
-    location = build(monkeypatch, tmp_path / "hashed" / "returning.duckdb")
+    location = build(monkeypatch, tmp_path / "hashed" / "returning.duckdb", cluster.create_database() if cluster else None)
     hashed = model_tables(location)
     assert sorted(hashed) == sorted(plain) and len(plain) >= 10
     for table, (columns, rows) in plain.items():
