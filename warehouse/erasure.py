@@ -172,6 +172,10 @@ def find_member(con: Connection, *, email: str | None, user_id: str | None,
     has_users = con.table_exists(RAW_SCHEMA, "users")
     if email:
         email = email.strip()
+        if con.table_exists(PRIVATE_SCHEMA, "member_keys"):  # the address as the API spells it (its hash)
+            row = con.fetchone(f"SELECT email FROM {PRIVATE_SCHEMA}.member_keys WHERE lower(email) = ? LIMIT 1",
+                               [email.lower()])
+            email = str(row[0]) if row and row[0] else email
         if has_users and user_id is None:
             candidates = [email.lower()] + ([digest(email)] if digest else [])
             row = con.fetchone(f"SELECT _id FROM {RAW_SCHEMA}.users WHERE lower(email) IN ? ORDER BY 1 LIMIT 1",

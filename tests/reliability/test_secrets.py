@@ -323,6 +323,7 @@ def test_canary_hmac_key_and_passwords_appear_nowhere(sim: SimAdmin, api_env: di
     sim.knobs(bulk_delay_ms=50)
     email = sim.truth_rows("users")[3]["email"]
     outputs = privacy_runs(env, email)
+    assert not [text for text in outputs if email in text], "a member's address in command output"
     for canary in canaries:
         assert not [i for i, text in enumerate(outputs) if canary in text], "canary in command output"
         if destination_name == "postgres":
