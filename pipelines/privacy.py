@@ -223,6 +223,7 @@ class Privacy:
         self._erased = None if erased is None else frozenset(erased)
         self._lock = threading.Lock()
         self.keys: dict[str, tuple[str, str | None]] = {}  # email hash -> (email, user id), this run
+        self.by_id: dict[str, str] = {}  # user id -> email, when email is dropped (this run, in memory)
         self._committing = False
 
     @property
@@ -289,6 +290,15 @@ class Privacy:
         if value is None or (isinstance(value, str) and HEX64.fullmatch(value)):
             return value  # already a hash (a tombstone re-emitted from the warehouse)
         return self.policy.digest(value)
+
+    def _remember_ids(self, table: str, column: str, values: list[Any], ids: list[Any] | None) -> None:
+        """users.email dropped: the fan-outs still need each member's address, by id (this run only)."""
+        if table != "users" or normal(column) != "email" or ids is None:
+            return
+        with self._lock:
+            for value, user_id in zip(values, ids, strict=True):
+                if value is not None and user_id is not None:
+                    self.by_id[str(user_id)] = str(value)
 
     def _remember(self, table: str, column: str, values: list[Any], hashes: list[Any], ids: list[Any] | None) -> None:
         if table != "users" or normal(column) != "email":
@@ -365,6 +375,7 @@ class Privacy:
             if action == DROP:
                 new = pa.nulls(data.num_rows, pa.string())
                 hashes = ["" for _ in values]
+                self._remember_ids(table, column, values, ids)
             else:
                 hashes = [self._hash(v) for v in values]
                 new = pa.array(hashes, pa.string())
@@ -394,13 +405,16 @@ class Privacy:
         pipe.replace_gen(step)
 
     def reveal(self, page: Any) -> Any:
-        """A users page with its hashed emails back as addresses (only those this run hashed)."""
+        """A users page with its hashed (or dropped) emails back as addresses, as this run read them."""
         if not isinstance(page, pa.Table) or USERS_CHILDREN_EMAIL not in page.column_names:
             return page
         with self._lock:
-            known = dict(self.keys)
+            known, by_id = dict(self.keys), dict(self.by_id)
         values = page.column(USERS_CHILDREN_EMAIL).to_pylist()
-        real = [known[v][0] if v in known else v for v in values]
+        if by_id and "_id" in page.column_names:
+            real = [by_id.get(str(i), v) for i, v in zip(page.column("_id").to_pylist(), values, strict=True)]
+        else:
+            real = [known[v][0] if v in known else v for v in values]
         return page.set_column(page.column_names.index(USERS_CHILDREN_EMAIL),
                                pa.field(USERS_CHILDREN_EMAIL, pa.string()), pa.array(real, pa.string()))
 
