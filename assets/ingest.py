@@ -169,6 +169,10 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
         kept = bookkeep(settings, connection, pipeline, tracker, trace.last_load_info if trace else None)
         for line in kept.lines():
             (context.log.warning if line.startswith(("incomplete", "schema change")) else context.log.info)(line)
+    from pipelines.forget import erase_deleted  # privacy.erase_deleted_after_days, after the lock is released
+
+    if erased := erase_deleted(settings):
+        context.log.info(f"privacy: forgot {len(erased)} members the platform deleted long enough ago")
 
 
 class IngestAssets(NamedTuple):
