@@ -144,16 +144,20 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     )
 
     check_pool(context, warehouse)
+    tables = list(tables)
     settings = returning.settings(warehouse)
     context.log.info(f"warehouse: {settings.location.describe()}")
     start, end = _window(context) if window else (None, None)
     if start is not None:
         context.log.info(f"loading window [{start:%Y-%m-%d}, {end:%Y-%m-%d})")
+    from pipelines.client import ReturningClient
     from pipelines.context import Tracker
+    from pipelines.overrides import stalled_cursors
 
     tracker = Tracker()  # what waits for the load to commit (landed webhook segments to remove)
+    client = ReturningClient(settings)  # its counts tell a cursor no record carried
     source = make_source(settings, tables, start_date=start, end_date=end, backfill=start is not None,
-                         tracker=tracker)  # the run's one source
+                         tracker=tracker, client=client)  # the run's one source
     # the command-line sync's lock: both load through dlt's one working directory beside the warehouse;
     # DuckDB's file is held for the whole load, so a reader (`returning-sync sql`) cannot break it halfway;
     # a server's login is checked once before any API call
@@ -169,6 +173,9 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
         kept = bookkeep(settings, connection, pipeline, tracker, trace.last_load_info if trace else None)
         for line in kept.lines():
             (context.log.warning if line.startswith(("incomplete", "schema change")) else context.log.info)(line)
+    for stall in stalled_cursors(settings.registry, tables, client.stats.cursor_counts()):
+        context.log.warning(str(stall))
+    client.close()
     from pipelines.forget import erase_deleted  # privacy.erase_deleted_after_days, after the lock is released
 
     if erased := erase_deleted(settings):

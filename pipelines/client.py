@@ -45,6 +45,7 @@ class EndpointStats:
     pages: int = 0
     records: int = 0
     retries: int = 0
+    uncursored: int = 0  # records without the endpoint's cursor field (a cursor that cannot advance)
 
 
 @dataclass
@@ -62,6 +63,17 @@ class ClientStats:
     @property
     def requests(self) -> int:
         return sum(s.requests for s in self.by_endpoint.values())
+
+    def cursor_counts(self) -> dict[str, tuple[int, int]]:
+        """Per endpoint: (records read, records without the cursor field), for `overrides.stalled_cursors`."""
+        with self.lock:
+            return {name: (s.records, s.uncursored) for name, s in self.by_endpoint.items()}
+
+
+def _uncursored(ep: Endpoint, records: list[dict[str, Any]]) -> int:
+    """How many of `records` lack the endpoint's cursor field (0 for an endpoint without one)."""
+    cursor = ep.fields.get("cursor")
+    return sum(1 for r in records if r.get(cursor) is None) if cursor else 0
 
 
 def server_message(resp: httpx.Response) -> str:
@@ -151,14 +163,14 @@ class ReturningClient:
         page = read_page(ep, payload, 1)
         if first is not None:
             first(payload)
-        self.stats.bump(ep.name, pages=1, records=len(page.records))
+        self.stats.bump(ep.name, pages=1, records=len(page.records), uncursored=_uncursored(ep, page.records))
         yield page.records
         if page.remaining and not sequential:
             def fetch(task: tuple[int, dict[str, Any]]) -> list[dict[str, Any]]:
                 number, extra = task
                 body = self._read(ep, path_params, *_place(ep, params, json, {**base, **extra}))
                 got = read_page(ep, body, number)
-                self.stats.bump(ep.name, pages=1, records=len(got.records))
+                self.stats.bump(ep.name, pages=1, records=len(got.records), uncursored=_uncursored(ep, got.records))
                 return got.records
             yield from self.map_ordered(fetch, list(enumerate(page.remaining, start=2)))
             return
@@ -167,7 +179,7 @@ class ReturningClient:
             for number, extra in enumerate(page.remaining, start=2):
                 body = self._read(ep, path_params, *_place(ep, params, json, {**base, **extra}))
                 got = read_page(ep, body, number)
-                self.stats.bump(ep.name, pages=1, records=len(got.records))
+                self.stats.bump(ep.name, pages=1, records=len(got.records), uncursored=_uncursored(ep, got.records))
                 yield got.records
                 if got.done and not got.records:
                     return
@@ -183,7 +195,7 @@ class ReturningClient:
             number += 1
             payload = self._read(ep, path_params, *_place(ep, params, json, {**base, **page.next_request}))
             page = read_page(ep, payload, number)
-            self.stats.bump(ep.name, pages=1, records=len(page.records))
+            self.stats.bump(ep.name, pages=1, records=len(page.records), uncursored=_uncursored(ep, page.records))
             yield page.records
 
     def count(

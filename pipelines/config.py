@@ -123,7 +123,12 @@ class Settings:
             object.__setattr__(self, "disabled", check_disabled(self.disabled))
         except ValueError as exc:
             raise ConfigError(f"disabled: {exc}{self._from('disabled')}") from None
-        self.registry  # noqa: B018 - validate overrides now: one ConfigError naming the endpoint and option
+        try:  # validate overrides now: one ConfigError naming the endpoint, the option and where it was set
+            self.registry  # noqa: B018
+        except ConfigError as exc:  # (passed in code: nothing to point at)
+            told = "" if self.origins.get("registry_overrides", "").endswith("as an argument") else \
+                self._from("registry_overrides")
+            raise ConfigError(f"{exc}{told}") from None
 
     def _name(self, setting: str) -> str:
         """The name the setting was given under (`RETURNING_AI_COMMUNITY_ID`), else its own."""
@@ -175,7 +180,7 @@ class Settings:
             found = lookup.first(*names, secret=name == "api_key")
             if found is not None:
                 values[name] = PARSERS.get(name, _text)(found)
-                origins[name] = found.origin
+                origins[name] = _origin(found)
         location = WarehouseLocation.resolve(lookup)
         values["warehouse"], values["destination"] = location.path, location.destination
         return cls(**{"api_key": "", **values}, origins=origins, key_required=key_required)
@@ -207,6 +212,14 @@ def load_overrides(spec: str, origin: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{origin} must hold a table of endpoint names")
     return data
+
+
+def _origin(found: Found) -> str:
+    """Where a setting came from, for messages: the file an overrides spec names, and where it was named."""
+    spec = found.value.strip() if isinstance(found.value, str) else ""
+    if found.name.lower().endswith("registry_overrides") and spec and not spec.startswith("{"):
+        return f"{Path(spec).resolve()}, named by {found.origin}"
+    return found.origin
 
 
 def _text(found: Found) -> str:

@@ -141,13 +141,14 @@ class RunContext:
             except (PermissionDenied, ApiError) as exc:  # a key without getUserStats, no such endpoint
                 log.warning("the server's day is unknown (%s); using today's UTC date", exc)
                 data = None
+            data = ep.arrived([data])[0] if isinstance(data, dict) else None
             found = parse_day((data.get("range") or {}).get("end_date")) if isinstance(data, dict) else None
         self._today = found or datetime.now(UTC).date()
         return self._today
 
     def _any_email(self) -> str | None:
         ep = self.settings.endpoint("users_filter")
-        pages = self.client.paginate("users_filter", json={ep.name_for("fields"): [ep.name_for("email")]})
+        pages = self.client.paginate("users_filter", json={ep.name_for("fields"): [ep.served(ep.name_for("email"))]})
         try:
             for page in pages:
                 for user in page:

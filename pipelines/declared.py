@@ -30,8 +30,12 @@ if TYPE_CHECKING:
 TEXT, BIGINT, DOUBLE, BOOL, TSTZ, DAY = "text", "bigint", "double", "bool", "timestamp", "date"
 
 DECLARED: dict[str, dict[str, str]] = {
+    # every platform field the sync requests ([assumed] ones too: models and pushes read them, so the
+    # column exists, null, when the API does not send one)
     "users": {"_id": TEXT, "email": TEXT, "first_name": TEXT, "last_name": TEXT, "join_date": TEXT, "xp": BIGINT, "coins": BIGINT,
-              "is_deleted": BOOL, "deleted_at": TSTZ},
+              "username": TEXT, "display_name": TEXT, "last_login": TSTZ, "tier": TEXT, "level": BIGINT,
+              "premium_currency": BIGINT, "language": TEXT, "login_streak": BIGINT, "total_messages": BIGINT,
+              "total_reactions": BIGINT, "visit_count": BIGINT, "is_deleted": BOOL, "deleted_at": TSTZ},
     "user_fields": {"_id": TEXT, "field": TEXT, "name": TEXT, "type": TEXT, "description": TEXT, "required": BOOL,
                     "defaultValue": TEXT, "communityId": TEXT, "createdAt": TSTZ, "updatedAt": TSTZ},
     "user_field_histories": {"_id": TEXT, "communityId": TEXT, "userId": TEXT, "fieldId": TEXT, "field": TEXT,
@@ -44,6 +48,7 @@ DECLARED: dict[str, dict[str, str]] = {
                          "xpEarned": BIGINT, "coinsEarned": BIGINT, "coinsSpent": BIGINT, "redemptions": BIGINT, "retention7d": DOUBLE},
     "redemption_orders": {"_id": TEXT, "transactionId": TEXT, "userId": TEXT, "email": TEXT, "productId": TEXT,
                           "productName": TEXT, "quantity": BIGINT, "price": DOUBLE, "currency": TEXT, "statusId": TEXT,
+                          "status___id": TEXT, "status__name": TEXT, "status__category": TEXT, "status__color": TEXT,
                           "createdAt": TSTZ, "updatedAt": TSTZ},
     "redemption_statuses": {"_id": TEXT, "name": TEXT, "category": TEXT, "color": TEXT},
     "redemption_status_history": {"_id": TEXT, "transactionId": TEXT, "statusId": TEXT, "statusName": TEXT, "category": TEXT,
@@ -108,6 +113,12 @@ MEMBER_ID: dict[str, str] = {
     "purchase_histories": "userID", "streak_logs": "user_id", "messages": "user__user_id",
     "minigame_logs": "user_id", "user_game_stats": "user_id", "webhook_events": "member_id",
 }
+# lists models read as child tables, by parent and field: created empty when no record has the field
+# (`tiers.levels` is [assumed]; dim_users joins `tiers__levels`)
+CHILD_TABLES: dict[str, dict[str, dict[str, str]]] = {
+    "tiers": {"levels": {"level": BIGINT, "xp": BIGINT}},
+}
+_CHILD_KEYS = {"_dlt_parent_id": TEXT, "_dlt_list_idx": BIGINT, "_dlt_id": TEXT, "_dlt_root_id": TEXT}
 
 # nested objects the contract lets be null: dropped while null, flattened by dlt when present
 NULLABLE_OBJECTS: dict[str, tuple[str, ...]] = {
@@ -149,6 +160,20 @@ def empty_table(resource: str) -> Any:
     if resource in ARROW_TABLES:
         return arrow_schema(resource).empty_table()
     return dlt.mark.with_hints(dlt.mark.materialize_table_schema(), dlt.mark.make_hints(columns=column_hints(resource)))
+
+
+def empty_children(resource: str, rows: list[dict[str, Any]], held: set[str]) -> list[Any]:
+    """The declared child tables (`CHILD_TABLES`) no row of `rows` brings and the warehouse does not
+    hold yet (`held`: its table names), created empty with their columns and dlt's parent keys."""
+    out = []
+    for name, columns in CHILD_TABLES.get(resource, {}).items():
+        child = f"{resource}__{name}"
+        if child in held or any(isinstance(r.get(name), list) and r[name] for r in rows):
+            continue
+        hints = {c: {"name": c, "data_type": k} for c, k in {**columns, **_CHILD_KEYS}.items()}
+        out.append(dlt.mark.with_hints(dlt.mark.materialize_table_schema(),
+                                       dlt.mark.make_hints(table_name=child, columns=hints)))  # type: ignore[arg-type]
+    return out
 
 
 def drop_null_objects(resource: str, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -249,10 +249,26 @@ def first_request(endpoint: Endpoint, page_size: int | None = None) -> dict[str,
 def records_of(endpoint: Endpoint, payload: Any, page: int | None = None) -> list[dict[str, Any]]:
     records = dig(payload, endpoint.records)
     if records is MISSING:
-        raise ContractError(endpoint.name, f"response lacks '{endpoint.records}'", page, missing=endpoint.records)
+        raise ContractError(endpoint.name, f"response lacks '{endpoint.records}' (its records path)", page,
+                            missing=endpoint.records)
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise ContractError(endpoint.name, f"'{endpoint.records}' is not a list of records", page)
-    return records
+        raise ContractError(endpoint.name, f"'{endpoint.records}' (its records path) is not a list of records", page)
+    return endpoint.arrived(records) if endpoint.record_names else records
+
+
+def rows_of(endpoint: Endpoint, data: Any, path: str | None = None) -> list[dict[str, Any]]:
+    """The rows of a one-response endpoint (`data`: the envelope's `data`): the object or the list of
+    objects at its records path (or at `path`; null: none), renamed as `records_of` renames them."""
+    path = path or endpoint.records
+    found = dig({"data": data}, path)
+    if found is MISSING:
+        raise ContractError(endpoint.name, f"response lacks '{path}' (its records path)", missing=path)
+    if found is None:
+        return []
+    rows = [found] if isinstance(found, dict) else found
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ContractError(endpoint.name, f"'{path}' (its records path) is not a record or a list of records")
+    return endpoint.arrived(rows) if endpoint.record_names and path == endpoint.records else rows
 
 
 def read_page(endpoint: Endpoint, payload: Any, number: int) -> Page:

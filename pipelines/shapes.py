@@ -164,8 +164,8 @@ def _column(raw: list[Any], kind: pa.DataType) -> pa.Array:
 def to_arrow(
     rows: Iterable[Mapping[str, Any]], types: Mapping[str, pa.DataType] | None = None, keys: Iterable[str] = (),
 ) -> pa.Table:
-    """Rows as an Arrow table: declared columns take their declared type, others are inferred
-    (nested values become JSON text). Columns appear in first-seen order; `keys` (primary key
+    """Rows as an Arrow table: declared columns take their declared type (null when no row has
+    them), others are inferred (nested values become JSON text). Columns appear in first-seen order; `keys` (primary key
     columns) are declared not nullable, as dlt declares them."""
     rows = list(rows)
     types = types or {}
@@ -197,6 +197,10 @@ def to_arrow(
                 retyped[name] = [DECLARED_NAMES[kind], type(odd[0]).__name__, len(odd)]
         arrays.append(arr)
         fields_.append(pa.field(name, kind, nullable=not (name in required and arr.null_count == 0)))
+    for name, kind in types.items():  # a declared field no row carries: its column, null
+        if name not in names:
+            arrays.append(pa.nulls(len(rows), kind))
+            fields_.append(pa.field(name, kind))
         if variant is not None:
             arrays.append(variant)
             fields_.append(pa.field(f"{name}{VARIANT_TEXT}", STR))

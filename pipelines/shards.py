@@ -95,6 +95,7 @@ class UsersPass:
         self.fell_back = False  # the filter was not applied: read as one unfiltered chain
         self.notes: list[str] = []
         self.requests = 0
+        self.passed_on = False  # a page was passed on (a failure after it cannot start the pass over)
 
     # -- public ------------------------------------------------------------------------------
     @property
@@ -236,6 +237,7 @@ class UsersPass:
                     fresh.append(r)
             records = fresh
         if records:
+            self.passed_on = True
             yield records
 
     # -- after the chains --------------------------------------------------------------------
@@ -323,7 +325,7 @@ class UsersPass:
             if rng.lte is not None:
                 bounds[self.lte_key] = rng.lte.strftime(self.date_format)
             if bounds:
-                body[self.filter_key] = {**(body.get(self.filter_key) or {}), self.field: bounds}
+                body[self.filter_key] = {**(body.get(self.filter_key) or {}), self.ep.served(self.field): bounds}
             if rng.cursor and not count:
                 body.update(rng.cursor)
         return body

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import signal
 import time
@@ -35,6 +36,7 @@ from pipelines.config import Settings
 from pipelines.context import ProgressCallback, Tracker
 from pipelines.errors import ConfigError, ReturningError, SyncBusy
 from pipelines.forget import erase_deleted
+from pipelines.overrides import CursorNeverAdvances, stalled_cursors
 from pipelines.skips import Skip, plan, refused_key
 from pipelines.source import returning_ai
 from pipelines.tables import ARROW_TABLES, PARENTS, RESOURCES, table
@@ -42,6 +44,7 @@ from warehouse.connection import dlt_destination, hold_for_load
 from warehouse.location import RAW_SCHEMA
 
 __all__ = ["KILL_ENV", "ResourceResult", "SyncResult", "make_pipeline", "make_source", "run_sync"]
+log = logging.getLogger("pipelines.sync")
 PIPELINE_NAME = "returning_ai"
 # destination -> dlt loader file format (None: dlt's default); chosen by measurement in bench/
 LOADER_FILE_FORMATS: dict[str, Any] = {}  # dlt's default for the rest: insert_values on Postgres
@@ -69,6 +72,9 @@ class SyncResult:
     seconds: float = 0.0
     load_ids: list[str] = field(default_factory=list)
     tables: dict[str, int] = field(default_factory=dict)  # rows per loaded table (child tables too)
+    notes: list[str] = field(default_factory=list)  # what a user should act on (printed with the summary)
+    # incremental datasets whose cursor field no record had (pipelines/overrides.py)
+    stalled: list[CursorNeverAdvances] = field(default_factory=list)
     refreshed: list[str] = field(default_factory=list)  # full refresh: the resources whose cursors were reset
     skipped: list[Skip] = field(default_factory=list)  # selected datasets left out, and why (exit 5)
     disabled: list[str] = field(default_factory=list)  # selected datasets the settings turn off (not read)
@@ -295,6 +301,10 @@ def run_sync(
             result.resources[name] = ResourceResult(
                 name=name, rows=result.tables.get(name, 0), pages=p.pages if p else 0,
                 requests=sum(e.requests for e in eps if e), seconds=round(p.seconds, 3) if p else 0.0)
+        result.stalled = stalled_cursors(settings.registry, names, client.stats.cursor_counts())
+        for stall in result.stalled:
+            log.warning("%s", stall)
+            result.notes.append(f"warning: {stall.problem}")
     # privacy.erase_deleted_after_days: members the platform deleted long enough ago are forgotten
     result.erased = len(erase_deleted(settings))
     result.disabled = [n for n in names if n in settings.disabled]

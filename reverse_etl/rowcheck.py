@@ -75,7 +75,8 @@ def _in_chunks(con: Connection, sql: str, values: Sequence[Any]) -> list[tuple[A
 
 
 def check_rows(definition: Definition, rows: Sequence[Mapping[str, Any]], con: Connection,
-               statuses: Callable[[], list[dict[str, Any]]], max_chars: int = MAX_MESSAGE_CHARS) -> list[CheckedRow]:
+               statuses: Callable[[], list[dict[str, Any]] | None],
+               max_chars: int = MAX_MESSAGE_CHARS) -> list[CheckedRow]:
     """Every row valid (with its push key in `extra["key"]`) or with the reason it is not."""
     if definition.target == "message":
         return _messages(definition, rows, con, max_chars)
@@ -94,12 +95,15 @@ def _messages(definition: Definition, rows: Sequence[Mapping[str, Any]], con: Co
                              f"{RAW_SCHEMA}.{table}, which is not loaded: run `returning-sync sync` first")
     channels = {str(i): str(t or "") for i, t in con.fetchall(f'SELECT _id, "type" FROM {RAW_SCHEMA}.channels')}
     senders = [_text(r.get("sender")) for r in rows]
-    deleted = "coalesce(is_deleted, FALSE)" if any(
-        c == "is_deleted" for c, _ in con.columns(RAW_SCHEMA, "users")) else "FALSE"
+    held = {c for c, _ in con.columns(RAW_SCHEMA, "users")}
+    deleted = "coalesce(is_deleted, FALSE)" if "is_deleted" in held else "FALSE"
+    # `username` is [assumed]: a users table without it matches senders by email alone
+    by_name = "username" in held
     members: dict[str, tuple[str, bool]] = {}  # email lowered or username -> (email, live)
     for email, username, gone in _in_chunks(
-            con, f"SELECT email, username, {deleted} FROM {RAW_SCHEMA}.users WHERE lower(email) IN ? OR username IN ?",
-            [s.strip().lower() if i == 0 else s.strip() for s in senders if s for i in (0, 1)]):
+            con, f"SELECT email, {'username' if by_name else 'NULL'}, {deleted} FROM {RAW_SCHEMA}.users "
+                 f"WHERE lower(email) IN ?{' OR username IN ?' if by_name else ''}",
+            [s.strip().lower() if i == 0 else s.strip() for s in senders if s for i in ((0, 1) if by_name else (0,))]):
         for name in (str(email or "").lower(), str(username or "")):
             if name and (name not in members or not gone):
                 members[name] = (str(email or ""), not gone)
@@ -148,8 +152,15 @@ def _messages(definition: Definition, rows: Sequence[Mapping[str, Any]], con: Co
 # -- redemption_status ------------------------------------------------------------------------------
 
 def _statuses(definition: Definition, rows: Sequence[Mapping[str, Any]], con: Connection,
-              statuses: Callable[[], list[dict[str, Any]]]) -> list[CheckedRow]:
-    known = {str(s.get("_id")): str(s.get("name") or "") for s in statuses()}
+              statuses: Callable[[], list[dict[str, Any]] | None]) -> list[CheckedRow]:
+    known: list[set[str] | None] = []  # read once, when a row needs it; [None]: no list, the server checks
+
+    def unknown(status: str) -> bool:
+        if not known:
+            listed = statuses()
+            known.append(None if listed is None else {str(s.get("_id")) for s in listed})
+        return known[0] is not None and status not in known[0]
+
     ids = [_text(r.get("transaction_id")) for r in rows]
     orders: set[str] | None = None
     if con.table_exists(RAW_SCHEMA, "redemption_orders"):
@@ -171,7 +182,7 @@ def _statuses(definition: Definition, rows: Sequence[Mapping[str, Any]], con: Co
                 reason = f"{seen[tid.strip()]} rows for order {tid!r}"
             elif not status:
                 reason = "no status_id"
-            elif status not in known:
+            elif unknown(status):
                 reason = f"status {status!r} is not one of the community's redemption statuses"
         subject = (tid or "").strip()
         extra = {"key": row_key(definition.name, subject)} if reason is None else {}

@@ -153,13 +153,21 @@ def run_row_push(run: PushRun, pacing: rowsend.Pacing | None = None) -> PushResu
     return result
 
 
-def _statuses(con: Connection, client: Any) -> list[dict[str, Any]]:
-    """The community's redemption statuses: the warehouse's copy when loaded, else the API's (7.10)."""
+def _statuses(con: Connection, client: Any) -> list[dict[str, Any]] | None:
+    """The community's redemption statuses: the warehouse's copy when loaded, else the API's (7.10);
+    None when the API does not serve the list (its path is [assumed]): the server checks the status."""
+    from pipelines.errors import ApiError
+
     if con.table_exists(RAW_SCHEMA, "redemption_statuses"):
         rows = con.dicts(f"SELECT _id, name FROM {RAW_SCHEMA}.redemption_statuses")
         if rows:
             return rows
-    return list(client.request_json("redemption_statuses") or [])
+    try:
+        return list(client.request_json("redemption_statuses") or [])
+    except ApiError as exc:
+        if exc.status in (404, 405):
+            return None
+        raise
 
 
 def _max_chars(settings: Any) -> int:

@@ -283,6 +283,12 @@ class Cursor:
 
 # -- opening --------------------------------------------------------------------------------------
 
+# `replace` tables (tiers, statuses, field definitions, channels) load into the staging dataset and
+# are swapped in by one transaction: a load killed midway leaves the old rows, never a half-replaced
+# table (dlt's default, truncate-and-insert, empties the table as the load starts)
+ATOMIC_REPLACE = "insert-from-staging"
+
+
 def dlt_destination(location: WarehouseLocation, connection: Any = None) -> Any:
     """The dlt destination for `location` (DuckDB: the file, or the connection the sync holds)."""
     import dlt
@@ -290,8 +296,11 @@ def dlt_destination(location: WarehouseLocation, connection: Any = None) -> Any:
     from dlt.common.destination.exceptions import UnknownDestinationModule
 
     if location.destination == "duckdb":
-        return dlt.destinations.duckdb(connection if connection is not None else str(location.file))
+        return dlt.destinations.duckdb(connection if connection is not None else str(location.file),
+                                       replace_strategy=ATOMIC_REPLACE)
     try:
+        if location.destination == "postgres":
+            return Destination.from_reference(location.destination, replace_strategy=ATOMIC_REPLACE)
         return Destination.from_reference(location.destination)
     except UnknownDestinationModule:
         raise ConfigError(

@@ -12,7 +12,7 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import empty_once, empty_table
+from pipelines.declared import column_hints, empty_once, empty_table
 from pipelines.resources.baseline import baseline_usable, changed_users, live_users, unseen
 from pipelines.resources.common import day_span, fan_out
 from pipelines.shapes import iso, parse_day, parse_ts
@@ -27,9 +27,13 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         email, span = task
         data = ctx.client.request_json("activity_stats", json={
             ep.name_for("identifier"): email, ep.name_for("identifier_type"): "email", ep.name_for("days"): span})
-        user_id = data.get("user_id") if isinstance(data, dict) else None
-        rows = [{"user_id": user_id, **d} for d in (data.get("daily_stats") or [] if isinstance(data, dict) else [])
-                if isinstance(d, dict)]
+        if not isinstance(data, dict):
+            ctx.tracker.page("activity_stats", 0)
+            return []
+        data = ep.arrived([data])[0]
+        user_id = data.get("user_id")
+        days = [d for d in data.get("daily_stats") or [] if isinstance(d, dict)]
+        rows = [{"user_id": user_id, **d} for d in (ep.arrived(days) if ep.record_names else days)]
         ctx.tracker.page("activity_stats", len(rows))  # counted as produced: the progress lines show them
         return rows
 
@@ -91,8 +95,7 @@ def loyalty_overview_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("loyalty_overview")
     max_days = ep.max_days
 
-    @dlt.resource(**table("loyalty_overview").hints(),
-                  columns={"date": {"data_type": "date"}})
+    @dlt.resource(**table("loyalty_overview").hints(), columns=column_hints("loyalty_overview"))
     def loyalty_overview() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("loyalty_overview")
         first, last, _, _ = day_span(ctx, "loyalty_overview", ctx.settings.lookback_days)

@@ -10,7 +10,7 @@ import dlt
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
-from pipelines.declared import drop_null_objects, empty_once, empty_table
+from pipelines.declared import column_hints, drop_null_objects, empty_once, empty_table
 from pipelines.resources.common import incremental, window, with_timestamps
 from pipelines.shapes import parse_ts
 from pipelines.tables import table
@@ -19,7 +19,7 @@ from pipelines.tables import table
 def redemption_orders_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("redemption_transactions")
 
-    @dlt.resource(**table("redemption_orders").hints())
+    @dlt.resource(**table("redemption_orders").hints(), columns=column_hints("redemption_orders"))
     def redemption_orders(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
@@ -51,7 +51,8 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
         ctx.tracker.page("redemption_status_history", len(data or []))
         return with_timestamps(r for r in data or [] if isinstance(r, dict))
 
-    @dlt.transformer(data_from=orders, **table("redemption_status_history").hints())
+    @dlt.transformer(data_from=orders, **table("redemption_status_history").hints(),
+                     columns=column_hints("redemption_status_history"))
     def redemption_status_history(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("redemption_status_history")
         prev_high = parse_ts(ctx.memo.orders_prev_high)
@@ -80,7 +81,7 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("purchase_histories")
     cursor_f = ep.name_for("cursor")
 
-    @dlt.resource(**table("purchase_histories").hints())
+    @dlt.resource(**table("purchase_histories").hints(), columns=column_hints("purchase_histories"))
     def purchase_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:

@@ -12,9 +12,8 @@ from dlt.extract.resource import DltResource
 
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
-from pipelines.declared import drop_null_objects, empty_table
-from pipelines.errors import ContractError
-from pipelines.pagination import MISSING, dig
+from pipelines.declared import CHILD_TABLES, column_hints, drop_null_objects, empty_children, empty_table
+from pipelines.pagination import rows_of
 from pipelines.resources.common import with_timestamps
 from pipelines.tables import table
 
@@ -25,7 +24,7 @@ def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
     """A small entity list read whole each run and merged on its key (its endpoint: pipelines/tables.py)."""
     endpoint = table(name).endpoints[0]
 
-    @dlt.resource(**table(name).hints())
+    @dlt.resource(**table(name).hints(), columns=column_hints(name))
     def entity_list() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         empty = True
@@ -60,16 +59,14 @@ def one_response_resource(ctx: RunContext, name: str, records: str | None = None
     `records`: the field of the endpoint's registry entry naming the part to load (default its records)."""
     endpoint = table(name).endpoints[0]
 
-    @dlt.resource(**table(name).hints())
+    @dlt.resource(**table(name).hints(), columns=column_hints(name))
     def one_response() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         ep = ctx.settings.endpoint(endpoint)
-        path = ep.name_for(records) if records else ep.records
-        data = dig({"data": response_data(ctx, endpoint)}, path)
-        if data is MISSING:  # a records path the answer does not have: the dataset is skipped, named
-            raise ContractError(endpoint, f"response lacks '{path}'", missing=path)
-        rows = [data] if isinstance(data, dict) else [r for r in data or [] if isinstance(r, dict)]
+        rows = rows_of(ep, response_data(ctx, endpoint), ep.name_for(records) if records else None)
         ctx.tracker.page(name, len(rows))
         yield drop_null_objects(name, with_timestamps(rows)) if rows else empty_table(name)
+        held = {f"{name}__{child}" for child in CHILD_TABLES.get(name, {}) if ctx.columns(f"{name}__{child}")}
+        yield from empty_children(name, rows, held)
 
     return one_response()

@@ -45,8 +45,7 @@ from dlt.extract.resource import DltResource
 from pipelines.completeness import NOT_HELD, Count
 from pipelines.context import RunContext
 from pipelines.declared import arrow_types, column_hints, empty_table
-from pipelines.errors import ContractError
-from pipelines.pagination import MISSING, dig
+from pipelines.pagination import MISSING, dig, records_of, rows_of
 from pipelines.resources.common import lookback_seconds, with_timestamps
 from pipelines.shapes import iso, parse_ts, to_arrow
 from pipelines.tables import table
@@ -62,11 +61,8 @@ def channels_list(ctx: RunContext) -> list[dict[str, Any]]:
     """The community's channels, read once per run (the channels table and the messages walk)."""
     with _lock:
         if ctx.memo.channels is None:
-            records = ctx.settings.endpoint("channels").records
-            data = dig({"data": ctx.client.request_json("channels")}, records)
-            if data is MISSING or not isinstance(data, list):
-                raise ContractError("channels", f"response lacks the list '{records}'", missing=records)
-            ctx.memo.channels = with_timestamps(r for r in data if isinstance(r, dict))
+            rows = rows_of(ctx.settings.endpoint("channels"), ctx.client.request_json("channels"))
+            ctx.memo.channels = with_timestamps(rows)
         return ctx.memo.channels
 
 
@@ -113,9 +109,7 @@ class MessageReader:
         count = max(1, min(self.max, first))
         while True:
             payload = self.ctx.client.read_payload("messages", params={**filters, self.ep.name_for("count"): count})
-            rows = dig(payload, self.ep.records)
-            if rows is MISSING or not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-                raise ContractError("messages", f"response lacks the list '{self.ep.records}'", missing=self.ep.records)
+            rows = records_of(self.ep, payload)
             total = dig(payload, self.ep.name_for("total"))
             self.ctx.tracker.page("messages", len(rows))
             stamps = [s for r in rows if isinstance(s := parse_ts(r.get(self.cursor)), datetime)]
@@ -368,7 +362,7 @@ def posting_members(ctx: RunContext, since: datetime | None
     out: list[tuple[str, int | None]] = []
     ids: set[str] = set()
     emails: set[str] = set()
-    for page in ctx.client.paginate("users_filter", json={uf.name_for("fields"): [email_f, posted_f, login_f]}):
+    for page in ctx.client.paginate("users_filter", json={uf.name_for("fields"): [uf.served(f) for f in (email_f, posted_f, login_f)]}):
         for user in page:
             email, posted, login = user.get(email_f), user.get(posted_f), parse_ts(user.get(login_f))
             if user.get(uf.name_for("is_deleted")):

@@ -165,6 +165,7 @@ def user_game_stats_resource(ctx: RunContext, users: DltResource) -> DltResource
     def fetch(email: str) -> list[dict[str, Any]]:
         data = ctx.client.request_json("minigame_stats", json={ep.name_for("email"): email})
         ctx.tracker.page("user_game_stats", 1 if isinstance(data, dict) else 0)
+        data = ep.arrived([data])[0] if isinstance(data, dict) else data
         return [_nested_times(data)] if isinstance(data, dict) and data.get("user_id") is not None else []
 
     @dlt.transformer(data_from=users, **table("user_game_stats").hints(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,8 @@ from dlt.extract.resource import DltResource
 
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
-from pipelines.declared import drop_null_objects, empty_table
+from pipelines.declared import arrow_types, column_hints, drop_null_objects, empty_table
+from pipelines.errors import ContractError
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
 from pipelines.resources.common import incremental, window, with_timestamps
@@ -20,6 +22,7 @@ from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, to_arrow
 from pipelines.shards import UsersPass
 from pipelines.tables import table
 
+log = logging.getLogger("pipelines.sync")
 CUSTOM_TYPES: dict[str, pa.DataType] = {"number": FLOAT, "numerical": FLOAT, "boolean": BOOL}
 DELETED_AT = "deleted_at"
 USER_COLUMNS = ("_id", "email", "join_date", "last_login", "is_deleted")  # what the fan-outs read
@@ -27,8 +30,7 @@ BATCH_ROWS = 1000  # users converted and handed to dlt (and the fan-outs) togeth
 
 
 def user_fields_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(**table("user_fields").hints(),
-                  columns={"defaultValue": {"data_type": "text"}})
+    @dlt.resource(**table("user_fields").hints(), columns=column_hints("user_fields"))
     def user_fields() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("user_fields")
         rows = [dict(r, defaultValue=as_text(r.get("defaultValue"))) if "defaultValue" in r else r
@@ -40,7 +42,8 @@ def user_fields_resource(ctx: RunContext) -> DltResource:
 
 
 def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
-    """Fields to request (platform + every custom field key) and their Arrow types."""
+    """Fields to request (platform + every custom field key) and their Arrow types (by the
+    contract's names)."""
     ep = ctx.settings.endpoint("users_filter")
     platform = list(ep.platform_fields)
     types: dict[str, pa.DataType] = dict.fromkeys(ep.int_fields, INT)
@@ -60,7 +63,8 @@ def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
     for definition in ctx.user_fields():
         if definition.get(key_key) in custom:
             state[definition[key_key]] = definition.get("name")
-    return platform + custom, types
+    # asked for by the names the API serves them under; they arrive under the contract's (`arrived`)
+    return [ep.served(f) for f in platform] + custom, types
 
 
 def users_resource(ctx: RunContext) -> DltResource:
@@ -72,8 +76,10 @@ def users_resource(ctx: RunContext) -> DltResource:
         id_f, email_f, deleted_f = ep.name_for("id"), ep.name_for("email"), ep.name_for("is_deleted")
         fields, types = users_schema(ctx)
 
+        declared = arrow_types("users")
+
         def convert(rows: list[dict[str, Any]]) -> pa.Table:
-            table = to_arrow(rows, {**types, DELETED_AT: TS}, keys=(id_f,))
+            table = to_arrow(rows, {**declared, **types, DELETED_AT: TS}, keys=(id_f,))
             live.append(table.column(id_f).cast(pa.string()))
             return table
         live: list[pa.ChunkedArray] = []  # the pass's ids, compact (Arrow), for the deletion check
@@ -85,8 +91,24 @@ def users_resource(ctx: RunContext) -> DltResource:
         sharded = ep.shards and ctx.settings.concurrency > 1 and not resting
         run = UsersPass(ctx.client, ep, body, bounds=state.get("shard_bounds")) if sharded else None
         stated: list[int | None] = []
-        pages = run.pages() if run is not None else ctx.client.paginate(
-            "users_filter", json=body, first=lambda payload: stated.append(announced(ep, payload)))
+
+        def walk() -> Iterator[list[dict[str, Any]]]:
+            """The split pass, or one unfiltered chain: also when the answers carry no `total` (it
+            is [assumed]; the split pass needs it), which shows before any page is passed on."""
+            nonlocal run
+            if run is not None:
+                try:
+                    yield from run.pages()
+                    return
+                except ContractError as exc:
+                    total_path = getattr(ep.pagination, "total_path", None)
+                    if exc.missing is None or exc.missing != total_path or run.passed_on:
+                        raise
+                    log.warning("users: the answers carry no '%s'; read with one unfiltered chain", total_path)
+                    run = None
+            yield from ctx.client.paginate("users_filter", json=body,
+                                           first=lambda payload: stated.append(announced(ep, payload)))
+        pages = walk()
         # deep enough that a slow first conversion (pyarrow's first arrays) or a slow dlt batch
         # does not stop the chains: 32 pages are ~6,400 members, a few MB
         depth = max(32, 4 * ctx.settings.concurrency) if ctx.settings.concurrency > 1 else 0
@@ -146,8 +168,7 @@ def tombstones(ctx: RunContext, live: pa.Table) -> Iterator[pa.Table]:
 def user_field_histories_resource(ctx: RunContext) -> DltResource:
     ep = ctx.settings.endpoint("user_field_histories")
 
-    @dlt.resource(**table("user_field_histories").hints(),
-                  columns={"value": {"data_type": "text"}, "previousValue": {"data_type": "text"}})
+    @dlt.resource(**table("user_field_histories").hints(), columns=column_hints("user_field_histories"))
     def user_field_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:

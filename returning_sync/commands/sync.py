@@ -240,9 +240,13 @@ def _print_table(header: tuple[str, ...], lines: list[tuple[str, ...]], result: 
         for line in lines:
             table.add_row(*line)
         Console().print(table)
+        for note in result.notes:
+            Console().print(note, markup=False, highlight=False)
         return
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True))))
     for line in lines:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))))
     print(f"total: {footer}")
+    for note in result.notes:
+        print(note)

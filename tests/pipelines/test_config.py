@@ -268,12 +268,12 @@ def test_webhook_receiver_settings_resolve_the_same_way(project: Path, monkeypat
 
 def test_the_readme_example_config_resolves(project: Path) -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("An example `.dlt/config.toml`", 1)[1]
+    section = readme.split("An example, set for the simulator of the quick start", 1)[1]
     config, secrets = (block.split("```", 1)[0] for block in section.split("```toml\n")[1:3])
     write(project, "config.toml", config)
     write(project, "secrets.toml", secrets)
     s = Settings.from_env()
     assert (s.api_key, s.community_id, s.partner_url, s.concurrency, s.rate_limit, s.history_days) == (
-        "your-community-api-key", "6502c9e514a3e564c5c09c0a", "http://127.0.0.1:8765", 8, 20.0, 30)
+        "0123456789abcdef" * 4, "6502c9e514a3e564c5c09c0a", "http://127.0.0.1:8765", 8, 20.0, 30)
     assert s.duckdb_memory_limit == "1GB"
-    assert s.registry_overrides == {"redemption_transactions": {"path": "/apis/v1/redemptions"}}
+    assert s.registry_overrides == {"store_config": {"path": "/v1/stores"}}

@@ -40,7 +40,8 @@ def test_the_environment_form_is_validated_too() -> None:
     with pytest.raises(ConfigError) as err:
         Settings.from_env({"RETURNING_AI_API_KEY": KEY,
                            "RETURNING_SYNC_REGISTRY_OVERRIDES": '{"messages": {"max_count": "lots"}}'})
-    assert str(err.value) == "registry override messages.max_count: expected an integer, got 'lots'"
+    assert str(err.value) == ("registry override messages.max_count: expected an integer, got 'lots' "
+                              "(from RETURNING_SYNC_REGISTRY_OVERRIDES in the environment)")
 
 
 @pytest.mark.parametrize("overrides, says", [

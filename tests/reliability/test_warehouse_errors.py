@@ -74,7 +74,7 @@ def test_a_second_sync_into_the_same_postgres_dataset_refuses(sim: SimAdmin, on_
         with holder.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(hashtext('returning_sync:returning_raw'))")
         code, err = run(["sync", "--resources", "tiers"], capsys)
-        assert code == 1 and "another sync is already loading into postgres at" in err
+        assert code == 6 and "another sync is already loading into postgres at" in err
         assert sim.counters()["total"] == 0
     finally:
         holder.close()

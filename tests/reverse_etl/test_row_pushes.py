@@ -401,3 +401,32 @@ def test_shipped_per_row_definitions_dry_run_on_every_warehouse(sim: SimAdmin, r
     orders = {o["transactionId"] for o in sim.truth_rows("redemption_orders")}
     seeded = query(row_settings, "SELECT transaction_id FROM seeds.fulfilment")
     assert results["orders_shipped"].invalid == sum(t not in orders for (t,) in seeded)
+
+
+def test_without_usernames_senders_are_matched_by_email_alone(sim: SimAdmin, row_settings: Any,
+                                                              push_dir: Path) -> None:
+    """`username` is [assumed]: a users table without the column still checks and sends a message push."""
+    with connect(row_settings.location) as con:
+        con.execute("ALTER TABLE returning_raw.users DROP COLUMN username")
+    define(push_dir, "hello_by_email", HELLO.replace("m.username", "m.email").replace(
+        "SELECT email, username,", "SELECT email,"))
+    by_name = HELLO_BY_USERNAME.format(sender=query(row_settings, "SELECT email FROM returning_raw.users WHERE NOT "
+                                                                  "coalesce(is_deleted, FALSE) ORDER BY email LIMIT 1")[0][0])
+    define(push_dir, "hello_by_username", by_name)
+    dry = run_push("hello_by_email", row_settings, dry_run=True)
+    assert (dry.total, dry.would_send, dry.invalid) == (10, 5, 5)
+    sent = run_push("hello_by_email", row_settings, pacing=FAST)
+    assert (sent.state, sent.sent, sent.success) == ("completed", 5, 5)
+    assert calls(sim, SEND) == 5
+    refused = run_push("hello_by_username", row_settings, dry_run=True)
+    assert (refused.total, refused.would_send, refused.invalid) == (2, 1, 1)  # a name is no email
+
+
+HELLO_BY_USERNAME = """-- target: message
+-- period: week
+-- description: test: one sender by email, one by a name no member's email is
+SELECT c._id AS channel_id, s.sender, 'by ' || s.sender AS message, '2026-W23' AS week
+FROM returning_raw.channels AS c
+CROSS JOIN (SELECT '{sender}' AS sender UNION ALL SELECT 'someones_name') AS s
+WHERE c.topic = 'general'
+"""

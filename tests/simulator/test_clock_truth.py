@@ -27,7 +27,7 @@ def test_truth_counts_and_checksums_match_its_rows(sim: SimAdmin) -> None:
         "loyalty_overview", "redemption_orders", "redemption_statuses", "redemption_status_history",
         "purchase_histories", "store_products", "store_categories", "store_config", "leaderboards", "streaks",
         "streak_logs", "tiers", "bulk_jobs", "channels", "messages", "minigame_logs", "user_game_stats",
-        "webhook_events"}
+        "webhook_events", "tiers_xp_settings"}
     for name, summary in truth.items():
         rows = sim.truth_rows(name)
         assert summary == {"count": len(rows), "checksum": checksum(rows)}, name
