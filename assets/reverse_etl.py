@@ -36,7 +36,7 @@ from assets.automation import ON
 from assets.resources import ReturningApiSettings, Warehouse, configured_destination, kinds, warehouse_pool
 from pipelines.errors import ConfigError
 from reverse_etl import Definition, list_definitions, run_push
-from reverse_etl.ledger import SCHEMA, has_schema, stale_pushes
+from reverse_etl.ledger import SCHEMA, has_schema, stale_pushes, unknown_pushes
 from warehouse.configuration import Resolver, as_number
 
 GROUP = "reverse_etl"
@@ -82,6 +82,8 @@ def _metadata(result: Any) -> dict[str, Any]:
         "rows_succeeded": result.success,
         "rows_failed": result.failed + result.skipped,
         "rows_given_up": result.given_up,
+        "rows_unconfirmed": result.unconfirmed,  # accepted, with no job status to confirm them (no bulk-jobs list)
+        "rows_held": result.held,  # deltas whose earlier upload's outcome is unknown: not sent
         "completion_ratio": float(result.completion_ratio),
         "formula_warnings": len(result.warnings),
         "csv_path": MetadataValue.path(str(result.csv_path)) if result.csv_path else "",
@@ -109,7 +111,7 @@ def build_push_asset(definition: Definition, destination: str | None = None) -> 
         for line in result.lines():
             context.log.info(line)
         metadata = {**_metadata(result), "failed_rows": MetadataValue.json(_failed_rows(warehouse, result.push_id))}
-        if result.state in ("not_received", "failed"):
+        if result.state in ("not_received", "failed", "unknown"):
             raise Failure(description=result.error or f"push ended {result.state}", metadata=metadata)
         return MaterializeResult(metadata=metadata)
 
@@ -166,14 +168,17 @@ def build_push_checks(definition: Definition, destination: str | None = None) ->
     @asset_check(asset=key, name="no_job_left_unfinished", pool=pool,
                  description="No upload stays non-terminal longer than the configured minutes "
                              "(RETURNING_PUSH_STALE_JOB_MINUTES, "
-                             f"{THRESHOLD_DEFAULTS['push_stale_job_minutes']:g} by default).")
+                             f"{THRESHOLD_DEFAULTS['push_stale_job_minutes']:g} by default), and none "
+                             "is left unknown (no bulk-jobs list to settle it: `push NAME --confirm/--release`).")
     def _stale(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         with warehouse.connection(read_only=True) as con:
             stale = stale_pushes(con, definition.name, threshold("push_stale_job_minutes"))
+            unknown = unknown_pushes(con, definition.name)
         return AssetCheckResult(
-            passed=not stale,
+            passed=not stale and not unknown,
             metadata={"stale_pushes": MetadataValue.json(
-                [{**p, "created_at": str(p["created_at"])} for p in stale])},
+                [{**p, "created_at": str(p["created_at"])} for p in stale]),
+                "unknown_pushes": MetadataValue.json(unknown)},
         )
 
     return [_rejections, _stale]

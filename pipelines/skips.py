@@ -79,6 +79,11 @@ def _override(endpoint: str, option: str, value: str) -> str:
     return f'[{SECTION}.registry_overrides.{endpoint}] {option} = "{value}"'
 
 
+def path_override(endpoint: str, path: str) -> str:
+    """The registry override that moves `endpoint` to another path, with a placeholder to fill in."""
+    return _override(endpoint, "path", _placeholder(path))
+
+
 def diagnose(settings: Settings, dataset: str, exc: BaseException) -> Skip | None:
     """The skip `exc` means for `dataset`, or None when it must end the run (an invalid key, an
     API that kept failing, a bad setting, a bug)."""

@@ -1,7 +1,9 @@
 """Which valid rows to send, given the ledger.
 
 - A delta (add/subtract) belongs to the push key definition|email|period and is sent only while that key
-  is neither applied, in flight nor given up: at most once, ever.
+  is neither applied, accepted (an upload the server took when it serves no job status), in flight nor
+  given up: at most once, ever. A key whose upload's outcome is `unknown` (its answer lost, no job list
+  to settle it) is held: never sent again until a person settles it (`push NAME --release/--confirm`).
 - Overwrite columns are sent only when their values differ from the last values the server confirmed.
 - A sent row always carries all of its columns (a CSV has one header): overwrite values are idempotent,
   and a delta column whose key needs nothing is sent with the value 0.
@@ -33,6 +35,7 @@ class Plan:
     given_up: list[PlannedRow] = field(default_factory=list)
     unchanged: int = 0
     retries: int = 0  # rows sent again after an earlier failure
+    held: int = 0  # rows whose delta is `unknown`: not sent (see the module docstring)
 
     @property
     def recorded_rows(self) -> list[PlannedRow]:
@@ -40,14 +43,16 @@ class Plan:
 
 
 def _needs(entry: LedgerEntry | None, values: dict[str, str], retries: int, kind: str) -> str:
-    """"send", "retry", "done" or "given_up" for one key."""
+    """"send", "retry", "done", "held" or "given_up" for one key."""
     if entry is None or entry.status == "unsent":
         return "send"
     if entry.status == "in_flight":
         return "done"  # its upload is still open; the runner never plans while one is
     if kind == "delta":
-        if entry.status == "applied":
+        if entry.status in ("applied", "accepted"):
             return "done"
+        if entry.status == "unknown":
+            return "held"
         if entry.status == "given_up":
             return "given_up"
         return "retry" if entry.attempts <= retries else "given_up"
@@ -88,6 +93,8 @@ def plan_rows(definition: Definition, checked: Sequence[CheckedRow], ledger: Map
                 overwrite_key(definition.name, row.email))
             plan.given_up.append(PlannedRow(None, row.email, row.period, row.values, [], "given_up",
                                             last.last_error if last else None))
+        elif "held" in states:
+            plan.held += 1
         else:
             plan.unchanged += 1
     return plan

@@ -33,9 +33,38 @@ class Waiting:
     ceiling: float = 5.0
 
 
-def check_permission(client: Client) -> None:
-    """A cheap read that needs `bulkUpdateUser`: a key without it fails here, before any upload."""
-    client.request_json("bulk_jobs")  # page sizes and parameter names live in the client's registry
+UNSERVED_STATUS = frozenset({404, 405})  # an endpoint the API does not serve (as pipelines.skips)
+UNTRACKED_REASON = "the API serves no bulk job status; see Api Log in community settings"
+
+
+def endpoint_mark(client: Client, name: str) -> tuple[str, str, str]:
+    """(method, path, "doc" | "assumed") of the registry entry `name` as the client's settings have it."""
+    settings = getattr(client, "settings", None)
+    ep = settings.registry.get(name) if settings is not None else None
+    if ep is None:
+        from pipelines.registry import DEFAULT_REGISTRY
+
+        ep = DEFAULT_REGISTRY[name]
+    return ep.method, ep.path, ep.status
+
+
+def check_permission(client: Client) -> str | None:
+    """A cheap read of the bulk-jobs list (8.3), which needs `bulkUpdateUser`: a key without it fails
+    here (PermissionDenied, exit 3), before any upload. Returns None when the list is served, else
+    the one line that says it is not (HTTP 404/405): no permission probe is possible then (the
+    upload itself says whether the key may), and no upload can be followed to its job."""
+    from pipelines.errors import ApiError
+
+    try:
+        client.request_json("bulk_jobs")  # page sizes and parameter names live in the client's registry
+    except ApiError as exc:
+        if exc.status not in UNSERVED_STATUS:
+            raise
+        method, path, mark = endpoint_mark(client, "bulk_jobs")
+        return (f"{method} {path} [{mark}] answered HTTP {exc.status}: {UNTRACKED_REASON}. An upload the "
+                "server accepts is recorded as accepted (its rows unconfirmed, never sent again); one whose "
+                "answer is lost is recorded as unknown and not sent again")
+    return None
 
 
 def job_id_of(response: Any) -> str | None:

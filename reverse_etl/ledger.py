@@ -8,8 +8,11 @@
 
 Ledger status: `in_flight` (in an upload whose outcome is not recorded yet), `applied`, `failed`
 (retried by later runs), `given_up` (retries used up), `unsent` (its upload never reached the server),
-`unknown` (a per-row message whose answer was lost and that Get Messages did not show yet: looked for
-again before anything is sent; see `rowledger`).
+`accepted` (in an upload the server accepted when the API serves no bulk-jobs list to confirm it: kept
+claimed, like `applied`, never sent again), `unknown` (a per-row message whose answer was lost and that
+Get Messages did not show yet: looked for again before anything is sent, see `rowledger`; or a CSV
+delta whose upload's answer was lost with no bulk-jobs list to settle it: never re-sent until a person
+settles it with `push NAME --release` or `--confirm`).
 
 Exactly once rests on the warehouse's own constraints, on every destination: a run first inserts its
 definition's claim (primary key `definition`), and only then reads the ledger, plans and records its
@@ -478,3 +481,81 @@ def sent_row_numbers(con: Any, push_id: str) -> list[int]:
         f"SELECT row_number FROM {SCHEMA}.push_rows WHERE push_id = ? AND result = 'pending' ORDER BY row_number",
         [push_id])]
 
+
+
+UNTRACKED_STATES = ("accepted", "unknown")  # CSV pushes the API gave no job status for (no bulk-jobs list)
+
+
+def record_accepted(con: Any, push_id: str, reason: str, job_id: str | None = None) -> bool:
+    """The server accepted the upload of `push_id` but serves no job status: its rows are
+    `unconfirmed` with `reason`, its keys stay claimed (`accepted`, the values sent taken as the last
+    confirmed ones) and its claim ends. False when another process settled it first."""
+    con = port(con)
+    ts = now()
+    with con.transaction():
+        if not _take_open(con, push_id):
+            return False
+        n = con.fetchone(f"SELECT count(*) FROM {SCHEMA}.push_rows WHERE push_id = ? AND result = 'pending'",
+                         [push_id])
+        update_push(con, push_id, state="accepted", job_id=job_id, error=reason, finished_at=ts,
+                    uploaded_at=ts, success_rows=0, failed_rows=0, skipped_rows=0)
+        con.execute(f"UPDATE {SCHEMA}.push_rows SET result = 'unconfirmed', error = ?, updated_at = ? "
+                    f"WHERE push_id = ? AND result = 'pending'", [reason, ts, push_id])
+        con.execute(f"UPDATE {SCHEMA}.push_ledger SET status = 'accepted', applied_values = attempt_values, "
+                    f"attempts = 0, last_error = ?, updated_at = ? WHERE last_push_id = ? AND status = 'in_flight'",
+                    [reason, ts, push_id])
+        _release_claim(con, push_id)
+    return bool(n and n[0])
+
+
+def mark_unknown(con: Any, push_id: str, reason: str) -> bool:
+    """The outcome of `push_id`'s upload cannot be settled (its answer lost, no bulk-jobs list): its
+    rows and keys become `unknown` (never sent again until a person settles them, `settle_by_hand`)
+    and its claim ends. False when another process settled it first."""
+    con = port(con)
+    ts = now()
+    with con.transaction():
+        if not _take_open(con, push_id):
+            return False
+        update_push(con, push_id, state="unknown", error=reason, finished_at=ts)
+        con.execute(f"UPDATE {SCHEMA}.push_rows SET result = 'unknown', error = ?, updated_at = ? "
+                    f"WHERE push_id = ? AND result = 'pending'", [reason, ts, push_id])
+        con.execute(f"UPDATE {SCHEMA}.push_ledger SET status = 'unknown', last_error = ?, updated_at = ? "
+                    f"WHERE last_push_id = ? AND status = 'in_flight'", [reason, ts, push_id])
+        _release_claim(con, push_id)
+    return True
+
+
+def settle_by_hand(con: Any, push_id: str, landed: bool) -> int:
+    """A person checked the community's Api Log for the upload of `push_id` (state `unknown`):
+    `landed` marks its unknown keys applied (rows `success`), otherwise releases them (`unsent`,
+    rows `not_sent`) for the next run to send. Returns the number of keys changed; 0 when the push
+    is not `unknown` or has no unknown keys left."""
+    con = port(con)
+    ts = now()
+    status, result = ("applied", "success") if landed else ("unsent", "not_sent")
+    note = "confirmed by hand (push --confirm)" if landed else "released by hand (push --release)"
+    with con.transaction():
+        row = con.fetchone(f"SELECT state FROM {SCHEMA}.pushes WHERE push_id = ?", [push_id])
+        if not row or row[0] != "unknown":
+            return 0
+        keys = con.fetchall(
+            f"UPDATE {SCHEMA}.push_ledger SET status = ?, "
+            + ("applied_values = attempt_values, attempts = 0, " if landed else "")
+            + "last_error = ?, updated_at = ? WHERE last_push_id = ? AND status = 'unknown' RETURNING push_key",
+            [status, note, ts, push_id])
+        con.execute(f"UPDATE {SCHEMA}.push_rows SET result = ?, error = ?, updated_at = ? "
+                    f"WHERE push_id = ? AND result = 'unknown'", [result, note, ts, push_id])
+        con.execute(f"UPDATE {SCHEMA}.pushes SET state = ?, error = ?, updated_at = ? WHERE push_id = ?",
+                    ["confirmed" if landed else "released", note, ts, push_id])
+    return len(keys)
+
+
+def unknown_pushes(con: Any, definition: str) -> list[str]:
+    """`definition`'s uploads whose outcome nobody could settle (state `unknown`), oldest first."""
+    con = port(con)
+    if not has_schema(con):
+        return []
+    return [str(r[0]) for r in con.fetchall(
+        f"SELECT push_id FROM {SCHEMA}.pushes WHERE definition = ? AND state = 'unknown' ORDER BY created_at",
+        [definition])]

@@ -54,6 +54,7 @@ class PushRun:
     settings: Settings
     client: ReturningClient
     result: PushResult
+    untracked: str | None = None  # why no upload can be followed to its job (no bulk-jobs list), once per run
 
     @classmethod
     def start(cls, definition: Definition, settings: Settings, client: ReturningClient, dry_run: bool) -> PushRun:

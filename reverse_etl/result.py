@@ -8,12 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from returning_errors import plural
+
 
 @dataclass
 class PushResult:
     definition: str
     dry_run: bool
-    state: str  # dry_run | no_changes | completed | completed_with_errors | failed | pending | not_received | blocked
+    # dry_run | no_changes | completed | completed_with_errors | failed | pending | not_received | blocked
+    # | accepted (the server took the upload; it serves no job status) | unknown (answer lost, not settled)
+    state: str
     push_id: str | None = None
     job_id: str | None = None
     total: int = 0
@@ -28,6 +32,9 @@ class PushResult:
     success: int = 0
     failed: int = 0
     skipped: int = 0
+    unconfirmed: int = 0  # rows of an accepted upload the API gives no per-row result for
+    held: int = 0  # rows whose delta's earlier upload has an unknown outcome: not sent
+    untracked: str | None = None  # why uploads cannot be followed to their job (no bulk-jobs list)
     csv_path: Path | None = None
     preview_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
@@ -49,8 +56,14 @@ class PushResult:
                + (f", refused {self.refused}" if self.refused else "")]
         if not self.dry_run and self.push_id and self.sent:
             job = f", job {self.job_id}" if self.job_id else ""
-            out.append(f"  push {self.push_id}{job}: success {self.success}, "
-                       f"failed {self.failed}, skipped {self.skipped}")
+            counts = (f"unconfirmed {self.unconfirmed} (accepted, unverifiable)" if self.state == "accepted"
+                      else f"success {self.success}, failed {self.failed}, skipped {self.skipped}")
+            out.append(f"  push {self.push_id}{job}: {counts}")
+        if self.untracked:
+            out.append(f"  warning: {self.untracked}")
+        if self.held:
+            out.append(f"  warning: {plural(self.held, 'row')} not sent: an earlier upload of theirs has an unknown "
+                       "outcome (see `returning-sync push --help`: --release / --confirm)")
         for r in self.resumed:
             out.append(f"  settled earlier push {r['push_id']}: {r['state']}")
         if self.csv_path:

@@ -7,6 +7,11 @@ claim on its definition (see `ledger`): of two runs started at once, one claims 
 with no job id it looks the job up by its unique file name (which carries the push id) and releases
 the keys only when the server never received it; with a job id it waits for the job and records
 its rows. Only then does it plan new rows, so no delta is ever sent twice.
+
+When the API serves no bulk-jobs list (404/405, checked once per run), no upload can be followed: one
+the server accepts is recorded `accepted` (rows `unconfirmed`, keys kept claimed), and one whose answer
+was lost, or that a dead process left open, is recorded `unknown`: its deltas are never sent again
+until a person settles it (`push NAME --confirm/--release PUSH_ID`, `ledger.settle_by_hand`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from reverse_etl import jobs, ledger
 from reverse_etl.csvfile import CsvColumn, CsvRow, formula_warnings, write_files
 from reverse_etl.definitions import Definition, get_definition
 from reverse_etl.diff import Plan, plan_rows
-from reverse_etl.errors import QueryError
+from reverse_etl.errors import QueryError, UploadUnserved
 from reverse_etl.pushrun import PushRun, location_of, open_ledger
 from reverse_etl.result import PushResult
 from reverse_etl.validate import CheckedRow, FieldSpec, field_types, validate_rows
@@ -123,7 +128,8 @@ def _dispatch(run: PushRun, waiting: jobs.Waiting, pacing: Any) -> PushResult:
 def _run(run: PushRun, waiting: jobs.Waiting) -> PushResult:
     definition, result = run.definition, run.result
     if not result.dry_run:
-        jobs.check_permission(run.client)  # PermissionDenied (exit 3) before anything is written or sent
+        # PermissionDenied (exit 3) before anything is written or sent; or: the API serves no job list
+        run.untracked = result.untracked = jobs.check_permission(run.client)
         result.resumed = settle_open_pushes(run, waiting)
         if any(r["state"] in ledger.OPEN_STATES for r in result.resumed):
             return _blocked(result)
@@ -167,8 +173,9 @@ def _claim_and_record(con: Connection, run: PushRun, checked: list[CheckedRow], 
     push with its keys in flight. ClaimTaken when another run holds the claim."""
     definition, result = run.definition, run.result
     owner = f"{socket.gethostname()}:{os.getpid()}"
+    earlier = list(result.warnings)  # from settling earlier uploads
     for attempt in range(2):
-        result.warnings = []
+        result.warnings = list(earlier)
         try:
             with con.transaction():
                 ledger.claim(con, definition.name, push_id, owner)
@@ -220,6 +227,7 @@ def _write_csv(run: PushRun, plan: Plan, types: dict[str, FieldSpec], push_id: s
 
 def _count(result: PushResult, total: int, plan: Plan) -> None:
     result.total = total
+    result.held = plan.held
     result.invalid = len(plan.invalid)
     result.invalid_reasons = [f"{r.email}: {r.error}" for r in plan.invalid]
     result.given_up = len(plan.given_up)
@@ -231,7 +239,7 @@ def _count(result: PushResult, total: int, plan: Plan) -> None:
 
 def _upload(run: PushRun, content: bytes) -> dict[str, Any] | None:
     """Upload once. Returns the job (at least its id), or None when the run ends here."""
-    from pipelines.errors import AmbiguousWriteError, ContractError, ReturningError
+    from pipelines.errors import AmbiguousWriteError, ApiError, ContractError, ReturningError
 
     result, file_name = run.result, _file_name(run.push_id)
     try:
@@ -241,10 +249,15 @@ def _upload(run: PushRun, content: bytes) -> dict[str, Any] | None:
     except ReturningError as exc:  # a definite refusal: the server did not take the file
         with run.db() as con:
             ledger.release_push(con, run.push_id, str(exc))
+        if isinstance(exc, ApiError) and exc.status in jobs.UNSERVED_STATUS:
+            raise _unserved_upload(run, exc) from None
         raise
     checkpoint("after_upload")  # the server has the file; nothing about it is recorded yet
     result.sent = result.would_send
     job_id = jobs.job_id_of(response)
+    if run.untracked:  # no job list: accepted, and that is all anyone can know here
+        _accepted(run, run.push_id, job_id)
+        return None
     if job_id is None:  # older servers: find the job through the list (8.1)
         found = jobs.find_job_patiently(run.client, file_name)
         if found is None:
@@ -260,6 +273,13 @@ def _upload(run: PushRun, content: bytes) -> dict[str, Any] | None:
 def _reconcile(run: PushRun, problem: str) -> dict[str, Any] | None:
     """The upload's answer was lost: the job list says whether the server has the file."""
     result, file_name = run.result, _file_name(run.push_id)
+    if run.untracked:  # nothing can say whether the server has it: never sent again blindly
+        reason = f"upload outcome unknown ({problem}) and {jobs.UNTRACKED_REASON}"
+        with run.db() as con:
+            ledger.mark_unknown(con, run.push_id, reason)
+        result.state, result.sent = "unknown", result.would_send
+        result.error = _unknown_help(run.definition.name, run.push_id, file_name, problem)
+        return None
     found = jobs.find_job_patiently(run.client, file_name)
     if found is None:
         with run.db() as con:
@@ -270,6 +290,37 @@ def _reconcile(run: PushRun, problem: str) -> dict[str, Any] | None:
     _queued(run, run.push_id, str(found["jobId"]))
     result.sent, result.job_id = result.would_send, str(found["jobId"])
     return found
+
+
+def _unknown_help(name: str, push_id: str, file_name: str, problem: str) -> str:
+    return (f"upload {file_name}: its outcome is unknown ({problem}) and the API serves no bulk-jobs list "
+            f"to look it up: its rows will NOT be sent again. Look for {file_name} in the "
+            f"community's Api Log (community settings), then run `returning-sync push {name} --confirm {push_id}` "
+            f"if it is there, or `returning-sync push {name} --release {push_id}` if it is not (the next run "
+            "sends released rows)")
+
+
+def _unserved_upload(run: PushRun, exc: Any) -> Exception:
+    """The upload endpoint answered 404/405: one line naming it, whether it is [doc] or [assumed],
+    and the registry override that changes its path. Nothing was sent (the rows stay sendable)."""
+    from pipelines.skips import path_override
+
+    name = run.definition.endpoint
+    method, path, mark = jobs.endpoint_mark(run.client, name)
+    said = f": {exc.server_message}" if exc.server_message else ""
+    return UploadUnserved(
+        name, exc.status, f"push {run.definition.name}: {method} {path} [{mark}] answered HTTP {exc.status}{said}; "
+        f"nothing was sent (its rows stay unsent); if the API serves it elsewhere, set "
+        f"{path_override(name, path)} (the path it serves)")
+
+
+def _accepted(run: PushRun, push_id: str, job_id: str | None) -> None:
+    """The server accepted the upload of `push_id`, and serves no job status to follow it."""
+    with run.db() as con:
+        ledger.record_accepted(con, push_id, jobs.UNTRACKED_REASON, job_id)
+    if push_id == run.result.push_id:
+        result = run.result
+        result.state, result.job_id, result.unconfirmed = "accepted", job_id, result.sent
 
 
 def _queued(run: PushRun, push_id: str, job_id: str) -> None:
@@ -344,6 +395,9 @@ def settle_open_pushes(run: PushRun, waiting: jobs.Waiting) -> list[dict[str, An
     out = []
     for push in open_:
         push_id, job_id = push["push_id"], push["job_id"]
+        if run.untracked:
+            out.append(_settle_untracked(run, push))
+            continue
         if not job_id:
             found = jobs.find_job_patiently(run.client, push["file_name"])
             if found is None and _may_still_upload(push):
@@ -365,3 +419,21 @@ def settle_open_pushes(run: PushRun, waiting: jobs.Waiting) -> list[dict[str, An
         counts = _record(run, push_id, job_id, final)
         out.append({"push_id": push_id, "state": status, **counts})
     return out
+
+
+def _settle_untracked(run: PushRun, push: dict[str, Any]) -> dict[str, Any]:
+    """An open upload when the API serves no bulk-jobs list: with a job id the server accepted it;
+    without one nothing can say whether it got there, so its rows become `unknown` (never re-sent)."""
+    push_id = push["push_id"]
+    if push["job_id"]:
+        _accepted(run, push_id, str(push["job_id"]))
+        return {"push_id": push_id, "state": "accepted"}
+    if _may_still_upload(push):
+        return {"push_id": push_id, "state": "uploading"}
+    problem = "its process ended before the answer was recorded"
+    with run.db() as con:
+        marked = ledger.mark_unknown(con, push_id, f"upload outcome unknown ({problem}) and {jobs.UNTRACKED_REASON}")
+        state = "unknown" if marked else _state(con, push_id)
+    if marked:
+        run.result.warnings.append(_unknown_help(run.definition.name, push_id, str(push["file_name"]), problem))
+    return {"push_id": push_id, "state": state}

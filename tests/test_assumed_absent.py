@@ -94,7 +94,8 @@ def test_the_whole_flow_works_without_the_assumed_fields(absent: str, destinatio
     assert built == 0, capsys.readouterr().err[-3000:]
     load_seeds(Settings.from_env())  # the shipped seeds some pushes join with (as the demo and Dagster load them)
     # on the documented surface the CSV bulk pushes (targets users, premium_currency) cannot follow
-    # their job: the bulk-jobs list (contract 8.3) is [assumed]; they run last (see the end)
+    # their job: the bulk-jobs list (contract 8.3) is [assumed]; they run last (see the end), so that
+    # the checks above judge the warehouse as the other pushes left it
     untracked = BULK_PUSHES if absent == "documented" else ()
     for push in PUSHES:
         assert main(["push", push, "--dry-run"]) == 0, (push, capsys.readouterr())
@@ -106,10 +107,23 @@ def test_the_whole_flow_works_without_the_assumed_fields(absent: str, destinatio
     # `schema_unchanged` warns of the fields that stopped coming: here, by design, the assumed ones
     assert [c for c in failed_checks(api_env, destination) if not c.endswith((":fresh", ":schema_unchanged"))] == []
 
+    # without the job list an accepted upload is recorded as accepted (unconfirmed rows, keys kept);
+    # the premium-currency upload (8.2) is [assumed] too: it fails with one line naming its override
     capsys.readouterr()
-    failing = {p: capsys.readouterr().err.strip().splitlines()[-1:] for p in untracked if main(["push", p]) != 0}
-    if failing:  # a known gap, reported: passes as soon as those pushes work without the job list
-        pytest.xfail(f"bulk pushes without the bulk-jobs list: {failing}")
+    outcomes = {p: main(["push", p]) for p in untracked}
+    if untracked:
+        out = capsys.readouterr()
+        assert outcomes == {"loyalty_points": 0, "monthly_top_xp_premium": 4, "weekly_tier_bonus": 0}, out
+        assert "loyalty_points: accepted" in out.out and "weekly_tier_bonus: accepted" in out.out, out.out
+        assert out.err.strip().splitlines() == [
+            "error: push monthly_top_xp_premium: POST /apis/v1/users/bulk-update/premium-currency [assumed] "
+            "answered HTTP 404: Not found; No endpoint POST /apis/v1/users/bulk-update/premium-currency; nothing was "
+            "sent (its rows stay unsent); if the API serves it "
+            "elsewhere, set [sources.returning_ai.registry_overrides.bulk_update_premium_currency] "
+            'path = "/apis/v1/..." (the path it serves)']
+        again = {p: main(["push", p]) for p in ("loyalty_points", "weekly_tier_bonus")}
+        assert again == {"loyalty_points": 0, "weekly_tier_bonus": 0}
+        assert capsys.readouterr().out.count(", sent 0\n") == 2  # a rerun sends nothing
 
 
 def failed_checks(api_env: dict[str, str], destination: str) -> list[str]:

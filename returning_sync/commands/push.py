@@ -14,6 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="query, validate, diff and write the CSV; send nothing")
     parser.add_argument("--wait", type=float, default=None, metavar="SECONDS",
                         help="how long to wait for the bulk job before leaving it to the next run (default 120)")
+    settle = parser.add_mutually_exclusive_group()
+    settle.add_argument("--confirm", metavar="PUSH_ID",
+                        help="an upload left 'unknown' (its answer lost, and the API serves no bulk-jobs list) "
+                             "that the community's Api Log shows: record its rows as applied")
+    settle.add_argument("--release", metavar="PUSH_ID",
+                        help="an upload left 'unknown' that the Api Log does not show: release its rows, "
+                             "so that the next run sends them")
 
 
 def _last_runs() -> dict[str, dict]:
@@ -50,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.name:
         print("usage: returning-sync push --list | push NAME [--dry-run]", file=sys.stderr)
         return 2
+    if args.confirm or args.release:
+        return _settle_by_hand(args.name, args.confirm or args.release, landed=bool(args.confirm))
     from pipelines.config import Settings
     from pipelines.errors import ApiFailure
     from reverse_etl import run_push
@@ -63,6 +72,23 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     if result.exit_code is not None:
         return result.exit_code
-    if result.state in ("not_received", "failed"):
+    if result.state in ("not_received", "failed", "unknown"):
         return ApiFailure.exit_code
+    return 0
+
+
+def _settle_by_hand(name: str, push_id: str, landed: bool) -> int:
+    """`--confirm` / `--release`: a person settles an upload whose outcome the API cannot tell."""
+    from pipelines.config import Settings
+    from reverse_etl import ledger
+    from reverse_etl.pushrun import open_ledger
+
+    with open_ledger(Settings.from_env(key_required=False)) as con:
+        changed = ledger.settle_by_hand(con, push_id, landed)
+        if not changed and push_id not in ledger.unknown_pushes(con, name):
+            print(f"error: push {push_id} of {name} is not an upload left unknown; "
+                  f"unknown ones: {', '.join(ledger.unknown_pushes(con, name)) or 'none'}", file=sys.stderr)
+            return 2
+    print(f"{name}: push {push_id} {'confirmed' if landed else 'released'}: {changed} key(s) "
+          + ("recorded as applied" if landed else "will be sent by the next run"))
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import AssetKey, DefaultScheduleStatus, materialize
+from dagster import AssetKey, AssetSelection, DefaultScheduleStatus, materialize
 
 from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse, ReturningApiSettings
 from assets.reverse_etl import build_push_schedules, build_reverse_etl, upstream_keys
@@ -50,3 +50,35 @@ def test_materialising_a_push_reports_counts_and_checks_pass(sim: SimAdmin, push
     evaluations = result.get_asset_check_evaluations()
     assert {e.check_name: e.passed for e in evaluations} == {
         "rejection_rate_below_threshold": True, "no_job_left_unfinished": True}
+
+
+def test_without_the_job_list_an_accepted_push_materialises_and_an_unknown_one_fails_its_check(
+        sim: SimAdmin, push_settings: Any) -> None:
+    """`--surface documented` (no bulk-jobs list): accepted = materialised with its rows unconfirmed;
+    a lost answer = the asset fails and `no_job_left_unfinished` names the unknown upload."""
+    checks = [c for c in reverse_etl_checks if {k.asset_key for k in c.check_keys} & {
+        AssetKey(["reverse_etl", "weekly_tier_bonus"]), AssetKey(["reverse_etl", "loyalty_points"])}]
+    resources = {"returning": ReturningApiSettings(), "warehouse": DuckDBWarehouse(path=str(push_settings.warehouse))}
+    sim.knobs(surface="documented", bulk_delay_ms=0)
+    try:
+        accepted = materialize([_asset("weekly_tier_bonus"), *checks], resources=resources,
+                               selection=[AssetKey(["reverse_etl", "weekly_tier_bonus"])])
+        sim.knobs(faults={"rate": 1.0, "kinds": ["truncate"], "endpoints": ["POST /apis/v1/users/bulk-update"]})
+        lost = materialize([_asset("loyalty_points"), *checks], resources=resources, raise_on_error=False,
+                           selection=[AssetKey(["reverse_etl", "loyalty_points"])])
+    finally:
+        sim.knobs(surface="full", faults={"rate": 0, "kinds": [], "endpoints": []})
+    assert accepted.success
+    [mat] = accepted.asset_materializations_for_node("reverse_etl__weekly_tier_bonus")
+    meta = {k: v.value for k, v in mat.metadata.items()}
+    assert meta["state"] == "accepted" and meta["rows_unconfirmed"] == meta["rows_sent"] > 0
+    assert (meta["rows_succeeded"], meta["rows_failed"], meta["job_id"]) == (0, 0, "")
+    assert {e.check_name: e.passed for e in accepted.get_asset_check_evaluations()} == {
+        "rejection_rate_below_threshold": True, "no_job_left_unfinished": True}
+    assert not lost.success
+    [failure] = [e for e in lost.all_events if e.is_step_failure]
+    assert "will NOT be sent again" in str(failure.event_specific_data.error)
+    stale = materialize(checks, resources=resources, selection=AssetSelection.checks_for_assets(
+        AssetKey(["reverse_etl", "loyalty_points"])))
+    [unknown] = [e for e in stale.get_asset_check_evaluations() if e.check_name == "no_job_left_unfinished"]
+    assert not unknown.passed and len(unknown.metadata["unknown_pushes"].value) == 1
