@@ -186,6 +186,9 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
         raise refused
     yield from availability_results(context.selected_asset_check_keys, {raw_key(t): t for t in tables},
                                     skips, settings.disabled)
+    from pipelines.forget import erase_deleted  # privacy.erase_deleted_after_days, after the lock is released
+    if erased := erase_deleted(settings):
+        context.log.info(f"privacy: forgot {len(erased)} members the platform deleted long enough ago")
 
 
 def _without_skipped(context: AssetExecutionContext, results: Iterable[Any], skips: dict[str, Any],

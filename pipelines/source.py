@@ -47,6 +47,7 @@ from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import RunContext, Tracker
 from pipelines.isolation import Isolation, isolate
+from pipelines.privacy import Policy, Privacy
 from pipelines.resources.activity import activity_stats_resource, loyalty_overview_resource
 from pipelines.resources.commerce import (
     purchase_histories_resource,
@@ -118,6 +119,8 @@ def returning_ai(
         webhook_events_resource(ctx),
     ]
     isolation = Isolation(ctx, off)
+    privacy = Privacy(Policy.from_env(), ctx)  # PII hashed or dropped before dlt sees it; erased members left out
     for resource in resources:
         isolate(ctx, isolation, resource)
+        privacy.apply(resource)
     return resources
