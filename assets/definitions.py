@@ -12,6 +12,7 @@ from dagster import Definitions
 from assets.checks import build_checks
 from assets.ingest import build_ingest_assets
 from assets.models import build_model_assets
+from assets.privacy import build_forget_job, build_share_asset
 from assets.resources import configured_destination, default_resources
 from assets.reverse_etl import build_push_schedules, build_reverse_etl
 from assets.schedules import jobs, schedules
@@ -27,9 +28,9 @@ def definitions_for(destination: str | None = None) -> Definitions:
     push_assets, push_checks = build_reverse_etl(destination, definitions)
     return Definitions(
         assets=[*build_ingest_assets(destination), *build_model_assets(destination=destination),
-                *build_seed_assets(destination), *push_assets],
+                *build_seed_assets(destination), *push_assets, build_share_asset(destination)],
         asset_checks=[*build_checks(destination), *push_checks],
-        jobs=[*jobs, webhook_events_job],
+        jobs=[*jobs, webhook_events_job, build_forget_job(destination)],
         schedules=[*schedules, *build_push_schedules(definitions)],
         sensors=sensors,
         resources=default_resources(),

@@ -31,11 +31,13 @@ from dagster import (
     BackfillPolicy,
     DailyPartitionsDefinition,
     MaterializeResult,
+    multi_asset,
 )
-from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from assets.automation import load_automation
+from assets.availability import availability_results, availability_specs
 from assets.resources import (
     INGEST_POOL,
     ReturningApiSettings,
@@ -77,6 +79,7 @@ class RawTranslator(DagsterDltTranslator):
             deps=[],
             kinds=kinds(self.destination, "dlt"),
             description=f"{RAW_SCHEMA}.{raw.name}: {raw.holds}.",
+            skippable=True,  # a dataset the run skipped or the settings disable is not materialized
         ).merge_attributes(metadata=table_metadata(raw))
 
 
@@ -153,21 +156,23 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     from pipelines.client import ReturningClient
     from pipelines.context import Tracker
     from pipelines.overrides import stalled_cursors
+    from pipelines.skips import by_name, refused_key
 
-    tracker = Tracker()  # what waits for the load to commit (landed webhook segments to remove)
+    tracker = Tracker()  # what waits for the load to commit, and the datasets the run skips
     client = ReturningClient(settings)  # its counts tell a cursor no record carried
     source = make_source(settings, tables, start_date=start, end_date=end, backfill=start is not None,
-                         tracker=tracker, client=client)  # the run's one source
+                         tracker=tracker, client=client, strict=returning.strict)  # the run's one source
     # the command-line sync's lock: both load through dlt's one working directory beside the warehouse;
     # DuckDB's file is held for the whole load, so a reader (`returning-sync sql`) cannot break it halfway;
     # a server's login is checked once before any API call
     with sync_lock(settings), open_warehouse(settings) as connection:
         pipeline = make_pipeline(settings, connection)
         repair(pipeline, settings)  # what a run killed mid-load left: aborted, never loaded twice
-        results = dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
-                          dagster_dlt_translator=RawTranslator(settings.destination),
-                          loader_file_format=loader_file_format(settings))
-        yield from _with_table_stats(results, warehouse, connection)
+        results = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
+                               dagster_dlt_translator=RawTranslator(settings.destination),
+                               loader_file_format=loader_file_format(settings)))
+        skips = {name: skip for name, skip in by_name(tracker.skips.all()).items() if name in tables}
+        yield from _with_table_stats(_without_skipped(context, results, skips, settings.disabled), warehouse, connection)
         tracker.loaded()
         trace = pipeline.last_trace
         kept = bookkeep(settings, connection, pipeline, tracker, trace.last_load_info if trace else None)
@@ -176,6 +181,49 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
     for stall in stalled_cursors(settings.registry, tables, client.stats.cursor_counts()):
         context.log.warning(str(stall))
     client.close()
+    refused = refused_key(skips.values(), [t for t in tables if t not in settings.disabled])
+    if refused is not None:  # every dataset refused: the key is what is wrong (the command line's exit 3)
+        raise refused
+    yield from availability_results(context.selected_asset_check_keys, {raw_key(t): t for t in tables},
+                                    skips, settings.disabled)
+    from pipelines.forget import erase_deleted  # privacy.erase_deleted_after_days, after the lock is released
+    if erased := erase_deleted(settings):
+        context.log.info(f"privacy: forgot {len(erased)} members the platform deleted long enough ago")
+
+
+def _without_skipped(context: AssetExecutionContext, results: Iterable[Any], skips: dict[str, Any],
+                     disabled: Iterable[str]) -> Iterator[Any]:
+    """dagster-dlt's results less the materializations of skipped and disabled datasets (their
+    `available` check says why); the run's skipped and disabled datasets are logged."""
+    disabled = tuple(disabled)
+    for result in results:
+        name = result.asset_key.path[-1] if isinstance(result, MaterializeResult) and result.asset_key else None
+        if name in skips or name in disabled:  # disabled: not read (only a first sync's empty table)
+            continue
+        yield result
+    for skip in skips.values():
+        context.log.warning(f"not materialized: {skip.line()}")
+    selected = {k.path[-1] for k in context.selected_asset_keys}
+    off = [d for d in disabled if d in selected]
+    if off:
+        context.log.info(f"not materialized, disabled in the settings (not read): {', '.join(off)}")
+    if skips:
+        context.log.warning(f"partial: {len(skips)} dataset(s) skipped; the others loaded and committed")
+
+
+def probe_availability(context: AssetExecutionContext, returning: ReturningApiSettings, warehouse: Warehouse,
+                       tables: Iterable[str]) -> Iterator[Any]:
+    """The selected `available` checks without a load: each dataset probed as `returning-sync check`
+    probes it (pipelines/probe.py: a small read, never a write), with the same verdict."""
+    from pipelines.probe import probe
+
+    settings = returning.settings(warehouse)
+    datasets = {raw_key(t): t for t in tables}
+    names = sorted({datasets[k.asset_key] for k in context.selected_asset_check_keys if k.asset_key in datasets})
+    probes = probe(settings, names)
+    skips = {p.dataset: p.skip for p in probes if p.skip is not None and not p.disabled}
+    yield from availability_results(context.selected_asset_check_keys, datasets, skips, settings.disabled,
+                                    ok="available (probed)")
 
 
 class IngestAssets(NamedTuple):
@@ -196,11 +244,17 @@ def _raw_assets(load: Load, source: Any, pipeline: Any, translator: RawTranslato
     window = load is Load.INCREMENTAL
     tables = INCREMENTAL_TABLES if window else SNAPSHOT_TABLES
     by_day = {"partitions_def": partitions, "backfill_policy": BackfillPolicy.single_run()} if window else {}
+    # dagster-dlt's `dlt_assets`, with the `available` check of each table (assets/availability.py)
+    specs = build_dlt_asset_specs(dlt_source=source.with_resources(*tables), dlt_pipeline=pipeline,
+                                  dagster_dlt_translator=translator)
 
-    @dlt_assets(dlt_source=source.with_resources(*tables), dlt_pipeline=pipeline, name=f"{RAW_SCHEMA}_{load}",
-                dagster_dlt_translator=translator, pool=pool, **by_day)
+    @multi_asset(name=f"{RAW_SCHEMA}_{load}", can_subset=True, specs=specs, pool=pool,
+                 check_specs=availability_specs(spec.key for spec in specs), **by_day)
     def load_tables(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
                     warehouse: Warehouse) -> Iterator[Any]:
+        if not context.selected_asset_keys:  # only the `available` checks: probe, load nothing
+            yield from probe_availability(context, returning, warehouse, tables)
+            return
         yield from run_load(context, dlt, returning, warehouse, tables, window=window)
 
     return load_tables

@@ -95,6 +95,9 @@ class ReturningApiSettings(ConfigurableResource):
     api_key: str | None = None
     base_url: str | None = None
     community_id: str | None = None
+    # the first dataset that cannot be read fails the run (the command line's `--strict`); unset, it
+    # is skipped, not materialized, its `available` check says why, and the others load
+    strict: bool = False
 
     def settings(self, warehouse: Warehouse) -> Any:
         """The client's `pipelines.config.Settings` for these values, writing to `warehouse`."""

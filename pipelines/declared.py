@@ -87,6 +87,32 @@ DECLARED: dict[str, dict[str, str]] = {
                   "successRows": BIGINT, "failedRows": BIGINT, "createdAt": TSTZ, "startedAt": TSTZ, "finishedAt": TSTZ},
 }
 
+# A member's personal data, by table (API names; `pipelines/privacy.py` applies the policy to them:
+# `keep` by default, `hash` or `drop` when configured). Email, names, username and display name are
+# PII, and so is an `identifier` (the member's email); counters, ids and dates are not. Custom user
+# fields are PII when configured as personal (`privacy.personal_fields`).
+PII: dict[str, tuple[str, ...]] = {
+    "users": ("email", "first_name", "last_name", "username", "display_name"),
+    "gamification_daily": ("identifier",),
+    "gamification_logs": ("identifier",),
+    "streak_logs": ("identifier",),
+    "redemption_orders": ("email",),
+    "messages": ("user__email",),
+    "minigame_logs": ("email",),
+    "user_game_stats": ("email",),
+    "webhook_events": ("member_email",),
+}
+# text that may quote a row's PII (the whole event as JSON): each PII value of the row in it is
+# replaced by its hash (or by nothing, when dropped)
+PII_TEXT: dict[str, tuple[str, ...]] = {"webhook_events": ("payload",)}
+# the column naming the member a row belongs to (the member's `_id`), by table: erased members'
+# rows are left out of every load (`pipelines/privacy.py`)
+MEMBER_ID: dict[str, str] = {
+    "users": "_id", "user_field_histories": "userId", "gamification_daily": "user_id",
+    "gamification_logs": "user_id", "activity_stats": "user_id", "redemption_orders": "userId",
+    "purchase_histories": "userID", "streak_logs": "user_id", "messages": "user__user_id",
+    "minigame_logs": "user_id", "user_game_stats": "user_id", "webhook_events": "member_id",
+}
 # lists models read as child tables, by parent and field: created empty when no record has the field
 # (`tiers.levels` is [assumed]; dim_users joins `tiers__levels`)
 CHILD_TABLES: dict[str, dict[str, dict[str, str]]] = {

@@ -256,9 +256,12 @@ def expected_fields(settings: Settings, dataset: str) -> list[str]:
 
 
 def probe(settings: Settings, datasets: list[str] | None = None, client: ReturningClient | None = None) -> list[Probe]:
-    """Probe `datasets` (default every one, disabled ones too: marked so) in source order. An error
-    that would end a sync (an invalid key, an API that keeps failing) ends the probe too."""
-    wanted = [d for d in RESOURCES if datasets is None or d in datasets]
+    """Probe `datasets` (default every one, disabled ones too: marked so) in source order. The
+    datasets they need (`pipelines.tables.NEEDS`) are probed too, as the sync reads them (a member
+    to ask about, a channel), but only `datasets` are returned. An error that would end a sync (an
+    invalid key, an API that keeps failing) ends the probe too."""
+    chosen = set(RESOURCES if datasets is None else datasets)
+    wanted = [d for d in RESOURCES if d in chosen or any(d in needs_chain(c) for c in chosen)]
     own = client is None
     client = client or ReturningClient(settings)
     reads = _Reads(settings, client)
@@ -269,7 +272,7 @@ def probe(settings: Settings, datasets: list[str] | None = None, client: Returni
     finally:
         if own:
             client.close()
-    return list(found.values())
+    return [p for name, p in found.items() if name in chosen]
 
 
 def _probe_one(settings: Settings, reads: _Reads, name: str, found: dict[str, Probe]) -> Probe:

@@ -65,7 +65,7 @@ class Endpoint:
     platform_fields: tuple[str, ...] = ()  # users_filter: platform fields requested besides the custom ones
     int_fields: tuple[str, ...] = ()  # users_filter: which of them are integers
 
-    # the contract's names, each marked doc or assumed (shared/returning-api.md): the one map of what
+    # the contract's names, each marked doc or assumed (docs/returning-api.md): the one map of what
     # is assumed, which docs/endpoints.md is generated from (pipelines/endpoints_doc.py)
     records_status: Status | None = None  # the records path's mark (None: as the endpoint's `status`)
     params: Mapping[str, Status] = field(default_factory=dict)  # query/body parameters sent

@@ -47,6 +47,7 @@ from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import RunContext, Tracker
 from pipelines.isolation import Isolation, isolate
+from pipelines.privacy import Policy, Privacy
 from pipelines.resources.activity import activity_stats_resource, loyalty_overview_resource
 from pipelines.resources.commerce import (
     purchase_histories_resource,
@@ -75,12 +76,15 @@ def returning_ai(
     client: ReturningClient | None = None,
     tracker: Tracker | None = None,
     strict: bool = False,
+    off: tuple[str, ...] = (),
 ) -> list[DltResource]:
     """Every Returning.AI dataset. `start_date`/`end_date` bound incremental reads (half-open);
     `backfill=True` re-reads from `start_date` without moving the stored high-water marks;
     `refresh=True` tells the resources that their tables are being rebuilt (full refresh).
     Each resource is isolated (`pipelines/isolation.py`): one that cannot be read is skipped and
-    reported in `tracker.skips`, the others load; `strict=True` lets the first failure end the run."""
+    reported in `tracker.skips`, the others load; `strict=True` lets the first failure end the run.
+    The resources named in `off` (disabled, or needing a disabled one) read nothing: on a first sync
+    they only create their declared empty tables."""
     settings = settings or Settings.from_env()
     ctx = RunContext(settings, client=client, start_date=start_date, end_date=end_date,
                      backfill=backfill, refresh=refresh, tracker=tracker, strict=strict)
@@ -114,7 +118,9 @@ def returning_ai(
         messages_resource(ctx),
         webhook_events_resource(ctx),
     ]
-    isolation = Isolation(ctx)
+    isolation = Isolation(ctx, off)
+    privacy = Privacy(Policy.from_env(), ctx)  # PII hashed or dropped before dlt sees it; erased members left out
     for resource in resources:
         isolate(ctx, isolation, resource)
+        privacy.apply(resource)
     return resources

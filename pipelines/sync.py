@@ -35,6 +35,7 @@ from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import ProgressCallback, Tracker
 from pipelines.errors import ConfigError, ReturningError, SyncBusy
+from pipelines.forget import erase_deleted
 from pipelines.overrides import CursorNeverAdvances, stalled_cursors
 from pipelines.skips import Skip, plan, refused_key
 from pipelines.source import returning_ai
@@ -77,6 +78,7 @@ class SyncResult:
     refreshed: list[str] = field(default_factory=list)  # full refresh: the resources whose cursors were reset
     skipped: list[Skip] = field(default_factory=list)  # selected datasets left out, and why (exit 5)
     disabled: list[str] = field(default_factory=list)  # selected datasets the settings turn off (not read)
+    erased: int = 0  # members forgotten after the load (privacy.erase_deleted_after_days)
     bookkeeping: Bookkeeping = field(default_factory=Bookkeeping)  # completeness and drift of this run
 
 
@@ -240,14 +242,18 @@ def make_source(
     end_date: date | None = None, backfill: bool = False, refresh: bool = False,
     client: ReturningClient | None = None, tracker: Tracker | None = None, strict: bool = False,
 ) -> DltSource:
-    """The source over the selected resources, less the disabled ones (`settings.disabled`) and
-    those that need a disabled one (recorded as skipped in `tracker`)."""
-    names, blocked = plan(select_resources(resources), settings.disabled)
+    """The source over the selected resources. The disabled ones (`settings.disabled`) and those
+    that need a disabled one (recorded as skipped in `tracker`) read nothing: on a first sync they
+    only create their declared empty tables, so every table exists (pipelines/isolation.py)."""
+    selected = select_resources(resources)
+    names, blocked = plan(selected, settings.disabled)
     if tracker is not None:
         for skip in blocked:
             tracker.skips.add(skip)
+    off = tuple(n for n in selected if n not in names)
     source = returning_ai(settings=settings, start_date=start_date, end_date=end_date, backfill=backfill,
-                          refresh=refresh, client=client, tracker=tracker, strict=strict).with_resources(*names)
+                          refresh=refresh, client=client, tracker=tracker, strict=strict,
+                          off=off).with_resources(*selected)
     if tracker is not None:  # what the rows carry, for the drift record (pipelines/drift.py)
         for name in source.selected_resources:
             source.resources[name].add_map(tracker.seen.observer(name))
@@ -303,6 +309,8 @@ def run_sync(
         for stall in result.stalled:
             log.warning("%s", stall)
             result.notes.append(f"warning: {stall.problem}")
+    # privacy.erase_deleted_after_days: members the platform deleted long enough ago are forgotten
+    result.erased = len(erase_deleted(settings))
     result.disabled = [n for n in names if n in settings.disabled]
     result.skipped = tracker.skips.all()
     refused = refused_key(result.skipped, [n for n in names if n not in settings.disabled])

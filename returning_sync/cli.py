@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "push": "reverse ETL: push warehouse decisions back to Returning.AI",
     "ui": "simulator + dagster dev together",
     "webhooks": "receive the platform's outgoing webhooks and land them durably",
+    "forget": "erase one member from every table and file this tool writes, with a PII-free audit row",
+    "share": "build schema analytics_share for analysts (personal data dropped or hashed) and their read-only role",
     "check": "probe every endpoint the sync would use and say per dataset what loads, what not, and what to set",
 }
 EXIT_CODES = ("exit codes: 0 success · 1 unexpected error · 2 configuration or usage error · 3 the API key was "

@@ -35,6 +35,7 @@ from reverse_etl.result import PushResult
 from reverse_etl.validate import CheckedRow, FieldSpec, field_types, validate_rows
 from warehouse.connection import Connection, WarehouseConflict, WarehouseQueryError
 from warehouse.location import RAW_SCHEMA
+from warehouse.private import resolve_members
 
 # test hook: "kill:<stage>" SIGKILLs this process at that stage, "pause:<stage>:<seconds>" sleeps there
 FAULT_ENV = "RETURNING_PUSH_FAULT"
@@ -64,7 +65,8 @@ def last_runs(settings: Any) -> dict[str, dict[str, Any]]:
 def query_rows(con: Connection, definition: Definition) -> list[dict[str, Any]]:
     """The rows of the definition's SQL; a QueryError naming the file when the warehouse refuses it."""
     try:
-        return con.dicts(definition.sql)
+        # hashed emails (the PII policy) become addresses again through returning_private.member_keys
+        return resolve_members(con, con.dicts(definition.sql))
     except WarehouseQueryError as exc:
         first = (str(getattr(exc, "original", exc)).strip().splitlines() or [str(exc)])[0]
         raise QueryError(f"push {definition.name}: its SQL ({definition.path.name}) failed on the warehouse: "

@@ -58,8 +58,10 @@ class Resolver:
 
     def __init__(self, aliases: Mapping[str, str], explicit: Mapping[str, Any] | None = None,
                  environ: Mapping[str, str] | None = None, *, providers: bool | None = None,
-                 error: Callable[[str], Exception] = ValueError) -> None:
+                 error: Callable[[str], Exception] = ValueError,
+                 section: tuple[str, ...] = SECTION) -> None:
         self.aliases = aliases
+        self.section = section  # dlt's section the names are looked up under
         self.explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
         self.environ = os.environ if environ is None else environ
         self.providers = environ is None if providers is None else providers
@@ -94,7 +96,7 @@ class Resolver:
             if provider.is_empty or (secret and not provider.supports_secrets):
                 continue
             for name in names:
-                keys = [(name, SECTION)]
+                keys = [(name, self.section)]
                 if self.aliases.get(name):
                     keys.append((self.aliases[name], ()))
                 for key, sections in keys:

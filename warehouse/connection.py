@@ -244,6 +244,10 @@ class Connection:
             conflict = WarehouseConflict(f"key already taken on {self.location.describe()}: {text}")
             conflict.original = exc  # type: ignore[attr-defined]
             return conflict
+        if "disabled by configuration" in lower or "disabled through configuration" in lower \
+                or "configuration has been locked" in lower:
+            return WarehouseQueryError(f"refused: this session reaches only {self.location.describe()} "
+                                       f"(no other file, database or extension; settings locked): {text}")
         if "read-only" in text.lower() or "read only" in text.lower():
             return WarehouseQueryError(f"the warehouse refused a write: {text}")
         error = WarehouseQueryError(f"query failed on {self.location.describe()}: {text}")
@@ -357,15 +361,16 @@ def classify_connect_error(location: WarehouseLocation, exc: BaseException) -> C
 
 
 def connect(location: WarehouseLocation | None = None, *, read_only: bool = False,
-            wait_seconds: float = 5.0, memory_limit: str | None = None) -> Connection:
-    """Open the warehouse. DuckDB: the file (waiting `wait_seconds` for another process's lock);
-    elsewhere: dlt's SQL client, in a read-only session when `read_only`."""
+            wait_seconds: float = 5.0, memory_limit: str | None = None, sandbox: bool = False) -> Connection:
+    """Open the warehouse. DuckDB: the file (waiting `wait_seconds` for another process's lock;
+    `sandbox`: that file and nothing else, see `warehouse.duck.SANDBOX`); elsewhere: dlt's SQL
+    client, in a read-only session when `read_only`."""
     location = location or WarehouseLocation.from_env()
     if location.embedded:
         from warehouse import duck
 
         native = duck.connect(location.path, read_only=read_only, wait_seconds=wait_seconds,
-                              memory_limit=memory_limit)
+                              memory_limit=memory_limit, sandbox=sandbox)
         return Connection(location, native, read_only=read_only)
     client = sql_client(location)
     try:

@@ -23,6 +23,12 @@ from warehouse.location import WarehouseLocation
 Error = duckdb.Error  # for callers that must tell DuckDB's errors apart without importing duckdb
 
 
+SANDBOX = """A sandboxed connection (`connect(sandbox=True)`) reaches its own file only. It opens
+with `enable_external_access = false` (no file read or written outside the database, no other
+database attached, no extension installed or loaded, no secret stored) and then locks the
+configuration (`lock_configuration = true`), so no statement can switch either back."""
+
+
 class WarehouseLocked(Busy):
     """Another process (a sync, a Dagster run, a query) holds the DuckDB file longer than this one waits."""
 
@@ -38,10 +44,12 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
             wait_seconds: float = 5.0, poll_seconds: float = 0.25,
-            memory_limit: str | None = None, utc: bool = True) -> duckdb.DuckDBPyConnection:
+            memory_limit: str | None = None, utc: bool = True,
+            sandbox: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; retry while another process holds the lock, then raise WarehouseLocked.
     A file that is not a DuckDB database (or cannot be opened) is a ConfigError. `utc`: the
-    session's time zone is UTC (timestamptz -> date casts are UTC days, as the API's)."""
+    session's time zone is UTC (timestamptz -> date casts are UTC days, as the API's).
+    `sandbox`: the file and nothing else (`SANDBOX`), for queries a person types."""
     target = warehouse_path(path)
     if read_only and not target.exists():
         raise WarehouseMissing(target)
@@ -50,11 +58,14 @@ def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = Fal
     started = time.monotonic()
     while True:
         try:
-            con = duckdb.connect(str(target), read_only=read_only)
+            config = {"enable_external_access": False} if sandbox else {}
+            con = duckdb.connect(str(target), read_only=read_only, config=config)
             if utc:
                 con.execute("SET TimeZone = 'UTC'")
             if memory_limit:  # DuckDB spills to disk beyond it (big merges, 1M users)
                 con.execute(f"SET memory_limit = '{memory_limit}'")
+            if sandbox:  # after our own settings, before any statement of the caller's
+                con.execute("SET lock_configuration = true")
             return con
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
@@ -95,3 +106,29 @@ def hold(path: Path, *, memory_limit: str | None, wait: float) -> duckdb.DuckDBP
     except WarehouseLocked:
         raise WarehouseLocked(f"the warehouse {path} is held by another process (a query or a Dagster run?) "
                               f"after waiting {wait:.0f}s; try again when it ends") from None
+
+
+def _compacted(path: Path) -> Path:
+    return path.with_name(path.name + ".compacted")
+
+
+def compact_into(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A fresh copy of the open database `path` beside it (`swap_compacted` puts it in place): DuckDB
+    keeps deleted values in free blocks of the file until they are reused; a copy holds none."""
+    target = _compacted(path)
+    target.unlink(missing_ok=True)
+    source = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    con.execute("CHECKPOINT")
+    con.execute(f"ATTACH '{target}' AS returning_compacted")
+    try:
+        con.execute(f'COPY FROM DATABASE "{source}" TO returning_compacted')
+    finally:
+        con.execute("DETACH returning_compacted")
+
+
+def swap_compacted(path: Path) -> None:
+    """Replace `path` by its compacted copy (after its last connection closed), the old WAL with it."""
+    target = _compacted(path)
+    if target.exists():
+        os.replace(target, path)
+        Path(str(path) + ".wal").unlink(missing_ok=True)

@@ -14,15 +14,17 @@ from dlt.extract.resource import DltResource
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
 from pipelines.declared import arrow_types, column_hints, drop_null_objects, empty_table
-from pipelines.errors import ContractError
+from pipelines.errors import ContractError, ReturningError, plural
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
 from pipelines.resources.common import incremental, window, with_timestamps
 from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, to_arrow
 from pipelines.shards import UsersPass
+from pipelines.skips import diagnose
 from pipelines.tables import table
 
 log = logging.getLogger("pipelines.sync")
+notes = logging.getLogger("pipelines.users_pass")  # the users pass's notes, printed in the sync's summary
 CUSTOM_TYPES: dict[str, pa.DataType] = {"number": FLOAT, "numerical": FLOAT, "boolean": BOOL}
 DELETED_AT = "deleted_at"
 USER_COLUMNS = ("_id", "email", "join_date", "last_login", "is_deleted")  # what the fan-outs read
@@ -42,29 +44,67 @@ def user_fields_resource(ctx: RunContext) -> DltResource:
 
 
 def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
-    """Fields to request (platform + every custom field key) and their Arrow types (by the
-    contract's names)."""
+    """Fields to request (platform + every custom field key) and their Arrow types. When the field
+    definitions cannot be read (a skip, pipelines/skips.py), the custom field keys are the ones
+    remembered from earlier runs (none on a first run), typed as the warehouse holds them, and a
+    note says so: the users load with their platform fields, never skipped for it."""
     ep = ctx.settings.endpoint("users_filter")
     platform = list(ep.platform_fields)
     types: dict[str, pa.DataType] = dict.fromkeys(ep.int_fields, INT)
     types[ep.name_for("is_deleted")] = BOOL
-    definitions = ctx.settings.endpoint("user_fields")
-    type_key, key_key = definitions.name_for("type"), definitions.name_for("key")
-    custom: list[str] = []
-    for definition in ctx.user_fields():
+    # remember the custom field keys seen, so columns stay stable when labels change
+    state = dlt.current.source_state().setdefault("custom_fields", {})
+    definitions = _definitions(ctx)
+    if definitions is None:
+        custom = [key for key in state if key not in platform]
+        types.update(_held_types(ctx, custom))
+        return [ep.served(f) for f in platform] + custom, types
+    fields_ep = ctx.settings.endpoint("user_fields")
+    type_key, key_key = fields_ep.name_for("type"), fields_ep.name_for("key")
+    custom = []
+    for definition in definitions:
         key = definition.get(key_key)
         if isinstance(key, str) and key and key not in platform and key not in custom:
             custom.append(key)
             kind = CUSTOM_TYPES.get(str(definition.get(type_key, "")).lower())
             if kind is not None:
                 types[key] = kind
-    # remember the custom field keys seen, so columns stay stable when labels change
-    state = dlt.current.source_state().setdefault("custom_fields", {})
-    for definition in ctx.user_fields():
-        if definition.get(key_key) in custom:
-            state[definition[key_key]] = definition.get("name")
+            state[key] = definition.get("name")
     # asked for by the names the API serves them under; they arrive under the contract's (`arrived`)
     return [ep.served(f) for f in platform] + custom, types
+
+
+def _definitions(ctx: RunContext) -> list[dict[str, Any]] | None:
+    """The custom field definitions, or None when the API does not serve them to this key (what
+    would skip `user_fields`; anything else, or `strict`, ends the run as before)."""
+    try:
+        return ctx.user_fields()
+    except ReturningError as exc:
+        skip = None if ctx.strict else diagnose(ctx.settings, "user_fields", exc)
+        if skip is None:
+            raise
+        remembered = len(dlt.current.source_state().get("custom_fields", {}))
+        loaded = (f"the platform fields and the {plural(remembered, 'custom field')} remembered from earlier runs"
+                  if remembered else "the platform fields only (the custom field keys are unknown)")
+        notes.warning("users: the custom field definitions are unavailable (%s); loaded with %s", skip.result, loaded)
+        return None
+
+
+def _held_types(ctx: RunContext, keys: list[str]) -> dict[str, pa.DataType]:
+    """The Arrow types of the custom fields `keys` whose users columns the warehouse holds as
+    numbers or booleans (columns are named as dlt normalises the keys)."""
+    pipeline = ctx.pipeline()
+    if pipeline is None or "users" not in pipeline.default_schema.tables:
+        return {}
+    schema = pipeline.default_schema
+    columns = schema.get_table_columns("users")
+    kinds = {"double": FLOAT, "bigint": INT, "bool": BOOL}
+    out = {}
+    for key in keys:
+        kind = columns.get(schema.naming.normalize_identifier(key), {}).get("data_type")
+        if kind in kinds:
+            out[key] = kinds[kind]
+    return out
 
 
 def users_resource(ctx: RunContext) -> DltResource:

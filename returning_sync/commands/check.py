@@ -1,5 +1,5 @@
-"""`returning-sync check [--format table|json] [--write-config PATH]`: probe every endpoint the sync
-would use, with the configured key and settings, one or two small reads each (never a write), and
+"""`returning-sync check [--resources a,b] [--format table|json] [--write-config PATH]`: probe every
+endpoint the sync would use (of the datasets `--resources` names, as `sync --resources` takes them), with the configured key and settings, one or two small reads each (never a write), and
 say per dataset whether the next sync can load it, and if not why and what to set.
 
 The verdicts come from the sync's own decisions (pipelines/skips.py, pipelines/probe.py): a dataset
@@ -23,6 +23,8 @@ from pipelines.tables import RESOURCES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resources", default=None, metavar="A,B",
+                        help="comma-separated datasets to probe, as `sync --resources` takes them (default all)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     parser.add_argument("--write-config", default=None, metavar="PATH",
                         help="write into this TOML file (usually .dlt/config.toml) the overrides check is sure of, "
@@ -33,8 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipelines.sync import select_resources
+
     settings = Settings.from_env()
-    probes = probe(settings)
+    selected = select_resources(args.resources.split(",")) if args.resources is not None else None
+    probes = probe(settings, selected)
     refused = refused_key([p.skip for p in probes if p.skip is not None and not p.disabled],
                           [p.dataset for p in probes if not p.disabled])
     if refused is not None:

@@ -1,7 +1,8 @@
 """`returning-sync sql "QUERY" [--format table|csv|json]`: a read-only query of the warehouse.
 
 The query is written in DuckDB's dialect and transpiled to the warehouse's. Writes are refused on
-every destination: DuckDB opens its file read-only; a server destination runs only a single read
+every destination: DuckDB opens its file read-only and sandboxed (no other file read, written or
+attached, no extension installed: `warehouse.duck.SANDBOX`); a server destination runs only a single read
 statement (anything else is refused before it is sent), in a read-only session, inside a transaction
 that is rolled back.
 """
@@ -97,7 +98,7 @@ def query(location: WarehouseLocation, sql: str, wait_seconds: float) -> tuple[l
     """Column names and rows of a read-only query (a ReturningError, with one line, when it cannot run)."""
     if not location.embedded:
         refuse_unless_read(sql, location)
-    with connect(location, read_only=True, wait_seconds=wait_seconds) as con:
+    with connect(location, read_only=True, wait_seconds=wait_seconds, sandbox=True) as con:
         con.begin()  # a read-only transaction on servers; rolled back, so nothing it did can stay
         try:
             cursor = con.execute(sql)

@@ -110,6 +110,7 @@ def _run(args: argparse.Namespace, since: date | None) -> int:
     display = LiveDisplay() if sys.stdout.isatty() else PlainDisplay()
     notes = Notes()
     logging.getLogger("pipelines.users_pass").addHandler(notes)  # what the users pass had to do
+    logging.getLogger("pipelines.skips").addHandler(logging.NullHandler())  # the summary names each skip once
     with display:
         result = run_sync(settings, resources=resources, full_refresh=args.full_refresh, since=since,
                           progress=display.update, strict=args.strict)

@@ -274,3 +274,66 @@ def test_canary_database_password_appears_nowhere(sim: SimAdmin, api_env: dict[s
     assert leaked == []
     written = {p.name for p in files_under(tmp_path)}
     assert {"state.json", "trace.pickle", "returning_ai.schema.json"} <= written
+
+
+def privacy_runs(env: dict[str, str], email: str) -> list[str]:
+    """A hashed sync, the models, a push, the share, a forget (dry run, then real) and a query, through
+    the command line; returns everything they printed."""
+    outputs: list[str] = []
+    for args in (["sync"], ["models"], ["push", "weekly_tier_bonus"], ["share"],
+                 ["forget", "--email", email, "--dry-run"], ["forget", "--email", email], ["sync"],
+                 ["sql", "select count(*) from returning_private.member_keys"]):
+        done = cli(args, env)
+        outputs += [done.stdout, done.stderr]
+        assert done.returncode == 0, (args, done.stderr[-2000:])
+    short = cli(["sync", "--resources", "tiers"], {**env, "SOURCES__RETURNING_AI__PRIVACY__HMAC_KEY": "tooshort-xyz"})
+    outputs += [short.stdout, short.stderr]
+    assert short.returncode == 2 and "at least 16 characters" in short.stderr and "tooshort-xyz" not in short.stderr
+    return outputs
+
+
+@pytest.mark.parametrize("destination_name", ["duckdb", "postgres"])
+def test_canary_hmac_key_and_passwords_appear_nowhere(sim: SimAdmin, api_env: dict[str, str], tmp_path: Path,
+                                                      request: pytest.FixtureRequest, destination_name: str) -> None:
+    """The PII policy's HMAC key (and on Postgres the warehouse password and the analysts' role
+    password) used for every privacy command is in no output, file, dlt trace or warehouse table."""
+    started = time.time() - 1
+    key = "hmac-" + secrets.token_hex(16)
+    analyst = "an-" + secrets.token_hex(12)
+    env = {**os.environ, **api_env, "RUNTIME__LOG_LEVEL": "INFO", "SOURCES__RETURNING_AI__PRIVACY__PII": "hash",
+           "SOURCES__RETURNING_AI__PRIVACY__HMAC_KEY": key,
+           "SOURCES__RETURNING_AI__PRIVACY__ANALYST_PASSWORD": analyst}
+    canaries = [key, analyst]
+    if destination_name == "postgres":
+        import psycopg2
+
+        cluster = request.getfixturevalue("pg_cluster")
+        password = "pw-" + secrets.token_hex(16)
+        user = "canary_" + secrets.token_hex(4)
+        admin = psycopg2.connect(cluster.url)
+        admin.autocommit = True
+        with admin.cursor() as cur:  # CREATEROLE: `share` creates the analysts' role
+            cur.execute(f"CREATE ROLE {user} LOGIN CREATEROLE PASSWORD %s", [password])
+            cur.execute(f"CREATE DATABASE {user} OWNER {user}")
+        admin.close()
+        host_port = cluster.url.split("@", 1)[1].split("/", 1)[0]
+        url = f"postgresql://{user}:{password}@{host_port}/{user}"
+        env.update({"RETURNING_DESTINATION": "postgres", "DESTINATION__POSTGRES__CREDENTIALS": url})
+        canaries.append(password)
+    sim.knobs(bulk_delay_ms=50)
+    email = sim.truth_rows("users")[3]["email"]
+    outputs = privacy_runs(env, email)
+    assert not [text for text in outputs if email in text], "a member's address in command output"
+    for canary in canaries:
+        assert not [i for i, text in enumerate(outputs) if canary in text], "canary in command output"
+        if destination_name == "postgres":
+            assert canary not in dump_postgres(env["DESTINATION__POSTGRES__CREDENTIALS"])
+        needle = canary.encode()
+        leaked = [str(p) for p in files_under(tmp_path) if needle in readable(p)]
+        leaked += [str(p) for p in files_under(REPO, newer_than=started)
+                   if p.suffix not in (".duckdb", ".wal") and needle in p.read_bytes()]
+        assert leaked == [], canary
+    written = {p.name for p in files_under(tmp_path)}
+    assert {"state.json", "trace.pickle", "returning_ai.schema.json"} <= written
+    if destination_name == "duckdb":
+        assert "returning_share.duckdb" in written  # dumped above, with the warehouse

@@ -1,0 +1,91 @@
+"""Members' privacy in Dagster: the `forget` job (a config form: the member's email or id, and a dry
+run switch) and the analysts' share as an asset (`analytics_share/share`, after every model).
+
+Both run what the command line runs (`pipelines/forget.py`, `warehouse/share.py`) on the `warehouse`
+resource's destination; the job's metadata holds counts per place and the erasure hash, never the
+address (Dagster keeps run config, so the form's email stays in its run records: restrict who may
+launch the job, or pass the member's id)."""
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    OpExecutionContext,
+    asset,
+    job,
+    op,
+)
+
+from assets.models import model_key
+from assets.resources import Warehouse, check_pool, configured_destination, kinds, warehouse_pool
+from warehouse.models import discover_models
+from warehouse.share import SHARE_SCHEMA
+
+SHARE_KEY = AssetKey([SHARE_SCHEMA, "share"])
+
+
+class ForgetConfig(Config):
+    """Who to erase: exactly one of `email` and `user_id`. `dry_run`: list what would change only."""
+
+    email: str = ""
+    user_id: str = ""
+    dry_run: bool = False
+
+
+def _settings(warehouse: Warehouse):  # noqa: ANN202 - pipelines.config.Settings, imported late
+    from pipelines.config import Settings
+
+    location = warehouse.location()
+    return Settings.from_env(key_required=False, destination=location.destination, warehouse=location.path)
+
+
+def build_forget_job(destination: str | None = None):  # noqa: ANN201 - a JobDefinition
+    """The `forget` job, its step in the warehouse's pool for `destination`."""
+    destination = destination or configured_destination()
+
+    @op(pool=warehouse_pool("returning_raw", destination))
+    def forget_member(context: OpExecutionContext, config: ForgetConfig, warehouse: Warehouse) -> None:
+        """Erase one member from every table and file the tool writes (see `returning-sync forget`)."""
+        from pipelines.forget import forget
+
+        check_pool(context, warehouse)
+        report = forget(_settings(warehouse), email=config.email or None, user_id=config.user_id or None,
+                        dry_run=config.dry_run)
+        for line in report.lines():
+            context.log.info(line)
+        context.add_output_metadata({"member_hash": report.member_hash, "dry_run": config.dry_run,
+                                     "changed": MetadataValue.json(report.counts())})
+
+    @job(name="forget", description="Erase one member everywhere this tool writes (config: email or user_id)")
+    def forget_job() -> None:
+        forget_member()
+
+    return forget_job
+
+
+def build_share_asset(destination: str | None = None):  # noqa: ANN201 - an AssetsDefinition
+    destination = destination or configured_destination()
+
+    @asset(key=SHARE_KEY, group_name="privacy", deps=[model_key(m.name) for m in discover_models()],
+           kinds=kinds(destination, "sql"), pool=warehouse_pool(SHARE_SCHEMA, destination),
+           description="Schema analytics_share for analysts: the models less members' personal data "
+                       "(servers: views and the read-only role returning_analyst; DuckDB: a second file)")
+    def share(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+        from pipelines.privacy import Policy
+        from warehouse.share import PII_COLUMNS, build_duckdb_share, build_server_share, share_path
+
+        check_pool(context, warehouse)
+        policy = Policy.from_env()
+        hashed = PII_COLUMNS if policy.hashes_all_pii else ()
+        location = warehouse.location()
+        with warehouse.connection() as con:
+            if location.embedded:
+                target = share_path(location.file)
+                tables = build_duckdb_share(con, target, hashed, policy.personal_fields)
+                return MaterializeResult(metadata={"file": str(target), "tables": MetadataValue.json(tables)})
+            views = build_server_share(con, hashed, policy.personal_fields, password=policy.analyst_password or None)
+        return MaterializeResult(metadata={"views": MetadataValue.json(sorted(views)), "role": "returning_analyst"})
+
+    return share

@@ -1,0 +1,58 @@
+"""`returning-sync share [--print-sql DIALECT]`: build schema `analytics_share` for analysts, members'
+personal data dropped (or kept hashed, when the PII policy hashes it before it lands). On Postgres and
+other servers: views, and the role `returning_analyst` that can read them and nothing else; on DuckDB:
+a second DuckDB file beside the warehouse holding only the share's tables. See warehouse/share.py."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipelines.privacy import Policy
+from returning_errors import plural
+from warehouse.connection import WarehouseMissing, connect
+from warehouse.location import WarehouseLocation
+from warehouse.share import (
+    PII_COLUMNS,
+    build_duckdb_share,
+    build_server_share,
+    model_columns,
+    share_path,
+    shared_columns,
+    statements,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--print-sql", metavar="DIALECT", choices=["postgres", "snowflake", "bigquery"],
+                        help="print the share's SQL for that warehouse (from the models this warehouse holds) "
+                             "instead of running it; the role's password is never printed")
+
+
+def hashed_columns(policy: Policy) -> tuple[str, ...]:
+    return PII_COLUMNS if policy.hashes_all_pii else ()
+
+
+def run(args: argparse.Namespace) -> int:
+    policy = Policy.from_env()
+    location = WarehouseLocation.from_env()
+    if location.embedded and not location.file.exists():
+        raise WarehouseMissing(location.path)
+    hashed, personal = hashed_columns(policy), policy.personal_fields
+    if args.print_sql:
+        with connect(location, read_only=True) as con:
+            models = {m: shared_columns(c, (*PII_COLUMNS, *personal), hashed) for m, c in model_columns(con).items()}
+        for statement in statements(models, args.print_sql, password=None):
+            print(statement + ";")
+        return 0
+    with connect(location) as con:
+        if location.embedded:
+            target = share_path(location.file)
+            counts = build_duckdb_share(con, target, hashed, personal)
+            print(f"share: {plural(len(counts), 'table')} in {target} (schema analytics_share); "
+                  f"read it with: returning-sync sql --warehouse {target} \"...\"")
+        else:
+            views = build_server_share(con, hashed, personal, password=policy.analyst_password or None)
+            login = "can log in" if policy.analyst_password else "cannot log in (grant it to your analysts' logins)"
+            print(f"share: {plural(len(views), 'view')} in analytics_share on {location.describe()}; "
+                  f"role returning_analyst reads only them and {login}")
+    return 0

@@ -1,0 +1,142 @@
+"""Schema `analytics_share`: what analysts may read. One view per model of `analytics`, less members'
+personal data: a PII column (`PII_COLUMNS`, plus configured personal fields) is dropped, or kept when
+the PII policy already hashes it before it lands (it then holds only hashes).
+
+- Postgres (and other servers): the views, and a role `returning_analyst` that can read them and
+  nothing else: USAGE on `analytics_share` and SELECT on its views only, no right on `returning_raw`,
+  `returning_private`, `reverse_etl` or `analytics`, every session read-only. The views read the
+  models with their owner's rights, so the role needs none on what they read. With a password
+  (`privacy.analyst_password`) the role can log in; without, grant it to your analysts' logins.
+- Snowflake / BigQuery: the same, as generated SQL (`statements(..., dialect=...)`), run through the
+  port; tested as text only.
+- DuckDB: the share is a second DuckDB file beside the warehouse (`share_path`) holding only the
+  share's tables (copies, not views: a view would need the warehouse file). `returning-sync sql
+  --warehouse <it>` reads it sandboxed, so it cannot attach the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from warehouse.connection import Connection
+
+SHARE_SCHEMA = "analytics_share"
+MODELS_SCHEMA = "analytics"
+ANALYST_ROLE = "returning_analyst"
+# model columns that hold a member's personal data (as the raw tables' PII, `pipelines.declared.PII`)
+PII_COLUMNS = ("email", "first_name", "last_name", "username", "display_name", "identifier", "member_email",
+               "user__email", "name_of_member")
+PRIVATE_SCHEMAS = ("returning_raw", "returning_private", "reverse_etl", MODELS_SCHEMA, "seeds")
+
+
+def share_path(warehouse: Path) -> Path:
+    """The DuckDB share file beside the warehouse: `returning.duckdb` -> `returning_share.duckdb`."""
+    return warehouse.with_name(f"{warehouse.stem}_share{warehouse.suffix or '.duckdb'}")
+
+
+def shared_columns(columns: Sequence[str], pii: Iterable[str], hashed: Iterable[str]) -> list[str]:
+    """The columns a view shows: all but PII, PII that the policy hashes kept (it holds hashes)."""
+    pii_set, hashed_set = {c.lower() for c in pii}, {c.lower() for c in hashed}
+    return [c for c in columns if c.lower() not in pii_set or c.lower() in hashed_set]
+
+
+def model_columns(con: Connection) -> dict[str, list[str]]:
+    """model -> its columns, for every table and view of `analytics`."""
+    out: dict[str, list[str]] = {}
+    for table, column in con.fetchall(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = ? "
+            "ORDER BY table_name, ordinal_position", [MODELS_SCHEMA]):
+        out.setdefault(str(table), []).append(str(column))
+    return out
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def view_sql(model: str, columns: Sequence[str], dialect: str) -> str:
+    select = ", ".join(_q(c) for c in columns) if dialect != "bigquery" else ", ".join(f"`{c}`" for c in columns)
+    if dialect == "bigquery":
+        return f"CREATE OR REPLACE VIEW `{SHARE_SCHEMA}.{model}` AS SELECT {select} FROM `{MODELS_SCHEMA}.{model}`"
+    return f"CREATE OR REPLACE VIEW {SHARE_SCHEMA}.{_q(model)} AS SELECT {select} FROM {MODELS_SCHEMA}.{_q(model)}"
+
+
+def statements(models: Mapping[str, Sequence[str]], dialect: str, *, password: str | None = None,
+               bigquery_principal: str = "group:returning-analysts@example.com") -> list[str]:
+    """The share's SQL for a server: schema, views, the analysts' role and its rights."""
+    out: list[str] = []
+    if dialect == "postgres":
+        out.append(f"DROP SCHEMA IF EXISTS {SHARE_SCHEMA} CASCADE")
+    out.append(f"CREATE SCHEMA IF NOT EXISTS {SHARE_SCHEMA}" if dialect != "bigquery"
+               else f"CREATE SCHEMA IF NOT EXISTS `{SHARE_SCHEMA}`")
+    out += [view_sql(m, cols, dialect) for m, cols in sorted(models.items()) if cols]
+    if dialect == "postgres":
+        login = "LOGIN PASSWORD '" + password.replace("'", "''") + "'" if password else "NOLOGIN"
+        out += [
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ANALYST_ROLE}') THEN "
+            f"CREATE ROLE {ANALYST_ROLE}; END IF; END $$",
+            f"ALTER ROLE {ANALYST_ROLE} WITH {login}",  # created plain: no superuser, no createdb, no createrole
+            f"ALTER ROLE {ANALYST_ROLE} SET default_transaction_read_only = on",
+            *(f"DO $$ BEGIN IF EXISTS (SELECT FROM pg_namespace WHERE nspname = '{s}') THEN "
+              f"REVOKE ALL ON SCHEMA {s} FROM PUBLIC, {ANALYST_ROLE}; "
+              f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM PUBLIC, {ANALYST_ROLE}; END IF; END $$"
+              for s in PRIVATE_SCHEMAS),
+            f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {ANALYST_ROLE}",
+            f"GRANT USAGE ON SCHEMA {SHARE_SCHEMA} TO {ANALYST_ROLE}",
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA {SHARE_SCHEMA} TO {ANALYST_ROLE}",
+        ]
+    elif dialect == "snowflake":
+        out += [
+            f"CREATE ROLE IF NOT EXISTS {ANALYST_ROLE}",
+            f"GRANT USAGE ON DATABASE IDENTIFIER(CURRENT_DATABASE()) TO ROLE {ANALYST_ROLE}",
+            f"GRANT USAGE ON SCHEMA {SHARE_SCHEMA} TO ROLE {ANALYST_ROLE}",
+            f"GRANT SELECT ON ALL VIEWS IN SCHEMA {SHARE_SCHEMA} TO ROLE {ANALYST_ROLE}",
+            f"GRANT SELECT ON FUTURE VIEWS IN SCHEMA {SHARE_SCHEMA} TO ROLE {ANALYST_ROLE}",
+        ]
+    elif dialect == "bigquery":
+        # the views are authorised on `analytics` (bq update --view or the console) so the principal
+        # reads them without any right on the models; it is granted the share's dataset only
+        out.append(f'GRANT `roles/bigquery.dataViewer` ON SCHEMA `{SHARE_SCHEMA}` TO "{bigquery_principal}"')
+    return out
+
+
+def build_server_share(con: Connection, hashed: Iterable[str], personal: Iterable[str] = (),
+                       password: str | None = None) -> dict[str, list[str]]:
+    """Run the share's statements on a server destination; returns view -> its columns."""
+    models = model_columns(con)
+    shared = {m: shared_columns(cols, (*PII_COLUMNS, *personal), hashed) for m, cols in models.items()}
+    with con.transaction():
+        for statement in statements(shared, con.dialect, password=password):
+            con.execute_native(statement)
+    return shared
+
+
+def build_duckdb_share(con: Connection, target: Path, hashed: Iterable[str],
+                       personal: Iterable[str] = ()) -> dict[str, int]:
+    """Write the share file `target` from the open warehouse `con`: schema `analytics_share`, one
+    table per model with the shared columns; returns table -> rows. The file is built beside and
+    renamed over the old one, so a reader never sees half a share."""
+    import os
+
+    models = model_columns(con)
+    building = target.with_name(target.name + ".building")
+    building.unlink(missing_ok=True)
+    counts: dict[str, int] = {}
+    path = str(building).replace("'", "''")
+    con.execute_native(f"ATTACH '{path}' AS returning_share")
+    try:
+        con.execute_native(f"CREATE SCHEMA returning_share.{SHARE_SCHEMA}")
+        for model, columns in sorted(models.items()):
+            cols = shared_columns(columns, (*PII_COLUMNS, *personal), hashed)
+            if not cols:
+                continue
+            select = ", ".join(_q(c) for c in cols)
+            con.execute_native(f"CREATE TABLE returning_share.{SHARE_SCHEMA}.{_q(model)} AS "
+                               f"SELECT {select} FROM {MODELS_SCHEMA}.{_q(model)}")
+            row = con.fetchone(f"SELECT count(*) FROM returning_share.{SHARE_SCHEMA}.{_q(model)}")
+            counts[model] = int(row[0]) if row else 0
+    finally:
+        con.execute_native("DETACH returning_share")
+    os.replace(building, target)
+    return counts
