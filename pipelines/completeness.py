@@ -20,6 +20,7 @@ from typing import Any
 from pipelines.errors import ContractError
 from pipelines.pagination import MISSING, dig, total_of
 from pipelines.registry import Endpoint
+from warehouse.connection import append_rows
 
 TABLE = "_sync_completeness"
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -121,9 +122,5 @@ def measure(con: Any, counts: Iterable[Count], load_id: str, schema: str) -> lis
 
 def record(con: Any, rows: list[Row], schema: str) -> None:
     """Append the rows to `<schema>._sync_completeness` (created on first use)."""
-    columns = ", ".join(f"{name} {kind}" for name, kind in COLUMNS)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{TABLE} ({columns})")
-    names = ", ".join(name for name, _ in COLUMNS)
-    for r in rows:
-        con.execute(f"INSERT INTO {schema}.{TABLE} ({names}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [r.dataset, r.scope, r.server_count, r.held, r.shortfall, r.reason, r.load_id])
+    append_rows(con, schema, TABLE, COLUMNS, ([r.dataset, r.scope, r.server_count, r.held, r.shortfall, r.reason,
+                                                r.load_id] for r in rows))

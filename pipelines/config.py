@@ -22,7 +22,7 @@ from typing import Any
 from pipelines.errors import ConfigError, register_secret
 from pipelines.registry import Endpoint, build_registry
 from pipelines.skips import check_disabled
-from warehouse.configuration import Found, Resolver, as_number, as_text
+from warehouse.configuration import Found, Resolver, as_names, as_number, as_text
 from warehouse.location import DEFAULT_DESTINATION, DEFAULT_WAREHOUSE, LOCATION_ALIASES, WarehouseLocation
 
 PRODUCTION_URLS = {
@@ -236,13 +236,7 @@ def _memory_limit(found: Found) -> str | None:
 
 
 def _names(found: Found) -> tuple[str, ...]:
-    """A list of names: a TOML list, or comma-separated text (the environment)."""
-    value = found.value
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise ConfigError(f"{found.origin} must be a list of dataset names, got {value!r}")
+    return as_names(found, "dataset names", ConfigError)
 
 
 def _overrides(found: Found) -> Mapping[str, Any]:

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from pipelines.declared import DECLARED
 from pipelines.shapes import RETYPED_KEY  # Arrow schema metadata: {column: [declared, seen, values]}
+from warehouse.connection import append_rows
 
 TABLE = "_schema_changes"
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -90,7 +91,7 @@ class Seen:
         with self.lock:
             self.rows[table] = self.rows.get(table, 0) + 1
             present = self.present.setdefault(table, {})
-            for name, value in row.items():
+            for name, value in _fields(row):
                 present[name] = present.get(name, 0) + 1
                 kinds = NATIVE.get(declared.get(name, ""))
                 if kinds and value is not None and (not isinstance(value, kinds)
@@ -100,6 +101,15 @@ class Seen:
     def _note(self, table: str, name: str, before: str, after: str, n: int) -> None:
         held = self.retyped.setdefault((table, name), [before, after, 0])
         held[2] += n
+
+
+def _fields(row: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """A row's fields as the declared columns name them: a nested object's fields as `parent__child`
+    (dlt flattens them so), the object itself too."""
+    for name, value in row.items():
+        yield prefix + name, value
+        if isinstance(value, dict):
+            yield from _fields(value, f"{prefix}{name}__")
 
 
 def changes(pipeline: Any, info: Any, seen: Seen, load_id: str) -> list[Change]:
@@ -142,9 +152,5 @@ def changes(pipeline: Any, info: Any, seen: Seen, load_id: str) -> list[Change]:
 
 def record(con: Any, rows: Iterable[Change], schema: str) -> None:
     """Append the changes to `<schema>._schema_changes` (created on first use)."""
-    columns = ", ".join(f"{name} {kind}" for name, kind in COLUMNS)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{TABLE} ({columns})")
-    names = ", ".join(name for name, _ in COLUMNS)
-    for c in rows:
-        con.execute(f"INSERT INTO {schema}.{TABLE} ({names}) VALUES (?, ?, ?, ?, ?, ?)",
-                    [c.table_name, c.column_name, c.change, c.before, c.after, c.load_id])
+    append_rows(con, schema, TABLE, COLUMNS, ([c.table_name, c.column_name, c.change, c.before, c.after, c.load_id]
+                                                for c in rows))

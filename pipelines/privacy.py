@@ -44,7 +44,7 @@ from dlt.extract.resource import DltResource
 from pipelines.context import RunContext
 from pipelines.declared import MEMBER_ID, PII, PII_TEXT
 from pipelines.errors import ConfigError, register_secret
-from warehouse.configuration import SECTION, Found, Resolver, as_number, as_text
+from warehouse.configuration import SECTION, Found, Resolver, as_names, as_number, as_text
 from warehouse.connection import Connection
 from warehouse.private import HEX64, erased_hashes, write_member_keys
 
@@ -179,12 +179,7 @@ def _columns(found: Found) -> dict[str, str]:
 
 
 def _names(found: Found) -> tuple[str, ...]:
-    value = found.value
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise ConfigError(f"{found.origin} must be a list of field names")
+    return as_names(found, "field names", ConfigError)
 
 
 def _days(found: Found) -> int | None:

@@ -191,6 +191,16 @@ def as_text(found: Found, error: Callable[[str], Exception]) -> str:
     return found.value
 
 
+def as_names(found: Found, what: str, error: Callable[[str], Exception]) -> tuple[str, ...]:
+    """A list of names: a TOML list, or comma-separated text (the environment)."""
+    value = found.value
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise error(f"{found.origin} must be a list of {what}, got {value!r}")
+
+
 NUMBER_KINDS: dict[type, str] = {int: "a whole number", float: "a number"}
 
 

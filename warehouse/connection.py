@@ -11,7 +11,7 @@ a DuckDB file) is a `ConfigError`; what the warehouse answers is a `WarehouseErr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from os import PathLike
@@ -420,3 +420,14 @@ def hold_for_load(location: WarehouseLocation, *, memory_limit: str | None = Non
         yield None
     finally:
         con.close()
+
+
+def append_rows(con: Any, schema: str, table: str, columns: Sequence[tuple[str, str]],
+                rows: Iterable[Sequence[Any]]) -> None:
+    """Append `rows` (values in the order of `columns`, (name, SQL type) pairs) to `schema.table`,
+    created on first use: the sync's own bookkeeping tables."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{table} ({', '.join(f'{n} {k}' for n, k in columns)})")
+    names = ", ".join(n for n, _ in columns)
+    marks = ", ".join("?" for _ in columns)
+    for row in rows:
+        con.execute(f"INSERT INTO {schema}.{table} ({names}) VALUES ({marks})", list(row))
