@@ -4,6 +4,13 @@ Starts the simulator with a seeded community on a free loopback port, materializ
 and model asset (with their checks) in one run of the job `ingest_and_models` on the project's
 instance (`.dagster_home/`, so `returning-sync ui` shows the run afterwards), dry-runs each shipped
 push and prints a summary.
+
+`--surface documented` runs the simulator serving only what Returning.AI documents: the datasets at
+assumed paths are skipped (not materialized; their `available` check warns and says why), so Dagster
+skips, in that run, the model steps downstream of them. Their tables exist (declared, empty), so the
+demo then builds those models in a second run of the same job, selecting only them: no ingest step is
+in that run, so nothing upstream can skip them (Dagster 1.13 has no per-dependency "run even if the
+upstream output was skipped", and the skip is the right answer inside a sync run).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import argparse
 import datetime as dt
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +27,8 @@ from returning_errors import plural
 from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# the simulator's surfaces the demo can run on (`renamed` needs name overrides the demo does not have)
+SURFACES = ("full", "documented")
 
 
 def say(text: str) -> None:
@@ -33,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="DuckDB file (default: $RETURNING_WAREHOUSE or warehouse/returning.duckdb)")
     parser.add_argument("--keep-warehouse", action="store_true",
                         help="load into the existing warehouse instead of starting from an empty one")
+    parser.add_argument("--surface", choices=SURFACES, default="full",
+                        help="what the simulator serves: full (default, everything) or documented (only what "
+                             "Returning.AI documents; the other datasets are skipped and named, every model is still built)")
 
 
 def _warehouse(arg: str | None) -> Path:
@@ -61,9 +74,9 @@ def sim_window(clock: dict[str, Any], days: int = 90) -> tuple[str, str]:
     return start.date().isoformat(), now.date().isoformat()
 
 
-def materialize_all(instance: Any, window: tuple[str, str]) -> Any:
+def materialize_all(instance: Any, window: tuple[str, str], only: Sequence[Any] | None = None) -> Any:
     """One in-process run of the job `ingest_and_models` (every ingest and model asset with their
-    checks) over `window`; the run list shows it by that name."""
+    checks; `only`: those asset keys and their checks) over `window`; the run list shows it by that name."""
     from assets.definitions import defs  # the code location, built on import for the demo's environment
     from assets.ingest import partitions
     from assets.schedules import everything_job
@@ -74,7 +87,35 @@ def materialize_all(instance: Any, window: tuple[str, str]) -> Any:
     tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     job = defs.resolve_job_def(everything_job.name)
-    return job.execute_in_process(instance=instance, run_config=quiet, tags=tags, raise_on_error=False)
+    return job.execute_in_process(instance=instance, run_config=quiet, tags=tags, raise_on_error=False,
+                                  asset_selection=list(only) if only is not None else None)
+
+
+def models_not_built(result: Any) -> list[Any]:
+    """The model assets of the job a run selected but did not materialize (their steps skipped because
+    a dataset upstream was skipped), in the job's order."""
+    from assets.definitions import defs
+    from assets.models import MODELS_GROUP
+    from assets.schedules import everything_job
+
+    job = defs.resolve_job_def(everything_job.name)
+    graph = job.asset_layer.asset_graph
+    built = {e.asset_key for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
+    models = [k for k in job.asset_layer.selected_asset_keys if graph.get(k).group_name == MODELS_GROUP]
+    return sorted((k for k in models if k not in built), key=lambda k: k.to_user_string())
+
+
+def skipped_datasets(result: Any) -> list[str]:
+    """One line per dataset the run skipped (pipelines/skips.py's line, as the `available` check says it)."""
+    lines: dict[str, str] = {}
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        evaluation = event.event_specific_data
+        summary = evaluation.metadata.get("summary") if evaluation.check_name == "available" else None
+        if not evaluation.passed and summary is not None and "dataset" in evaluation.metadata:
+            lines[evaluation.asset_key.path[-1]] = str(summary.value)
+    return [lines[name] for name in sorted(lines)]
 
 
 def dry_runs(settings: Any) -> list[Any]:
@@ -99,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
     warehouse = _warehouse(args.warehouse)
     if not args.keep_warehouse:
         _fresh(warehouse)
-    with SimulatorProcess(users=args.users, seed=args.seed, port=args.port, cwd=PROJECT_ROOT) as sim:
+    surface = getattr(args, "surface", "full")
+    extra = ("--surface", surface) if surface != "full" else ()
+    with SimulatorProcess(users=args.users, seed=args.seed, port=args.port, extra=extra, cwd=PROJECT_ROOT) as sim:
         env = {
             "RETURNING_AI_API_KEY": FULL_KEY,  # the simulator's all-permission key
             "RETURNING_AI_BASE_URL": sim.url,
@@ -110,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
             "RUNTIME__LOG_LEVEL": os.environ.get("RUNTIME__LOG_LEVEL", "ERROR"),  # dlt: errors only
         }
         os.environ.update(env)
-        say(f"simulator: {plural(args.users, 'user')}, seed {args.seed}, at {sim.url}")
+        say(f"simulator: {plural(args.users, 'user')}, seed {args.seed}, at {sim.url}"
+            + (f", surface {surface}" if surface != "full" else ""))
         from assets.instance import project_instance
 
         instance = project_instance(Path(env["DAGSTER_HOME"]))
@@ -118,15 +162,20 @@ def run(args: argparse.Namespace) -> int:
         say(f"materializing every ingest and model asset through Dagster (days {window[0]} .. {window[1]})")
         sim.admin_post("/__sim/counters/reset")
         load_started = time.monotonic()
-        result = materialize_all(instance, window)
+        results = [materialize_all(instance, window)]
+        missing = models_not_built(results[0]) if results[0].success else []
+        if missing:  # skipped downstream of a skipped dataset; their inputs' tables exist, empty
+            say(f"building the {plural(len(missing), 'model')} that run skipped, in a second run of the same job")
+            results.append(materialize_all(instance, window, only=missing))
         load_seconds = time.monotonic() - load_started
         counters = sim.admin_get("/__sim/counters")
         from assets.resources import settings_from
 
         settings = settings_from(os.environ)
-        pushes = dry_runs(settings) if result.success else []
-    report(result, warehouse, counters, pushes, load_seconds, time.monotonic() - started)
-    ok = result.success and not check_summary(result)[1] and not any(isinstance(p, str) for p in pushes)
+        success = all(r.success for r in results)
+        pushes = dry_runs(settings) if success else []
+    report(results, warehouse, counters, pushes, load_seconds, time.monotonic() - started)
+    ok = success and not check_summary(*results)[1] and not any(isinstance(p, str) for p in pushes)
     return 0 if ok else 1
 
 
@@ -167,14 +216,14 @@ def channel_activity(warehouse: Path) -> list[tuple[Any, ...]]:
         return con.fetchall(CHANNEL_ACTIVITY)
 
 
-def check_summary(result: Any) -> tuple[int, list[str], list[str]]:
+def check_summary(*results: Any) -> tuple[int, list[str], list[str]]:
     """(checks passed, checks that failed, warnings: checks of warning severity that did not pass)
-    from the run's events. A warning (a dataset the API does not serve, a shortfall against the
+    from the runs' events. A warning (a dataset the API does not serve, a shortfall against the
     server's counts, a field that stopped coming) is said, not a failure of the demo."""
     from dagster import AssetCheckSeverity
 
     passed, failed, warned = 0, [], []
-    for event in result.all_events:
+    for event in (e for result in results for e in result.all_events):
         if event.event_type_value != "ASSET_CHECK_EVALUATION":
             continue
         evaluation = event.event_specific_data
@@ -188,13 +237,14 @@ def check_summary(result: Any) -> tuple[int, list[str], list[str]]:
     return passed, failed, warned
 
 
-def report(result: Any, warehouse: Path, counters: dict[str, Any], pushes: list[Any],
+def report(results: list[Any], warehouse: Path, counters: dict[str, Any], pushes: list[Any],
            load_seconds: float, total_seconds: float) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(soft_wrap=True)
-    if not result.success:
+    for result in (r for r in results if not r.success):
         failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         for event in failures:
             error = event.event_specific_data.error
@@ -215,10 +265,13 @@ def report(result: Any, warehouse: Path, counters: dict[str, Any], pushes: list[
         for name, messages, replies, posters in activity:
             table.add_row(str(name), f"{int(messages):,}", f"{int(replies):,}", f"{int(posters):,}")
         console.print(table)
-    passed, failed, warned = check_summary(result)
+    passed, failed, warned = check_summary(*results)
     by_status = ", ".join(f"{k}: {v}" for k, v in sorted(counters.get("by_status", {}).items()))
-    console.print(f"Dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'} "
+    runs = "; ".join(f"{r.run_id}: {'succeeded' if r.success else 'FAILED'}" for r in results)
+    console.print(f"Dagster run{'s' if len(results) > 1 else ''} {runs} "
                   f"in {load_seconds:.1f}s; {counters.get('total', 0):,} API requests ({by_status})")
+    for line in skipped_datasets(results[0]):
+        console.print(f"[yellow]not served by this surface:[/yellow] {escape(line)}", highlight=False)
     console.print(f"asset checks: {passed} passed, {len(failed)} failed" + (f" ({', '.join(failed)})" if failed else "")
                   + (f", {plural(len(warned), 'warning')} ({', '.join(warned)})" if warned else ""))
     for push in pushes:
