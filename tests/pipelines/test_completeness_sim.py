@@ -112,7 +112,8 @@ def test_counts_of_users_lists_and_daily_history_are_held(destination: str, sim:
     """The users filter's `total`, each list's total and daily history's `found` per day: one row
     each, equal to the truth, nothing short."""
     result = run_sync(settings, resources=["users", "gamification_daily", "store_products", "leaderboards",
-                                           "streaks", "streak_logs"])
+                                           "streaks", "streak_logs", "user_field_histories", "redemption_orders",
+                                           "purchase_histories"])
     truth = sim.truth()
     con = warehouse()
     assert completeness(con, "users") == {"live members": (truth["users"]["count"],) * 2 + (0, None)}
@@ -126,6 +127,13 @@ def test_counts_of_users_lists_and_daily_history_are_held(destination: str, sim:
     assert all(short == 0 for _, _, short, _ in daily.values())
     [(scope, logs)] = completeness(con, "streak_logs").items()
     assert logs == (truth["streak_logs"]["count"],) * 2 + (0, None)
+    # a first run's windows are unbounded: each window's total is the whole dataset
+    assert completeness(con, "user_field_histories") == {
+        "created_at in [start, now)": (truth["user_field_histories"]["count"],) * 2 + (0, None)}
+    assert completeness(con, "redemption_orders") == {
+        "updated_at in [start, now)": (truth["redemption_orders"]["count"],) * 2 + (0, None)}
+    assert completeness(con, "purchase_histories") == {"all": (truth["purchase_histories"]["count"],) * 2 + (0, None)}
+    assert all(truth[name]["count"] > 0 for name in ("user_field_histories", "redemption_orders", "purchase_histories"))
     assert result.bookkeeping.shortfalls == []
 
 
