@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pipelines.completeness import NOT_HELD
 from pipelines.config import Settings
 from pipelines.sync import run_sync
 from returning_sync.cli import main
@@ -159,3 +160,24 @@ def test_full_sync_of_3000_members_equals_the_truth_or_reports_exactly(
     run_sync(settings, resources=MESSAGE_SUBSET)
     with connect(settings.location, read_only=True) as con:
         assert assert_exact(big_sim, con) >= 0
+
+
+
+def test_a_walk_that_stops_too_early_is_reported_short_exactly(destination: str, sim: SimAdmin, settings: Settings,
+                                                               warehouse: Connect) -> None:
+    """purchase_histories walks newest first and stops at the stored high-water mark. Overridden to walk
+    oldest first (`fields.sort`, pages of 5), a later run stops on its first page and never reaches the
+    purchases made since: `meta.total` counts them, and the shortfall is exactly the records of the truth the
+    warehouse lacks."""
+    oldest_first = Settings.from_env(backoff_base=0.05, backoff_max=2.0, registry_overrides={
+        "purchase_histories": {"page_size": 5, "fields": {"sort": "updatedAt:asc"}}})
+    assert run_sync(settings, resources=["purchase_histories"]).bookkeeping.shortfalls == []
+    sim.advance(hours=72)
+    result = run_sync(oldest_first, resources=["purchase_histories"])
+    truth = {r["_id"] for r in sim.truth_rows("purchase_histories")}
+    con = warehouse()
+    held = {str(r[0]) for r in con.fetchall("SELECT _id FROM returning_raw.purchase_histories")}
+    missing = len(truth - held)
+    assert held <= truth and missing > 0
+    assert completeness(con, "purchase_histories") == {"all": (len(truth), len(held), missing, NOT_HELD)}
+    assert [(r.dataset, r.shortfall) for r in result.bookkeeping.shortfalls] == [("purchase_histories", missing)]
