@@ -114,7 +114,7 @@ def test_counts_of_users_lists_and_daily_history_are_held(destination: str, sim:
     each, equal to the truth, nothing short."""
     result = run_sync(settings, resources=["users", "gamification_daily", "store_products", "leaderboards",
                                            "streaks", "streak_logs", "user_field_histories", "redemption_orders",
-                                           "purchase_histories"])
+                                           "purchase_histories", "minigame_logs"])
     truth = sim.truth()
     con = warehouse()
     assert completeness(con, "users") == {"live members": (truth["users"]["count"],) * 2 + (0, None)}
@@ -134,7 +134,11 @@ def test_counts_of_users_lists_and_daily_history_are_held(destination: str, sim:
     assert completeness(con, "redemption_orders") == {
         "updated_at in [start, now)": (truth["redemption_orders"]["count"],) * 2 + (0, None)}
     assert completeness(con, "purchase_histories") == {"all": (truth["purchase_histories"]["count"],) * 2 + (0, None)}
-    assert all(truth[name]["count"] > 0 for name in ("user_field_histories", "redemption_orders", "purchase_histories"))
+    assert all(truth[name]["count"] > 0 for name in ("user_field_histories", "redemption_orders", "purchase_histories",
+                                                     "minigame_logs"))
+    # the per-member totals of minigame logs, summed over the members read: every play of the truth
+    assert completeness(con, "minigame_logs") == {
+        "created_at in [start, now), the members read": (truth["minigame_logs"]["count"],) * 2 + (0, None)}
     assert result.bookkeeping.shortfalls == []
 
 
