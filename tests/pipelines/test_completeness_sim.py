@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from pipelines.completeness import NOT_HELD
 from pipelines.config import Settings
+from pipelines.shapes import parse_ts
 from pipelines.sync import run_sync
 from returning_sync.cli import main
 from tests.conftest import simulator_process
@@ -185,3 +187,31 @@ def test_a_walk_that_stops_too_early_is_reported_short_exactly(destination: str,
     assert held <= truth and missing > 0
     assert completeness(con, "purchase_histories") == {"all": (len(truth), len(held), missing, NOT_HELD)}
     assert [(r.dataset, r.shortfall) for r in result.bookkeeping.shortfalls] == [("purchase_histories", missing)]
+
+
+WINDOWED = {"user_field_histories": "createdAt", "redemption_orders": "updatedAt", "minigame_logs": "createdAt"}
+
+
+def test_a_later_runs_windows_state_the_truth_of_the_window(destination: str, sim: SimAdmin, settings: Settings,
+                                                             warehouse: Connect) -> None:
+    """After the clock moves, the windows start at the high-water mark less the lookback: each window's
+    total is the truth's count of rows from that start, all held; minigame logs' sum covers only the
+    members read (those whose activity moved), every one of their plays in the window held."""
+    resources = ["users", *WINDOWED, "purchase_histories"]
+    run_sync(settings, resources=resources)
+    sim.advance(hours=48)
+    result = run_sync(settings, resources=resources)
+    con = warehouse()
+    for name, cursor in WINDOWED.items():
+        [(scope, (server, held, short, reason))] = completeness(con, name).items()
+        start = parse_ts(scope.split("[", 1)[1].split(",", 1)[0])
+        assert isinstance(start, datetime), scope
+        rows = [r for r in sim.truth_rows(name) if parse_ts(r[cursor]) >= start]
+        if name == "minigame_logs":  # only the members whose activity moved are read: a part of the window
+            assert (held, short, reason) == (server, 0, None) and 0 < server < len(rows), (scope, server, len(rows))
+            continue
+        assert (server, held, short, reason) == (len(rows), len(rows), 0, None), name
+        assert server > 0, name
+    assert completeness(con, "purchase_histories") == {"all": (sim.truth()["purchase_histories"]["count"],) * 2
+                                                       + (0, None)}
+    assert result.bookkeeping.shortfalls == []
