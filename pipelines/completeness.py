@@ -1,7 +1,8 @@
 """Completeness against the server's own counts.
 
 Wherever the API states how many records it has (the users filter's `total`, a channel's message
-`total` in Get Messages, a list's `meta.total` or `pagination.total`, `found` in daily history), the
+`total` in Get Messages, a list's `meta.total` or `pagination.total`, a window's total, `found` in
+daily history, each member's mini-game logs summed over the members read), the
 resource reading it states that count here (`Counts.state`, on the run's tracker) with the question
 that tells how many of them the warehouse holds. After the load the question is asked
 (`measure`), and each (dataset, scope) becomes one row of `returning_raw._sync_completeness`
