@@ -90,9 +90,6 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
     ) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("purchase_histories")
         start = cursor.start_value
-        # always one page after the other: a concurrent walk by offsets over a newest-first list
-        # loses the records pushed past its last page by records arriving meanwhile, and the next
-        # run (which stops at the high-water mark) never reads them
 
         def first(payload: Any) -> None:
             # `meta.total` counts every record, however early the walk stops: compared with the whole
@@ -101,6 +98,9 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
             if total is not None and ctx.start is None and ctx.end is None:
                 ctx.tracker.counts.state(Count("purchase_histories", "all", total))
 
+        # always one page after the other: a concurrent walk by offsets over a newest-first list
+        # loses the records pushed past its last page by records arriving meanwhile, and the next
+        # run (which stops at the high-water mark) never reads them
         pages = ctx.client.paginate("purchase_histories", params={ep.param("sort"): ep.name_for("sort")},
                                     sequential=True, first=first)
         empty = True
