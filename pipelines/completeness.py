@@ -1,7 +1,8 @@
 """Completeness against the server's own counts.
 
 Wherever the API states how many records it has (the users filter's `total`, a channel's message
-`total` in Get Messages, a list's `meta.total` or `pagination.total`, `found` in daily history), the
+`total` in Get Messages, a list's `meta.total` or `pagination.total`, a window's total, `found` in
+daily history, each member's mini-game logs summed over the members read), the
 resource reading it states that count here (`Counts.state`, on the run's tracker) with the question
 that tells how many of them the warehouse holds. After the load the question is asked
 (`measure`), and each (dataset, scope) becomes one row of `returning_raw._sync_completeness`
@@ -40,6 +41,10 @@ class Count:
     where: str = ""
     params: tuple[Any, ...] = ()
     reason: str = NOT_HELD  # what a shortfall here means
+    # a count summed over per-member calls: the held rows are those whose `member_column` is one of
+    # `members` (the members this run read), besides `where`
+    member_column: str = ""
+    members: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -55,13 +60,15 @@ class Counts:
             self.by_scope[(count.dataset, count.scope)] = count
 
     def add(self, count: Count) -> None:
-        """Part of a count (daily history's `found`, one call per 100 members): summed per scope."""
+        """Part of a count (daily history's `found`, one call per 100 members; a member's total):
+        summed per scope. A member already counted in the scope is not counted again."""
         with self.lock:
             held = self.by_scope.get((count.dataset, count.scope))
-            if held is not None:
-                held.server_count += count.server_count
-            else:
+            if held is None:
                 self.by_scope[(count.dataset, count.scope)] = count
+            elif not count.members or not count.members <= held.members:
+                held.server_count += count.server_count
+                held.members |= count.members
 
     def explain(self, dataset: str, scope: str, reason: str) -> None:
         with self.lock:
@@ -109,15 +116,31 @@ def measure(con: Any, counts: Iterable[Count], load_id: str, schema: str) -> lis
     for c in sorted(counts, key=lambda c: (c.dataset, c.scope)):
         held = 0
         if con.table_exists(schema, c.dataset):
-            where = f" WHERE {c.where}" if c.where else ""
-            try:
-                found = con.fetchone(f'SELECT count(*) FROM {schema}."{c.dataset}"{where}', list(c.params))
-            except Exception:  # noqa: BLE001 - a column the table lacks (never loaded): nothing of it held
-                found = None
-            held = int(found[0]) if found and found[0] is not None else 0
+            held = _held(con, schema, c)
         short = max(0, c.server_count - held)
         rows.append(Row(c.dataset, c.scope, c.server_count, held, short, c.reason if short else None, load_id))
     return rows
+
+
+MEMBERS_PER_QUERY = 1000  # members named in one `IN (...)` (Postgres takes at most 65,535 parameters)
+
+
+def _held(con: Any, schema: str, c: Count) -> int:
+    """The rows of `c.dataset` that answer `c` (0: a column the table lacks, never loaded)."""
+    members = sorted(c.members)
+    batches = [members[i:i + MEMBERS_PER_QUERY] for i in range(0, len(members), MEMBERS_PER_QUERY)] or [[]]
+    held = 0
+    for batch in batches:
+        parts = [c.where] if c.where else []
+        if c.member_column:
+            parts.append(f'"{c.member_column}" IN ({", ".join("?" * len(batch))})' if batch else "false")
+        where = f" WHERE {' AND '.join(parts)}" if parts else ""
+        try:
+            found = con.fetchone(f'SELECT count(*) FROM {schema}."{c.dataset}"{where}', [*c.params, *batch])
+        except Exception:  # noqa: BLE001 - a column the table lacks (never loaded): nothing of it held
+            return 0
+        held += int(found[0]) if found and found[0] is not None else 0
+    return held
 
 
 def record(con: Any, rows: list[Row], schema: str) -> None:

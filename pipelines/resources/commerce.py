@@ -9,9 +9,10 @@ from typing import Any
 import dlt
 from dlt.extract.resource import DltResource
 
+from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
 from pipelines.declared import column_hints, drop_null_objects, empty_once, empty_table
-from pipelines.resources.common import incremental, window, with_timestamps
+from pipelines.resources.common import incremental, window, window_count, with_timestamps
 from pipelines.shapes import parse_ts
 from pipelines.tables import table
 
@@ -29,7 +30,8 @@ def redemption_orders_resource(ctx: RunContext) -> DltResource:
         start, end = window(cursor)
         params = {ep.name_for("from"): start, ep.name_for("to"): end, ep.param("sort"): ep.name_for("sort")}
         empty = True
-        for page in ctx.client.paginate("redemption_transactions", params=params):
+        first = window_count(ctx, ep, "redemption_orders", start, end)
+        for page in ctx.client.paginate("redemption_transactions", params=params, first=first):
             ctx.tracker.page("redemption_orders", len(page))
             if page:
                 empty = False
@@ -88,10 +90,19 @@ def purchase_histories_resource(ctx: RunContext) -> DltResource:
     ) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("purchase_histories")
         start = cursor.start_value
+
+        def first(payload: Any) -> None:
+            # `meta.total` counts every record, however early the walk stops: compared with the whole
+            # table, unless the run is bounded (`--since`, an end), which loads only part of them
+            total = announced(ep, payload)
+            if total is not None and ctx.start is None and ctx.end is None:
+                ctx.tracker.counts.state(Count("purchase_histories", "all", total))
+
         # always one page after the other: a concurrent walk by offsets over a newest-first list
         # loses the records pushed past its last page by records arriving meanwhile, and the next
         # run (which stops at the high-water mark) never reads them
-        pages = ctx.client.paginate("purchase_histories", params={ep.param("sort"): ep.name_for("sort")}, sequential=True)
+        pages = ctx.client.paginate("purchase_histories", params={ep.param("sort"): ep.name_for("sort")},
+                                    sequential=True, first=first)
         empty = True
         try:
             for page in pages:

@@ -56,23 +56,27 @@ def window_count(ctx: RunContext, ep: Endpoint, dataset: str, start: str | None,
                  end: str | None) -> Callable[[Any], None]:
     """For `client.paginate(first=...)`: the walk's total is the server's count of the rows of the
     half-open window [start, end) on the endpoint's cursor (pipelines/completeness.py)."""
+    def first(payload: Any) -> None:
+        total = announced(ep, payload)
+        if total is not None:
+            ctx.tracker.counts.state(Count(dataset, server_count=total, **in_window(ep, start, end)))
+
+    return first
+
+
+def in_window(ep: Endpoint, start: str | None, end: str | None) -> dict[str, Any]:
+    """The scope, condition and parameters of a Count over the half-open window [start, end) on the
+    endpoint's cursor, as its table names it."""
     from dlt.common.normalizers.naming.snake_case import NamingConvention
 
     column = NamingConvention().normalize_identifier(ep.name_for("cursor"))
-
-    def first(payload: Any) -> None:
-        total = announced(ep, payload)
-        if total is None:
-            return
-        parts, params = [], []
-        for bound, op in ((start, ">="), (end, "<")):
-            if bound is not None:
-                parts.append(f'"{column}" {op} ?')
-                params.append(parse_ts(bound))
-        ctx.tracker.counts.state(Count(dataset, f"{column} in [{start or 'start'}, {end or 'now'})", total,
-                                       " AND ".join(parts), tuple(params)))
-
-    return first
+    parts, params = [], []
+    for bound, op in ((start, ">="), (end, "<")):
+        if bound is not None:
+            parts.append(f'"{column}" {op} ?')
+            params.append(parse_ts(bound))
+    return {"scope": f"{column} in [{start or 'start'}, {end or 'now'})", "where": " AND ".join(parts),
+            "params": tuple(params)}
 
 
 def with_timestamps(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

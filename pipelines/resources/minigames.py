@@ -31,11 +31,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.extract.resource import DltResource
 
+from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
 from pipelines.declared import arrow_types, column_hints, empty_once, empty_table
 from pipelines.errors import ReturningError
 from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users, live_users
-from pipelines.resources.common import lookback_seconds
+from pipelines.resources.common import in_window, lookback_seconds
 from pipelines.shapes import iso, parse_ts, to_arrow
 from pipelines.skips import diagnose
 from pipelines.tables import table
@@ -118,7 +119,16 @@ def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
 
         def fetch(email: str) -> list[dict[str, Any]]:
             rows: list[dict[str, Any]] = []
-            for got in ctx.client.paginate("minigame_logs", json={**body, ep.name_for("email"): email}):
+
+            def first(payload: Any) -> None:  # the member's total in the window: summed over the members read
+                total = announced(ep, payload)
+                if total is not None:
+                    counted = in_window(ep, body.get(ep.name_for("from")), body.get(ep.name_for("to")))
+                    counted["scope"] += ", the members read"
+                    ctx.tracker.counts.add(Count("minigame_logs", server_count=total, member_column="email",
+                                                 members={email}, **counted))
+
+            for got in ctx.client.paginate("minigame_logs", json={**body, ep.name_for("email"): email}, first=first):
                 ctx.tracker.page("minigame_logs", len(got))
                 rows.extend(got)
             return rows

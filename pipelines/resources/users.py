@@ -17,7 +17,7 @@ from pipelines.declared import arrow_types, column_hints, drop_null_objects, emp
 from pipelines.errors import ContractError, ReturningError, plural
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
-from pipelines.resources.common import incremental, window, with_timestamps
+from pipelines.resources.common import incremental, window, window_count, with_timestamps
 from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, to_arrow
 from pipelines.shards import UsersPass
 from pipelines.skips import diagnose
@@ -216,7 +216,8 @@ def user_field_histories_resource(ctx: RunContext) -> DltResource:
         start, end = window(cursor)
         params = {ep.name_for("from"): start, ep.name_for("to"): end, ep.param("sort"): ep.name_for("sort")}
         empty = True
-        for page in ctx.client.paginate("user_field_histories", params=params):
+        first = window_count(ctx, ep, "user_field_histories", start, end)
+        for page in ctx.client.paginate("user_field_histories", params=params, first=first):
             ctx.tracker.page("user_field_histories", len(page))
             for row in page:
                 for name in ("value", "previousValue"):

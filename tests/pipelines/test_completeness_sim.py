@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from pipelines.completeness import NOT_HELD
 from pipelines.config import Settings
+from pipelines.shapes import parse_ts
 from pipelines.sync import run_sync
 from returning_sync.cli import main
 from tests.conftest import simulator_process
@@ -112,7 +115,8 @@ def test_counts_of_users_lists_and_daily_history_are_held(destination: str, sim:
     """The users filter's `total`, each list's total and daily history's `found` per day: one row
     each, equal to the truth, nothing short."""
     result = run_sync(settings, resources=["users", "gamification_daily", "store_products", "leaderboards",
-                                           "streaks", "streak_logs"])
+                                           "streaks", "streak_logs", "user_field_histories", "redemption_orders",
+                                           "purchase_histories", "minigame_logs"])
     truth = sim.truth()
     con = warehouse()
     assert completeness(con, "users") == {"live members": (truth["users"]["count"],) * 2 + (0, None)}
@@ -126,6 +130,17 @@ def test_counts_of_users_lists_and_daily_history_are_held(destination: str, sim:
     assert all(short == 0 for _, _, short, _ in daily.values())
     [(scope, logs)] = completeness(con, "streak_logs").items()
     assert logs == (truth["streak_logs"]["count"],) * 2 + (0, None)
+    # a first run's windows are unbounded: each window's total is the whole dataset
+    assert completeness(con, "user_field_histories") == {
+        "created_at in [start, now)": (truth["user_field_histories"]["count"],) * 2 + (0, None)}
+    assert completeness(con, "redemption_orders") == {
+        "updated_at in [start, now)": (truth["redemption_orders"]["count"],) * 2 + (0, None)}
+    assert completeness(con, "purchase_histories") == {"all": (truth["purchase_histories"]["count"],) * 2 + (0, None)}
+    assert all(truth[name]["count"] > 0 for name in ("user_field_histories", "redemption_orders", "purchase_histories",
+                                                     "minigame_logs"))
+    # the per-member totals of minigame logs, summed over the members read: every play of the truth
+    assert completeness(con, "minigame_logs") == {
+        "created_at in [start, now), the members read": (truth["minigame_logs"]["count"],) * 2 + (0, None)}
     assert result.bookkeeping.shortfalls == []
 
 
@@ -151,3 +166,52 @@ def test_full_sync_of_3000_members_equals_the_truth_or_reports_exactly(
     run_sync(settings, resources=MESSAGE_SUBSET)
     with connect(settings.location, read_only=True) as con:
         assert assert_exact(big_sim, con) >= 0
+
+
+
+def test_a_walk_that_stops_too_early_is_reported_short_exactly(destination: str, sim: SimAdmin, settings: Settings,
+                                                               warehouse: Connect) -> None:
+    """purchase_histories walks newest first and stops at the stored high-water mark. Overridden to walk
+    oldest first (`fields.sort`, pages of 5), a later run stops on its first page and never reaches the
+    purchases made since: `meta.total` counts them, and the shortfall is exactly the records of the truth the
+    warehouse lacks."""
+    oldest_first = Settings.from_env(backoff_base=0.05, backoff_max=2.0, registry_overrides={
+        "purchase_histories": {"page_size": 5, "fields": {"sort": "updatedAt:asc"}}})
+    assert run_sync(settings, resources=["purchase_histories"]).bookkeeping.shortfalls == []
+    sim.advance(hours=72)
+    result = run_sync(oldest_first, resources=["purchase_histories"])
+    truth = {r["_id"] for r in sim.truth_rows("purchase_histories")}
+    con = warehouse()
+    held = {str(r[0]) for r in con.fetchall("SELECT _id FROM returning_raw.purchase_histories")}
+    missing = len(truth - held)
+    assert held <= truth and missing > 0
+    assert completeness(con, "purchase_histories") == {"all": (len(truth), len(held), missing, NOT_HELD)}
+    assert [(r.dataset, r.shortfall) for r in result.bookkeeping.shortfalls] == [("purchase_histories", missing)]
+
+
+WINDOWED = {"user_field_histories": "createdAt", "redemption_orders": "updatedAt", "minigame_logs": "createdAt"}
+
+
+def test_a_later_runs_windows_state_the_truth_of_the_window(destination: str, sim: SimAdmin, settings: Settings,
+                                                             warehouse: Connect) -> None:
+    """After the clock moves, the windows start at the high-water mark less the lookback: each window's
+    total is the truth's count of rows from that start, all held; minigame logs' sum covers only the
+    members read (those whose activity moved), every one of their plays in the window held."""
+    resources = ["users", *WINDOWED, "purchase_histories"]
+    run_sync(settings, resources=resources)
+    sim.advance(hours=48)
+    result = run_sync(settings, resources=resources)
+    con = warehouse()
+    for name, cursor in WINDOWED.items():
+        [(scope, (server, held, short, reason))] = completeness(con, name).items()
+        start = parse_ts(scope.split("[", 1)[1].split(",", 1)[0])
+        assert isinstance(start, datetime), scope
+        rows = [r for r in sim.truth_rows(name) if parse_ts(r[cursor]) >= start]
+        if name == "minigame_logs":  # only the members whose activity moved are read: a part of the window
+            assert (held, short, reason) == (server, 0, None) and 0 < server < len(rows), (scope, server, len(rows))
+            continue
+        assert (server, held, short, reason) == (len(rows), len(rows), 0, None), name
+        assert server > 0, name
+    assert completeness(con, "purchase_histories") == {"all": (sim.truth()["purchase_histories"]["count"],) * 2
+                                                       + (0, None)}
+    assert result.bookkeeping.shortfalls == []
