@@ -197,13 +197,13 @@ def to_arrow(
                 retyped[name] = [DECLARED_NAMES[kind], type(odd[0]).__name__, len(odd)]
         arrays.append(arr)
         fields_.append(pa.field(name, kind, nullable=not (name in required and arr.null_count == 0)))
+        if variant is not None:
+            arrays.append(variant)
+            fields_.append(pa.field(f"{name}{VARIANT_TEXT}", STR))
     for name, kind in types.items():  # a declared field no row carries: its column, null
         if name not in names:
             arrays.append(pa.nulls(len(rows), kind))
             fields_.append(pa.field(name, kind))
-        if variant is not None:
-            arrays.append(variant)
-            fields_.append(pa.field(f"{name}{VARIANT_TEXT}", STR))
     schema = pa.schema(fields_)
     if retyped:  # read by pipelines/drift.py, which records the change
         schema = schema.with_metadata({RETYPED_KEY: orjson.dumps(retyped)})

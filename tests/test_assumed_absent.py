@@ -102,7 +102,10 @@ def test_the_whole_flow_works_without_the_assumed_fields(absent: str, destinatio
     # `fresh` judges the runs Dagster recorded; this sync ran from the command line, outside Dagster
     # `schema_unchanged` warns of the fields that stopped coming: here, by design, the assumed ones
     # `available` fails (warning severity) exactly for the datasets the surface does not serve (skipped)
-    failed = [c for c in failed_checks(api_env, destination) if not c.endswith((":fresh", ":schema_unchanged"))]
+    # `complete_against_server_counts` of minigame_logs: its held rows are matched by the member's
+    # `email`, an [assumed] record field the `overrides` case renames away (a shortfall reported, not lost)
+    failed = [c for c in failed_checks(api_env, destination) if not c.endswith((":fresh", ":schema_unchanged"))
+              and not (absent == "overrides" and c == "returning_raw/minigame_logs:complete_against_server_counts")]
     unserved = set()
     if absent == "documented":
         served = {n for n, d in sim.get("/__sim/surface")["datasets"].items() if d["served"]}
