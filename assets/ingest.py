@@ -1,21 +1,22 @@
 """Ingest: the client's dlt source as Dagster assets `returning_raw/<table>`, group `ingest`.
 
 Two multi-assets over the one source:
-- `returning_raw_incremental`: the date-keyed datasets, daily-partitioned. A run for a partition
-  range loads that half-open window (start inclusive, end exclusive), so a backfill is a date
-  range chosen in the UI; a run tagged `returning/window=state` (the hourly schedule) loads from
-  dlt's stored high-water mark instead. Event tables are merged on their key (`delete-insert`),
-  so loading a window twice never duplicates rows.
+- `returning_raw_incremental`: the date-keyed datasets, daily-partitioned, and a partition means
+  its day: a run for a partition range loads that half-open window [start, end) and nothing else,
+  so a backfill is a date range chosen in the UI, and a green partition is a day loaded. Past days
+  are read exactly, the stored high-water marks untouched; a range reaching today (the hourly
+  schedule's and the webhook sensor's runs, assets/schedules.py and assets/sensors.py) reads from
+  its start or the later stored mark to now and moves the marks (`load_window`). Event tables are
+  merged on their key (`delete-insert`), so loading a window twice never duplicates rows.
 - `returning_raw_snapshot`: users, field definitions, store, gamification set-up: full reads.
 
 Which table is which, what each holds and its key come from `pipelines/tables.py`. The source and
 pipeline are built from the `returning` and `warehouse` resources when a run starts, once per run
-(any dlt destination); the definition-time source, built once for both multi-assets, only names the
+(any dlt destination), in the command line's `sync_session()` (pipelines/session.py); the definition-time source, built once for both multi-assets, only names the
 tables (it is never run). Kinds and pools follow the destination (`assets.resources`).
 """
 
 
-import datetime as dt
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
@@ -48,12 +49,14 @@ from assets.resources import (
     settings_from,
     warehouse_pool,
 )
+from pipelines.pipeline import make_pipeline, make_source
+from pipelines.session import Window, sync_session
+from pipelines.skips import by_name
 from pipelines.tables import INCREMENTAL_TABLES, SNAPSHOT_TABLES, Load, Table, table
 from warehouse.connection import Connection
 from warehouse.location import RAW_SCHEMA
 
 INGEST_GROUP = "ingest"
-WINDOW_TAG = "returning/window"  # "state": load from dlt's high-water mark, ignore the partition window
 
 partitions = DailyPartitionsDefinition(
     start_date=load_automation().partitions_start, end_offset=1, timezone="UTC", fmt="%Y-%m-%d"
@@ -101,18 +104,19 @@ def _definition_settings() -> Any:
 
 def _definition_source_and_pipeline() -> tuple[Any, Any]:
     """A source and pipeline only for naming the assets; never run."""
-    from pipelines.sync import make_pipeline, make_source
-
     settings = _definition_settings()
     return make_source(settings), make_pipeline(settings)
 
 
-def _window(context: AssetExecutionContext) -> tuple[dt.datetime | None, dt.datetime | None]:
-    partitioned = context.has_partition_key or context.has_partition_key_range
-    if context.run.tags.get(WINDOW_TAG) == "state" or not partitioned:
-        return None, None
+def load_window(context: AssetExecutionContext) -> Window:
+    """What a run of the day-partitioned asset reads: exactly its partitions' days [start, end),
+    the stored marks untouched, or, for a range that reaches today's partition (the day still
+    filling, by Dagster's clock), from its start or the later stored mark to now, moving the marks
+    (`pipelines.session.Window.of_days`). The partitions' time window is Dagster's, so the same
+    holds once the day is crossed with another dimension (a `MultiPartitionsDefinition`)."""
     window = context.partition_time_window
-    return window.start, window.end
+    today = partitions.get_last_partition_window()
+    return Window.of_days(window.start, window.end, open_day=today is not None and window.end >= today.end)
 
 
 def _with_table_stats(results: Iterable[Any], warehouse: Warehouse, held: Any = None) -> Iterator[Any]:
@@ -136,59 +140,35 @@ def _with_table_stats(results: Iterable[Any], warehouse: Warehouse, held: Any = 
 
 def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
              warehouse: Warehouse, tables: Iterable[str], window: bool) -> Iterator[Any]:
-    from pipelines.afterload import bookkeep
-    from pipelines.sync import (
-        loader_file_format,
-        make_pipeline,
-        make_source,
-        open_warehouse,
-        repair,
-        sync_lock,
-    )
-
+    """One `sync_session()` over `tables`, as the command line's sync runs it, through dagster-dlt."""
     check_pool(context, warehouse)
     tables = list(tables)
     settings = returning.settings(warehouse)
     context.log.info(f"warehouse: {settings.location.describe()}")
-    start, end = _window(context) if window else (None, None)
-    if start is not None:
-        context.log.info(f"loading window [{start:%Y-%m-%d}, {end:%Y-%m-%d})")
-    from pipelines.client import ReturningClient
-    from pipelines.context import Tracker
-    from pipelines.overrides import stalled_cursors
-    from pipelines.skips import by_name, refused_key
-
-    tracker = Tracker()  # what waits for the load to commit, and the datasets the run skips
-    client = ReturningClient(settings)  # its counts tell a cursor no record carried
-    source = make_source(settings, tables, start_date=start, end_date=end, backfill=start is not None,
-                         tracker=tracker, client=client, strict=returning.strict)  # the run's one source
-    # the command-line sync's lock: both load through dlt's one working directory beside the warehouse;
-    # DuckDB's file is held for the whole load, so a reader (`returning-sync sql`) cannot break it halfway;
-    # a server's login is checked once before any API call
-    with sync_lock(settings), open_warehouse(settings) as connection:
-        pipeline = make_pipeline(settings, connection)
-        repair(pipeline, settings)  # what a run killed mid-load left: aborted, never loaded twice
-        results = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
+    reads = load_window(context) if window else Window()
+    if window:
+        context.log.info(f"loading {reads.describe()}")
+    # the command-line sync's session: its lock (both load through dlt's one working directory beside the
+    # warehouse); DuckDB's file held for the whole load, so a reader (`returning-sync sql`) cannot break it
+    # halfway; a server's login checked once before any API call; what a killed run left repaired first
+    with sync_session(settings, tables, window=reads, strict=returning.strict) as session:
+        results = list(dlt.run(context=context, dlt_source=session.source, dlt_pipeline=session.pipeline,
                                dagster_dlt_translator=RawTranslator(settings.destination),
-                               loader_file_format=loader_file_format(settings)))
-        skips = {name: skip for name, skip in by_name(tracker.skips.all()).items() if name in tables}
-        yield from _with_table_stats(_without_skipped(context, results, skips, settings.disabled), warehouse, connection)
-        tracker.loaded()
-        trace = pipeline.last_trace
-        kept = bookkeep(settings, connection, pipeline, tracker, trace.last_load_info if trace else None)
-        for line in kept.lines():
-            (context.log.warning if line.startswith(("incomplete", "schema change")) else context.log.info)(line)
-    for stall in stalled_cursors(settings.registry, tables, client.stats.cursor_counts()):
+                               loader_file_format=session.loader_file_format))
+        skips = {name: skip for name, skip in by_name(session.skips()).items() if name in tables}
+        yield from _with_table_stats(_without_skipped(context, results, skips, settings.disabled), warehouse,
+                                     session.connection)
+    for line in session.bookkeeping.lines():
+        (context.log.warning if line.startswith(("incomplete", "schema change")) else context.log.info)(line)
+    for stall in session.stalled(tables):
         context.log.warning(str(stall))
-    client.close()
-    refused = refused_key(skips.values(), [t for t in tables if t not in settings.disabled])
+    refused = session.refused(tables)
     if refused is not None:  # every dataset refused: the key is what is wrong (the command line's exit 3)
         raise refused
     yield from availability_results(context.selected_asset_check_keys, {raw_key(t): t for t in tables},
                                     skips, settings.disabled)
-    from pipelines.forget import erase_deleted  # privacy.erase_deleted_after_days, after the lock is released
-    if erased := erase_deleted(settings):
-        context.log.info(f"privacy: forgot {len(erased)} members the platform deleted long enough ago")
+    if session.erased:  # privacy.erase_deleted_after_days, after the lock is released
+        context.log.info(f"privacy: forgot {session.erased} members the platform deleted long enough ago")
 
 
 def _without_skipped(context: AssetExecutionContext, results: Iterable[Any], skips: dict[str, Any],

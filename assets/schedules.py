@@ -18,7 +18,7 @@ from dagster import (
 )
 
 from assets.automation import Switch, load_automation
-from assets.ingest import INGEST_GROUP, WINDOW_TAG, partitions, raw_key
+from assets.ingest import INGEST_GROUP, partitions, raw_key
 from assets.models import MODELS_GROUP
 from pipelines.tables import INCREMENTAL_TABLES, SNAPSHOT_TABLES
 
@@ -58,14 +58,24 @@ def _incremental_schedule() -> ScheduleDefinition:
 
     @schedule(name="incremental_hourly", cron_schedule=switch.cron or DEFAULT_CRONS[switch.name],
               job=incremental_job, default_status=_status(switch), execution_timezone=load_automation().timezone,
-              description="Each hour: load what is new since the stored high-water mark (today's partition).")
-    def incremental_hourly(context: ScheduleEvaluationContext) -> RunRequest:
-        tick = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
-        keys = partitions.get_partition_keys(current_time=tick)
-        key = keys[-1]
-        return RunRequest(run_key=f"{key}-{tick:%H%M}", partition_key=key, tags={WINDOW_TAG: "state"})
+              description="Each hour: today's partition, read from the stored high-water mark. Once a day has "
+                          "ended, its partition once more, read whole (what arrived after the last hourly run).")
+    def incremental_hourly(context: ScheduleEvaluationContext) -> list[RunRequest]:
+        return incremental_requests(context.scheduled_execution_time or dt.datetime.now(dt.UTC))
 
     return incremental_hourly
+
+
+def incremental_requests(tick: dt.datetime) -> list[RunRequest]:
+    """The hourly tick's runs: today's partition (it reads from the stored marks to now, see
+    `assets.ingest.load_window`) and, once per day (its run key), yesterday's partition read whole,
+    so the rows that arrived after its last hourly run land in it before it counts as loaded."""
+    keys = partitions.get_partition_keys(current_time=tick)
+    today = keys[-1]
+    requests = [RunRequest(run_key=f"{today}-{tick:%H%M}", partition_key=today)]
+    if len(keys) > 1:
+        requests.insert(0, RunRequest(run_key=f"{keys[-2]}-closed", partition_key=keys[-2]))
+    return requests
 
 
 def _snapshot_schedule() -> ScheduleDefinition:

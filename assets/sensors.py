@@ -22,7 +22,7 @@ from dagster import (
 )
 
 from assets.automation import load_automation
-from assets.ingest import WINDOW_TAG, raw_key
+from assets.ingest import partitions, raw_key
 from assets.models import MODELS_GROUP
 
 webhook_events_job = define_asset_job(
@@ -61,9 +61,10 @@ def _webhook_sensor() -> SensorDefinition:
         waiting = waiting_segments()
         if not waiting:
             return SkipReason("no landed webhook segments waiting")
-        # one run per newest segment: a failed run is asked again once the next segment is sealed
-        today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
-        return RunRequest(run_key=f"webhooks:{waiting[-1]}", partition_key=today, tags={WINDOW_TAG: "state"})
+        # one run per newest segment: a failed run is asked again once the next segment is sealed. The
+        # events are today's: today's partition, which reads from the stored marks (assets.ingest.load_window)
+        today = partitions.get_last_partition_key(current_time=dt.datetime.now(dt.UTC))
+        return RunRequest(run_key=f"webhooks:{waiting[-1]}", partition_key=today)
 
     return webhook_events_waiting
 

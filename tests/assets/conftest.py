@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,13 +104,21 @@ def window_tags(sim: SimAdmin) -> tuple[dict[str, str], tuple[str, str]]:
 
 
 def state_tags(sim: SimAdmin) -> tuple[dict[str, str], tuple[str, str]]:
-    """Tags of a scheduled incremental run: the clock's day as partition, loading from the stored
-    high-water marks (none yet: everything). One partition keeps Dagster's event log small."""
-    from assets.ingest import WINDOW_TAG
-    from returning_sync.commands.demo import sim_window
+    """Tags of the first scheduled incremental run: the simulator's whole history as one partition
+    range reaching its today (run it `at_sim_clock`), read from the stored high-water marks (none
+    yet: from the range's start) and moving them, as today's hourly run does."""
+    return window_tags(sim)
 
-    window = sim_window(sim.clock())
-    return {WINDOW_TAG: "state"}, window
+
+@contextmanager
+def at_sim_clock(sim: SimAdmin, hours: float = 0.0) -> Iterator[dt.datetime]:
+    """Dagster's clock set to the simulator's (plus `hours`): its today is the partition still
+    filling, which the ingest runs read from the stored marks (`assets.ingest.load_window`)."""
+    from dagster._core.test_utils import freeze_time
+
+    now = dt.datetime.fromisoformat(sim.clock()["now"].replace("Z", "+00:00")) + dt.timedelta(hours=hours)
+    with freeze_time(now):
+        yield now
 
 
 def materialize_everything(sim: SimAdmin, warehouse: Path, instance: DagsterInstance) -> tuple[ExecuteInProcessResult, dict[str, Any], tuple[str, str]]:
@@ -121,8 +130,9 @@ def materialize_everything(sim: SimAdmin, warehouse: Path, instance: DagsterInst
 
     resources = resources_for(sim.base_url, warehouse)
     tags, window = state_tags(sim)
-    result = materialize([*ingest_assets, *model_assets, *asset_checks], instance=instance,
-                         resources=resources, tags=tags, partition_key=window[1], raise_on_error=False)
+    with at_sim_clock(sim):
+        result = materialize([*ingest_assets, *model_assets, *asset_checks], instance=instance,
+                             resources=resources, tags=tags, raise_on_error=False)
     return result, resources, window
 
 

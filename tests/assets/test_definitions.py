@@ -11,7 +11,6 @@ import pytest
 from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus, build_schedule_context
 
 from assets.automation import load_automation
-from assets.ingest import WINDOW_TAG
 from assets.resources import WAREHOUSE_POOL
 from pipelines.tables import INCREMENTAL_TABLES, SNAPSHOT_TABLES
 
@@ -89,13 +88,16 @@ def test_toml_file_configures_automation(tmp_path: Path) -> None:
 
 
 def test_hourly_schedule_loads_todays_partition_from_the_high_water_mark() -> None:
+    """Today's partition each hour (its run reads from the stored marks: test_materialize.py), and
+    yesterday's once (one run key a day), read whole now that it has ended; no run claims another day."""
     from assets.schedules import schedules
 
     hourly = next(s for s in schedules if s.name == "incremental_hourly")
     tick = dt.datetime(2026, 6, 1, 13, 5, tzinfo=dt.UTC)
-    request = hourly(build_schedule_context(scheduled_execution_time=tick))
+    closed, request = hourly(build_schedule_context(scheduled_execution_time=tick))
     assert request.partition_key == "2026-06-01"
-    assert request.tags[WINDOW_TAG] == "state"
+    assert (closed.partition_key, closed.run_key) == ("2026-05-31", "2026-05-31-closed")
+    assert request.run_key == "2026-06-01-1305" and request.tags == closed.tags == {}
 
 
 def test_workspace_yaml_loads_the_one_code_location(tmp_path: Path) -> None:

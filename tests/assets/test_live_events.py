@@ -10,12 +10,13 @@ import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context, materialize
 
 from assets.instance import ensure_dagster_home
-from tests.assets.conftest import resources_for, state_tags
+from tests.assets.conftest import at_sim_clock, resources_for, state_tags
 from tests.simadmin import SimAdmin
 from tests.webhooks.sender import AES_KEY, KEY, start_receiver
 
 
 def test_sensor_waits_for_a_sealed_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assets.ingest import partitions
     from assets.sensors import sensors
 
     sensor = next(s for s in sensors if s.name == "webhook_events_waiting")
@@ -27,7 +28,8 @@ def test_sensor_waits_for_a_sealed_segment(tmp_path: Path, monkeypatch: pytest.M
     assert isinstance(sensor(build_sensor_context()), SkipReason)
     (landing / "seg-000002.jsonl").write_text("")
     request = sensor(build_sensor_context())
-    assert request.run_key == "webhooks:seg-000002.jsonl" and request.tags["returning/window"] == "state"
+    assert request.run_key == "webhooks:seg-000002.jsonl" and request.tags == {}
+    assert request.partition_key == partitions.get_last_partition_key()  # today's: read from the stored marks
     assert sensor.job_name == "load_webhook_events"
 
 
@@ -50,10 +52,11 @@ def test_dagster_load_removes_segments_and_the_check_agrees_with_polled_messages
         receiver.stop()
     warehouse = tmp_path / "returning.duckdb"
     instance = DagsterInstance.from_config(str(ensure_dagster_home(tmp_path / "dagster_home")))
-    tags, window = state_tags(sim)
+    tags, _ = state_tags(sim)
     selection = [raw_key("webhook_events"), raw_key("messages"), raw_key("channels"), raw_key("users")]
-    result = materialize([*ingest_assets, *asset_checks], selection=selection, instance=instance,
-                         resources=resources_for(sim.base_url, warehouse), tags=tags, partition_key=window[1])
+    with at_sim_clock(sim):
+        result = materialize([*ingest_assets, *asset_checks], selection=selection, instance=instance,
+                             resources=resources_for(sim.base_url, warehouse), tags=tags)
     assert result.success
     assert [p for p in landing.iterdir() if p.suffix == ".jsonl"] == []  # removed after the commit
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}

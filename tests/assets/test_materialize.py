@@ -3,6 +3,7 @@ good load and fail on data broken on purpose."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from dagster import AssetSelection, DagsterInstance, materialize
 
 from assets.instance import ensure_dagster_home
 from pipelines.tables import RESOURCES as RAW_TABLES
-from tests.assets.conftest import Loaded, resources_for
+from tests.assets.conftest import Loaded, at_sim_clock, resources_for
 
 
 def check_results(result) -> dict[str, bool]:  # type: ignore[no-untyped-def]
@@ -184,8 +185,13 @@ def test_backfilling_a_date_range_loads_exactly_that_range(loaded: Loaded, tmp_p
 
 
 def test_hourly_run_a_day_later_loads_exactly_what_is_new(loaded: Loaded, tmp_path: Path) -> None:
-    """The scheduled incremental run resumes from the high-water marks stored in the warehouse."""
-    from assets.ingest import WINDOW_TAG, build_ingest_assets
+    """The scheduled incremental runs a day later (the hourly tick's: yesterday's partition read whole
+    once it ended, today's read from the high-water marks stored in the warehouse) load exactly what is
+    new, and mark only those two days."""
+    from dagster import AssetKey
+
+    from assets.ingest import build_ingest_assets
+    from assets.schedules import incremental_requests
 
     ingest_assets = build_ingest_assets()
 
@@ -196,11 +202,20 @@ def test_hourly_run_a_day_later_loads_exactly_what_is_new(loaded: Loaded, tmp_pa
     loaded.sim.reset_counters()
     instance = DagsterInstance.from_config(str(ensure_dagster_home(tmp_path / "home")))
     try:
-        result = materialize(ingest_assets, instance=instance, partition_key=day, tags={WINDOW_TAG: "state"},
-                             resources=resources_for(loaded.sim.base_url, warehouse))
+        with at_sim_clock(loaded.sim) as now:
+            closed, today = incremental_requests(now)
+            assert today.partition_key == day
+            before = _logs_requests(loaded)
+            result = materialize(ingest_assets, instance=instance, partition_key=today.partition_key,
+                                 resources=resources_for(loaded.sim.base_url, warehouse))
+            assert result.success
+            today_requests = _logs_requests(loaded) - before
+            assert materialize(ingest_assets, instance=instance, partition_key=closed.partition_key,
+                               resources=resources_for(loaded.sim.base_url, warehouse)).success
+        done = instance.get_materialized_partitions(AssetKey(["returning_raw", "gamification_logs"]))
     finally:
         instance.dispose()
-    assert result.success
+    assert done == {closed.partition_key, day}
     truth = loaded.sim.truth()
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -212,6 +227,87 @@ def test_hourly_run_a_day_later_loads_exactly_what_is_new(loaded: Loaded, tmp_pa
         assert live == truth["users"]["count"]
     finally:
         con.close()
-    # incremental: far fewer log pages than a first full read needs
-    requests = loaded.sim.counters()["by_endpoint"]
-    assert requests.get("POST /apis/v1/users/activity/logs", 0) <= 5
+    # incremental: today's run reads from the stored mark, far fewer log pages than a first full read needs
+    assert today_requests <= 5
+
+
+def _logs_requests(loaded: Loaded) -> int:
+    return loaded.sim.counters()["by_endpoint"].get("POST /apis/v1/users/activity/logs", 0)
+
+
+DAY_TABLES = {"gamification_logs": "createdAt", "streak_logs": "createdAt", "user_field_histories": "createdAt"}
+
+
+def _day_rows(loaded: Loaded, table: str, start: dt.datetime, end: dt.datetime) -> set[str]:
+    """The simulator's truth of `table` whose cursor falls in [start, end)."""
+    return {r["_id"] for r in loaded.sim.truth_rows(table)
+            if start <= dt.datetime.fromisoformat(r[DAY_TABLES[table]].replace("Z", "+00:00")) < end}
+
+
+def test_a_day_partition_loads_exactly_its_day(loaded: Loaded, tmp_path: Path) -> None:
+    """Partition D of a warehouse that never loaded: exactly the rows of [D, D+1), and only D marked."""
+    from dagster import AssetKey
+
+    from assets.ingest import build_ingest_assets, raw_key
+
+    day = dt.date.fromisoformat(loaded.window[1]) - dt.timedelta(days=3)
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    warehouse = tmp_path / "w.duckdb"
+    instance = DagsterInstance.from_config(str(ensure_dagster_home(tmp_path / "home")))
+    try:
+        with at_sim_clock(loaded.sim):  # the day has ended: read exactly, whatever the marks say
+            result = materialize([build_ingest_assets().incremental], instance=instance, partition_key=day.isoformat(),
+                                 resources=resources_for(loaded.sim.base_url, warehouse),
+                                 selection=[raw_key(t) for t in DAY_TABLES])
+        assert result.success
+        done = instance.get_materialized_partitions(AssetKey(["returning_raw", "gamification_logs"]))
+    finally:
+        instance.dispose()
+    assert done == {day.isoformat()}
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        for table in DAY_TABLES:
+            got = {r[0] for r in con.execute(f"select _id from returning_raw.{table}").fetchall()}
+            expected = _day_rows(loaded, table, start, end)
+            assert expected and got == expected, table
+    finally:
+        con.close()
+
+
+def test_a_day_partition_moves_no_other_day_and_no_mark(loaded: Loaded, tmp_path: Path) -> None:
+    """Partition D over the whole load with D's rows gone: D's rows come back, the other days' rows
+    are not touched (same load), and the stored high-water marks stay where they were."""
+    from assets.ingest import build_ingest_assets, raw_key
+
+    day = dt.date.fromisoformat(loaded.window[1]) - dt.timedelta(days=3)
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(loaded.warehouse, warehouse)
+    con = duckdb.connect(str(warehouse))
+    for table in DAY_TABLES:
+        con.execute(f"delete from returning_raw.{table} where created_at >= ? and created_at < ?", [start, end])
+    before = {t: dict(con.execute(f"select _id, _dlt_load_id from returning_raw.{t}").fetchall()) for t in DAY_TABLES}
+    state = con.execute("select version_hash from returning_raw._dlt_pipeline_state order by created_at desc limit 1"
+                        ).fetchone()
+    con.close()
+    instance = DagsterInstance.from_config(str(ensure_dagster_home(tmp_path / "home")))
+    try:
+        with at_sim_clock(loaded.sim):
+            result = materialize([build_ingest_assets().incremental], instance=instance, partition_key=day.isoformat(),
+                                 resources=resources_for(loaded.sim.base_url, warehouse),
+                                 selection=[raw_key(t) for t in DAY_TABLES])
+        assert result.success
+    finally:
+        instance.dispose()
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        for table in DAY_TABLES:
+            after = dict(con.execute(f"select _id, _dlt_load_id from returning_raw.{table}").fetchall())
+            assert {i: after[i] for i in before[table]} == before[table], table  # other days: the same rows, untouched
+            assert set(after) - set(before[table]) == _day_rows(loaded, table, start, end), table
+        assert con.execute("select version_hash from returning_raw._dlt_pipeline_state order by created_at desc "
+                           "limit 1").fetchone() == state
+    finally:
+        con.close()
