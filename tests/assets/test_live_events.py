@@ -10,7 +10,7 @@ import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context, materialize
 
 from assets.instance import ensure_dagster_home
-from tests.assets.conftest import at_sim_clock, resources_for, state_tags
+from tests.assets.conftest import resources_for, state_tags
 from tests.simadmin import SimAdmin
 from tests.webhooks.sender import AES_KEY, KEY, start_receiver
 
@@ -54,9 +54,8 @@ def test_dagster_load_removes_segments_and_the_check_agrees_with_polled_messages
     instance = DagsterInstance.from_config(str(ensure_dagster_home(tmp_path / "dagster_home")))
     tags, _ = state_tags(sim)
     selection = [raw_key("webhook_events"), raw_key("messages"), raw_key("channels"), raw_key("users")]
-    with at_sim_clock(sim):
-        result = materialize([*ingest_assets, *asset_checks], selection=selection, instance=instance,
-                             resources=resources_for(sim.base_url, warehouse), tags=tags)
+    result = materialize([*ingest_assets, *asset_checks], selection=selection, instance=instance,
+                         resources=resources_for(sim.base_url, warehouse), tags=tags)
     assert result.success
     assert [p for p in landing.iterdir() if p.suffix == ".jsonl"] == []  # removed after the commit
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}

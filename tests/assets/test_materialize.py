@@ -11,6 +11,7 @@ import duckdb
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from assets.instance import ensure_dagster_home
+from pipelines.sync import run_sync
 from pipelines.tables import RESOURCES as RAW_TABLES
 from tests.assets.conftest import Loaded, at_sim_clock, resources_for
 
@@ -197,6 +198,8 @@ def test_hourly_run_a_day_later_loads_exactly_what_is_new(loaded: Loaded, tmp_pa
 
     warehouse = tmp_path / "w.duckdb"
     shutil.copy(loaded.warehouse, warehouse)  # dlt's state travels inside the warehouse
+    # the stored marks, as a scheduled run (or the command line) leaves them
+    run_sync(settings_for(loaded.sim.base_url, warehouse))
     loaded.sim.advance(24)
     day = loaded.sim.clock()["now"][:10]
     loaded.sim.reset_counters()
@@ -311,3 +314,10 @@ def test_a_day_partition_moves_no_other_day_and_no_mark(loaded: Loaded, tmp_path
                            "limit 1").fetchone() == state
     finally:
         con.close()
+
+
+def settings_for(base_url: str, warehouse: Path):  # type: ignore[no-untyped-def]
+    from assets.resources import Warehouse
+
+    resources = resources_for(base_url, warehouse)
+    return resources["returning"].settings(Warehouse(destination="duckdb", path=str(warehouse)))

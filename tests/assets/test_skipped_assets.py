@@ -22,7 +22,7 @@ from assets.models import build_model_assets
 from assets.resources import ReturningApiSettings
 from pipelines.config import Settings
 from pipelines.tables import RESOURCES
-from tests.assets.conftest import at_sim_clock, resources_for, state_tags
+from tests.assets.conftest import resources_for, state_tags
 from tests.pipelines.truth import compare
 from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
 from warehouse.connection import connect
@@ -57,7 +57,7 @@ def _resources(sim: SimAdmin, warehouse: Path, **returning: object) -> dict[str,
 def _run(sim: SimAdmin, warehouse: Path, instance: DagsterInstance | None = None,
          **returning: object):  # type: ignore[no-untyped-def]
     tags, _ = state_tags(sim)
-    with DagsterInstance.ephemeral() if instance is None else nullcontext(instance) as used, at_sim_clock(sim):
+    with DagsterInstance.ephemeral() if instance is None else nullcontext(instance) as used:
         return materialize([*build_ingest_assets("duckdb")], instance=used, resources=_resources(sim, warehouse, **returning),
                            tags=tags, raise_on_error=False)
 

@@ -17,7 +17,7 @@ from assets.ingest import build_ingest_assets
 from assets.models import build_model_assets
 from assets.resources import WAREHOUSE_POOL, Warehouse
 from pipelines.tables import RESOURCES as RAW_TABLES
-from tests.assets.conftest import at_sim_clock, resources_for, state_tags
+from tests.assets.conftest import resources_for, state_tags
 from tests.assets.test_materialize import check_results
 from tests.simadmin import SimAdmin
 from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA
@@ -58,7 +58,7 @@ def test_ingest_and_models_materialize_into_postgres(destination: str, sim: SimA
     assert password
     resources = resources_for(sim.base_url, Path(api_env["RETURNING_WAREHOUSE"]), destination=destination)
     tags, _ = state_tags(sim)
-    with DagsterInstance.ephemeral() as instance, at_sim_clock(sim):
+    with DagsterInstance.ephemeral() as instance:
         result = materialize([*build_ingest_assets(destination), *build_model_assets(destination=destination),
                               *build_checks(destination)], instance=instance, resources=resources,
                              tags=tags, raise_on_error=False)
