@@ -141,6 +141,12 @@ class Lookup:
                     yield from _ask(ALIASES[name], secret)
 
 
+def configured(name: str, error: Callable[[str], Exception] = ValueError) -> Any:
+    """A setting's raw value as it resolves now (the variable, then dlt's providers), or None."""
+    found = Lookup(error=error).first(name)
+    return None if found is None else found.value
+
+
 def section_in_dlt(error: Callable[[str], Exception] = ValueError) -> bool:
     """Whether dlt's files or vaults hold a table `[sources.returning_ai]` at all (dlt's answer)."""
     import dlt
