@@ -29,7 +29,7 @@ from pipelines.errors import ConfigError
 from pipelines.skips import plan
 from pipelines.source import returning_ai
 from pipelines.tables import ARROW_TABLES, PARENTS, RESOURCES
-from warehouse.connection import dlt_destination
+from warehouse.destination import dlt_destination
 from warehouse.location import RAW_SCHEMA
 
 __all__ = ["ARROW_FILE_FORMATS", "KILL_ENV", "LOADER_FILE_FORMATS", "loader_file_format", "make_pipeline",
@@ -38,7 +38,7 @@ PIPELINE_NAME = "returning_ai"
 # destination -> dlt loader file format (None: dlt's default); chosen by measurement in bench/
 LOADER_FILE_FORMATS: dict[str, Any] = {}  # dlt's default for the rest: insert_values on Postgres
 # destination -> the file format of the tables the resources hand dlt as Arrow (the big ones): on
-# Postgres a COPY (`warehouse/postgres_copy.py` keeps '' apart from NULL), measured in bench/
+# Postgres a COPY (`warehouse/dlt_patches.py` keeps '' apart from NULL), measured in bench/
 ARROW_FILE_FORMATS: dict[str, str] = {"postgres": "csv"}
 KILL_ENV = "RETURNING_SYNC_TEST_KILL_AT"
 
@@ -121,9 +121,9 @@ def make_source(
     arrow_format = ARROW_FILE_FORMATS.get(settings.destination)
     if arrow_format:
         if settings.destination == "postgres":
-            from warehouse.postgres_copy import keep_empty_strings
+            from warehouse import dlt_patches
 
-            keep_empty_strings()
+            dlt_patches.apply("postgres_csv_keeps_empty_strings")
         for name in ARROW_TABLES:
             if name in source.selected_resources:
                 source.resources[name].apply_hints(file_format=arrow_format)
