@@ -1,7 +1,7 @@
 """`forget`: erase one member from every place this tool writes, and record it without the address.
 
 Under the sync lock and with the warehouse held (no sync or Dagster run writes meanwhile):
-1. load what a killed sync left pending (`pipelines.sync.repair`), so those rows reach the tables;
+1. load what a killed sync left pending (`pipelines.repair.repair`), so those rows reach the tables;
 2. find the member (raw users, `returning_private.member_keys`) and the values that name them: the
    user id, the address and, with the PII policy hashing, the address's hash;
 3. tables (`warehouse.erasure`): the member's rows deleted, mentions replaced by the erasure hash
@@ -23,7 +23,10 @@ from typing import Any
 
 from pipelines.config import Settings
 from pipelines.errors import ConfigError
+from pipelines.lock import sync_lock
+from pipelines.pipeline import make_pipeline
 from pipelines.privacy import Policy, member_hash
+from pipelines.repair import repair
 from warehouse.connection import Connection, connect, hold_for_load
 from warehouse.erasure import TableErasure, erase_tables, find_member
 from warehouse.erasure_files import FileErasure, erase_dlt_folder, erase_landing, scrub_folder
@@ -79,7 +82,6 @@ def forget(settings: Settings, *, email: str | None = None, user_id: str | None 
 def forget_members(settings: Settings, members: list[tuple[str | None, str | None]], *, dry_run: bool = False,
                    policy: Policy | None = None, reason: str = "forget") -> list[ForgetReport]:
     """Erase each (email, user id) of `members` under one lock, one repair and one compaction."""
-    from pipelines.sync import make_pipeline, repair, sync_lock
     from webhooks.config import landing_dir
 
     policy = policy or Policy.from_env()

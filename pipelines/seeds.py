@@ -128,7 +128,8 @@ def sync_seeds(settings: Any, environ: Mapping[str, str] | None = None) -> dict[
     """`load_seeds` as a sync runs: under the warehouse's sync lock (one writer of dlt's working
     folder at a time), holding the warehouse (DuckDB: the file opened once for writing). `settings`:
     `pipelines.config.Settings` (its key may be absent: no API call is made)."""
-    from pipelines.sync import open_warehouse, sync_lock
+    from pipelines.lock import sync_lock
+    from pipelines.session import open_warehouse
 
     with sync_lock(settings), open_warehouse(settings) as held:
         return load_seeds(settings, connection=held, environ=environ)

@@ -16,52 +16,31 @@ A `Window` says what a run reads: from the stored high-water marks (the default)
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import date, datetime
 from typing import Any
 
 import dlt
-from dlt.pipeline.helpers import pipeline_drop
 from dlt.sources import DltSource
 
 from pipelines.afterload import Bookkeeping, bookkeep
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import ProgressCallback, Tracker
-from pipelines.errors import ConfigError, ReturningError, SyncBusy
+from pipelines.errors import ReturningError
 from pipelines.forget import erase_deleted
+from pipelines.lock import sync_lock
 from pipelines.overrides import CursorNeverAdvances, stalled_cursors
 from pipelines.pipeline import loader_file_format, make_pipeline, make_source, select_resources
+from pipelines.repair import repair, reset_cursors
 from pipelines.skips import Skip, refused_key
-from pipelines.tables import RESOURCES
 from warehouse.connection import hold_for_load
 
 __all__ = ["SyncSession", "Window", "open_warehouse", "repair", "reset_cursors", "sync_lock", "sync_session"]
 READER_WAIT = 30.0  # seconds a sync waits for readers (`returning-sync sql`) to let go of the warehouse
-
-
-def abort_partial_load(pipeline: dlt.Pipeline) -> list[str]:
-    """A load killed midway leaves its package half loaded. dlt would run the interrupted jobs
-    again, and a job whose insert committed just before the kill loads its rows twice. Abort the
-    package instead: dlt restores the local state (cursors) and schemas to what they were before
-    it was extracted, so this run reads its data again and merges it once.
-    Returns the resources a full refresh in the aborted package had already emptied: their old
-    cursors came back with the state, so the caller must refresh them again or their history is lost."""
-    for load_id in pipeline.list_normalized_load_packages():
-        jobs = pipeline.get_load_package_info(load_id).jobs
-        if jobs["started_jobs"] or jobs["completed_jobs"] or jobs["failed_jobs"]:
-            package = pipeline.get_load_package_state(load_id)
-            dropped = {t["name"] for t in package.get("dropped_tables") or [] if isinstance(t, dict)}
-            pipeline.abort_packages()
-            return [r for r in RESOURCES if r in dropped]
-    return []
 
 
 @contextmanager
@@ -70,81 +49,6 @@ def open_warehouse(settings: Settings, wait: float = READER_WAIT) -> Iterator[An
     opened for writing once, so a reader cannot break the load halfway; a server's login checked once."""
     with hold_for_load(settings.location, memory_limit=settings.duckdb_memory_limit, wait=wait) as held:
         yield held
-
-
-def repair(pipeline: dlt.Pipeline, settings: Settings, client: ReturningClient | None = None) -> None:
-    """Before loading anything new, under the sync lock: abort what a run killed mid-load left
-    (see `abort_partial_load`), and redo a full refresh of an earlier release killed after it
-    emptied tables: their cursors are reset and they are read again from the start. That redo is
-    noted beside the lock and stays owed until a refresh succeeds, even if this run fails too."""
-    owed = lock_path(settings).with_name("refresh-owed.json")
-    redo = sorted(set(abort_partial_load(pipeline)) | set(json.loads(owed.read_text()) if owed.exists() else []))
-    # a package a killed run extracted but never started loading is complete: load it now. Left to
-    # `pipeline.run`, dlt would load it and return without reading anything new
-    if pipeline.list_extracted_load_packages():
-        pipeline.normalize()
-    if pipeline.list_normalized_load_packages():
-        pipeline.load()
-    if redo:
-        owed.write_text(json.dumps(redo))
-        reset_cursors(pipeline, redo)
-        pipeline.run(make_source(settings, redo, refresh=True, client=client),
-                     loader_file_format=loader_file_format(settings))
-        owed.unlink()
-
-
-def reset_cursors(pipeline: dlt.Pipeline, resources: list[str]) -> list[str]:
-    """A full refresh's first step: forget the stored state (high-water marks, per-channel marks,
-    stored days, users-pass stamps) of `resources`, committed to the warehouse on its own, so the
-    run that follows reads them from the start. The tables are never dropped or emptied: what the
-    read brings is merged over what they hold, and history the API no longer serves (deleted
-    members' daily history and messages, webhook events already loaded) stays. A run that fails
-    after this leaves the cursors reset: the next run reads everything again, losing nothing.
-    Returns the resources whose state was reset (none on a pipeline that never ran)."""
-    pipeline.sync_destination()  # a fresh machine: the state and schema come from the warehouse
-    if not pipeline.default_schema_name:
-        return []
-    drop = pipeline_drop(pipeline, resources=[f"re:^{name}$" for name in resources], state_only=True)
-    if drop.is_empty:
-        return []
-    drop()
-    return list(drop.info["resource_states"])
-
-
-def lock_path(settings: Settings) -> Path:
-    return settings.location.workdir / "sync.lock"
-
-
-@contextmanager
-def sync_lock(settings: Settings) -> Iterator[None]:
-    """Hold the warehouse directory's sync lock; SyncBusy when another process keeps it longer
-    than `settings.lock_wait` seconds."""
-    path = lock_path(settings)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:  # the first write beside the warehouse: say which setting is wrong
-        raise ConfigError(f"RETURNING_WAREHOUSE {Path(settings.warehouse)} cannot be written "
-                          f"({exc.strerror}: {exc.filename})") from None
-    try:
-        deadline = time.monotonic() + settings.lock_wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-                    raise SyncBusy(
-                        f"another sync is already loading into {Path(settings.warehouse)} ({holder}); "
-                        "wait for it to finish, or set RETURNING_SYNC_LOCK_WAIT to the seconds to wait"
-                    ) from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}, started {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from datetime import date
 from pipelines.afterload import Bookkeeping
 from pipelines.config import Settings
 from pipelines.context import ProgressCallback
+from pipelines.lock import sync_lock
 from pipelines.overrides import CursorNeverAdvances
 from pipelines.pipeline import (
     ARROW_FILE_FORMATS,
@@ -27,7 +28,8 @@ from pipelines.pipeline import (
     make_source,
     select_resources,
 )
-from pipelines.session import Window, open_warehouse, repair, reset_cursors, sync_lock, sync_session
+from pipelines.repair import repair, reset_cursors
+from pipelines.session import Window, open_warehouse, sync_session
 from pipelines.skips import Skip
 from pipelines.tables import table
 

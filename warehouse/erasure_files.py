@@ -1,7 +1,7 @@
 """Erasing one member from the files this tool writes (`returning-sync forget`).
 
 - dlt's working folder: completed load packages that mention the member are deleted whole (dlt never
-  reads them again); pending ones are loaded first by the caller (`pipelines.sync.repair`), so their
+  reads them again); pending ones are loaded first by the caller (`pipelines.repair.repair`), so their
   rows reach the tables and are erased there. dlt's last trace is deleted; any other text file (state,
   schemas) has the member replaced by the hash.
 - push files (`out/` beside the warehouse) and other text files in the warehouse folder: the member
