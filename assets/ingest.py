@@ -1,19 +1,24 @@
 """Ingest: the client's dlt source as Dagster assets `returning_raw/<table>`, group `ingest`.
 
-Two multi-assets over the one source:
+Three multi-assets over the one source:
 - `returning_raw_incremental`: the date-keyed datasets, daily-partitioned, and a partition means
   its day: a run for a partition range loads that half-open window [start, end) and nothing else,
   so a backfill is a date range chosen in the UI, and a green partition is a day loaded. Past days
-  are read exactly, the stored high-water marks untouched; a range reaching today (the hourly
-  schedule's and the webhook sensor's runs, assets/schedules.py and assets/sensors.py) reads from
-  its start or the later stored mark to now and moves the marks (`load_window`). Event tables are
+  are read exactly, the stored high-water marks untouched. Today's partition (the hourly schedule's
+  runs, assets/schedules.py) is read as the command line's sync reads: from the stored marks to now
+  (a first run: all history), so it holds at least all of today up to the run and may re-read the end
+  of earlier days (lookback, late rows); a range from an earlier day to today reads from its first day
+  or the later stored mark. Both move the marks (`load_window`). A green partition is a day loaded;
+  days a run from the marks read on the way are loaded without being marked. Event tables are
   merged on their key (`delete-insert`), so loading a window twice never duplicates rows.
 - `returning_raw_snapshot`: users, field definitions, store, gamification set-up: full reads.
+- `returning_raw_webhooks`: the events the webhook receiver landed, whatever their day (no API call),
+  so they stay out of the day partitions; the webhook sensor (assets/sensors.py) runs it.
 
 Which table is which, what each holds and its key come from `pipelines/tables.py`. The source and
 pipeline are built from the `returning` and `warehouse` resources when a run starts, once per run
-(any dlt destination), in the command line's `sync_session()` (pipelines/session.py); the definition-time source, built once for both multi-assets, only names the
-tables (it is never run). Kinds and pools follow the destination (`assets.resources`).
+(any dlt destination), in the command line's `sync_session()` (pipelines/session.py); the
+definition-time source, built once for all three multi-assets, only names the tables (it is never run). Kinds and pools follow the destination (`assets.resources`).
 """
 
 
@@ -110,8 +115,8 @@ def _definition_source_and_pipeline() -> tuple[Any, Any]:
 def load_window(context: AssetExecutionContext) -> Window:
     """What a run of the day-partitioned asset reads: exactly its partitions' days [start, end),
     the stored marks untouched, or, for a range that reaches today's partition (the day still
-    filling, by Dagster's clock), from its start or the later stored mark to now, moving the marks
-    (`pipelines.session.Window.of_days`). The partitions' time window is Dagster's, so the same
+    filling, by Dagster's clock), from the stored marks (or the range's first day) to now, moving the
+    marks (`pipelines.session.Window.of_days`). The partitions' time window is Dagster's, so the same
     holds once the day is crossed with another dimension (a `MultiPartitionsDefinition`)."""
     window = context.partition_time_window
     today = partitions.get_last_partition_window()
@@ -205,29 +210,38 @@ def probe_availability(context: AssetExecutionContext, returning: ReturningApiSe
                                     ok="available (probed)")
 
 
+# the tables no API call fills (the webhook receiver's landed events): loaded as they land, whatever
+# the day, so they sit outside the day partitions
+LANDED_TABLES: tuple[str, ...] = tuple(t for t in INCREMENTAL_TABLES if not table(t).endpoints)
+DAY_TABLES: tuple[str, ...] = tuple(t for t in INCREMENTAL_TABLES if t not in LANDED_TABLES)
+
+
 class IngestAssets(NamedTuple):
     incremental: AssetsDefinition  # `returning_raw_incremental`, daily-partitioned
     snapshot: AssetsDefinition  # `returning_raw_snapshot`
+    webhooks: AssetsDefinition  # `returning_raw_webhooks`: the landed webhook events
 
 
 def build_ingest_assets(destination: str | None = None) -> IngestAssets:
-    """The two ingest multi-assets, kinds and pool for `destination` (default: the configured one)."""
+    """The ingest multi-assets, kinds and pool for `destination` (default: the configured one)."""
     destination = destination or configured_destination()
     source, pipeline = _definition_source_and_pipeline()
     pool, translator = warehouse_pool(INGEST_POOL, destination), RawTranslator(destination)
-    return IngestAssets(*(_raw_assets(load, source, pipeline, translator, pool) for load in Load))
+    return IngestAssets(*(_raw_assets(name, tables, by_day, source, pipeline, translator, pool)
+                          for name, tables, by_day in ((str(Load.INCREMENTAL), DAY_TABLES, True),
+                                                       (str(Load.SNAPSHOT), SNAPSHOT_TABLES, False),
+                                                       ("webhooks", LANDED_TABLES, False))))
 
 
-def _raw_assets(load: Load, source: Any, pipeline: Any, translator: RawTranslator, pool: str | None) -> AssetsDefinition:
-    """One multi-asset over the tables loaded `load`-wise; the incremental one is partitioned by day."""
-    window = load is Load.INCREMENTAL
-    tables = INCREMENTAL_TABLES if window else SNAPSHOT_TABLES
+def _raw_assets(name: str, tables: tuple[str, ...], window: bool, source: Any, pipeline: Any,
+                translator: RawTranslator, pool: str | None) -> AssetsDefinition:
+    """One multi-asset `returning_raw_<name>` over `tables`; partitioned by day when `window`."""
     by_day = {"partitions_def": partitions, "backfill_policy": BackfillPolicy.single_run()} if window else {}
     # dagster-dlt's `dlt_assets`, with the `available` check of each table (assets/availability.py)
     specs = build_dlt_asset_specs(dlt_source=source.with_resources(*tables), dlt_pipeline=pipeline,
                                   dagster_dlt_translator=translator)
 
-    @multi_asset(name=f"{RAW_SCHEMA}_{load}", can_subset=True, specs=specs, pool=pool,
+    @multi_asset(name=f"{RAW_SCHEMA}_{name}", can_subset=True, specs=specs, pool=pool,
                  check_specs=availability_specs(spec.key for spec in specs), **by_day)
     def load_tables(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
                     warehouse: Warehouse) -> Iterator[Any]:

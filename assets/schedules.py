@@ -18,15 +18,15 @@ from dagster import (
 )
 
 from assets.automation import Switch, load_automation
-from assets.ingest import INGEST_GROUP, partitions, raw_key
+from assets.ingest import DAY_TABLES, INGEST_GROUP, partitions, raw_key
 from assets.models import MODELS_GROUP
-from pipelines.tables import INCREMENTAL_TABLES, SNAPSHOT_TABLES
+from pipelines.tables import SNAPSHOT_TABLES
 
 DEFAULT_CRONS = {"incremental_hourly": "5 * * * *", "snapshot_daily": "15 3 * * *"}
 
 incremental_job = define_asset_job(
     "ingest_incremental",
-    selection=AssetSelection.assets(*map(raw_key, INCREMENTAL_TABLES)),
+    selection=AssetSelection.assets(*map(raw_key, DAY_TABLES)),
     description="Load the date-keyed datasets. Pick a partition range to backfill those days.",
 )
 snapshot_job = define_asset_job(

@@ -7,8 +7,6 @@ toggle them in the UI (Automation page).
 
 from __future__ import annotations
 
-import datetime as dt
-
 from dagster import (
     AssetSelection,
     AutomationConditionSensorDefinition,
@@ -22,7 +20,7 @@ from dagster import (
 )
 
 from assets.automation import load_automation
-from assets.ingest import partitions, raw_key
+from assets.ingest import raw_key
 from assets.models import MODELS_GROUP
 
 webhook_events_job = define_asset_job(
@@ -62,9 +60,8 @@ def _webhook_sensor() -> SensorDefinition:
         if not waiting:
             return SkipReason("no landed webhook segments waiting")
         # one run per newest segment: a failed run is asked again once the next segment is sealed. The
-        # events are today's: today's partition, which reads from the stored marks (assets.ingest.load_window)
-        today = partitions.get_last_partition_key(current_time=dt.datetime.now(dt.UTC))
-        return RunRequest(run_key=f"webhooks:{waiting[-1]}", partition_key=today)
+        # events sit outside the day partitions (`returning_raw_webhooks`): the run loads what landed
+        return RunRequest(run_key=f"webhooks:{waiting[-1]}")
 
     return webhook_events_waiting
 

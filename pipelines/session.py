@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import dlt
@@ -71,13 +71,16 @@ class Window:
         """Whole days [start, end), as a run of Dagster's day partitions reads them.
 
         Closed days (`open_day` False: `end` is past) are read exactly, the marks untouched, so a
-        backfill of old days never moves what the next scheduled run reads from. A range that
-        reaches the open day (today, still filling) reads from `start`, or from a stored mark
-        later than `start`, to now, and moves the marks: today's hourly run reads only what is new.
-        A mark later than `start` is trusted to have read the rest of its day first, which holds for
-        the marks the command line and the day partitions move (each open-day run starts at most at
-        its day's start)."""
-        return cls(start=start, end=end, backfill=True) if not open_day else cls(start=start)
+        backfill of old days never moves what the next scheduled run reads from. The open day alone
+        (today's partition, still filling) is read as the command line's sync reads: from the stored
+        marks, with their lookback and late-row checks, to now, moving the marks (a first run: all
+        history). So it holds at least all of today up to the run, and may re-read the end of an
+        earlier day (late rows, edits), which that day's partition then holds too. A range from an
+        earlier day to today reads from its first day, or the later stored mark, to now, moving the
+        marks; a mark is trusted to have read everything before it (every run that moves one does)."""
+        if not open_day:
+            return cls(start=start, end=end, backfill=True)
+        return cls() if end - start <= timedelta(days=1) else cls(start=start)
 
     def describe(self) -> str:
         def day(value: date | datetime | None) -> str:

@@ -94,19 +94,21 @@ def resources_for(sim_url: str, warehouse: Path, lock_wait_seconds: float = 120.
     }
 
 
-def window_tags(sim: SimAdmin) -> tuple[dict[str, str], tuple[str, str]]:
-    """Tags of a run over the simulator's whole history as one partition range (a UI backfill)."""
+def sim_days(sim: SimAdmin) -> tuple[str, str]:
+    """The simulator's history as partition keys: its first day of activity to its clock's day."""
     from returning_sync.commands.demo import sim_window
 
-    window = sim_window(sim.clock())
-    return ({"dagster/asset_partition_range_start": window[0],
-             "dagster/asset_partition_range_end": window[1]}, window)
+    return sim_window(sim.clock())
 
 
-def state_tags(sim: SimAdmin) -> tuple[dict[str, str], tuple[str, str]]:
-    """Tags of a first load of the date-keyed datasets: the simulator's whole history as one partition
-    range, read exactly (Dagster's clock is past the simulator's: every one of its days has ended)."""
-    return window_tags(sim)
+@contextmanager
+def first_load(sim: SimAdmin) -> Iterator[dict[str, Any]]:
+    """`materialize` arguments of a first scheduled load: today's partition (by Dagster's clock), which
+    reads from the stored marks to now (none yet: all the simulator's history), as the hourly
+    schedule's first run and the command line's first sync do (`assets.ingest.load_window`)."""
+    from assets.ingest import partitions
+
+    yield {"partition_key": partitions.get_last_partition_key()}
 
 
 @contextmanager
@@ -128,10 +130,10 @@ def materialize_everything(sim: SimAdmin, warehouse: Path, instance: DagsterInst
     ingest_assets, model_assets, asset_checks = build_ingest_assets(), build_model_assets(), build_checks()
 
     resources = resources_for(sim.base_url, warehouse)
-    tags, window = state_tags(sim)
-    result = materialize([*ingest_assets, *model_assets, *asset_checks], instance=instance,
-                         resources=resources, tags=tags, raise_on_error=False)
-    return result, resources, window
+    with first_load(sim) as first:
+        result = materialize([*ingest_assets, *model_assets, *asset_checks], instance=instance,
+                             resources=resources, raise_on_error=False, **first)
+    return result, resources, sim_days(sim)
 
 
 _CACHE: dict[str, Loaded] = {}

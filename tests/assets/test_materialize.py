@@ -291,7 +291,7 @@ def test_a_day_partition_moves_no_other_day_and_no_mark(loaded: Loaded, tmp_path
     con = duckdb.connect(str(warehouse))
     for table in DAY_TABLES:
         con.execute(f"delete from returning_raw.{table} where created_at >= ? and created_at < ?", [start, end])
-    before = {t: dict(con.execute(f"select _id, _dlt_load_id from returning_raw.{t}").fetchall()) for t in DAY_TABLES}
+    before = {t: _rows_by_id(con, t) for t in DAY_TABLES}
     state = con.execute("select version_hash from returning_raw._dlt_pipeline_state order by created_at desc limit 1"
                         ).fetchone()
     con.close()
@@ -307,8 +307,8 @@ def test_a_day_partition_moves_no_other_day_and_no_mark(loaded: Loaded, tmp_path
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         for table in DAY_TABLES:
-            after = dict(con.execute(f"select _id, _dlt_load_id from returning_raw.{table}").fetchall())
-            assert {i: after[i] for i in before[table]} == before[table], table  # other days: the same rows, untouched
+            after = _rows_by_id(con, table)
+            assert {i: after[i] for i in before[table]} == before[table], table  # other days: the same rows, unchanged
             assert set(after) - set(before[table]) == _day_rows(loaded, table, start, end), table
         assert con.execute("select version_hash from returning_raw._dlt_pipeline_state order by created_at desc "
                            "limit 1").fetchone() == state
@@ -316,8 +316,17 @@ def test_a_day_partition_moves_no_other_day_and_no_mark(loaded: Loaded, tmp_path
         con.close()
 
 
+def _rows_by_id(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, tuple[object, ...]]:
+    """Each row of `returning_raw.<table>`, every column, by its `_id` (the Arrow-loaded tables carry no
+    `_dlt_load_id` or `_dlt_id`: what is compared is every value the row holds)."""
+    cursor = con.execute(f"select * from returning_raw.{table}")
+    names = [d[0] for d in cursor.description]
+    return {row[names.index("_id")]: row for row in cursor.fetchall()}
+
+
 def settings_for(base_url: str, warehouse: Path):  # type: ignore[no-untyped-def]
     from assets.resources import Warehouse
 
     resources = resources_for(base_url, warehouse)
     return resources["returning"].settings(Warehouse(destination="duckdb", path=str(warehouse)))
+

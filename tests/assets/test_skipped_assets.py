@@ -22,7 +22,7 @@ from assets.models import build_model_assets
 from assets.resources import ReturningApiSettings
 from pipelines.config import Settings
 from pipelines.tables import RESOURCES
-from tests.assets.conftest import resources_for, state_tags
+from tests.assets.conftest import first_load, resources_for
 from tests.pipelines.truth import compare
 from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
 from warehouse.connection import connect
@@ -56,10 +56,9 @@ def _resources(sim: SimAdmin, warehouse: Path, **returning: object) -> dict[str,
 
 def _run(sim: SimAdmin, warehouse: Path, instance: DagsterInstance | None = None,
          **returning: object):  # type: ignore[no-untyped-def]
-    tags, _ = state_tags(sim)
-    with DagsterInstance.ephemeral() if instance is None else nullcontext(instance) as used:
+    with DagsterInstance.ephemeral() if instance is None else nullcontext(instance) as used, first_load(sim) as first:
         return materialize([*build_ingest_assets("duckdb")], instance=used, resources=_resources(sim, warehouse, **returning),
-                           tags=tags, raise_on_error=False)
+                           raise_on_error=False, **first)
 
 
 def test_skipped_datasets_are_not_materialized_and_their_check_says_why(

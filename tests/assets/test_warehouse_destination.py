@@ -17,7 +17,7 @@ from assets.ingest import build_ingest_assets
 from assets.models import build_model_assets
 from assets.resources import WAREHOUSE_POOL, Warehouse
 from pipelines.tables import RESOURCES as RAW_TABLES
-from tests.assets.conftest import resources_for, state_tags
+from tests.assets.conftest import first_load, resources_for
 from tests.assets.test_materialize import check_results
 from tests.simadmin import SimAdmin
 from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA
@@ -57,11 +57,10 @@ def test_ingest_and_models_materialize_into_postgres(destination: str, sim: SimA
     password = unquote(urlsplit(api_env["DESTINATION__POSTGRES__CREDENTIALS"]).password or "")
     assert password
     resources = resources_for(sim.base_url, Path(api_env["RETURNING_WAREHOUSE"]), destination=destination)
-    tags, _ = state_tags(sim)
-    with DagsterInstance.ephemeral() as instance:
+    with DagsterInstance.ephemeral() as instance, first_load(sim) as first:
         result = materialize([*build_ingest_assets(destination), *build_model_assets(destination=destination),
                               *build_checks(destination)], instance=instance, resources=resources,
-                             tags=tags, raise_on_error=False)
+                             raise_on_error=False, **first)
         records = serialize_value(result.dagster_run) + "".join(
             serialize_value(e) for e in instance.all_logs(result.run_id))
     failures = [e.event_specific_data.error.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
