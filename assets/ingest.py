@@ -1,9 +1,9 @@
 """Ingest: the client's dlt source as Dagster assets `returning_raw/<table>`, group `ingest`.
 
-Three multi-assets over the one source:
+Two multi-assets over the one source:
 - `returning_raw_incremental`: the date-keyed datasets, daily-partitioned, and a partition means
-  its day: a run for a partition range loads that half-open window [start, end) and nothing else,
-  so a backfill is a date range chosen in the UI, and a green partition is a day loaded. Past days
+  its day: a run for a range of past days loads that half-open window [start, end) and nothing
+  else, so a backfill is a date range chosen in the UI, and a green partition is a day loaded. Past days
   are read exactly, the stored high-water marks untouched. Today's partition (the hourly schedule's
   runs, assets/schedules.py) is read as the command line's sync reads: from the stored marks to now
   (a first run: all history), so it holds at least all of today up to the run and may re-read the end
@@ -11,14 +11,15 @@ Three multi-assets over the one source:
   or the later stored mark. Both move the marks (`load_window`). A green partition is a day loaded;
   days a run from the marks read on the way are loaded without being marked. Event tables are
   merged on their key (`delete-insert`), so loading a window twice never duplicates rows.
-- `returning_raw_snapshot`: users, field definitions, store, gamification set-up: full reads.
-- `returning_raw_webhooks`: the events the webhook receiver landed, whatever their day (no API call),
-  so they stay out of the day partitions; the webhook sensor (assets/sensors.py) runs it.
+- `returning_raw_snapshot`, not partitioned: users, field definitions, store, gamification set-up
+  (full reads), and the events the webhook receiver landed (no API call, whatever their day, so
+  never in a day partition; the webhook sensor's runs, assets/sensors.py, select them alone).
 
 Which table is which, what each holds and its key come from `pipelines/tables.py`. The source and
 pipeline are built from the `returning` and `warehouse` resources when a run starts, once per run
 (any dlt destination), in the command line's `sync_session()` (pipelines/session.py); the
-definition-time source, built once for all three multi-assets, only names the tables (it is never run). Kinds and pools follow the destination (`assets.resources`).
+definition-time source, built once for both multi-assets, only names the tables (it is never run).
+Kinds and pools follow the destination (`assets.resources`).
 """
 
 
@@ -211,26 +212,24 @@ def probe_availability(context: AssetExecutionContext, returning: ReturningApiSe
 
 
 # the tables no API call fills (the webhook receiver's landed events): loaded as they land, whatever
-# the day, so they sit outside the day partitions
+# their day, so they sit in the unpartitioned asset beside the full reads, never in a day partition
 LANDED_TABLES: tuple[str, ...] = tuple(t for t in INCREMENTAL_TABLES if not table(t).endpoints)
 DAY_TABLES: tuple[str, ...] = tuple(t for t in INCREMENTAL_TABLES if t not in LANDED_TABLES)
+UNPARTITIONED_TABLES: tuple[str, ...] = SNAPSHOT_TABLES + LANDED_TABLES
 
 
 class IngestAssets(NamedTuple):
     incremental: AssetsDefinition  # `returning_raw_incremental`, daily-partitioned
-    snapshot: AssetsDefinition  # `returning_raw_snapshot`
-    webhooks: AssetsDefinition  # `returning_raw_webhooks`: the landed webhook events
+    snapshot: AssetsDefinition  # `returning_raw_snapshot`: the full reads and the landed webhook events
 
 
 def build_ingest_assets(destination: str | None = None) -> IngestAssets:
-    """The ingest multi-assets, kinds and pool for `destination` (default: the configured one)."""
+    """The two ingest multi-assets, kinds and pool for `destination` (default: the configured one)."""
     destination = destination or configured_destination()
     source, pipeline = _definition_source_and_pipeline()
     pool, translator = warehouse_pool(INGEST_POOL, destination), RawTranslator(destination)
-    return IngestAssets(*(_raw_assets(name, tables, by_day, source, pipeline, translator, pool)
-                          for name, tables, by_day in ((str(Load.INCREMENTAL), DAY_TABLES, True),
-                                                       (str(Load.SNAPSHOT), SNAPSHOT_TABLES, False),
-                                                       ("webhooks", LANDED_TABLES, False))))
+    return IngestAssets(_raw_assets(str(Load.INCREMENTAL), DAY_TABLES, True, source, pipeline, translator, pool),
+                        _raw_assets(str(Load.SNAPSHOT), UNPARTITIONED_TABLES, False, source, pipeline, translator, pool))
 
 
 def _raw_assets(name: str, tables: tuple[str, ...], window: bool, source: Any, pipeline: Any,

@@ -60,7 +60,7 @@ def _webhook_sensor() -> SensorDefinition:
         if not waiting:
             return SkipReason("no landed webhook segments waiting")
         # one run per newest segment: a failed run is asked again once the next segment is sealed. The
-        # events sit outside the day partitions (`returning_raw_webhooks`): the run loads what landed
+        # events sit outside the day partitions (in `returning_raw_snapshot`): the run loads what landed
         return RunRequest(run_key=f"webhooks:{waiting[-1]}")
 
     return webhook_events_waiting

@@ -211,14 +211,14 @@ def test_definitions_build_with_no_key_and_a_run_without_one_fails_naming_where_
 
 
 def test_landed_webhook_events_sit_outside_the_day_partitions() -> None:
-    """A day partition means its day: the webhook receiver's events, loaded whatever their day, are
-    their own unpartitioned asset, which the webhook sensor's job runs."""
+    """A day partition means its day: the webhook receiver's events, loaded whatever their day, are in
+    the unpartitioned asset, which the webhook sensor's job runs for them alone."""
     from assets.ingest import build_ingest_assets
     from assets.sensors import webhook_events_job
 
     built = build_ingest_assets("duckdb")
-    assert built.webhooks.partitions_def is None
-    assert {k.path[-1] for k in built.webhooks.keys} == {"webhook_events"}
+    assert built.snapshot.partitions_def is None
+    assert {k.path[-1] for k in built.snapshot.keys} == set(SNAPSHOT_TABLES) | {"webhook_events"}
     assert built.incremental.partitions_def is not None
     assert {k.path[-1] for k in built.incremental.keys} == set(INCREMENTAL_TABLES) - {"webhook_events"}
     assert webhook_events_job.name == "load_webhook_events"
