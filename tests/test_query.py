@@ -89,6 +89,19 @@ def test_query_refuses_anything_but_one_read(synced: WarehouseLocation, statemen
     assert held(synced, "select count(*) from analytics.member_tiers") == before
 
 
+def test_past_the_statement_check_the_session_refuses_writes(synced: WarehouseLocation) -> None:
+    """A read that writes (a sequence moved) is refused by the session itself: DuckDB's file is opened
+    read-only, a Postgres session is read-only."""
+    with connect(synced) as con:
+        con.execute("CREATE SEQUENCE analytics.s")
+    with pytest.raises(WarehouseQueryError, match="(?i)read-only|read only"):
+        returning_sync.query("select nextval('analytics.s') as v").arrow()
+    with connect(synced) as con:  # the sequence never moved
+        assert con.fetchone("select nextval('analytics.s')") == (1,)
+    if synced.destination == "postgres":
+        assert returning_sync.query("select current_setting('transaction_read_only') as ro").fetchall() == [("on",)]
+
+
 def test_a_query_error_is_one_line_naming_the_warehouse(synced: WarehouseLocation) -> None:
     with pytest.raises(WarehouseQueryError) as caught:
         returning_sync.query("select * from analytics.no_such_table").arrow()
