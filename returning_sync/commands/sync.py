@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines import early
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, plural
-from warehouse.configuration import dlt_may_set
+from warehouse.configuration import section_in_dlt
 
 if TYPE_CHECKING:  # dlt and everything it pulls in are imported once the first reads are out
     from pipelines.context import ResourceProgress
@@ -87,13 +87,22 @@ def run(args: argparse.Namespace) -> int:
     asked = [r.strip() for r in args.resources.split(",")] if args.resources is not None else ["users"]
     first = next((EARLY_READS[r] for r in asked if r in EARLY_READS), None)
     # only on an embedded warehouse (a server's login is checked before any API call), and only
-    # when dlt's providers cannot say otherwise: the key never goes to a host they would change
-    if first is not None and before_dlt is not None and before_dlt.location.embedded and not dlt_may_set():
+    # when dlt's providers say nothing else: the key never goes to a host they would change
+    if first is not None and before_dlt is not None and before_dlt.location.embedded \
+            and before_dlt == _resolved() and not section_in_dlt(ConfigError):
         early.start(before_dlt, [first])
     try:
         return _run(args, since)
     finally:
         early.forget()
+
+
+def _resolved() -> Settings | None:
+    """The settings as dlt resolves them (None: a bad value, which the run reports)."""
+    try:
+        return Settings.from_env()
+    except ConfigError:
+        return None
 
 
 def _run(args: argparse.Namespace, since: date | None) -> int:
