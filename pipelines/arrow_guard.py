@@ -6,7 +6,9 @@ then a check against pandas' NA on every conversion (bench/README.md). `keep_pan
 pyarrow settle that question before the sync builds any array: pandas looks absent for that one
 import, so pyarrow never imports it. Nothing else changes: `import pandas` works afterwards, and so
 do `Table.to_pandas()` and `Table.from_pandas()`, which import pandas themselves.
-`pipelines/__init__.py` calls it, so every process that imports the sync's code has it.
+`pipelines/shapes.py` calls it when it is imported: every resource that builds arrays imports it (or
+`pipelines/declared.py`, which does), so the sync's process settles the question before its first
+array, and a process that only reads settings (`returning-sync sql`) does not import pyarrow for it.
 """
 
 from __future__ import annotations
