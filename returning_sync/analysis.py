@@ -23,7 +23,8 @@ it is installed, which slows the users pass). `df()` needs the extra and says so
 Why not dlt's `Relation.arrow()` itself: with the pinned versions (constraints.txt) it fails: dlt 1.31
 qualifies a query with a sqlglot argument sqlglot 30 removed (`qualify(infer_schema=...)`), and its
 DuckDB cursor asks for duckdb's removed `fetch_arrow_table`. The dataset's SQL client and its chunked
-`iter_arrow` work on every destination; the SQL is transpiled here (`warehouse.connection.transpile`).
+`iter_arrow` work on every destination; the SQL is transpiled by the project's own
+`warehouse.connection.transpile`.
 """
 
 from __future__ import annotations
@@ -37,13 +38,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from returning_errors import ConfigError, ReturningError
-from warehouse.connection import (
-    WarehouseQueryError,
-    classify_connect_error,
-    is_read_only_statement,
-    missing_credentials,
-    transpile,
-)
+from warehouse.connection import classify_connect_error, is_read_only_statement, transpile
+from warehouse.destination import SCHEMA_NAME, dlt_destination, missing_credentials
+from warehouse.errors import WarehouseQueryError
 from warehouse.location import RAW_SCHEMA, WarehouseLocation
 
 if TYPE_CHECKING:
@@ -137,18 +134,17 @@ def query(sql: str, *, destination: str | None = None, warehouse: str | os.PathL
 
 
 def _dataset(location: WarehouseLocation, wait_seconds: float) -> tuple[Any, Any]:
-    """dlt's dataset `returning_raw` on the warehouse, and the DuckDB connection it reads through (None
-    elsewhere): the file opened read-only by `warehouse.duck`, which waits for a sync's lock."""
+    """dlt's dataset `returning_raw` on the warehouse (given the sync's schema, so nothing is read to
+    find it), and the DuckDB connection it reads through (None elsewhere): the file opened read-only
+    by `warehouse.duck`, which waits for a sync's lock."""
     import dlt
 
-    from warehouse.connection import dlt_destination
+    held = None
+    if location.embedded:
+        from warehouse import duck
 
-    if not location.embedded:
-        return dlt.dataset(dlt_destination(location), RAW_SCHEMA), None
-    from warehouse import duck
-
-    held = duck.connect(location.path, read_only=True, wait_seconds=wait_seconds)
-    return dlt.dataset(dlt.destinations.duckdb(held), RAW_SCHEMA), held
+        held = duck.connect(location.path, read_only=True, wait_seconds=wait_seconds)
+    return dlt.dataset(dlt_destination(location, held), RAW_SCHEMA, schema=dlt.Schema(SCHEMA_NAME)), held
 
 
 def _open(dataset: Any, location: WarehouseLocation) -> Any:

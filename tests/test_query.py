@@ -17,7 +17,8 @@ from pipelines.config import Settings
 from pipelines.sync import run_sync
 from returning_sync.analysis import PandasMissing, Query
 from tests.simadmin import SimAdmin
-from warehouse.connection import WarehouseMissing, WarehouseQueryError, connect
+from warehouse.connection import connect
+from warehouse.errors import WarehouseMissing, WarehouseQueryError
 from warehouse.location import WarehouseLocation
 
 HAVE_PANDAS = importlib.util.find_spec("pandas") is not None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from returning_errors import ConfigError
 from warehouse.configuration import Lookup, as_text, register_aliases
+from warehouse.destination import credential_summary
 
 DEFAULT_DESTINATION = "duckdb"
 DEFAULT_WAREHOUSE = "warehouse/returning.duckdb"
@@ -84,9 +85,7 @@ class WarehouseLocation:
         """A line naming the warehouse for messages: never a password."""
         if self.embedded:
             return f"duckdb file {self.path}"
-        from warehouse.connection import credential_summary
-
-        return f"{self.destination} {credential_summary(self)}".strip()
+        return f"{self.destination} {credential_summary(self, RAW_SCHEMA)}".strip()
 
 
 def user_folders(shipped: Path, variable: str, error: type[Exception],
