@@ -17,10 +17,6 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.arrow_guard import keep_pandas_out
-
-keep_pandas_out()  # before the process's first array: pyarrow never imports pandas (pipelines/arrow_guard.py)
-
 ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$")
 TS = pa.timestamp("us", tz="UTC")
 STR, INT, FLOAT, BOOL, DATE = pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.date32()

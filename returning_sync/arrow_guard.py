@@ -6,9 +6,9 @@ then a check against pandas' NA on every conversion (bench/README.md). `keep_pan
 pyarrow settle that question before the sync builds any array: pandas looks absent for that one
 import, so pyarrow never imports it. Nothing else changes: `import pandas` works afterwards, and so
 do `Table.to_pandas()` and `Table.from_pandas()`, which import pandas themselves.
-`pipelines/shapes.py` calls it when it is imported: every resource that builds arrays imports it (or
-`pipelines/declared.py`, which does), so the sync's process settles the question before its first
-array, and a process that only reads settings (`returning-sync sql`) does not import pyarrow for it.
+Only the command line's `sync` calls it, first thing, in a process that is the sync's alone. The
+library never does: a notebook or a Dagster run that imports `pipelines` keeps pyarrow's pandas
+integration as pyarrow set it up (a process-wide decision is not a library's to make).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class _PandasAbsent:
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
         if name == "pandas" or name.startswith("pandas."):
-            raise ImportError(f"{name} is kept out of the sync's process (pipelines/arrow_guard.py)")
+            raise ImportError(f"{name} is kept out of the sync's process (returning_sync/arrow_guard.py)")
         return None
 
 
