@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +13,7 @@ from dlt.extract.resource import DltResource
 
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
+from pipelines.dataset import Dataset
 from pipelines.declared import arrow_types, column_hints, drop_null_objects, empty_table
 from pipelines.errors import ContractError, ReturningError, plural
 from pipelines.prefetch import prefetched
@@ -21,7 +22,6 @@ from pipelines.resources.common import incremental, window, window_count, with_t
 from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, to_arrow
 from pipelines.shards import UsersPass
 from pipelines.skips import diagnose
-from pipelines.tables import table
 
 log = logging.getLogger("pipelines.sync")
 notes = logging.getLogger("pipelines.users_pass")  # the users pass's notes, printed in the sync's summary
@@ -31,8 +31,8 @@ USER_COLUMNS = ("_id", "email", "join_date", "last_login", "is_deleted")  # what
 BATCH_ROWS = 1000  # users converted and handed to dlt (and the fan-outs) together
 
 
-def user_fields_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(**table("user_fields").hints(), columns=column_hints("user_fields"))
+def user_fields_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
+    @dlt.resource(**dataset.hints(), columns=column_hints("user_fields"))
     def user_fields() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("user_fields")
         rows = [dict(r, defaultValue=as_text(r.get("defaultValue"))) if "defaultValue" in r else r
@@ -107,8 +107,8 @@ def _held_types(ctx: RunContext, keys: list[str]) -> dict[str, pa.DataType]:
     return out
 
 
-def users_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(**table("users").hints())
+def users_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
+    @dlt.resource(**dataset.hints())
     def users() -> Iterator[pa.Table]:
         ctx.tracker.start("users")
         stamp_users_pass(ctx)
@@ -205,10 +205,10 @@ def tombstones(ctx: RunContext, live: pa.Table) -> Iterator[pa.Table]:
         yield table
 
 
-def user_field_histories_resource(ctx: RunContext) -> DltResource:
+def user_field_histories_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("user_field_histories")
 
-    @dlt.resource(**table("user_field_histories").hints(), columns=column_hints("user_field_histories"))
+    @dlt.resource(**dataset.hints(), columns=column_hints("user_field_histories"))
     def user_field_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:

@@ -9,7 +9,7 @@ the load and the removal reads them again next time, and the merge on `id` absor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import dlt
@@ -17,8 +17,8 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.dataset import Dataset
 from pipelines.declared import arrow_schema
-from pipelines.tables import table
 
 BATCH = 5000
 SCHEMA = arrow_schema("webhook_events")
@@ -30,8 +30,8 @@ def landing_folder() -> Path:
     return landing_dir()
 
 
-def webhook_events_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(**table("webhook_events").hints())
+def webhook_events_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
+    @dlt.resource(**dataset.hints())
     def webhook_events() -> Iterator[pa.Table]:
         from webhooks import events, segments
 
