@@ -21,7 +21,7 @@ from pipelines.shapes import iso, parse_day, parse_ts
 
 def activity_stats_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("activity_stats")
-    max_days = ep.max_days
+    max_days = ep.options.max_days
 
     def fetch(task: tuple[str, int]) -> list[dict[str, Any]]:
         email, span = task
@@ -93,7 +93,7 @@ def active_since(ctx: RunContext, people: list[dict[str, Any]], prev_login: date
 
 def loyalty_overview_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("loyalty_overview")
-    max_days = ep.max_days
+    max_days = ep.options.max_days
 
     @dlt.resource(**dataset.hints(), columns=column_hints("loyalty_overview"))
     def loyalty_overview() -> Iterator[list[dict[str, Any]]]:

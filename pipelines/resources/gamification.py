@@ -41,7 +41,7 @@ STREAK_LOG_TYPES = arrow_types("streak_logs")
 
 def gamification_daily_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("activity_daily")
-    per_call = ep.max_identifiers
+    per_call = ep.options.max_identifiers
 
     def fetch(task: tuple[date, list[str]]) -> list[dict[str, Any]]:
         day, batch = task
@@ -133,7 +133,7 @@ def streak_logs_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, 
             window_start = high - timedelta(seconds=lookback)
             if ctx.start is not None:
                 window_start = max(window_start, ctx.start)
-            if ep.reconcile:
+            if ep.options.reconcile:
                 api_before = ctx.client.count("streak_logs", json=body(ctx.start, window_start))
                 where = "WHERE created_at < ?" + (" AND created_at >= ?" if ctx.start else "")
                 args = (window_start, ctx.start) if ctx.start else (window_start,)

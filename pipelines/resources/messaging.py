@@ -101,8 +101,8 @@ class MessageReader:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.ep = ep = ctx.settings.endpoint("messages")
-        self.default = max(1, ep.default_count)
-        self.max = max(self.default, ep.max_count)
+        self.default = max(1, ep.options.default_count)
+        self.max = max(self.default, ep.options.max_count)
         self.cursor = ep.name_for("cursor")
 
     def read(self, filters: dict[str, str], stop_at: datetime | None, first: int) -> Read:
@@ -180,13 +180,13 @@ def messages_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, Dlt
         # older than the mark are missing (a first run's gap members deleted since could not fill)
         short = {cid: None for cid in short_channels(ctx, totals, found, id_f, channel_path) if cid not in gaps}
         reached = Reach()
-        if (gaps or short) and ep.member_fallback:
+        if (gaps or short) and ep.options.member_fallback:
             targets: dict[str, datetime | None] = {**gaps, **short}
             for row in member_reads(ctx, reader, gaps, targets, found.values(), reached):
                 found[str(row.get(id_f))] = row
         column = NAMING.normalize_path(channel_path.replace(".", "__"))
         for cid, total in totals.items():
-            why = reached.reason(reader.max, ep.member_fallback) if cid in gaps or cid in short else NOT_HELD
+            why = reached.reason(reader.max, ep.options.member_fallback) if cid in gaps or cid in short else NOT_HELD
             ctx.tracker.counts.state(Count("messages", f"channel {cid}", total, f'"{column}" = ?', (cid,), why))
         rows = [flatten(r) for r in found.values()]
         if ctx.start is not None or ctx.end is not None:

@@ -156,7 +156,7 @@ def minigame_logs_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str
                 k: iso(v) for k, v in ((ep.name_for("from"), start), (ep.name_for("to"), ctx.end)) if v is not None}
             # plays after the mark (those at or before it were read with their member already)
             after = {**body, ep.name_for("from"): iso(mark + timedelta(milliseconds=1))} if isinstance(mark, datetime) else body
-            players = discover_players(ctx, after) if ep.discover else []
+            players = discover_players(ctx, after) if ep.options.discover else []
             ctx.memo.minigame_players = set(players)  # set before yielding: pages interleave
             if not ctx.columns("minigame_logs"):  # a first run: the table exists even with no plays
                 yield empty_table("minigame_logs")

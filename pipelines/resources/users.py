@@ -49,8 +49,8 @@ def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
     remembered from earlier runs (none on a first run), typed as the warehouse holds them, and a
     note says so: the users load with their platform fields, never skipped for it."""
     ep = ctx.settings.endpoint("users_filter")
-    platform = list(ep.platform_fields)
-    types: dict[str, pa.DataType] = dict.fromkeys(ep.int_fields, INT)
+    platform = list(ep.options.platform_fields)
+    types: dict[str, pa.DataType] = dict.fromkeys(ep.options.int_fields, INT)
     types[ep.name_for("is_deleted")] = BOOL
     # remember the custom field keys seen, so columns stay stable when labels change
     state = dlt.current.source_state().setdefault("custom_fields", {})
@@ -128,7 +128,7 @@ def users_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltRes
         state = dlt.current.resource_state()
         # a server found ignoring the join_date filter is read as one chain for a week, then tried again
         resting = state.get("shards_off_until", "") > datetime.now(UTC).date().isoformat()
-        sharded = ep.shards and ctx.settings.concurrency > 1 and not resting
+        sharded = ep.options.shards and ctx.settings.concurrency > 1 and not resting
         run = UsersPass(ctx.client, ep, body, bounds=state.get("shard_bounds")) if sharded else None
         stated: list[int | None] = []
 
