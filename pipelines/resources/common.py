@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import dlt
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.extract.resource import DltResource
 
 from pipelines.completeness import Count, announced
@@ -69,8 +70,6 @@ def window_count(ctx: RunContext, ep: Endpoint, dataset: str, start: str | None,
 def in_window(ep: Endpoint, start: str | None, end: str | None) -> dict[str, Any]:
     """The scope, condition and parameters of a Count over the half-open window [start, end) on the
     endpoint's cursor, as its table names it."""
-    from dlt.common.normalizers.naming.snake_case import NamingConvention
-
     column = NamingConvention().normalize_identifier(ep.name_for("cursor"))
     parts, params = [], []
     for bound, op in ((start, ">="), (end, "<")):
