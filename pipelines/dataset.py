@@ -94,11 +94,6 @@ class Dataset:
         """The endpoints whose requests the sync's summary charges to it (none: no API call)."""
         return (self.endpoint_name,) if self.endpoint_name else ()
 
-    @property
-    def cursor(self) -> str | None:
-        """The incremental cursor's record field (the endpoint's `fields["cursor"]`), if any."""
-        return self.endpoint.fields.get("cursor") if isinstance(self.endpoint, Endpoint) else None
-
     def hints(self) -> dict[str, Any]:
         """The table's arguments of `@dlt.resource` / `@dlt.transformer`."""
         return {"name": self.name, "write_disposition": self.write.disposition,

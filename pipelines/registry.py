@@ -24,14 +24,14 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from pipelines.datasets import ALIASES, ASSUMED_PLATFORM_FIELDS, DOC_PLATFORM_FIELDS
+from pipelines.datasets import ALIASES, DOC_PLATFORM_FIELDS
 from pipelines.datasets import ENDPOINTS as DEFAULT_REGISTRY
-from pipelines.endpoint import Endpoint, Status, Surface, marks
+from pipelines.endpoint import Endpoint, Status
 from pipelines.errors import ConfigError
 from pipelines.pagination import SCHEMES, Paginator
 
-__all__ = ["ASSUMED_PLATFORM_FIELDS", "COMMON_OPTIONS", "DEFAULT_REGISTRY", "DOC_PLATFORM_FIELDS", "Endpoint",
-           "Status", "Surface", "build_registry", "marks", "options_of", "valid_keys"]
+__all__ = ["COMMON_OPTIONS", "DEFAULT_REGISTRY", "DOC_PLATFORM_FIELDS", "Endpoint", "Status", "build_registry",
+           "options_of", "valid_keys"]
 
 # -- overrides ---------------------------------------------------------------------------------
 _NOT_OPTIONS = ("name", "fields", "pagination", "records_status", "params", "record_fields", "param_names",
