@@ -115,7 +115,6 @@ STATUSES: list[dict[str, Any]] = [
 ]
 S_PENDING, S_PROCESSING, S_SHIPPING, S_COMPLETED, S_CANCELLED = range(5)
 STATUS_BY_ID = {s["_id"]: i for i, s in enumerate(STATUSES)}
-NEXT_STATUS = {S_PENDING: S_PROCESSING, S_PROCESSING: S_SHIPPING, S_SHIPPING: S_COMPLETED}
 
 CATEGORIES: list[dict[str, Any]] = []
 for _i, _name in enumerate(["Vouchers", "Merchandise", "Digital", "Experiences", "Charity"]):
@@ -197,7 +196,6 @@ STREAKS: list[dict[str, Any]] = [
 STREAK_STATUSES = ["started", "continued", "broken"]
 
 # channels (7.14): every type; iframe channels embed a page and hold no messages
-CHANNEL_TYPES = ["text", "forum", "iframe", "direct"]
 CHANNELS: list[dict[str, Any]] = []
 for _i, (_topic, _type, _desc, _weight) in enumerate([
         ("Rules", "text", "Read before posting", 0.02),
