@@ -18,11 +18,15 @@ from dagster import (
 )
 
 from assets.automation import Switch, load_automation
+from assets.checks import schedule_interval
 from assets.ingest import DAY_TABLES, INGEST_GROUP, partitions, raw_key
 from assets.models import MODELS_GROUP
 from pipelines.tables import SNAPSHOT_TABLES
 
 DEFAULT_CRONS = {"incremental_hourly": "5 * * * *", "snapshot_daily": "15 3 * * *"}
+# the community a scheduled run syncs; deploy/dagster.yaml lets one run per community value run at a time
+COMMUNITY_TAG = "returning/community"
+DEFAULT_COMMUNITY = "default"
 
 incremental_job = define_asset_job(
     "ingest_incremental",
@@ -55,26 +59,32 @@ def _status(switch: Switch) -> DefaultScheduleStatus:
 
 def _incremental_schedule() -> ScheduleDefinition:
     switch = _switch("incremental_hourly")
+    cron, timezone = switch.cron or DEFAULT_CRONS[switch.name], load_automation().timezone
 
-    @schedule(name="incremental_hourly", cron_schedule=switch.cron or DEFAULT_CRONS[switch.name],
-              job=incremental_job, default_status=_status(switch), execution_timezone=load_automation().timezone,
-              description="Each hour: today's partition, read from the stored high-water mark. Once a day has "
-                          "ended, its partition once more, read whole (what arrived after the last hourly run).")
+    @schedule(name="incremental_hourly", cron_schedule=cron, job=incremental_job, default_status=_status(switch),
+              execution_timezone=timezone,
+              description="Each hour: today's partition, read from the stored high-water mark. On a day's first "
+                          "tick, the day before once more, read whole (what arrived after its last hourly run).")
     def incremental_hourly(context: ScheduleEvaluationContext) -> list[RunRequest]:
-        return incremental_requests(context.scheduled_execution_time or dt.datetime.now(dt.UTC))
+        tick = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+        return incremental_requests(tick, schedule_interval(cron, dt.timedelta(hours=1), timezone))
 
     return incremental_hourly
 
 
-def incremental_requests(tick: dt.datetime) -> list[RunRequest]:
+def incremental_requests(tick: dt.datetime, interval: dt.timedelta = dt.timedelta(hours=1)) -> list[RunRequest]:
     """The hourly tick's runs: today's partition (it reads from the stored marks to now, see
-    `assets.ingest.load_window`) and, once per day (its run key), yesterday's partition read whole,
-    so the rows that arrived after its last hourly run land in it before it counts as loaded."""
+    `assets.ingest.load_window`) and, on the day's first tick (`interval`: the schedule's), yesterday's
+    partition read whole, so the rows that arrived after its last hourly run land in it; one such run
+    per day (its run key). Each run carries the community tag (one run per community at a time,
+    deploy/dagster.yaml)."""
     keys = partitions.get_partition_keys(current_time=tick)
     today = keys[-1]
-    requests = [RunRequest(run_key=f"{today}-{tick:%H%M}", partition_key=today)]
-    if len(keys) > 1:
-        requests.insert(0, RunRequest(run_key=f"{keys[-2]}-closed", partition_key=keys[-2]))
+    tags = {COMMUNITY_TAG: DEFAULT_COMMUNITY}
+    requests = [RunRequest(run_key=f"{today}-{tick:%H%M}", partition_key=today, tags=tags)]
+    day_start = partitions.time_window_for_partition_key(today).start
+    if len(keys) > 1 and tick - day_start < interval:
+        requests.insert(0, RunRequest(run_key=f"{keys[-2]}-closed", partition_key=keys[-2], tags=tags))
     return requests
 
 
@@ -83,6 +93,7 @@ def _snapshot_schedule() -> ScheduleDefinition:
     return ScheduleDefinition(name="snapshot_daily", cron_schedule=switch.cron or DEFAULT_CRONS[switch.name],
                               job=snapshot_job, default_status=_status(switch),
                               execution_timezone=load_automation().timezone,
+                              tags={COMMUNITY_TAG: DEFAULT_COMMUNITY},
                               description="Each day: reload users, user fields, store and gamification set-up.")
 
 

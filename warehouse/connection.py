@@ -116,12 +116,6 @@ class Connection:
         except Exception as exc:
             raise self._query_error(exc) from None
 
-    def executescript(self, script: str) -> None:
-        """Several `;`-separated statements without parameters (DDL)."""
-        for statement in sqlglot.parse(script, read=SQL_DIALECT):
-            if statement is not None:
-                self.execute(statement.sql(dialect=SQL_DIALECT))
-
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.execute(sql, params).fetchall()
 

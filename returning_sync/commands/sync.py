@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, plural
+from returning_sync.arrow_guard import keep_pandas_out
 
 if TYPE_CHECKING:  # dlt and everything it pulls in are imported when the command runs, not to parse it
     from pipelines.context import ResourceProgress
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds_only:
         return seeds_only(args)
     since = parse_since(args.since)
+    keep_pandas_out()  # this process is the sync's alone: pyarrow never imports pandas in it
     from pipelines.seeds import check_seeds
     from pipelines.sync import run_sync, select_resources
 

@@ -88,16 +88,21 @@ def test_toml_file_configures_automation(tmp_path: Path) -> None:
 
 
 def test_hourly_schedule_loads_todays_partition_from_the_high_water_mark() -> None:
-    """Today's partition each hour (its run reads from the stored marks: test_materialize.py), and
-    yesterday's once (one run key a day), read whole now that it has ended; no run claims another day."""
-    from assets.schedules import schedules
+    """Today's partition each hour (its run reads from the stored marks: test_materialize.py), and on
+    the day's first tick yesterday's once more (one run key a day), read whole now that it has ended;
+    every run carries the community tag."""
+    from assets.schedules import COMMUNITY_TAG, DEFAULT_COMMUNITY, schedules
 
     hourly = next(s for s in schedules if s.name == "incremental_hourly")
     tick = dt.datetime(2026, 6, 1, 13, 5, tzinfo=dt.UTC)
-    closed, request = hourly(build_schedule_context(scheduled_execution_time=tick))
+    [request] = hourly(build_schedule_context(scheduled_execution_time=tick))
     assert request.partition_key == "2026-06-01"
-    assert (closed.partition_key, closed.run_key) == ("2026-05-31", "2026-05-31-closed")
-    assert request.run_key == "2026-06-01-1305" and request.tags == closed.tags == {}
+    assert request.run_key == "2026-06-01-1305" and request.tags == {COMMUNITY_TAG: DEFAULT_COMMUNITY}
+    first = dt.datetime(2026, 6, 2, 0, 5, tzinfo=dt.UTC)
+    closed, today = hourly(build_schedule_context(scheduled_execution_time=first))
+    assert (closed.partition_key, closed.run_key) == ("2026-06-01", "2026-06-01-closed")
+    assert (today.partition_key, today.run_key) == ("2026-06-02", "2026-06-02-0005")
+    assert closed.tags == today.tags == {COMMUNITY_TAG: DEFAULT_COMMUNITY}
 
 
 def test_workspace_yaml_loads_the_one_code_location(tmp_path: Path) -> None:
