@@ -211,11 +211,17 @@ def probe_availability(context: AssetExecutionContext, returning: ReturningApiSe
                                     ok="available (probed)")
 
 
-# the tables no API call fills (the webhook receiver's landed events): loaded as they land, whatever
-# their day, so they sit in the unpartitioned asset beside the full reads, never in a day partition
-LANDED_TABLES: tuple[str, ...] = tuple(t for t in INCREMENTAL_TABLES if not table(t).endpoints)
-DAY_TABLES: tuple[str, ...] = tuple(t for t in INCREMENTAL_TABLES if t not in LANDED_TABLES)
-UNPARTITIONED_TABLES: tuple[str, ...] = SNAPSHOT_TABLES + LANDED_TABLES
+def landed_tables() -> list[str]:
+    """The tables no API call fills (the webhook receiver's landed events): loaded as they land,
+    whatever their day, so they sit in the unpartitioned asset beside the full reads, never in a day
+    partition. Read when asked: a dataset registered later (`pipelines.datasets.register`) counts."""
+    return [t for t in INCREMENTAL_TABLES if not table(t).endpoints]
+
+
+def day_tables() -> list[str]:
+    """The date-keyed tables of the day-partitioned asset."""
+    landed = landed_tables()
+    return [t for t in INCREMENTAL_TABLES if t not in landed]
 
 
 class IngestAssets(NamedTuple):
@@ -228,11 +234,11 @@ def build_ingest_assets(destination: str | None = None) -> IngestAssets:
     destination = destination or configured_destination()
     source, pipeline = _definition_source_and_pipeline()
     pool, translator = warehouse_pool(INGEST_POOL, destination), RawTranslator(destination)
-    return IngestAssets(_raw_assets(str(Load.INCREMENTAL), DAY_TABLES, True, source, pipeline, translator, pool),
-                        _raw_assets(str(Load.SNAPSHOT), UNPARTITIONED_TABLES, False, source, pipeline, translator, pool))
+    return IngestAssets(_raw_assets(str(Load.INCREMENTAL), day_tables(), True, source, pipeline, translator, pool),
+                        _raw_assets(str(Load.SNAPSHOT), [*SNAPSHOT_TABLES, *landed_tables()], False, source, pipeline, translator, pool))
 
 
-def _raw_assets(name: str, tables: tuple[str, ...], window: bool, source: Any, pipeline: Any,
+def _raw_assets(name: str, tables: list[str], window: bool, source: Any, pipeline: Any,
                 translator: RawTranslator, pool: str | None) -> AssetsDefinition:
     """One multi-asset `returning_raw_<name>` over `tables`; partitioned by day when `window`."""
     by_day = {"partitions_def": partitions, "backfill_policy": BackfillPolicy.single_run()} if window else {}

@@ -19,7 +19,7 @@ from dagster import (
 
 from assets.automation import Switch, load_automation
 from assets.checks import schedule_interval
-from assets.ingest import DAY_TABLES, INGEST_GROUP, partitions, raw_key
+from assets.ingest import INGEST_GROUP, day_tables, partitions, raw_key
 from assets.models import MODELS_GROUP
 from pipelines.tables import SNAPSHOT_TABLES
 
@@ -30,7 +30,7 @@ DEFAULT_COMMUNITY = "default"
 
 incremental_job = define_asset_job(
     "ingest_incremental",
-    selection=AssetSelection.assets(*map(raw_key, DAY_TABLES)),
+    selection=AssetSelection.assets(*map(raw_key, day_tables())),
     description="Load the date-keyed datasets. Pick a partition range to backfill those days.",
 )
 snapshot_job = define_asset_job(

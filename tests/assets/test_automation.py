@@ -10,7 +10,7 @@ from dagster import (
     evaluate_automation_conditions,
 )
 
-from assets.ingest import DAY_TABLES, build_ingest_assets
+from assets.ingest import build_ingest_assets, day_tables
 from assets.models import build_model_assets
 from assets.resources import default_resources
 from pipelines.tables import RESOURCES as RAW_TABLES
@@ -39,7 +39,7 @@ def test_models_are_requested_once_after_their_inputs_load() -> None:
     assert settled.total_requested == 0
 
     for table in RAW_TABLES:  # a scheduled load: today's partition of the date-keyed tables
-        partition = "2026-06-01" if table in DAY_TABLES else None
+        partition = "2026-06-01" if table in day_tables() else None
         instance.report_runless_asset_event(AssetMaterialization(AssetKey(["returning_raw", table]), partition=partition))
     third = evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
     assert _requested(third) == {m.key.path[-1] for m in model_assets}
