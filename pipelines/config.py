@@ -173,7 +173,13 @@ class Settings:
         unknown = set(explicit) - SETTINGS - {"base_url"}
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        lookup = Lookup(explicit, environ, providers=providers, error=ConfigError)
+        return cls.from_lookup(Lookup(explicit, environ, providers=providers, error=ConfigError),
+                               key_required=key_required)
+
+    @classmethod
+    def from_lookup(cls, lookup: Lookup, *, key_required: bool = True) -> Settings:
+        """The settings as `lookup` resolves them (`from_env`; a community's block over the
+        top-level settings: `pipelines.communities`)."""
         values: dict[str, Any] = {}
         origins: dict[str, str] = {}
         for name in sorted(SETTINGS - set(LOCATION_ALIASES)):
