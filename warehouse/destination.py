@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 # table (dlt's default, truncate-and-insert, empties the table as the load starts)
 ATOMIC_REPLACE = "insert-from-staging"
 SCHEMA_NAME = "returning_ai"  # the dlt schema of the sync's pipeline
+# dataset names as given: dlt's snake_case would fold a community's `returning_raw__acme` into
+# `returning_raw_acme` (names without a double underscore, the default community's, are unchanged)
+AS_NAMED = {"enable_dataset_name_normalization": False}
 
 
 def dlt_destination(location: WarehouseLocation, connection: Any = None) -> Any:
@@ -30,11 +33,11 @@ def dlt_destination(location: WarehouseLocation, connection: Any = None) -> Any:
 
     if location.destination == "duckdb":
         return dlt.destinations.duckdb(connection if connection is not None else str(location.file),
-                                       replace_strategy=ATOMIC_REPLACE)
+                                       replace_strategy=ATOMIC_REPLACE, **AS_NAMED)
     try:
         if location.destination == "postgres":
-            return Destination.from_reference(location.destination, replace_strategy=ATOMIC_REPLACE)
-        return Destination.from_reference(location.destination)
+            return Destination.from_reference(location.destination, replace_strategy=ATOMIC_REPLACE, **AS_NAMED)
+        return Destination.from_reference(location.destination, **AS_NAMED)
     except UnknownDestinationModule:
         raise ConfigError(
             f"unknown destination {location.destination!r} (RETURNING_DESTINATION): name a dlt destination "

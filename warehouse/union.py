@@ -6,11 +6,16 @@ it: a community that lacks it adds no rows. Columns are unioned by name, a colum
 is NULL in its rows (DuckDB: `UNION ALL BY NAME`; elsewhere every column listed, NULL cast to the
 type the first community that has the column gives it). Views of tables no community has any more
 are dropped. Run on a connection of the default community (it names every community's schemas).
+
+On Postgres a view binds to its tables: a model table cannot be dropped while a view of
+`analytics_all` reads it (the models' build drops and renames). A models run drops the union views of
+the models it rebuilds first (`drop_union_views`, on any community's connection) and builds them again
+after (`build_union_views`). DuckDB's views bind late: nothing to drop there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from warehouse.connection import Connection
@@ -51,6 +56,16 @@ def build_union_views(con: Connection, communities: Sequence[str]) -> list[Union
             con.execute(f"DROP VIEW IF EXISTS {UNION_SCHEMA}.{_q(view.table)}")
             (con.execute if con.dialect == "duckdb" else con.execute_native)(sql)
     return [view for view, _ in views]
+
+
+def drop_union_views(con: Connection, tables: Iterable[str] | None = None) -> list[str]:
+    """Drop `analytics_all`'s views over `tables` (None: every one), so their model tables can be
+    rebuilt; return the views dropped."""
+    present = con.tables(UNION_SCHEMA)
+    dropped = [t for t in present if tables is None or t in set(tables)]
+    for table in dropped:
+        con.execute(f"DROP VIEW IF EXISTS {UNION_SCHEMA}.{_q(table)}")
+    return dropped
 
 
 def _view(table: str, per_community: dict[str, list[tuple[str, str]]], dialect: str) -> tuple[UnionView, str]:
