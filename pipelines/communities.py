@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipelines.config import Settings
@@ -49,6 +49,7 @@ class Community:
     slug: str
     settings: Settings
     where: str = field(default="", compare=False)  # where it is configured, for messages
+    own_database: bool = False  # credentials under [destination.returning_ai__<slug>] (a server destination)
 
     @property
     def is_default(self) -> bool:
@@ -87,7 +88,14 @@ class Community:
     @property
     def location(self) -> WarehouseLocation:
         """The community's warehouse, scoped to its schemas (`warehouse.connection` maps them)."""
-        return self.settings.location.for_community(self.slug)
+        location = self.settings.location.for_community(self.slug)
+        return replace(location, destination_name=self.destination_name) if self.own_database else location
+
+    @property
+    def destination_name(self) -> str:
+        """dlt's named destination whose credentials are this community's own database:
+        `DESTINATION__RETURNING_AI__<SLUG>__CREDENTIALS`, or `[destination.returning_ai__<slug>]`."""
+        return self.pipeline_name
 
     @property
     def lock_file(self) -> Path:
@@ -156,7 +164,15 @@ def _block(slug: str, where: str, key_required: bool) -> Community:
         settings = Settings.from_lookup(lookup, key_required=key_required)
     except ConfigError as exc:
         raise ConfigError(f"community {slug!r}: {exc}") from None
-    return Community(slug, settings, where=where)
+    return Community(slug, settings, where=where, own_database=_own_database(slug, settings))
+
+
+def _own_database(slug: str, settings: Settings) -> bool:
+    """Whether dlt holds credentials for the community's own named destination (a server only)."""
+    if settings.location.embedded:
+        return False
+    section = ("destination", f"{PIPELINE_NAME}__{slug}")
+    return Lookup(error=ConfigError, section=section).first("credentials", secret=True) is not None
 
 
 class _Overlay(Lookup):

@@ -34,10 +34,13 @@ def dlt_destination(location: WarehouseLocation, connection: Any = None) -> Any:
     if location.destination == "duckdb":
         return dlt.destinations.duckdb(connection if connection is not None else str(location.file),
                                        replace_strategy=ATOMIC_REPLACE, **AS_NAMED)
+    # a community with a database of its own: dlt's named destination (`[destination.<name>]`)
+    named = {"destination_name": location.destination_name} if location.destination_name else {}
     try:
         if location.destination == "postgres":
-            return Destination.from_reference(location.destination, replace_strategy=ATOMIC_REPLACE, **AS_NAMED)
-        return Destination.from_reference(location.destination, **AS_NAMED)
+            return Destination.from_reference(location.destination, replace_strategy=ATOMIC_REPLACE,
+                                              **AS_NAMED, **named)
+        return Destination.from_reference(location.destination, **AS_NAMED, **named)
     except UnknownDestinationModule:
         raise ConfigError(
             f"unknown destination {location.destination!r} (RETURNING_DESTINATION): name a dlt destination "
@@ -62,7 +65,7 @@ def sql_client(location: WarehouseLocation, dataset: str) -> Any:
 
 
 def missing_credentials(location: WarehouseLocation) -> str:
-    name = location.destination
+    name = location.destination_name or location.destination
     return (f"no credentials for destination {name!r}: set DESTINATION__{name.upper()}__CREDENTIALS "
             f"or [destination.{name}] credentials in .dlt/secrets.toml")
 

@@ -56,6 +56,9 @@ class WarehouseLocation:
     destination: str = DEFAULT_DESTINATION
     path: Path = Path(DEFAULT_WAREHOUSE)
     community: str = DEFAULT_COMMUNITY  # whose schemas a connection to this location reads and writes
+    # a server database of the community's own: dlt's named destination, its credentials under
+    # `[destination.<name>]` (None: the destination's own credentials, `[destination.postgres]`)
+    destination_name: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, destination: str | None = None,

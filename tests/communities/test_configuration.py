@@ -199,3 +199,35 @@ def test_no_key_shows_in_repr_str_or_messages(project: Path) -> None:
             assert item.slug in repr(item)
     # every community's key is registered as a secret: any message carrying one is scrubbed
     assert scrub(f"failed with {ACME_KEY} and {BETA_KEY}") == "failed with *** and ***"
+
+
+def test_a_community_with_its_own_database(project: Path, monkeypatch: pytest.MonkeyPatch, pg_cluster) -> None:
+    """Credentials under dlt's named destination `returning_ai__<slug>` make the community's own
+    database; a community without them shares the destination's database, in its own schemas."""
+    from warehouse.connection import connect
+
+    shared, own = pg_cluster.create_database(), pg_cluster.create_database()
+    monkeypatch.setenv("RETURNING_DESTINATION", "postgres")
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", shared)
+    monkeypatch.setenv("DESTINATION__RETURNING_AI__ACME__CREDENTIALS", own)
+    write(project, "secrets.toml", SECRETS)
+    acme, beta = community("acme"), community("beta")
+    assert (acme.own_database, beta.own_database) == (True, False)
+    assert (acme.location.destination_name, beta.location.destination_name) == ("returning_ai__acme", None)
+    assert own.rsplit("/", 1)[1] in acme.location.describe() and shared.rsplit("/", 1)[1] in beta.location.describe()
+    for item in (acme, beta):
+        with connect(item.location) as con:
+            con.execute("CREATE SCHEMA returning_raw")
+            con.execute("CREATE TABLE returning_raw.users AS SELECT ? AS who", [item.slug])
+    for url, expected in ((own, [("returning_raw__acme", "acme")]), (shared, [("returning_raw__beta", "beta")])):
+        import psycopg2
+
+        with psycopg2.connect(url) as native, native.cursor() as cursor:
+            found = []
+            for schema in ("returning_raw__acme", "returning_raw__beta"):
+                cursor.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", [schema])
+                if cursor.fetchone()[0]:
+                    cursor.execute(f"SELECT who FROM {schema}.users")
+                    found += [(schema, row[0]) for row in cursor.fetchall()]
+        assert found == expected
+    assert "password" not in repr(acme) and own.split("@")[0].rsplit(":", 1)[1] not in acme.location.describe()
