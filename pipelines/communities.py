@@ -47,9 +47,8 @@ class Community:
     """One community: its slug, its settings and the names that keep it apart from the others."""
 
     slug: str
-    settings: Settings
+    settings: Settings  # scoped: `settings.location` is this community's (its schemas, its database)
     where: str = field(default="", compare=False)  # where it is configured, for messages
-    own_database: bool = False  # credentials under [destination.returning_ai__<slug>] (a server destination)
 
     @property
     def is_default(self) -> bool:
@@ -88,14 +87,13 @@ class Community:
     @property
     def location(self) -> WarehouseLocation:
         """The community's warehouse, scoped to its schemas (`warehouse.connection` maps them)."""
-        location = self.settings.location.for_community(self.slug)
-        return replace(location, destination_name=self.destination_name) if self.own_database else location
+        return self.settings.location
 
     @property
-    def destination_name(self) -> str:
-        """dlt's named destination whose credentials are this community's own database:
-        `DESTINATION__RETURNING_AI__<SLUG>__CREDENTIALS`, or `[destination.returning_ai__<slug>]`."""
-        return self.pipeline_name
+    def own_database(self) -> bool:
+        """Credentials of its own under dlt's named destination `returning_ai__<slug>`
+        (`DESTINATION__RETURNING_AI__<SLUG>__CREDENTIALS`, or `[destination.returning_ai__<slug>]`)."""
+        return self.settings.destination_name is not None
 
     @property
     def lock_file(self) -> Path:
@@ -164,15 +162,10 @@ def _block(slug: str, where: str, key_required: bool) -> Community:
         settings = Settings.from_lookup(lookup, key_required=key_required)
     except ConfigError as exc:
         raise ConfigError(f"community {slug!r}: {exc}") from None
-    return Community(slug, settings, where=where, own_database=_own_database(slug, settings))
-
-
-def _own_database(slug: str, settings: Settings) -> bool:
-    """Whether dlt holds credentials for the community's own named destination (a server only)."""
-    if settings.location.embedded:
-        return False
-    section = ("destination", f"{PIPELINE_NAME}__{slug}")
-    return Lookup(error=ConfigError, section=section).first("credentials", secret=True) is not None
+    named = f"{PIPELINE_NAME}__{slug}"
+    own = not settings.location.embedded and \
+        Lookup(error=ConfigError, section=("destination", named)).first("credentials", secret=True) is not None
+    return Community(slug, replace(settings, community=slug, destination_name=named if own else None), where=where)
 
 
 class _Overlay(Lookup):

@@ -91,7 +91,7 @@ def test_toml_blocks_overlay_the_top_level_settings(project: Path) -> None:
     assert (acme.pipeline_name, acme.raw_schema, acme.models_schema, acme.push_schema, acme.staging_dataset,
             acme.lock_name) == ("returning_ai__acme", "returning_raw__acme", "analytics__acme",
                                 "reverse_etl__acme", "returning_raw__acme_staging", "sync__acme")
-    assert acme.location.community == "acme"
+    assert acme.location.community == acme.settings.community == "acme" and acme.settings.location == acme.location
     assert acme.location.schema_map == {
         "returning_raw": "returning_raw__acme", "analytics": "analytics__acme", "reverse_etl": "reverse_etl__acme",
         "returning_private": "returning_private__acme", "analytics_share": "analytics_share__acme"}
