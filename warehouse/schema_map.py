@@ -4,7 +4,7 @@
 What is rewritten: the schema part of a qualified table (`analytics.dim_users`, `"analytics".t`,
 `db.analytics.t`), of a fully qualified column (`analytics.dim_users.email`), the schema of
 CREATE/DROP SCHEMA and of GRANT/REVOKE ... ON SCHEMA. In a catalog query (one that reads
-`information_schema` or `pg_catalog`) a schema named as a value is mapped too: the string literal
+`information_schema`, `pg_catalog`, `duckdb_tables()`) a schema named as a value is mapped too: the string literal
 `'analytics'` and a `?` parameter whose value is a canonical name (`table_schema = ?`). What is left
 alone: a table, CTE or alias that merely bears a schema's name (`WITH analytics AS (...)`,
 `FROM t AS analytics`), a column named like one (`a.analytics`), string literals outside catalog
@@ -23,6 +23,7 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
+CATALOG_PREFIXES = ("pg_", "duckdb_")  # Postgres's catalog tables, DuckDB's catalog functions
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -57,7 +58,12 @@ def map_params(params: Sequence[Any], schemas: Mapping[str, str]) -> list[Any]:
 
 
 def _reads_catalog(statement: exp.Expression) -> bool:
-    return any(t.db.lower() in CATALOG_SCHEMAS for t in statement.find_all(exp.Table))
+    """Reads `information_schema.*`, `pg_catalog.*`, a bare `pg_namespace`, or `duckdb_tables()`."""
+    for table in statement.find_all(exp.Table):
+        name = table.this.name if isinstance(table.this, exp.Func) else table.name  # duckdb_tables()
+        if table.db.lower() in CATALOG_SCHEMAS or (not table.db and name.lower().startswith(CATALOG_PREFIXES)):
+            return True
+    return False
 
 
 def _tree(statement: exp.Expression, mapping: Mapping[str, str], catalog: bool) -> exp.Expression:

@@ -43,6 +43,10 @@ def scoped(sql: str, dialect: str = "duckdb") -> str:
     # the catalog: a schema named as a value
     ("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'analytics'",
      "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'analytics__acme'"),
+    ("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'reverse_etl'",
+     "SELECT COUNT(*) FROM DUCKDB_TABLES() WHERE schema_name = 'reverse_etl__acme'"),
+    ("SELECT 1 FROM pg_namespace WHERE nspname = 'returning_private'",
+     "SELECT 1 FROM pg_namespace WHERE nspname = 'returning_private__acme'"),
 ])
 def test_rewrite_maps_schema_references_only(sql: str, expected: str) -> None:
     assert scoped(sql) == expected
