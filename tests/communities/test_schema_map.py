@@ -150,3 +150,19 @@ def test_dlt_keeps_a_community_dataset_name_as_given(location: WarehouseLocation
     with connect(location) as con:
         assert con.fetchall("SELECT id FROM returning_raw__acme.probe") == [(1,)]
         assert not con.tables("returning_raw_acme")
+
+
+def test_names_that_only_look_like_schemas_run_as_written(location: WarehouseLocation) -> None:
+    """On the warehouse: a CTE named `analytics`, a column `analytics`, a quoted alias and a string
+    literal keep their names on a scoped connection, while the schema reference is acme's."""
+    with connect(location.for_community("acme")) as con:
+        con.execute("CREATE SCHEMA analytics")
+        con.execute("CREATE TABLE analytics.t (analytics VARCHAR, returning_raw BIGINT)")
+        con.execute("INSERT INTO analytics.t VALUES (?, 1)", ["analytics"])
+        rows = con.dicts('WITH analytics AS (SELECT t.analytics, t.returning_raw AS "reverse_etl" FROM analytics.t AS t) '
+                         "SELECT analytics.analytics, analytics.reverse_etl, 'returning_raw.users' AS label "
+                         "FROM analytics WHERE analytics.analytics = 'analytics'")
+        assert rows == [{"analytics": "analytics", "reverse_etl": 1, "label": "returning_raw.users"}]
+    with connect(location) as con:
+        assert con.fetchall("SELECT analytics, returning_raw FROM analytics__acme.t") == [("analytics", 1)]
+        assert not con.table_exists("analytics", "t")
