@@ -9,7 +9,8 @@ import numpy as np
 from simulator import objectid
 from simulator.timefmt import CLOCK_START_MS, DAY_MS, iso
 
-COMMUNITY_ID = "6502c9e514a3e564c5c09c0a"
+DEFAULT_COMMUNITY_ID = "6502c9e514a3e564c5c09c0a"
+COMMUNITY_ID = DEFAULT_COMMUNITY_ID  # the community this process serves (`use_community`)
 
 FIRST_NAMES = [
     "Ada", "Alan", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "Edsger",
@@ -236,3 +237,22 @@ MINIGAMES = ["spin_wheel", "scratch_card", "quiz"]
 MINIGAME_P = np.array([0.5, 0.3, 0.2])
 MINIGAME_DAILY_PLAYS = np.array([3, 2, 5], dtype=np.int64)  # spinsLeft = allowance - plays today
 OUTCOMES = ["win", "lose"]
+
+
+def is_community_id(value: object) -> bool:
+    """A community id is a MongoDB ObjectId: 24 lowercase hex characters."""
+    return isinstance(value, str) and len(value) == 24 and all(c in "0123456789abcdef" for c in value)
+
+
+def use_community(community_id: str) -> None:
+    """Serve the community `community_id` from now on: `COMMUNITY_ID` and the id every fixed record
+    (categories, products, store, leaderboards, streaks) carries. One simulator process serves one
+    community; several processes with other seeds and ids stand for several communities."""
+    global COMMUNITY_ID
+    if not is_community_id(community_id):
+        raise ValueError(f"community id {community_id!r}: 24 lowercase hex characters, as 6502c9e514a3e564c5c09c0a")
+    COMMUNITY_ID = community_id
+    for record in [*CATEGORIES, *PRODUCTS, STORE, *LEADERBOARDS, *STREAKS]:
+        for key in ("communityID", "communityId"):
+            if key in record:
+                record[key] = community_id
