@@ -23,7 +23,7 @@ from typing import Any
 from pipelines.errors import ConfigError, register_secret
 from pipelines.registry import Endpoint, build_registry
 from pipelines.skips import check_disabled
-from warehouse.configuration import Found, Lookup, as_names, as_number, as_text, register_aliases
+from warehouse.configuration import Found, Lookup, aliases_of, as_names, as_number, as_text
 from warehouse.location import (
     DEFAULT_COMMUNITY,
     DEFAULT_DESTINATION,
@@ -40,27 +40,13 @@ PRODUCTION_URLS = {
 
 COMMUNITY_ID = re.compile(r"[0-9a-fA-F]{24}")  # a MongoDB ObjectId, as every id of the API
 # setting -> its documented environment variable (`base_url`: every surface whose own URL is unset)
-ALIASES: Mapping[str, str] = register_aliases({
-    "api_key": "RETURNING_AI_API_KEY",
-    "base_url": "RETURNING_AI_BASE_URL",
-    **{f"{surface}_url": f"RETURNING_AI_{surface.upper()}_URL" for surface in PRODUCTION_URLS},
-    "community_id": "RETURNING_AI_COMMUNITY_ID",
+ALIASES: Mapping[str, str] = {
+    **aliases_of("api_key", "base_url", *(f"{surface}_url" for surface in PRODUCTION_URLS), "community_id"),
     **LOCATION_ALIASES,
-    "concurrency": "RETURNING_SYNC_CONCURRENCY",
-    "timeout": "RETURNING_SYNC_TIMEOUT",
-    "max_attempts": "RETURNING_SYNC_MAX_ATTEMPTS",
-    "backoff_base": "RETURNING_SYNC_BACKOFF_BASE",
-    "backoff_max": "RETURNING_SYNC_BACKOFF_MAX",
-    "rate_limit": "RETURNING_SYNC_RATE_LIMIT",
-    "lookback_seconds": "RETURNING_SYNC_LOOKBACK_SECONDS",
-    "lookback_days": "RETURNING_SYNC_LOOKBACK_DAYS",
-    "daily_lookback_days": "RETURNING_SYNC_DAILY_LOOKBACK_DAYS",
-    "history_days": "RETURNING_SYNC_HISTORY_DAYS",
-    "lock_wait": "RETURNING_SYNC_LOCK_WAIT",
-    "duckdb_memory_limit": "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT",
-    "registry_overrides": "RETURNING_SYNC_REGISTRY_OVERRIDES",
-    "disabled": "RETURNING_SYNC_DISABLED",
-})
+    **aliases_of("concurrency", "timeout", "max_attempts", "backoff_base", "backoff_max", "rate_limit",
+                 "lookback_seconds", "lookback_days", "daily_lookback_days", "history_days", "lock_wait",
+                 "duckdb_memory_limit", "registry_overrides", "disabled"),
+}
 
 
 @dataclass(frozen=True)

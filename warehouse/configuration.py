@@ -32,8 +32,44 @@ from dataclasses import dataclass
 from typing import Any
 
 SECTION = ("sources", "returning_ai")
-ALIASES: dict[str, str] = {}  # setting under SECTION -> its documented variable (every module adds its own)
+# setting under SECTION -> its documented variable (docs/interfaces.md): the one table, complete before any
+# module that reads a setting is imported (a command that resolves `warehouse` before importing
+# warehouse.location still hears RETURNING_WAREHOUSE); each module takes its part with `aliases_of`
+ALIASES: dict[str, str] = {
+    "api_key": "RETURNING_AI_API_KEY",
+    "base_url": "RETURNING_AI_BASE_URL",
+    "integration_url": "RETURNING_AI_INTEGRATION_URL",
+    "partner_url": "RETURNING_AI_PARTNER_URL",
+    "application_url": "RETURNING_AI_APPLICATION_URL",
+    "community_id": "RETURNING_AI_COMMUNITY_ID",
+    "destination": "RETURNING_DESTINATION",
+    "warehouse": "RETURNING_WAREHOUSE",
+    "concurrency": "RETURNING_SYNC_CONCURRENCY",
+    "timeout": "RETURNING_SYNC_TIMEOUT",
+    "max_attempts": "RETURNING_SYNC_MAX_ATTEMPTS",
+    "backoff_base": "RETURNING_SYNC_BACKOFF_BASE",
+    "backoff_max": "RETURNING_SYNC_BACKOFF_MAX",
+    "rate_limit": "RETURNING_SYNC_RATE_LIMIT",
+    "lookback_seconds": "RETURNING_SYNC_LOOKBACK_SECONDS",
+    "lookback_days": "RETURNING_SYNC_LOOKBACK_DAYS",
+    "daily_lookback_days": "RETURNING_SYNC_DAILY_LOOKBACK_DAYS",
+    "history_days": "RETURNING_SYNC_HISTORY_DAYS",
+    "lock_wait": "RETURNING_SYNC_LOCK_WAIT",
+    "duckdb_memory_limit": "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT",
+    "registry_overrides": "RETURNING_SYNC_REGISTRY_OVERRIDES",
+    "disabled": "RETURNING_SYNC_DISABLED",
+    "push_max_rejection_rate": "RETURNING_PUSH_MAX_REJECTION_RATE",
+    "push_stale_job_minutes": "RETURNING_PUSH_STALE_JOB_MINUTES",
+    "webhook_key": "RETURNING_WEBHOOK_KEY",
+    "webhook_aes_key": "RETURNING_WEBHOOK_AES_KEY",
+    "webhook_dir": "RETURNING_WEBHOOK_DIR",
+}
 _environ: ContextVar[Mapping[str, str] | None] = ContextVar("returning_aliases_environ", default=None)
+
+
+def aliases_of(*names: str) -> Mapping[str, str]:
+    """Part of the table: `setting -> variable` for `names`."""
+    return {name: ALIASES[name] for name in names}
 
 
 def register_aliases(aliases: Mapping[str, str]) -> Mapping[str, str]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from returning_errors import ConfigError
-from warehouse.configuration import Lookup, as_text, register_aliases
+from warehouse.configuration import Lookup, aliases_of, as_text, register_aliases
 from warehouse.destination import credential_summary
 
 DEFAULT_DESTINATION = "duckdb"
@@ -46,7 +46,7 @@ DIALECTS = {
     "dremio": "dremio", "fabric": "tsql", "sqlalchemy": "postgres",
 }
 EMBEDDED = ("duckdb",)  # a file on this machine: one writing process at a time
-LOCATION_ALIASES = register_aliases({"destination": "RETURNING_DESTINATION", "warehouse": "RETURNING_WAREHOUSE"})
+LOCATION_ALIASES = aliases_of("destination", "warehouse")
 
 
 @dataclass(frozen=True)
