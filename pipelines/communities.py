@@ -36,7 +36,8 @@ from warehouse.location import (
 COMMUNITIES = "communities"  # the table under `sources.returning_ai` holding one table per community
 PIPELINE_NAME = "returning_ai"  # the default community's dlt pipeline (pipelines.sync.PIPELINE_NAME)
 # a slug names schemas (`returning_private__<slug>` stays within Postgres's 63 characters)
-SLUG = re.compile(r"[a-z0-9_]{1,32}")
+# (no double underscore: it separates the community from the schema's name, and sections in the environment)
+SLUG = re.compile(r"(?!.*__)[a-z0-9_]{1,32}")
 RESERVED = {"all": "it means every community (--all-communities)",
             DEFAULT_COMMUNITY: "it is the top-level configuration under [sources.returning_ai]"}
 OWN = ("api_key", "community_id")  # never inherited from the top level
@@ -109,8 +110,8 @@ def check_slug(slug: str, where: str = "") -> str:
     if slug in RESERVED:
         raise ConfigError(f"a community cannot be named {slug!r}: {RESERVED[slug]}{told}")
     if not SLUG.fullmatch(slug):
-        raise ConfigError(f"community name {slug!r} must be 1 to 32 lowercase letters, digits or underscores "
-                          f"(it names schemas such as analytics__<name>){told}")
+        raise ConfigError(f"community name {slug!r} must be 1 to 32 lowercase letters, digits or single "
+                          f"underscores (it names schemas such as analytics__<name>){told}")
     return slug
 
 

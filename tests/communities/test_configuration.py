@@ -111,10 +111,12 @@ def test_the_environment_form_configures_a_community(project: Path, monkeypatch:
     monkeypatch.setenv("SOURCES__RETURNING_AI__COMMUNITIES__GAMMA__API_KEY", GAMMA_KEY)
     monkeypatch.setenv("SOURCES__RETURNING_AI__COMMUNITIES__GAMMA__COMMUNITY_ID", GAMMA_ID)
     monkeypatch.setenv("SOURCES__RETURNING_AI__COMMUNITIES__GAMMA__BASE_URL", "http://gamma.example")
+    monkeypatch.setenv("SOURCES__RETURNING_AI__COMMUNITIES__EU_WEST__API_KEY", BETA_KEY)
     write(project, "secrets.toml", SECRETS.split("[sources.returning_ai.communities.beta]")[0])
     found = communities()
-    assert [c.slug for c in found] == ["default", "acme", "gamma"]  # the environment and the files
-    gamma = found[2]
+    assert [c.slug for c in found] == ["default", "acme", "eu_west", "gamma"]  # the environment and the files
+    assert (found[2].settings.api_key, found[2].raw_schema) == (BETA_KEY, "returning_raw__eu_west")
+    gamma = found[3]
     assert (gamma.settings.api_key, gamma.settings.community_id, gamma.settings.concurrency) == (GAMMA_KEY, GAMMA_ID, 5)
     assert gamma.settings.partner_url == "http://gamma.example"
     assert gamma.settings.origins["community_id"] == \
@@ -151,13 +153,15 @@ def test_a_bad_value_in_a_block_names_the_community_and_the_place(project: Path)
 
 
 @pytest.mark.parametrize(("block", "message"), [
-    ("Acme-1", "community name 'Acme-1' must be 1 to 32 lowercase letters, digits or underscores "
-               "(it names schemas such as analytics__<name>)"),
+    ("Acme-1", "community name 'Acme-1' must be 1 to 32 lowercase letters, digits or single "
+               "underscores (it names schemas such as analytics__<name>)"),
+    ("eu__west", "community name 'eu__west' must be 1 to 32 lowercase letters, digits or single "
+                 "underscores (it names schemas such as analytics__<name>)"),
     ("all", "a community cannot be named 'all': it means every community (--all-communities)"),
     ("default", "a community cannot be named 'default': it is the top-level configuration under "
                 "[sources.returning_ai]"),
-    ("x" * 33, f"community name '{'x' * 33}' must be 1 to 32 lowercase letters, digits or underscores "
-               "(it names schemas such as analytics__<name>)"),
+    ("x" * 33, f"community name '{'x' * 33}' must be 1 to 32 lowercase letters, digits or single "
+               "underscores (it names schemas such as analytics__<name>)"),
 ])
 def test_bad_community_names_are_refused(project: Path, block: str, message: str) -> None:
     write(project, "config.toml", f'[sources.returning_ai.communities.{block}]\ncommunity_id = "{ACME_ID}"\n')
