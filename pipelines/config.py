@@ -24,7 +24,13 @@ from pipelines.errors import ConfigError, register_secret
 from pipelines.registry import Endpoint, build_registry
 from pipelines.skips import check_disabled
 from warehouse.configuration import Found, Lookup, aliases_of, as_names, as_number, as_text
-from warehouse.location import DEFAULT_DESTINATION, DEFAULT_WAREHOUSE, LOCATION_ALIASES, WarehouseLocation
+from warehouse.location import (
+    DEFAULT_COMMUNITY,
+    DEFAULT_DESTINATION,
+    DEFAULT_WAREHOUSE,
+    LOCATION_ALIASES,
+    WarehouseLocation,
+)
 
 PRODUCTION_URLS = {
     "integration": "https://integration.returning.ai",
@@ -75,6 +81,9 @@ class Settings:
     # False: work that makes no API call (a push's dry run) may go without a key; the client then
     # refuses to send anything (`missing_key`)
     key_required: bool = field(default=True, repr=False, compare=False)
+    # whose warehouse schemas these settings reach (`pipelines.communities`; not a setting of its own)
+    community: str = DEFAULT_COMMUNITY
+    destination_name: str | None = None  # the community's own server database (dlt's named destination)
 
     def __post_init__(self) -> None:
         register_secret(self.api_key)
@@ -133,7 +142,8 @@ class Settings:
     @property
     def location(self) -> WarehouseLocation:
         """Where the warehouse is (the one decision: `warehouse.location`)."""
-        return WarehouseLocation(destination=self.destination, path=Path(self.warehouse))
+        return WarehouseLocation(destination=self.destination, path=Path(self.warehouse), community=self.community,
+                                 destination_name=self.destination_name)
 
     @cached_property
     def registry(self) -> dict[str, Endpoint]:
@@ -159,7 +169,13 @@ class Settings:
         unknown = set(explicit) - SETTINGS - {"base_url"}
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        lookup = Lookup(explicit, environ, providers=providers, error=ConfigError)
+        return cls.from_lookup(Lookup(explicit, environ, providers=providers, error=ConfigError),
+                               key_required=key_required)
+
+    @classmethod
+    def from_lookup(cls, lookup: Lookup, *, key_required: bool = True) -> Settings:
+        """The settings as `lookup` resolves them (`from_env`; a community's block over the
+        top-level settings: `pipelines.communities`)."""
         values: dict[str, Any] = {}
         origins: dict[str, str] = {}
         for name in sorted(SETTINGS - set(LOCATION_ALIASES)):
@@ -232,7 +248,7 @@ def _overrides(found: Found) -> Mapping[str, Any]:
     return load_overrides(_text(found), found.origin)
 
 
-SETTINGS = frozenset(f.name for f in fields(Settings)) - {"origins", "key_required"}
+SETTINGS = frozenset(f.name for f in fields(Settings)) - {"origins", "key_required", "community", "destination_name"}
 PARSERS: dict[str, Callable[[Found], Any]] = {
     **{name: _number(int) for name in ("concurrency", "max_attempts", "lookback_days", "daily_lookback_days",
                                        "history_days")},

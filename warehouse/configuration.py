@@ -325,3 +325,35 @@ def as_number(found: Found, kind: type[int] | type[float], error: Callable[[str]
         return number
     except ValueError:
         raise error(f"{found.name} must be {NUMBER_KINDS[kind]}, got {value!r} ({found.place})") from None
+
+
+def subsections(name: str, error: Callable[[str], Exception] = ValueError,
+                section: tuple[str, ...] = SECTION) -> dict[str, str]:
+    """The tables configured under `section.name` (`sources.returning_ai.communities`) in any of dlt's
+    providers, each with where it was first seen: the environment (`SOURCES__RETURNING_AI__COMMUNITIES__
+    ACME__API_KEY` names `acme`) and every TOML file (dlt's accessors answer with the first provider's
+    table only, so each provider is asked). A vault cannot be listed: a table only there is not seen."""
+    import dlt
+    from dlt.common.configuration.providers import EnvironProvider
+
+    _prepare(error)
+    found: dict[str, str] = {}
+    prefix = EnvironProvider.get_key_name(name, *section) + "__"
+    for provider in dlt.config.config_providers:
+        if provider is _alias_provider():
+            continue
+        if isinstance(provider, EnvironProvider):
+            for variable in sorted(os.environ):
+                if variable.startswith(prefix) and "__" in variable[len(prefix):]:
+                    found.setdefault(variable[len(prefix):].split("__", 1)[0].lower(),
+                                     f"{variable} in the environment")
+            continue
+        try:
+            value, _ = provider.get_value(name, Any, None, *section)
+        except Exception:  # noqa: BLE001 - a provider that cannot answer for a table (a vault)
+            continue
+        if isinstance(value, Mapping):
+            where = _file(provider, getattr(provider, "name", ""))
+            for key in value:
+                found.setdefault(str(key), f"[{'.'.join((*section, name, str(key)))}] in {where}")
+    return found
