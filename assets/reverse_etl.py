@@ -36,7 +36,8 @@ from assets.automation import ON
 from assets.resources import ReturningApiSettings, Warehouse, configured_destination, kinds, warehouse_pool
 from pipelines.errors import ConfigError
 from reverse_etl import Definition, list_definitions, run_push
-from reverse_etl.ledger import SCHEMA, has_schema, stale_pushes, unknown_pushes
+from reverse_etl.ledger import stale_pushes, unknown_pushes
+from reverse_etl.schema import SCHEMA, has_schema
 from warehouse.configuration import Resolver, as_number
 
 GROUP = "reverse_etl"

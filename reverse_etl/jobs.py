@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from reverse_etl.ledger import TERMINAL_JOB_STATES
+from reverse_etl.states import TERMINAL_JOB_STATES
 
 
 class Client(Protocol):

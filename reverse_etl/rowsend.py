@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reverse_etl.rowledger import Outcome
+from reverse_etl.ledger import Outcome
 
 REFUSED_KEY_TEXT = ("invalid token", "insufficient permission", "permission", "unauthorized", "invalid api key")
 SEND_ATTEMPTS = 3  # a row the server certainly did not take is tried this often in one run
