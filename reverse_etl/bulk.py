@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pipelines.errors import AmbiguousWriteError, ApiError, ContractError, ReturningError
 from reverse_etl import jobs, ledger, steps
 from reverse_etl.csvfile import CsvColumn, CsvRow, formula_warnings, write_files
 from reverse_etl.diff import Plan, plan_rows
@@ -155,8 +156,6 @@ class BulkPush(Push):
 
     def _upload(self) -> dict[str, Any] | None:
         """Upload once. Returns the job (at least its id), or None when the run ends here."""
-        from pipelines.errors import AmbiguousWriteError, ApiError, ContractError, ReturningError
-
         run, result = self.run, self.run.result
         name = file_name(run.push_id)
         try:

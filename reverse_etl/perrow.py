@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pipelines.errors import KeyRefused
+from pipelines.errors import ApiError, KeyRefused
 from reverse_etl import ledger, rowcheck, rowsend, steps
 from reverse_etl.csvfile import format_value, neutralise
 from reverse_etl.definitions import ROW_TARGETS, Definition
@@ -105,8 +105,6 @@ def send_values(definition: Definition, row: PlannedRow) -> dict[str, Any]:
 def _statuses(con: Connection, client: Any) -> list[dict[str, Any]] | None:
     """The community's redemption statuses: the warehouse's copy when loaded, else the API's (7.10);
     None when the API does not serve the list (its path is [assumed]): the server checks the status."""
-    from pipelines.errors import ApiError
-
     if con.table_exists(RAW_SCHEMA, "redemption_statuses"):
         rows = con.dicts(f"SELECT _id, name FROM {RAW_SCHEMA}.redemption_statuses")
         if rows:

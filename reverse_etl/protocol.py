@@ -10,6 +10,8 @@ bulk-jobs list) and `perrow.RowPush` (one API call per row).
    in flight, all in one committed transaction (`ledger`): of two runs at once, one claims and the
    other stops (`blocked`) before it plans anything.
 5. `send`: send what was recorded, confirm it and record the results, ending the push and its claim.
+
+`Push.execute` runs the steps in this order.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class Push(ABC):
 
     # -- the protocol -------------------------------------------------------------------------------
 
-    def __call__(self) -> PushResult:
+    def execute(self) -> PushResult:
         run, definition, result = self.run, self.run.definition, self.run.result
         if not result.dry_run:
             result.resumed = self.settle()

@@ -26,8 +26,8 @@ def run_push(name: str, settings: Any, dry_run: bool = False, *, client: Any = N
         from pipelines.client import ReturningClient
 
         with ReturningClient(settings) as owned:
-            return _push(PushRun.start(definition, settings, owned, dry_run), waiting, pacing)()
-    return _push(PushRun.start(definition, settings, client, dry_run), waiting, pacing)()
+            return _push(PushRun.start(definition, settings, owned, dry_run), waiting, pacing).execute()
+    return _push(PushRun.start(definition, settings, client, dry_run), waiting, pacing).execute()
 
 
 def _push(run: PushRun, waiting: jobs.Waiting | None, pacing: Pacing | None) -> Push:

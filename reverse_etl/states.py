@@ -30,6 +30,9 @@ OPEN_STATES: tuple[str, ...] = tuple(s.value for s in (
     PushState.UPLOADING, PushState.QUEUED, PushState.PROCESSING, PushState.SENDING))
 TERMINAL_JOB_STATES: tuple[str, ...] = tuple(s.value for s in (
     PushState.COMPLETED, PushState.COMPLETED_WITH_ERRORS, PushState.FAILED))
+# a run that ends in one of these failed: exit 4 on the CLI, a failed materialisation in Dagster
+FAILED_RUN_STATES: tuple[str, ...] = tuple(s.value for s in (
+    PushState.NOT_RECEIVED, PushState.FAILED, PushState.UNKNOWN))
 
 
 class RowState(StrEnum):
