@@ -9,7 +9,7 @@ Each layer defines its own subclasses beside its code:
     ├── Busy (exit 6)       SyncBusy (here), WarehouseLocked (warehouse/duck.py)
     ├── KeyRefused          AuthError, PermissionDenied (pipelines/errors.py)
     ├── ApiFailure          ContractError, ApiError, RetriesExhausted, ... (pipelines/errors.py)
-    └── WarehouseError      WarehouseUnreachable, WarehouseQueryError, ... (warehouse/connection.py)
+    └── WarehouseError      WarehouseUnreachable, WarehouseQueryError, ... (warehouse/errors.py)
 
 Messages never carry a secret: each passes through `scrub`, which replaces every value given to
 `register_secret` (the API key). Messages that count something say so with `plural` (`1 row`). This module imports nothing, so importing it costs nothing.

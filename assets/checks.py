@@ -8,7 +8,7 @@ any destination; they only read, so on a server they take no pool.
 
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -253,54 +253,51 @@ ORDER BY column_name, change
 """
 
 
-def _completeness_check(pool: str | None) -> AssetsDefinition:
-    """The newest sync's counts of each dataset (pipelines/completeness.py) against what it holds."""
-    specs = [AssetCheckSpec("complete_against_server_counts", asset=raw_key(t),
-                            description="the warehouse holds every record the API's own counts state "
-                                        "(returning_raw._sync_completeness, newest sync)")
-             for t in RESOURCES]
+def _raw_table_check(check: str, name: str, description: str, pool: str | None, needs: tuple[str, ...],
+                     judge: Callable[[Connection | None, str], tuple[bool, dict[str, object]]]) -> AssetsDefinition:
+    """One warning check per raw table reading the sync's bookkeeping tables `needs` (absent: `judge`
+    gets no connection): `judge` says whether the table passes and with which metadata."""
+    specs = [AssetCheckSpec(check, asset=raw_key(t), description=description) for t in RESOURCES]
 
-    @multi_asset_check(specs=specs, name="raw_completeness", can_subset=True, pool=pool)
-    def raw_completeness(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
+    @multi_asset_check(specs=specs, name=name, can_subset=True, pool=pool)
+    def _check(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
         with warehouse.connection(read_only=True) as con:
-            kept = con.table_exists(RAW_SCHEMA, "_sync_completeness")
+            kept = all(con.table_exists(RAW_SCHEMA, t) for t in needs)
             for spec in _selected(context, specs):
-                name = spec.asset_key.path[-1]
-                rows = con.fetchall(COMPLETENESS, [name, name]) if kept else []
-                if not rows:
-                    yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=True,
-                                           severity=AssetCheckSeverity.WARN,
-                                           metadata={"note": "the API stated no count for it"})
-                    continue
-                short = [r for r in rows if r[3]]
-                yield AssetCheckResult(
-                    asset_key=spec.asset_key, check_name=spec.name, passed=not short, severity=AssetCheckSeverity.WARN,
-                    metadata={"scopes_counted": len(rows), "server_count": sum(int(r[1]) for r in rows),
-                              "held": sum(int(r[2]) for r in rows), "shortfall": sum(int(r[3]) for r in rows),
-                              "short_scopes": "; ".join(f"{r[0]}: {r[3]} short ({r[4]})" for r in short[:5])})
+                passed, metadata = judge(con if kept else None, spec.asset_key.path[-1])
+                yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=passed,
+                                       severity=AssetCheckSeverity.WARN, metadata=metadata)
 
-    return raw_completeness
+    return _check
+
+
+def _completeness(con: Connection | None, table: str) -> tuple[bool, dict[str, object]]:
+    """The newest sync's counts of a dataset (pipelines/completeness.py) against what it holds."""
+    rows = con.fetchall(COMPLETENESS, [table, table]) if con else []
+    if not rows:
+        return True, {"note": "the API stated no count for it"}
+    short = [r for r in rows if r[3]]
+    return not short, {"scopes_counted": len(rows), "server_count": sum(int(r[1]) for r in rows),
+                       "held": sum(int(r[2]) for r in rows), "shortfall": sum(int(r[3]) for r in rows),
+                       "short_scopes": "; ".join(f"{r[0]}: {r[3]} short ({r[4]})" for r in short[:5])}
+
+
+def _drift(con: Connection | None, table: str) -> tuple[bool, dict[str, object]]:
+    """What the newest load found the API adding, dropping or retyping (pipelines/drift.py)."""
+    rows = con.fetchall(SCHEMA_CHANGES, [table]) if con else []
+    return not rows, {"changes": len(rows), "detail": "; ".join(f"{c} {k}: {b} -> {a}" for c, k, b, a in rows[:10])}
+
+
+def _completeness_check(pool: str | None) -> AssetsDefinition:
+    return _raw_table_check("complete_against_server_counts", "raw_completeness",
+                            "the warehouse holds every record the API's own counts state "
+                            "(returning_raw._sync_completeness, newest sync)", pool, ("_sync_completeness",), _completeness)
 
 
 def _drift_check(pool: str | None) -> AssetsDefinition:
-    """What the newest load found the API adding, dropping or retyping (pipelines/drift.py): a warning."""
-    specs = [AssetCheckSpec("schema_unchanged", asset=raw_key(t),
-                            description="the newest load found no field added, dropped or retyped "
-                                        "(returning_raw._schema_changes)")
-             for t in RESOURCES]
-
-    @multi_asset_check(specs=specs, name="raw_schema_drift", can_subset=True, pool=pool)
-    def raw_schema_drift(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
-        with warehouse.connection(read_only=True) as con:
-            kept = con.table_exists(RAW_SCHEMA, "_schema_changes") and con.table_exists(RAW_SCHEMA, "_dlt_loads")
-            for spec in _selected(context, specs):
-                rows = con.fetchall(SCHEMA_CHANGES, [spec.asset_key.path[-1]]) if kept else []
-                yield AssetCheckResult(
-                    asset_key=spec.asset_key, check_name=spec.name, passed=not rows, severity=AssetCheckSeverity.WARN,
-                    metadata={"changes": len(rows),
-                              "detail": "; ".join(f"{c} {k}: {b} -> {a}" for c, k, b, a in rows[:10])})
-
-    return raw_schema_drift
+    return _raw_table_check("schema_unchanged", "raw_schema_drift",
+                            "the newest load found no field added, dropped or retyped (returning_raw._schema_changes)",
+                            pool, ("_schema_changes", "_dlt_loads"), _drift)
 
 
 def build_checks(destination: str | None = None) -> list[AssetsDefinition]:

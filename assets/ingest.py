@@ -45,7 +45,6 @@ from assets.resources import (
     check_pool,
     configured_destination,
     kinds,
-    settings_from,
     warehouse_pool,
 )
 from pipelines.tables import INCREMENTAL_TABLES, SNAPSHOT_TABLES, Load, Table, table
@@ -90,13 +89,13 @@ def table_metadata(raw: Table) -> dict[str, str]:
 
 
 def _definition_settings() -> Any:
-    """Placeholder settings: the definitions must load without credentials, network or the user's
-    warehouse (runs build the real source from the `returning` resource)."""
-    return settings_from({
-        "RETURNING_AI_API_KEY": "0" * 64,
-        "RETURNING_AI_BASE_URL": "http://127.0.0.1:8765",
-        "RETURNING_WAREHOUSE": str(Path(tempfile.gettempdir()) / "returning-sync-definitions" / "returning.duckdb"),
-    })
+    """The defaults, with no key and nothing resolved: the definitions load without credentials,
+    network or the user's warehouse. A run resolves its settings when it starts (the `returning`
+    resource); no key then fails the run with the ConfigError that names where to set it."""
+    from pipelines.config import Settings
+
+    return Settings(api_key="", key_required=False,
+                    warehouse=Path(tempfile.gettempdir()) / "returning-sync-definitions" / "returning.duckdb")
 
 
 def _definition_source_and_pipeline() -> tuple[Any, Any]:

@@ -77,12 +77,6 @@ class Warehouse(ConfigurableResource):
             con.close()
 
 
-class DuckDBWarehouse(Warehouse):
-    """Deprecated name: `Warehouse(destination="duckdb", path=...)`."""
-
-    destination: str | None = "duckdb"
-
-
 class ReturningApiSettings(ConfigurableResource):
     """Where the Returning.AI API is and which key to use; unset fields (and every other setting)
     resolve as `pipelines.config.Settings.from_env` does. Where the data goes is the `Warehouse`

@@ -39,19 +39,19 @@ from reverse_etl import Definition, list_definitions, run_push
 from reverse_etl.ledger import stale_pushes, unknown_pushes
 from reverse_etl.schema import SCHEMA, has_schema
 from reverse_etl.states import FAILED_RUN_STATES
-from warehouse.configuration import Resolver, as_number
+from warehouse.configuration import Lookup, as_number, register_aliases
 
 GROUP = "reverse_etl"
 # the checks' limits, resolved when a check runs (warehouse.configuration: an argument, the variable,
 # then dlt's `sources.returning_ai.<name>`), with their defaults
-THRESHOLD_ALIASES = {"push_max_rejection_rate": "RETURNING_PUSH_MAX_REJECTION_RATE",
-                     "push_stale_job_minutes": "RETURNING_PUSH_STALE_JOB_MINUTES"}
+THRESHOLD_ALIASES = register_aliases({"push_max_rejection_rate": "RETURNING_PUSH_MAX_REJECTION_RATE",
+                                      "push_stale_job_minutes": "RETURNING_PUSH_STALE_JOB_MINUTES"})
 THRESHOLD_DEFAULTS = {"push_max_rejection_rate": 0.05, "push_stale_job_minutes": 60.0}
 
 
 def threshold(name: str, environ: Mapping[str, str] | None = None) -> float:
     """A check's limit (`push_max_rejection_rate`, `push_stale_job_minutes`) as configured now."""
-    found = Resolver(THRESHOLD_ALIASES, environ=environ, error=ConfigError).first(name)
+    found = Lookup(environ=environ, error=ConfigError).first(name)
     return THRESHOLD_DEFAULTS[name] if found is None else as_number(found, float, ConfigError)
 
 

@@ -23,6 +23,9 @@ from assets.models import MODELS_GROUP
 from pipelines.tables import INCREMENTAL_TABLES, SNAPSHOT_TABLES
 
 DEFAULT_CRONS = {"incremental_hourly": "5 * * * *", "snapshot_daily": "15 3 * * *"}
+# the community a scheduled run syncs; deploy/dagster.yaml lets one run per community value run at a time
+COMMUNITY_TAG = "returning/community"
+DEFAULT_COMMUNITY = "default"
 
 incremental_job = define_asset_job(
     "ingest_incremental",
@@ -63,7 +66,8 @@ def _incremental_schedule() -> ScheduleDefinition:
         tick = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
         keys = partitions.get_partition_keys(current_time=tick)
         key = keys[-1]
-        return RunRequest(run_key=f"{key}-{tick:%H%M}", partition_key=key, tags={WINDOW_TAG: "state"})
+        return RunRequest(run_key=f"{key}-{tick:%H%M}", partition_key=key,
+                          tags={WINDOW_TAG: "state", COMMUNITY_TAG: DEFAULT_COMMUNITY})
 
     return incremental_hourly
 
@@ -73,6 +77,7 @@ def _snapshot_schedule() -> ScheduleDefinition:
     return ScheduleDefinition(name="snapshot_daily", cron_schedule=switch.cron or DEFAULT_CRONS[switch.name],
                               job=snapshot_job, default_status=_status(switch),
                               execution_timezone=load_automation().timezone,
+                              tags={COMMUNITY_TAG: DEFAULT_COMMUNITY},
                               description="Each day: reload users, user fields, store and gamification set-up.")
 
 

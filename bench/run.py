@@ -500,12 +500,9 @@ def ours_concurrency() -> int:
     env = os.environ.get("BENCH_OURS_CONCURRENCY")
     if env:
         return int(env)
-    env = os.environ.get("RETURNING_SYNC_CONCURRENCY")
-    if env:
-        return int(env)
-    try:  # the client's default, read from its settings rather than copied here
+    try:  # as the client's settings resolve it (RETURNING_SYNC_CONCURRENCY, dlt's providers, the default)
         from pipelines.config import Settings
-        return int(Settings.__dataclass_fields__["concurrency"].default)
+        return Settings.from_env(key_required=False).concurrency
     except Exception:
         return 1
 

@@ -1,0 +1,1 @@
+"""The Returning.AI client and dlt source (pipelines/README.md)."""

@@ -16,7 +16,6 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from pipelines import early
 from pipelines.config import Settings, missing_key
 from pipelines.errors import (
     AmbiguousWriteError,
@@ -93,11 +92,10 @@ class ReturningClient:
         settings: Settings,
         *,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep, limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
-        # the early reads' limiter when they ran (pipelines/early.py): one window, spent once
-        self.limiter = limiter or early.shared_limiter(settings) or RateLimiter(settings.rate_limit, sleep=sleep)
+        self.limiter = RateLimiter(settings.rate_limit, sleep=sleep)
         self.stats = ClientStats()
         self.policy = RetryPolicy(settings.max_attempts, settings.backoff_base, settings.backoff_max, sleep=sleep)
         limits = httpx.Limits(max_connections=settings.concurrency * 2, max_keepalive_connections=settings.concurrency * 2)
@@ -318,11 +316,6 @@ class ReturningClient:
                 raise ApiError(ep.name, resp.status_code, str(payload.get("message", "")))
             return payload
 
-        if early.waiting():
-            answered = early.take(early.key_of(ep.name, url, query, json))
-            if answered is not None:  # sent while the sync was still importing
-                self.stats.bump(ep.name, requests=1)
-                return answered
         before = self.stats.retry.retries
         try:
             return with_retries(send, endpoint=ep.name, policy=self.policy, stats=self.stats.retry)

@@ -1,9 +1,10 @@
-"""Settings of the client and the sync.
+"""Settings of the client and the sync, resolved by dlt when a run starts (`Settings.from_env`).
 
 Every setting resolves in the project's one order (`warehouse.configuration`): an explicit argument,
-then its `RETURNING_*` environment variable (docs/interfaces.md; the table `ALIASES`), then dlt's
-providers under `sources.returning_ai` (`SOURCES__RETURNING_AI__<FIELD>`, `.dlt/secrets.toml`,
-`.dlt/config.toml`, ...; the key is the field's name), then the default. A bad value ends in one
+then its `RETURNING_*` environment variable (docs/interfaces.md; the table `ALIASES`, dlt's
+`ReturningAliases` provider), then dlt's providers under `sources.returning_ai`
+(`SOURCES__RETURNING_AI__<FIELD>`, `.dlt/secrets.toml`, `.dlt/config.toml`, ...; the key is the
+field's name), then the default. A bad value ends in one
 `ConfigError` line naming the setting and where it came from, never the key.
 
 The API key never appears in `repr`, `str` or any message (see `errors.scrub`)."""
@@ -22,7 +23,7 @@ from typing import Any
 from pipelines.errors import ConfigError, register_secret
 from pipelines.registry import Endpoint, build_registry
 from pipelines.skips import check_disabled
-from warehouse.configuration import Found, Resolver, as_names, as_number, as_text
+from warehouse.configuration import Found, Lookup, as_names, as_number, as_text, register_aliases
 from warehouse.location import DEFAULT_DESTINATION, DEFAULT_WAREHOUSE, LOCATION_ALIASES, WarehouseLocation
 
 PRODUCTION_URLS = {
@@ -33,7 +34,7 @@ PRODUCTION_URLS = {
 
 COMMUNITY_ID = re.compile(r"[0-9a-fA-F]{24}")  # a MongoDB ObjectId, as every id of the API
 # setting -> its documented environment variable (`base_url`: every surface whose own URL is unset)
-ALIASES: dict[str, str] = {
+ALIASES: Mapping[str, str] = register_aliases({
     "api_key": "RETURNING_AI_API_KEY",
     "base_url": "RETURNING_AI_BASE_URL",
     **{f"{surface}_url": f"RETURNING_AI_{surface.upper()}_URL" for surface in PRODUCTION_URLS},
@@ -53,7 +54,7 @@ ALIASES: dict[str, str] = {
     "duckdb_memory_limit": "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT",
     "registry_overrides": "RETURNING_SYNC_REGISTRY_OVERRIDES",
     "disabled": "RETURNING_SYNC_DISABLED",
-}
+})
 
 
 @dataclass(frozen=True)
@@ -167,12 +168,12 @@ class Settings:
         """The settings in the one order: `explicit` (None = unset; `base_url` sets every surface),
         `RETURNING_*` in `environ`, dlt's providers, defaults. `environ` None: the process
         environment and dlt's providers; a mapping: that mapping alone. `providers=False` leaves
-        dlt out (the sync's first read, sent before dlt is imported). `key_required=False`: no key
+        dlt's providers out (explicit values and the `RETURNING_*` variables only). `key_required=False`: no key
         is no error (for work that makes no API call)."""
         unknown = set(explicit) - SETTINGS - {"base_url"}
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        lookup = Resolver(ALIASES, explicit, environ, providers=providers, error=ConfigError)
+        lookup = Lookup(explicit, environ, providers=providers, error=ConfigError)
         values: dict[str, Any] = {}
         origins: dict[str, str] = {}
         for name in sorted(SETTINGS - set(LOCATION_ALIASES)):

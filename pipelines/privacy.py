@@ -44,7 +44,7 @@ from dlt.extract.resource import DltResource
 from pipelines.context import RunContext
 from pipelines.declared import MEMBER_ID, PII, PII_TEXT
 from pipelines.errors import ConfigError, register_secret
-from warehouse.configuration import SECTION, Found, Resolver, as_names, as_number, as_text
+from warehouse.configuration import SECTION, Found, Lookup, as_names, as_number, as_text
 from warehouse.connection import Connection
 from warehouse.private import HEX64, erased_hashes, write_member_keys
 
@@ -143,7 +143,7 @@ class Policy:
     def from_env(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> Policy:
         """The policy in the project's one order (`warehouse.configuration`), under
         `sources.returning_ai.privacy` (`SOURCES__RETURNING_AI__PRIVACY__PII`, ...)."""
-        lookup = Resolver({}, explicit, environ, error=ConfigError, section=PRIVACY_SECTION)
+        lookup = Lookup(explicit, environ, error=ConfigError, section=PRIVACY_SECTION)
         values: dict[str, Any] = {}
         origins: dict[str, str] = {}
         for name, parse in PARSERS.items():

@@ -107,7 +107,7 @@ def load_seeds(settings: Any, connection: Any = None, environ: Mapping[str, str]
     """Load every seed into schema `seeds` of the configured warehouse; returns rows per table
     ({} when there are no seed files). `settings`: anything with the warehouse's `location` (or the
     WarehouseLocation itself); `connection`: the DuckDB connection a caller already holds."""
-    from warehouse.connection import dlt_destination
+    from warehouse.destination import dlt_destination
 
     files = seed_files(environ)
     if not files:

@@ -40,7 +40,8 @@ from pipelines.overrides import CursorNeverAdvances, stalled_cursors
 from pipelines.skips import Skip, plan, refused_key
 from pipelines.source import returning_ai
 from pipelines.tables import ARROW_TABLES, PARENTS, RESOURCES, table
-from warehouse.connection import dlt_destination, hold_for_load
+from warehouse.connection import hold_for_load
+from warehouse.destination import dlt_destination
 from warehouse.location import RAW_SCHEMA
 
 __all__ = ["KILL_ENV", "ResourceResult", "SyncResult", "make_pipeline", "make_source", "run_sync"]
@@ -49,7 +50,7 @@ PIPELINE_NAME = "returning_ai"
 # destination -> dlt loader file format (None: dlt's default); chosen by measurement in bench/
 LOADER_FILE_FORMATS: dict[str, Any] = {}  # dlt's default for the rest: insert_values on Postgres
 # destination -> the file format of the tables the resources hand dlt as Arrow (the big ones): on
-# Postgres a COPY (`warehouse/postgres_copy.py` keeps '' apart from NULL), measured in bench/
+# Postgres a COPY (`warehouse/dlt_patches.py` keeps '' apart from NULL), measured in bench/
 ARROW_FILE_FORMATS: dict[str, str] = {"postgres": "csv"}
 KILL_ENV = "RETURNING_SYNC_TEST_KILL_AT"
 READER_WAIT = 30.0  # seconds a sync waits for readers (`returning-sync sql`) to let go of the warehouse
@@ -260,9 +261,9 @@ def make_source(
     arrow_format = ARROW_FILE_FORMATS.get(settings.destination)
     if arrow_format:
         if settings.destination == "postgres":
-            from warehouse.postgres_copy import keep_empty_strings
+            from warehouse import dlt_patches
 
-            keep_empty_strings()
+            dlt_patches.apply("postgres_csv_keeps_empty_strings")
         for name in ARROW_TABLES:
             if name in source.selected_resources:
                 source.resources[name].apply_hints(file_format=arrow_format)

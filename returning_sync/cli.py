@@ -8,10 +8,7 @@ the process with its `exit_code` and one line on stderr; anything else is unexpe
 from __future__ import annotations
 
 import argparse
-import atexit
-import contextlib
 import importlib
-import os
 import sys
 
 from returning_errors import ReturningError
@@ -50,29 +47,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-# commands whose process ends without the interpreter's teardown once their work is closed
-# (a 100k-member sync spends about a second freeing objects the OS frees at once)
-QUICK_EXIT = frozenset({"sync"})
-
-
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     first = next((a for a in args_in if not a.startswith("-")), None)
-    code = _command(argv, first)
-    if argv is None and first in QUICK_EXIT:
-        leave(code)
-    return code
-
-
-def leave(code: int) -> None:
-    """End the process now: output flushed and exit handlers run (logging, dlt), as at a normal
-    exit, but without freeing every object one by one. Called only once everything the command
-    wrote is closed (a sync closes the warehouse before it returns)."""
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
-            stream.flush()
-    os._exit(code)
+    return _command(argv, first)
 
 
 def _command(argv: list[str] | None, first: str | None) -> int:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from simulator import bulk, clock, surface, truth
 from simulator.auth import ALL_PERMISSIONS, ApiKey
+from simulator.catalog import is_community_id
 from simulator.timefmt import CLOCK_START_MS, HISTORY_START_MS, iso
 from simulator.webhooks import Receiver
 
@@ -56,9 +57,12 @@ async def handle(sim: Sim, request: Request) -> Response:
         if path == "/__sim/reset" and method == "POST":
             seed = body.get("seed", sim.seed)
             users = body.get("users", w.n_users)
+            community_id = body.get("community_id")
             if not isinstance(seed, int) or not isinstance(users, int) or not 0 < users <= MAX_USERS:
                 return _error(400, f"seed must be an integer and users an integer in 1..{MAX_USERS}")
-            out = sim.reset(seed, users)
+            if community_id is not None and not is_community_id(community_id):
+                return _error(400, "community_id must be 24 lowercase hex characters (a MongoDB ObjectId)")
+            out = sim.reset(seed, users, community_id)
             return _json({**out, "now": iso(sim.world.clock_ms)})
         if path == "/__sim/clock" and method == "GET":
             return _json({"now": iso(w.clock_ms), "start": iso(CLOCK_START_MS), "history_start": iso(HISTORY_START_MS)})

@@ -9,7 +9,8 @@ import numpy as np
 from simulator import objectid
 from simulator.timefmt import CLOCK_START_MS, DAY_MS, iso
 
-COMMUNITY_ID = "6502c9e514a3e564c5c09c0a"
+DEFAULT_COMMUNITY_ID = "6502c9e514a3e564c5c09c0a"
+COMMUNITY_ID = DEFAULT_COMMUNITY_ID  # the community this process serves (`use_community`)
 
 FIRST_NAMES = [
     "Ada", "Alan", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "Edsger",
@@ -115,7 +116,6 @@ STATUSES: list[dict[str, Any]] = [
 ]
 S_PENDING, S_PROCESSING, S_SHIPPING, S_COMPLETED, S_CANCELLED = range(5)
 STATUS_BY_ID = {s["_id"]: i for i, s in enumerate(STATUSES)}
-NEXT_STATUS = {S_PENDING: S_PROCESSING, S_PROCESSING: S_SHIPPING, S_SHIPPING: S_COMPLETED}
 
 CATEGORIES: list[dict[str, Any]] = []
 for _i, _name in enumerate(["Vouchers", "Merchandise", "Digital", "Experiences", "Charity"]):
@@ -197,7 +197,6 @@ STREAKS: list[dict[str, Any]] = [
 STREAK_STATUSES = ["started", "continued", "broken"]
 
 # channels (7.14): every type; iframe channels embed a page and hold no messages
-CHANNEL_TYPES = ["text", "forum", "iframe", "direct"]
 CHANNELS: list[dict[str, Any]] = []
 for _i, (_topic, _type, _desc, _weight) in enumerate([
         ("Rules", "text", "Read before posting", 0.02),
@@ -238,3 +237,22 @@ MINIGAMES = ["spin_wheel", "scratch_card", "quiz"]
 MINIGAME_P = np.array([0.5, 0.3, 0.2])
 MINIGAME_DAILY_PLAYS = np.array([3, 2, 5], dtype=np.int64)  # spinsLeft = allowance - plays today
 OUTCOMES = ["win", "lose"]
+
+
+def is_community_id(value: object) -> bool:
+    """A community id is a MongoDB ObjectId: 24 lowercase hex characters."""
+    return isinstance(value, str) and len(value) == 24 and all(c in "0123456789abcdef" for c in value)
+
+
+def use_community(community_id: str) -> None:
+    """Serve the community `community_id` from now on: `COMMUNITY_ID` and the id every fixed record
+    (categories, products, store, leaderboards, streaks) carries. One simulator process serves one
+    community; several processes with other seeds and ids stand for several communities."""
+    global COMMUNITY_ID
+    if not is_community_id(community_id):
+        raise ValueError(f"community id {community_id!r}: 24 lowercase hex characters, as 6502c9e514a3e564c5c09c0a")
+    COMMUNITY_ID = community_id
+    for record in [*CATEGORIES, *PRODUCTS, STORE, *LEADERBOARDS, *STREAKS]:
+        for key in ("communityID", "communityId"):
+            if key in record:
+                record[key] = community_id

@@ -10,8 +10,8 @@ import sys
 
 import uvicorn
 
+from simulator import catalog
 from simulator.auth import ALL_PERMISSIONS, ApiKey, default_keys
-from simulator.catalog import COMMUNITY_ID
 from simulator.knobs import Knobs
 from simulator.surface import SURFACES
 
@@ -21,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one (default 8765)")
     parser.add_argument("--users", type=int, default=5000, help="community size (default 5000)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated community (default 7)")
+    parser.add_argument("--community-id", default=catalog.DEFAULT_COMMUNITY_ID,
+                        help=f"the id the community is served under, 24 hex characters (default "
+                             f"{catalog.DEFAULT_COMMUNITY_ID}); run several simulators with other seeds and ids "
+                             "to stand for several communities")
     parser.add_argument("--latency-ms", type=float, default=0, help="added latency per request (0 = off)")
     parser.add_argument("--rate-limit", type=int, default=0, help="requests per key per second (0 = off)")
     parser.add_argument("--fault-rate", type=float, default=0, help="share of requests given a fault (0 = off)")
@@ -40,7 +44,7 @@ def describe_key(key: ApiKey) -> str:
 
 def startup_lines(surface: str) -> list[str]:
     """What the simulator prints after `simulator listening on ...`: community id, keys, surface."""
-    lines = [f"community id: {COMMUNITY_ID}"]
+    lines = [f"community id: {catalog.COMMUNITY_ID}"]
     lines += [f"api key, {describe_key(k)}: {k.key}" for k in default_keys().values()]
     lines.append(f"surface: {surface} (GET /__sim/surface lists what it serves)")
     return lines
@@ -53,13 +57,17 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.fault_rate <= 1 or args.rate_limit < 0 or args.latency_ms < 0:
         print("error: --fault-rate must be in [0, 1]; --rate-limit and --latency-ms >= 0", file=sys.stderr)
         return 2
+    if not catalog.is_community_id(args.community_id):
+        print(f"error: --community-id {args.community_id!r}: 24 lowercase hex characters, as "
+              f"{catalog.DEFAULT_COMMUNITY_ID}", file=sys.stderr)
+        return 2
     from simulator.app import build_app
     from simulator.state import Sim
 
     knobs = Knobs()
     knobs.update({"latency_ms": args.latency_ms, "rate_limit": args.rate_limit,
                   "faults": {"rate": args.fault_rate}, "surface": args.surface})
-    sim = Sim(args.seed, args.users, knobs)
+    sim = Sim(args.seed, args.users, knobs, community_id=args.community_id)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -17,7 +17,6 @@ from simulator.timefmt import iso
 from simulator.world import CURRENCIES, World
 
 Span = tuple[int, int]
-KIND_ORDER = {"user.joined": 0, "user.visited": 1, "message.posted": 2, "store.purchased": 3}
 
 
 def _user(w: World, i: int) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from typing import Any
 
 from simulator.knobs import Knobs
 
-TRANSPORT = {"500", "502", "503", "reset", "truncate", "slow"}
 DATA = {"drop_field", "extra_field", "type_change", "duplicate"}
 REQUIRED_FIELDS = ("_id", "jobId", "transactionId", "row", "date")
 

@@ -7,6 +7,7 @@ import gc
 import time
 from typing import Any
 
+from simulator import catalog
 from simulator.auth import ApiKey, default_keys
 from simulator.counters import Counters
 from simulator.faults import Faults
@@ -18,8 +19,10 @@ from simulator.world import World
 
 
 class Sim:
-    def __init__(self, seed: int, users: int, knobs: Knobs | None = None) -> None:
+    def __init__(self, seed: int, users: int, knobs: Knobs | None = None,
+                 community_id: str = catalog.DEFAULT_COMMUNITY_ID) -> None:
         self.startup_knobs = (knobs or Knobs()).as_dict()
+        self.startup_community_id = community_id
         self.knobs = Knobs()
         self.counters = Counters()
         self.limiter = RateLimiter()
@@ -29,8 +32,10 @@ class Sim:
         self.world: World
         self.reset(seed, users)
 
-    def reset(self, seed: int, users: int) -> dict[str, Any]:
+    def reset(self, seed: int, users: int, community_id: str | None = None) -> dict[str, Any]:
+        """A new community from (seed, users), served as `community_id` (None: the start-up one)."""
         t0 = time.perf_counter()
+        catalog.use_community(community_id or self.startup_community_id)  # before the world embeds it
         self.webhooks.stop()  # a new community: nothing more is owed to the old receiver
         self.webhooks.seed = seed
         gc.unfreeze()  # let the previous community be collected
@@ -45,4 +50,4 @@ class Sim:
         self.limiter.reset()
         self.faults.reseed(seed)
         self.faults.forget()
-        return {"seed": seed, "users": users, "generated_in_s": round(time.perf_counter() - t0, 3)}
+        return {"seed": seed, "users": users, "community_id": catalog.COMMUNITY_ID, "generated_in_s": round(time.perf_counter() - t0, 3)}

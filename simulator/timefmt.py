@@ -35,10 +35,6 @@ def parse_iso(text: str) -> int:
     return ms
 
 
-def day_of(ms: int) -> int:
-    return int(ms) // DAY_MS
-
-
 def ymd(day: int) -> str:
     """Day number to `YYYY-MM-DD`."""
     return time.strftime("%Y-%m-%d", time.gmtime(int(day) * 86400))

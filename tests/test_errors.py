@@ -19,13 +19,13 @@ from pipelines.errors import (
 )
 from returning_errors import Busy, ConfigError, ReturningError, SyncBusy, register_secret
 from reverse_etl.errors import DefinitionError, PushError, QueryError
-from warehouse.connection import (
+from warehouse.duck import WarehouseLocked
+from warehouse.errors import (
     WarehouseConflict,
     WarehouseMissing,
     WarehouseQueryError,
     WarehouseUnreachable,
 )
-from warehouse.duck import WarehouseLocked
 from warehouse.models import ModelError
 
 

@@ -1,24 +1,24 @@
-"""The one order every setting of the project is looked up in (the client's and the sync's
-`pipelines.config.Settings`, the warehouse location, the push checks' thresholds):
+"""Every setting of the project is resolved by dlt, under the section `sources.returning_ai`
+(`dlt.secrets` for secrets, `dlt.config` for the rest), in this order:
 
 1. an explicit argument (code, a Dagster resource's field, a command-line flag);
-2. the documented `RETURNING_*` environment variable (docs/interfaces.md);
-3. dlt's own providers, in dlt's order, under the section `sources.returning_ai`: the environment
-   (`SOURCES__RETURNING_AI__CONCURRENCY`, Docker/Kubernetes secret files for the key), then
-   `.dlt/secrets.toml`, `.dlt/config.toml` (the project's `.dlt` folder, as dlt finds it:
-   `DLT_PROJECT_DIR` or the working directory, then dlt's global folder), then any vault dlt is
-   configured with. A top-level `RETURNING_*` key in those files is read too (`RETURNING_AI_API_KEY
-   = "..."` in `.dlt/secrets.toml`);
+2. the documented `RETURNING_*` environment variable (docs/interfaces.md): `ReturningAliases`, the
+   dlt provider registered first, answers `sources.returning_ai.<name>` with its alias;
+3. dlt's own providers, in dlt's order: the environment (`SOURCES__RETURNING_AI__CONCURRENCY`,
+   Docker/Kubernetes secret files for the key), `.dlt/secrets.toml`, `.dlt/config.toml` (the
+   project's `.dlt` folder as dlt finds it, then dlt's global folder), then any vault dlt is
+   configured with; after the section's key, a top-level `RETURNING_*` key in them
+   (`RETURNING_AI_API_KEY = "..."` in `.dlt/secrets.toml`);
 4. the default.
 
-Only the full section name counts: dlt's fallback to a bare `API_KEY` or `[sources] api_key` is not
-used, so another service's key is never sent to Returning.AI. Secrets (the API key) are asked only
-of the providers dlt allows secrets in, never of `config.toml`.
+Only the full section name counts: dlt's accessors look up the exact path, so a bare `API_KEY` or
+`[sources] api_key` (another service's key) is never sent to Returning.AI, and `dlt.secrets` asks
+only the providers that may hold secrets, never `config.toml`. Where a value came from is dlt's
+own trace of the lookup (`Found.origin`, for messages; never the value).
 
-dlt is imported (about half a second) only when a setting is left for its providers; its files are
-read again when they changed (or the working directory did), so an edited `.dlt/config.toml`
-counts from the next run on. It lives
-in `warehouse/`, the lowest layer that reads settings, so the location can use it too.
+Settings are resolved when a run starts; dlt's files are read again when they changed (or the
+working directory did), so an edited `.dlt/config.toml` counts from the next run on. This module
+lives in `warehouse/`, the lowest layer that reads settings, so the location can use it too.
 """
 
 from __future__ import annotations
@@ -26,11 +26,20 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 SECTION = ("sources", "returning_ai")
+ALIASES: dict[str, str] = {}  # setting under SECTION -> its documented variable (every module adds its own)
+_environ: ContextVar[Mapping[str, str] | None] = ContextVar("returning_aliases_environ", default=None)
+
+
+def register_aliases(aliases: Mapping[str, str]) -> Mapping[str, str]:
+    """Declare `setting -> RETURNING_* variable` names for `ReturningAliases` (returns them)."""
+    ALIASES.update(aliases)
+    return aliases
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,7 @@ class Found:
 
     value: Any
     name: str  # as the user wrote it: `RETURNING_SYNC_CONCURRENCY`, `sources.returning_ai.concurrency`
-    where: str  # `argument`, `environment`, `.dlt/config.toml`, ...
+    where: str  # `argument`, `environment`, `/srv/app/.dlt/config.toml`, ...
 
     @property
     def place(self) -> str:
@@ -52,99 +61,138 @@ class Found:
         return f"{self.name} {self.place}"
 
 
-class Resolver:
-    """Looks settings up in the order above. `environ` None: the process environment and dlt's
-    providers; a mapping: that mapping alone (tests, callers that built an environment)."""
+def _provider_class() -> type:
+    from dlt.common.configuration.providers import ConfigProvider
 
-    def __init__(self, aliases: Mapping[str, str], explicit: Mapping[str, Any] | None = None,
-                 environ: Mapping[str, str] | None = None, *, providers: bool | None = None,
-                 error: Callable[[str], Exception] = ValueError,
+    class ReturningAliases(ConfigProvider):
+        """The documented `RETURNING_*` variables, as a dlt provider: `sources.returning_ai.<name>`
+        is the variable `ALIASES[name]` (a blank one is unset). The only reader of those variables."""
+
+        NAME = "RETURNING_* environment variables"
+
+        def get_value(self, key: str, hint: Any, pipeline_name: str | None, *sections: str) -> tuple[Any, str]:
+            alias = ALIASES.get(key)
+            if alias is None or pipeline_name or tuple(sections) != SECTION:
+                return None, alias or key
+            environ = _environ.get()
+            value = (os.environ if environ is None else environ).get(alias)
+            return (None if value is None or not value.strip() else value), alias
+
+        @property
+        def supports_secrets(self) -> bool:
+            return True  # the environment, as dlt's own EnvironProvider
+
+        @property
+        def supports_sections(self) -> bool:
+            return True
+
+        @property
+        def name(self) -> str:
+            return self.NAME
+
+    return ReturningAliases
+
+
+class Lookup:
+    """Resolves settings of one section through dlt: `explicit` first (None = unset), then dlt's
+    accessors. `environ` None: the process environment and all of dlt's providers; a mapping:
+    the `RETURNING_*` names in that mapping alone (tests, callers that built an environment), with
+    dlt's providers only if `providers` is True. `providers=False`: explicit values and the
+    `RETURNING_*` variables only."""
+
+    def __init__(self, explicit: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None, *,
+                 providers: bool | None = None, error: Callable[[str], Exception] = ValueError,
                  section: tuple[str, ...] = SECTION) -> None:
-        self.aliases = aliases
-        self.section = section  # dlt's section the names are looked up under
         self.explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
-        self.environ = os.environ if environ is None else environ
+        self.environ = environ
         self.providers = environ is None if providers is None else providers
         self.error = error
-        self._dlt: list[Any] | None = None
+        self.section = section
+        self._ready = False
 
     def first(self, *names: str, secret: bool = False) -> Found | None:
         """The first value of any of `names` (each layer tries them in order), or None."""
-        for found in self._candidates(names, secret):
-            if not _blank(found.value):
-                return Found(found.value.strip() if isinstance(found.value, str) else found.value,
-                             found.name, found.where)
+        with aliases_from(self.environ):
+            for found in self._candidates(names, secret):
+                if not _blank(found.value):
+                    return Found(found.value.strip() if isinstance(found.value, str) else found.value,
+                                 found.name, found.where)
         return None
 
     def _candidates(self, names: tuple[str, ...], secret: bool) -> Iterator[Found]:
         for name in names:
             if name in self.explicit:
                 yield Found(self.explicit[name], name, "argument")
+        aliases = _alias_provider()  # the layer above dlt's own: a higher layer's name wins over all
         for name in names:
-            alias = self.aliases.get(name)
-            if alias and alias in self.environ:
-                yield Found(self.environ[alias], alias, "environment")
-        if self.providers:
-            yield from self._from_dlt(names, secret)
-
-    def _from_dlt(self, names: tuple[str, ...], secret: bool) -> Iterator[Found]:
-        from dlt.common.configuration.providers import EnvironProvider
-        from dlt.common.typing import TSecretValue
-
-        hint: Any = TSecretValue if secret else Any
-        for provider in self._dlt_providers():
-            if provider.is_empty or (secret and not provider.supports_secrets):
-                continue
+            value, alias = aliases.get_value(name, Any, None, *self.section)
+            if value is not None:
+                yield Found(value, alias, "environment")
+        if not self.providers:
+            return
+        if not self._ready:
+            _prepare(self.error)
+            self._ready = True
+        for name in names:
+            yield from _ask(f"{'.'.join(self.section)}.{name}", secret)
+        if self.section == SECTION:
             for name in names:
-                keys = [(name, self.section)]
-                if self.aliases.get(name):
-                    keys.append((self.aliases[name], ()))
-                for key, sections in keys:
-                    value, full_key = provider.get_value(key, hint, None, *sections)
-                    if value is not None:
-                        where = "environment" if isinstance(provider, EnvironProvider) else _file(
-                            provider, provider.get_value_location(key, None, *sections))
-                        yield Found(value, full_key, where)
-
-    def _dlt_providers(self) -> list[Any]:
-        if self._dlt is None:
-            self._dlt = _current_dlt_providers(self.error)
-        return self._dlt
+                if name in ALIASES:
+                    yield from _ask(ALIASES[name], secret)
 
 
-_files_read: tuple[Any, ...] | None = None  # the TOML files dlt's providers hold, as they were read
-_reading = threading.Lock()
+def configured(name: str, error: Callable[[str], Exception] = ValueError) -> Any:
+    """A setting's raw value as it resolves now (the variable, then dlt's providers), or None."""
+    found = Lookup(error=error).first(name)
+    return None if found is None else found.value
 
 
-def _current_dlt_providers(error: Callable[[str], Exception]) -> list[Any]:
-    """dlt's providers, their TOML files read again when those changed since (another working
-    directory, an edited file): dlt reads them once per process otherwise."""
-    global _files_read
-    from dlt.common.configuration.container import Container
-    from dlt.common.configuration.providers.toml import CONFIG_TOML, SECRETS_TOML, TomlProviderReadException
-    from dlt.common.configuration.specs import PluggableRunContext
+def section_in_dlt(error: Callable[[str], Exception] = ValueError) -> bool:
+    """Whether dlt's files or vaults hold a table `[sources.returning_ai]` at all (dlt's answer)."""
+    import dlt
 
+    _prepare(error)
+    return dlt.config.get(".".join(SECTION)) is not None
+
+
+@contextmanager
+def aliases_from(environ: Mapping[str, str] | None) -> Iterator[None]:
+    """Within the block, `ReturningAliases` reads `environ` (None: the process environment)."""
+    token = _environ.set(environ)
     try:
-        with _reading:
-            context = Container()[PluggableRunContext]
-            folders = (context.context.settings_dir, context.context.global_dir)
-            files = tuple(_stamp(os.path.abspath(os.path.join(folder, name)))
-                          for folder in folders for name in (SECRETS_TOML, CONFIG_TOML))
-            if files != _files_read:
-                context.reload_providers()
-                _files_read = files
-            return list(context.providers.providers)
-    except TomlProviderReadException as exc:
-        detail = str(exc).strip().splitlines()[-1]
-        raise error(f"{exc.file_name} is not valid TOML ({', '.join(exc.full_paths)}): {detail}") from None
+        yield
+    finally:
+        _environ.reset(token)
 
 
-def _stamp(path: str) -> tuple[str, tuple[int, int, int] | None]:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return path, None
-    return path, (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+def _ask(field: str, secret: bool) -> Iterator[Found]:
+    """dlt's value at `field` (`sources.returning_ai.concurrency`), with where dlt found it."""
+    import dlt
+    from dlt.common.configuration.utils import get_resolved_traces
+
+    value = (dlt.secrets if secret else dlt.config).get(field)
+    if value is None:
+        return
+    sections, key = tuple(field.split(".")[:-1]), field.split(".")[-1]
+    traces = get_resolved_traces().resolved_traces
+    trace = next((t for t in reversed(traces) if t.key == key and tuple(t.sections) == sections), None)
+    yield Found(value, *_where(trace, key, sections))
+
+
+def _where(trace: Any, key: str, sections: tuple[str, ...]) -> tuple[str, str]:
+    """The name a value was given under and its place, from dlt's trace of the lookup."""
+    import dlt
+    from dlt.common.configuration.providers import EnvironProvider
+
+    dotted = ".".join((*sections, key))
+    if trace is None:
+        return dotted, "dlt's providers"
+    if trace.provider_name == _alias_provider().name:
+        return ALIASES[key], "environment"
+    provider = next((p for p in dlt.config.config_providers if p.name == trace.provider_name), None)
+    if isinstance(provider, EnvironProvider):
+        return EnvironProvider.get_key_name(key, *sections), "environment"
+    return dotted, _file(provider, trace.provider_location) if provider is not None else trace.provider_name
 
 
 def _file(provider: Any, origin: str) -> str:
@@ -157,26 +205,49 @@ def _file(provider: Any, origin: str) -> str:
     return os.path.abspath(paths[-1] if origin.startswith("global:") else paths[0])
 
 
-def dlt_may_set(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> bool:
-    """Whether dlt's providers may hold a setting of ours, told without importing dlt: a variable
-    under the section (`SOURCES__RETURNING_AI__*`), or a `.dlt/config.toml` / `secrets.toml` (the
-    project's, `DLT_PROJECT_DIR`'s or the user's) that names the section or a `RETURNING_*` key."""
-    env = os.environ if environ is None else environ
-    prefix = "__".join(SECTION).upper() + "__"
-    if any(k.upper().startswith(prefix) for k in env):
-        return True
-    folders = [(cwd or Path.cwd()) / ".dlt", Path.home() / ".dlt"]
-    if env.get("DLT_PROJECT_DIR"):
-        folders.append(Path(env["DLT_PROJECT_DIR"]) / ".dlt")
-    for folder in folders:
-        for name in ("config.toml", "secrets.toml"):
-            try:
-                text = (folder / name).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            if SECTION[-1] in text or "RETURNING_" in text:
-                return True
-    return False
+_ALIAS_PROVIDER: list[Any] = []
+_files_read: tuple[Any, ...] | None = None  # the TOML files dlt's providers hold, as they were read
+_preparing = threading.Lock()
+
+
+def _alias_provider() -> Any:
+    if not _ALIAS_PROVIDER:
+        _ALIAS_PROVIDER.append(_provider_class()())
+    return _ALIAS_PROVIDER[0]
+
+
+def _prepare(error: Callable[[str], Exception]) -> None:
+    """dlt's providers as a run starts: its TOML files read again when they changed since (another
+    working directory, an edited file; dlt reads them once per process otherwise), and
+    `ReturningAliases` registered first (once; again after dlt reloads its providers)."""
+    global _files_read
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.providers.toml import CONFIG_TOML, SECRETS_TOML, TomlProviderReadException
+    from dlt.common.configuration.specs import PluggableRunContext
+
+    try:
+        with _preparing:
+            context = Container()[PluggableRunContext]
+            folders = (context.context.settings_dir, context.context.global_dir)
+            files = tuple(_stamp(os.path.abspath(os.path.join(folder, name)))
+                          for folder in folders for name in (SECRETS_TOML, CONFIG_TOML))
+            if files != _files_read:
+                context.reload_providers()
+                _files_read = files
+            providers = context.providers.providers
+            if not providers or providers[0] is not _alias_provider():
+                providers[:] = [_alias_provider(), *(p for p in providers if p is not _alias_provider())]
+    except TomlProviderReadException as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise error(f"{exc.file_name} is not valid TOML ({', '.join(exc.full_paths)}): {detail}") from None
+
+
+def _stamp(path: str) -> tuple[str, tuple[int, int, int] | None]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return path, None
+    return path, (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
 def _blank(value: Any) -> bool:

@@ -5,7 +5,8 @@ destination's dialect (`transpile`). DuckDB is reached through its adapter (`war
 lock, the memory limit, Arrow registration); every other destination through dlt's own SQL client,
 configured by dlt's own conventions. Errors say which warehouse and what to fix, never a password:
 a setting that is wrong (unknown destination, missing credentials, refused login, a path that is not
-a DuckDB file) is a `ConfigError`; what the warehouse answers is a `WarehouseError` (below).
+a DuckDB file) is a `ConfigError`; what the warehouse answers is a `WarehouseError`
+(`warehouse.errors`). dlt's destinations and SQL clients are made in `warehouse.destination`.
 """
 
 from __future__ import annotations
@@ -14,42 +15,16 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from os import PathLike
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
 
 from returning_errors import ConfigError, ReturningError, SyncBusy
+from warehouse import duck
+from warehouse.destination import sql_client
+from warehouse.errors import WarehouseConflict, WarehouseQueryError, WarehouseUnreachable
 from warehouse.location import RAW_SCHEMA, SQL_DIALECT, WarehouseLocation
-
-
-class WarehouseError(ReturningError):
-    """The warehouse failed or refused a statement; the message names the warehouse."""
-
-
-class WarehouseMissing(ConfigError):
-    """The embedded warehouse file does not exist yet: nothing has been loaded."""
-
-    def __init__(self, path: str | PathLike[str]) -> None:
-        super().__init__(f"no warehouse at {path}; run `returning-sync sync` or `returning-sync demo` first "
-                         "(or set RETURNING_WAREHOUSE)")
-
-
-class WarehouseUnreachable(WarehouseError):
-    """The warehouse server did not answer."""
-
-    exit_code = 4
-
-
-class WarehouseQueryError(WarehouseError):
-    """The warehouse refused a statement (syntax, missing table, a write in a read-only session)."""
-
-    exit_code = 2
-
-
-class WarehouseConflict(WarehouseQueryError):
-    """An insert hit a primary key or unique constraint: the key is taken (claiming it failed)."""
 
 
 @lru_cache(maxsize=512)
@@ -140,12 +115,6 @@ class Connection:
             return Cursor(cursor)
         except Exception as exc:
             raise self._query_error(exc) from None
-
-    def executescript(self, script: str) -> None:
-        """Several `;`-separated statements without parameters (DDL)."""
-        for statement in sqlglot.parse(script, read=SQL_DIALECT):
-            if statement is not None:
-                self.execute(statement.sql(dialect=SQL_DIALECT))
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.execute(sql, params).fetchall()
@@ -283,69 +252,6 @@ class Cursor:
 
 # -- opening --------------------------------------------------------------------------------------
 
-# `replace` tables (tiers, statuses, field definitions, channels) load into the staging dataset and
-# are swapped in by one transaction: a load killed midway leaves the old rows, never a half-replaced
-# table (dlt's default, truncate-and-insert, empties the table as the load starts)
-ATOMIC_REPLACE = "insert-from-staging"
-
-
-def dlt_destination(location: WarehouseLocation, connection: Any = None) -> Any:
-    """The dlt destination for `location` (DuckDB: the file, or the connection the sync holds)."""
-    import dlt
-    from dlt.common.destination import Destination
-    from dlt.common.destination.exceptions import UnknownDestinationModule
-
-    if location.destination == "duckdb":
-        return dlt.destinations.duckdb(connection if connection is not None else str(location.file),
-                                       replace_strategy=ATOMIC_REPLACE)
-    try:
-        if location.destination == "postgres":
-            return Destination.from_reference(location.destination, replace_strategy=ATOMIC_REPLACE)
-        return Destination.from_reference(location.destination)
-    except UnknownDestinationModule:
-        raise ConfigError(
-            f"unknown destination {location.destination!r} (RETURNING_DESTINATION): name a dlt destination "
-            "such as duckdb, postgres, motherduck, snowflake or bigquery") from None
-    except Exception as exc:  # a destination whose driver is not installed
-        raise ConfigError(
-            f"destination {location.destination!r} cannot be used: {str(exc).splitlines()[0]} "
-            f"(install its dlt extra, e.g. pip install 'dlt[{location.destination}]')") from None
-
-
-def sql_client(location: WarehouseLocation, dataset: str = RAW_SCHEMA) -> Any:
-    """dlt's SQL client for a server destination, credentials resolved by dlt (not yet connected)."""
-    from dlt.common.configuration.exceptions import ConfigFieldMissingException
-    from dlt.common.schema import Schema
-
-    destination = dlt_destination(location)
-    spec = destination.spec()
-    spec._bind_dataset_name(dataset_name=dataset)
-    try:
-        client = destination.client(Schema("returning_ai"), spec)
-    except ConfigFieldMissingException:
-        raise ConfigError(missing_credentials(location)) from None
-    return client.sql_client
-
-
-def missing_credentials(location: WarehouseLocation) -> str:
-    name = location.destination
-    return (f"no credentials for destination {name!r}: set DESTINATION__{name.upper()}__CREDENTIALS "
-            f"or [destination.{name}] credentials in .dlt/secrets.toml")
-
-
-def credential_summary(location: WarehouseLocation) -> str:
-    """`at host:port/database` from dlt's resolved credentials (never the password); '' if unknown."""
-    try:
-        creds = sql_client(location).credentials
-    except Exception:  # noqa: BLE001 - no credentials yet: the caller says so itself
-        return ""
-    host = getattr(creds, "host", None) or getattr(creds, "account", None) or getattr(creds, "project_id", None)
-    port = getattr(creds, "port", None)
-    database = getattr(creds, "database", None)
-    where = f"{host}:{port}" if host and port else str(host or "")
-    return f"at {where}/{database}" if database else (f"at {where}" if where else "")
-
-
 def classify_connect_error(location: WarehouseLocation, exc: BaseException) -> ConfigError | WarehouseUnreachable:
     """A failed login or connection as one clear line: refused login exit 2, unreachable exit 4."""
     text = str(exc).strip()
@@ -367,12 +273,10 @@ def connect(location: WarehouseLocation | None = None, *, read_only: bool = Fals
     client, in a read-only session when `read_only`."""
     location = location or WarehouseLocation.from_env()
     if location.embedded:
-        from warehouse import duck
-
         native = duck.connect(location.path, read_only=read_only, wait_seconds=wait_seconds,
                               memory_limit=memory_limit, sandbox=sandbox)
         return Connection(location, native, read_only=read_only)
-    client = sql_client(location)
+    client = sql_client(location, RAW_SCHEMA)
     try:
         client.open_connection()
     except ReturningError:
@@ -398,8 +302,6 @@ def hold_for_load(location: WarehouseLocation, *, memory_limit: str | None = Non
     fail halfway. Server destinations: nothing is held; the login is checked once up front, so a
     wrong password or a dead server ends the run with one line before any API call."""
     if location.embedded:
-        from warehouse import duck
-
         con = duck.hold(location.file, memory_limit=memory_limit, wait=wait)
         try:
             yield con

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 
 from returning_errors import Busy, ConfigError
-from warehouse.connection import WarehouseMissing
+from warehouse.errors import WarehouseMissing
 from warehouse.location import WarehouseLocation
 
 Error = duckdb.Error  # for callers that must tell DuckDB's errors apart without importing duckdb

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from returning_errors import ConfigError
-from warehouse.configuration import Found, Resolver, as_text
+from warehouse.configuration import Lookup, as_text, register_aliases
+from warehouse.destination import credential_summary
 
 DEFAULT_DESTINATION = "duckdb"
 DEFAULT_WAREHOUSE = "warehouse/returning.duckdb"
@@ -34,7 +35,7 @@ DIALECTS = {
     "dremio": "dremio", "fabric": "tsql", "sqlalchemy": "postgres",
 }
 EMBEDDED = ("duckdb",)  # a file on this machine: one writing process at a time
-LOCATION_ALIASES = {"destination": "RETURNING_DESTINATION", "warehouse": "RETURNING_WAREHOUSE"}
+LOCATION_ALIASES = register_aliases({"destination": "RETURNING_DESTINATION", "warehouse": "RETURNING_WAREHOUSE"})
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,10 @@ class WarehouseLocation:
                  path: str | os.PathLike[str] | None = None) -> WarehouseLocation:
         """`environ` None: the process environment and dlt's providers; a mapping: it alone."""
         explicit = {"destination": destination, "warehouse": path}
-        return cls.resolve(Resolver(LOCATION_ALIASES, explicit, environ, error=ConfigError))
+        return cls.resolve(Lookup(explicit, environ, error=ConfigError))
 
     @classmethod
-    def resolve(cls, settings: Resolver) -> WarehouseLocation:
+    def resolve(cls, settings: Lookup) -> WarehouseLocation:
         destination, path = settings.first("destination"), settings.first("warehouse")
         return cls(destination=as_text(destination, settings.error).lower() if destination else DEFAULT_DESTINATION,
                    path=Path(as_text(path, settings.error)) if path else Path(DEFAULT_WAREHOUSE))
@@ -84,9 +85,7 @@ class WarehouseLocation:
         """A line naming the warehouse for messages: never a password."""
         if self.embedded:
             return f"duckdb file {self.path}"
-        from warehouse.connection import credential_summary
-
-        return f"{self.destination} {credential_summary(self)}".strip()
+        return f"{self.destination} {credential_summary(self, RAW_SCHEMA)}".strip()
 
 
 def user_folders(shipped: Path, variable: str, error: type[Exception],
@@ -96,11 +95,10 @@ def user_folders(shipped: Path, variable: str, error: type[Exception],
     as every setting does (the variable, then `sources.returning_ai.<setting>` in dlt's providers,
     where a list of folders may be given too). A name that is not a folder raises `error` with one
     line naming where it was set."""
-    if setting is None:
-        env = os.environ if environ is None else environ
-        found = Found(env[variable], variable, "environment") if env.get(variable, "").strip() else None
-    else:
-        found = Resolver({setting: variable}, None, environ, error=error).first(setting)
+    # without `setting`, the variable alone (dlt's `ReturningAliases`, none of dlt's other providers)
+    name = setting or variable.removeprefix("RETURNING_").lower()
+    register_aliases({name: variable})
+    found = Lookup(None, environ, providers=None if setting else False, error=error).first(name)
     if found is None:
         return [shipped]
     if isinstance(found.value, list) and all(isinstance(p, str) for p in found.value):

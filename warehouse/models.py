@@ -29,7 +29,8 @@ import sqlglot
 from sqlglot import exp
 
 from returning_errors import ConfigError
-from warehouse.connection import Connection, WarehouseError
+from warehouse.connection import Connection
+from warehouse.errors import WarehouseError
 from warehouse.lineage import tables_read
 from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA, SQL_DIALECT, WarehouseLocation, user_folders
 

@@ -2,8 +2,7 @@
 
 They resolve in the project's one order (`warehouse.configuration`): the `RETURNING_WEBHOOK_*`
 variable, then dlt's `sources.returning_ai.webhook_key` / `webhook_aes_key` (secrets: the
-environment or `.dlt/secrets.toml`) / `webhook_dir`. dlt is imported only for what the
-environment leaves unset."""
+environment or `.dlt/secrets.toml`) / `webhook_dir`, resolved by dlt when the receiver starts."""
 
 from __future__ import annotations
 
@@ -12,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from returning_errors import ConfigError
-from warehouse.configuration import Found, Resolver, as_text
+from warehouse.configuration import Found, Lookup, as_text, register_aliases
 
 DEFAULT_DIR = Path("warehouse/landing/webhooks")
 AES_KEY_LENGTH = 32
-ALIASES = {"webhook_key": "RETURNING_WEBHOOK_KEY", "webhook_aes_key": "RETURNING_WEBHOOK_AES_KEY",
-           "webhook_dir": "RETURNING_WEBHOOK_DIR"}
+ALIASES = register_aliases({"webhook_key": "RETURNING_WEBHOOK_KEY", "webhook_aes_key": "RETURNING_WEBHOOK_AES_KEY",
+                            "webhook_dir": "RETURNING_WEBHOOK_DIR"})
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,8 @@ def landing_dir(environ: Mapping[str, str] | None = None) -> Path:
     return _directory(_resolver(environ).first("webhook_dir"))
 
 
-def _resolver(environ: Mapping[str, str] | None) -> Resolver:
-    return Resolver(ALIASES, environ=environ, error=ConfigError)
+def _resolver(environ: Mapping[str, str] | None) -> Lookup:
+    return Lookup(environ=environ, error=ConfigError)
 
 
 def _directory(found: Found | None) -> Path:

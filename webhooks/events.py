@@ -16,9 +16,6 @@ from typing import Any
 from webhooks import segments
 from webhooks.segments import LandedEvent
 
-COLUMNS = ("id", "event", "community_id", "created_at", "received_at", "member_id", "member_email",
-           "channel_id", "order_id", "payload")
-
 
 def _timestamp(value: Any) -> datetime | None:
     if not isinstance(value, str):

@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from returning_errors import plural
+from returning_errors import ConfigError, plural
 from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
+from warehouse.configuration import configured
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # the simulator's surfaces the demo can run on (`renamed` needs name overrides the demo does not have)
@@ -49,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _warehouse(arg: str | None) -> Path:
-    raw = arg or os.environ.get("RETURNING_WAREHOUSE") or str(PROJECT_ROOT / "warehouse" / "returning.duckdb")
+    raw = arg or configured("warehouse", ConfigError) or str(PROJECT_ROOT / "warehouse" / "returning.duckdb")
     return Path(raw).resolve()
 
 
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         env = {
             "RETURNING_AI_API_KEY": FULL_KEY,  # the simulator's all-permission key
             "RETURNING_AI_BASE_URL": sim.url,
-            "RETURNING_AI_COMMUNITY_ID": os.environ.get("RETURNING_AI_COMMUNITY_ID", COMMUNITY_ID),
+            "RETURNING_AI_COMMUNITY_ID": configured("community_id", ConfigError) or COMMUNITY_ID,
             "RETURNING_WAREHOUSE": str(warehouse),
             "RETURNING_DESTINATION": "duckdb",  # the demo's warehouse is always the embedded file
             "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(PROJECT_ROOT / ".dagster_home"),

@@ -12,7 +12,8 @@ import sys
 import time
 
 from returning_errors import plural
-from warehouse.connection import WarehouseError, WarehouseMissing, connect
+from warehouse.connection import connect
+from warehouse.errors import WarehouseError, WarehouseMissing
 from warehouse.location import WarehouseLocation
 from warehouse.models import ModelError, build_model, discover_models, select_models
 

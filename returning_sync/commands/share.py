@@ -9,7 +9,8 @@ import argparse
 
 from pipelines.privacy import Policy
 from returning_errors import plural
-from warehouse.connection import WarehouseMissing, connect
+from warehouse.connection import connect
+from warehouse.errors import WarehouseMissing
 from warehouse.location import WarehouseLocation
 from warehouse.share import (
     PII_COLUMNS,

@@ -22,7 +22,8 @@ from typing import Any, TextIO
 import sqlglot
 
 from returning_errors import plural
-from warehouse.connection import WarehouseQueryError, connect, is_read_only_statement
+from warehouse.connection import connect, is_read_only_statement
+from warehouse.errors import WarehouseQueryError
 from warehouse.location import WarehouseLocation
 
 

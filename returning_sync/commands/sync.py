@@ -18,19 +18,13 @@ import time
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from pipelines import early
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, plural
-from warehouse.configuration import dlt_may_set
+from returning_sync.arrow_guard import keep_pandas_out
 
-if TYPE_CHECKING:  # dlt and everything it pulls in are imported once the first reads are out
+if TYPE_CHECKING:  # dlt and everything it pulls in are imported when the command runs, not to parse it
     from pipelines.context import ResourceProgress
     from pipelines.sync import SyncResult
-
-# resource -> its first read, which needs no stored state: the first of the selection is sent
-# before dlt is imported (pipelines/early.py)
-EARLY_READS: dict[str, str] = {"users": "user_fields", "user_fields": "user_fields", "tiers": "tiers",
-                               "redemption_statuses": "redemption_statuses", "store_config": "store_config"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,26 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds_only:
         return seeds_only(args)
     since = parse_since(args.since)
-    # the first read goes out on what the arguments and RETURNING_* say, before dlt (and its
-    # providers) are imported; the run resolves everything once dlt is in, and takes the early
-    # answer only for the very request it would send itself (pipelines/early.py)
-    try:
-        before_dlt = Settings.from_env(providers=False)
-    except ConfigError:
-        before_dlt = None  # perhaps only dlt's providers have it: the run says what is wrong
-    asked = [r.strip() for r in args.resources.split(",")] if args.resources is not None else ["users"]
-    first = next((EARLY_READS[r] for r in asked if r in EARLY_READS), None)
-    # only on an embedded warehouse (a server's login is checked before any API call), and only
-    # when dlt's providers cannot say otherwise: the key never goes to a host they would change
-    if first is not None and before_dlt is not None and before_dlt.location.embedded and not dlt_may_set():
-        early.start(before_dlt, [first])
-    try:
-        return _run(args, since)
-    finally:
-        early.forget()
-
-
-def _run(args: argparse.Namespace, since: date | None) -> int:
+    keep_pandas_out()  # this process is the sync's alone: pyarrow never imports pandas in it
     from pipelines.seeds import check_seeds
     from pipelines.sync import run_sync, select_resources
 

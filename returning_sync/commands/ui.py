@@ -16,9 +16,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from returning_errors import plural
+from returning_errors import ConfigError, plural
 from returning_sync.commands.demo import PROJECT_ROOT, say
 from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
+from warehouse.configuration import configured
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +46,9 @@ def ui_environment(sim_url: str | None) -> dict[str, str]:
     env = dict(os.environ)
     if sim_url:
         env.update({"RETURNING_AI_API_KEY": FULL_KEY, "RETURNING_AI_BASE_URL": sim_url,
-                    "RETURNING_AI_COMMUNITY_ID": env.get("RETURNING_AI_COMMUNITY_ID", COMMUNITY_ID)})
-    env.setdefault("RETURNING_WAREHOUSE", str(PROJECT_ROOT / "warehouse" / "returning.duckdb"))
+                    "RETURNING_AI_COMMUNITY_ID": configured("community_id", ConfigError) or COMMUNITY_ID})
+    if configured("warehouse", ConfigError) is None:  # as the settings resolve it, else the project's file
+        env["RETURNING_WAREHOUSE"] = str(PROJECT_ROOT / "warehouse" / "returning.duckdb")
     env["DAGSTER_HOME"] = str(ensure_dagster_home(Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else None))
     project_instance(Path(env["DAGSTER_HOME"])).dispose()  # storage created, warehouse pool set to one slot
     return env

@@ -166,3 +166,43 @@ def test_importing_the_asset_modules_builds_nothing() -> None:
         for name, value in vars(module).items():
             values = value if type(value) in (list, tuple) else [value]
             assert not any(isinstance(v, built) for v in values), f"{module.__name__}.{name}"
+
+
+def test_definitions_build_with_no_key_and_a_run_without_one_fails_naming_where_to_set_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing is resolved while the definitions build: no key anywhere, they load. A run resolves its
+    settings when it starts, and with no key it fails with the ConfigError that names where to set it."""
+    from dagster import DagsterInstance, materialize
+    from dagster_dlt import DagsterDltResource
+
+    from assets.ingest import build_ingest_assets
+    from assets.resources import ReturningApiSettings, Warehouse
+    from pipelines.config import ALIASES
+
+    for name in ALIASES.values():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SOURCES__RETURNING_AI__API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no user-wide .dlt folder
+    (tmp_path / ".dlt").mkdir()
+    monkeypatch.chdir(tmp_path)
+    import assets.definitions
+
+    defs = importlib.reload(assets.definitions).defs
+    assert AssetKey(["returning_raw", "tiers"]) in set(defs.resolve_asset_graph().get_all_asset_keys())
+    assets_defs = build_ingest_assets("duckdb")
+    resources = {"dlt": DagsterDltResource(), "returning": ReturningApiSettings(base_url="http://127.0.0.1:9"),
+                 "warehouse": Warehouse(destination="duckdb", path=str(tmp_path / "w.duckdb"))}
+    snapshot = next(a for a in assets_defs if AssetKey(["returning_raw", "tiers"]) in a.keys)
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([snapshot], instance=instance, resources=resources, raise_on_error=False,
+                             selection=[AssetKey(["returning_raw", "tiers"])])
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    error = failure.step_failure_data.error  # Dagster's step error, caused by ours
+    while error.cls_name != "ConfigError" and error.cause is not None:
+        error = error.cause
+    assert error.cls_name == "ConfigError"
+    assert error.message == ("returning_errors.ConfigError: RETURNING_AI_API_KEY is not set (nor "
+                             "SOURCES__RETURNING_AI__API_KEY, nor api_key under [sources.returning_ai] in "
+                             ".dlt/secrets.toml): create a key under community settings > API keys\n")
+    assert not (tmp_path / "w.duckdb").exists()  # failed before touching the warehouse

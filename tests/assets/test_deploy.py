@@ -69,8 +69,9 @@ def test_dagster_yaml_validates_and_opens_an_instance_on_postgres(pg_cluster: An
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         queue = instance.get_concurrency_config().run_queue_config
         assert queue is not None and queue.max_concurrent_runs == 4
-        assert {(t["key"], t.get("value"), t["limit"]) for t in queue.tag_concurrency_limits} == {
-            ("returning/window", "state", 1), ("dagster/backfill", None, 2)}
+        assert [(t["key"], t.get("value"), t["limit"]) for t in queue.tag_concurrency_limits] == [
+            ("returning/window", "state", 1), ("dagster/backfill", None, 2),
+            ("returning/community", {"applyLimitPerUniqueValue": True}, 1)]
         # every pool, `duckdb_warehouse` included, has one slot without any `dagster instance concurrency set`
         assert instance.global_op_concurrency_default_limit == 1
         pool = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
@@ -142,7 +143,8 @@ def test_dockerfile_builds_the_code_location_on_python_311() -> None:
     text = _dockerfile()
     froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
     assert froms == ["python:3.11-slim"]
-    assert re.search(r"^RUN pip install \.(\s|$)", text, re.M)
+    # the project, pinned by the tested environment's constraints (./dev.sh lock)
+    assert re.search(r"pip install -c constraints\.txt \.(\s|$)", text)
     assert re.findall(r"^EXPOSE\s+(\d+)", text, re.M) == [str(GRPC_PORT)]
     cmd = _cmd(text)
     assert cmd[:3] == ["dagster", "code-server", "start"]

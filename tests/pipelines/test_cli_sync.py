@@ -132,7 +132,7 @@ def test_the_key_is_stored_nowhere(sim: SimAdmin, api_env: dict[str, str], capsy
 
 
 def test_sync_process_ends_at_once_with_its_output_and_warehouse_whole(sim: SimAdmin, api_env: dict[str, str]) -> None:
-    """A `sync` process skips the interpreter's teardown (cli.QUICK_EXIT): its summary still
+    """A `sync` process exits normally (no thread or connection left to hold it open): its summary
     reaches stdout whole, its exit code is the command's, and the warehouse is closed (no WAL left
     to replay) with every row of the run."""
     import os

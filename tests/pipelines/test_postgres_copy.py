@@ -14,12 +14,12 @@ from pipelines.config import Settings
 from pipelines.sync import make_pipeline, run_sync
 from pipelines.tables import ARROW_TABLES
 from tests.simadmin import SimAdmin
-from warehouse.postgres_copy import keep_empty_strings
+from warehouse import dlt_patches
 
 
 def test_copy_keeps_empty_strings_apart_from_null(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", pg_url)
-    keep_empty_strings()
+    dlt_patches.apply("postgres_csv_keeps_empty_strings")
     pipeline = dlt.pipeline("copy_test", destination="postgres", dataset_name="copy_test",
                             pipelines_dir=str(tmp_path / "p"))
     table = pa.table({"id": ["a", "b", "c", "d"], "text": ["", None, 'x,"y"\nz', " "], "n": [1, None, 3, 0]})

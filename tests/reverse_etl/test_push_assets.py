@@ -6,7 +6,7 @@ from typing import Any
 
 from dagster import AssetKey, AssetSelection, DefaultScheduleStatus, materialize
 
-from assets.resources import WAREHOUSE_POOL, DuckDBWarehouse, ReturningApiSettings
+from assets.resources import WAREHOUSE_POOL, ReturningApiSettings, Warehouse
 from assets.reverse_etl import build_push_schedules, build_reverse_etl, upstream_keys
 from reverse_etl import get_definition
 from tests.simadmin import SimAdmin
@@ -39,7 +39,7 @@ def test_materialising_a_push_reports_counts_and_checks_pass(sim: SimAdmin, push
               {k.asset_key for k in c.check_keys}]
     result = materialize(
         [_asset("weekly_tier_bonus"), *checks],
-        resources={"returning": ReturningApiSettings(), "warehouse": DuckDBWarehouse(path=str(push_settings.warehouse))},
+        resources={"returning": ReturningApiSettings(), "warehouse": Warehouse(destination="duckdb", path=str(push_settings.warehouse))},
     )
     assert result.success
     [mat] = result.asset_materializations_for_node("reverse_etl__weekly_tier_bonus")
@@ -58,7 +58,7 @@ def test_without_the_job_list_an_accepted_push_materialises_and_an_unknown_one_f
     a lost answer = the asset fails and `no_job_left_unfinished` names the unknown upload."""
     checks = [c for c in reverse_etl_checks if {k.asset_key for k in c.check_keys} & {
         AssetKey(["reverse_etl", "weekly_tier_bonus"]), AssetKey(["reverse_etl", "loyalty_points"])}]
-    resources = {"returning": ReturningApiSettings(), "warehouse": DuckDBWarehouse(path=str(push_settings.warehouse))}
+    resources = {"returning": ReturningApiSettings(), "warehouse": Warehouse(destination="duckdb", path=str(push_settings.warehouse))}
     sim.knobs(surface="documented", bulk_delay_ms=0)
     try:
         accepted = materialize([_asset("weekly_tier_bonus"), *checks], resources=resources,

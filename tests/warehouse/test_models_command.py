@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from returning_sync.cli import main
-from warehouse.connection import WarehouseError, WarehouseQueryError, connect
+from warehouse.connection import connect
+from warehouse.errors import WarehouseError, WarehouseQueryError
 from warehouse.location import WarehouseLocation
 from warehouse.models import build_model, discover_models
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from pipelines.declared import DECLARED
 from webhooks import events, segments
 
 
@@ -30,7 +31,7 @@ def test_user_joined_row_has_the_envelope_and_the_member():
         "received_at": datetime(2026, 5, 18, 12, 0, 1, 500000, tzinfo=UTC),
         "member_id": "u1", "member_email": "a@b.c", "channel_id": None, "order_id": None,
     }
-    assert tuple(row) == events.COLUMNS
+    assert tuple(row) == tuple(DECLARED["webhook_events"])
 
 
 def test_message_posted_row_takes_user_id_and_channel():
