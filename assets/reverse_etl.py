@@ -39,13 +39,12 @@ from reverse_etl import Definition, list_definitions, run_push
 from reverse_etl.ledger import stale_pushes, unknown_pushes
 from reverse_etl.schema import SCHEMA, has_schema
 from reverse_etl.states import FAILED_RUN_STATES
-from warehouse.configuration import Lookup, as_number, register_aliases
+from warehouse.configuration import Lookup, aliases_of, as_number
 
 GROUP = "reverse_etl"
 # the checks' limits, resolved when a check runs (warehouse.configuration: an argument, the variable,
 # then dlt's `sources.returning_ai.<name>`), with their defaults
-THRESHOLD_ALIASES = register_aliases({"push_max_rejection_rate": "RETURNING_PUSH_MAX_REJECTION_RATE",
-                                      "push_stale_job_minutes": "RETURNING_PUSH_STALE_JOB_MINUTES"})
+THRESHOLD_ALIASES = aliases_of("push_max_rejection_rate", "push_stale_job_minutes")
 THRESHOLD_DEFAULTS = {"push_max_rejection_rate": 0.05, "push_stale_job_minutes": 60.0}
 
 

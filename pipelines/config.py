@@ -23,8 +23,14 @@ from typing import Any
 from pipelines.errors import ConfigError, register_secret
 from pipelines.registry import Endpoint, build_registry
 from pipelines.skips import check_disabled
-from warehouse.configuration import Found, Lookup, as_names, as_number, as_text, register_aliases
-from warehouse.location import DEFAULT_DESTINATION, DEFAULT_WAREHOUSE, LOCATION_ALIASES, WarehouseLocation
+from warehouse.configuration import Found, Lookup, aliases_of, as_names, as_number, as_text
+from warehouse.location import (
+    DEFAULT_COMMUNITY,
+    DEFAULT_DESTINATION,
+    DEFAULT_WAREHOUSE,
+    LOCATION_ALIASES,
+    WarehouseLocation,
+)
 
 PRODUCTION_URLS = {
     "integration": "https://integration.returning.ai",
@@ -34,27 +40,13 @@ PRODUCTION_URLS = {
 
 COMMUNITY_ID = re.compile(r"[0-9a-fA-F]{24}")  # a MongoDB ObjectId, as every id of the API
 # setting -> its documented environment variable (`base_url`: every surface whose own URL is unset)
-ALIASES: Mapping[str, str] = register_aliases({
-    "api_key": "RETURNING_AI_API_KEY",
-    "base_url": "RETURNING_AI_BASE_URL",
-    **{f"{surface}_url": f"RETURNING_AI_{surface.upper()}_URL" for surface in PRODUCTION_URLS},
-    "community_id": "RETURNING_AI_COMMUNITY_ID",
+ALIASES: Mapping[str, str] = {
+    **aliases_of("api_key", "base_url", *(f"{surface}_url" for surface in PRODUCTION_URLS), "community_id"),
     **LOCATION_ALIASES,
-    "concurrency": "RETURNING_SYNC_CONCURRENCY",
-    "timeout": "RETURNING_SYNC_TIMEOUT",
-    "max_attempts": "RETURNING_SYNC_MAX_ATTEMPTS",
-    "backoff_base": "RETURNING_SYNC_BACKOFF_BASE",
-    "backoff_max": "RETURNING_SYNC_BACKOFF_MAX",
-    "rate_limit": "RETURNING_SYNC_RATE_LIMIT",
-    "lookback_seconds": "RETURNING_SYNC_LOOKBACK_SECONDS",
-    "lookback_days": "RETURNING_SYNC_LOOKBACK_DAYS",
-    "daily_lookback_days": "RETURNING_SYNC_DAILY_LOOKBACK_DAYS",
-    "history_days": "RETURNING_SYNC_HISTORY_DAYS",
-    "lock_wait": "RETURNING_SYNC_LOCK_WAIT",
-    "duckdb_memory_limit": "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT",
-    "registry_overrides": "RETURNING_SYNC_REGISTRY_OVERRIDES",
-    "disabled": "RETURNING_SYNC_DISABLED",
-})
+    **aliases_of("concurrency", "timeout", "max_attempts", "backoff_base", "backoff_max", "rate_limit",
+                 "lookback_seconds", "lookback_days", "daily_lookback_days", "history_days", "lock_wait",
+                 "duckdb_memory_limit", "registry_overrides", "disabled"),
+}
 
 
 @dataclass(frozen=True)
@@ -89,6 +81,9 @@ class Settings:
     # False: work that makes no API call (a push's dry run) may go without a key; the client then
     # refuses to send anything (`missing_key`)
     key_required: bool = field(default=True, repr=False, compare=False)
+    # whose warehouse schemas these settings reach (`pipelines.communities`; not a setting of its own)
+    community: str = DEFAULT_COMMUNITY
+    destination_name: str | None = None  # the community's own server database (dlt's named destination)
 
     def __post_init__(self) -> None:
         register_secret(self.api_key)
@@ -147,7 +142,8 @@ class Settings:
     @property
     def location(self) -> WarehouseLocation:
         """Where the warehouse is (the one decision: `warehouse.location`)."""
-        return WarehouseLocation(destination=self.destination, path=Path(self.warehouse))
+        return WarehouseLocation(destination=self.destination, path=Path(self.warehouse), community=self.community,
+                                 destination_name=self.destination_name)
 
     @cached_property
     def registry(self) -> dict[str, Endpoint]:
@@ -173,7 +169,13 @@ class Settings:
         unknown = set(explicit) - SETTINGS - {"base_url"}
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        lookup = Lookup(explicit, environ, providers=providers, error=ConfigError)
+        return cls.from_lookup(Lookup(explicit, environ, providers=providers, error=ConfigError),
+                               key_required=key_required)
+
+    @classmethod
+    def from_lookup(cls, lookup: Lookup, *, key_required: bool = True) -> Settings:
+        """The settings as `lookup` resolves them (`from_env`; a community's block over the
+        top-level settings: `pipelines.communities`)."""
         values: dict[str, Any] = {}
         origins: dict[str, str] = {}
         for name in sorted(SETTINGS - set(LOCATION_ALIASES)):
@@ -246,7 +248,7 @@ def _overrides(found: Found) -> Mapping[str, Any]:
     return load_overrides(_text(found), found.origin)
 
 
-SETTINGS = frozenset(f.name for f in fields(Settings)) - {"origins", "key_required"}
+SETTINGS = frozenset(f.name for f in fields(Settings)) - {"origins", "key_required", "community", "destination_name"}
 PARSERS: dict[str, Callable[[Found], Any]] = {
     **{name: _number(int) for name in ("concurrency", "max_attempts", "lookback_days", "daily_lookback_days",
                                        "history_days")},

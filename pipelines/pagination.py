@@ -1,14 +1,18 @@
-"""The pagination schemes of the contract (section 5): one small class each, shaped as dlt's
-paginators are (`dlt/sources/helpers/rest_client/paginators.py`).
+"""The pagination schemes of the contract (section 5): one class each, subclasses of dlt's
+`BasePaginator` (`dlt.sources.helpers.rest_client.paginators`), so they follow its protocol:
+`init_request` sets the first call's parameters, `update_state` reads a page's position, and
+`update_request` sets the next call's. A dlt `RESTClient` can walk an endpoint with them as they are
+(parameters go in the query of a GET and the JSON body of a POST).
 
 A scheme is built with its named options (parameter names, where the position sits in the body)
-and used as a template: `walk` copies it for one walk over an endpoint's pages. On the copy,
-`init_request` sets the first call's parameters, `update_state` reads a page's position from the
-full response body, and `update_request` sets the next call's. Once page 1 tells how many pages
-there are, `remaining` holds every other page's parameters, so the client can fetch them
-concurrently. Pages are counted by what came back, never by what was asked for.
+and used as a template: `walk` copies it for one walk over an endpoint's pages. Our client parses
+each body once and hands it to `update_from` (what `update_state` does with a response's JSON).
+Once page 1 tells how many pages there are, `remaining` holds every other page's parameters, so
+the client can fetch them concurrently. Pages are counted by what came back, never by what was
+asked for.
 
-`first_request`, `read_page` and `total_of` are what the client asks of an endpoint's scheme.
+`first_request`, `read_page` and `total_of` are what the client asks of an endpoint (anything with
+the `Paged` attributes: `pipelines.endpoint.Endpoint`).
 """
 
 from __future__ import annotations
@@ -16,12 +20,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
+
+from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from requests import Request, Response
 
 from pipelines.errors import ContractError
-
-if TYPE_CHECKING:
-    from pipelines.registry import Endpoint
 
 MISSING = object()
 
@@ -37,17 +41,19 @@ def dig(payload: Any, path: str) -> Any:
 
 
 @dataclass
-class Paginator:
-    """What every scheme shares: the walk's state and the three steps of a walk."""
+class Paginator(BasePaginator):
+    """What every scheme shares: the walk's state and dlt's three steps of a walk."""
 
     scheme: ClassVar[str] = ""
     # the walk, not options: set by `walk`, moved by `update_state`
     endpoint: str = field(default="", init=False, repr=False, compare=False)
     page_size: int | None = field(default=None, init=False, repr=False, compare=False)
     number: int = field(default=0, init=False, repr=False, compare=False)  # pages read
-    has_next_page: bool = field(default=True, init=False, repr=False, compare=False)
     next_params: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     remaining: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        super().__init__()  # dlt's state: `_has_next_page`
 
     def walk(self, endpoint: str, page_size: int | None = None, read: int = 0) -> Self:
         """A fresh walk over `endpoint`'s pages with these options, `read` pages already read
@@ -56,20 +62,29 @@ class Paginator:
         walk.endpoint, walk.page_size, walk.number = endpoint, page_size, read
         return walk
 
-    def init_request(self, request: dict[str, Any]) -> None:
-        """The first call's pagination parameters, into `request`."""
+    # -- dlt's protocol ------------------------------------------------------------------------
+    def init_request(self, request: Request) -> None:
+        _into(request).update(self.first_params())
 
-    def update_state(self, payload: Any, records: list[dict[str, Any]]) -> None:
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        self.update_from(response.json(), list(data or []))
+
+    def update_request(self, request: Request) -> None:
+        # after page 1 of a scheme that announces its pages, the next one is the first of them
+        _into(request).update(self.next_params or (self.remaining[0] if self.remaining else {}))
+
+    # -- the same steps on parsed bodies (our client) ------------------------------------------
+    def first_params(self) -> dict[str, Any]:
+        """The first call's pagination parameters."""
+        return {}
+
+    def update_from(self, payload: Any, records: list[dict[str, Any]]) -> None:
         """Read the position of the page `payload` (whose records are `records`)."""
         if not self.endpoint:
-            raise RuntimeError("a paginator template is not a walk: call walk() first")
+            self.endpoint = type(self).__name__  # walked by a dlt RESTClient: no walk() before
         self.number += 1
-        self.has_next_page, self.next_params, self.remaining = False, {}, []
+        self._has_next_page, self.next_params, self.remaining = False, {}, []
         self._position(payload, records)
-
-    def update_request(self, request: dict[str, Any]) -> None:
-        """The next call's pagination parameters, into `request`."""
-        request.update(self.next_params)
 
     def total(self, payload: Any) -> int:
         """The number of records the whole walk holds, as its first page announces it."""
@@ -77,16 +92,16 @@ class Paginator:
 
     # -- for the schemes -----------------------------------------------------------------------
     def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
-        """Set `has_next_page` and `next_params` (or, on page 1, `remaining`)."""
+        """Set `_has_next_page` and `next_params` (or, on page 1, `remaining`)."""
 
     def _next(self, params: dict[str, Any]) -> None:
-        self.has_next_page, self.next_params = True, params
+        self._has_next_page, self.next_params = True, params
 
     def _onward(self, param: str, following: range) -> None:
         """Pages follow at `param` = each of `following`: after page 1 all of them (`remaining`),
         after a later page the next one."""
         if self.number == 1:
-            self.has_next_page, self.remaining = True, [{param: value} for value in following]
+            self._has_next_page, self.remaining = True, [{param: value} for value in following]
         else:
             self._next({param: following[0]})
 
@@ -98,6 +113,17 @@ class Paginator:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ContractError(self.endpoint, f"'{path}' is not a number: {value!r}", page)
         return int(value)
+
+
+def _into(request: Request) -> dict[str, Any]:
+    """Where a request's pagination parameters go: the JSON body of a POST, else the query."""
+    if (request.method or "GET").upper() == "POST":
+        if not isinstance(request.json, dict):
+            request.json = {}
+        return request.json  # type: ignore[no-any-return]
+    if not isinstance(request.params, dict):
+        request.params = {}
+    return request.params  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -148,8 +174,8 @@ class _Numbered(_InBlock):
 
     page_param: str = "page"
 
-    def init_request(self, request: dict[str, Any]) -> None:
-        request.update({self.page_param: 1, **self._limit()})
+    def first_params(self) -> dict[str, Any]:
+        return {self.page_param: 1, **self._limit()}
 
     def _numbered(self, records: list[dict[str, Any]], current: int, total_pages: int) -> None:
         """Page `current` of `total_pages`: after page 1 every other page is known (`remaining`)."""
@@ -213,8 +239,8 @@ class SkipLimitPaginator(_InBlock):
     scheme: ClassVar[str] = "skip-limit"
     skip_param: str = "skip"
 
-    def init_request(self, request: dict[str, Any]) -> None:
-        request.update({self.skip_param: 0, **self._limit()})
+    def first_params(self) -> dict[str, Any]:
+        return {self.skip_param: 0, **self._limit()}
 
     def _position(self, payload: Any, records: list[dict[str, Any]]) -> None:
         total = self._int(payload, f"{self.block}.total")
@@ -230,6 +256,20 @@ SCHEMES: dict[str, type[Paginator]] = {
 }
 
 
+class Paged(Protocol):
+    """What reading an endpoint's pages needs of it (`pipelines.endpoint.Endpoint` has it)."""
+
+    name: str
+    records: str
+    page_size: int | None
+    record_names: Mapping[str, str]
+
+    @property
+    def pagination(self) -> Paginator: ...
+
+    def arrived(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+
 @dataclass
 class Page:
     records: list[dict[str, Any]]
@@ -239,11 +279,9 @@ class Page:
     remaining: list[dict[str, Any]] = field(default_factory=list)  # after page 1: every other page's request
 
 
-def first_request(endpoint: Endpoint, page_size: int | None = None) -> dict[str, Any]:
+def first_request(endpoint: Paged, page_size: int | None = None) -> dict[str, Any]:
     """Pagination parameters of the first call (merged into the body for POST, the query for GET)."""
-    request: dict[str, Any] = {}
-    endpoint.pagination.walk(endpoint.name, page_size or endpoint.page_size).init_request(request)
-    return request
+    return endpoint.pagination.walk(endpoint.name, page_size or endpoint.page_size).first_params()
 
 
 def containers(payload: Any, prefix: str = "") -> dict[str, str]:
@@ -261,7 +299,7 @@ def containers(payload: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def records_of(endpoint: Endpoint, payload: Any, page: int | None = None) -> list[dict[str, Any]]:
+def records_of(endpoint: Paged, payload: Any, page: int | None = None) -> list[dict[str, Any]]:
     records = dig(payload, endpoint.records)
     if records is MISSING:
         raise ContractError(endpoint.name, f"response lacks '{endpoint.records}' (its records path)", page,
@@ -271,7 +309,7 @@ def records_of(endpoint: Endpoint, payload: Any, page: int | None = None) -> lis
     return endpoint.arrived(records) if endpoint.record_names else records
 
 
-def rows_of(endpoint: Endpoint, data: Any, path: str | None = None) -> list[dict[str, Any]]:
+def rows_of(endpoint: Paged, data: Any, path: str | None = None) -> list[dict[str, Any]]:
     """The rows of a one-response endpoint (`data`: the envelope's `data`): the object or the list of
     objects at its records path (or at `path`; null: none), renamed as `records_of` renames them."""
     path = path or endpoint.records
@@ -287,17 +325,15 @@ def rows_of(endpoint: Endpoint, data: Any, path: str | None = None) -> list[dict
     return endpoint.arrived(rows) if endpoint.record_names and path == endpoint.records else rows
 
 
-def read_page(endpoint: Endpoint, payload: Any, number: int) -> Page:
+def read_page(endpoint: Paged, payload: Any, number: int) -> Page:
     """Interpret one response body of `endpoint` as page `number` of a walk."""
     records = records_of(endpoint, payload, number)
     walk = endpoint.pagination.walk(endpoint.name, endpoint.page_size, read=number - 1)
-    walk.update_state(payload, records)
-    following: dict[str, Any] = {}
-    walk.update_request(following)
-    return Page(records, number, done=not walk.has_next_page, next_request=following or None,
+    walk.update_from(payload, records)
+    return Page(records, number, done=not walk.has_next_page, next_request=dict(walk.next_params) or None,
                 remaining=walk.remaining)
 
 
-def total_of(endpoint: Endpoint, payload: Any) -> int:
+def total_of(endpoint: Paged, payload: Any) -> int:
     """The number of records the whole walk holds, as the first page announces it."""
     return endpoint.pagination.walk(endpoint.name).total(payload)

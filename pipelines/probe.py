@@ -18,6 +18,7 @@ from typing import Any
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.declared import CHILD_TABLES, DECLARED
+from pipelines.endpoint import Endpoint
 from pipelines.errors import ApiError, ContractError, ReturningError
 from pipelines.overrides import LIST, Suggestion, record_suggestions, records_suggestion, suggest
 from pipelines.pagination import MISSING, containers, dig
@@ -33,7 +34,7 @@ from pipelines.skips import (
     owner_of,
     refused_param,
 )
-from pipelines.tables import RESOURCES, table
+from pipelines.tables import RESOURCES, TABLES, table
 
 PAGE = 20  # records asked for per probe where the endpoint takes a page size: enough to see fields' kinds
 PLAYERS = 100  # gamification logs asked for to find a member who played a mini-game
@@ -135,13 +136,10 @@ class _Reads:
         ep = self.ep(name)
         return ep.arrived(rows) if path == ep.records else rows
 
-    def tiers_xp_settings(self) -> list[dict[str, Any]]:
-        return self.part("tiers", self.ep("tiers").name_for("xp_setting"))
-
     # -- one reader per dataset: the records its first request returns ------------------------
     def users(self) -> list[dict[str, Any]]:
         ep = self.ep("users_filter")
-        rows = self.page("users_filter", json={ep.name_for("fields"): [ep.served(f) for f in ep.platform_fields]})
+        rows = self.page("users_filter", json={ep.name_for("fields"): [ep.served(f) for f in ep.options.platform_fields]})
         email_f = ep.name_for("email")
         self.emails = [str(r[email_f]) for r in rows if r.get(email_f) and not r.get(ep.name_for("is_deleted"))]
         self.email = self.emails[0] if self.emails else None
@@ -236,11 +234,16 @@ class _Reads:
         return ep.arrived([dict(data)]) if isinstance(data, dict) else []
 
     def reader(self, dataset: str) -> Callable[[], list[dict[str, Any]] | None]:
+        """The dataset's own reader above, or the generic one its declaration implies: the first
+        page of a list, the records (or the declared part) of one response."""
         own = getattr(self, dataset, None)
         if own is not None:
             return own  # type: ignore[no-any-return]
-        endpoint = table(dataset).endpoints[0]
+        declared = table(dataset)
+        endpoint = declared.endpoint_name or ""
         ep = self.ep(endpoint)
+        if declared.part is not None:
+            return lambda: self.part(endpoint, ep.name_for(declared.part or ""))
         return (lambda: self.one(endpoint)) if ep.pagination.scheme == "none" else (lambda: self.page(endpoint))
 
 
@@ -251,7 +254,7 @@ WHY_NOT_ASKED = {"users": "no live member with an email to ask about", "channels
 def expected_fields(settings: Settings, dataset: str) -> list[str]:
     if dataset == "users":
         ep = settings.endpoint("users_filter")
-        return [ep.name_for("id"), *ep.platform_fields]
+        return [ep.name_for("id"), *ep.options.platform_fields]
     return list(DECLARED.get(dataset, {}))
 
 
@@ -356,7 +359,7 @@ def ignored_params(reads: _Reads, name: str, endpoint: str, rows: list[dict[str,
     bounds = [ep.fields.get(k) for k in ("from", "to")]
     asked = reads.asked.get(endpoint)
     if (rows and asked is not None and all(b in ep.params and ep.params[b] == "assumed" for b in bounds)
-            and name in table_names_with_window()):
+            and name in datasets_with_window()):
         window = dict(zip((ep.param(b) for b in bounds if b), WINDOW if name != "loyalty_overview"
                           else (WINDOW[0][:10], WINDOW[1][:10]), strict=True))
         where = "json" if ep.method == "POST" else "params"
@@ -381,10 +384,9 @@ def ignored_params(reads: _Reads, name: str, endpoint: str, rows: list[dict[str,
     return out
 
 
-def table_names_with_window() -> set[str]:
-    """The datasets whose reads send a from/to window."""
-    return {"user_field_histories", "gamification_logs", "loyalty_overview", "redemption_orders", "streak_logs",
-            "minigame_logs"}
+def datasets_with_window() -> set[str]:
+    """The datasets whose reads send a from/to window: those whose endpoint declares both names."""
+    return {t.name for t in TABLES if isinstance(t.endpoint, Endpoint) and {"from", "to"} <= set(t.endpoint.fields)}
 
 
 def expected_kinds(settings: Settings, dataset: str) -> dict[str, str | None]:

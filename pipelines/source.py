@@ -8,6 +8,8 @@
 | gamification_daily | xp and coins each member earned per UTC day | activity_daily; per (100 users, day), from the last day | incremental | merge | `(user_id, date)` |
 | gamification_logs | each gamification event: the action, the xp and coins it moved, the balances after | activity_logs; since the last `createdAt` | incremental | delete-insert | `_id` |
 | activity_stats | messages, replies, reactions and socials per active member and day | activity_stats; one call per member active since the last run | incremental | merge | `(user_id, date)` |
+| minigame_logs | each mini-game play of a member (game, outcome, xp and coins won) | minigame_logs; one call per member active since the last run, since the last `createdAt` | incremental | delete-insert | `_id` |
+| user_game_stats | each member's mini-game and streak stats (child tables `games`, `streaks`) | minigame_stats; one call per member active since the last run | snapshot | merge | `user_id` |
 | loyalty_overview | the community's daily totals: active, new and returning users, xp, coins, redemptions | loyalty_overview; from the last day | incremental | merge | `date` |
 | redemption_orders | each store redemption order with its current status | redemption_transactions; since the last `updatedAt` | incremental | merge | `transactionId` |
 | redemption_statuses | the statuses a redemption order can have (name, category, colour) | redemption_statuses | snapshot | replace |  |
@@ -24,12 +26,10 @@
 | bulk_jobs | the bulk update jobs the API ran (reverse ETL uploads) and their outcome | bulk_jobs | snapshot | merge | `jobId` |
 | channels | the community's chat channels (name, type, private) | channels | snapshot | replace | `_id` |
 | messages | each chat message with its channel, member, replies and reactions | messages; per channel, newest first, `count` growing (+ per member past `max_count`), down to the last `timestamp` | incremental | merge | `id` |
-| minigame_logs | each mini-game play of a member (game, outcome, xp and coins won) | minigame_logs; one call per member active since the last run, since the last `createdAt` | incremental | delete-insert | `_id` |
-| user_game_stats | each member's mini-game and streak stats (child tables `games`, `streaks`) | minigame_stats; one call per member active since the last run | snapshot | merge | `user_id` |
 | webhook_events | each event the platform pushed to the webhook receiver, once per event id | the receiver's landed segments (no API call; a segment is removed once its load is committed) | incremental | merge | `id` |
 
-The rows come from `pipelines/tables.py` (one row per table; a test keeps this copy equal to
-`pipelines.tables.markdown()`). Load: incremental tables are date-keyed, loaded hourly from the stored
+One row per dataset declared in `pipelines/datasets.py` (a test keeps this copy equal to
+`pipelines.tables.markdown()`); the resources are built from the declarations, in their order. Load: incremental tables are date-keyed, loaded hourly from the stored
 high-water mark (or a half-open window); snapshots are read whole. Write `delete-insert` = event rows
 merged on their key: a re-read (lookback window for late data, a record repeated across pages) never
 duplicates them. Timestamps are UTC timestamps, day fields dates; nested objects are flattened by dlt
@@ -46,24 +46,45 @@ from dlt.extract.resource import DltResource
 from pipelines.client import ReturningClient
 from pipelines.config import Settings
 from pipelines.context import RunContext, Tracker
+from pipelines.dataset import Builder, Dataset
+from pipelines.datasets import TABLES
 from pipelines.isolation import Isolation, isolate
 from pipelines.privacy import Policy, Privacy
-from pipelines.resources.activity import activity_stats_resource, loyalty_overview_resource
-from pipelines.resources.commerce import (
-    purchase_histories_resource,
-    redemption_orders_resource,
-    redemption_status_history_resource,
+from pipelines.resources import (
+    activity,
+    commerce,
+    entities,
+    gamification,
+    messaging,
+    minigames,
+    users,
+    webhook_events,
 )
-from pipelines.resources.entities import entity_list_resource, one_response_resource
-from pipelines.resources.gamification import (
-    gamification_daily_resource,
-    gamification_logs_resource,
-    streak_logs_resource,
-)
-from pipelines.resources.messaging import channels_resource, messages_resource
-from pipelines.resources.minigames import minigame_logs_resource, user_game_stats_resource
-from pipelines.resources.users import user_field_histories_resource, user_fields_resource, users_resource
-from pipelines.resources.webhook_events import webhook_events_resource
+
+# the modules a declaration's `build = "module.function"` names
+MODULES = {m.__name__.rsplit(".", 1)[1]: m for m in (activity, commerce, entities, gamification, messaging,
+                                                      minigames, users, webhook_events)}
+
+
+def builder(dataset: Dataset) -> Builder:
+    """The function that builds `dataset`'s resource (`Dataset.build`)."""
+    if dataset.build is None:
+        return entities.generic
+    if callable(dataset.build):
+        return dataset.build
+    module, _, name = dataset.build.partition(".")
+    found = getattr(MODULES.get(module), name, None)
+    if not callable(found):
+        raise ValueError(f"dataset {dataset.name!r}: no builder {dataset.build!r} in pipelines/resources")
+    return found  # type: ignore[no-any-return]
+
+
+def resources_of(ctx: RunContext, datasets: list[Dataset]) -> dict[str, DltResource]:
+    """Each dataset's resource, built in order (a transformer after what it reads from)."""
+    built: dict[str, DltResource] = {}
+    for dataset in datasets:
+        built[dataset.name] = builder(dataset)(ctx, dataset, built)
+    return built
 
 
 @dlt.source(name="returning_ai")
@@ -88,36 +109,7 @@ def returning_ai(
     settings = settings or Settings.from_env()
     ctx = RunContext(settings, client=client, start_date=start_date, end_date=end_date,
                      backfill=backfill, refresh=refresh, tracker=tracker, strict=strict)
-    users = users_resource(ctx)
-    orders = redemption_orders_resource(ctx)
-    resources = [
-        users,
-        user_fields_resource(ctx),
-        user_field_histories_resource(ctx),
-        gamification_daily_resource(ctx, users),
-        gamification_logs_resource(ctx),
-        activity_stats_resource(ctx, users),
-        # beside the other fan-outs of users: dlt starts the users pass where its first transformer sits
-        minigame_logs_resource(ctx, users),
-        user_game_stats_resource(ctx, users),
-        loyalty_overview_resource(ctx),
-        orders,
-        one_response_resource(ctx, "redemption_statuses"),
-        redemption_status_history_resource(ctx, orders),
-        purchase_histories_resource(ctx),
-        entity_list_resource(ctx, "store_products"),
-        entity_list_resource(ctx, "store_categories"),
-        one_response_resource(ctx, "store_config"),
-        entity_list_resource(ctx, "leaderboards"),
-        entity_list_resource(ctx, "streaks"),
-        streak_logs_resource(ctx),
-        one_response_resource(ctx, "tiers"),
-        one_response_resource(ctx, "tiers_xp_settings", records="xp_setting"),
-        entity_list_resource(ctx, "bulk_jobs"),
-        channels_resource(ctx),
-        messages_resource(ctx),
-        webhook_events_resource(ctx),
-    ]
+    resources = list(resources_of(ctx, list(TABLES)).values())
     isolation = Isolation(ctx, off)
     privacy = Privacy(Policy.from_env(), ctx)  # PII hashed or dropped before dlt sees it; erased members left out
     for resource in resources:

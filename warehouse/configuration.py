@@ -32,8 +32,44 @@ from dataclasses import dataclass
 from typing import Any
 
 SECTION = ("sources", "returning_ai")
-ALIASES: dict[str, str] = {}  # setting under SECTION -> its documented variable (every module adds its own)
+# setting under SECTION -> its documented variable (docs/interfaces.md): the one table, complete before any
+# module that reads a setting is imported (a command that resolves `warehouse` before importing
+# warehouse.location still hears RETURNING_WAREHOUSE); each module takes its part with `aliases_of`
+ALIASES: dict[str, str] = {
+    "api_key": "RETURNING_AI_API_KEY",
+    "base_url": "RETURNING_AI_BASE_URL",
+    "integration_url": "RETURNING_AI_INTEGRATION_URL",
+    "partner_url": "RETURNING_AI_PARTNER_URL",
+    "application_url": "RETURNING_AI_APPLICATION_URL",
+    "community_id": "RETURNING_AI_COMMUNITY_ID",
+    "destination": "RETURNING_DESTINATION",
+    "warehouse": "RETURNING_WAREHOUSE",
+    "concurrency": "RETURNING_SYNC_CONCURRENCY",
+    "timeout": "RETURNING_SYNC_TIMEOUT",
+    "max_attempts": "RETURNING_SYNC_MAX_ATTEMPTS",
+    "backoff_base": "RETURNING_SYNC_BACKOFF_BASE",
+    "backoff_max": "RETURNING_SYNC_BACKOFF_MAX",
+    "rate_limit": "RETURNING_SYNC_RATE_LIMIT",
+    "lookback_seconds": "RETURNING_SYNC_LOOKBACK_SECONDS",
+    "lookback_days": "RETURNING_SYNC_LOOKBACK_DAYS",
+    "daily_lookback_days": "RETURNING_SYNC_DAILY_LOOKBACK_DAYS",
+    "history_days": "RETURNING_SYNC_HISTORY_DAYS",
+    "lock_wait": "RETURNING_SYNC_LOCK_WAIT",
+    "duckdb_memory_limit": "RETURNING_SYNC_DUCKDB_MEMORY_LIMIT",
+    "registry_overrides": "RETURNING_SYNC_REGISTRY_OVERRIDES",
+    "disabled": "RETURNING_SYNC_DISABLED",
+    "push_max_rejection_rate": "RETURNING_PUSH_MAX_REJECTION_RATE",
+    "push_stale_job_minutes": "RETURNING_PUSH_STALE_JOB_MINUTES",
+    "webhook_key": "RETURNING_WEBHOOK_KEY",
+    "webhook_aes_key": "RETURNING_WEBHOOK_AES_KEY",
+    "webhook_dir": "RETURNING_WEBHOOK_DIR",
+}
 _environ: ContextVar[Mapping[str, str] | None] = ContextVar("returning_aliases_environ", default=None)
+
+
+def aliases_of(*names: str) -> Mapping[str, str]:
+    """Part of the table: `setting -> variable` for `names`."""
+    return {name: ALIASES[name] for name in names}
 
 
 def register_aliases(aliases: Mapping[str, str]) -> Mapping[str, str]:
@@ -289,3 +325,35 @@ def as_number(found: Found, kind: type[int] | type[float], error: Callable[[str]
         return number
     except ValueError:
         raise error(f"{found.name} must be {NUMBER_KINDS[kind]}, got {value!r} ({found.place})") from None
+
+
+def subsections(name: str, error: Callable[[str], Exception] = ValueError,
+                section: tuple[str, ...] = SECTION) -> dict[str, str]:
+    """The tables configured under `section.name` (`sources.returning_ai.communities`) in any of dlt's
+    providers, each with where it was first seen: the environment (`SOURCES__RETURNING_AI__COMMUNITIES__
+    ACME__API_KEY` names `acme`) and every TOML file (dlt's accessors answer with the first provider's
+    table only, so each provider is asked). A vault cannot be listed: a table only there is not seen."""
+    import dlt
+    from dlt.common.configuration.providers import EnvironProvider
+
+    _prepare(error)
+    found: dict[str, str] = {}
+    prefix = EnvironProvider.get_key_name(name, *section) + "__"
+    for provider in dlt.config.config_providers:
+        if provider is _alias_provider():
+            continue
+        if isinstance(provider, EnvironProvider):
+            for variable in sorted(os.environ):
+                if variable.startswith(prefix) and "__" in variable[len(prefix):]:
+                    found.setdefault(variable[len(prefix):].split("__", 1)[0].lower(),
+                                     f"{variable} in the environment")
+            continue
+        try:
+            value, _ = provider.get_value(name, Any, None, *section)
+        except Exception:  # noqa: BLE001 - a provider that cannot answer for a table (a vault)
+            continue
+        if isinstance(value, Mapping):
+            where = _file(provider, getattr(provider, "name", ""))
+            for key in value:
+                found.setdefault(str(key), f"[{'.'.join((*section, name, str(key)))}] in {where}")
+    return found

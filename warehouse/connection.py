@@ -25,6 +25,7 @@ from warehouse import duck
 from warehouse.destination import sql_client
 from warehouse.errors import WarehouseConflict, WarehouseQueryError, WarehouseUnreachable
 from warehouse.location import RAW_SCHEMA, SQL_DIALECT, WarehouseLocation
+from warehouse.schema_map import map_params, pairs, rewrite
 
 
 @lru_cache(maxsize=512)
@@ -34,7 +35,11 @@ def transpile(sql: str, dialect: str) -> str:
     if dialect == SQL_DIALECT:
         return sql
     statements = sqlglot.transpile(sql, read=SQL_DIALECT, write=dialect)
-    out = ";\n".join(statements)
+    return dlt_placeholders(sql, ";\n".join(statements))
+
+
+def dlt_placeholders(sql: str, out: str) -> str:
+    """`out`, transpiled from `sql`, with dlt's `%s` placeholders (and a literal `%` doubled)."""
     if "?" in sql or "%s" in out:
         # sqlglot writes `?` or `%s` depending on the dialect; dlt's clients all take `%s`
         out = out.replace("%", "%%").replace("%%s", "%s")
@@ -84,7 +89,12 @@ def is_read_only_statement(sql: str) -> bool:
 
 
 class Connection:
-    """A warehouse connection. `execute` takes SQL in DuckDB's dialect with `?` placeholders."""
+    """A warehouse connection. `execute` takes SQL in DuckDB's dialect with `?` placeholders.
+
+    Scoped to its location's community: every statement it runs names the canonical schemas
+    (`returning_raw`, `analytics`, ...) and reaches the community's (`analytics__acme`; rewritten in
+    the syntax tree, `warehouse.schema_map`), as do the helpers that take a schema name. The default
+    community's connection runs SQL exactly as before (nothing is parsed)."""
 
     def __init__(self, location: WarehouseLocation, native: Any, sql_client: Any = None,
                  read_only: bool = False) -> None:
@@ -94,16 +104,43 @@ class Connection:
         self.sql_client = sql_client  # dlt's SQL client (None on DuckDB)
         self.read_only = read_only
         self._in_transaction = False
+        self.schemas = location.schema_map  # canonical -> the community's; empty: nothing to rewrite
+        self._schema_pairs = pairs(self.schemas)
+
+    @property
+    def community(self) -> str:
+        return self.location.community
+
+    def schema(self, name: str) -> str:
+        """The community's name of schema `name` (`analytics` -> `analytics__acme`)."""
+        return self.location.schema(name)
 
     # -- statements ---------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         sql, flat = expand_in(sql, params)
-        return self._run(transpile(sql, self.dialect), flat)
+        if not self.schemas:
+            return self._run(transpile(sql, self.dialect), flat)
+        text, catalog = self._scoped(sql, SQL_DIALECT, self.dialect)
+        if self.dialect != SQL_DIALECT:
+            text = dlt_placeholders(sql, text)
+        return self._run(text, map_params(flat, self.schemas) if catalog else flat)
 
     def execute_native(self, sql: str) -> Cursor:
         """One statement already in the destination's dialect, run as written (no transpiling, no
         parameters): SQL generated for this destination, such as a model's materialization."""
+        if self.schemas:
+            sql = self._scoped(sql, self.dialect, self.dialect)[0]
         return self._run(sql, [])
+
+    def _scoped(self, sql: str, read: str, write: str) -> tuple[str, bool]:
+        """`sql` with the community's schema names, from `read`'s dialect in `write`'s; whether it
+        reads the catalog."""
+        try:
+            return rewrite(sql, read, write, self._schema_pairs)
+        except sqlglot.errors.ParseError as exc:
+            # never run it unscoped: it would read or write the default community's schemas
+            raise WarehouseQueryError(f"cannot scope a statement to community {self.community!r}: "
+                                      f"sqlglot cannot parse it ({str(exc).splitlines()[0]})") from None
 
     def _run(self, text: str, params: list[Any]) -> Cursor:
         try:
@@ -162,6 +199,7 @@ class Connection:
 
     # -- catalog ------------------------------------------------------------------------------
     def table_exists(self, schema: str, table: str) -> bool:
+        schema = self.schema(schema)
         row = self.fetchone("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
                             "AND table_name = ?", [schema, table])
         return bool(row and row[0])
@@ -170,15 +208,17 @@ class Connection:
         """Rows in `schema.table`; None when the table does not exist."""
         if not self.table_exists(schema, table):
             return None
-        row = self.fetchone(f'SELECT count(*) FROM {schema}."{table}"')
+        row = self.fetchone(f'SELECT count(*) FROM {self.schema(schema)}."{table}"')
         return int(row[0]) if row and row[0] is not None else 0
 
     def columns(self, schema: str, table: str) -> list[tuple[str, str]]:
+        schema = self.schema(schema)
         return [(str(c), str(t)) for c, t in self.fetchall(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
             "AND table_name = ? ORDER BY ordinal_position", [schema, table])]
 
     def tables(self, schema: str) -> list[str]:
+        schema = self.schema(schema)
         return [str(r[0]) for r in self.fetchall(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY 1", [schema])]
 
@@ -276,7 +316,7 @@ def connect(location: WarehouseLocation | None = None, *, read_only: bool = Fals
         native = duck.connect(location.path, read_only=read_only, wait_seconds=wait_seconds,
                               memory_limit=memory_limit, sandbox=sandbox)
         return Connection(location, native, read_only=read_only)
-    client = sql_client(location, RAW_SCHEMA)
+    client = sql_client(location, location.schema(RAW_SCHEMA))
     try:
         client.open_connection()
     except ReturningError:
@@ -313,7 +353,7 @@ def hold_for_load(location: WarehouseLocation, *, memory_limit: str | None = Non
         if location.dialect == "postgres":
             # one sync per dataset across machines: a session advisory lock the server releases
             # when this connection ends, however the process ends
-            row = con.fetchone("SELECT pg_try_advisory_lock(hashtext(?))", [f"returning_sync:{RAW_SCHEMA}"])
+            row = con.fetchone("SELECT pg_try_advisory_lock(hashtext(?))", [f"returning_sync:{location.schema(RAW_SCHEMA)}"])
             if not (row and row[0]):
                 raise SyncBusy(f"another sync is already loading into {location.describe()} "
                                     "(it holds the dataset's advisory lock); wait for it to finish")

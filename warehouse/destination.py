@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 # table (dlt's default, truncate-and-insert, empties the table as the load starts)
 ATOMIC_REPLACE = "insert-from-staging"
 SCHEMA_NAME = "returning_ai"  # the dlt schema of the sync's pipeline
+# dataset names as given: dlt's snake_case would fold a community's `returning_raw__acme` into
+# `returning_raw_acme` (names without a double underscore, the default community's, are unchanged)
+AS_NAMED = {"enable_dataset_name_normalization": False}
 
 
 def dlt_destination(location: WarehouseLocation, connection: Any = None) -> Any:
@@ -30,11 +33,14 @@ def dlt_destination(location: WarehouseLocation, connection: Any = None) -> Any:
 
     if location.destination == "duckdb":
         return dlt.destinations.duckdb(connection if connection is not None else str(location.file),
-                                       replace_strategy=ATOMIC_REPLACE)
+                                       replace_strategy=ATOMIC_REPLACE, **AS_NAMED)
+    # a community with a database of its own: dlt's named destination (`[destination.<name>]`)
+    named = {"destination_name": location.destination_name} if location.destination_name else {}
     try:
         if location.destination == "postgres":
-            return Destination.from_reference(location.destination, replace_strategy=ATOMIC_REPLACE)
-        return Destination.from_reference(location.destination)
+            return Destination.from_reference(location.destination, replace_strategy=ATOMIC_REPLACE,
+                                              **AS_NAMED, **named)
+        return Destination.from_reference(location.destination, **AS_NAMED, **named)
     except UnknownDestinationModule:
         raise ConfigError(
             f"unknown destination {location.destination!r} (RETURNING_DESTINATION): name a dlt destination "
@@ -59,7 +65,7 @@ def sql_client(location: WarehouseLocation, dataset: str) -> Any:
 
 
 def missing_credentials(location: WarehouseLocation) -> str:
-    name = location.destination
+    name = location.destination_name or location.destination
     return (f"no credentials for destination {name!r}: set DESTINATION__{name.upper()}__CREDENTIALS "
             f"or [destination.{name}] credentials in .dlt/secrets.toml")
 

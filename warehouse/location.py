@@ -7,17 +7,22 @@ DuckDB file, and on every destination the folder beside it keeps dlt's local wor
 the sync lock. Both resolve in the project's one order (`warehouse.configuration`): an explicit
 argument, the `RETURNING_*` variable, then dlt's `sources.returning_ai.destination` / `.warehouse`.
 Schema names are the same everywhere.
+
+Several communities share a warehouse by schema: the location of community `acme` holds
+`returning_raw__acme`, `analytics__acme`, ... (`community_schema`); the default community keeps the
+canonical names. Code and SQL name the canonical schemas only; the connection rewrites them
+(`WarehouseLocation.schema_map`, applied by `warehouse.connection`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from returning_errors import ConfigError
-from warehouse.configuration import Lookup, as_text, register_aliases
+from warehouse.configuration import Lookup, aliases_of, as_text, register_aliases
 from warehouse.destination import credential_summary
 
 DEFAULT_DESTINATION = "duckdb"
@@ -25,6 +30,12 @@ DEFAULT_WAREHOUSE = "warehouse/returning.duckdb"
 RAW_SCHEMA = "returning_raw"
 MODELS_SCHEMA = "analytics"
 PUSH_SCHEMA = "reverse_etl"
+PRIVATE_SCHEMA = "returning_private"
+SHARE_SCHEMA = "analytics_share"
+UNION_SCHEMA = "analytics_all"  # union views across communities (`warehouse.union`)
+# the schemas a community has its own copy of (its SQL and code name these; the connection maps them)
+COMMUNITY_SCHEMAS = (RAW_SCHEMA, MODELS_SCHEMA, PUSH_SCHEMA, PRIVATE_SCHEMA, SHARE_SCHEMA)
+DEFAULT_COMMUNITY = "default"  # the single-community configuration of before: canonical names
 SQL_DIALECT = "duckdb"  # every SQL file and query of the project is written in DuckDB's dialect
 
 # dlt destination -> sqlglot dialect (destinations not listed: their own name)
@@ -35,7 +46,7 @@ DIALECTS = {
     "dremio": "dremio", "fabric": "tsql", "sqlalchemy": "postgres",
 }
 EMBEDDED = ("duckdb",)  # a file on this machine: one writing process at a time
-LOCATION_ALIASES = register_aliases({"destination": "RETURNING_DESTINATION", "warehouse": "RETURNING_WAREHOUSE"})
+LOCATION_ALIASES = aliases_of("destination", "warehouse")
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,10 @@ class WarehouseLocation:
 
     destination: str = DEFAULT_DESTINATION
     path: Path = Path(DEFAULT_WAREHOUSE)
+    community: str = DEFAULT_COMMUNITY  # whose schemas a connection to this location reads and writes
+    # a server database of the community's own: dlt's named destination, its credentials under
+    # `[destination.<name>]` (None: the destination's own credentials, `[destination.postgres]`)
+    destination_name: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, destination: str | None = None,
@@ -57,6 +72,21 @@ class WarehouseLocation:
         destination, path = settings.first("destination"), settings.first("warehouse")
         return cls(destination=as_text(destination, settings.error).lower() if destination else DEFAULT_DESTINATION,
                    path=Path(as_text(path, settings.error)) if path else Path(DEFAULT_WAREHOUSE))
+
+    def for_community(self, community: str) -> WarehouseLocation:
+        """The same warehouse, scoped to `community`'s schemas."""
+        return replace(self, community=community)
+
+    def schema(self, name: str) -> str:
+        """`name` as this location's community has it (`analytics` -> `analytics__acme`)."""
+        return community_schema(name, self.community)
+
+    @property
+    def schema_map(self) -> Mapping[str, str]:
+        """Canonical schema -> this community's schema; empty for the default community (no rewrite)."""
+        if self.community == DEFAULT_COMMUNITY:
+            return {}
+        return {name: community_schema(name, self.community) for name in COMMUNITY_SCHEMAS}
 
     @property
     def dialect(self) -> str:
@@ -85,7 +115,15 @@ class WarehouseLocation:
         """A line naming the warehouse for messages: never a password."""
         if self.embedded:
             return f"duckdb file {self.path}"
-        return f"{self.destination} {credential_summary(self, RAW_SCHEMA)}".strip()
+        return f"{self.destination} {credential_summary(self, self.schema(RAW_SCHEMA))}".strip()
+
+
+def community_schema(schema: str, community: str) -> str:
+    """`schema` for `community`: `returning_raw__acme`; the default community and schemas no community
+    owns (`seeds`, `information_schema`, `analytics_all`) keep their names."""
+    if community == DEFAULT_COMMUNITY or schema not in COMMUNITY_SCHEMAS:
+        return schema
+    return f"{schema}__{community}"
 
 
 def user_folders(shipped: Path, variable: str, error: type[Exception],

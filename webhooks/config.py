@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from returning_errors import ConfigError
-from warehouse.configuration import Found, Lookup, as_text, register_aliases
+from warehouse.configuration import Found, Lookup, aliases_of, as_text
 
 DEFAULT_DIR = Path("warehouse/landing/webhooks")
 AES_KEY_LENGTH = 32
-ALIASES = register_aliases({"webhook_key": "RETURNING_WEBHOOK_KEY", "webhook_aes_key": "RETURNING_WEBHOOK_AES_KEY",
-                            "webhook_dir": "RETURNING_WEBHOOK_DIR"})
+ALIASES = aliases_of("webhook_key", "webhook_aes_key", "webhook_dir")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ community's daily loyalty_overview."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,16 +12,16 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.dataset import Dataset
 from pipelines.declared import column_hints, empty_once, empty_table
 from pipelines.resources.baseline import baseline_usable, changed_users, live_users, unseen
-from pipelines.resources.common import day_span, fan_out
+from pipelines.resources.common import day_span, fan_out, feeding
 from pipelines.shapes import iso, parse_day, parse_ts
-from pipelines.tables import table
 
 
-def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
+def activity_stats_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("activity_stats")
-    max_days = ep.max_days
+    max_days = ep.options.max_days
 
     def fetch(task: tuple[str, int]) -> list[dict[str, Any]]:
         email, span = task
@@ -37,7 +37,7 @@ def activity_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
         ctx.tracker.page("activity_stats", len(rows))  # counted as produced: the progress lines show them
         return rows
 
-    @dlt.transformer(data_from=users, **table("activity_stats").hints())
+    @dlt.transformer(data_from=feeding(dataset, built), **dataset.hints())
     def activity_stats(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("activity_stats")
         state = dlt.current.resource_state()
@@ -91,11 +91,11 @@ def active_since(ctx: RunContext, people: list[dict[str, Any]], prev_login: date
     return [u for u in people if str(u[id_f]) in changed]
 
 
-def loyalty_overview_resource(ctx: RunContext) -> DltResource:
+def loyalty_overview_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("loyalty_overview")
-    max_days = ep.max_days
+    max_days = ep.options.max_days
 
-    @dlt.resource(**table("loyalty_overview").hints(), columns=column_hints("loyalty_overview"))
+    @dlt.resource(**dataset.hints(), columns=column_hints("loyalty_overview"))
     def loyalty_overview() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("loyalty_overview")
         first, last, _, _ = day_span(ctx, "loyalty_overview", ctx.settings.lookback_days)

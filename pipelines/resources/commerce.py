@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -11,16 +11,16 @@ from dlt.extract.resource import DltResource
 
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
+from pipelines.dataset import Dataset
 from pipelines.declared import column_hints, drop_null_objects, empty_once, empty_table
-from pipelines.resources.common import incremental, window, window_count, with_timestamps
+from pipelines.resources.common import feeding, incremental, window, window_count, with_timestamps
 from pipelines.shapes import parse_ts
-from pipelines.tables import table
 
 
-def redemption_orders_resource(ctx: RunContext) -> DltResource:
+def redemption_orders_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("redemption_transactions")
 
-    @dlt.resource(**table("redemption_orders").hints(), columns=column_hints("redemption_orders"))
+    @dlt.resource(**dataset.hints(), columns=column_hints("redemption_orders"))
     def redemption_orders(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
@@ -42,7 +42,7 @@ def redemption_orders_resource(ctx: RunContext) -> DltResource:
     return redemption_orders()
 
 
-def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> DltResource:
+def redemption_status_history_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     """Status history only for orders changed since the last run: orders above the previous
     high-water mark, and orders in the lookback window that are new or changed in the warehouse."""
     ep = ctx.settings.endpoint("redemption_transactions")
@@ -54,7 +54,7 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
         ctx.tracker.page("redemption_status_history", len(data or []))
         return with_timestamps(history.arrived([r for r in data or [] if isinstance(r, dict)]))
 
-    @dlt.transformer(data_from=orders, **table("redemption_status_history").hints(),
+    @dlt.transformer(data_from=feeding(dataset, built), **dataset.hints(),
                      columns=column_hints("redemption_status_history"))
     def redemption_status_history(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("redemption_status_history")
@@ -79,12 +79,12 @@ def redemption_status_history_resource(ctx: RunContext, orders: DltResource) -> 
     return redemption_status_history
 
 
-def purchase_histories_resource(ctx: RunContext) -> DltResource:
+def purchase_histories_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     """Walks newest first and stops at the stored high-water mark of `updatedAt`."""
     ep = ctx.settings.endpoint("purchase_histories")
     cursor_f = ep.name_for("cursor")
 
-    @dlt.resource(**table("purchase_histories").hints(), columns=column_hints("purchase_histories"))
+    @dlt.resource(**dataset.hints(), columns=column_hints("purchase_histories"))
     def purchase_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:

@@ -3,17 +3,20 @@ fan-outs (write modes: pipelines/tables.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import dlt
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+from dlt.extract.resource import DltResource
 
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
+from pipelines.dataset import Dataset
 from pipelines.declared import arrow_types, empty_once
+from pipelines.endpoint import Endpoint
 from pipelines.memo import Span
-from pipelines.registry import Endpoint
 from pipelines.shapes import iso, parse_day, parse_ts, timestamps, to_arrow
 from pipelines.tables import table
 
@@ -67,8 +70,6 @@ def window_count(ctx: RunContext, ep: Endpoint, dataset: str, start: str | None,
 def in_window(ep: Endpoint, start: str | None, end: str | None) -> dict[str, Any]:
     """The scope, condition and parameters of a Count over the half-open window [start, end) on the
     endpoint's cursor, as its table names it."""
-    from dlt.common.normalizers.naming.snake_case import NamingConvention
-
     column = NamingConvention().normalize_identifier(ep.name_for("cursor"))
     parts, params = [], []
     for bound, op in ((start, ">="), (end, "<")):
@@ -118,3 +119,8 @@ def day_span(ctx: RunContext, key: str, lookback: int) -> Span:
             state["last_day"] = last.isoformat()
         ctx.memo.spans[key] = Span(first, last, first_ever, stored)
     return ctx.memo.spans[key]
+
+
+def feeding(dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
+    """The resource a transformer reads from: its parent's, or the one it needs (a fan-out's users)."""
+    return built[dataset.parent or dataset.needs or ""]

@@ -1,10 +1,12 @@
-"""Small entity lists and one-response tables, read whole each run: the store's products,
-categories and config, leaderboards, streaks, tiers, bulk jobs, redemption statuses."""
+"""The generic resources of the datasets declared without a builder (`Dataset.build=None`), read
+whole each run: a paginated list (the store's products and categories, leaderboards, streaks, bulk
+jobs), or one response's records (the store's config, tiers, redemption statuses). `generic` picks
+one by the declared endpoint's pagination."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dlt
@@ -12,19 +14,28 @@ from dlt.extract.resource import DltResource
 
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
+from pipelines.dataset import Dataset
 from pipelines.declared import CHILD_TABLES, column_hints, drop_null_objects, empty_children, empty_table
 from pipelines.pagination import rows_of
+from pipelines.registry import DEFAULT_REGISTRY
 from pipelines.resources.common import with_timestamps
-from pipelines.tables import table
 
 _lock = threading.Lock()
 
 
-def entity_list_resource(ctx: RunContext, name: str) -> DltResource:
-    """A small entity list read whole each run and merged on its key (its endpoint: pipelines/tables.py)."""
-    endpoint = table(name).endpoints[0]
+def generic(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
+    """The resource of a dataset without a builder: every page of a paginated endpoint, else the
+    records of one response."""
+    ep = DEFAULT_REGISTRY[dataset.endpoint_name or ""]
+    one = ep.pagination.scheme == "none" or dataset.part is not None
+    return (one_response_resource if one else entity_list_resource)(ctx, dataset, built)
 
-    @dlt.resource(**table(name).hints(), columns=column_hints(name))
+
+def entity_list_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
+    """A small entity list read whole each run and merged on its key."""
+    name, endpoint = dataset.name, dataset.endpoint_name or ""
+
+    @dlt.resource(**dataset.hints(), columns=column_hints(name))
     def entity_list() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         empty = True
@@ -54,12 +65,12 @@ def response_data(ctx: RunContext, endpoint: str) -> Any:
         return ctx.memo.responses[endpoint]
 
 
-def one_response_resource(ctx: RunContext, name: str, records: str | None = None) -> DltResource:
-    """One response's `data` (an object or a list) as the table's rows (its endpoint: pipelines/tables.py);
-    `records`: the field of the endpoint's registry entry naming the part to load (default its records)."""
-    endpoint = table(name).endpoints[0]
+def one_response_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
+    """One response's `data` (an object or a list) as the table's rows; the dataset's `part`: the
+    field of its endpoint naming the part to load (default its records)."""
+    name, endpoint, records = dataset.name, dataset.endpoint_name or "", dataset.part
 
-    @dlt.resource(**table(name).hints(), columns=column_hints(name))
+    @dlt.resource(**dataset.hints(), columns=column_hints(name))
     def one_response() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
         ep = ctx.settings.endpoint(endpoint)

@@ -10,7 +10,7 @@ window, so that resource keeps its high-water mark in its own resource state (sa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -20,27 +20,28 @@ from dlt.extract.resource import DltResource
 
 from pipelines.completeness import Count, number_at
 from pipelines.context import RunContext
+from pipelines.dataset import Dataset
 from pipelines.declared import arrow_types, empty_once, empty_table
 from pipelines.resources.baseline import baseline_usable, changed_users, live_users, unseen
 from pipelines.resources.common import (
     chunked,
     day_span,
     fan_out,
+    feeding,
     incremental,
     lookback_seconds,
     window,
     window_count,
 )
 from pipelines.shapes import days, dmy, iso, parse_day, parse_ts, to_arrow
-from pipelines.tables import table
 
 LOG_TYPES = arrow_types("gamification_logs")
 STREAK_LOG_TYPES = arrow_types("streak_logs")
 
 
-def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResource:
+def gamification_daily_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("activity_daily")
-    per_call = ep.max_identifiers
+    per_call = ep.options.max_identifiers
 
     def fetch(task: tuple[date, list[str]]) -> list[dict[str, Any]]:
         day, batch = task
@@ -58,7 +59,7 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
             rows.extend(page)
         return rows
 
-    @dlt.transformer(data_from=users, **table("gamification_daily").hints())
+    @dlt.transformer(data_from=feeding(dataset, built), **dataset.hints())
     def gamification_daily(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("gamification_daily")
         first, last, first_ever, prev_day = day_span(ctx, "gamification_daily", ctx.settings.daily_lookback_days)
@@ -89,10 +90,10 @@ def gamification_daily_resource(ctx: RunContext, users: DltResource) -> DltResou
     return gamification_daily
 
 
-def gamification_logs_resource(ctx: RunContext) -> DltResource:
+def gamification_logs_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("activity_logs")
 
-    @dlt.resource(**table("gamification_logs").hints())
+    @dlt.resource(**dataset.hints())
     def gamification_logs(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[pa.Table]:
@@ -113,14 +114,14 @@ def gamification_logs_resource(ctx: RunContext) -> DltResource:
 
 
 
-def streak_logs_resource(ctx: RunContext) -> DltResource:
+def streak_logs_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("streak_logs")
     cursor_f, from_f, to_f = ep.name_for("cursor"), ep.name_for("from"), ep.name_for("to")
 
     def body(start: datetime | None, end: datetime | None) -> dict[str, str]:
         return {k: iso(v) for k, v in ((from_f, start), (to_f, end)) if v is not None}
 
-    @dlt.resource(**table("streak_logs").hints())
+    @dlt.resource(**dataset.hints())
     def streak_logs() -> Iterator[pa.Table]:
         ctx.tracker.start("streak_logs")
         state = dlt.current.resource_state()
@@ -132,7 +133,7 @@ def streak_logs_resource(ctx: RunContext) -> DltResource:
             window_start = high - timedelta(seconds=lookback)
             if ctx.start is not None:
                 window_start = max(window_start, ctx.start)
-            if ep.reconcile:
+            if ep.options.reconcile:
                 api_before = ctx.client.count("streak_logs", json=body(ctx.start, window_start))
                 where = "WHERE created_at < ?" + (" AND created_at >= ?" if ctx.start else "")
                 args = (window_start, ctx.start) if ctx.start else (window_start,)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,11 +44,11 @@ from dlt.extract.resource import DltResource
 
 from pipelines.completeness import NOT_HELD, Count
 from pipelines.context import RunContext
+from pipelines.dataset import Dataset
 from pipelines.declared import arrow_types, column_hints, empty_table
 from pipelines.pagination import MISSING, dig, records_of, rows_of
 from pipelines.resources.common import lookback_seconds, with_timestamps
 from pipelines.shapes import iso, parse_ts, to_arrow
-from pipelines.tables import table
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ def channels_list(ctx: RunContext) -> list[dict[str, Any]]:
         return ctx.memo.channels
 
 
-def channels_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(**table("channels").hints(), columns=column_hints("channels"))
+def channels_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
+    @dlt.resource(**dataset.hints(), columns=column_hints("channels"))
     def channels() -> Iterator[Any]:
         ctx.tracker.start("channels")
         rows = channels_list(ctx)
@@ -101,8 +101,8 @@ class MessageReader:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.ep = ep = ctx.settings.endpoint("messages")
-        self.default = max(1, ep.default_count)
-        self.max = max(self.default, ep.max_count)
+        self.default = max(1, ep.options.default_count)
+        self.max = max(self.default, ep.options.max_count)
         self.cursor = ep.name_for("cursor")
 
     def read(self, filters: dict[str, str], stop_at: datetime | None, first: int) -> Read:
@@ -126,13 +126,13 @@ class MessageReader:
             count = min(self.max, count * 2)
 
 
-def messages_resource(ctx: RunContext) -> DltResource:
+def messages_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("messages")
     lookback = timedelta(seconds=lookback_seconds(ctx, ep))
     id_f, cursor_f, channel_path = ep.name_for("id"), ep.name_for("cursor"), ep.name_for("message_channel")
     channel_f = ep.name_for("channel_id")
 
-    @dlt.resource(**table("messages").hints(),
+    @dlt.resource(**dataset.hints(),
                   columns=column_hints("messages"))
     def messages() -> Iterator[pa.Table]:
         ctx.tracker.start("messages")
@@ -180,13 +180,13 @@ def messages_resource(ctx: RunContext) -> DltResource:
         # older than the mark are missing (a first run's gap members deleted since could not fill)
         short = {cid: None for cid in short_channels(ctx, totals, found, id_f, channel_path) if cid not in gaps}
         reached = Reach()
-        if (gaps or short) and ep.member_fallback:
+        if (gaps or short) and ep.options.member_fallback:
             targets: dict[str, datetime | None] = {**gaps, **short}
             for row in member_reads(ctx, reader, gaps, targets, found.values(), reached):
                 found[str(row.get(id_f))] = row
         column = NAMING.normalize_path(channel_path.replace(".", "__"))
         for cid, total in totals.items():
-            why = reached.reason(reader.max, ep.member_fallback) if cid in gaps or cid in short else NOT_HELD
+            why = reached.reason(reader.max, ep.options.member_fallback) if cid in gaps or cid in short else NOT_HELD
             ctx.tracker.counts.state(Count("messages", f"channel {cid}", total, f'"{column}" = ?', (cid,), why))
         rows = [flatten(r) for r in found.values()]
         if ctx.start is not None or ctx.end is not None:

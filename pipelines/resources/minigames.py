@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,13 +33,13 @@ from dlt.extract.resource import DltResource
 
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
+from pipelines.dataset import Dataset
 from pipelines.declared import arrow_types, column_hints, empty_once, empty_table
 from pipelines.errors import ReturningError
 from pipelines.resources.baseline import ACTIVITY_SIGNALS, baseline_usable, changed_users, live_users
-from pipelines.resources.common import in_window, lookback_seconds
+from pipelines.resources.common import feeding, in_window, lookback_seconds
 from pipelines.shapes import iso, parse_ts, to_arrow
 from pipelines.skips import diagnose
-from pipelines.tables import table
 
 notes = logging.getLogger("pipelines.users_pass")  # what the fan-outs of the users pass had to do: the summary's notes
 
@@ -104,13 +104,13 @@ def discover_players(ctx: RunContext, body: dict[str, str]) -> list[str]:
     return list(found)
 
 
-def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
+def minigame_logs_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("minigame_logs")
     lookback = timedelta(seconds=lookback_seconds(ctx, ep))
     cursor_f = ep.name_for("cursor")
     lock = threading.Lock()
 
-    @dlt.transformer(data_from=users, **table("minigame_logs").hints(),
+    @dlt.transformer(data_from=feeding(dataset, built), **dataset.hints(),
                      columns=column_hints("minigame_logs"))
     def minigame_logs(page: pa.Table) -> Iterator[pa.Table]:
         ctx.tracker.start("minigame_logs")
@@ -156,7 +156,7 @@ def minigame_logs_resource(ctx: RunContext, users: DltResource) -> DltResource:
                 k: iso(v) for k, v in ((ep.name_for("from"), start), (ep.name_for("to"), ctx.end)) if v is not None}
             # plays after the mark (those at or before it were read with their member already)
             after = {**body, ep.name_for("from"): iso(mark + timedelta(milliseconds=1))} if isinstance(mark, datetime) else body
-            players = discover_players(ctx, after) if ep.discover else []
+            players = discover_players(ctx, after) if ep.options.discover else []
             ctx.memo.minigame_players = set(players)  # set before yielding: pages interleave
             if not ctx.columns("minigame_logs"):  # a first run: the table exists even with no plays
                 yield empty_table("minigame_logs")
@@ -184,7 +184,7 @@ def _nested_times(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def user_game_stats_resource(ctx: RunContext, users: DltResource) -> DltResource:
+def user_game_stats_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("minigame_stats")
 
     def fetch(email: str) -> list[dict[str, Any]]:
@@ -193,7 +193,7 @@ def user_game_stats_resource(ctx: RunContext, users: DltResource) -> DltResource
         data = ep.arrived([data])[0] if isinstance(data, dict) else data
         return [_nested_times(data)] if isinstance(data, dict) and data.get("user_id") is not None else []
 
-    @dlt.transformer(data_from=users, **table("user_game_stats").hints(),
+    @dlt.transformer(data_from=feeding(dataset, built), **dataset.hints(),
                      columns=column_hints("user_game_stats"), nested_hints=STATS_NESTED)
     def user_game_stats(page: pa.Table) -> Iterator[Any]:
         ctx.tracker.start("user_game_stats")

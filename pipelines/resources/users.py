@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +13,7 @@ from dlt.extract.resource import DltResource
 
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
+from pipelines.dataset import Dataset
 from pipelines.declared import arrow_types, column_hints, drop_null_objects, empty_table
 from pipelines.errors import ContractError, ReturningError, plural
 from pipelines.prefetch import prefetched
@@ -21,7 +22,6 @@ from pipelines.resources.common import incremental, window, window_count, with_t
 from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, to_arrow
 from pipelines.shards import UsersPass
 from pipelines.skips import diagnose
-from pipelines.tables import table
 
 log = logging.getLogger("pipelines.sync")
 notes = logging.getLogger("pipelines.users_pass")  # the users pass's notes, printed in the sync's summary
@@ -31,8 +31,8 @@ USER_COLUMNS = ("_id", "email", "join_date", "last_login", "is_deleted")  # what
 BATCH_ROWS = 1000  # users converted and handed to dlt (and the fan-outs) together
 
 
-def user_fields_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(**table("user_fields").hints(), columns=column_hints("user_fields"))
+def user_fields_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
+    @dlt.resource(**dataset.hints(), columns=column_hints("user_fields"))
     def user_fields() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start("user_fields")
         rows = [dict(r, defaultValue=as_text(r.get("defaultValue"))) if "defaultValue" in r else r
@@ -49,8 +49,8 @@ def users_schema(ctx: RunContext) -> tuple[list[str], dict[str, pa.DataType]]:
     remembered from earlier runs (none on a first run), typed as the warehouse holds them, and a
     note says so: the users load with their platform fields, never skipped for it."""
     ep = ctx.settings.endpoint("users_filter")
-    platform = list(ep.platform_fields)
-    types: dict[str, pa.DataType] = dict.fromkeys(ep.int_fields, INT)
+    platform = list(ep.options.platform_fields)
+    types: dict[str, pa.DataType] = dict.fromkeys(ep.options.int_fields, INT)
     types[ep.name_for("is_deleted")] = BOOL
     # remember the custom field keys seen, so columns stay stable when labels change
     state = dlt.current.source_state().setdefault("custom_fields", {})
@@ -107,8 +107,8 @@ def _held_types(ctx: RunContext, keys: list[str]) -> dict[str, pa.DataType]:
     return out
 
 
-def users_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(**table("users").hints())
+def users_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
+    @dlt.resource(**dataset.hints())
     def users() -> Iterator[pa.Table]:
         ctx.tracker.start("users")
         stamp_users_pass(ctx)
@@ -128,7 +128,7 @@ def users_resource(ctx: RunContext) -> DltResource:
         state = dlt.current.resource_state()
         # a server found ignoring the join_date filter is read as one chain for a week, then tried again
         resting = state.get("shards_off_until", "") > datetime.now(UTC).date().isoformat()
-        sharded = ep.shards and ctx.settings.concurrency > 1 and not resting
+        sharded = ep.options.shards and ctx.settings.concurrency > 1 and not resting
         run = UsersPass(ctx.client, ep, body, bounds=state.get("shard_bounds")) if sharded else None
         stated: list[int | None] = []
 
@@ -205,10 +205,10 @@ def tombstones(ctx: RunContext, live: pa.Table) -> Iterator[pa.Table]:
         yield table
 
 
-def user_field_histories_resource(ctx: RunContext) -> DltResource:
+def user_field_histories_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("user_field_histories")
 
-    @dlt.resource(**table("user_field_histories").hints(), columns=column_hints("user_field_histories"))
+    @dlt.resource(**dataset.hints(), columns=column_hints("user_field_histories"))
     def user_field_histories(
         cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:

@@ -9,34 +9,27 @@ the load and the removal reads them again next time, and the merge on `id` absor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterator, Mapping
 
 import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.context import RunContext
+from pipelines.dataset import Dataset
 from pipelines.declared import arrow_schema
-from pipelines.tables import table
+from webhooks import events, segments
+from webhooks.config import landing_dir
 
 BATCH = 5000
 SCHEMA = arrow_schema("webhook_events")
 
 
-def landing_folder() -> Path:
-    from webhooks.config import landing_dir
-
-    return landing_dir()
-
-
-def webhook_events_resource(ctx: RunContext) -> DltResource:
-    @dlt.resource(**table("webhook_events").hints())
+def webhook_events_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
+    @dlt.resource(**dataset.hints())
     def webhook_events() -> Iterator[pa.Table]:
-        from webhooks import events, segments
-
         ctx.tracker.start("webhook_events")
-        ready = segments.ready(landing_folder())
+        ready = segments.ready(landing_dir())
         ctx.tracker.after_load(lambda: segments.remove(ready))
         batch: list[dict[str, object]] = []
         yielded = False
