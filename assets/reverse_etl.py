@@ -36,7 +36,9 @@ from assets.automation import ON
 from assets.resources import ReturningApiSettings, Warehouse, configured_destination, kinds, warehouse_pool
 from pipelines.errors import ConfigError
 from reverse_etl import Definition, list_definitions, run_push
-from reverse_etl.ledger import SCHEMA, has_schema, stale_pushes, unknown_pushes
+from reverse_etl.ledger import stale_pushes, unknown_pushes
+from reverse_etl.schema import SCHEMA, has_schema
+from reverse_etl.states import FAILED_RUN_STATES
 from warehouse.configuration import Lookup, aliases_of, as_number
 
 GROUP = "reverse_etl"
@@ -110,7 +112,7 @@ def build_push_asset(definition: Definition, destination: str | None = None) -> 
         for line in result.lines():
             context.log.info(line)
         metadata = {**_metadata(result), "failed_rows": MetadataValue.json(_failed_rows(warehouse, result.push_id))}
-        if result.state in ("not_received", "failed", "unknown"):
+        if result.state in FAILED_RUN_STATES:
             raise Failure(description=result.error or f"push ended {result.state}", metadata=metadata)
         return MaterializeResult(metadata=metadata)
 

@@ -1,6 +1,8 @@
-"""Reverse ETL: push warehouse decisions back to Returning.AI as CSV bulk updates, exactly once.
+"""Reverse ETL: push warehouse decisions back to Returning.AI, exactly once: as CSV bulk updates
+(`bulk`) or one API call per row (`perrow`), two implementations of one push protocol (`protocol`).
 
-Definitions live in `warehouse/reverse_etl/*.sql` (see `definitions`); `run_push` runs one.
+Definitions live in `warehouse/reverse_etl/*.sql` (see `definitions`); `run_push` runs one. The
+ledger: its tables in `schema`, its data in `ledger`, its states in `states`.
 """
 
 from reverse_etl.definitions import Definition, get_definition, list_definitions

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from reverse_etl.csvfile import format_value
 from reverse_etl.definitions import Definition
 from reverse_etl.ledger import LedgerEntry, PlannedKey, PlannedRow
+from reverse_etl.states import KeyState, RowState
 from reverse_etl.validate import CheckedRow
 
 
@@ -42,24 +43,24 @@ class Plan:
         return self.send + self.invalid + self.given_up
 
 
-def _needs(entry: LedgerEntry | None, values: dict[str, str], retries: int, kind: str) -> str:
+def needs(entry: LedgerEntry | None, values: dict[str, str], retries: int, kind: str) -> str:
     """"send", "retry", "done", "held" or "given_up" for one key."""
-    if entry is None or entry.status == "unsent":
+    if entry is None or entry.status == KeyState.UNSENT:
         return "send"
-    if entry.status == "in_flight":
-        return "done"  # its upload is still open; the runner never plans while one is
+    if entry.status == KeyState.IN_FLIGHT:
+        return "done"  # its push is still open; a run never plans while one is
     if kind == "delta":
-        if entry.status in ("applied", "accepted"):
+        if entry.status in (KeyState.APPLIED, KeyState.ACCEPTED):
             return "done"
-        if entry.status == "unknown":
+        if entry.status == KeyState.UNKNOWN:
             return "held"
-        if entry.status == "given_up":
+        if entry.status == KeyState.GIVEN_UP:
             return "given_up"
         return "retry" if entry.attempts <= retries else "given_up"
     if entry.applied_values == values:
         return "done"
-    if entry.attempt_values == values and entry.status in ("failed", "given_up"):
-        return "retry" if entry.status == "failed" and entry.attempts <= retries else "given_up"
+    if entry.attempt_values == values and entry.status in (KeyState.FAILED, KeyState.GIVEN_UP):
+        return "retry" if entry.status == KeyState.FAILED and entry.attempts <= retries else "given_up"
     return "send"
 
 
@@ -69,7 +70,8 @@ def plan_rows(definition: Definition, checked: Sequence[CheckedRow], ledger: Map
     overwrites = definition.overwrite_columns
     for row in checked:
         if not row.valid:
-            plan.invalid.append(PlannedRow(None, row.email, row.period, row.values, [], "invalid", row.reason))
+            plan.invalid.append(PlannedRow(None, row.email, row.period, row.values, [], RowState.INVALID.value,
+                                           row.reason))
             continue
         texts = {c: format_value(v) for c, v in row.values.items()}
         candidates = [PlannedKey(delta_key(definition.name, row.email, row.period), "delta", row.email, row.period,
@@ -77,7 +79,7 @@ def plan_rows(definition: Definition, checked: Sequence[CheckedRow], ledger: Map
         if overwrites:
             candidates.append(PlannedKey(overwrite_key(definition.name, row.email), "overwrite", row.email, None,
                                          {c: texts[c] for c in overwrites}))
-        states = [_needs(ledger.get(k.push_key), k.values, definition.retries, k.kind) for k in candidates]
+        states = [needs(ledger.get(k.push_key), k.values, definition.retries, k.kind) for k in candidates]
         keys = [k for k, state in zip(candidates, states, strict=True) if state in ("send", "retry")]
         if keys:
             values = dict(row.values)
@@ -85,13 +87,13 @@ def plan_rows(definition: Definition, checked: Sequence[CheckedRow], ledger: Map
             if not sent_delta:
                 for c in deltas:
                     values[c] = 0
-            plan.send.append(PlannedRow(len(plan.send) + 1, row.email, row.period, values, keys, "pending"))
+            plan.send.append(PlannedRow(len(plan.send) + 1, row.email, row.period, values, keys, RowState.PENDING.value))
             if "retry" in states:
                 plan.retries += 1
         elif "given_up" in states:
             last = ledger.get(delta_key(definition.name, row.email, row.period)) or ledger.get(
                 overwrite_key(definition.name, row.email))
-            plan.given_up.append(PlannedRow(None, row.email, row.period, row.values, [], "given_up",
+            plan.given_up.append(PlannedRow(None, row.email, row.period, row.values, [], RowState.GIVEN_UP.value,
                                             last.last_error if last else None))
         elif "held" in states:
             plan.held += 1
@@ -100,4 +102,4 @@ def plan_rows(definition: Definition, checked: Sequence[CheckedRow], ledger: Map
     return plan
 
 
-__all__ = ["Plan", "delta_key", "overwrite_key", "plan_rows"]
+__all__ = ["Plan", "delta_key", "needs", "overwrite_key", "plan_rows"]

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from reverse_etl.ledger import TERMINAL_JOB_STATES
+from pipelines.errors import ApiError
+from reverse_etl.states import TERMINAL_JOB_STATES
 
 
 class Client(Protocol):
@@ -53,8 +54,6 @@ def check_permission(client: Client) -> str | None:
     here (PermissionDenied, exit 3), before any upload. Returns None when the list is served, else
     the one line that says it is not (HTTP 404/405): no permission probe is possible then (the
     upload itself says whether the key may), and no upload can be followed to its job."""
-    from pipelines.errors import ApiError
-
     try:
         client.request_json("bulk_jobs")  # page sizes and parameter names live in the client's registry
     except ApiError as exc:

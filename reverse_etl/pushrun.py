@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reverse_etl import ledger
 from reverse_etl.definitions import Definition
 from reverse_etl.result import PushResult
+from reverse_etl.schema import ensure_schema
 from warehouse.connection import Connection, connect
 from warehouse.location import WarehouseLocation
 
@@ -40,7 +40,7 @@ def open_ledger(settings: Any, read_only: bool = False) -> Iterator[Connection]:
     con = connect(location_of(settings), read_only=read_only, wait_seconds=60.0)
     try:
         if not read_only:
-            ledger.ensure_schema(con)
+            ensure_schema(con)
         yield con
     finally:
         con.close()

@@ -25,7 +25,7 @@ from typing import Any
 
 from reverse_etl.definitions import Definition
 from reverse_etl.errors import QueryError
-from reverse_etl.ledger import _chunks
+from reverse_etl.ledger import chunks
 from reverse_etl.validate import CheckedRow, period_text
 from warehouse.connection import Connection
 from warehouse.location import RAW_SCHEMA
@@ -69,7 +69,7 @@ def _missing(row: Mapping[str, Any], columns: Sequence[str]) -> str | None:
 def _in_chunks(con: Connection, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
     unique = sorted({v for v in values if v is not None})
-    for chunk in _chunks(unique):
+    for chunk in chunks(unique):
         out.extend(con.fetchall(sql, [list(chunk)] * sql.count("IN ?")))
     return out
 

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reverse_etl.rowledger import Outcome
+from pipelines.errors import AmbiguousWriteError, ApiError, ContractError, KeyRefused, SendFailed
+from reverse_etl.ledger import Outcome
 
 REFUSED_KEY_TEXT = ("invalid token", "insufficient permission", "permission", "unauthorized", "invalid api key")
 SEND_ATTEMPTS = 3  # a row the server certainly did not take is tried this often in one run
@@ -94,8 +95,6 @@ def _confirms(target: str, payload: dict[str, Any], values: dict[str, Any]) -> s
 def send_row(client: Any, target: str, endpoint: str, values: dict[str, Any], stop: Stop, pacing: Pacing,
              find: Callable[[], bool] | None = None) -> Outcome:
     """One row's call; see the module docstring. `find` (messages) says whether it landed."""
-    from pipelines.errors import AmbiguousWriteError, ApiError, ContractError, KeyRefused, SendFailed
-
     ep = client.settings.endpoint(endpoint)
     path_params, body = body_of(target, ep, values)
     problem = ""

@@ -1,9 +1,11 @@
-"""`returning-sync push --list` · `returning-sync push NAME [--dry-run]`: reverse ETL."""
+"""`returning-sync push --list` · `returning-sync push NAME [--dry-run]` ·
+`returning-sync push NAME --confirm|--release PUSH_ID`: reverse ETL."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "so that the next run sends them")
 
 
-def _last_runs() -> dict[str, dict]:
+def _last_runs() -> dict[str, dict[str, Any]]:
     """Each definition's latest push, from the ledger on the configured warehouse (any destination)."""
     from reverse_etl.runner import last_runs
     from warehouse.location import WarehouseLocation
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.errors import ApiFailure
     from reverse_etl import run_push
     from reverse_etl.jobs import Waiting
+    from reverse_etl.states import FAILED_RUN_STATES
 
     # a dry run reads the warehouse only: no key needed (the client refuses to call without one)
     settings = Settings.from_env(key_required=not args.dry_run)
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     if result.exit_code is not None:
         return result.exit_code
-    if result.state in ("not_received", "failed", "unknown"):
+    if result.state in FAILED_RUN_STATES:
         return ApiFailure.exit_code
     return 0
 
@@ -85,9 +88,10 @@ def _settle_by_hand(name: str, push_id: str, landed: bool) -> int:
 
     with open_ledger(Settings.from_env(key_required=False)) as con:
         changed = ledger.settle_by_hand(con, push_id, landed)
-        if not changed and push_id not in ledger.unknown_pushes(con, name):
+        unknown = [] if changed else ledger.unknown_pushes(con, name)
+        if not changed and push_id not in unknown:
             print(f"error: push {push_id} of {name} is not an upload left unknown; "
-                  f"unknown ones: {', '.join(ledger.unknown_pushes(con, name)) or 'none'}", file=sys.stderr)
+                  f"unknown ones: {', '.join(unknown) or 'none'}", file=sys.stderr)
             return 2
     print(f"{name}: push {push_id} {'confirmed' if landed else 'released'}: {changed} key(s) "
           + ("recorded as applied" if landed else "will be sent by the next run"))

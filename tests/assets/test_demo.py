@@ -26,7 +26,7 @@ def test_demo_runs_everything_and_prints_the_summary(tmp_path: Path) -> None:
     assert "succeeded" in out and "API requests" in out
     assert ", 0 failed" in out  # asset checks
     assert 'returning-sync sql "select' in out and "returning-sync ui" in out
-    from reverse_etl.ledger import TABLES
+    from reverse_etl.schema import TABLES
 
     # rows per table of every schema the README names, the seeds and the push ledger included
     assert f"reverse_etl ({len(TABLES)} tables)" in out and "seeds (3 tables)" in out

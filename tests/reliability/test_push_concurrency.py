@@ -19,7 +19,7 @@ import pytest
 
 from reverse_etl import get_definition, run_push
 from reverse_etl.jobs import Waiting
-from reverse_etl.runner import FAULT_ENV
+from reverse_etl.steps import FAULT_ENV
 from tests.simadmin import SimAdmin
 from warehouse.connection import connect
 

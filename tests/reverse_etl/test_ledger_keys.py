@@ -1,4 +1,4 @@
-"""The ledger's keys on every warehouse: claims are exclusive, settling is conditional, old files migrate."""
+"""The ledger's keys on every warehouse: claims are exclusive, settling is conditional."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from reverse_etl import ledger
 from reverse_etl.ledger import ClaimTaken, PlannedKey, PlannedRow
+from reverse_etl.schema import ensure_schema
 from warehouse.connection import Connection, WarehouseConflict, connect
 from warehouse.location import WarehouseLocation
 
@@ -29,7 +29,7 @@ def location(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
 @pytest.fixture()
 def con(location: WarehouseLocation) -> Iterator[Connection]:
     with connect(location) as c:
-        ledger.ensure_schema(c)
+        ensure_schema(c)
         yield c
 
 
@@ -109,7 +109,7 @@ def test_ensure_schema_at_once_on_a_server(location: WarehouseLocation) -> None:
     def ensure() -> None:
         try:
             with connect(location) as c:
-                ledger.ensure_schema(c)
+                ensure_schema(c)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -120,7 +120,7 @@ def test_ensure_schema_at_once_on_a_server(location: WarehouseLocation) -> None:
         t.join()
     assert errors == []
     with connect(location) as c:
-        ledger.ensure_schema(c)
+        ensure_schema(c)
         assert sorted(c.tables("reverse_etl")) == ["push_claims", "push_ledger", "push_rows", "pushes"]
 
 
@@ -131,7 +131,7 @@ def test_two_recorders_at_once_on_postgres_record_once(location: WarehouseLocati
     results = {1: ("success", None), 2: ("failed", "unknown email")}
     other = connect(location)
     other.begin()
-    assert ledger._take_open(other, "p1")
+    assert ledger.take_open(other, "p1")
     done: list[dict[str, int]] = []
     waiter = threading.Thread(target=lambda: done.append(ledger.record_results(con, "p1", results, 0, JOB)))
     waiter.start()
@@ -143,53 +143,3 @@ def test_two_recorders_at_once_on_postgres_record_once(location: WarehouseLocati
     waiter.join(timeout=10)
     assert done == [{"success_rows": 7, "failed_rows": 0, "skipped_rows": 0, "given_up_rows": 0}]
     assert con.fetchall("SELECT status, count(*) FROM reverse_etl.push_ledger GROUP BY 1") == [("in_flight", 2)]
-
-
-OLD_DDL = """
-CREATE SCHEMA reverse_etl;
-CREATE TABLE reverse_etl.pushes (
-    push_id VARCHAR, definition VARCHAR, target VARCHAR, file_name VARCHAR, csv_path VARCHAR,
-    state VARCHAR, job_id VARCHAR, job_status VARCHAR,
-    total_rows INTEGER, invalid_rows INTEGER, changed_rows INTEGER, sent_rows INTEGER,
-    success_rows INTEGER, failed_rows INTEGER, skipped_rows INTEGER, given_up_rows INTEGER,
-    warnings INTEGER, error VARCHAR,
-    created_at TIMESTAMP, uploaded_at TIMESTAMP, finished_at TIMESTAMP, updated_at TIMESTAMP
-);
-CREATE TABLE reverse_etl.push_rows (
-    push_id VARCHAR, definition VARCHAR, row_number INTEGER, email VARCHAR, period VARCHAR,
-    push_keys VARCHAR, values_json VARCHAR, result VARCHAR, error VARCHAR, warning VARCHAR,
-    attempt INTEGER, updated_at TIMESTAMP
-);
-CREATE TABLE reverse_etl.push_ledger (
-    push_key VARCHAR, definition VARCHAR, email VARCHAR, period VARCHAR, kind VARCHAR,
-    status VARCHAR, applied_values VARCHAR, attempt_values VARCHAR, attempts INTEGER,
-    last_push_id VARCHAR, last_error VARCHAR, updated_at TIMESTAMP
-);
-INSERT INTO reverse_etl.pushes (push_id, definition, state, created_at, updated_at) VALUES
-    ('old1', 'd', 'completed', TIMESTAMP '2024-01-01', TIMESTAMP '2024-01-01'),
-    ('old2', 'd', 'queued', TIMESTAMP '2024-01-02', TIMESTAMP '2024-01-02');
-INSERT INTO reverse_etl.push_rows (push_id, row_number, result) VALUES
-    ('old1', 1, 'success'), ('old1', NULL, 'invalid'), ('old1', NULL, 'invalid'), ('old2', 1, 'pending');
-INSERT INTO reverse_etl.push_ledger (push_key, definition, status, updated_at) VALUES
-    ('d|a@x.io|w1', 'd', 'applied', TIMESTAMP '2024-01-01'), ('d|b@x.io|w1', 'd', 'in_flight', TIMESTAMP '2024-01-02');
-"""
-
-
-def test_a_ledger_from_before_the_keys_is_migrated(tmp_path: Path) -> None:
-    path = tmp_path / "old.duckdb"
-    raw = duckdb.connect(str(path))
-    raw.execute(OLD_DDL)
-    raw.close()
-    with connect(WarehouseLocation(path=path)) as c:
-        ledger.ensure_schema(c)
-        assert c.fetchall("SELECT push_id, state, owner FROM reverse_etl.pushes ORDER BY 1") == [
-            ("old1", "completed", None), ("old2", "queued", None)]
-        assert c.fetchall("SELECT count(*) FROM reverse_etl.push_rows") == [(4,)]
-        assert c.fetchall("SELECT status FROM reverse_etl.push_ledger ORDER BY push_key") == [("applied",), ("in_flight",)]
-        assert c.fetchall("SELECT definition, push_id FROM reverse_etl.push_claims") == [("d", "old2")]
-        with pytest.raises(WarehouseConflict):
-            c.execute("INSERT INTO reverse_etl.push_ledger (push_key) VALUES ('d|a@x.io|w1')")
-        with pytest.raises(ClaimTaken), c.transaction():  # its open upload is settled first
-            ledger.claim(c, "d", "new", "here:1")
-        ledger.ensure_schema(c)  # a second time: nothing to do
-        assert [p["push_id"] for p in ledger.open_pushes(c, "d")] == ["old2"]

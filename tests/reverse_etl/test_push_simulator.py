@@ -16,7 +16,8 @@ from pipelines.errors import AmbiguousWriteError
 from returning_sync.cli import main
 from reverse_etl import get_definition, run_push
 from reverse_etl.jobs import Waiting
-from reverse_etl.runner import FAULT_ENV, last_runs
+from reverse_etl.runner import last_runs
+from reverse_etl.steps import FAULT_ENV
 from tests.simadmin import READ_ONLY_KEY, SimAdmin
 from warehouse.connection import connect
 

@@ -16,7 +16,7 @@ import pytest
 from returning_errors import plural
 from returning_sync.cli import main
 from reverse_etl.jobs import UNTRACKED_REASON
-from reverse_etl.runner import FAULT_ENV
+from reverse_etl.steps import FAULT_ENV
 from tests.reverse_etl.test_push_simulator import BULK_PREMIUM, BULK_USERS, changes, intended, query, writes
 from tests.simadmin import READ_ONLY_KEY, SimAdmin
 

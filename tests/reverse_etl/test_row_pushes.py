@@ -17,7 +17,7 @@ import pytest
 from returning_sync.cli import main
 from reverse_etl import run_push
 from reverse_etl.rowsend import Pacing
-from reverse_etl.runner import FAULT_ENV
+from reverse_etl.steps import FAULT_ENV
 from tests.reverse_etl.conftest import build_warehouse, database_from_template, pg_template
 from tests.simadmin import FULL_KEY, SimAdmin
 from warehouse.connection import connect

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -9,8 +10,10 @@ import duckdb
 import pytest
 
 from pipelines.errors import PermissionDenied
-from reverse_etl import runner
+from reverse_etl import jobs, steps
+from reverse_etl.errors import QueryError
 from reverse_etl.jobs import Waiting
+from reverse_etl.result import PushResult
 from reverse_etl.runner import run_push
 from tests.reverse_etl.fakes import FakeClient, FakeServer
 
@@ -39,7 +42,7 @@ def env(tmp_path: Path) -> SimpleNamespace:
                            client=FakeClient(server))
 
 
-def push(env: SimpleNamespace, name: str, dry_run: bool = False) -> runner.PushResult:
+def push(env: SimpleNamespace, name: str, dry_run: bool = False) -> PushResult:
     return run_push(name, env.settings, dry_run, client=env.client, waiting=FAST, definitions_dir=env.defs)
 
 
@@ -103,7 +106,7 @@ def test_crash_after_upload_is_settled_by_next_run(env: SimpleNamespace, monkeyp
     def crash(stage: str) -> None:
         if stage == "after_job_recorded":
             raise SystemExit("killed")
-    monkeypatch.setattr(runner, "checkpoint", crash)
+    monkeypatch.setattr(steps, "checkpoint", crash)
     with pytest.raises(SystemExit):
         push(env, "bonus")
     monkeypatch.undo()
@@ -116,11 +119,11 @@ def test_crash_after_upload_is_settled_by_next_run(env: SimpleNamespace, monkeyp
 
 def test_crash_before_job_id_recorded_finds_job_by_file_name(env: SimpleNamespace, monkeypatch) -> None:
     env.server.return_job_id = False
-    original = runner.jobs.find_job_patiently
-    monkeypatch.setattr(runner.jobs, "find_job_patiently", lambda *a, **k: (_ for _ in ()).throw(SystemExit()))
+    original = jobs.find_job_patiently
+    monkeypatch.setattr(jobs, "find_job_patiently", lambda *a, **k: (_ for _ in ()).throw(SystemExit()))
     with pytest.raises(SystemExit):
         push(env, "bonus")
-    monkeypatch.setattr(runner.jobs, "find_job_patiently", original)
+    monkeypatch.setattr(jobs, "find_job_patiently", original)
     assert rows(env, "SELECT state FROM reverse_etl.pushes") == [("uploading",)]
     again = push(env, "bonus")
     assert again.resumed[0]["state"] == "completed" and again.sent == 0
@@ -177,10 +180,12 @@ def test_formula_like_text_is_a_warning_and_neutralised_in_the_preview(env: Simp
 def test_stale_and_rejection_measures(env: SimpleNamespace) -> None:
     from assets.reverse_etl import rejection_rate
     from reverse_etl.ledger import stale_pushes
+    from warehouse.connection import connect
+    from warehouse.location import WarehouseLocation
 
     env.server.polls_before_done = 10**6
     run_push("bonus", env.settings, client=env.client, definitions_dir=env.defs, waiting=Waiting(timeout=0.01))
-    con = duckdb.connect(str(env.settings.warehouse))
+    con = connect(WarehouseLocation(path=env.settings.warehouse))
     try:
         assert stale_pushes(con, "bonus", 60) == []
         con.execute("UPDATE reverse_etl.pushes SET created_at = created_at - INTERVAL 2 HOUR")
@@ -204,7 +209,7 @@ def test_upload_owned_by_a_live_process_is_not_released(env: SimpleNamespace, mo
     import subprocess
     import sys
 
-    monkeypatch.setattr(runner, "checkpoint",
+    monkeypatch.setattr(steps, "checkpoint",
                         lambda stage: (_ for _ in ()).throw(SystemExit()) if stage == "before_upload" else None)
     with pytest.raises(SystemExit):
         push(env, "bonus")
@@ -212,7 +217,7 @@ def test_upload_owned_by_a_live_process_is_not_released(env: SimpleNamespace, mo
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         con = duckdb.connect(str(env.settings.warehouse))
-        con.execute("UPDATE reverse_etl.pushes SET owner = ?", [f"{runner.socket.gethostname()}:{sleeper.pid}"])
+        con.execute("UPDATE reverse_etl.pushes SET owner = ?", [f"{socket.gethostname()}:{sleeper.pid}"])
         con.close()
         blocked = push(env, "bonus")
         assert blocked.state == "blocked" and env.server.uploads == 0
@@ -244,6 +249,6 @@ def test_mixed_row_resends_overwrite_with_a_zero_delta(env: SimpleNamespace) -> 
 
 def test_sql_on_missing_tables_is_a_clear_configuration_error(env: SimpleNamespace) -> None:
     (env.defs / "broken.sql").write_text("-- columns: city\nSELECT email, city FROM analytics.nowhere\n")
-    with pytest.raises(runner.QueryError, match="broken.sql.*nowhere") as info:
+    with pytest.raises(QueryError, match="broken.sql.*nowhere") as info:
         push(env, "broken", dry_run=True)
     assert info.value.exit_code == 2
