@@ -1,0 +1,203 @@
+"""Views that read a model table, kept across its rebuild on Postgres.
+
+A Postgres view binds to its table (by OID): the models' swap (drop the old table, rename the new
+one) is refused while a view reads the table, and a `DROP ... CASCADE` would lose the analysts'
+views. Inside the swap's transaction, `save` reads every view that depends on the table, directly
+or through other views (`analytics_share.*`, `analytics_all.*`, an analyst's own): its definition
+(`pg_get_viewdef`), options (`security_barrier`, `check_option`, ...), owner, grants (table and
+column), and comments. `drop` drops them, the swap runs, `restore` creates them again over the new
+table, in dependency order, as they were. Readers see the old views or the new ones, never none.
+
+A view the new table no longer fits (a column it selects is gone, a UNION whose types no longer
+match) cannot be recreated: `restore` raises `ViewNoLongerFits`, one line naming the view, and the
+caller's transaction rolls back, so the old table and every view stay as they were. The share's
+views are not rebuilt here: which columns analysts see is the share's decision (`warehouse.share`,
+with the privacy policy), and a column a model gains must not reach them unreviewed; the message
+says to run `returning-sync share` again. Materialized views, and views with rules or triggers of
+their own, are refused by name before anything is dropped: they would not come back as they were.
+
+DuckDB binds views late (by name): nothing to do there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from warehouse.connection import Connection
+from warehouse.errors import WarehouseQueryError
+from warehouse.location import SHARE_SCHEMA, UNION_SCHEMA
+
+__all__ = ["SavedView", "ViewNoLongerFits", "binds_views", "drop", "restore", "save"]
+
+BINDING_DIALECTS = frozenset({"postgres"})  # engines whose views bind to their tables and that we handle
+
+
+class ViewNoLongerFits(WarehouseQueryError):
+    """A view that reads a model cannot be recreated over the rebuilt model."""
+
+
+@dataclass(frozen=True)
+class SavedView:
+    """One dependent view as it was, its names quoted (`"analytics_share"."dim_users"`)."""
+
+    schema: str
+    name: str
+    qualified: str
+    definition: str  # the SELECT, `pg_get_viewdef` without its final semicolon
+    options: tuple[str, ...]  # reloptions: `security_barrier=true`, `check_option=local`
+    owner: str  # quoted role name
+    default_acl: bool  # no grants ever changed (relacl NULL): the owner's default rights
+    grants: tuple[tuple[str, str, bool], ...]  # (quoted grantee or PUBLIC, privilege, with grant option)
+    column_grants: tuple[tuple[str, str, str, bool], ...]  # (quoted column, grantee, privilege, grantable)
+    comment: str | None  # a quoted literal
+    column_comments: tuple[tuple[str, str], ...]  # (quoted column, quoted literal)
+
+
+def binds_views(dialect: str) -> bool:
+    """True when a model's swap must save and restore the views that read it."""
+    return dialect in BINDING_DIALECTS
+
+
+def _rows(con: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    # the catalog's real names, never a community's mapping: a view of `analytics_all` names every
+    # community's schema, and must be read and recreated exactly as it is
+    return con._run(sql, list(params)).fetchall()  # noqa: SLF001 - the port's unscoped runner
+
+
+def _run(con: Connection, sql: str) -> None:
+    con._run(sql, [])  # noqa: SLF001
+
+
+DEPENDENTS = """
+WITH RECURSIVE dependents(oid, depth) AS (
+    SELECT r.ev_class, 1 FROM pg_catalog.pg_depend AS d
+    JOIN pg_catalog.pg_rewrite AS r ON r.oid = d.objid
+    WHERE d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+      AND d.refobjid = %s AND r.ev_class <> d.refobjid
+    UNION
+    SELECT r.ev_class, dependents.depth + 1 FROM dependents
+    JOIN pg_catalog.pg_depend AS d ON d.refobjid = dependents.oid
+      AND d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+    JOIN pg_catalog.pg_rewrite AS r ON r.oid = d.objid
+    WHERE r.ev_class <> dependents.oid AND dependents.depth < 100
+)
+SELECT c.oid, n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind,
+       max(dependents.depth),
+       (SELECT count(*) FROM pg_catalog.pg_rewrite AS r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN')
+       + (SELECT count(*) FROM pg_catalog.pg_trigger AS t WHERE t.tgrelid = c.oid)
+FROM dependents JOIN pg_catalog.pg_class AS c ON c.oid = dependents.oid
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+GROUP BY c.oid, n.nspname, c.relname, c.relkind
+ORDER BY max(dependents.depth), n.nspname, c.relname
+"""
+
+VIEW = """
+SELECT pg_catalog.pg_get_viewdef(c.oid), coalesce(c.reloptions, '{}'), quote_ident(pg_catalog.pg_get_userbyid(c.relowner)),
+       c.relacl IS NULL, quote_literal(pg_catalog.obj_description(c.oid, 'pg_class'))
+FROM pg_catalog.pg_class AS c WHERE c.oid = %s
+"""
+
+GRANTS = """
+SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
+       a.privilege_type, a.is_grantable
+FROM pg_catalog.pg_class AS c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) AS a
+WHERE c.oid = %s ORDER BY 1, 2
+"""
+
+COLUMNS = """
+SELECT quote_ident(a.attname), quote_literal(pg_catalog.col_description(a.attrelid, a.attnum))
+FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+"""
+
+COLUMN_GRANTS = """
+SELECT quote_ident(att.attname),
+       CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
+       a.privilege_type, a.is_grantable
+FROM pg_catalog.pg_attribute AS att, aclexplode(att.attacl) AS a
+WHERE att.attrelid = %s AND att.attnum > 0 AND NOT att.attisdropped AND att.attacl IS NOT NULL ORDER BY 1, 2, 3
+"""
+
+
+def save(con: Connection, schema: str, table: str) -> list[SavedView]:
+    """Every view that reads `schema.table` (real names), directly or through another view, in the
+    order they can be created again; refuses, before anything changes, what cannot come back."""
+    found = _rows(con, "SELECT c.oid FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n "
+                       "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s", [schema, table])
+    if not found:
+        return []
+    saved: list[SavedView] = []
+    for oid, view_schema, name, qualified, kind, _depth, extras in _rows(con, DEPENDENTS, [found[0][0]]):
+        if kind != "v" or extras:
+            what = "materialized view" if kind == "m" else "view with rules or triggers of its own"
+            raise WarehouseQueryError(f"{what} {qualified} reads {schema}.{table}: a rebuild would not bring it "
+                                      f"back as it is; drop it (and create it again after the build)")
+        definition, options, owner, default_acl, comment = _rows(con, VIEW, [oid])[0]
+        columns = _rows(con, COLUMNS, [oid])
+        saved.append(SavedView(
+            schema=str(view_schema), name=str(name), qualified=str(qualified),
+            definition=str(definition).strip().removesuffix(";"), options=tuple(options), owner=str(owner),
+            default_acl=bool(default_acl), grants=tuple((str(g), str(p), bool(w)) for g, p, w in _rows(con, GRANTS, [oid])),
+            column_grants=tuple((str(c), str(g), str(p), bool(w)) for c, g, p, w in _rows(con, COLUMN_GRANTS, [oid])),
+            comment=comment, column_comments=tuple((str(c), str(k)) for c, k in columns if k is not None)))
+    return saved
+
+
+def drop(con: Connection, views: Sequence[SavedView]) -> None:
+    """Drop the saved views, dependents first; never CASCADE: anything else that reads one stops it."""
+    for view in reversed(views):
+        _run(con, f"DROP VIEW {view.qualified}")
+
+
+def restore(con: Connection, views: Sequence[SavedView], table: str) -> None:
+    """Create the saved views again (over the rebuilt `table`), with their options, owner, grants
+    and comments. Raises `ViewNoLongerFits` naming the first view that no longer fits."""
+    row = _rows(con, "SELECT quote_ident(current_user)")[0]
+    me = str(row[0])
+    for view in views:
+        options = f" WITH ({', '.join(view.options)})" if view.options else ""
+        try:
+            _run(con, f"CREATE VIEW {view.qualified}{options} AS {view.definition}")
+        except WarehouseQueryError as exc:
+            raise ViewNoLongerFits(f"view {view.schema}.{view.name} cannot be recreated over the new {table} "
+                                   f"({_reason(exc)}); nothing was changed: {_advice(view)}") from None
+        if view.owner != me:
+            _run(con, f"ALTER VIEW {view.qualified} OWNER TO {view.owner}")
+        _grant(con, view)
+        if view.comment is not None:
+            _run(con, f"COMMENT ON VIEW {view.qualified} IS {view.comment}")
+        for column, comment in view.column_comments:
+            _run(con, f"COMMENT ON COLUMN {view.qualified}.{column} IS {comment}")
+
+
+def _grant(con: Connection, view: SavedView) -> None:
+    """The view's rights exactly as saved: what CREATE gave (default privileges too) revoked first."""
+    now = _rows(con, f"SELECT c.relacl IS NULL FROM pg_catalog.pg_class AS c WHERE c.oid = "
+                     f"'{view.qualified.replace(chr(39), chr(39) * 2)}'::regclass")
+    if not (view.default_acl and now and now[0][0]):
+        current = {str(g) for g, _p, _w in _rows(con, GRANTS.replace("c.oid = %s", "c.oid = %s::regclass"),
+                                                 [view.qualified])}
+        for grantee in sorted(current):
+            _run(con, f"REVOKE ALL ON {view.qualified} FROM {grantee}")
+        for grantee, privilege, grantable in view.grants:
+            option = " WITH GRANT OPTION" if grantable else ""
+            _run(con, f"GRANT {privilege} ON {view.qualified} TO {grantee}{option}")
+    for column, grantee, privilege, grantable in view.column_grants:
+        option = " WITH GRANT OPTION" if grantable else ""
+        _run(con, f"GRANT {privilege} ({column}) ON {view.qualified} TO {grantee}{option}")
+
+
+def _reason(exc: WarehouseQueryError) -> str:
+    original = getattr(exc, "original", None)
+    text = str(original if original is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _advice(view: SavedView) -> str:
+    if view.schema.startswith(SHARE_SCHEMA):
+        return ("run `returning-sync share` again to rebuild the share's views from the models, "
+                "or drop or fix the view, then build again")
+    if view.schema == UNION_SCHEMA:
+        return "drop the view (warehouse.union.drop_union_views), build, then build the union views again"
+    return "drop or change the view, then build again"
