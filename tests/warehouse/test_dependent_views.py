@@ -7,6 +7,7 @@ sequence works as it is."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -139,3 +140,41 @@ def test_a_view_the_new_columns_no_longer_fit_fails_the_build_and_keeps_all(dest
         assert con.tables("analytics") == ["pairs"]  # no building table left behind
         con.execute("DROP VIEW analytics_share.pairs")
         assert build_model(con, one).rows == 1
+
+
+@pytest.mark.parametrize("destination", ["postgres"], indirect=True)
+def test_a_reader_of_a_view_during_rebuilds_sees_the_old_or_the_new_rows(destination: str, tmp_path: Path) -> None:
+    sizes = (40_000, 80_000)
+    versions = [model(tmp_path / str(n), "big", f"SELECT g.i AS i, md5(CAST(g.i AS VARCHAR)) AS h "
+                                                f"FROM generate_series(1, {n}) AS g(i)") for n in sizes]
+    location = WarehouseLocation.from_env()
+    counts: list[int] = []
+    errors: list[str] = []
+    started, stop = threading.Event(), threading.Event()
+
+    def read() -> None:
+        with connect(location, read_only=True) as reader:
+            while not stop.is_set():
+                try:
+                    row = reader.fetchone("SELECT count(*) FROM analytics_share.big")
+                    counts.append(int(row[0]) if row else -1)
+                except WarehouseError as exc:
+                    errors.append(str(exc))
+                started.set()
+
+    with connect(location) as writer:
+        build_model(writer, versions[0])
+        writer.execute("CREATE SCHEMA analytics_share")
+        writer.execute("CREATE VIEW analytics_share.big AS SELECT i FROM analytics.big")
+        thread = threading.Thread(target=read, daemon=True)
+        thread.start()
+        assert started.wait(30)
+        before = len(counts)
+        for i in range(1, 7):
+            build_model(writer, versions[i % 2])
+        during = len(counts) - before
+        stop.set()
+        thread.join(30)
+    assert errors == []
+    assert set(counts) == set(sizes)  # both versions seen through the view, never a missing view
+    assert during >= 6
