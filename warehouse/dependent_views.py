@@ -199,5 +199,6 @@ def _advice(view: SavedView) -> str:
         return ("run `returning-sync share` again to rebuild the share's views from the models, "
                 "or drop or fix the view, then build again")
     if view.schema == UNION_SCHEMA:
-        return "drop the view (warehouse.union.drop_union_views), build, then build the union views again"
+        return ("drop it (warehouse.union.drop_union_views), build the model, then build the union views "
+                "again (warehouse.union.build_union_views)")
     return "drop or change the view, then build again"

@@ -283,7 +283,7 @@ def _run_plan(con: Connection, plan: Materialization, model: Model) -> None:
             dependent_views.drop(con, views)
         con.execute_native(statement)
     if keep:
-        dependent_views.restore(con, views, f"{MODELS_SCHEMA}.{model.name}")
+        dependent_views.restore(con, views, f"{con.schema(MODELS_SCHEMA)}.{model.name}")
 
 
 def build_all(con: Connection, models_dir: Path | Sequence[Path] | None = None,
