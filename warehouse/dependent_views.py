@@ -22,20 +22,33 @@ DuckDB binds views late (by name): nothing to do there.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from warehouse.connection import Connection
 from warehouse.errors import WarehouseQueryError
 from warehouse.location import SHARE_SCHEMA, UNION_SCHEMA
 
-__all__ = ["SavedView", "ViewNoLongerFits", "binds_views", "drop", "restore", "save"]
+__all__ = ["Rights", "SavedView", "ViewNoLongerFits", "binds_views", "drop", "restore", "restore_table", "save",
+           "table_rights"]
 
 BINDING_DIALECTS = frozenset({"postgres"})  # engines whose views bind to their tables and that we handle
 
 
 class ViewNoLongerFits(WarehouseQueryError):
     """A view that reads a model cannot be recreated over the rebuilt model."""
+
+
+@dataclass(frozen=True)
+class Rights:
+    """A table's or view's owner, grants and comments, names quoted, literals quoted."""
+
+    owner: str  # quoted role name
+    default_acl: bool  # no grants ever changed (relacl NULL): the owner's default rights
+    grants: tuple[tuple[str, str, bool], ...]  # (quoted grantee or PUBLIC, privilege, with grant option), in ACL order
+    column_grants: tuple[tuple[str, str, str, bool], ...]  # (quoted column, grantee, privilege, grantable)
+    comment: str | None  # a quoted literal
+    column_comments: tuple[tuple[str, str], ...]  # (quoted column, quoted literal)
 
 
 @dataclass(frozen=True)
@@ -47,12 +60,7 @@ class SavedView:
     qualified: str
     definition: str  # the SELECT, `pg_get_viewdef` without its final semicolon
     options: tuple[str, ...]  # reloptions: `security_barrier=true`, `check_option=local`
-    owner: str  # quoted role name
-    default_acl: bool  # no grants ever changed (relacl NULL): the owner's default rights
-    grants: tuple[tuple[str, str, bool], ...]  # (quoted grantee or PUBLIC, privilege, with grant option)
-    column_grants: tuple[tuple[str, str, str, bool], ...]  # (quoted column, grantee, privilege, grantable)
-    comment: str | None  # a quoted literal
-    column_comments: tuple[tuple[str, str], ...]  # (quoted column, quoted literal)
+    rights: Rights
 
 
 def binds_views(dialect: str) -> bool:
@@ -93,8 +101,8 @@ GROUP BY c.oid, n.nspname, c.relname, c.relkind
 ORDER BY max(dependents.depth), n.nspname, c.relname
 """
 
-VIEW = """
-SELECT pg_catalog.pg_get_viewdef(c.oid), coalesce(c.reloptions, '{}'), quote_ident(pg_catalog.pg_get_userbyid(c.relowner)),
+RELATION = """
+SELECT coalesce(c.reloptions, '{}'), quote_ident(pg_catalog.pg_get_userbyid(c.relowner)),
        c.relacl IS NULL, quote_literal(pg_catalog.obj_description(c.oid, 'pg_class'))
 FROM pg_catalog.pg_class AS c WHERE c.oid = %s
 """
@@ -102,8 +110,9 @@ FROM pg_catalog.pg_class AS c WHERE c.oid = %s
 GRANTS = """
 SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
        a.privilege_type, a.is_grantable
-FROM pg_catalog.pg_class AS c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) AS a
-WHERE c.oid = %s ORDER BY 1, 2
+FROM pg_catalog.pg_class AS c,
+     aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) WITH ORDINALITY AS a(grantor, grantee, privilege_type, is_grantable, n)
+WHERE c.oid = %s ORDER BY a.n
 """
 
 COLUMNS = """
@@ -115,32 +124,63 @@ COLUMN_GRANTS = """
 SELECT quote_ident(att.attname),
        CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
        a.privilege_type, a.is_grantable
-FROM pg_catalog.pg_attribute AS att, aclexplode(att.attacl) AS a
-WHERE att.attrelid = %s AND att.attnum > 0 AND NOT att.attisdropped AND att.attacl IS NOT NULL ORDER BY 1, 2, 3
+FROM pg_catalog.pg_attribute AS att,
+     aclexplode(att.attacl) WITH ORDINALITY AS a(grantor, grantee, privilege_type, is_grantable, n)
+WHERE att.attrelid = %s AND att.attnum > 0 AND NOT att.attisdropped AND att.attacl IS NOT NULL ORDER BY att.attnum, a.n
 """
+
+
+def _oid(con: Connection, schema: str, table: str) -> int | None:
+    found = _rows(con, "SELECT c.oid FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n "
+                       "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s", [schema, table])
+    return int(found[0][0]) if found else None
+
+
+def _rights(con: Connection, oid: int) -> Rights:
+    _options, owner, default_acl, comment = _rows(con, RELATION, [oid])[0]
+    return Rights(
+        owner=str(owner), default_acl=bool(default_acl),
+        grants=tuple((str(g), str(p), bool(w)) for g, p, w in _rows(con, GRANTS, [oid])),
+        column_grants=tuple((str(c), str(g), str(p), bool(w)) for c, g, p, w in _rows(con, COLUMN_GRANTS, [oid])),
+        comment=comment,
+        column_comments=tuple((str(c), str(k)) for c, k in _rows(con, COLUMNS, [oid]) if k is not None))
+
+
+def table_rights(con: Connection, schema: str, table: str) -> Rights | None:
+    """The model table's own owner, grants and comments (None: no table yet), to carry over to
+    the table that replaces it: a rebuild must not take away what was granted on it."""
+    oid = _oid(con, schema, table)
+    return None if oid is None else _rights(con, oid)
+
+
+def restore_table(con: Connection, schema: str, table: str, rights: Rights) -> None:
+    """Give the rebuilt `schema.table` the old one's rights; those on columns it no longer has are gone."""
+    oid = _oid(con, schema, table)
+    if oid is None:
+        return
+    present = {str(c) for c, _ in _rows(con, COLUMNS, [oid])}
+    kept = replace(rights, column_grants=tuple(g for g in rights.column_grants if g[0] in present),
+                   column_comments=tuple(c for c in rights.column_comments if c[0] in present))
+    _apply(con, "TABLE", f"{_quote(schema)}.{_quote(table)}", oid, kept)
 
 
 def save(con: Connection, schema: str, table: str) -> list[SavedView]:
     """Every view that reads `schema.table` (real names), directly or through another view, in the
     order they can be created again; refuses, before anything changes, what cannot come back."""
-    found = _rows(con, "SELECT c.oid FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n "
-                       "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s", [schema, table])
-    if not found:
+    found = _oid(con, schema, table)
+    if found is None:
         return []
     saved: list[SavedView] = []
-    for oid, view_schema, name, qualified, kind, _depth, extras in _rows(con, DEPENDENTS, [found[0][0]]):
+    for oid, view_schema, name, qualified, kind, _depth, extras in _rows(con, DEPENDENTS, [found]):
         if kind != "v" or extras:
             what = "materialized view" if kind == "m" else "view with rules or triggers of its own"
             raise WarehouseQueryError(f"{what} {qualified} reads {schema}.{table}: a rebuild would not bring it "
                                       f"back as it is; drop it (and create it again after the build)")
-        definition, options, owner, default_acl, comment = _rows(con, VIEW, [oid])[0]
-        columns = _rows(con, COLUMNS, [oid])
-        saved.append(SavedView(
-            schema=str(view_schema), name=str(name), qualified=str(qualified),
-            definition=str(definition).strip().removesuffix(";"), options=tuple(options), owner=str(owner),
-            default_acl=bool(default_acl), grants=tuple((str(g), str(p), bool(w)) for g, p, w in _rows(con, GRANTS, [oid])),
-            column_grants=tuple((str(c), str(g), str(p), bool(w)) for c, g, p, w in _rows(con, COLUMN_GRANTS, [oid])),
-            comment=comment, column_comments=tuple((str(c), str(k)) for c, k in columns if k is not None)))
+        definition = str(_rows(con, "SELECT pg_catalog.pg_get_viewdef(%s)", [oid])[0][0])
+        options = _rows(con, RELATION, [oid])[0][0]
+        saved.append(SavedView(schema=str(view_schema), name=str(name), qualified=str(qualified),
+                               definition=definition.strip().removesuffix(";"), options=tuple(options),
+                               rights=_rights(con, oid)))
     return saved
 
 
@@ -153,8 +193,6 @@ def drop(con: Connection, views: Sequence[SavedView]) -> None:
 def restore(con: Connection, views: Sequence[SavedView], table: str) -> None:
     """Create the saved views again (over the rebuilt `table`), with their options, owner, grants
     and comments. Raises `ViewNoLongerFits` naming the first view that no longer fits."""
-    row = _rows(con, "SELECT quote_ident(current_user)")[0]
-    me = str(row[0])
     for view in views:
         options = f" WITH ({', '.join(view.options)})" if view.options else ""
         try:
@@ -162,30 +200,34 @@ def restore(con: Connection, views: Sequence[SavedView], table: str) -> None:
         except WarehouseQueryError as exc:
             raise ViewNoLongerFits(f"view {view.schema}.{view.name} cannot be recreated over the new {table} "
                                    f"({_reason(exc)}); nothing was changed: {_advice(view)}") from None
-        if view.owner != me:
-            _run(con, f"ALTER VIEW {view.qualified} OWNER TO {view.owner}")
-        _grant(con, view)
-        if view.comment is not None:
-            _run(con, f"COMMENT ON VIEW {view.qualified} IS {view.comment}")
-        for column, comment in view.column_comments:
-            _run(con, f"COMMENT ON COLUMN {view.qualified}.{column} IS {comment}")
+        oid = _rows(con, "SELECT %s::regclass::oid", [view.qualified])[0][0]
+        _apply(con, "VIEW", view.qualified, oid, view.rights)
 
 
-def _grant(con: Connection, view: SavedView) -> None:
-    """The view's rights exactly as saved: what CREATE gave (default privileges too) revoked first."""
-    now = _rows(con, f"SELECT c.relacl IS NULL FROM pg_catalog.pg_class AS c WHERE c.oid = "
-                     f"'{view.qualified.replace(chr(39), chr(39) * 2)}'::regclass")
-    if not (view.default_acl and now and now[0][0]):
-        current = {str(g) for g, _p, _w in _rows(con, GRANTS.replace("c.oid = %s", "c.oid = %s::regclass"),
-                                                 [view.qualified])}
-        for grantee in sorted(current):
-            _run(con, f"REVOKE ALL ON {view.qualified} FROM {grantee}")
-        for grantee, privilege, grantable in view.grants:
+def _apply(con: Connection, kind: str, qualified: str, oid: int, rights: Rights) -> None:
+    """Owner, grants (exactly as saved: what CREATE gave, default privileges too, revoked first) and
+    comments onto a relation just created."""
+    me = str(_rows(con, "SELECT quote_ident(current_user)")[0][0])
+    if rights.owner != me:
+        _run(con, f"ALTER {kind} {qualified} OWNER TO {rights.owner}")
+    now_default = bool(_rows(con, "SELECT relacl IS NULL FROM pg_catalog.pg_class WHERE oid = %s", [oid])[0][0])
+    if not (rights.default_acl and now_default):
+        for grantee in dict.fromkeys(str(g) for g, _p, _w in _rows(con, GRANTS, [oid])):
+            _run(con, f"REVOKE ALL ON {qualified} FROM {grantee}")
+        for grantee, privilege, grantable in rights.grants:
             option = " WITH GRANT OPTION" if grantable else ""
-            _run(con, f"GRANT {privilege} ON {view.qualified} TO {grantee}{option}")
-    for column, grantee, privilege, grantable in view.column_grants:
+            _run(con, f"GRANT {privilege} ON {qualified} TO {grantee}{option}")
+    for column, grantee, privilege, grantable in rights.column_grants:
         option = " WITH GRANT OPTION" if grantable else ""
-        _run(con, f"GRANT {privilege} ({column}) ON {view.qualified} TO {grantee}{option}")
+        _run(con, f"GRANT {privilege} ({column}) ON {qualified} TO {grantee}{option}")
+    if rights.comment is not None:
+        _run(con, f"COMMENT ON {kind} {qualified} IS {rights.comment}")
+    for column, comment in rights.column_comments:
+        _run(con, f"COMMENT ON COLUMN {qualified}.{column} IS {comment}")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _reason(exc: WarehouseQueryError) -> str:

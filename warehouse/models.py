@@ -274,16 +274,23 @@ def build_model(con: Connection, model: Model) -> BuildResult:
 
 def _run_plan(con: Connection, plan: Materialization, model: Model) -> None:
     """The plan's statements, in the open transaction. Where views bind to their tables (Postgres),
-    the views that read the model are saved before the swap and created again after it
-    (`warehouse.dependent_views`): the analysts' share and union views survive the rebuild."""
+    the views that read the model are saved before the swap and created again after it, and the old
+    table's owner, grants and comments go to the new one (`warehouse.dependent_views`): the
+    analysts' share and union views, and what was granted on the model, survive the rebuild."""
     keep = plan.swap is not None and dependent_views.binds_views(con.dialect)
+    schema = con.schema(MODELS_SCHEMA)
+    rights: dependent_views.Rights | None = None
+    views: list[dependent_views.SavedView] = []
     for i, statement in enumerate(plan.statements):
         if keep and i == plan.swap:
-            views = dependent_views.save(con, con.schema(MODELS_SCHEMA), model.name)
+            rights = dependent_views.table_rights(con, schema, model.name)
+            views = dependent_views.save(con, schema, model.name)
             dependent_views.drop(con, views)
         con.execute_native(statement)
     if keep:
-        dependent_views.restore(con, views, f"{con.schema(MODELS_SCHEMA)}.{model.name}")
+        if rights is not None:
+            dependent_views.restore_table(con, schema, model.name, rights)
+        dependent_views.restore(con, views, f"{schema}.{model.name}")
 
 
 def build_all(con: Connection, models_dir: Path | Sequence[Path] | None = None,

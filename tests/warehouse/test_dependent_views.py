@@ -178,3 +178,55 @@ def test_a_reader_of_a_view_during_rebuilds_sees_the_old_or_the_new_rows(destina
     assert errors == []
     assert set(counts) == set(sizes)  # both versions seen through the view, never a missing view
     assert during >= 6
+
+
+@pytest.mark.parametrize("destination", ["postgres"], indirect=True)
+def test_owner_grants_and_comments_come_back_exactly(destination: str, tmp_path: Path) -> None:
+    """Another owner, PUBLIC's and a column's grant, a column comment; and a schema whose default
+    privileges would grant more to a new view: the recreated view has the saved rights, no more. The
+    model table's own grants and comment carry over to the rebuilt table."""
+    pairs = model(tmp_path / "v1", "pairs", "SELECT 1 AS a, 'x' AS b")
+    location = WarehouseLocation.from_env()
+    acl = ("SELECT c.relowner::regrole::text, c.relacl::text, obj_description(c.oid, 'pg_class'), "
+           "col_description(c.oid, 2), (SELECT attacl::text FROM pg_attribute WHERE attrelid = c.oid AND attname = 'a'), "
+           "c.reloptions FROM pg_class AS c WHERE c.oid = 'lens.pairs'::regclass")
+    with connect(location) as con:
+        build_model(con, pairs)
+        for statement in ("CREATE ROLE lens_owner NOLOGIN", "CREATE ROLE lens_reader NOLOGIN",
+                          "CREATE ROLE lens_snoop NOLOGIN", "CREATE SCHEMA lens",
+                          "GRANT USAGE, CREATE ON SCHEMA lens TO lens_owner",
+                          "GRANT USAGE ON SCHEMA analytics TO lens_owner",
+                          "GRANT SELECT ON analytics.pairs TO lens_owner",
+                          "CREATE VIEW lens.pairs WITH (check_option = local) AS SELECT a, b FROM analytics.pairs WHERE a > 0",
+                          "ALTER VIEW lens.pairs OWNER TO lens_owner",
+                          "GRANT SELECT ON lens.pairs TO PUBLIC",
+                          "GRANT SELECT ON lens.pairs TO lens_reader WITH GRANT OPTION",
+                          "GRANT UPDATE (a) ON lens.pairs TO lens_reader",
+                          "COMMENT ON VIEW lens.pairs IS 'it''s the lens'",
+                          "COMMENT ON COLUMN lens.pairs.b IS 'the letter'",
+                          "ALTER DEFAULT PRIVILEGES IN SCHEMA lens GRANT SELECT ON TABLES TO lens_snoop",
+                          "COMMENT ON TABLE analytics.pairs IS 'a model'"):
+            con.execute_native(statement)
+        before = con.fetchone(acl)
+        assert before is not None and before[0] == "lens_owner" and "lens_snoop" not in before[1]
+        build_model(con, pairs)
+        assert con.fetchone(acl) == before  # lens_snoop's default grant on the new view revoked again
+        # the model table's own grant and comment went to the new table (the view reads it as lens_owner)
+        assert con.fetchone("SELECT has_table_privilege('lens_owner', 'analytics.pairs', 'SELECT'), "
+                            "obj_description('analytics.pairs'::regclass, 'pg_class')") == (True, "a model")
+        assert con.fetchall("SELECT a, b FROM lens.pairs") == [(1, "x")]
+
+
+@pytest.mark.parametrize("destination", ["postgres"], indirect=True)
+def test_a_materialized_view_over_a_model_is_refused_by_name(destination: str, tmp_path: Path) -> None:
+    pairs = model(tmp_path / "v1", "pairs", "SELECT 1 AS a")
+    with connect(WarehouseLocation.from_env()) as con:
+        build_model(con, pairs)
+        con.execute_native("CREATE MATERIALIZED VIEW public.snapshot AS SELECT a FROM analytics.pairs")
+        with pytest.raises(WarehouseError) as caught:
+            build_model(con, pairs)
+        assert str(caught.value) == (
+            f"model pairs ({pairs.path}): materialized view public.snapshot reads analytics.pairs: a rebuild "
+            "would not bring it back as it is; drop it (and create it again after the build)")
+        assert con.fetchall("SELECT a FROM public.snapshot") == [(1,)]
+        assert con.tables("analytics") == ["pairs"]
