@@ -7,6 +7,8 @@ or through other views (`analytics_share.*`, `analytics_all.*`, an analyst's own
 (`pg_get_viewdef`), options (`security_barrier`, `check_option`, ...), owner, grants (table and
 column), and comments. `drop` drops them, the swap runs, `restore` creates them again over the new
 table, in dependency order, as they were. Readers see the old views or the new ones, never none.
+The model table's own owner, grants and comments go to the new table the same way (`table_rights`,
+`restore_table`; those on a column the new table lacks are gone with it).
 
 A view the new table no longer fits (a column it selects is gone, a UNION whose types no longer
 match) cannot be recreated: `restore` raises `ViewNoLongerFits`, one line naming the view, and the
