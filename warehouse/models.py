@@ -11,7 +11,9 @@ materialized atomically, so a reader sees the old table or the new one, never a 
 (`materialization`): DuckDB, Snowflake and BigQuery replace the table in one statement
 (`CREATE OR REPLACE TABLE`, in a transaction on DuckDB); Postgres and other engines with
 transactional DDL build `analytics.<name>__building`, drop the old table and rename the new one in
-one transaction. Day boundaries are UTC on every engine.
+one transaction; on Postgres the views that read the model (the share's, the union's, analysts' own)
+are saved, dropped and created again in that transaction (`warehouse.dependent_views`), with their
+grants. Day boundaries are UTC on every engine.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import sqlglot
 from sqlglot import exp
 
 from returning_errors import ConfigError
+from warehouse import dependent_views
 from warehouse.connection import Connection
 from warehouse.errors import WarehouseError
 from warehouse.lineage import tables_read
@@ -184,6 +187,7 @@ class Materialization:
 
     statements: tuple[str, ...]
     transaction: bool  # run them in one transaction (else each statement is atomic by itself)
+    swap: int | None = None  # index of the statement that drops the old table (build-and-rename plans)
 
 
 def _ddl(sql: str, dialect: str) -> str:
@@ -217,7 +221,7 @@ def materialization(model: Model, dialect: str) -> Materialization:
         _create_as(building, model, dialect, replace=False),
         _ddl(f"DROP TABLE IF EXISTS {model.table}", dialect),
         _ddl(f"ALTER TABLE {building} RENAME TO {model.name}", dialect),
-    ), transaction=True)
+    ), transaction=True, swap=len(setup) + len(lock) + 2)
 
 
 @dataclass(frozen=True)
@@ -256,8 +260,7 @@ def build_model(con: Connection, model: Model) -> BuildResult:
     try:
         if plan.transaction:
             with con.transaction():
-                for statement in plan.statements:
-                    con.execute_native(statement)
+                _run_plan(con, plan, model)
         else:
             for statement in plan.statements:
                 con.execute_native(statement)
@@ -267,6 +270,27 @@ def build_model(con: Connection, model: Model) -> BuildResult:
     rows = con.fetchone(f"SELECT count(*) FROM {model.table}")
     return BuildResult(model.name, int(rows[0]) if rows else 0, con.columns(MODELS_SCHEMA, model.name),
                        time.monotonic() - started)
+
+
+def _run_plan(con: Connection, plan: Materialization, model: Model) -> None:
+    """The plan's statements, in the open transaction. Where views bind to their tables (Postgres),
+    the views that read the model are saved before the swap and created again after it, and the old
+    table's owner, grants and comments go to the new one (`warehouse.dependent_views`): the
+    analysts' share and union views, and what was granted on the model, survive the rebuild."""
+    keep = plan.swap is not None and dependent_views.binds_views(con.dialect)
+    schema = con.schema(MODELS_SCHEMA)
+    rights: dependent_views.Rights | None = None
+    views: list[dependent_views.SavedView] = []
+    for i, statement in enumerate(plan.statements):
+        if keep and i == plan.swap:
+            rights = dependent_views.table_rights(con, schema, model.name)
+            views = dependent_views.save(con, schema, model.name)
+            dependent_views.drop(con, views)
+        con.execute_native(statement)
+    if keep:
+        if rights is not None:
+            dependent_views.restore_table(con, schema, model.name, rights)
+        dependent_views.restore(con, views, f"{schema}.{model.name}")
 
 
 def build_all(con: Connection, models_dir: Path | Sequence[Path] | None = None,

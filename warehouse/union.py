@@ -7,10 +7,11 @@ is NULL in its rows (DuckDB: `UNION ALL BY NAME`; elsewhere every column listed,
 type the first community that has the column gives it). Views of tables no community has any more
 are dropped. Run on a connection of the default community (it names every community's schemas).
 
-On Postgres a view binds to its tables: a model table cannot be dropped while a view of
-`analytics_all` reads it (the models' build drops and renames). A models run drops the union views of
-the models it rebuilds first (`drop_union_views`, on any community's connection) and builds them again
-after (`build_union_views`). DuckDB's views bind late: nothing to drop there.
+On Postgres a view binds to its tables: a model's build (drop and rename) saves the views of
+`analytics_all` that read it and creates them again in its transaction (`warehouse.dependent_views`).
+When a model loses a column a union view lists, that build stops: drop the view first
+(`drop_union_views`, on any community's connection), build, and build them again (`build_union_views`).
+DuckDB's views bind late: nothing to drop there.
 """
 
 from __future__ import annotations
