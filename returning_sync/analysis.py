@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from returning_errors import ConfigError, ReturningError
-from warehouse.connection import classify_connect_error, is_read_only_statement, transpile
+from warehouse.connection import is_read_only_statement, open_client, transpile
 from warehouse.destination import SCHEMA_NAME, dlt_destination, missing_credentials
 from warehouse.errors import WarehouseQueryError
 from warehouse.location import RAW_SCHEMA, WarehouseLocation
@@ -155,13 +155,7 @@ def _open(dataset: Any, location: WarehouseLocation) -> Any:
         client = dataset.sql_client
     except ConfigFieldMissingException:
         raise ConfigError(missing_credentials(location)) from None
-    try:
-        client.open_connection()
-    except ReturningError:
-        raise
-    except Exception as exc:
-        raise classify_connect_error(location, exc) from None
-    return client
+    return open_client(location, client)
 
 
 def _query_error(location: WarehouseLocation, exc: BaseException) -> WarehouseQueryError:

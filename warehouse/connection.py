@@ -306,6 +306,17 @@ def classify_connect_error(location: WarehouseLocation, exc: BaseException) -> C
     return ConfigError(f"the warehouse {where} refused the connection: {first}")
 
 
+def open_client(location: WarehouseLocation, client: Any) -> Any:
+    """dlt's SQL client `client`, connected: a refused login or an unreachable server as one line."""
+    try:
+        client.open_connection()
+    except ReturningError:
+        raise
+    except Exception as exc:
+        raise classify_connect_error(location, exc) from None
+    return client
+
+
 def connect(location: WarehouseLocation | None = None, *, read_only: bool = False,
             wait_seconds: float = 5.0, memory_limit: str | None = None, sandbox: bool = False) -> Connection:
     """Open the warehouse. DuckDB: the file (waiting `wait_seconds` for another process's lock;
@@ -316,13 +327,7 @@ def connect(location: WarehouseLocation | None = None, *, read_only: bool = Fals
         native = duck.connect(location.path, read_only=read_only, wait_seconds=wait_seconds,
                               memory_limit=memory_limit, sandbox=sandbox)
         return Connection(location, native, read_only=read_only)
-    client = sql_client(location, location.schema(RAW_SCHEMA))
-    try:
-        client.open_connection()
-    except ReturningError:
-        raise
-    except Exception as exc:
-        raise classify_connect_error(location, exc) from None
+    client = open_client(location, sql_client(location, location.schema(RAW_SCHEMA)))
     con = Connection(location, client.native_connection, sql_client=client, read_only=read_only)
     con.native.autocommit = True
     if location.dialect == "postgres":

@@ -13,7 +13,15 @@ from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
 from pipelines.dataset import Dataset
 from pipelines.declared import column_hints, drop_null_objects, empty_once, empty_table
-from pipelines.resources.common import feeding, incremental, window, window_count, with_timestamps
+from pipelines.resources.common import (
+    feeding,
+    incremental,
+    or_empty,
+    tracked,
+    window,
+    window_count,
+    with_timestamps,
+)
 from pipelines.shapes import parse_ts
 
 
@@ -29,15 +37,11 @@ def redemption_orders_resource(ctx: RunContext, dataset: Dataset, built: Mapping
         ctx.memo.orders_prev_high = None if ctx.backfill else (cursor.get_state() or {}).get("last_value")
         start, end = window(cursor)
         params = {ep.name_for("from"): start, ep.name_for("to"): end, ep.param("sort"): ep.name_for("sort")}
-        empty = True
         first = window_count(ctx, ep, "redemption_orders", start, end)
-        for page in ctx.client.paginate("redemption_transactions", params=params, first=first):
-            ctx.tracker.page("redemption_orders", len(page))
-            if page:
-                empty = False
-                yield drop_null_objects("redemption_orders", with_timestamps(page))
-        if empty:
-            yield empty_table("redemption_orders")
+        pages = tracked(ctx, "redemption_orders",
+                        ctx.client.paginate("redemption_transactions", params=params, first=first))
+        yield from or_empty("redemption_orders",
+                            (drop_null_objects("redemption_orders", with_timestamps(page)) for page in pages))
 
     return redemption_orders()
 

@@ -14,7 +14,7 @@ from dlt.extract.resource import DltResource
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
 from pipelines.dataset import Dataset
-from pipelines.declared import arrow_types, empty_once
+from pipelines.declared import arrow_types, empty_once, empty_table
 from pipelines.endpoint import Endpoint
 from pipelines.memo import Span
 from pipelines.shapes import iso, parse_day, parse_ts, timestamps, to_arrow
@@ -82,6 +82,24 @@ def in_window(ep: Endpoint, start: str | None, end: str | None) -> dict[str, Any
 
 def with_timestamps(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [timestamps(dict(r)) for r in rows]
+
+
+def tracked(ctx: RunContext, dataset: str, pages: Iterable[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    """The pages of a walk that hold rows, each page counted in the dataset's progress (empty ones too)."""
+    for page in pages:
+        ctx.tracker.page(dataset, len(page))
+        if page:
+            yield page
+
+
+def or_empty(dataset: str, batches: Iterable[Any]) -> Iterator[Any]:
+    """`batches` as they come; none at all: the dataset's declared empty table (every table, always)."""
+    empty = True
+    for batch in batches:
+        empty = False
+        yield batch
+    if empty:
+        yield empty_table(dataset)
 
 
 def chunked(items: list[Any], size: int) -> Iterator[list[Any]]:

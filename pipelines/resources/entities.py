@@ -18,7 +18,7 @@ from pipelines.dataset import Dataset
 from pipelines.declared import CHILD_TABLES, column_hints, drop_null_objects, empty_children, empty_table
 from pipelines.pagination import rows_of
 from pipelines.registry import DEFAULT_REGISTRY
-from pipelines.resources.common import with_timestamps
+from pipelines.resources.common import or_empty, tracked, with_timestamps
 
 _lock = threading.Lock()
 
@@ -38,7 +38,6 @@ def entity_list_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, 
     @dlt.resource(**dataset.hints(), columns=column_hints(name))
     def entity_list() -> Iterator[list[dict[str, Any]]]:
         ctx.tracker.start(name)
-        empty = True
         ep = ctx.settings.endpoint(endpoint)
 
         def first(payload: Any) -> None:
@@ -46,13 +45,8 @@ def entity_list_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, 
             if total is not None:  # the list's `meta.total` / `pagination.total`: the whole list
                 ctx.tracker.counts.state(Count(name, "all", total))
 
-        for page in ctx.client.paginate(endpoint, first=first):
-            ctx.tracker.page(name, len(page))
-            if page:
-                empty = False
-                yield drop_null_objects(name, with_timestamps(page))
-        if empty:
-            yield empty_table(name)
+        pages = tracked(ctx, name, ctx.client.paginate(endpoint, first=first))
+        yield from or_empty(name, (drop_null_objects(name, with_timestamps(page)) for page in pages))
 
     return entity_list()
 

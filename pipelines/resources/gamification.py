@@ -30,6 +30,8 @@ from pipelines.resources.common import (
     feeding,
     incremental,
     lookback_seconds,
+    or_empty,
+    tracked,
     window,
     window_count,
 )
@@ -100,15 +102,9 @@ def gamification_logs_resource(ctx: RunContext, dataset: Dataset, built: Mapping
         ctx.tracker.start("gamification_logs")
         start, end = window(cursor)
         body = {k: v for k, v in ((ep.name_for("from"), start), (ep.name_for("to"), end)) if v is not None}
-        empty = True
         first = window_count(ctx, ep, "gamification_logs", start, end)
-        for page in ctx.client.paginate("activity_logs", json=body, first=first):
-            ctx.tracker.page("gamification_logs", len(page))
-            if page:
-                empty = False
-                yield to_arrow(page, LOG_TYPES, keys=("_id",))
-        if empty:
-            yield empty_table("gamification_logs")
+        pages = tracked(ctx, "gamification_logs", ctx.client.paginate("activity_logs", json=body, first=first))
+        yield from or_empty("gamification_logs", (to_arrow(page, LOG_TYPES, keys=("_id",)) for page in pages))
 
     return gamification_logs()
 

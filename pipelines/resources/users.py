@@ -18,7 +18,7 @@ from pipelines.declared import arrow_types, column_hints, drop_null_objects, emp
 from pipelines.errors import ContractError, ReturningError, plural
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
-from pipelines.resources.common import incremental, window, window_count, with_timestamps
+from pipelines.resources.common import incremental, or_empty, tracked, window, window_count, with_timestamps
 from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, to_arrow
 from pipelines.shards import UsersPass
 from pipelines.skips import diagnose
@@ -215,18 +215,18 @@ def user_field_histories_resource(ctx: RunContext, dataset: Dataset, built: Mapp
         ctx.tracker.start("user_field_histories")
         start, end = window(cursor)
         params = {ep.name_for("from"): start, ep.name_for("to"): end, ep.param("sort"): ep.name_for("sort")}
-        empty = True
         first = window_count(ctx, ep, "user_field_histories", start, end)
-        for page in ctx.client.paginate("user_field_histories", params=params, first=first):
-            ctx.tracker.page("user_field_histories", len(page))
-            for row in page:
-                for name in ("value", "previousValue"):
-                    if name in row:
-                        row[name] = as_text(row[name])
-            if page:
-                empty = False
-                yield with_timestamps(page)
-        if empty:
-            yield empty_table("user_field_histories")
+        pages = tracked(ctx, "user_field_histories",
+                        ctx.client.paginate("user_field_histories", params=params, first=first))
+        yield from or_empty("user_field_histories", (with_timestamps(_values_as_text(page)) for page in pages))
 
     return user_field_histories()
+
+
+def _values_as_text(page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A history's values (any JSON type the field holds) as text, in place."""
+    for row in page:
+        for name in ("value", "previousValue"):
+            if name in row:
+                row[name] = as_text(row[name])
+    return page
