@@ -16,34 +16,19 @@ from pipelines.declared import column_hints, drop_null_objects, empty_once, empt
 from pipelines.resources.common import (
     feeding,
     incremental,
-    or_empty,
-    tracked,
-    window,
-    window_count,
+    windowed_list,
     with_timestamps,
 )
 from pipelines.shapes import parse_ts
 
 
 def redemption_orders_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
-    ep = ctx.settings.endpoint("redemption_transactions")
-
-    @dlt.resource(**dataset.hints(), columns=column_hints("redemption_orders"))
-    def redemption_orders(
-        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
-    ) -> Iterator[list[dict[str, Any]]]:
-        ctx.tracker.start("redemption_orders")
+    def remember_mark(cursor: dlt.sources.incremental[Any]) -> None:
         # the high-water mark before this run: orders at or below it were seen already
         ctx.memo.orders_prev_high = None if ctx.backfill else (cursor.get_state() or {}).get("last_value")
-        start, end = window(cursor)
-        params = {ep.name_for("from"): start, ep.name_for("to"): end, ep.param("sort"): ep.name_for("sort")}
-        first = window_count(ctx, ep, "redemption_orders", start, end)
-        pages = tracked(ctx, "redemption_orders",
-                        ctx.client.paginate("redemption_transactions", params=params, first=first))
-        yield from or_empty("redemption_orders",
-                            (drop_null_objects("redemption_orders", with_timestamps(page)) for page in pages))
 
-    return redemption_orders()
+    return windowed_list(ctx, dataset, "redemption_transactions",
+                         lambda page: drop_null_objects("redemption_orders", with_timestamps(page)), remember_mark)
 
 
 def redemption_status_history_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:

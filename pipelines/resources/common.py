@@ -14,7 +14,7 @@ from dlt.extract.resource import DltResource
 from pipelines.completeness import Count, announced
 from pipelines.context import RunContext
 from pipelines.dataset import Dataset
-from pipelines.declared import arrow_types, empty_once, empty_table
+from pipelines.declared import arrow_types, column_hints, empty_once, empty_table
 from pipelines.endpoint import Endpoint
 from pipelines.memo import Span
 from pipelines.shapes import iso, parse_day, parse_ts, timestamps, to_arrow
@@ -100,6 +100,30 @@ def or_empty(dataset: str, batches: Iterable[Any]) -> Iterator[Any]:
         yield batch
     if empty:
         yield empty_table(dataset)
+
+
+def windowed_list(ctx: RunContext, dataset: Dataset, endpoint: str,
+                  shape: Callable[[list[dict[str, Any]]], Any],
+                  on_start: Callable[[dlt.sources.incremental[Any]], None] | None = None) -> DltResource:
+    """A dataset read as one GET list over its cursor's window [from, to), sorted on the cursor:
+    each page `shape`d; `on_start` sees the cursor before the walk."""
+    ep = ctx.settings.endpoint(endpoint)
+    name = dataset.name
+
+    @dlt.resource(**dataset.hints(), columns=column_hints(name))
+    def windowed(
+        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
+    ) -> Iterator[Any]:
+        ctx.tracker.start(name)
+        if on_start is not None:
+            on_start(cursor)
+        start, end = window(cursor)
+        params = {ep.name_for("from"): start, ep.name_for("to"): end, ep.param("sort"): ep.name_for("sort")}
+        first = window_count(ctx, ep, name, start, end)
+        pages = tracked(ctx, name, ctx.client.paginate(endpoint, params=params, first=first))
+        yield from or_empty(name, (shape(page) for page in pages))
+
+    return windowed()
 
 
 def chunked(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -18,7 +18,7 @@ from pipelines.declared import arrow_types, column_hints, drop_null_objects, emp
 from pipelines.errors import ContractError, ReturningError, plural
 from pipelines.prefetch import prefetched
 from pipelines.resources.baseline import stamp_users_pass
-from pipelines.resources.common import incremental, or_empty, tracked, window, window_count, with_timestamps
+from pipelines.resources.common import windowed_list, with_timestamps
 from pipelines.shapes import BOOL, FLOAT, INT, TS, as_text, to_arrow
 from pipelines.shards import UsersPass
 from pipelines.skips import diagnose
@@ -206,21 +206,7 @@ def tombstones(ctx: RunContext, live: pa.Table) -> Iterator[pa.Table]:
 
 
 def user_field_histories_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
-    ep = ctx.settings.endpoint("user_field_histories")
-
-    @dlt.resource(**dataset.hints(), columns=column_hints("user_field_histories"))
-    def user_field_histories(
-        cursor: dlt.sources.incremental[datetime] = incremental(ctx, ep),  # noqa: B008
-    ) -> Iterator[list[dict[str, Any]]]:
-        ctx.tracker.start("user_field_histories")
-        start, end = window(cursor)
-        params = {ep.name_for("from"): start, ep.name_for("to"): end, ep.param("sort"): ep.name_for("sort")}
-        first = window_count(ctx, ep, "user_field_histories", start, end)
-        pages = tracked(ctx, "user_field_histories",
-                        ctx.client.paginate("user_field_histories", params=params, first=first))
-        yield from or_empty("user_field_histories", (with_timestamps(_values_as_text(page)) for page in pages))
-
-    return user_field_histories()
+    return windowed_list(ctx, dataset, "user_field_histories", lambda page: with_timestamps(_values_as_text(page)))
 
 
 def _values_as_text(page: list[dict[str, Any]]) -> list[dict[str, Any]]:
