@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.communities import Community
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, SyncBusy
 
@@ -17,7 +18,8 @@ __all__ = ["lock_path", "sync_lock"]
 
 
 def lock_path(settings: Settings) -> Path:
-    return settings.location.workdir / "sync.lock"
+    """`sync.lock` for the default community, `sync__<slug>.lock` for another (`Community.lock_file`)."""
+    return Community(settings.community, settings).lock_file
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from dlt.common.runtime.collector import NullCollector
 from dlt.sources import DltSource
 
 from pipelines.client import ReturningClient
+from pipelines.communities import Community
 from pipelines.config import Settings
 from pipelines.context import Tracker
 from pipelines.errors import ConfigError
@@ -51,9 +52,11 @@ def make_pipeline(settings: Settings, connection: Any = None) -> dlt.Pipeline:
     location.pipelines_dir.mkdir(parents=True, exist_ok=True)
     kill_at = os.environ.get(KILL_ENV)
     return dlt.pipeline(
-        pipeline_name=PIPELINE_NAME,
+        # a community's own pipeline and dataset (`returning_ai__acme` into `returning_raw__acme`,
+        # staging `returning_raw__acme_staging`): never shared, so no two communities race on state
+        pipeline_name=Community(settings.community, settings).pipeline_name,
         destination=dlt_destination(location, connection),
-        dataset_name=RAW_SCHEMA,
+        dataset_name=location.schema(RAW_SCHEMA),
         pipelines_dir=str(location.pipelines_dir),
         **({"progress": KillAt(kill_at)} if kill_at else {}),
     )

@@ -6,7 +6,8 @@ The verdicts come from the sync's own decisions (pipelines/skips.py, pipelines/p
 `check` calls unavailable is one the next `sync` skips, for the same reason.
 
 Exit codes: 0 every dataset the sync would read is available, 5 some are not (partial), 3 the key
-was refused (invalid or expired, or no permission for anything), 2 a configuration error."""
+was refused (invalid or expired, or no permission for anything), 2 a configuration error.
+`--community SLUG` probes that community's endpoints with its key and settings."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import Settings
 from pipelines.errors import ConfigError
 from pipelines.probe import Probe, probe, summary_exit
 from pipelines.skips import SECTION, refused_key
 from pipelines.tables import RESOURCES
+from returning_sync.communities_run import add_community_argument, chosen
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write into this TOML file (usually .dlt/config.toml) the overrides check is sure of, "
                              "the others as commented templates, and the `disabled` setting that turns off what is "
                              "unavailable; its other settings are kept")
+    add_community_argument(parser)
     parser.epilog = ("exit codes: 0 every dataset available · 5 partial: some are not (each named, with the "
                      "setting that changes it) · 3 the key was refused · 2 configuration error")
 
@@ -37,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipelines.sync import select_resources
 
-    settings = Settings.from_env()
+    settings = chosen(args).settings
     selected = select_resources(args.resources.split(",")) if args.resources is not None else None
     probes = probe(settings, selected)
     refused = refused_key([p.skip for p in probes if p.skip is not None and not p.disabled],

@@ -3,6 +3,10 @@ warehouse in dependency order, for schedulers other than Dagster (cron).
 
 `--select` names models: `name` builds that model alone (its upstream models must exist already),
 `+name` also builds every model it reads first, `name+` also every model that reads it.
+
+`--community SLUG` builds one community's models (schema `analytics__<slug>`); `--all-communities`
+builds every community's, each in its own process (returning_sync/communities_run.py), then the
+union views of schema `analytics_all` (warehouse/union.py).
 """
 
 from __future__ import annotations
@@ -12,9 +16,20 @@ import sys
 import time
 
 from returning_errors import plural
+from returning_sync.communities_run import (
+    add_community_argument,
+    chosen,
+    concurrency,
+    fan_out,
+    print_block,
+    print_outcomes,
+    shared_files,
+    worst_exit,
+    write_summary,
+)
 from warehouse.connection import connect
 from warehouse.errors import WarehouseError, WarehouseMissing
-from warehouse.location import WarehouseLocation
+from warehouse.location import DEFAULT_COMMUNITY, WarehouseLocation
 from warehouse.models import ModelError, build_model, discover_models, select_models
 
 
@@ -24,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "NAME+ with its downstream models")
     parser.add_argument("--wait", type=float, default=60.0,
                         help="DuckDB: seconds to wait while another process holds the warehouse lock (default 60)")
+    add_community_argument(parser, fan_out=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,13 +47,17 @@ def run(args: argparse.Namespace) -> int:
     models = select_models(discover_models(), selection)  # an unknown model: exit 2 before connecting
     if not models:
         raise ModelError("--select named no model")
-    location = WarehouseLocation.from_env()
+    if args.all_communities:
+        return all_communities(args)
+    location = WarehouseLocation.from_env() if args.community == DEFAULT_COMMUNITY \
+        else chosen(args, key_required=False).location
     if location.embedded and not location.file.exists():
         raise WarehouseMissing(location.path)
     started = time.monotonic()
     width = max(len("model"), *(len(m.name) for m in models))
     print(f"building {plural(len(models), 'model')} on {location.describe()}")
     print(f"{'model':<{width}}  {'rows':>10}  {'seconds':>8}", flush=True)
+    rows = 0
     with connect(location, wait_seconds=args.wait) as con:
         for model in models:
             try:
@@ -46,6 +66,26 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{model.name:<{width}}  {'failed':>10}", flush=True)
                 print(f"error: {exc}", file=sys.stderr)
                 return exc.exit_code
+            rows += result.rows
             print(f"{result.model:<{width}}  {result.rows:>10,}  {result.seconds:>8.2f}", flush=True)
     print(f"{len(models)} built in {time.monotonic() - started:.1f}s")
+    write_summary(args, {"models": len(models), "rows": rows})
     return 0
+
+
+def all_communities(args: argparse.Namespace) -> int:
+    """Every configured community's models, each in its own process, then `analytics_all`'s views
+    over the communities whose build succeeded."""
+    from warehouse.union import build_union_views
+
+    limit = concurrency(args.parallel)
+    argv = [*(["--select", args.select] if args.select is not None else []), "--wait", str(args.wait)]
+    outcomes = fan_out("models", argv, limit, key_required=False, echo=print_block)
+    print_outcomes(outcomes, ("models", "rows"), note=shared_files(limit, key_required=False))
+    built = [o.slug for o in outcomes if o.exit_code == 0]
+    code = worst_exit([o.exit_code for o in outcomes])
+    if built:
+        with connect(WarehouseLocation.from_env(), wait_seconds=args.wait) as con:
+            views = build_union_views(con, built)
+        print(f"analytics_all: {plural(len(views), 'union view')} over {', '.join(built)}")
+    return code

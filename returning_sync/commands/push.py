@@ -1,11 +1,16 @@
 """`returning-sync push --list` · `returning-sync push NAME [--dry-run]` ·
-`returning-sync push NAME --confirm|--release PUSH_ID`: reverse ETL."""
+`returning-sync push NAME --confirm|--release PUSH_ID`: reverse ETL.
+
+`--community SLUG`: the community's data, key and ledger (schema `reverse_etl__<slug>`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from typing import Any
+
+from returning_sync.communities_run import add_community_argument, chosen
+from warehouse.location import DEFAULT_COMMUNITY
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,21 +28,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     settle.add_argument("--release", metavar="PUSH_ID",
                         help="an upload left 'unknown' that the Api Log does not show: release its rows, "
                              "so that the next run sends them")
+    add_community_argument(parser)
 
 
-def _last_runs() -> dict[str, dict[str, Any]]:
-    """Each definition's latest push, from the ledger on the configured warehouse (any destination)."""
+def _settings(args: argparse.Namespace, *, key_required: bool) -> Any:
+    """The chosen community's settings (the default community: the top-level settings, as before)."""
+    return chosen(args, key_required=key_required).settings
+
+
+def _last_runs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Each definition's latest push, from the community's ledger on the configured warehouse."""
     from reverse_etl.runner import last_runs
     from warehouse.location import WarehouseLocation
 
-    return last_runs(WarehouseLocation.from_env())
+    if args.community == DEFAULT_COMMUNITY:
+        return last_runs(WarehouseLocation.from_env())
+    return last_runs(_settings(args, key_required=False).location)
 
 
-def _list() -> int:
+def _list(args: argparse.Namespace) -> int:
     from reverse_etl import list_definitions
     from reverse_etl.definitions import DEFINITIONS_DIR
 
-    runs = _last_runs()
+    runs = _last_runs(args)
     rows = [("name", "target", "columns", "schedule", "last run", "from")]
     for d in list_definitions():
         last = runs.get(d.name)
@@ -55,20 +68,19 @@ def _list() -> int:
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        return _list()
+        return _list(args)
     if not args.name:
         print("usage: returning-sync push --list | push NAME [--dry-run]", file=sys.stderr)
         return 2
     if args.confirm or args.release:
-        return _settle_by_hand(args.name, args.confirm or args.release, landed=bool(args.confirm))
-    from pipelines.config import Settings
+        return _settle_by_hand(args, args.name, args.confirm or args.release, landed=bool(args.confirm))
     from pipelines.errors import ApiFailure
     from reverse_etl import run_push
     from reverse_etl.jobs import Waiting
     from reverse_etl.states import FAILED_RUN_STATES
 
     # a dry run reads the warehouse only: no key needed (the client refuses to call without one)
-    settings = Settings.from_env(key_required=not args.dry_run)
+    settings = _settings(args, key_required=not args.dry_run)
     waiting = Waiting(timeout=args.wait) if args.wait is not None else None
     result = run_push(args.name, settings, dry_run=args.dry_run, waiting=waiting)
     for line in result.lines():
@@ -80,13 +92,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settle_by_hand(name: str, push_id: str, landed: bool) -> int:
+def _settle_by_hand(args: argparse.Namespace, name: str, push_id: str, landed: bool) -> int:
     """`--confirm` / `--release`: a person settles an upload whose outcome the API cannot tell."""
-    from pipelines.config import Settings
     from reverse_etl import ledger
     from reverse_etl.pushrun import open_ledger
 
-    with open_ledger(Settings.from_env(key_required=False)) as con:
+    with open_ledger(_settings(args, key_required=False)) as con:
         changed = ledger.settle_by_hand(con, push_id, landed)
         unknown = [] if changed else ledger.unknown_pushes(con, name)
         if not changed and push_id not in unknown:

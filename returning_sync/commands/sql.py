@@ -4,7 +4,8 @@ The query is written in DuckDB's dialect and transpiled to the warehouse's. Writ
 every destination: DuckDB opens its file read-only and sandboxed (no other file read, written or
 attached, no extension installed: `warehouse.duck.SANDBOX`); a server destination runs only a single read
 statement (anything else is refused before it is sent), in a read-only session, inside a transaction
-that is rolled back.
+that is rolled back. `--community SLUG`: the query names the canonical schemas (`returning_raw`,
+`analytics`, ...) and reads that community's (`analytics__<slug>`, ...).
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, TextIO
 
 import sqlglot
 
 from returning_errors import plural
+from returning_sync.communities_run import add_community_argument, chosen
 from warehouse.connection import connect, is_read_only_statement
 from warehouse.errors import WarehouseQueryError
-from warehouse.location import WarehouseLocation
+from warehouse.location import DEFAULT_COMMUNITY, WarehouseLocation
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="DuckDB file (default: $RETURNING_WAREHOUSE or warehouse/returning.duckdb)")
     parser.add_argument("--wait", type=float, default=5.0,
                         help="DuckDB: seconds to wait while another process holds the warehouse lock (default 5)")
+    add_community_argument(parser)
 
 
 def _json_default(value: Any) -> Any:
@@ -111,6 +116,9 @@ def query(location: WarehouseLocation, sql: str, wait_seconds: float) -> tuple[l
 def run(args: argparse.Namespace) -> int:
     logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "falling back to Command" noise
     location = WarehouseLocation.from_env(path=args.warehouse)
+    if args.community != DEFAULT_COMMUNITY:
+        scoped = chosen(args, key_required=False).location
+        location = scoped if args.warehouse is None else replace(scoped, path=Path(args.warehouse))
     columns, rows = query(location, args.query, args.wait)  # an error: one line and its exit code (cli)
     if args.format == "csv":
         write_csv(sys.stdout, columns, rows)

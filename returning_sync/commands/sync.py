@@ -7,7 +7,10 @@ the others load and commit, and the exit code is 5 (partial). `--strict` ends th
 failure instead. Datasets turned off in the settings (`disabled`) are not read and not counted.
 
 A whole sync (no `--resources`) then loads the seed CSVs into schema `seeds` (`pipelines/seeds.py`);
-`--seeds-only` loads just those, with no API call and no key."""
+`--seeds-only` loads just those, with no API call and no key.
+
+`--community SLUG` syncs one configured community (default: `default`); `--all-communities [--parallel N]`
+syncs every one, each in its own process (returning_sync/communities_run.py), then the seeds once."""
 
 from __future__ import annotations
 
@@ -21,6 +24,17 @@ from typing import TYPE_CHECKING, Any
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, plural
 from returning_sync.arrow_guard import keep_pandas_out
+from returning_sync.communities_run import (
+    add_community_argument,
+    chosen,
+    concurrency,
+    fan_out,
+    print_block,
+    print_outcomes,
+    shared_files,
+    worst_exit,
+    write_summary,
+)
 
 if TYPE_CHECKING:  # dlt and everything it pulls in are imported when the command runs, not to parse it
     from pipelines.context import ResourceProgress
@@ -42,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="load only the seed CSVs (warehouse/seeds/ and RETURNING_SEEDS_DIR) into schema "
                              "seeds: no API call, no key needed. A whole sync (no --resources) loads them "
                              "after the API; a sync with --resources does not")
+    parser.add_argument("--skip-seeds", action="store_true", help=argparse.SUPPRESS)  # a fan-out loads them once
+    add_community_argument(parser, fan_out=True)
     parser.epilog = EXIT_CODES
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
@@ -54,7 +70,8 @@ EXIT_CODES = """exit codes:
   4  the API kept failing after retries
   5  partial: some selected datasets were skipped; each is named in the summary with the reason
      and the setting that changes it (`returning-sync check` predicts them)
-  6  busy: another process holds the warehouse longer than the command waits"""
+  6  busy: another process holds the warehouse longer than the command waits
+  with --all-communities: the worst community's code (a failure's before 5; see the summary's rows)"""
 PARTIAL = 5
 
 
@@ -71,13 +88,15 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds_only:
         return seeds_only(args)
     since = parse_since(args.since)
+    if args.all_communities:
+        return all_communities(args)
     keep_pandas_out()  # this process is the sync's alone: pyarrow never imports pandas in it
     from pipelines.seeds import check_seeds
     from pipelines.sync import run_sync, select_resources
 
-    settings = Settings.from_env()
+    settings = chosen(args).settings
     resources = select_resources(args.resources.split(",")) if args.resources is not None else None
-    seeds = resources is None  # a whole sync loads the seeds after the API
+    seeds = resources is None and not args.skip_seeds  # a whole sync loads the seeds after the API
     if seeds:
         check_seeds()  # a bad seed file ends the run before any API call
     # dlt warns about columns that were null on every row (not materialised yet): noise here
@@ -98,7 +117,29 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {line}")
     if seeds:
         print_seeds(settings)
+    write_summary(args, {"rows": sum(r.rows for r in result.resources.values()), "requests": result.requests,
+                         "skipped": len(result.skipped)})
     return PARTIAL if result.skipped else 0
+
+
+def all_communities(args: argparse.Namespace) -> int:
+    """`--all-communities`: each configured community's sync in its own process
+    (returning_sync/communities_run.py), then the seeds once, then one summary row per community."""
+    from pipelines.seeds import check_seeds
+    from pipelines.sync import select_resources
+
+    limit = concurrency(args.parallel)
+    resources = select_resources(args.resources.split(",")) if args.resources is not None else None
+    if resources is None:
+        check_seeds()  # a bad seed file ends the run before any API call
+    argv = [*(["--resources", args.resources] if args.resources is not None else []),
+            *(["--full-refresh"] if args.full_refresh else []), *(["--since", args.since] if args.since else []),
+            *(["--strict"] if args.strict else []), "--skip-seeds"]
+    outcomes = fan_out("sync", argv, limit, echo=print_block)
+    if resources is None:  # schema seeds is shared by every community: loaded once
+        print_seeds(Settings.from_env(key_required=False))
+    print_outcomes(outcomes, ("rows", "requests", "skipped"), note=shared_files(limit))
+    return worst_exit([o.exit_code for o in outcomes])
 
 
 def seeds_only(args: argparse.Namespace) -> int:

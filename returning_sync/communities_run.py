@@ -1,0 +1,200 @@
+"""The command line's communities: `--community SLUG` picks one (default: `default`, the top-level
+configuration, exactly as before), `--all-communities` runs a command for every configured one.
+
+A fan-out (`fan_out`) runs `returning-sync <command> --community <slug> ...` once per community, each
+in a process of its own (its own dlt pipeline, state, lock and logging), at most `limit` at a time
+(`--parallel N`, or the setting `sources.returning_ai.community_concurrency`, default 2). Communities
+that load into the same DuckDB file run one after another: DuckDB lets one process write a file, and
+a sync holds it for its whole load. Communities on a server destination, or each with a DuckDB file of
+its own, run side by side. A community that fails does not stop the others. Each one's output is
+printed as a block when it ends, then one summary row per community; the exit code is the worst
+(`worst_exit`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.communities import Community, communities, community
+from pipelines.errors import ConfigError
+from warehouse.configuration import Lookup
+from warehouse.location import DEFAULT_COMMUNITY
+
+CONCURRENCY_SETTING = "community_concurrency"  # sources.returning_ai.community_concurrency
+DEFAULT_CONCURRENCY = 2
+SUMMARY_FLAG = "--summary-json"  # a child writes its figures there (hidden option)
+PARTIAL = 5
+
+
+def add_community_argument(parser: argparse.ArgumentParser, *, fan_out: bool = False) -> None:
+    """`--community SLUG`; with `fan_out`, also `--all-communities` and `--parallel N`."""
+    group = parser.add_mutually_exclusive_group() if fan_out else parser
+    group.add_argument("--community", default=DEFAULT_COMMUNITY, metavar="SLUG",
+                       help="the community to work on, as configured under "
+                            "[sources.returning_ai.communities.<slug>] (default: default, the top-level settings)")
+    if fan_out:
+        group.add_argument("--all-communities", action="store_true",
+                           help="every configured community, each in its own process; one summary row each")
+        parser.add_argument("--parallel", type=int, default=None, metavar="N",
+                            help="with --all-communities: at most N communities at a time (default: the setting "
+                                 f"{CONCURRENCY_SETTING}, else {DEFAULT_CONCURRENCY}); communities sharing a "
+                                 "DuckDB file always run one after another")
+        parser.add_argument(SUMMARY_FLAG, default=None, help=argparse.SUPPRESS)
+
+
+def chosen(args: argparse.Namespace, *, key_required: bool = True) -> Community:
+    """The community `--community` names (an unknown one: ConfigError, exit 2)."""
+    return community(args.community, key_required=key_required)
+
+
+def concurrency(given: int | None) -> int:
+    """`--parallel`, else `sources.returning_ai.community_concurrency`, else 2."""
+    if given is not None:
+        value: Any = given
+        where = "--parallel"
+    else:
+        found = Lookup(error=ConfigError).first(CONCURRENCY_SETTING)
+        if found is None:
+            return DEFAULT_CONCURRENCY
+        value, where = found.value, f"{CONCURRENCY_SETTING} ({found.where})"
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be a whole number of communities, got {value!r}") from None
+    if not 1 <= number <= 64:
+        raise ConfigError(f"{where} must be between 1 and 64, got {number}")
+    return number
+
+
+def write_summary(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    """A child of a fan-out: its figures for the parent's summary row."""
+    path = getattr(args, "summary_json", None)
+    if path:
+        Path(path).write_text(json.dumps(figures), encoding="utf-8")
+
+
+@dataclass
+class Outcome:
+    """One community's run in a fan-out."""
+
+    slug: str
+    exit_code: int = 0
+    figures: dict[str, Any] = field(default_factory=dict)
+    output: str = ""
+    error: str = ""  # the last line of its stderr, when it failed
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        if self.exit_code == 0:
+            return "ok"
+        if self.exit_code == PARTIAL:
+            return "partial"
+        return "failed"
+
+
+def worst_exit(codes: Sequence[int]) -> int:
+    """The fan-out's exit code: 0 when every community succeeded; otherwise a failure's code (the
+    first failed community's, in name order) before partial (5)."""
+    failures = [c for c in codes if c not in (0, PARTIAL)]
+    if failures:
+        return failures[0]
+    return PARTIAL if PARTIAL in codes else 0
+
+
+def serial_key(c: Community) -> str:
+    """Communities with the same key run one after another: those writing the same DuckDB file."""
+    return str(c.location.file) if c.location.embedded else f"server:{c.slug}"
+
+
+def fan_out(command: str, argv: Sequence[str], limit: int, *, key_required: bool = True,
+            echo: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Run `returning-sync <command> --community <slug> <argv>` for every configured community, at
+    most `limit` at a time, those sharing a DuckDB file one after another (see the module docstring)."""
+    every = communities(key_required=key_required)
+    if not every:
+        raise ConfigError("no community is configured: set the API key under [sources.returning_ai] "
+                          "(RETURNING_AI_API_KEY) or add [sources.returning_ai.communities.<slug>] tables")
+    files = {serial_key(c): threading.Lock() for c in every}
+    slots = threading.Semaphore(limit)
+    printing = threading.Lock()
+
+    def one(c: Community) -> Outcome:
+        import time
+
+        with files[serial_key(c)], slots, tempfile.TemporaryDirectory(prefix="returning-community-") as tmp:
+            summary = Path(tmp) / "summary.json"
+            started = time.monotonic()
+            done = subprocess.run(
+                [sys.executable, "-m", "returning_sync.cli", command, "--community", c.slug, *argv,
+                 SUMMARY_FLAG, str(summary)],
+                capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
+            outcome = Outcome(c.slug, done.returncode, output=done.stdout + done.stderr,
+                              seconds=time.monotonic() - started)
+            if summary.exists():
+                outcome.figures = json.loads(summary.read_text(encoding="utf-8"))
+            if done.returncode not in (0, PARTIAL):
+                lines = [line for line in done.stderr.splitlines() if line.strip()]
+                outcome.error = lines[-1] if lines else f"exit {done.returncode}"
+        if echo is not None:
+            with printing:
+                echo(outcome)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=len(every)) as pool:
+        return list(pool.map(one, every))
+
+
+def print_block(outcome: Outcome) -> None:
+    """One community's own output, under its name."""
+    print(f"== community {outcome.slug} (exit {outcome.exit_code}) ==")
+    text = outcome.output.rstrip("\n")
+    if text:
+        print(text)
+    print(flush=True)
+
+
+def print_outcomes(outcomes: Sequence[Outcome], columns: Sequence[str], note: str = "") -> None:
+    """The summary: one row per community (status, its figures, exit code), then the worst code."""
+    header = ("community", "status", *columns, "seconds", "exit")
+    rows = [(o.slug, o.status, *(_figure(o.figures.get(col)) for col in columns), f"{o.seconds:.1f}",
+             str(o.exit_code)) for o in outcomes]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True))))
+    for row in rows:
+        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    for o in outcomes:
+        if o.error:
+            print(f"  {o.slug}: {o.error}")
+    if note:
+        print(note)
+    code = worst_exit([o.exit_code for o in outcomes])
+    print(f"{len(outcomes)} communities: {sum(o.exit_code == 0 for o in outcomes)} ok; exit {code}", flush=True)
+
+
+def _figure(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def shared_files(limit: int, *, key_required: bool = True) -> str:
+    """A line saying which communities share a DuckDB file (and so run one after another)."""
+    groups: dict[str, list[str]] = {}
+    for c in communities(key_required=key_required):
+        if c.location.embedded:
+            groups.setdefault(str(c.location.path), []).append(c.slug)
+    shared = {path: slugs for path, slugs in groups.items() if len(slugs) > 1}
+    said = "; ".join(f"{', '.join(s)} share {p}: one after another" for p, s in shared.items())
+    return f"at most {limit} communities at a time" + (f" ({said})" if said else "")
