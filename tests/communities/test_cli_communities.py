@@ -1,0 +1,206 @@
+"""The command line over two communities, as a user configures them: the default one (the top-level
+settings) and `acme` (one block of configuration and one secret in `.dlt/`), each its own simulator
+process with its own seed and community id. `returning-sync` runs as a subprocess in that project."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from returning_sync.simulator_process import COMMUNITY_ID, FULL_KEY, SimulatorProcess
+from tests.conftest import simulator_process
+from warehouse.duck import connect
+
+USERS = 150
+ACME_ID = "65a0c9e514a3e564c5c0aaaa"
+EXPIRED_KEY = "00000000000000000000000000000000deadbeefdeadbeefdeadbeefdeadbeef"  # docs/simulator.md
+TABLES = ("users", "user_fields", "redemption_orders", "messages")  # compared with each simulator's truth
+
+
+@pytest.fixture(scope="module")
+def sims() -> Iterator[tuple[SimulatorProcess, SimulatorProcess]]:
+    with simulator_process(USERS, 7) as default, \
+            simulator_process(USERS, 11, "--community-id", ACME_ID) as acme:
+        yield default, acme
+
+
+def make_project(root: Path, sims: tuple[SimulatorProcess, SimulatorProcess], acme_key: str = FULL_KEY) -> Path:
+    """A project folder: the default community's settings, then acme's one block and one secret."""
+    default, acme = sims
+    (root / ".dlt").mkdir(parents=True)
+    (root / ".dlt" / "config.toml").write_text(f"""\
+[sources.returning_ai]
+base_url = "{default.url}"
+community_id = "{COMMUNITY_ID}"
+warehouse = "{root / 'warehouse' / 'returning.duckdb'}"
+
+[sources.returning_ai.communities.acme]
+community_id = "{ACME_ID}"
+base_url = "{acme.url}"
+""", encoding="utf-8")
+    (root / ".dlt" / "secrets.toml").write_text(f"""\
+[sources.returning_ai]
+api_key = "{FULL_KEY}"
+
+[sources.returning_ai.communities.acme]
+api_key = "{acme_key}"
+""", encoding="utf-8")
+    return root
+
+
+def cli(project: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RETURNING_", "SOURCES__", "DESTINATION__", "DLT_"))}
+    env["DLT_PROJECT_DIR"] = str(project)
+    return subprocess.run([sys.executable, "-m", "returning_sync.cli", *argv], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+def row_of(output: str, slug: str) -> list[str]:
+    """The summary's row of a community: its cells."""
+    rows = [line.split() for line in output.splitlines() if re.match(rf"^{slug}\s+(ok|partial|failed)\s", line)]
+    assert len(rows) == 1, output
+    return rows[0]
+
+
+def count(project: Path, schema: str, table: str) -> int:
+    con = connect(project / "warehouse" / "returning.duckdb", read_only=True)
+    try:
+        return con.execute(f'SELECT count(*) FROM {schema}."{table}"').fetchone()[0]
+    finally:
+        con.close()
+
+
+def ids(project: Path, schema: str) -> set[str]:
+    con = connect(project / "warehouse" / "returning.duckdb", read_only=True)
+    try:
+        return {r[0] for r in con.execute(f"SELECT _id FROM {schema}.users").fetchall()}
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def synced(sims: tuple[SimulatorProcess, SimulatorProcess],
+           tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    project = make_project(tmp_path_factory.mktemp("two"), sims)
+    return project, cli(project, "sync", "--all-communities")
+
+
+def test_sync_all_communities_loads_each_into_its_own_schema(
+        sims: tuple[SimulatorProcess, SimulatorProcess], synced: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    project, done = synced
+    assert done.returncode == 0, done.stdout + done.stderr
+    for slug in ("default", "acme"):
+        assert row_of(done.stdout, slug)[1:2] == ["ok"]
+        assert row_of(done.stdout, slug)[-1] == "0"
+    assert "default, acme share" in done.stdout  # the shared DuckDB file: one after another, said
+    default, acme = sims
+    for sim, schema in ((default, "returning_raw"), (acme, "returning_raw__acme")):
+        truth = sim.admin_get("/__sim/truth")
+        for table in TABLES:
+            assert count(project, schema, table) == truth[table]["count"], (schema, table)
+    # rows in the summary are the community's loaded rows
+    assert int(row_of(done.stdout, "acme")[2].replace(",", "")) > 0
+
+
+def test_no_id_of_one_community_is_in_the_other(synced: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    project, _ = synced
+    default_ids, acme_ids = ids(project, "returning_raw"), ids(project, "returning_raw__acme")
+    assert len(default_ids) == len(acme_ids) == USERS
+    assert default_ids.isdisjoint(acme_ids)
+
+
+def test_each_community_has_its_own_pipeline_and_lock(synced: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    project, _ = synced
+    workdir = project / "warehouse" / ".dlt"
+    pipelines = {p.name for p in (workdir / "pipelines").iterdir()}
+    assert {"returning_ai", "returning_ai__acme"} <= pipelines
+    assert (workdir / "sync.lock").exists() and (workdir / "sync__acme.lock").exists()
+    con = connect(project / "warehouse" / "returning.duckdb", read_only=True)
+    try:
+        states = con.execute("SELECT pipeline_name FROM returning_raw__acme._dlt_pipeline_state").fetchall()
+        assert {s for (s,) in states} == {"returning_ai__acme"}
+        states = con.execute("SELECT pipeline_name FROM returning_raw._dlt_pipeline_state").fetchall()
+        assert {s for (s,) in states} == {"returning_ai"}
+    finally:
+        con.close()
+
+
+def test_models_all_communities_then_union_and_a_push_of_acme(
+        sims: tuple[SimulatorProcess, SimulatorProcess], synced: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    project, _ = synced
+    done = cli(project, "models", "--all-communities")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert row_of(done.stdout, "default")[1] == "ok" and row_of(done.stdout, "acme")[1] == "ok"
+    assert "analytics_all:" in done.stdout
+    con = connect(project / "warehouse" / "returning.duckdb", read_only=True)
+    try:
+        per = dict(con.execute("SELECT community, count(*) FROM analytics_all.dim_users GROUP BY 1").fetchall())
+        assert per == {"default": con.execute("SELECT count(*) FROM analytics.dim_users").fetchone()[0],
+                       "acme": con.execute("SELECT count(*) FROM analytics__acme.dim_users").fetchone()[0]}
+        acme_emails = {e for (e,) in con.execute("SELECT email FROM analytics__acme.dim_users WHERE NOT deleted").fetchall()}
+        default_emails = {e for (e,) in con.execute("SELECT email FROM analytics.dim_users").fetchall()}
+    finally:
+        con.close()
+    assert per["acme"] == USERS
+
+    pushed = cli(project, "push", "loyalty_points", "--community", "acme", "--dry-run")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    path = Path(re.search(r"csv: (\S+)", pushed.stdout).group(1))
+    with path.open(newline="", encoding="utf-8") as f:
+        sent = {row["email"] for row in csv.DictReader(f)}
+    assert sent == acme_emails and sent.isdisjoint(default_emails)
+    # a real push of acme: its ledger is in reverse_etl__acme, and the default community gets nothing
+    default_sim, acme_sim = sims
+    jobs = {"default": default_sim.admin_get("/__sim/truth")["bulk_jobs"]["count"],
+            "acme": acme_sim.admin_get("/__sim/truth")["bulk_jobs"]["count"]}
+    sent_for_real = cli(project, "push", "loyalty_points", "--community", "acme")
+    assert sent_for_real.returncode == 0, sent_for_real.stdout + sent_for_real.stderr
+    assert default_sim.admin_get("/__sim/truth")["bulk_jobs"]["count"] == jobs["default"]
+    assert acme_sim.admin_get("/__sim/truth")["bulk_jobs"]["count"] == jobs["acme"] + 1
+    con = connect(project / "warehouse" / "returning.duckdb", read_only=True)
+    try:
+        schemas = {s for (s,) in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+        ledger = con.execute("SELECT definition, state FROM reverse_etl__acme.pushes").fetchall()
+    finally:
+        con.close()
+    assert "reverse_etl" not in schemas
+    assert ledger == [("loyalty_points", "completed")]
+    listed = cli(project, "push", "--list", "--community", "acme")
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(r"^loyalty_points .* completed \(sent \d+\)", listed.stdout, flags=re.MULTILINE), listed.stdout
+    listed = cli(project, "push", "--list")  # the default community's ledger: never pushed
+    assert re.search(r"^loyalty_points .* never ", listed.stdout, flags=re.MULTILINE), listed.stdout
+
+
+def test_sql_and_an_unknown_community(synced: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    project, _ = synced
+    done = cli(project, "sql", "select count(*) as n from returning_raw.users", "--community", "acme",
+               "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["n", str(USERS)]
+    unknown = cli(project, "sync", "--community", "nope")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines() == [
+        "error: no community 'nope' is configured (known: default, acme); add a table "
+        "[sources.returning_ai.communities.nope] to .dlt/config.toml and its api_key to .dlt/secrets.toml"]
+
+
+def test_an_expired_key_fails_its_community_alone(sims: tuple[SimulatorProcess, SimulatorProcess],
+                                                  tmp_path: Path) -> None:
+    project = make_project(tmp_path / "expired", sims, acme_key=EXPIRED_KEY)
+    done = cli(project, "sync", "--all-communities", "--resources", "users,messages")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert row_of(done.stdout, "default")[1] == "ok" and row_of(done.stdout, "default")[-1] == "0"
+    assert row_of(done.stdout, "acme")[1] == "failed" and row_of(done.stdout, "acme")[-1] == "3"
+    truth = sims[0].admin_get("/__sim/truth")
+    assert count(project, "returning_raw", "users") == truth["users"]["count"]
+    assert count(project, "returning_raw", "messages") == truth["messages"]["count"]
+    assert FULL_KEY not in done.stdout + done.stderr and EXPIRED_KEY not in done.stdout + done.stderr
