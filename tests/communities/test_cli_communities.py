@@ -204,3 +204,34 @@ def test_an_expired_key_fails_its_community_alone(sims: tuple[SimulatorProcess, 
     assert count(project, "returning_raw", "users") == truth["users"]["count"]
     assert count(project, "returning_raw", "messages") == truth["messages"]["count"]
     assert FULL_KEY not in done.stdout + done.stderr and EXPIRED_KEY not in done.stdout + done.stderr
+
+
+def test_the_concurrency_limit_and_who_runs_one_after_another(project: Path) -> None:
+    from pipelines.communities import communities
+    from pipelines.errors import ConfigError
+    from returning_sync.communities_run import concurrency, serial_key, shared_files, worst_exit
+    from tests.communities.conftest import write
+
+    assert concurrency(None) == 2  # nothing set
+    write(project, "config.toml", f"""
+[sources.returning_ai]
+community_id = "{COMMUNITY_ID}"
+community_concurrency = 3
+warehouse = "w/shared.duckdb"
+
+[sources.returning_ai.communities.acme]
+community_id = "{ACME_ID}"
+
+[sources.returning_ai.communities.beta]
+community_id = "{"bb" * 12}"
+warehouse = "w/beta.duckdb"
+""")
+    write(project, "secrets.toml", "\n".join(
+        f'[sources.returning_ai{s}]\napi_key = "{FULL_KEY}"' for s in ("", ".communities.acme", ".communities.beta")))
+    assert (concurrency(None), concurrency(1)) == (3, 1)
+    with pytest.raises(ConfigError, match=r"^--parallel must be between 1 and 64, got 0$"):
+        concurrency(0)
+    default, acme, beta = communities()
+    assert serial_key(default) == serial_key(acme) != serial_key(beta)  # a shared file: one after another
+    assert shared_files(3) == "at most 3 communities at a time (default, acme share w/shared.duckdb: one after another)"
+    assert (worst_exit([0, 0]), worst_exit([0, 5]), worst_exit([5, 3, 0]), worst_exit([0, 6, 3])) == (0, 5, 3, 6)
