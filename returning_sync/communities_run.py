@@ -9,6 +9,11 @@ a sync holds it for its whole load. Communities on a server destination, or each
 its own, run side by side. A community that fails does not stop the others. Each one's output is
 printed as a block when it ends, then one summary row per community; the exit code is the worst
 (`worst_exit`).
+
+Processes rather than threads: dlt can run pipelines of different names in threads of one process
+(its configuration containers are thread-affine, dlt-hub/dlt#813), but a sync also sets process-wide
+things (logging handlers, the pandas guard of `returning_sync.arrow_guard`, the crash-test hook), a
+failure's exit code is the process's, and a finished community's memory goes back with its process.
 """
 
 from __future__ import annotations

@@ -235,3 +235,26 @@ warehouse = "w/beta.duckdb"
     assert serial_key(default) == serial_key(acme) != serial_key(beta)  # a shared file: one after another
     assert shared_files(3) == "at most 3 communities at a time (default, acme share w/shared.duckdb: one after another)"
     assert (worst_exit([0, 0]), worst_exit([0, 5]), worst_exit([5, 3, 0]), worst_exit([0, 6, 3])) == (0, 5, 3, 6)
+
+
+def test_sync_all_communities_on_postgres_side_by_side(sims: tuple[SimulatorProcess, SimulatorProcess],
+                                                       tmp_path: Path, pg_url: str) -> None:
+    project = make_project(tmp_path / "pg", sims)
+    config = project / ".dlt" / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "[sources.returning_ai]\n", '[sources.returning_ai]\ndestination = "postgres"\n', 1), encoding="utf-8")
+    secrets = project / ".dlt" / "secrets.toml"
+    secrets.write_text(secrets.read_text(encoding="utf-8") + f'\n[destination.postgres]\ncredentials = "{pg_url}"\n',
+                       encoding="utf-8")
+    done = cli(project, "sync", "--all-communities", "--resources", "users,messages")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "at most 2 communities at a time\n" in done.stdout  # a server: nothing runs one after another
+    for sim, slug in zip(sims, ("default", "acme"), strict=True):
+        truth = sim.admin_get("/__sim/truth")
+        for table in ("users", "messages"):
+            counted = cli(project, "sql", f"select count(*) as n from returning_raw.{table}", "--community", slug,
+                          "--format", "csv")
+            assert counted.stdout.split() == ["n", str(truth[table]["count"])], (slug, table, counted.stderr)
+    both = cli(project, "sql", "select count(*) as n from returning_raw__acme.users u "
+                               "join returning_raw.users d on d._id = u._id", "--format", "csv")
+    assert both.stdout.split() == ["n", "0"], both.stderr
