@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warehouse.connection import Connection
+from warehouse.location import SHARE_SCHEMA
 from warehouse.private import PRIVATE_SCHEMA
 
 OUR_SCHEMAS = ("returning_raw", "analytics", "reverse_etl", PRIVATE_SCHEMA, "seeds")
@@ -53,9 +54,20 @@ def lit(value: str) -> str:
 
 
 def our_schemas(con: Connection) -> list[str]:
+    """The schemas of the connection's community (as the catalog names them: `returning_raw__acme`,
+    its staging `returning_raw__acme_staging`, ...); never another community's."""
     rows = con.fetchall("SELECT DISTINCT table_schema FROM information_schema.tables")
     names = [str(r[0]) for r in rows]
-    return sorted(n for n in names if any(n == s or n.startswith(s + "_") for s in OUR_SCHEMAS))
+    return sorted(n for n in names if any(_belongs(n, con.location.schema(s)) for s in (*OUR_SCHEMAS, SHARE_SCHEMA)))
+
+
+def _belongs(name: str, schema: str) -> bool:
+    """`name` is `schema` or one of its own (`<schema>_staging`, `analytics_share`), not another
+    community's (`returning_raw__acme`, `analytics_share__acme` are not the default community's)."""
+    if name == schema:
+        return True
+    rest = name[len(schema) + 1:] if name.startswith(schema + "_") else None
+    return rest is not None and not rest.startswith("_") and "__" not in rest
 
 
 def base_tables(con: Connection, schema: str) -> list[str]:

@@ -186,6 +186,21 @@ def test_sql_and_an_unknown_community(synced: tuple[Path, subprocess.CompletedPr
                "--format", "csv")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["n", str(USERS)]
+    # forget and check: the community's own tables and key
+    member = sorted(ids(project, "returning_raw__acme"))[0]
+    acme_forget = cli(project, "forget", "--user-id", member, "--community", "acme", "--dry-run")
+    assert acme_forget.returncode == 0, acme_forget.stderr
+    places = [line.split(":")[0].strip() for line in acme_forget.stdout.splitlines()[1:] if "." in line.split(":")[0]]
+    assert "returning_raw__acme.users" in places and "returning_raw__acme_staging.users" in places, places
+    assert all(p.split(".")[0].endswith(("__acme", "__acme_staging")) for p in places), places
+    default_forget = cli(project, "forget", "--user-id", member, "--dry-run")
+    assert default_forget.returncode == 0, default_forget.stderr
+    # no table of the default community holds acme's member, and acme's tables are not the default's
+    # (dlt's working folder beside the warehouse is shared by the communities: not asserted here)
+    assert not [line for line in default_forget.stdout.splitlines()[1:] if re.match(r"^  \w+\.\w+: ", line)], \
+        default_forget.stdout
+    checked = cli(project, "check", "--community", "acme", "--resources", "users", "--format", "json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     unknown = cli(project, "sync", "--community", "nope")
     assert unknown.returncode == 2
     assert unknown.stderr.strip().splitlines() == [
