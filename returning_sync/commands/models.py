@@ -76,16 +76,22 @@ def run(args: argparse.Namespace) -> int:
 def all_communities(args: argparse.Namespace) -> int:
     """Every configured community's models, each in its own process, then `analytics_all`'s views
     over the communities whose build succeeded."""
+    from pipelines.communities import communities
     from warehouse.union import build_union_views
 
     limit = concurrency(args.parallel)
     argv = [*(["--select", args.select] if args.select is not None else []), "--wait", str(args.wait)]
     outcomes = fan_out("models", argv, limit, key_required=False, echo=print_block)
     print_outcomes(outcomes, ("models", "rows"), note=shared_files(limit, key_required=False))
-    built = [o.slug for o in outcomes if o.exit_code == 0]
+    top = WarehouseLocation.from_env()
+    # the union views read the communities whose models are in the top-level warehouse (one with a
+    # DuckDB file or a database of its own is not in them)
+    here = {c.slug for c in communities(key_required=False)
+            if not c.own_database and (not top.embedded or c.location.file == top.file)}
+    built = [o.slug for o in outcomes if o.exit_code == 0 and o.slug in here]
     code = worst_exit([o.exit_code for o in outcomes])
     if built:
-        with connect(WarehouseLocation.from_env(), wait_seconds=args.wait) as con:
+        with connect(top, wait_seconds=args.wait) as con:
             views = build_union_views(con, built)
         print(f"analytics_all: {plural(len(views), 'union view')} over {', '.join(built)}")
     return code

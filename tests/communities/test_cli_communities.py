@@ -273,3 +273,24 @@ def test_sync_all_communities_on_postgres_side_by_side(sims: tuple[SimulatorProc
     both = cli(project, "sql", "select count(*) as n from returning_raw__acme.users u "
                                "join returning_raw.users d on d._id = u._id", "--format", "csv")
     assert both.stdout.split() == ["n", "0"], both.stderr
+
+
+def test_a_community_with_its_own_duckdb_file_runs_beside_the_others(
+        sims: tuple[SimulatorProcess, SimulatorProcess], tmp_path: Path) -> None:
+    project = make_project(tmp_path / "files", sims)
+    own = project / "acme" / "acme.duckdb"
+    config = project / ".dlt" / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8") + f'warehouse = "{own}"\n', encoding="utf-8")
+    done = cli(project, "sync", "--all-communities", "--resources", "users,tiers")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "at most 2 communities at a time\n" in done.stdout  # no file shared: side by side
+    con = connect(own, read_only=True)
+    try:
+        held = con.execute("SELECT count(*) FROM returning_raw__acme.users").fetchone()[0]
+    finally:
+        con.close()
+    assert held == sims[1].admin_get("/__sim/truth")["users"]["count"]
+    assert count(project, "returning_raw", "users") == sims[0].admin_get("/__sim/truth")["users"]["count"]
+    built = cli(project, "models", "--all-communities", "--select", "dim_users")
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "analytics_all: 1 union view over default\n" in built.stdout  # acme's models are in its own file
