@@ -84,7 +84,7 @@ case "${1:-}" in
     setup_postgres
     .venv/bin/ruff check .
     # two workers: the suite waits on servers and subprocesses as much as it computes (about 8 min on 2 cores)
-    exec .venv/bin/python -m pytest -q -n 2 "$@"
+    exec .venv/bin/python -m pytest -q -n 2 --durations=15 "$@"
     ;;
   setup)
     setup_python

@@ -94,3 +94,9 @@ def destination(request: pytest.FixtureRequest, api_env: dict[str, str], monkeyp
         monkeypatch.setenv("RETURNING_DESTINATION", "postgres")
         monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", url)
     return name
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked `slow` first (a stable sort: the rest keep their order), so that under xdist
+    the longest ones (the live production deployment) run beside the others instead of at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
