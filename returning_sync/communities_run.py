@@ -161,6 +161,18 @@ def fan_out(command: str, argv: Sequence[str], limit: int, *, key_required: bool
         return list(pool.map(one, every))
 
 
+def run_each(command: str, argv: Sequence[str], parallel: int | None, columns: Sequence[str], *,
+             key_required: bool = True, before_summary: Callable[[], None] | None = None) -> list[Outcome]:
+    """`command argv` for every community (`fan_out`, at most `parallel` or the setting at once), each
+    one's output as it ends, then `before_summary` and one summary row per community."""
+    limit = concurrency(parallel)
+    outcomes = fan_out(command, argv, limit, key_required=key_required, echo=print_block)
+    if before_summary is not None:
+        before_summary()
+    print_outcomes(outcomes, columns, note=shared_files(limit, key_required=key_required))
+    return outcomes
+
+
 def print_block(outcome: Outcome) -> None:
     """One community's own output, under its name."""
     print(f"== community {outcome.slug} (exit {outcome.exit_code}) ==")

@@ -16,17 +16,7 @@ import sys
 import time
 
 from returning_errors import plural
-from returning_sync.communities_run import (
-    add_community_argument,
-    chosen,
-    concurrency,
-    fan_out,
-    print_block,
-    print_outcomes,
-    shared_files,
-    worst_exit,
-    write_summary,
-)
+from returning_sync.communities_run import add_community_argument, chosen, run_each, worst_exit, write_summary
 from warehouse.connection import connect
 from warehouse.errors import WarehouseError, WarehouseMissing
 from warehouse.location import DEFAULT_COMMUNITY, WarehouseLocation
@@ -79,10 +69,8 @@ def all_communities(args: argparse.Namespace) -> int:
     from pipelines.communities import communities
     from warehouse.union import build_union_views
 
-    limit = concurrency(args.parallel)
     argv = [*(["--select", args.select] if args.select is not None else []), "--wait", str(args.wait)]
-    outcomes = fan_out("models", argv, limit, key_required=False, echo=print_block)
-    print_outcomes(outcomes, ("models", "rows"), note=shared_files(limit, key_required=False))
+    outcomes = run_each("models", argv, args.parallel, ("models", "rows"), key_required=False)
     top = WarehouseLocation.from_env()
     # the union views read the communities whose models are in the top-level warehouse (one with a
     # DuckDB file or a database of its own is not in them)

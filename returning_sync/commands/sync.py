@@ -24,17 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, plural
 from returning_sync.arrow_guard import keep_pandas_out
-from returning_sync.communities_run import (
-    add_community_argument,
-    chosen,
-    concurrency,
-    fan_out,
-    print_block,
-    print_outcomes,
-    shared_files,
-    worst_exit,
-    write_summary,
-)
+from returning_sync.communities_run import add_community_argument, chosen, run_each, worst_exit, write_summary
 
 if TYPE_CHECKING:  # dlt and everything it pulls in are imported when the command runs, not to parse it
     from pipelines.context import ResourceProgress
@@ -128,17 +118,15 @@ def all_communities(args: argparse.Namespace) -> int:
     from pipelines.seeds import check_seeds
     from pipelines.sync import select_resources
 
-    limit = concurrency(args.parallel)
     resources = select_resources(args.resources.split(",")) if args.resources is not None else None
     if resources is None:
         check_seeds()  # a bad seed file ends the run before any API call
     argv = [*(["--resources", args.resources] if args.resources is not None else []),
             *(["--full-refresh"] if args.full_refresh else []), *(["--since", args.since] if args.since else []),
             *(["--strict"] if args.strict else []), "--skip-seeds"]
-    outcomes = fan_out("sync", argv, limit, echo=print_block)
-    if resources is None:  # schema seeds is shared by every community: loaded once
-        print_seeds(Settings.from_env(key_required=False))
-    print_outcomes(outcomes, ("rows", "requests", "skipped"), note=shared_files(limit))
+    # schema seeds is shared by every community: loaded once, after them
+    seeds = (lambda: print_seeds(Settings.from_env(key_required=False))) if resources is None else None
+    outcomes = run_each("sync", argv, args.parallel, ("rows", "requests", "skipped"), before_summary=seeds)
     return worst_exit([o.exit_code for o in outcomes])
 
 
