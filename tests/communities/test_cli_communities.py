@@ -225,7 +225,7 @@ def test_the_concurrency_limit_and_who_runs_one_after_another(project: Path) -> 
     from pipelines.communities import communities
     from pipelines.errors import ConfigError
     from returning_sync.communities_run import concurrency, serial_key, shared_files, worst_exit
-    from tests.communities.conftest import write
+    from tests.dltproject import write
 
     assert concurrency(None) == 2  # nothing set
     write(project, "config.toml", f"""

@@ -12,7 +12,7 @@ from pipelines.communities import Community, communities, community
 from pipelines.config import Settings
 from pipelines.errors import ConfigError
 from returning_errors import scrub
-from tests.communities.conftest import write
+from tests.dltproject import write
 
 TOP_KEY, ACME_KEY, BETA_KEY, GAMMA_KEY = "a1" * 32, "b2" * 32, "c3" * 32, "d4" * 32
 TOP_ID, ACME_ID, BETA_ID, GAMMA_ID = "6502c9e514a3e564c5c09c0a", "aa" * 12, "bb" * 12, "cc" * 12

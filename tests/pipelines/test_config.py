@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import ALIASES, Settings
+from pipelines.config import Settings
 from pipelines.errors import ConfigError
+from tests.dltproject import empty_project, write
 from tests.simadmin import SimAdmin
 from warehouse.location import WarehouseLocation
 
@@ -24,22 +25,7 @@ FROM_DLT, FROM_FIELD = "d1" * 12, "f0" * 12  # community ids: 24 hex
 @pytest.fixture()
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A working directory with an empty `.dlt` folder and no setting in the environment."""
-    for var in {*ALIASES.values(), "RETURNING_PUSH_MAX_REJECTION_RATE", "DLT_PROJECT_DIR"}:
-        monkeypatch.delenv(var, raising=False)
-    (tmp_path / ".dlt").mkdir()
-    monkeypatch.chdir(tmp_path)
-    yield tmp_path
-    monkeypatch.undo()  # back in the old directory: dlt's providers read its files again
-    from dlt.common.configuration.container import Container
-    from dlt.common.configuration.specs import PluggableRunContext
-
-    Container()[PluggableRunContext].reload_providers()
-
-
-def write(project: Path, name: str, text: str) -> Path:
-    path = project / ".dlt" / name
-    path.write_text(text, encoding="utf-8")
-    return path
+    yield from empty_project(tmp_path, monkeypatch)
 
 
 def test_dlt_files_configure_every_setting(project: Path) -> None:

@@ -12,11 +12,12 @@ import duckdb
 import pytest
 
 from pipelines import endpoints_doc
-from pipelines.config import ALIASES, Settings
+from pipelines.config import Settings
 from pipelines.errors import ConfigError, ContractError
 from pipelines.overrides import CursorNeverAdvances, suggest
 from pipelines.registry import DEFAULT_REGISTRY, build_registry, valid_keys
 from pipelines.sync import run_sync
+from tests.dltproject import empty_project
 from tests.pipelines.renaming_proxy import Renaming, renaming_proxy
 from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
 
@@ -90,17 +91,8 @@ def test_an_unknown_option_lists_every_valid_key() -> None:
 
 @pytest.fixture()
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A working directory with a `.dlt` folder and no setting in the environment."""
-    for var in {*ALIASES.values(), "DLT_PROJECT_DIR"}:
-        monkeypatch.delenv(var, raising=False)
-    (tmp_path / ".dlt").mkdir()
-    monkeypatch.chdir(tmp_path)
-    yield tmp_path
-    monkeypatch.undo()
-    from dlt.common.configuration.container import Container
-    from dlt.common.configuration.specs import PluggableRunContext
-
-    Container()[PluggableRunContext].reload_providers()
+    """A working directory with an empty `.dlt` folder and no setting in the environment."""
+    yield from empty_project(tmp_path, monkeypatch)
 
 
 def test_a_bad_override_names_the_file_it_came_from(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
