@@ -7,7 +7,6 @@ sequence works as it is."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,6 +15,7 @@ import pytest
 
 from returning_sync.cli import main
 from tests.simadmin import SimAdmin
+from tests.warehouse.rebuild_reader import read_through_rebuilds
 from warehouse.connection import connect
 from warehouse.errors import WarehouseError
 from warehouse.location import WarehouseLocation
@@ -148,36 +148,14 @@ def test_a_reader_of_a_view_during_rebuilds_sees_the_old_or_the_new_rows(destina
     versions = [model(tmp_path / str(n), "big", f"SELECT g.i AS i, md5(CAST(g.i AS VARCHAR)) AS h "
                                                 f"FROM generate_series(1, {n}) AS g(i)") for n in sizes]
     location = WarehouseLocation.from_env()
-    counts: list[int] = []
-    errors: list[str] = []
-    started, stop = threading.Event(), threading.Event()
-
-    def read() -> None:
-        with connect(location, read_only=True) as reader:
-            while not stop.is_set():
-                try:
-                    row = reader.fetchone("SELECT count(*) FROM analytics_share.big")
-                    counts.append(int(row[0]) if row else -1)
-                except WarehouseError as exc:
-                    errors.append(str(exc))
-                started.set()
-
     with connect(location) as writer:
         build_model(writer, versions[0])
         writer.execute("CREATE SCHEMA analytics_share")
         writer.execute("CREATE VIEW analytics_share.big AS SELECT i FROM analytics.big")
-        thread = threading.Thread(target=read, daemon=True)
-        thread.start()
-        assert started.wait(30)
-        before = len(counts)
-        for i in range(1, 7):
-            build_model(writer, versions[i % 2])
-        during = len(counts) - before
-        stop.set()
-        thread.join(30)
-    assert errors == []
-    assert set(counts) == set(sizes)  # both versions seen through the view, never a missing view
-    assert during >= 6
+        seen = read_through_rebuilds(location, writer, versions, "SELECT count(*) FROM analytics_share.big")
+    assert seen.errors == []
+    assert set(seen.counts) == set(sizes)  # both versions seen through the view, never a missing view
+    assert seen.during >= 6
 
 
 @pytest.mark.parametrize("destination", ["postgres"], indirect=True)

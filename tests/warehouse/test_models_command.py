@@ -4,14 +4,14 @@ on Postgres a reader during a rebuild sees the old table or the new one, never a
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
 from returning_sync.cli import main
+from tests.warehouse.rebuild_reader import read_through_rebuilds
 from warehouse.connection import connect
-from warehouse.errors import WarehouseError, WarehouseQueryError
+from warehouse.errors import WarehouseQueryError
 from warehouse.location import WarehouseLocation
 from warehouse.models import build_model, discover_models
 
@@ -106,31 +106,9 @@ def test_a_reader_during_rebuilds_sees_the_old_or_the_new_table(pg_url: str, tmp
         f"SELECT g.i AS i, md5(CAST(g.i AS VARCHAR)) AS h FROM generate_series(1, {n}) AS g(i)")))[0]
         for n in sizes]
     location = WarehouseLocation.from_env()
-    counts: list[int] = []
-    errors: list[str] = []
-    started, stop = threading.Event(), threading.Event()
-
-    def read() -> None:
-        with connect(location, read_only=True) as reader:
-            while not stop.is_set():
-                try:
-                    row = reader.fetchone("SELECT count(*) FROM analytics.big")
-                    counts.append(int(row[0]) if row else -1)
-                except WarehouseError as exc:
-                    errors.append(str(exc))
-                started.set()
-
     with connect(location) as writer:
         build_model(writer, versions[0])
-        thread = threading.Thread(target=read, daemon=True)
-        thread.start()
-        assert started.wait(30)
-        before = len(counts)
-        for i in range(1, 7):
-            build_model(writer, versions[i % 2])
-        during = len(counts) - before
-        stop.set()
-        thread.join(30)
-    assert errors == []
-    assert set(counts) == set(sizes)  # both versions seen, nothing else (no empty or missing table)
-    assert during >= 6  # the reader kept reading through the rebuilds
+        seen = read_through_rebuilds(location, writer, versions, "SELECT count(*) FROM analytics.big")
+    assert seen.errors == []
+    assert set(seen.counts) == set(sizes)  # both versions seen, nothing else (no empty or missing table)
+    assert seen.during >= 6  # the reader kept reading through the rebuilds
