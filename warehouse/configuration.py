@@ -63,6 +63,9 @@ ALIASES: dict[str, str] = {
     "webhook_key": "RETURNING_WEBHOOK_KEY",
     "webhook_aes_key": "RETURNING_WEBHOOK_AES_KEY",
     "webhook_dir": "RETURNING_WEBHOOK_DIR",
+    "models_dir": "RETURNING_MODELS_DIR",  # the user's folders beside the shipped ones (location.user_folders)
+    "push_dir": "RETURNING_PUSH_DIR",
+    "seeds_dir": "RETURNING_SEEDS_DIR",
 }
 _environ: ContextVar[Mapping[str, str] | None] = ContextVar("returning_aliases_environ", default=None)
 
@@ -70,12 +73,6 @@ _environ: ContextVar[Mapping[str, str] | None] = ContextVar("returning_aliases_e
 def aliases_of(*names: str) -> Mapping[str, str]:
     """Part of the table: `setting -> variable` for `names`."""
     return {name: ALIASES[name] for name in names}
-
-
-def register_aliases(aliases: Mapping[str, str]) -> Mapping[str, str]:
-    """Declare `setting -> RETURNING_* variable` names for `ReturningAliases` (returns them)."""
-    ALIASES.update(aliases)
-    return aliases
 
 
 @dataclass(frozen=True)
@@ -181,14 +178,6 @@ def configured(name: str, error: Callable[[str], Exception] = ValueError) -> Any
     """A setting's raw value as it resolves now (the variable, then dlt's providers), or None."""
     found = Lookup(error=error).first(name)
     return None if found is None else found.value
-
-
-def section_in_dlt(error: Callable[[str], Exception] = ValueError) -> bool:
-    """Whether dlt's files or vaults hold a table `[sources.returning_ai]` at all (dlt's answer)."""
-    import dlt
-
-    _prepare(error)
-    return dlt.config.get(".".join(SECTION)) is not None
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from returning_errors import ConfigError
-from warehouse.configuration import Lookup, aliases_of, as_text, register_aliases
+from warehouse.configuration import ALIASES, Lookup, aliases_of, as_text
 from warehouse.destination import credential_summary
 
 DEFAULT_DESTINATION = "duckdb"
@@ -135,7 +135,8 @@ def user_folders(shipped: Path, variable: str, error: type[Exception],
     line naming where it was set."""
     # without `setting`, the variable alone (dlt's `ReturningAliases`, none of dlt's other providers)
     name = setting or variable.removeprefix("RETURNING_").lower()
-    register_aliases({name: variable})
+    if ALIASES.get(name) != variable:
+        raise ValueError(f"{variable} is not the documented variable of {name} (warehouse.configuration.ALIASES)")
     found = Lookup(None, environ, providers=None if setting else False, error=error).first(name)
     if found is None:
         return [shipped]
