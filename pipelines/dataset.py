@@ -15,7 +15,7 @@ generic resource (every page of a paginated list, or one response's records), a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -82,6 +82,12 @@ class Dataset:
     nullable_objects: tuple[str, ...] = ()  # nested objects the contract lets be null: dropped while null
     # lists models read as child tables, by field: created empty when no record has the field
     child_tables: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # `record_fields="doc"`: the record fields are the declared columns, listed once
+        ep = self.endpoint
+        if isinstance(ep, Endpoint) and isinstance(ep.record_fields, str):
+            object.__setattr__(self, "endpoint", replace(ep, record_fields=dict.fromkeys(self.columns, ep.record_fields)))
 
     @property
     def endpoint_name(self) -> str | None:

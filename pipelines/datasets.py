@@ -129,9 +129,7 @@ BUILT_IN: tuple[Dataset, ...] = (
     Dataset(
         "user_fields", "the community's custom user field definitions (name, type, options)",
         Endpoint("user_fields", "GET", _COMMUNITY + "/user-fields", "application", "userFields",
-                 records_status="doc", fields={"key": "field", "type": "type"},
-                 record_fields=marks(doc="_id field name type description required defaultValue communityId "
-                                         "createdAt updatedAt")),
+                 records_status="doc", fields={"key": "field", "type": "type"}, record_fields="doc"),
         SNAP, REPLACE, ("_id",), build="users.user_fields_resource",
         columns={"_id": TEXT, "field": TEXT, "name": TEXT, "type": TEXT, "description": TEXT, "required": BOOL,
                  "defaultValue": TEXT, "communityId": TEXT, "createdAt": TSTZ, "updatedAt": TSTZ},
@@ -141,9 +139,7 @@ BUILT_IN: tuple[Dataset, ...] = (
         Endpoint("user_field_histories", "GET", _COMMUNITY + "/user-field-histories", "application", "userFields",
                  pagination=MetaTotalPaginator(), page_size=100,
                  fields={**_TS, "cursor": "createdAt", "sort": "createdAt:asc"},
-                 params=marks(assumed="from to sort"),
-                 record_fields=marks(assumed="_id communityId userId fieldId field previousValue value source "
-                                             "createdAt")),
+                 params=marks(assumed="from to sort"), record_fields="assumed"),
         INC, DELETE_INSERT, ("_id",), read="since the last `createdAt`", build="users.user_field_histories_resource",
         columns={"_id": TEXT, "communityId": TEXT, "userId": TEXT, "fieldId": TEXT, "field": TEXT,
                  "previousValue": TEXT, "value": TEXT, "source": TEXT, "createdAt": TSTZ},
@@ -153,8 +149,7 @@ BUILT_IN: tuple[Dataset, ...] = (
         Endpoint("activity_daily", "POST", "/apis/v1/users/activity/daily", "integration", "getUserStats",
                  pagination=_PAGES, records="data.results", page_size=100, status="doc",
                  fields={"identifier": "identifier", "identifier_type": "identifier_type", "date": "date"},
-                 params=marks(doc="identifier identifier_type date"),
-                 record_fields=marks(doc="identifier user_id date coins xp"), options=DailyOptions()),
+                 params=marks(doc="identifier identifier_type date"), record_fields="doc", options=DailyOptions()),
         INC, MERGE, ("user_id", "date"), read="per (100 users, day), from the last day", arrow=True, needs="users",
         build="gamification.gamification_daily_resource",
         columns={"identifier": TEXT, "user_id": TEXT, "date": DAY, "coins": BIGINT, "xp": BIGINT},
@@ -164,9 +159,7 @@ BUILT_IN: tuple[Dataset, ...] = (
         Endpoint("activity_logs", "POST", "/apis/v1/users/activity/logs", "integration", "getUserStats",
                  pagination=_PAGES, records="data.results", page_size=100,
                  fields={**_TS, "cursor": "createdAt"},
-                 params=marks(assumed="from to"),
-                 record_fields=marks(assumed="_id user_id identifier action xp coins balance_xp balance_coins "
-                                             "createdAt")),
+                 params=marks(assumed="from to"), record_fields="assumed"),
         INC, DELETE_INSERT, ("_id",), read="since the last `createdAt`", arrow=True,
         build="gamification.gamification_logs_resource",
         columns={"_id": TEXT, "user_id": TEXT, "identifier": TEXT, "action": TEXT, "xp": BIGINT, "coins": BIGINT,
@@ -196,7 +189,7 @@ BUILT_IN: tuple[Dataset, ...] = (
                          # `minigame`), deleted members too: the users pass lists only live ones
                          "log_action": "action", "log_minigame": "minigame", "log_email": "identifier"},
                  params=marks(assumed="email from to"),
-                 record_fields=marks(assumed="_id user_id email game outcome xp coins createdAt"),
+                 record_fields="assumed",
                  options=MinigameLogsOptions()),
         INC, DELETE_INSERT, ("_id",), read="one call per member active since the last run, since the last "
         "`createdAt`", arrow=True, needs="users", build="minigames.minigame_logs_resource",
@@ -216,8 +209,7 @@ BUILT_IN: tuple[Dataset, ...] = (
         "loyalty_overview", "the community's daily totals: active, new and returning users, xp, coins, redemptions",
         Endpoint("loyalty_overview", "GET", "/v1/analytics/loyalty-overview", "partner", "analytics",
                  fields=_TS, params=marks(assumed="from to"),
-                 record_fields=marks(assumed="date activeUsers newUsers returningUsers messages xpEarned "
-                                             "coinsEarned coinsSpent redemptions retention7d"),
+                 record_fields="assumed",
                  options=DaysOptions()),
         INC, MERGE, ("date",), read="from the last day", build="activity.loyalty_overview_resource",
         columns={"date": DAY, "activeUsers": BIGINT, "newUsers": BIGINT, "returningUsers": BIGINT,
@@ -244,14 +236,14 @@ BUILT_IN: tuple[Dataset, ...] = (
     Dataset(
         "redemption_statuses", "the statuses a redemption order can have (name, category, colour)",
         Endpoint("redemption_statuses", "GET", "/apis/v1/redemption-statuses", "integration", "redemptions",
-                 record_fields=marks(doc="_id name category color")),
+                 record_fields="doc"),
         SNAP, REPLACE,
         columns={"_id": TEXT, "name": TEXT, "category": TEXT, "color": TEXT}),
     Dataset(
         "redemption_status_history", "each status change of a redemption order (who, when, to which status)",
         Endpoint("redemption_status_history", "GET",
                  "/apis/v1/redemption-transactions/{transactionId}/status-history", "integration", "redemptions",
-                 record_fields=marks(assumed="_id transactionId statusId statusName category changedAt changedBy")),
+                 record_fields="assumed"),
         INC, DELETE_INSERT, ("_id",), read="per changed order", parent="redemption_orders",
         build="commerce.redemption_status_history_resource",
         columns={"_id": TEXT, "transactionId": TEXT, "statusId": TEXT, "statusName": TEXT, "category": TEXT,
@@ -262,9 +254,7 @@ BUILT_IN: tuple[Dataset, ...] = (
         Endpoint("purchase_histories", "GET", "/v1/purchase-histories", "partner", "purchase-history",
                  pagination=SkipLimitPaginator(), page_size=100,
                  fields={"cursor": "updatedAt", "sort": "updatedAt:desc"},
-                 params=marks(assumed="sort"),
-                 record_fields=marks(doc="_id orderID communityID userID voucherCode voucherExpiryDate statusID "
-                                         "createdAt updatedAt")),
+                 params=marks(assumed="sort"), record_fields="doc"),
         INC, MERGE, ("_id",), read="newest first, down to the last `updatedAt`",
         build="commerce.purchase_histories_resource",
         columns={"_id": TEXT, "orderID": TEXT, "communityID": TEXT, "userID": TEXT, "voucherCode": TEXT,
@@ -273,10 +263,7 @@ BUILT_IN: tuple[Dataset, ...] = (
     Dataset(
         "store_products", "the store's products (price, type, stock, discount)",
         Endpoint("products", "GET", "/v1/products", "partner", "store", pagination=SkipLimitPaginator(),
-                 page_size=100, status="doc",
-                 record_fields=marks(doc="_id communityID name description image price type categoryID stocks "
-                                         "discountPrice isDiscountEnabled isArchived totalOrders displayOrder "
-                                         "redemptionInstructions createdAt updatedAt")),
+                 page_size=100, status="doc", record_fields="doc"),
         SNAP, MERGE, ("_id",),
         columns={"_id": TEXT, "communityID": TEXT, "name": TEXT, "description": TEXT, "image": TEXT, "price": DOUBLE,
                  "type": TEXT, "categoryID": TEXT, "stocks": BIGINT, "discountPrice": DOUBLE,
@@ -287,17 +274,14 @@ BUILT_IN: tuple[Dataset, ...] = (
     Dataset(
         "store_categories", "the store's product categories",
         Endpoint("categories", "GET", "/v1/categories", "partner", "store", pagination=SkipLimitPaginator(),
-                 page_size=100, status="doc",
-                 record_fields=marks(doc="_id communityID name coverImage shouldShowCover isArchived viewType "
-                                         "displayOrder defaultPurchaseStatusID createdAt updatedAt")),
+                 page_size=100, status="doc", record_fields="doc"),
         SNAP, MERGE, ("_id",),
         columns={"_id": TEXT, "communityID": TEXT, "name": TEXT, "coverImage": TEXT, "shouldShowCover": BOOL,
                  "isArchived": BOOL, "viewType": TEXT, "displayOrder": BIGINT, "defaultPurchaseStatusID": TEXT,
                  "createdAt": TSTZ, "updatedAt": TSTZ}),
     Dataset(
         "store_config", "the store's configuration (one row: title, currency, widget)",
-        Endpoint("store_config", "GET", "/stores", "partner", "store", status="doc",
-                 record_fields=marks(doc="_id communityID isEnabled title description widgetID createdAt updatedAt")),
+        Endpoint("store_config", "GET", "/stores", "partner", "store", status="doc", record_fields="doc"),
         SNAP, MERGE, ("_id",),
         columns={"_id": TEXT, "communityID": TEXT, "isEnabled": BOOL, "title": TEXT, "description": TEXT,
                  "widgetID": TEXT, "createdAt": TSTZ, "updatedAt": TSTZ},
@@ -305,8 +289,7 @@ BUILT_IN: tuple[Dataset, ...] = (
     Dataset(
         "leaderboards", "the community's leaderboards and what they rank by",
         Endpoint("leaderboards", "GET", "/v1/leaderboards", "partner", "gamification",
-                 pagination=MetaTotalPaginator(), page_size=100, status="doc",
-                 record_fields=marks(doc="_id communityID name slug description image rankBy createdAt updatedAt")),
+                 pagination=MetaTotalPaginator(), page_size=100, status="doc", record_fields="doc"),
         SNAP, MERGE, ("_id",),
         columns={"_id": TEXT, "communityID": TEXT, "name": TEXT, "slug": TEXT, "description": TEXT, "image": TEXT,
                  "rankBy": TEXT, "createdAt": TSTZ, "updatedAt": TSTZ},
@@ -314,9 +297,7 @@ BUILT_IN: tuple[Dataset, ...] = (
     Dataset(
         "streaks", "the streaks members can keep (timeframe, action, active days)",
         Endpoint("streaks", "GET", "/apis/v1/streaks", "application", "gamification",
-                 pagination=HasNextPaginator(), page_size=100, status="doc",
-                 record_fields=marks(doc="_id name communityId timezone startDate activeDaysType order createdAt "
-                                         "updatedAt")),
+                 pagination=HasNextPaginator(), page_size=100, status="doc", record_fields="doc"),
         SNAP, MERGE, ("_id",),
         columns={"_id": TEXT, "name": TEXT, "communityId": TEXT, "timezone": TEXT, "startDate": TSTZ,
                  "activeDaysType": TEXT, "order": BIGINT, "createdAt": TSTZ, "updatedAt": TSTZ}),
@@ -325,7 +306,7 @@ BUILT_IN: tuple[Dataset, ...] = (
         Endpoint("streak_logs", "POST", "/apis/v1/streaks/logs", "integration", "gamification",
                  pagination=_PAGES, records="data.results", page_size=100,
                  fields={**_TS, "cursor": "createdAt"}, params=marks(assumed="from to"),
-                 record_fields=marks(assumed="_id streakId user_id identifier count status createdAt"),
+                 record_fields="assumed",
                  options=StreakLogsOptions()),
         INC, DELETE_INSERT, ("_id",), read="since the last `createdAt`", arrow=True,
         build="gamification.streak_logs_resource",
@@ -349,9 +330,7 @@ BUILT_IN: tuple[Dataset, ...] = (
     Dataset(
         "bulk_jobs", "the bulk update jobs the API ran (reverse ETL uploads) and their outcome",
         Endpoint("bulk_jobs", "GET", "/apis/v1/bulk-jobs", "integration", "bulkUpdateUser",
-                 pagination=_PAGES, records="data.results", page_size=100,
-                 record_fields=marks(assumed="jobId type fileName status totalRows processedRows successRows "
-                                             "failedRows createdAt startedAt finishedAt")),
+                 pagination=_PAGES, records="data.results", page_size=100, record_fields="assumed"),
         SNAP, MERGE, ("jobId",),
         columns={"jobId": TEXT, "type": TEXT, "fileName": TEXT, "status": TEXT, "totalRows": BIGINT,
                  "processedRows": BIGINT, "successRows": BIGINT, "failedRows": BIGINT, "createdAt": TSTZ,
@@ -360,8 +339,7 @@ BUILT_IN: tuple[Dataset, ...] = (
         "channels", "the community's chat channels (name, type, private)",
         # 7.14: path and the listed fields doc; permission (sendMessage) assumed
         Endpoint("channels", "GET", "/apis/v1/channels", "integration", "sendMessage", status="doc",
-                 fields={"id": "_id"},
-                 record_fields=marks(doc="_id topic type description isPrivate createdAt updatedAt")),
+                 fields={"id": "_id"}, record_fields="doc"),
         SNAP, REPLACE, ("_id",), build="messaging.channels_resource",
         columns={"_id": TEXT, "topic": TEXT, "type": TEXT, "description": TEXT, "isPrivate": BOOL, "createdAt": TSTZ,
                  "updatedAt": TSTZ}),

@@ -41,7 +41,9 @@ class Endpoint:
     # is assumed, which docs/endpoints.md is generated from (pipelines/endpoints_doc.py)
     records_status: Status | None = None  # the records path's mark (None: as the endpoint's `status`)
     params: Mapping[str, Status] = field(default_factory=dict)  # query/body parameters sent
-    record_fields: Mapping[str, Status] = field(default_factory=dict)  # record fields read or loaded
+    # record fields read or loaded; a mark alone ("doc" / "assumed"): the fields are the columns its
+    # dataset declares, each with that mark (`pipelines.dataset.Dataset` fills them in)
+    record_fields: Mapping[str, Status] | Status = field(default_factory=dict)
     # overrides (`params.<name>`, `record_fields.<name>`): the contract's name -> the API's
     param_names: Mapping[str, str] = field(default_factory=dict)
     record_names: Mapping[str, str] = field(default_factory=dict)

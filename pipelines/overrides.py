@@ -48,10 +48,16 @@ class Suggestion:
         return f"{SECTION}.{self.endpoint}"
 
     @property
+    def _table_and_name(self) -> tuple[str, str]:
+        """`record_fields.user.email` -> ("record_fields", "user.email"); `path` -> ("", "path")."""
+        table, dot, name = self.key.partition(".")
+        return (table, name) if dot else ("", self.key)
+
+    @property
     def toml_key(self) -> str:
         """The key as written under `[section]`: `path`, `record_fields.createdAt`, `record_fields."user.email"`."""
-        table, dot, name = self.key.partition(".")
-        return f"{table}.{_toml_key(name)}" if dot else self.key
+        table, name = self._table_and_name
+        return f"{table}.{_toml_key(name)}" if table else self.key
 
     @property
     def unknown(self) -> str:
@@ -72,7 +78,7 @@ class Suggestion:
     @property
     def toml(self) -> str:
         """The lines to put in `.dlt/config.toml`, the value to edit marked when it is not known."""
-        table, _, name = self.key.partition(".") if "." in self.key else ("", "", self.key)
+        table, name = self._table_and_name
         section = self.section + (f".{table}" if table else "")
         value = self.value if self.value is not None else PLACEHOLDER
         return (f'[{section}]\n{_toml_key(name)} = "{value}"  '
