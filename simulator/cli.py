@@ -50,6 +50,19 @@ def startup_lines(surface: str) -> list[str]:
     return lines
 
 
+class _Ready(uvicorn.Server):
+    """Prints its start-up lines once it accepts connections (the first is what callers wait for)."""
+
+    def __init__(self, config: uvicorn.Config, lines: list[str]) -> None:
+        super().__init__(config)
+        self.lines = lines
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print("\n".join(self.lines), flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.users < 1:
         print("error: --users must be at least 1", file=sys.stderr)
@@ -81,20 +94,10 @@ def run(args: argparse.Namespace) -> int:
     sock.set_inheritable(True)
     port = sock.getsockname()[1]
     config = uvicorn.Config(build_app(sim), log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-
-    async def serve() -> None:
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not task.done():
-            await asyncio.sleep(0.01)
-        if server.started:
-            shown = f"[{args.host}]" if family == socket.AF_INET6 else args.host
-            print(f"simulator listening on http://{shown}:{port}", flush=True)
-            print("\n".join(startup_lines(args.surface)), flush=True)
-        await task
-
+    shown = f"[{args.host}]" if family == socket.AF_INET6 else args.host
+    server = _Ready(config, [f"simulator listening on http://{shown}:{port}", *startup_lines(args.surface)])
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+        asyncio.run(server.serve(sockets=[sock]))
     return 0
 
 

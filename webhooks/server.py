@@ -41,6 +41,19 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+class _Announcing(uvicorn.Server):
+    """A server that prints `line` once it accepts connections (the line callers wait for)."""
+
+    def __init__(self, config: uvicorn.Config, line: str) -> None:
+        super().__init__(config)
+        self.line = line
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(self.line, flush=True)
+
+
 def serve(settings: WebhookSettings, host: str = "127.0.0.1", port: int = 8766, *,
           segment_bytes: int = SEGMENT_BYTES, segment_age: float = SEGMENT_AGE_S) -> int:
     """Serve until SIGINT/SIGTERM; prints `webhooks listening on http://HOST:PORT` once accepting."""
@@ -55,19 +68,10 @@ def serve(settings: WebhookSettings, host: str = "127.0.0.1", port: int = 8766, 
     config = uvicorn.Config(create_app(settings, landing), log_level="warning", access_log=False,
                             lifespan="on", timeout_keep_alive=30, proxy_headers=False,
                             server_header=False)
-    server = uvicorn.Server(config)
-
-    async def run() -> None:
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not task.done():
-            await asyncio.sleep(0.01)
-        if server.started:
-            shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
-            print(f"webhooks listening on http://{shown}:{real_port}", flush=True)
-        await task
-
+    shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
+    server = _Announcing(config, f"webhooks listening on http://{shown}:{real_port}")
     with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(run())
+        runner.run(server.serve(sockets=[sock]))
     return 0 if server.started else 1
 
 
