@@ -4,7 +4,7 @@ server's counts (pipelines/completeness.py) and the API's drift (pipelines/drift
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,14 +44,18 @@ def _connection(settings: Settings, held: Any) -> Iterator[Connection]:
         con.close()
 
 
-def bookkeep(settings: Settings, held: Any, pipeline: Any, tracker: Tracker, info: Any) -> Bookkeeping:
-    """Measure and record, after the load `info` committed (`held`: the DuckDB connection the sync
-    holds, None on a server)."""
+def bookkeep(settings: Settings, held: Any, pipeline: Any, tracker: Tracker, info: Any,
+             loaded: Iterable[str]) -> Bookkeeping:
+    """Measure and record, after the load `info` of the datasets `loaded` committed (`held`: the
+    DuckDB connection the sync holds, None on a server)."""
     load_ids = list(getattr(info, "loads_ids", None) or [])
     load_id = load_ids[-1] if load_ids else ""
     changes = drift.changes(pipeline, info, tracker.seen, load_id)
-    skipped = {s.dataset for s in tracker.skips.all()}  # not loaded this run: its counts say nothing of it
-    counted = [c for c in tracker.counts.all() if c.dataset not in skipped]
+    # a count says something only of a dataset this run loaded: not of a skipped one, nor of one read
+    # only to feed another (the users a fan-out reads its members from when users is not selected)
+    skipped = {s.dataset for s in tracker.skips.all()}
+    loaded = set(loaded) - skipped
+    counted = [c for c in tracker.counts.all() if c.dataset in loaded]
     with _connection(settings, held) as con:
         rows = completeness.measure(con, counted, load_id, RAW_SCHEMA)
         completeness.record(con, rows, RAW_SCHEMA)

@@ -141,7 +141,8 @@ class SyncSession:
         if self.info is None:
             trace = self.pipeline.last_trace
             self.info = trace.last_load_info if trace else None
-        self.bookkeeping = bookkeep(self.settings, self.connection, self.pipeline, self.tracker, self.info)
+        self.bookkeeping = bookkeep(self.settings, self.connection, self.pipeline, self.tracker, self.info,
+                                    self.names)
 
 
 @contextmanager

@@ -215,3 +215,18 @@ def test_a_later_runs_windows_state_the_truth_of_the_window(destination: str, si
     assert completeness(con, "purchase_histories") == {"all": (sim.truth()["purchase_histories"]["count"],) * 2
                                                        + (0, None)}
     assert result.bookkeeping.shortfalls == []
+
+
+def test_a_dataset_read_only_to_feed_another_states_no_count(destination: str, sim: SimAdmin, settings: Settings,
+                                                             warehouse: Connect) -> None:
+    """gamification_daily alone (Dagster's day-partitioned asset: users sit in the snapshot asset)
+    reads the users filter for its members without loading users: the filter's `total` says
+    nothing of what this run loaded, so no users row and no "incomplete" line; the daily counts are held."""
+    result = run_sync(settings, resources=["gamification_daily"])
+    con = warehouse()
+    assert completeness(con, "users") == {}
+    assert con.row_count("returning_raw", "users") in (None, 0)  # read, not loaded
+    assert result.bookkeeping.shortfalls == []
+    assert not [line for line in result.bookkeeping.lines() if line.startswith("incomplete")]
+    daily = completeness(con, "gamification_daily")
+    assert sum(n for n, _, _, _ in daily.values()) == sim.truth()["gamification_daily"]["count"] > 0
