@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -126,6 +127,13 @@ class MessageReader:
             count = min(self.max, count * 2)
 
 
+def outside_window(n: int, start: datetime | None, end: datetime | None) -> str:
+    """A channel's shortfall reason when a bounded run saw `n` of its messages outside its window."""
+    bounds = f"[{iso(start) if start else 'the beginning'}, {iso(end) if end else 'now'})"
+    return (f"{n} of its messages are outside this run's window {bounds}, so it did not load them; "
+            "a run over their days, or `returning-sync sync`, loads them")
+
+
 def messages_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, DltResource]) -> DltResource:
     ep = ctx.settings.endpoint("messages")
     lookback = timedelta(seconds=lookback_seconds(ctx, ep))
@@ -184,14 +192,20 @@ def messages_resource(ctx: RunContext, dataset: Dataset, built: Mapping[str, Dlt
             targets: dict[str, datetime | None] = {**gaps, **short}
             for row in member_reads(ctx, reader, gaps, targets, found.values(), reached):
                 found[str(row.get(id_f))] = row
+        def in_window(row: dict[str, Any]) -> bool:  # the run's window [start, end), when bounded
+            s = parse_ts(row.get(cursor_f))
+            return not isinstance(s, datetime) or ((ctx.start is None or s >= ctx.start)
+                                                   and (ctx.end is None or s < ctx.end))
+
+        # per channel, the messages the read saw outside a bounded run's window: it does not load them
+        outside: Counter[str] = Counter(str(dig(r, channel_path)) for r in found.values() if not in_window(r))
         column = NAMING.normalize_path(channel_path.replace(".", "__"))
         for cid, total in totals.items():
             why = reached.reason(reader.max, ep.options.member_fallback) if cid in gaps or cid in short else NOT_HELD
+            if why == NOT_HELD and outside[cid]:
+                why = outside_window(outside[cid], ctx.start, ctx.end)
             ctx.tracker.counts.state(Count("messages", f"channel {cid}", total, f'"{column}" = ?', (cid,), why))
-        rows = [flatten(r) for r in found.values()]
-        if ctx.start is not None or ctx.end is not None:
-            rows = [r for r in rows if not isinstance(s := parse_ts(r.get(cursor_f)), datetime)
-                    or ((ctx.start is None or s >= ctx.start) and (ctx.end is None or s < ctx.end))]
+        rows = [flatten(r) for r in found.values() if in_window(r)]
         table = changed_only(ctx, to_arrow(rows, MESSAGE_TYPES, keys=(id_f,)), id_f) if rows else None
         if table is not None and table.num_rows:
             yield table

@@ -230,3 +230,24 @@ def test_a_dataset_read_only_to_feed_another_states_no_count(destination: str, s
     assert not [line for line in result.bookkeeping.lines() if line.startswith("incomplete")]
     daily = completeness(con, "gamification_daily")
     assert sum(n for n, _, _, _ in daily.values()) == sim.truth()["gamification_daily"]["count"] > 0
+
+
+def test_messages_outside_a_bounded_runs_window_are_named_as_such(sim: SimAdmin, settings: Settings,
+                                                                   warehouse: Connect) -> None:
+    """A run from a day on (`--since`, a Dagster range) does not load the older messages its walk
+    saw (each channel's welcome note predates the history): the channel's row says how many, that
+    they lie outside the window, and how to load them; never the bare 'holds fewer rows'."""
+    start = datetime.fromisoformat(sim.clock()["history_start"].replace("Z", "+00:00")).date()
+    result = run_sync(settings, resources=["channels", "messages"], since=start)
+    con = warehouse()
+    rows = completeness(con, "messages")
+    short = {scope: r for scope, r in rows.items() if r[2]}
+    assert short, "every postable channel's welcome note predates the history"
+    for scope, (_, _, n, reason) in short.items():
+        assert reason is not None and reason.startswith(f"{n} of its messages are outside this run's window ["), scope
+        assert "`returning-sync sync`" in reason
+    held = {str(i) for (i,) in con.fetchall("SELECT id FROM returning_raw.messages")}
+    older = [r for r in sim.truth_rows("messages") if r["id"] not in held]
+    assert len(older) == sum(n for _, _, n, _ in short.values())
+    assert all(parse_ts(r["timestamp"]).date() < start for r in older)
+    assert len(result.bookkeeping.shortfalls) == len(short)
