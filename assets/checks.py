@@ -22,12 +22,13 @@ from dagster import (
 )
 
 from assets.automation import Switch, load_automation
-from assets.ingest import raw_key
+from assets.ingest import COMMUNITY_METADATA, raw_key
 from assets.models import model_key
+from assets.partitions import CommunityPartitions, community_partitions
 from assets.resources import Warehouse, configured_destination, warehouse_pool
 from pipelines.tables import INCREMENTAL_TABLES, RESOURCES, TABLES
 from warehouse.connection import Connection
-from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA
+from warehouse.location import DEFAULT_COMMUNITY, MODELS_SCHEMA, RAW_SCHEMA
 from warehouse.models import discover_models
 
 # Keys of the models (raw keys: pipelines/tables.py).
@@ -82,13 +83,13 @@ def _selected(context: AssetCheckExecutionContext, specs: Iterable[AssetCheckSpe
 
 
 def _unique_check(name: str, targets: Mapping[AssetKey, tuple[str, str, tuple[str, ...]]],
-                  pool: str | None) -> AssetsDefinition:
+                  pool: str | None, parts: CommunityPartitions) -> AssetsDefinition:
     specs = [AssetCheckSpec("primary_key_unique", asset=k, description=f"no two rows share ({', '.join(v[2])})")
              for k, v in targets.items()]
 
     @multi_asset_check(specs=specs, name=name, can_subset=True, pool=pool)
     def _check(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
-        with warehouse.connection(read_only=True) as con:
+        with warehouse.connection(read_only=True, community=parts.of_run(context)) as con:
             for spec in _selected(context, specs):
                 schema, table, key = targets[spec.asset_key]
                 if not con.table_exists(schema, table):
@@ -148,29 +149,40 @@ def _freshness_check() -> AssetsDefinition:
     return raw_freshness
 
 
-def recorded_counts(context: AssetCheckExecutionContext, key: AssetKey, limit: int = 2) -> list[int]:
-    """`dagster/row_count` of the asset's latest materializations, newest first."""
-    records = context.instance.fetch_materializations(key, limit=limit).records
+def recorded_counts(context: AssetCheckExecutionContext, key: AssetKey, limit: int = 2,
+                    community: str | None = None) -> list[int]:
+    """`dagster/row_count` of the asset's latest materializations, newest first (`community`: only
+    that community's, as their metadata names it; none named: the default community's)."""
     out = []
-    for record in records:
-        mat = record.asset_materialization
-        value = mat.metadata.get("dagster/row_count") if mat else None
-        if value is not None:
-            out.append(int(value.value))  # type: ignore[arg-type]
-    return out
+    cursor = None
+    for _ in range(10):  # pages of the newest records, until `limit` counts of the community are found
+        found = context.instance.fetch_materializations(key, limit=limit if community is None else 50, cursor=cursor)
+        for record in found.records:
+            mat = record.asset_materialization
+            named = mat.metadata.get(COMMUNITY_METADATA) if mat else None
+            if community is not None and (named.value if named else DEFAULT_COMMUNITY) != community:
+                continue
+            value = mat.metadata.get("dagster/row_count") if mat else None
+            if value is not None:
+                out.append(int(value.value))  # type: ignore[arg-type]
+        if community is None or len(out) >= limit or not found.has_more:
+            break
+        cursor = found.cursor
+    return out[:limit]
 
 
-def _row_count_check(pool: str | None) -> AssetsDefinition:
+def _row_count_check(pool: str | None, parts: CommunityPartitions) -> AssetsDefinition:
     specs = [AssetCheckSpec("row_count_not_collapsing", asset=raw_key(t),
                             description=f"at least {ROW_COUNT_FLOOR:.0%} of the rows recorded at the last loads")
              for t in RESOURCES]
 
     @multi_asset_check(specs=specs, name="raw_row_counts", can_subset=True, pool=pool)
     def raw_row_counts(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
-        with warehouse.connection(read_only=True) as con:
+        community = parts.of_run(context)
+        with warehouse.connection(read_only=True, community=community) as con:
             for spec in _selected(context, specs):
                 now = con.row_count(RAW_SCHEMA, spec.asset_key.path[-1]) or 0
-                before = recorded_counts(context, spec.asset_key)
+                before = recorded_counts(context, spec.asset_key, community=community if parts.crossed else None)
                 floor = int(max(before, default=0) * ROW_COUNT_FLOOR)
                 yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=now >= floor,
                                        metadata={"rows": now, "recorded_at_last_loads": str(before), "floor": floor})
@@ -183,7 +195,7 @@ def orphans(con: Connection, table: str, column: str, users_column: str) -> int:
                        f'(SELECT 1 FROM {RAW_SCHEMA}.users u WHERE u."{users_column}" = t."{column}")')
 
 
-def _reference_check(pool: str | None) -> AssetsDefinition:
+def _reference_check(pool: str | None, parts: CommunityPartitions) -> AssetsDefinition:
     specs = [AssetCheckSpec(f"{column}_references_known_users", asset=raw_key(table),
                             additional_deps=[raw_key("users")],
                             description=f"{table}.{column} names a user in returning_raw.users (at most "
@@ -193,7 +205,7 @@ def _reference_check(pool: str | None) -> AssetsDefinition:
 
     @multi_asset_check(specs=specs, name="raw_user_references", can_subset=True, pool=pool)
     def raw_user_references(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
-        with warehouse.connection(read_only=True) as con:
+        with warehouse.connection(read_only=True, community=parts.of_run(context)) as con:
             for spec in _selected(context, specs):
                 (table, column), users_column = targets[spec.key]
                 if not (con.table_exists(RAW_SCHEMA, table) and con.table_exists(RAW_SCHEMA, "users")):
@@ -223,15 +235,16 @@ WHERE e.created_at <= (SELECT max("timestamp") FROM returning_raw.messages)
 """
 
 
-def _live_events_check(pool: str | None) -> AssetsDefinition:
+def _live_events_check(pool: str | None, parts: CommunityPartitions) -> AssetsDefinition:
     """Webhook `message.posted` events and the polled messages agree: every event up to the newest
     polled message names a message the poll loaded (the receiver and the poll saw the same chat)."""
 
     @asset_check(asset=raw_key("webhook_events"), name="message_posted_events_match_messages",
                  additional_deps=[raw_key("messages")], pool=pool,
                  description="every message.posted event up to the newest polled message is in returning_raw.messages")
-    def message_posted_events_match_messages(warehouse: Warehouse) -> AssetCheckResult:
-        with warehouse.connection(read_only=True) as con:
+    def message_posted_events_match_messages(context: AssetCheckExecutionContext,
+                                             warehouse: Warehouse) -> AssetCheckResult:
+        with warehouse.connection(read_only=True, community=parts.of_run(context)) as con:
             if not (con.table_exists(RAW_SCHEMA, "webhook_events") and con.table_exists(RAW_SCHEMA, "messages")):
                 return AssetCheckResult(passed=True, metadata={"note": "webhook_events or messages not loaded yet"})
             events, missing = con.fetchone(LIVE_VS_POLLED) or (0, 0)
@@ -254,14 +267,15 @@ ORDER BY column_name, change
 
 
 def _raw_table_check(check: str, name: str, description: str, pool: str | None, needs: tuple[str, ...],
-                     judge: Callable[[Connection | None, str], tuple[bool, dict[str, object]]]) -> AssetsDefinition:
+                     judge: Callable[[Connection | None, str], tuple[bool, dict[str, object]]],
+                     parts: CommunityPartitions) -> AssetsDefinition:
     """One warning check per raw table reading the sync's bookkeeping tables `needs` (absent: `judge`
     gets no connection): `judge` says whether the table passes and with which metadata."""
     specs = [AssetCheckSpec(check, asset=raw_key(t), description=description) for t in RESOURCES]
 
     @multi_asset_check(specs=specs, name=name, can_subset=True, pool=pool)
     def _check(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
-        with warehouse.connection(read_only=True) as con:
+        with warehouse.connection(read_only=True, community=parts.of_run(context)) as con:
             kept = all(con.table_exists(RAW_SCHEMA, t) for t in needs)
             for spec in _selected(context, specs):
                 passed, metadata = judge(con if kept else None, spec.asset_key.path[-1])
@@ -288,32 +302,34 @@ def _drift(con: Connection | None, table: str) -> tuple[bool, dict[str, object]]
     return not rows, {"changes": len(rows), "detail": "; ".join(f"{c} {k}: {b} -> {a}" for c, k, b, a in rows[:10])}
 
 
-def _completeness_check(pool: str | None) -> AssetsDefinition:
+def _completeness_check(pool: str | None, parts: CommunityPartitions) -> AssetsDefinition:
     return _raw_table_check("complete_against_server_counts", "raw_completeness",
                             "the warehouse holds every record the API's own counts state "
-                            "(returning_raw._sync_completeness, newest sync)", pool, ("_sync_completeness",), _completeness)
+                            "(returning_raw._sync_completeness, newest sync)", pool, ("_sync_completeness",), _completeness, parts)
 
 
-def _drift_check(pool: str | None) -> AssetsDefinition:
+def _drift_check(pool: str | None, parts: CommunityPartitions) -> AssetsDefinition:
     return _raw_table_check("schema_unchanged", "raw_schema_drift",
                             "the newest load found no field added, dropped or retyped (returning_raw._schema_changes)",
-                            pool, ("_schema_changes", "_dlt_loads"), _drift)
+                            pool, ("_schema_changes", "_dlt_loads"), _drift, parts)
 
 
-def build_checks(destination: str | None = None) -> list[AssetsDefinition]:
-    """Every check; on DuckDB the warehouse readers sit in the file's pool, on a server in none."""
+def build_checks(destination: str | None = None, parts: CommunityPartitions | None = None) -> list[AssetsDefinition]:
+    """Every check; on DuckDB the warehouse readers sit in the file's pool, on a server in none. Each
+    reads the schemas of its run's community (`parts`, default: as configured now)."""
     pool = warehouse_pool(None, destination or configured_destination())
+    parts = parts or community_partitions()
     raw = {raw_key(t): (RAW_SCHEMA, t, pk) for t, pk in raw_primary_keys().items()}
     known_models = {m.name for m in discover_models()}
     models = {model_key(m): (MODELS_SCHEMA, m, pk) for m, pk in MODEL_KEYS.items() if m in known_models}
-    unique = [_unique_check(name, targets, pool) for name, targets in
+    unique = [_unique_check(name, targets, pool, parts) for name, targets in
               (("raw_primary_keys", raw), ("model_primary_keys", models)) if targets]
     return [
         *unique,
         _freshness_check(),
-        _row_count_check(pool),
-        _reference_check(pool),
-        _live_events_check(pool),
-        _completeness_check(pool),
-        _drift_check(pool),
+        _row_count_check(pool, parts),
+        _reference_check(pool, parts),
+        _live_events_check(pool, parts),
+        _completeness_check(pool, parts),
+        _drift_check(pool, parts),
     ]

@@ -9,30 +9,34 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+import assets.sensors
 from assets.checks import build_checks
 from assets.ingest import build_ingest_assets
 from assets.models import build_model_assets
+from assets.partitions import CommunityPartitions, community_partitions
 from assets.privacy import build_forget_job, build_share_asset
 from assets.resources import configured_destination, default_resources
 from assets.reverse_etl import build_push_schedules, build_reverse_etl
-from assets.schedules import jobs, schedules
+from assets.schedules import build_schedules, jobs_for
 from assets.seeds import build_seed_assets
-from assets.sensors import sensors, webhook_events_job
 from reverse_etl import list_definitions
 
 
-def definitions_for(destination: str | None = None) -> Definitions:
-    """The code location for `destination` (None: the one configured now)."""
+def definitions_for(destination: str | None = None, parts: CommunityPartitions | None = None) -> Definitions:
+    """The code location for `destination` (None: the one configured now) and the communities `parts`
+    (None: as configured now; assets/partitions.py decides the partitions from them)."""
     destination = destination or configured_destination()
+    parts = parts or community_partitions()  # read once: every builder partitions by the same communities
     definitions = list_definitions()  # read once: the push assets, their checks and their schedules
-    push_assets, push_checks = build_reverse_etl(destination, definitions)
+    push_assets, push_checks = build_reverse_etl(destination, definitions, parts)
     return Definitions(
-        assets=[*build_ingest_assets(destination), *build_model_assets(destination=destination),
+        assets=[*build_ingest_assets(destination, parts), *build_model_assets(destination=destination, parts=parts),
                 *build_seed_assets(destination), *push_assets, build_share_asset(destination)],
-        asset_checks=[*build_checks(destination), *push_checks],
-        jobs=[*jobs, webhook_events_job, build_forget_job(destination)],
-        schedules=[*schedules, *build_push_schedules(definitions)],
-        sensors=sensors,
+        asset_checks=[*build_checks(destination, parts), *push_checks],
+        # the webhook sensor's job as its module holds it now (the one the sensor targets)
+        jobs=[*jobs_for(parts), assets.sensors.webhook_events_job, build_forget_job(destination)],
+        schedules=[*build_schedules(parts), *build_push_schedules(definitions, parts)],
+        sensors=assets.sensors.build_sensors(parts),
         resources=default_resources(),
     )
 

@@ -36,15 +36,14 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     BackfillPolicy,
-    DailyPartitionsDefinition,
     MaterializeResult,
     multi_asset,
 )
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from assets.automation import load_automation
 from assets.availability import availability_results, availability_specs
+from assets.partitions import CommunityPartitions, community_partitions, days
 from assets.resources import (
     INGEST_POOL,
     ReturningApiSettings,
@@ -52,20 +51,18 @@ from assets.resources import (
     check_pool,
     configured_destination,
     kinds,
-    warehouse_pool,
 )
 from pipelines.pipeline import make_pipeline, make_source
 from pipelines.session import Window, sync_session
 from pipelines.skips import by_name
 from pipelines.tables import INCREMENTAL_TABLES, SNAPSHOT_TABLES, Load, Table, table
 from warehouse.connection import Connection
-from warehouse.location import RAW_SCHEMA
+from warehouse.location import DEFAULT_COMMUNITY, RAW_SCHEMA
 
 INGEST_GROUP = "ingest"
+COMMUNITY_METADATA = "community"  # a raw table's materialization names its community (with the dimension)
 
-partitions = DailyPartitionsDefinition(
-    start_date=load_automation().partitions_start, end_offset=1, timezone="UTC", fmt="%Y-%m-%d"
-)
+partitions = days  # the day dimension (alone with one community: assets/partitions.py)
 
 
 def raw_key(table: str) -> AssetKey:
@@ -124,19 +121,23 @@ def load_window(context: AssetExecutionContext) -> Window:
     return Window.of_days(window.start, window.end, open_day=today is not None and window.end >= today.end)
 
 
-def _with_table_stats(results: Iterable[Any], warehouse: Warehouse, held: Any = None) -> Iterator[Any]:
-    """Add each table's total row count (the dlt metadata counts only this load's rows), through
-    `held` (DuckDB: the load's own connection) when given."""
+def _with_table_stats(results: Iterable[Any], warehouse: Warehouse, held: Any = None,
+                      community: str = DEFAULT_COMMUNITY, told: bool = False) -> Iterator[Any]:
+    """Add each table's total row count in `community`'s schema (the dlt metadata counts only this
+    load's rows), through `held` (DuckDB: the load's own connection) when given; `told`: the
+    community too (`community` metadata, with the community dimension)."""
     pending = list(results)
-    if held is None and not warehouse.has_data():  # nothing loaded at all
+    if held is None and not warehouse.has_data(community):  # nothing loaded at all
         yield from pending
         return
-    location = warehouse.location()
-    with nullcontext(Connection(location, held)) if held is not None else warehouse.connection(read_only=True) as con:
+    location = warehouse.location(community)
+    with nullcontext(Connection(location, held)) if held is not None else \
+            warehouse.connection(read_only=True, community=community) as con:
         for result in pending:
             if isinstance(result, MaterializeResult) and result.asset_key is not None:
                 rows = con.row_count(RAW_SCHEMA, result.asset_key.path[-1]) or 0
-                metadata = {**(result.metadata or {}), "dagster/row_count": rows}
+                metadata = {**(result.metadata or {}), "dagster/row_count": rows,
+                            **({COMMUNITY_METADATA: community} if told else {})}
                 yield MaterializeResult(asset_key=result.asset_key, metadata=metadata,
                                         check_results=result.check_results, data_version=result.data_version)
             else:
@@ -144,12 +145,16 @@ def _with_table_stats(results: Iterable[Any], warehouse: Warehouse, held: Any = 
 
 
 def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
-             warehouse: Warehouse, tables: Iterable[str], window: bool) -> Iterator[Any]:
-    """One `sync_session()` over `tables`, as the command line's sync runs it, through dagster-dlt."""
+             warehouse: Warehouse, tables: Iterable[str], window: bool,
+             parts: CommunityPartitions | None = None) -> Iterator[Any]:
+    """One `sync_session()` over `tables`, as the command line's sync runs it, through dagster-dlt,
+    for the run's community (`parts.of_run`: its settings, key, schemas, dlt pipeline and lock)."""
     check_pool(context, warehouse)
     tables = list(tables)
-    settings = returning.settings(warehouse)
-    context.log.info(f"warehouse: {settings.location.describe()}")
+    parts = parts or CommunityPartitions()
+    community = parts.of_run(context)
+    settings = returning.settings(warehouse, community)
+    context.log.info(f"community {community}, warehouse: {settings.location.describe()}")
     reads = load_window(context) if window else Window()
     if window:
         context.log.info(f"loading {reads.describe()}")
@@ -162,7 +167,7 @@ def run_load(context: AssetExecutionContext, dlt: DagsterDltResource, returning:
                                loader_file_format=session.loader_file_format))
         skips = {name: skip for name, skip in by_name(session.skips()).items() if name in tables}
         yield from _with_table_stats(_without_skipped(context, results, skips, settings.disabled), warehouse,
-                                     session.connection)
+                                     session.connection, community, told=parts.crossed)
     for line in session.bookkeeping.lines():
         (context.log.warning if line.startswith(("incomplete", "schema change")) else context.log.info)(line)
     for stall in session.stalled(tables):
@@ -197,12 +202,13 @@ def _without_skipped(context: AssetExecutionContext, results: Iterable[Any], ski
 
 
 def probe_availability(context: AssetExecutionContext, returning: ReturningApiSettings, warehouse: Warehouse,
-                       tables: Iterable[str]) -> Iterator[Any]:
+                       tables: Iterable[str], parts: CommunityPartitions | None = None) -> Iterator[Any]:
     """The selected `available` checks without a load: each dataset probed as `returning-sync check`
-    probes it (pipelines/probe.py: a small read, never a write), with the same verdict."""
+    probes it (pipelines/probe.py: a small read, never a write), with the same verdict, for the run's
+    community."""
     from pipelines.probe import probe
 
-    settings = returning.settings(warehouse)
+    settings = returning.settings(warehouse, (parts or CommunityPartitions()).of_run(context))
     datasets = {raw_key(t): t for t in tables}
     names = sorted({datasets[k.asset_key] for k in context.selected_asset_check_keys if k.asset_key in datasets})
     probes = probe(settings, names)
@@ -229,19 +235,24 @@ class IngestAssets(NamedTuple):
     snapshot: AssetsDefinition  # `returning_raw_snapshot`: the full reads and the landed webhook events
 
 
-def build_ingest_assets(destination: str | None = None) -> IngestAssets:
-    """The two ingest multi-assets, kinds and pool for `destination` (default: the configured one)."""
+def build_ingest_assets(destination: str | None = None, parts: CommunityPartitions | None = None) -> IngestAssets:
+    """The two ingest multi-assets, kinds and pool for `destination` (default: the configured one),
+    partitioned for the communities `parts` (default: as configured now; assets/partitions.py)."""
     destination = destination or configured_destination()
+    parts = parts or community_partitions()
     source, pipeline = _definition_source_and_pipeline()
-    pool, translator = warehouse_pool(INGEST_POOL, destination), RawTranslator(destination)
-    return IngestAssets(_raw_assets(str(Load.INCREMENTAL), day_tables(), True, source, pipeline, translator, pool),
-                        _raw_assets(str(Load.SNAPSHOT), [*SNAPSHOT_TABLES, *landed_tables()], False, source, pipeline, translator, pool))
+    pool, translator = parts.writer_pool(INGEST_POOL, destination), RawTranslator(destination)
+    return IngestAssets(_raw_assets(str(Load.INCREMENTAL), day_tables(), True, source, pipeline, translator, pool, parts),
+                        _raw_assets(str(Load.SNAPSHOT), [*SNAPSHOT_TABLES, *landed_tables()], False, source, pipeline,
+                                    translator, pool, parts))
 
 
 def _raw_assets(name: str, tables: list[str], window: bool, source: Any, pipeline: Any,
-                translator: RawTranslator, pool: str | None) -> AssetsDefinition:
-    """One multi-asset `returning_raw_<name>` over `tables`; partitioned by day when `window`."""
-    by_day = {"partitions_def": partitions, "backfill_policy": BackfillPolicy.single_run()} if window else {}
+                translator: RawTranslator, pool: str | None, parts: CommunityPartitions) -> AssetsDefinition:
+    """One multi-asset `returning_raw_<name>` over `tables`; partitioned by day when `window` (crossed
+    with the community), else by the community alone (or not at all)."""
+    by_day = {"partitions_def": parts.by_day, "backfill_policy": BackfillPolicy.single_run()} if window else \
+        {"partitions_def": parts.whole}
     # dagster-dlt's `dlt_assets`, with the `available` check of each table (assets/availability.py)
     specs = build_dlt_asset_specs(dlt_source=source.with_resources(*tables), dlt_pipeline=pipeline,
                                   dagster_dlt_translator=translator)
@@ -251,8 +262,8 @@ def _raw_assets(name: str, tables: list[str], window: bool, source: Any, pipelin
     def load_tables(context: AssetExecutionContext, dlt: DagsterDltResource, returning: ReturningApiSettings,
                     warehouse: Warehouse) -> Iterator[Any]:
         if not context.selected_asset_keys:  # only the `available` checks: probe, load nothing
-            yield from probe_availability(context, returning, warehouse, tables)
+            yield from probe_availability(context, returning, warehouse, tables, parts)
             return
-        yield from run_load(context, dlt, returning, warehouse, tables, window=window)
+        yield from run_load(context, dlt, returning, warehouse, tables, window=window, parts=parts)
 
     return load_tables

@@ -1,4 +1,5 @@
-"""The project's Dagster instance: DAGSTER_HOME under the project, warehouse pool limited to 1."""
+"""The project's Dagster instance: DAGSTER_HOME under the project, warehouse pool limited to 1, one
+run per community at a time (`dagster dev` queues runs: the tag limits of deploy/dagster.yaml)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,24 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
+from assets.partitions import COMMUNITY_PARTITION_TAG, COMMUNITY_TAG
 from assets.resources import WAREHOUSE_POOL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DAGSTER_YAML = f"""# written by returning-sync: every warehouse writer shares pool `{WAREHOUSE_POOL}`, one at a time
+DAGSTER_YAML = f"""# written by returning-sync: every warehouse writer shares pool `{WAREHOUSE_POOL}`, one at a time;
+# one run per community at a time (its tags), as deploy/dagster.yaml
 concurrency:
   pools:
     default_limit: 1
     granularity: op
+  runs:
+    tag_concurrency_limits:
+      - key: {COMMUNITY_TAG}
+        value: {{applyLimitPerUniqueValue: true}}
+        limit: 1
+      - key: {COMMUNITY_PARTITION_TAG}
+        value: {{applyLimitPerUniqueValue: true}}
+        limit: 1
 telemetry:
   enabled: false
 """

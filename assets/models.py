@@ -22,7 +22,8 @@ from dagster import (
     asset,
 )
 
-from assets.resources import Warehouse, check_pool, configured_destination, kinds, warehouse_pool
+from assets.partitions import CommunityPartitions, community_partitions
+from assets.resources import Warehouse, check_pool, configured_destination, kinds
 from returning_errors import plural
 from warehouse.location import MODELS_SCHEMA, RAW_SCHEMA
 from warehouse.models import Model, build_model, discover_models
@@ -42,7 +43,7 @@ def model_key(name: str) -> AssetKey:
     return AssetKey([MODELS_SCHEMA, name])
 
 
-def _model_asset(model: Model, destination: str) -> AssetsDefinition:
+def _model_asset(model: Model, destination: str, parts: CommunityPartitions) -> AssetsDefinition:
     raw_tables = dict.fromkeys(t.split("__")[0] for t in model.raw_deps)  # dlt child table -> its parent
     deps = [AssetKey([RAW_SCHEMA, t]) for t in raw_tables] + [model_key(m) for m in model.model_deps]
 
@@ -52,29 +53,35 @@ def _model_asset(model: Model, destination: str) -> AssetsDefinition:
         deps=deps,
         description=model.description or f"SQL model {model.path.name}",
         kinds=kinds(destination, "sql"),
-        pool=warehouse_pool(f"{MODELS_SCHEMA}.{model.name}", destination),
+        pool=parts.writer_pool(f"{MODELS_SCHEMA}.{model.name}", destination),
+        partitions_def=parts.whole,
         automation_condition=AFTER_INPUTS,
         metadata={"sql_file": f"warehouse/models/{model.path.name}", "sql": MetadataValue.md(f"```sql\n{model.sql}\n```")},
     )
     def _build(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
         check_pool(context, warehouse)
-        with warehouse.connection() as con:
+        community = parts.of_run(context)
+        with warehouse.connection(community=community) as con:
             result = build_model(con, model)
-        context.log.info(f"analytics.{model.name}: {plural(result.rows, 'row')} in {result.seconds:.2f}s")
+            table = f"{con.location.schema(MODELS_SCHEMA)}.{model.name}"
+        context.log.info(f"{table}: {plural(result.rows, 'row')} in {result.seconds:.2f}s")
         return MaterializeResult(metadata={
             "dagster/row_count": result.rows,
             "dagster/column_schema": TableSchema(columns=[TableColumn(n, t) for n, t in result.columns]),
-            "dagster/table_name": f"{MODELS_SCHEMA}.{model.name}",
+            "dagster/table_name": table,
             "seconds": result.seconds,
         })
 
     return _build
 
 
-def build_model_assets(models_dir: Path | None = None, destination: str | None = None) -> list[AssetsDefinition]:
+def build_model_assets(models_dir: Path | None = None, destination: str | None = None,
+                       parts: CommunityPartitions | None = None) -> list[AssetsDefinition]:
     """One asset per model (`models_dir` None: the shipped folder and RETURNING_MODELS_DIR), with kinds
-    and pool for `destination` (default: the configured one)."""
+    and pool for `destination` (default: the configured one), partitioned by community when more than
+    one is configured (`parts`, default: as configured now; assets/partitions.py)."""
     destination = destination or configured_destination()
+    parts = parts or community_partitions()
     models = discover_models() if models_dir is None else discover_models(models_dir)
-    return [_model_asset(m, destination) for m in models]
+    return [_model_asset(m, destination, parts) for m in models]
 

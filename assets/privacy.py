@@ -19,7 +19,15 @@ from dagster import (
 )
 
 from assets.models import model_key
-from assets.resources import Warehouse, check_pool, configured_destination, kinds, warehouse_pool
+from assets.resources import (
+    Warehouse,
+    check_pool,
+    community_settings,
+    configured_destination,
+    kinds,
+    warehouse_pool,
+)
+from warehouse.location import DEFAULT_COMMUNITY
 from warehouse.models import discover_models
 from warehouse.share import SHARE_SCHEMA
 
@@ -32,11 +40,14 @@ class ForgetConfig(Config):
     email: str = ""
     user_id: str = ""
     dry_run: bool = False
+    community: str = DEFAULT_COMMUNITY  # whose schemas (docs/communities.md: `forget --community`)
 
 
-def _settings(warehouse: Warehouse):  # noqa: ANN202 - pipelines.config.Settings, imported late
+def _settings(warehouse: Warehouse, community: str = DEFAULT_COMMUNITY):  # noqa: ANN202 - pipelines.config.Settings
     from pipelines.config import Settings
 
+    if community != DEFAULT_COMMUNITY:
+        return community_settings(warehouse, community, key_required=False)
     location = warehouse.location()
     return Settings.from_env(key_required=False, destination=location.destination, warehouse=location.path)
 
@@ -51,7 +62,7 @@ def build_forget_job(destination: str | None = None):  # noqa: ANN201 - a JobDef
         from pipelines.forget import forget
 
         check_pool(context, warehouse)
-        report = forget(_settings(warehouse), email=config.email or None, user_id=config.user_id or None,
+        report = forget(_settings(warehouse, config.community), email=config.email or None, user_id=config.user_id or None,
                         dry_run=config.dry_run)
         for line in report.lines():
             context.log.info(line)

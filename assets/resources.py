@@ -13,13 +13,19 @@ one pool `duckdb_warehouse` (DuckDB admits one process at a time). On a server d
 step that writes takes a pool named for what it writes (`returning_raw` for the dlt load, whose
 pipeline state and working directory are one; `analytics.<model>`; `reverse_etl.<push>`), and
 read-only checks take none: with `concurrency.pools.default_limit: 1` (deploy/dagster.yaml) runs
-writing different tables overlap and two runs never rebuild the same table at once.
+writing different tables overlap and two runs never rebuild the same table at once. With several
+communities a server's writers take no pool (`assets.partitions.CommunityPartitions.writer_pool`).
+
+Communities: `Warehouse.location(slug)` and `ReturningApiSettings.settings(warehouse, slug)` are a
+community's warehouse (its schemas, or its own file or database) and settings (its own key); a run
+names its community from its partition (assets/partitions.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from dagster import ConfigurableResource
@@ -27,7 +33,7 @@ from dagster_dlt import DagsterDltResource
 
 from returning_errors import ConfigError
 from warehouse.connection import Connection, connect
-from warehouse.location import WarehouseLocation
+from warehouse.location import DEFAULT_COMMUNITY, WarehouseLocation
 
 # On DuckDB every asset or check that opens the file runs in this pool (limit 1), so overlapping
 # runs queue for the single-writer lock instead of failing on it.
@@ -47,12 +53,23 @@ class Warehouse(ConfigurableResource):
     path: str | None = None
     lock_wait_seconds: float = 120.0  # DuckDB: how long a step waits for another process's file lock
 
-    def location(self) -> WarehouseLocation:
+    def location(self, community: str = DEFAULT_COMMUNITY) -> WarehouseLocation:
+        """The warehouse of `community`: this one in its schemas (`returning_raw__acme`, ...), or the
+        DuckDB file or server database its block names for it (pipelines/communities.py)."""
         if self.destination and any(c in self.destination for c in ":/@"):
             raise ConfigError(
                 "Warehouse.destination names a dlt destination (duckdb, postgres, ...), never a URL: "
                 "credentials go in DESTINATION__<NAME>__CREDENTIALS or .dlt/secrets.toml")
-        return WarehouseLocation.from_env(destination=self.destination, path=self.path)
+        here = WarehouseLocation.from_env(destination=self.destination, path=self.path)
+        if community == DEFAULT_COMMUNITY:
+            return here
+        from pipelines.communities import community as configured_community
+
+        own = configured_community(community, key_required=False).location
+        top = WarehouseLocation.from_env()
+        if (own.destination, own.path) == (top.destination, top.path) and own.destination_name is None:
+            return here.for_community(community)  # no place of its own: the deployment's, in its schemas
+        return own
 
     @property
     def embedded(self) -> bool:
@@ -62,15 +79,16 @@ class Warehouse(ConfigurableResource):
         """The warehouse in one line for logs (never a password)."""
         return self.location().describe()
 
-    def has_data(self) -> bool:
+    def has_data(self, community: str = DEFAULT_COMMUNITY) -> bool:
         """False only for a DuckDB file not created yet (nothing loaded, nothing to read)."""
-        location = self.location()
+        location = self.location(community)
         return not location.embedded or location.file.exists()
 
     @contextmanager
-    def connection(self, read_only: bool = False) -> Iterator[Connection]:
-        """The warehouse port's connection (SQL in DuckDB's dialect, transpiled for the destination)."""
-        con = connect(self.location(), read_only=read_only, wait_seconds=self.lock_wait_seconds)
+    def connection(self, read_only: bool = False, community: str = DEFAULT_COMMUNITY) -> Iterator[Connection]:
+        """The warehouse port's connection (SQL in DuckDB's dialect, transpiled for the destination),
+        on `community`'s warehouse, its schemas mapped (the SQL names the canonical ones)."""
+        con = connect(self.location(community), read_only=read_only, wait_seconds=self.lock_wait_seconds)
         try:
             yield con
         finally:
@@ -93,13 +111,28 @@ class ReturningApiSettings(ConfigurableResource):
     # is skipped, not materialized, its `available` check says why, and the others load
     strict: bool = False
 
-    def settings(self, warehouse: Warehouse) -> Any:
-        """The client's `pipelines.config.Settings` for these values, writing to `warehouse`."""
+    def settings(self, warehouse: Warehouse, community: str = DEFAULT_COMMUNITY) -> Any:
+        """The client's `pipelines.config.Settings` for these values, writing to `warehouse`. Another
+        community than `default`: its own settings and key (`pipelines.communities.community`; the
+        fields set here are the default community's and never reach another), writing to its
+        warehouse (`Warehouse.location`)."""
         from pipelines.config import Settings
 
+        if community != DEFAULT_COMMUNITY:
+            return community_settings(warehouse, community)
         location = warehouse.location()
         return Settings.from_env(api_key=self.api_key, base_url=self.base_url, community_id=self.community_id,
                                  destination=location.destination, warehouse=location.path)
+
+
+def community_settings(warehouse: Warehouse, community: str, *, key_required: bool = True) -> Any:
+    """A configured community's own settings (its block over the top level, its key: pipelines/
+    communities.py), writing to its warehouse (`Warehouse.location`)."""
+    from pipelines.communities import community as configured_community
+
+    location = warehouse.location(community)
+    own = configured_community(community, key_required=key_required).settings
+    return replace(own, destination=location.destination, warehouse=location.path)
 
 
 def settings_from(env: Mapping[str, str]) -> Any:

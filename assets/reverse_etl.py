@@ -11,6 +11,7 @@ keys keep two pushes exact anyway; the pool keeps one waiting instead of finding
 """
 
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -26,13 +27,17 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    RunRequest,
     ScheduleDefinition,
+    ScheduleEvaluationContext,
     asset,
     asset_check,
     define_asset_job,
+    schedule,
 )
 
 from assets.automation import ON
+from assets.partitions import CommunityPartitions, community_partitions
 from assets.resources import ReturningApiSettings, Warehouse, configured_destination, kinds, warehouse_pool
 from pipelines.errors import ConfigError
 from reverse_etl import Definition, list_definitions, run_push
@@ -40,6 +45,7 @@ from reverse_etl.ledger import stale_pushes, unknown_pushes
 from reverse_etl.schema import SCHEMA, has_schema
 from reverse_etl.states import FAILED_RUN_STATES
 from warehouse.configuration import Lookup, aliases_of, as_number
+from warehouse.location import DEFAULT_COMMUNITY
 
 GROUP = "reverse_etl"
 # the checks' limits, resolved when a check runs (warehouse.configuration: an argument, the variable,
@@ -91,14 +97,17 @@ def _metadata(result: Any) -> dict[str, Any]:
     }
 
 
-def build_push_asset(definition: Definition, destination: str | None = None) -> AssetsDefinition:
+def build_push_asset(definition: Definition, destination: str | None = None,
+                     parts: CommunityPartitions | None = None) -> AssetsDefinition:
     destination = destination or configured_destination()
+    parts = parts or community_partitions()
 
     @asset(
         key=push_key(definition),
         group_name=GROUP,
         deps=upstream_keys(definition),
-        pool=warehouse_pool(f"{GROUP}.{definition.name}", destination),
+        pool=parts.writer_pool(f"{GROUP}.{definition.name}", destination),
+        partitions_def=parts.whole,  # a push reads and writes one community's schemas (its ledger)
         description=definition.description or f"Sends the rows of {definition.path.name} to the API ({definition.target}).",
         kinds=kinds(destination, "csv"),
         metadata={"target": definition.target, "columns": ", ".join(f"{c}={op}" for c, op in
@@ -107,11 +116,13 @@ def build_push_asset(definition: Definition, destination: str | None = None) -> 
     )
     def _push(context: AssetExecutionContext, returning: ReturningApiSettings,
               warehouse: Warehouse) -> MaterializeResult:
-        settings = returning.settings(warehouse)
+        community = parts.of_run(context)
+        settings = returning.settings(warehouse, community)
         result = run_push(definition.name, settings)
         for line in result.lines():
             context.log.info(line)
-        metadata = {**_metadata(result), "failed_rows": MetadataValue.json(_failed_rows(warehouse, result.push_id))}
+        metadata = {**_metadata(result),
+                    "failed_rows": MetadataValue.json(_failed_rows(warehouse, result.push_id, community=community))}
         if result.state in FAILED_RUN_STATES:
             raise Failure(description=result.error or f"push ended {result.state}", metadata=metadata)
         return MaterializeResult(metadata=metadata)
@@ -119,11 +130,12 @@ def build_push_asset(definition: Definition, destination: str | None = None) -> 
     return _push
 
 
-def _failed_rows(warehouse: Warehouse, push_id: str | None, limit: int = 50) -> list[dict[str, Any]]:
+def _failed_rows(warehouse: Warehouse, push_id: str | None, limit: int = 50,
+                 community: str = DEFAULT_COMMUNITY) -> list[dict[str, Any]]:
     """Rows of this push that were rejected, failed, skipped or given up (first `limit`)."""
     if not push_id:
         return []
-    with warehouse.connection(read_only=True) as con:
+    with warehouse.connection(read_only=True, community=community) as con:
         found = con.fetchall(
             f"""SELECT row_number, email, result, error FROM {SCHEMA}.push_rows
                 WHERE push_id = ? AND result NOT IN ('success', 'pending') ORDER BY row_number NULLS LAST, email
@@ -133,8 +145,8 @@ def _failed_rows(warehouse: Warehouse, push_id: str | None, limit: int = 50) -> 
     return [{"row": r, "email": e, "result": res, "error": err} for r, e, res, err in found]
 
 
-def _latest_push(warehouse: Warehouse, name: str) -> dict[str, Any] | None:
-    with warehouse.connection(read_only=True) as con:
+def _latest_push(warehouse: Warehouse, name: str, community: str = DEFAULT_COMMUNITY) -> dict[str, Any] | None:
+    with warehouse.connection(read_only=True, community=community) as con:
         if not has_schema(con):
             return None
         rows = con.dicts(f"SELECT * FROM {SCHEMA}.pushes WHERE definition = ? ORDER BY created_at DESC LIMIT 1", [name])
@@ -148,8 +160,10 @@ def rejection_rate(push: dict[str, Any]) -> float:
     return rejected / considered if considered else 0.0
 
 
-def build_push_checks(definition: Definition, destination: str | None = None) -> list[Any]:
+def build_push_checks(definition: Definition, destination: str | None = None,
+                      parts: CommunityPartitions | None = None) -> list[Any]:
     key = push_key(definition)
+    parts = parts or community_partitions()
     pool = warehouse_pool(None, destination or configured_destination())  # readers: DuckDB's pool, or none
 
     @asset_check(asset=key, name="rejection_rate_below_threshold", pool=pool,
@@ -157,7 +171,7 @@ def build_push_checks(definition: Definition, destination: str | None = None) ->
                              "(RETURNING_PUSH_MAX_REJECTION_RATE, "
                              f"{THRESHOLD_DEFAULTS['push_max_rejection_rate']:.0%} by default).")
     def _rejections(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
-        push = _latest_push(warehouse, definition.name)
+        push = _latest_push(warehouse, definition.name, parts.of_run(context))
         if push is None:
             return AssetCheckResult(passed=True, metadata={"note": "no push yet"})
         rate, limit = rejection_rate(push), threshold("push_max_rejection_rate")
@@ -172,7 +186,7 @@ def build_push_checks(definition: Definition, destination: str | None = None) ->
                              f"{THRESHOLD_DEFAULTS['push_stale_job_minutes']:g} by default), and none "
                              "is left unknown (no bulk-jobs list to settle it: `push NAME --confirm/--release`).")
     def _stale(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
-        with warehouse.connection(read_only=True) as con:
+        with warehouse.connection(read_only=True, community=parts.of_run(context)) as con:
             stale = stale_pushes(con, definition.name, threshold("push_stale_job_minutes"))
             unknown = unknown_pushes(con, definition.name)
         return AssetCheckResult(
@@ -185,14 +199,19 @@ def build_push_checks(definition: Definition, destination: str | None = None) ->
     return [_rejections, _stale]
 
 
-def build_push_schedules(definitions: list[Definition] | None = None) -> list[ScheduleDefinition]:
+def build_push_schedules(definitions: list[Definition] | None = None,
+                         parts: CommunityPartitions | None = None) -> list[ScheduleDefinition]:
     """The schedules of the definitions (default: every one found) that have one (headers, or the
-    environment when the code loads)."""
+    environment when the code loads), for the communities `parts` (default: as configured now)."""
     found = list_definitions() if definitions is None else definitions
-    return [s for d in found if (s := build_push_schedule(d)) is not None]
+    parts = parts or community_partitions()
+    return [s for d in found if (s := build_push_schedule(d, parts)) is not None]
 
 
-def build_push_schedule(definition: Definition) -> ScheduleDefinition | None:
+def build_push_schedule(definition: Definition, parts: CommunityPartitions | None = None) -> ScheduleDefinition | None:
+    """The push's schedule: one run a tick, tagged with the community; with the community dimension,
+    one run per community (its partition, its tag, a run key naming it)."""
+    parts = parts or community_partitions()
     var = f"RETURNING_SCHEDULE_PUSH_{definition.name.upper()}"
     cron = os.environ.get(f"{var}_CRON") or definition.schedule
     if not cron:
@@ -200,18 +219,28 @@ def build_push_schedule(definition: Definition) -> ScheduleDefinition | None:
     running = os.environ.get(var, "").strip().lower() in ON
     job = define_asset_job(f"push_{definition.name}", selection=[push_key(definition)],
                            description=f"Reverse ETL: {definition.name}")
-    return ScheduleDefinition(
-        name=f"push_{definition.name}_schedule", cron_schedule=cron, job=job, execution_timezone="UTC",
-        default_status=DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED,
-        description=f"Runs the push {definition.name} ({cron}, UTC).",
-    )
+    common = {"name": f"push_{definition.name}_schedule", "cron_schedule": cron, "job": job,
+              "execution_timezone": "UTC",
+              "default_status": DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED}
+    if not parts.crossed:
+        return ScheduleDefinition(**common, tags=parts.tags(DEFAULT_COMMUNITY),
+                                  description=f"Runs the push {definition.name} ({cron}, UTC).")
+
+    @schedule(**common, description=f"Runs the push {definition.name} for each community ({cron}, UTC).")
+    def _each_community(context: ScheduleEvaluationContext) -> list[RunRequest]:
+        tick = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+        return [RunRequest(run_key=f"{slug}-{tick:%Y-%m-%dT%H%M}", partition_key=parts.whole_key(slug),
+                           tags=parts.tags(slug)) for slug in parts.scheduled]
+
+    return _each_community
 
 
 def build_reverse_etl(destination: str | None = None, definitions: list[Definition] | None = None,
-                      ) -> tuple[list[AssetsDefinition], list[Any]]:
+                      parts: CommunityPartitions | None = None) -> tuple[list[AssetsDefinition], list[Any]]:
     """The push assets and their checks for `destination` (default: the configured one), from
-    `definitions` (default: every one found)."""
+    `definitions` (default: every one found), for the communities `parts` (default: as configured now)."""
     definitions = list_definitions() if definitions is None else definitions
-    return ([build_push_asset(d, destination) for d in definitions],
-            [c for d in definitions for c in build_push_checks(d, destination)])
+    parts = parts or community_partitions()
+    return ([build_push_asset(d, destination, parts) for d in definitions],
+            [c for d in definitions for c in build_push_checks(d, destination, parts)])
 

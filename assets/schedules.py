@@ -1,7 +1,9 @@
 """Jobs and schedules: incremental datasets hourly, snapshots (users, store, set-up) daily.
 
 Crons and on/off come from `assets/automation.toml` or the environment (see that file); every
-schedule starts stopped unless configured on, and can be toggled in the UI.
+schedule starts stopped unless configured on, and can be toggled in the UI. Each tick asks runs for
+every configured community (assets/partitions.py), each tagged with its community; with one
+community, the runs of before.
 """
 
 
@@ -16,18 +18,20 @@ from dagster import (
     define_asset_job,
     schedule,
 )
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from assets.automation import Switch, load_automation
 from assets.checks import schedule_interval
 from assets.ingest import INGEST_GROUP, day_tables, partitions, raw_key
 from assets.models import MODELS_GROUP
+from assets.partitions import COMMUNITY_TAG, CommunityPartitions, community_partitions
 from pipelines.tables import SNAPSHOT_TABLES
+from warehouse.location import DEFAULT_COMMUNITY
+
+__all__ = ["COMMUNITY_TAG", "DEFAULT_COMMUNITY", "build_schedules", "incremental_requests", "jobs", "jobs_for",
+           "schedules", "snapshot_requests"]
 
 DEFAULT_CRONS = {"incremental_hourly": "5 * * * *", "snapshot_daily": "15 3 * * *"}
-# the community a scheduled run syncs; deploy/dagster.yaml lets one run per community value run at a time
-COMMUNITY_TAG = "returning/community"
-DEFAULT_COMMUNITY = "default"
-
 incremental_job = define_asset_job(
     "ingest_incremental",
     selection=AssetSelection.assets(*map(raw_key, day_tables())),
@@ -57,45 +61,80 @@ def _status(switch: Switch) -> DefaultScheduleStatus:
     return DefaultScheduleStatus.RUNNING if switch.enabled else DefaultScheduleStatus.STOPPED
 
 
-def _incremental_schedule() -> ScheduleDefinition:
+def _incremental_schedule(parts: CommunityPartitions) -> ScheduleDefinition:
     switch = _switch("incremental_hourly")
     cron, timezone = switch.cron or DEFAULT_CRONS[switch.name], load_automation().timezone
 
     @schedule(name="incremental_hourly", cron_schedule=cron, job=incremental_job, default_status=_status(switch),
               execution_timezone=timezone,
-              description="Each hour: today's partition, read from the stored high-water mark. On a day's first "
-                          "tick, the day before once more, read whole (what arrived after its last hourly run).")
+              description="Each hour, for each community: today's partition, read from the stored high-water "
+                          "mark. On a day's first tick, the day before once more, read whole (what arrived after "
+                          "its last hourly run).")
     def incremental_hourly(context: ScheduleEvaluationContext) -> list[RunRequest]:
         tick = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
-        return incremental_requests(tick, schedule_interval(cron, dt.timedelta(hours=1), timezone))
+        return incremental_requests(tick, schedule_interval(cron, dt.timedelta(hours=1), timezone), parts)
 
     return incremental_hourly
 
 
-def incremental_requests(tick: dt.datetime, interval: dt.timedelta = dt.timedelta(hours=1)) -> list[RunRequest]:
-    """The hourly tick's runs: today's partition (it reads from the stored marks to now, see
-    `assets.ingest.load_window`) and, on the day's first tick (`interval`: the schedule's), yesterday's
-    partition read whole, so the rows that arrived after its last hourly run land in it; one such run
-    per day (its run key). Each run carries the community tag (one run per community at a time,
-    deploy/dagster.yaml)."""
+def incremental_requests(tick: dt.datetime, interval: dt.timedelta = dt.timedelta(hours=1),
+                         parts: CommunityPartitions | None = None) -> list[RunRequest]:
+    """The hourly tick's runs, for each community (`parts`: as configured now): today's partition (it
+    reads from the stored marks to now, see `assets.ingest.load_window`) and, on the day's first tick
+    (`interval`: the schedule's), yesterday's partition read whole, so the rows that arrived after its
+    last hourly run land in it; one such run per community and day (its run key). Each run carries the
+    community tag (one run per community at a time, deploy/dagster.yaml); with the community
+    dimension its partition is `<community>|<day>` and its run key starts with the community."""
+    parts = parts or community_partitions()
     keys = partitions.get_partition_keys(current_time=tick)
     today = keys[-1]
-    tags = {COMMUNITY_TAG: DEFAULT_COMMUNITY}
-    requests = [RunRequest(run_key=f"{today}-{tick:%H%M}", partition_key=today, tags=tags)]
     day_start = partitions.time_window_for_partition_key(today).start
-    if len(keys) > 1 and tick - day_start < interval:
-        requests.insert(0, RunRequest(run_key=f"{keys[-2]}-closed", partition_key=keys[-2], tags=tags))
+    closing = len(keys) > 1 and tick - day_start < interval
+    requests = []
+    for slug in parts.scheduled:
+        named = f"{slug}-" if parts.crossed else ""
+        tags = parts.tags(slug)
+        if closing:
+            requests.append(RunRequest(run_key=f"{named}{keys[-2]}-closed", partition_key=parts.day_key(slug, keys[-2]),
+                                       tags=tags))
+        requests.append(RunRequest(run_key=f"{named}{today}-{tick:%H%M}", partition_key=parts.day_key(slug, today),
+                                   tags=tags))
     return requests
 
 
-def _snapshot_schedule() -> ScheduleDefinition:
+def _snapshot_schedule(parts: CommunityPartitions) -> ScheduleDefinition:
     switch = _switch("snapshot_daily")
-    return ScheduleDefinition(name="snapshot_daily", cron_schedule=switch.cron or DEFAULT_CRONS[switch.name],
-                              job=snapshot_job, default_status=_status(switch),
-                              execution_timezone=load_automation().timezone,
-                              tags={COMMUNITY_TAG: DEFAULT_COMMUNITY},
-                              description="Each day: reload users, user fields, store and gamification set-up.")
+    description = "Each day: reload users, user fields, store and gamification set-up."
+    common = {"name": "snapshot_daily", "cron_schedule": switch.cron or DEFAULT_CRONS[switch.name],
+              "job": snapshot_job, "default_status": _status(switch), "execution_timezone": load_automation().timezone}
+    if not parts.crossed:  # one community: the schedule of before, one run a tick
+        return ScheduleDefinition(**common, tags=parts.tags(DEFAULT_COMMUNITY), description=description)
+
+    @schedule(**common, description=f"{description[:-1]}, for each community.")
+    def snapshot_daily(context: ScheduleEvaluationContext) -> list[RunRequest]:
+        return snapshot_requests(context.scheduled_execution_time or dt.datetime.now(dt.UTC), parts)
+
+    return snapshot_daily
+
+
+def snapshot_requests(tick: dt.datetime, parts: CommunityPartitions) -> list[RunRequest]:
+    """The daily snapshot's runs with the community dimension: one per community, its partition the
+    community, its run key the community and the tick."""
+    return [RunRequest(run_key=f"{slug}-{tick:%Y-%m-%dT%H%M}", partition_key=parts.whole_key(slug),
+                       tags=parts.tags(slug)) for slug in parts.scheduled]
+
+
+def build_schedules(parts: CommunityPartitions | None = None) -> list[ScheduleDefinition]:
+    """The ingest schedules for the communities `parts` (default: as configured now)."""
+    parts = parts or community_partitions()
+    return [_incremental_schedule(parts), _snapshot_schedule(parts)]
+
+
+def jobs_for(parts: CommunityPartitions) -> list[UnresolvedAssetJobDefinition]:
+    """The jobs: `ingest_and_models` (the demo's one run) only with one community, for its raw tables
+    by day and its models whole cannot share a run once the community crosses the day."""
+    return [incremental_job, snapshot_job] + ([] if parts.crossed else [everything_job])
 
 
 jobs = [incremental_job, snapshot_job, everything_job]
-schedules = [_incremental_schedule(), _snapshot_schedule()]
+schedules = build_schedules()

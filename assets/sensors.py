@@ -22,6 +22,8 @@ from dagster import (
 from assets.automation import load_automation
 from assets.ingest import raw_key
 from assets.models import MODELS_GROUP
+from assets.partitions import CommunityPartitions, community_partitions
+from warehouse.location import DEFAULT_COMMUNITY
 
 webhook_events_job = define_asset_job(
     "load_webhook_events",
@@ -49,21 +51,33 @@ def waiting_segments() -> list[str]:
     return [p.name for p in segments.sealed(folder)] if folder.is_dir() else []
 
 
-def _webhook_sensor() -> SensorDefinition:
+def _webhook_sensor(parts: CommunityPartitions) -> SensorDefinition:
+    """The receiver lands one community's events (RETURNING_WEBHOOK_DIR, checked with the top-level
+    webhook key): the default community's. Its runs carry that community's tag (and, with the
+    community dimension, its partition); with no default community configured it never asks a run."""
     switch = load_automation().sensor("webhook_events_waiting")
 
     @sensor(name="webhook_events_waiting", job=webhook_events_job, minimum_interval_seconds=30,
             default_status=DefaultSensorStatus.RUNNING if switch.enabled else DefaultSensorStatus.STOPPED,
             description="Load returning_raw.webhook_events when the receiver has sealed segments waiting.")
     def webhook_events_waiting(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+        if DEFAULT_COMMUNITY not in parts.scheduled:
+            return SkipReason("webhook landing is the default community's, and only other communities are "
+                              "configured")
         waiting = waiting_segments()
         if not waiting:
             return SkipReason("no landed webhook segments waiting")
         # one run per newest segment: a failed run is asked again once the next segment is sealed. The
         # events sit outside the day partitions (in `returning_raw_snapshot`): the run loads what landed
-        return RunRequest(run_key=f"webhooks:{waiting[-1]}")
+        return RunRequest(run_key=f"webhooks:{waiting[-1]}", partition_key=parts.whole_key(DEFAULT_COMMUNITY),
+                          tags=parts.tags(DEFAULT_COMMUNITY))
 
     return webhook_events_waiting
 
 
-sensors = [_models_sensor(), _webhook_sensor()]
+def build_sensors(parts: CommunityPartitions | None = None) -> list[SensorDefinition]:
+    """The sensors for the communities `parts` (default: as configured now)."""
+    return [_models_sensor(), _webhook_sensor(parts or community_partitions())]
+
+
+sensors = build_sensors()

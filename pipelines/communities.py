@@ -126,12 +126,20 @@ def configured(*, error: type[Exception] = ConfigError) -> dict[str, str]:
 def communities(environ: Mapping[str, str] | None = None, *, key_required: bool = True) -> list[Community]:
     """Every configured community: `default` when the top level configures one (an API key or a
     community id), then each block, by name. `environ`: as `Settings.from_env` (for the top level)."""
-    out: list[Community] = []
+    out = [_default(environ, key_required)] if _top_configured(environ) else []
+    return out + [_block(slug, where, key_required) for slug, where in configured().items()]
+
+
+def names(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The slugs `communities()` returns, without resolving any community's settings (what Dagster's
+    definitions read when they load: no key needed, nothing checked but the names)."""
+    return [*([DEFAULT_COMMUNITY] if _top_configured(environ) else []), *configured()]
+
+
+def _top_configured(environ: Mapping[str, str] | None) -> bool:
+    """The top level configures the community `default` (an API key or a community id)."""
     top = Lookup(None, environ, error=ConfigError)
-    if top.first("api_key", secret=True) is not None or top.first("community_id") is not None:
-        out.append(_default(environ, key_required))
-    out += [_block(slug, where, key_required) for slug, where in configured().items()]
-    return out
+    return top.first("api_key", secret=True) is not None or top.first("community_id") is not None
 
 
 def community(slug: str, environ: Mapping[str, str] | None = None, *, key_required: bool = True) -> Community:

@@ -4,7 +4,8 @@ The receiver (`returning-sync webhooks`, package `webhooks`) appends every deliv
 files under RETURNING_WEBHOOK_DIR. This resource reads the sealed ones (sealing what a dead receiver
 left open), one row per event `id` (merged: the platform redelivers), and hands the segments to the
 tracker: `run_sync` removes them only after the load that holds them is committed. A crash between
-the load and the removal reads them again next time, and the merge on `id` absorbs it.
+the load and the removal reads them again next time, and the merge on `id` absorbs it. The
+receiver's events are the default community's: another community's sync leaves them where they are.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dlt.extract.resource import DltResource
 from pipelines.context import RunContext
 from pipelines.dataset import Dataset
 from pipelines.declared import arrow_schema
+from warehouse.location import DEFAULT_COMMUNITY
 from webhooks import events, segments
 from webhooks.config import landing_dir
 
@@ -29,7 +31,9 @@ def webhook_events_resource(ctx: RunContext, dataset: Dataset, built: Mapping[st
     @dlt.resource(**dataset.hints())
     def webhook_events() -> Iterator[pa.Table]:
         ctx.tracker.start("webhook_events")
-        ready = segments.ready(landing_dir())
+        # the receiver lands one community's events (its key, its folder): the default community's;
+        # another community's sync reads none of them (its table stays the declared empty one)
+        ready = segments.ready(landing_dir()) if ctx.settings.community == DEFAULT_COMMUNITY else []
         ctx.tracker.after_load(lambda: segments.remove(ready))
         batch: list[dict[str, object]] = []
         yielded = False

@@ -27,7 +27,7 @@ def test_sensor_waits_for_a_sealed_segment(tmp_path: Path, monkeypatch: pytest.M
     assert isinstance(sensor(build_sensor_context()), SkipReason)
     (landing / "seg-000002.jsonl").write_text("")
     request = sensor(build_sensor_context())
-    assert request.run_key == "webhooks:seg-000002.jsonl" and request.tags == {}
+    assert request.run_key == "webhooks:seg-000002.jsonl" and request.tags == {"returning/community": "default"}
     assert request.partition_key is None  # the landed events sit outside the day partitions
     assert sensor.job_name == "load_webhook_events"
 

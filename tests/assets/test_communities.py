@@ -1,0 +1,212 @@
+"""Communities in Dagster: the community as a partition dimension (assets/partitions.py), the schedules
+fanning out one run per community, and a run of one community's day loading into its schemas only.
+With the community `default` alone, the partitions and requests of before."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    MultiPartitionsDefinition,
+    StaticPartitionsDefinition,
+    build_schedule_context,
+    build_sensor_context,
+    materialize,
+)
+
+from assets.instance import ensure_dagster_home
+from assets.partitions import COMMUNITY_TAG, CommunityPartitions, community_partitions, days
+from pipelines.errors import ConfigError
+from pipelines.tables import INCREMENTAL_TABLES, SNAPSHOT_TABLES
+from returning_sync.simulator_process import FULL_KEY, SimulatorProcess
+from tests.assets.conftest import resources_for
+from tests.conftest import simulator_process
+from tests.dltproject import empty_project
+
+ACME_ID = "65a0c9e514a3e564c5c0aaaa"
+ACME_USERS = 60
+ONE = CommunityPartitions(("default",))
+TWO = CommunityPartitions(("default", "acme"))
+TICK = dt.datetime(2026, 6, 1, 13, 5, tzinfo=dt.UTC)
+FIRST_TICK = dt.datetime(2026, 6, 2, 0, 5, tzinfo=dt.UTC)
+
+
+def _keys(requests: list) -> list[tuple[str | None, str | None, dict[str, str]]]:  # type: ignore[type-arg]
+    """Each request's run key, partition and own tags (less those Dagster adds: dagster/...)."""
+    return [(r.run_key, r.partition_key, {k: v for k, v in r.tags.items() if not k.startswith("dagster/")})
+            for r in requests]
+
+
+def test_one_community_keeps_the_partitions_and_requests_of_before() -> None:
+    from assets.ingest import build_ingest_assets, partitions
+    from assets.schedules import build_schedules, incremental_requests
+
+    for parts in (CommunityPartitions(), ONE):
+        assert not parts.crossed and parts.scheduled == ("default",)
+        assert parts.by_day is days is partitions and parts.whole is None
+        assert parts.day_key("default", "2026-06-01") == "2026-06-01" and parts.whole_key("default") is None
+    ingest = build_ingest_assets("duckdb", ONE)
+    assert ingest.incremental.partitions_def is days and ingest.snapshot.partitions_def is None
+    assert _keys(incremental_requests(FIRST_TICK, parts=ONE)) == [
+        ("2026-06-01-closed", "2026-06-01", {COMMUNITY_TAG: "default"}),
+        ("2026-06-02-0005", "2026-06-02", {COMMUNITY_TAG: "default"})]
+    snapshot = next(s for s in build_schedules(ONE) if s.name == "snapshot_daily")
+    [request] = snapshot.evaluate_tick(build_schedule_context(scheduled_execution_time=TICK)).run_requests or []
+    assert _keys([request]) == [(None, None, {COMMUNITY_TAG: "default"})]
+
+
+def test_the_community_crosses_the_day_and_the_assets_stay_as_many() -> None:
+    from assets.definitions import definitions_for
+
+    one, two = definitions_for("postgres", ONE), definitions_for("postgres", TWO)
+    graph_one, graph_two = one.resolve_asset_graph(), two.resolve_asset_graph()
+    assert graph_two.get_all_asset_keys() == graph_one.get_all_asset_keys()
+    by_day = graph_two.get(AssetKey(["returning_raw", "gamification_logs"])).partitions_def
+    assert isinstance(by_day, MultiPartitionsDefinition)
+    assert [d.name for d in by_day.partitions_defs] == ["community", "day"]
+    assert by_day.get_partition_key_from_str("acme|2026-06-01").keys_by_dimension == {"community": "acme",
+                                                                                        "day": "2026-06-01"}
+    for key in (["returning_raw", "users"], ["analytics", "dim_users"], ["reverse_etl", "loyalty_points"]):
+        whole = graph_two.get(AssetKey(key)).partitions_def
+        assert isinstance(whole, StaticPartitionsDefinition) and whole.get_partition_keys() == ["default", "acme"], key
+        assert graph_one.get(AssetKey(key)).partitions_def is None
+    assert graph_two.get(AssetKey(["seeds", "voucher_codes"])).partitions_def is None  # shared by every community
+    # a pool is the asset's, the same for every partition: a server's writers take none with several
+    # communities (the queue's tag limits keep each community's runs one at a time)
+    assert graph_one.get(AssetKey(["analytics", "dim_users"])).pools == {"analytics.dim_users"}
+    assert not graph_two.get(AssetKey(["analytics", "dim_users"])).pools
+    assert graph_two.get(AssetKey(["seeds", "voucher_codes"])).pools == {"seeds"}
+    assert definitions_for("duckdb", TWO).resolve_asset_graph().get(AssetKey(["analytics", "dim_users"])).pools \
+        == {"duckdb_warehouse"}
+    # the demo's job (raw tables by day and models in one run) exists with one community only
+    assert "ingest_and_models" in {j.name for j in one.resolve_all_job_defs()}
+    assert "ingest_and_models" not in {j.name for j in two.resolve_all_job_defs()}
+
+
+def test_schedules_and_sensors_ask_one_run_per_community(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assets.reverse_etl import build_push_schedules
+    from assets.schedules import build_schedules
+    from assets.sensors import build_sensors
+    from reverse_etl import list_definitions
+
+    by_name = {s.name: s for s in build_schedules(TWO)}
+    hourly = by_name["incremental_hourly"](build_schedule_context(scheduled_execution_time=TICK))
+    assert _keys(hourly) == [
+        ("default-2026-06-01-1305", "default|2026-06-01", {COMMUNITY_TAG: "default"}),
+        ("acme-2026-06-01-1305", "acme|2026-06-01", {COMMUNITY_TAG: "acme"})]
+    first = by_name["incremental_hourly"](build_schedule_context(scheduled_execution_time=FIRST_TICK))
+    assert _keys(first) == [
+        ("default-2026-06-01-closed", "default|2026-06-01", {COMMUNITY_TAG: "default"}),
+        ("default-2026-06-02-0005", "default|2026-06-02", {COMMUNITY_TAG: "default"}),
+        ("acme-2026-06-01-closed", "acme|2026-06-01", {COMMUNITY_TAG: "acme"}),
+        ("acme-2026-06-02-0005", "acme|2026-06-02", {COMMUNITY_TAG: "acme"})]
+    daily = by_name["snapshot_daily"](build_schedule_context(scheduled_execution_time=TICK))
+    assert _keys(daily) == [("default-2026-06-01T1305", "default", {COMMUNITY_TAG: "default"}),
+                                               ("acme-2026-06-01T1305", "acme", {COMMUNITY_TAG: "acme"})]
+    monkeypatch.setenv("RETURNING_SCHEDULE_PUSH_LOYALTY_POINTS_CRON", "0 * * * *")
+    [push] = build_push_schedules([d for d in list_definitions() if d.name == "loyalty_points"], TWO)
+    pushes = push(build_schedule_context(scheduled_execution_time=TICK))
+    assert [(r.partition_key, r.tags[COMMUNITY_TAG]) for r in pushes] == [("default", "default"), ("acme", "acme")]
+    assert all(r.run_key.startswith(f"{r.partition_key}-") for r in pushes)
+    # the webhook receiver lands the default community's events: its runs are that community's
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "seg-000001.jsonl").write_text("")
+    monkeypatch.setenv("RETURNING_WEBHOOK_DIR", str(landing))
+    webhook = next(s for s in build_sensors(TWO) if s.name == "webhook_events_waiting")
+    request = webhook(build_sensor_context())
+    assert (request.partition_key, request.tags) == ("default", {COMMUNITY_TAG: "default"})
+    only_acme = next(s for s in build_sensors(CommunityPartitions(("acme",))) if s.name == "webhook_events_waiting")
+    assert "default community" in only_acme(build_sensor_context()).skip_message
+
+
+def test_a_run_s_community_is_its_partition_s() -> None:
+    assert TWO.of_tags({"dagster/partition": "acme|2026-06-01", "dagster/partition/community": "acme"}) == "acme"
+    assert TWO.of_tags({"dagster/partition": "acme", COMMUNITY_TAG: "acme"}) == "acme"
+    assert TWO.of_tags({"dagster/asset_partition_range_start": "acme|2026-06-01",
+                        "dagster/asset_partition_range_end": "acme|2026-06-09"}) == "acme"
+    assert TWO.of_tags({}) == "default" and ONE.of_tags({"dagster/partition": "2026-06-01"}) == "default"
+    with pytest.raises(ConfigError, match="span communities"):
+        TWO.of_tags({"dagster/asset_partition_range_start": "acme|2026-06-01",
+                     "dagster/asset_partition_range_end": "default|2026-06-01"})
+    with pytest.raises(ConfigError, match="tag returning/community says 'default'"):
+        TWO.of_tags({"dagster/partition": "acme", COMMUNITY_TAG: "default"})
+    with pytest.raises(ConfigError, match="not a partition"):
+        TWO.day_key("beta", "2026-06-01")
+
+
+@pytest.fixture(scope="module")
+def acme_sim() -> Iterator[SimulatorProcess]:
+    with simulator_process(ACME_USERS, 11, "--community-id", ACME_ID) as sim:
+        yield sim
+
+
+@pytest.fixture()
+def acme_configured(acme_sim: SimulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A project with no top-level community and `acme` configured by one block (its URL and id) and
+    one secret, in the environment."""
+    (tmp_path / "project").mkdir()
+    for project in empty_project(tmp_path / "project", monkeypatch):
+        for name, value in (("API_KEY", FULL_KEY), ("BASE_URL", acme_sim.url), ("COMMUNITY_ID", ACME_ID)):
+            monkeypatch.setenv(f"SOURCES__RETURNING_AI__COMMUNITIES__ACME__{name}", value)
+        yield project
+
+
+def test_a_community_s_day_loads_into_its_own_schemas_only(acme_configured: Path, acme_sim: SimulatorProcess,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from assets.ingest import build_ingest_assets
+    from assets.models import build_model_assets
+
+    parts = community_partitions()
+    assert parts.slugs == ("acme",) and parts.crossed  # as configured: one block, one secret
+    ingest, models = build_ingest_assets("duckdb", parts), build_model_assets(destination="duckdb", parts=parts)
+    warehouse = acme_configured / "w" / "returning.duckdb"
+    # the resources' API fields are the default community's (here a port nothing listens on): acme's
+    # settings and key are its own block's
+    resources = resources_for("http://127.0.0.1:9", warehouse)
+    instance = DagsterInstance.from_config(str(ensure_dagster_home(acme_configured / "home")))
+    try:
+        today = days.get_last_partition_key()
+        raw = [AssetKey(["returning_raw", t]) for t in ("gamification_logs", "redemption_orders")]
+        loaded = materialize([ingest.incremental], instance=instance, resources=resources,
+                             partition_key=f"acme|{today}", selection=raw)
+        assert loaded.success
+        assert instance.get_run_by_id(loaded.run_id).tags[COMMUNITY_TAG] == "acme"  # given at run start
+        # a segment the webhook receiver landed: the default community's, left alone by acme's run
+        landing = acme_configured / "landing"
+        landing.mkdir()
+        segment = landing / "seg-000001.jsonl"
+        segment.write_text("", encoding="utf-8")
+        monkeypatch.setenv("RETURNING_WEBHOOK_DIR", str(landing))
+        picked = [AssetKey(["returning_raw", t]) for t in ("users", "user_fields", "tiers", "webhook_events")] + [
+            AssetKey(["analytics", "dim_users"])]
+        whole = materialize([ingest.snapshot, *models], instance=instance, resources=resources, partition_key="acme",
+                            tags={COMMUNITY_TAG: "acme"}, selection=picked)
+        assert whole.success
+        done = instance.get_materialized_partitions(AssetKey(["returning_raw", "gamification_logs"]))
+        assert done == {f"acme|{today}"}
+        assert instance.get_materialized_partitions(AssetKey(["analytics", "dim_users"])) == {"acme"}
+    finally:
+        instance.dispose()
+    truth = acme_sim.admin_get("/__sim/truth")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        schemas = {r[0] for r in con.execute("SELECT DISTINCT table_schema FROM information_schema.tables").fetchall()}
+        assert {"returning_raw__acme", "analytics__acme"} <= schemas
+        assert not schemas & {"returning_raw", "analytics", "reverse_etl"}, schemas  # nothing of the default's
+        for table in ("gamification_logs", "redemption_orders", "user_fields"):
+            assert table in (*INCREMENTAL_TABLES, *SNAPSHOT_TABLES)
+            held = con.execute(f'SELECT count(*) FROM returning_raw__acme."{table}"').fetchone()[0]
+            assert held == truth[table]["count"], table
+        assert con.execute("SELECT count(*) FROM analytics__acme.dim_users").fetchone()[0] >= ACME_USERS // 2
+    finally:
+        con.close()
+    assert segment.exists()
+    pipelines = warehouse.parent / ".dlt" / "pipelines"  # acme's own dlt pipeline, no default one
+    assert (pipelines / "returning_ai__acme").is_dir() and not (pipelines / "returning_ai").exists()
