@@ -30,6 +30,7 @@ from pipelines.errors import ConfigError
 from pipelines.skips import plan
 from pipelines.source import returning_ai
 from pipelines.tables import ARROW_TABLES, PARENTS, RESOURCES
+from warehouse import dlt_patches
 from warehouse.destination import dlt_destination
 from warehouse.location import RAW_SCHEMA
 
@@ -50,6 +51,8 @@ def make_pipeline(settings: Settings, connection: Any = None) -> dlt.Pipeline:
     also lives in the warehouse, so a fresh machine resumes from it."""
     location = settings.location
     location.pipelines_dir.mkdir(parents=True, exist_ok=True)
+    # dlt's LoadInfo shows the destination's location: with its own URL class, not SQLAlchemy's
+    dlt_patches.apply("credentials_display_without_sqlalchemy")
     kill_at = os.environ.get(KILL_ENV)
     return dlt.pipeline(
         # a community's own pipeline and dataset (`returning_ai__acme` into `returning_raw__acme`,
@@ -124,8 +127,6 @@ def make_source(
     arrow_format = ARROW_FILE_FORMATS.get(settings.destination)
     if arrow_format:
         if settings.destination == "postgres":
-            from warehouse import dlt_patches
-
             dlt_patches.apply("postgres_csv_keeps_empty_strings")
         for name in ARROW_TABLES:
             if name in source.selected_resources:

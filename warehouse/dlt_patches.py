@@ -16,6 +16,18 @@ other columns keep it (an empty unquoted field is their NULL either way). Tables
 Python dicts keep dlt's `insert_values` (their csv writer cannot tell "" from NULL). The patch
 replaces the name `is_nullable_column` in dlt's Postgres module only: dlt's other uses of the
 function (schema utils, other destinations) are unchanged.
+
+`credentials_display_without_sqlalchemy`: the destination's location in dlt's `LoadInfo` is shown
+without importing SQLAlchemy. At the end of every load, `Load.get_step_info` calls
+`str(client_config)`, which renders `ConnectionStringCredentials` (DuckDB's and Postgres' included)
+through `to_url()`; that imports the URL class from `dlt.common.libs.sql_alchemy_compat`, which
+takes the real SQLAlchemy whenever it is installed (Dagster installs it) and falls back to dlt's own
+copy of the same class (`dlt.common.libs.sql_alchemy_shims.URL`) otherwise. Importing SQLAlchemy
+(about 80 modules and 5,000 functions) only to print `duckdb:////path/returning.duckdb` cost a
+sync 13% of its CPU time (bench/README.md, "Issue 21, exit and start-up"): the import sits in the
+load step, and the interpreter frees those objects again when the process exits. The patch renders
+the same string with dlt's own URL class (the query left out and the password hidden, as dlt's
+`__str__` does); credentials classes with their own `to_url` keep dlt's path.
 """
 
 from __future__ import annotations
@@ -36,6 +48,13 @@ DLT_SOURCES: dict[str, dict[str, str]] = {
             "aeace48a45f80214a3dd3b311cf2c038366e718761774ef2257aea42d075d39d",
         "dlt.common.schema.utils.is_nullable_column":
             "5ab418ba821d34cb365c300ac4fa0186b84c2a4e1ef5bf11176640ccdf4310d9",
+    },
+    "credentials_display_without_sqlalchemy": {
+        "dlt.common.configuration.specs.connection_string_credentials.ConnectionStringCredentials.__str__":
+            "dcc3ce40656d7e157efd9d8c1a90f06bf5d6d4daf1890224c48872b81029ffa9",
+        "dlt.common.configuration.specs.connection_string_credentials.ConnectionStringCredentials.to_url":
+            "8d303373f6a6eadce214ecfbd906ade819cedb53eafe0342bb84bd89145051f0",
+        "dlt.common.libs.sql_alchemy_compat": "20793b9c5458c37ce4164cfcaea2d895e39c4758a0b1de3622e1705c1497e2da",
     },
 }
 
@@ -70,8 +89,28 @@ def _postgres_csv_keeps_empty_strings() -> None:
     postgres_jobs.is_nullable_column = force_null
 
 
+def _credentials_display_without_sqlalchemy() -> None:
+    from dlt.common.configuration.specs.connection_string_credentials import ConnectionStringCredentials
+    from dlt.common.libs.sql_alchemy_shims import URL
+
+    base_to_url = ConnectionStringCredentials.to_url
+    dlt_display = ConnectionStringCredentials.__str__
+
+    def display(self: ConnectionStringCredentials) -> str:
+        if type(self).to_url is not base_to_url:  # a class that builds its URL otherwise: dlt's own way
+            return dlt_display(self)
+        try:
+            url = URL.create(self.drivername, self.username, self.password, self.host, self.port, self.database)
+            return url.render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - as dlt's __str__: no location rather than an error
+            return ""
+
+    ConnectionStringCredentials.__str__ = display  # type: ignore[method-assign]
+
+
 PATCHES: dict[str, Callable[[], None]] = {
     "postgres_csv_keeps_empty_strings": _postgres_csv_keeps_empty_strings,
+    "credentials_display_without_sqlalchemy": _credentials_display_without_sqlalchemy,
 }
 
 

@@ -27,8 +27,8 @@ def test_every_patch_has_its_fingerprints() -> None:
 
 
 def test_importing_the_project_patches_nothing() -> None:
-    """Only a Postgres sync applies the patch (`dlt_patches.apply`): importing the sync, the patches
-    module and dlt's Postgres destination leaves dlt as it ships."""
+    """Only a sync applies the patches (`dlt_patches.apply`, when it builds its pipeline): importing the
+    sync, the patches module and dlt's Postgres destination leaves dlt as it ships."""
     code = ("import pipelines.sync, warehouse.dlt_patches, dlt.destinations.impl.postgres.postgres as pg, "
             "dlt.common.schema.utils as u; print(pg.is_nullable_column is u.is_nullable_column)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
@@ -50,3 +50,31 @@ def test_the_postgres_csv_patch_drops_force_null_for_text_columns_only() -> None
     # dlt's own function, used everywhere else, is untouched
     assert [utils.is_nullable_column(c) for c in columns] == [True, True, True, True, False, True]
     assert "is_nullable_column" in inspect.getsource(postgres_jobs.PostgresCsvCopyJob.run)
+
+
+DISPLAY = """
+import sys
+import duckdb
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+from warehouse import dlt_patches
+
+pg = PostgresCredentials()
+pg.drivername, pg.username, pg.password = "postgresql", "loader", "s3cret"
+pg.host, pg.port, pg.database, pg.query = "db.example", 5432, "dwh", {"sslmode": "require"}
+creds = [DuckDbCredentials(duckdb.connect(sys.argv[1])), pg]
+dlt_patches.apply("credentials_display_without_sqlalchemy")
+shown = [str(c) for c in creds]
+print(repr(shown), "sqlalchemy" in sys.modules)
+print(repr([c.to_url()._replace(query=None).render_as_string(hide_password=True) for c in creds]))
+"""
+
+
+def test_the_credentials_display_is_dlts_own_without_importing_sqlalchemy(tmp_path) -> None:
+    """What dlt's LoadInfo shows of the destination, character for character (query left out,
+    password hidden), with SQLAlchemy installed but not imported."""
+    done = subprocess.run([sys.executable, "-c", DISPLAY, str(tmp_path / "w.duckdb")], capture_output=True,
+                          text=True, timeout=120, check=True)
+    shown, dlts = done.stdout.splitlines()
+    assert shown == f"{dlts} False"
+    assert dlts == repr([f"duckdb:///{tmp_path / 'w.duckdb'}", "postgresql://loader:***@db.example:5432/dwh"])
