@@ -11,6 +11,8 @@ import pytest
 from returning_sync.simulator_process import SimulatorProcess
 from tests.simadmin import COMMUNITY_ID, FULL_KEY, SimAdmin
 
+pytest_plugins = ("tests.cpu_report",)  # `--cpu-report=FILE`: the CPU seconds of each test
+
 SIM_USERS = int(os.environ.get("RS_TEST_SIM_USERS", "400"))
 SIM_SEED = 7
 
@@ -35,9 +37,12 @@ def sim_server() -> Iterator[str]:
 
 
 @pytest.fixture()
-def sim(sim_server: str) -> SimAdmin:
-    """The session's simulator, reset to the seeded community with quiet knobs and zeroed counters."""
-    admin = SimAdmin(sim_server, seed=SIM_SEED, users=SIM_USERS)
+def sim(sim_server: str, request: pytest.FixtureRequest) -> SimAdmin:
+    """The session's simulator, reset to the seeded community with quiet knobs and zeroed counters.
+    `@pytest.mark.sim_users(N)` makes it N members instead of SIM_USERS: the CPU of a sync grows with
+    the community, so a test whose assertions hold at any size takes a smaller one."""
+    marker = request.node.get_closest_marker("sim_users")
+    admin = SimAdmin(sim_server, seed=SIM_SEED, users=int(marker.args[0]) if marker else SIM_USERS)
     admin.reset()
     return admin
 

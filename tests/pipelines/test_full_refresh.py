@@ -20,6 +20,8 @@ from warehouse.connection import Connection, connect
 Connect = Callable[[], Connection]
 # per-member history the API stops serving when the member is deleted: the warehouse keeps it
 PER_MEMBER = ("gamification_daily", "activity_stats", "user_game_stats")
+# what a full refresh keeps and re-reads holds at any size; 100 members lose two in the simulated day
+pytestmark = pytest.mark.sim_users(100)
 
 
 def synced_a_day_apart(sim: SimAdmin, settings: Settings, warehouse: Connect) -> tuple[set[str], dict[str, int]]:

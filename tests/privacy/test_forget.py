@@ -23,6 +23,9 @@ from warehouse.location import WarehouseLocation
 from warehouse.share import share_path
 from webhooks import segments
 
+# what the policy hashes, erases and keeps holds at any size: a small community keeps the syncs cheap
+pytestmark = pytest.mark.sim_users(100)
+
 
 @pytest.fixture()
 def landing(api_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Path:

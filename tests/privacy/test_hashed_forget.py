@@ -16,6 +16,8 @@ from tests.simadmin import SimAdmin
 from warehouse.connection import connect
 
 KEY = "hashed-forget-key-0123456789abcdef"
+# what the policy hashes, erases and keeps holds at any size: a small community keeps the syncs cheap
+pytestmark = pytest.mark.sim_users(100)
 
 
 def test_personal_fields_hashed_and_forget_with_hashing_on(sim: SimAdmin, api_env: dict[str, str],

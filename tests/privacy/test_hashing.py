@@ -22,6 +22,8 @@ from warehouse.location import WarehouseLocation
 
 KEY = "test-hmac-key-0123456789abcdef"
 PII_MODEL_COLUMNS = {"email", "first_name", "last_name", "username", "display_name", "identifier", "member_email"}
+# what the policy hashes, erases and keeps holds at any size: a small community keeps the syncs cheap
+pytestmark = pytest.mark.sim_users(100)
 
 
 def hashing_on(monkeypatch: pytest.MonkeyPatch) -> None:
