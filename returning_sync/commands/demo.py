@@ -20,6 +20,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +76,25 @@ def sim_window(clock: dict[str, Any], days: int = 90) -> tuple[str, str]:
     return start.date().isoformat(), now.date().isoformat()
 
 
+@cache
+def demo_definitions() -> Any:
+    """The code location for the demo's environment and its one community, the simulator's (the
+    community blocks a project configures do not partition the demo's assets: docs/communities.md)."""
+    from assets import definitions  # the code location, built on import for the demo's environment
+    from assets.partitions import CommunityPartitions, community_partitions
+
+    if not community_partitions().crossed:
+        return definitions.defs
+    return definitions.definitions_for(parts=CommunityPartitions())
+
+
 def materialize_all(instance: Any, window: tuple[str, str], only: Sequence[Any] | None = None) -> Any:
     """One in-process run of the job `ingest_and_models` (every ingest and model asset with their
     checks; `only`: those asset keys and their checks) over `window`; the run list shows it by that name."""
-    from assets.definitions import defs  # the code location, built on import for the demo's environment
     from assets.ingest import partitions
     from assets.schedules import everything_job
+
+    defs = demo_definitions()
 
     keys = partitions.get_partition_keys()
     start = max(window[0], keys[0])
@@ -95,11 +109,10 @@ def materialize_all(instance: Any, window: tuple[str, str], only: Sequence[Any] 
 def models_not_built(result: Any) -> list[Any]:
     """The model assets of the job a run selected but did not materialize (their steps skipped because
     a dataset upstream was skipped), in the job's order."""
-    from assets.definitions import defs
     from assets.models import MODELS_GROUP
     from assets.schedules import everything_job
 
-    job = defs.resolve_job_def(everything_job.name)
+    job = demo_definitions().resolve_job_def(everything_job.name)
     graph = job.asset_layer.asset_graph
     built = {e.asset_key for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
     models = [k for k in job.asset_layer.selected_asset_keys if graph.get(k).group_name == MODELS_GROUP]

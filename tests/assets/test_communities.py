@@ -210,3 +210,19 @@ def test_a_community_s_day_loads_into_its_own_schemas_only(acme_configured: Path
     assert segment.exists()
     pipelines = warehouse.parent / ".dlt" / "pipelines"  # acme's own dlt pipeline, no default one
     assert (pipelines / "returning_ai__acme").is_dir() and not (pipelines / "returning_ai").exists()
+
+
+def test_the_demo_keeps_its_one_community_when_a_project_configures_blocks(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from returning_sync.commands.demo import demo_definitions
+
+    for _ in empty_project(tmp_path, monkeypatch):
+        monkeypatch.setenv("SOURCES__RETURNING_AI__COMMUNITIES__ACME__API_KEY", FULL_KEY)
+        assert community_partitions().crossed
+        demo_definitions.cache_clear()
+        try:
+            defs = demo_definitions()
+            job = defs.resolve_job_def("ingest_and_models")
+            assert job.partitions_def is days
+        finally:
+            demo_definitions.cache_clear()
