@@ -226,3 +226,48 @@ def test_the_demo_keeps_its_one_community_when_a_project_configures_blocks(tmp_p
             assert job.partitions_def is days
         finally:
             demo_definitions.cache_clear()
+
+
+def test_a_community_s_run_gets_its_own_key_and_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assets.resources import ReturningApiSettings, Warehouse
+
+    acme_key, beta_key = "a" * 64, "b" * 64
+    for _ in empty_project(tmp_path, monkeypatch):
+        monkeypatch.setenv("SOURCES__RETURNING_AI__COMMUNITIES__ACME__API_KEY", acme_key)
+        monkeypatch.setenv("SOURCES__RETURNING_AI__COMMUNITIES__BETA__API_KEY", beta_key)
+        monkeypatch.setenv("SOURCES__RETURNING_AI__COMMUNITIES__BETA__WAREHOUSE", str(tmp_path / "beta.duckdb"))
+        warehouse = Warehouse(destination="duckdb", path=str(tmp_path / "shared.duckdb"))
+        returning = ReturningApiSettings(api_key=FULL_KEY, community_id="6502c9e514a3e564c5c09c0a")
+        default = returning.settings(warehouse)
+        assert (default.api_key, default.location.community, default.location.path) == (
+            FULL_KEY, "default", tmp_path / "shared.duckdb")
+        # acme: the deployment's warehouse in its schemas, its own key (the resource's is the default's)
+        acme = returning.settings(warehouse, "acme")
+        assert (acme.api_key, acme.community_id, acme.location.path) == (acme_key, None, tmp_path / "shared.duckdb")
+        assert acme.location.schema("returning_raw") == "returning_raw__acme"
+        # beta: the DuckDB file its block names
+        beta = returning.settings(warehouse, "beta")
+        assert (beta.api_key, beta.location.path, beta.location.community) == (beta_key, tmp_path / "beta.duckdb", "beta")
+        with pytest.raises(ConfigError, match="no community 'gamma'"):
+            warehouse.location("gamma")
+
+
+def test_the_row_count_check_compares_a_community_with_its_own_loads() -> None:
+    from types import SimpleNamespace
+
+    from dagster import AssetMaterialization
+
+    from assets.checks import recorded_counts
+
+    key = AssetKey(["returning_raw", "users"])
+    instance = DagsterInstance.ephemeral()
+    try:
+        for rows, community in ((400, None), (60, "acme"), (410, "default"), (61, "acme"), (420, "default")):
+            metadata = {"dagster/row_count": rows, **({"community": community} if community else {})}
+            instance.report_runless_asset_event(AssetMaterialization(key, metadata=metadata))
+        context = SimpleNamespace(instance=instance)
+        assert recorded_counts(context, key) == [420, 61]  # one community: the latest loads, whoever's
+        assert recorded_counts(context, key, community="acme") == [61, 60]
+        assert recorded_counts(context, key, limit=3, community="default") == [420, 410, 400]  # none named: default
+    finally:
+        instance.dispose()
