@@ -271,3 +271,29 @@ def test_the_row_count_check_compares_a_community_with_its_own_loads() -> None:
         assert recorded_counts(context, key, limit=3, community="default") == [420, 410, 400]  # none named: default
     finally:
         instance.dispose()
+
+
+def test_a_community_s_days_are_read_as_the_day_partitions_are() -> None:
+    """`load_window` reads Dagster's time window of the run's partitions: with the community crossed
+    with the day, a past day (or a range of one community's days, a single-run backfill) is read
+    exactly, today's from the stored marks, as without the dimension."""
+    from dagster import asset
+
+    from assets.ingest import load_window
+    from pipelines.session import Window
+
+    seen: list[tuple[str, Window]] = []
+
+    @asset(partitions_def=TWO.by_day)
+    def window_probe(context) -> None:  # type: ignore[no-untyped-def]
+        seen.append((TWO.of_run(context), load_window(context)))
+
+    today = days.get_last_partition_key()
+    start, end = dt.datetime(2026, 6, 1, tzinfo=dt.UTC), dt.datetime(2026, 6, 4, tzinfo=dt.UTC)
+    assert materialize([window_probe], partition_key="acme|2026-06-01").success
+    assert materialize([window_probe], tags={"dagster/asset_partition_range_start": "acme|2026-06-01",
+                                             "dagster/asset_partition_range_end": "acme|2026-06-03"}).success
+    assert materialize([window_probe], partition_key=f"default|{today}").success
+    assert seen == [("acme", Window(start=start, end=start + dt.timedelta(days=1), backfill=True)),
+                    ("acme", Window(start=start, end=end, backfill=True)),
+                    ("default", Window())]
