@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from pipelines.config import Settings
 from pipelines.sync import run_sync
 from tests.pipelines.conftest import counts
 from tests.pipelines.truth import compare
 from tests.simadmin import SimAdmin
 from warehouse.connection import Connection
+
+# what it checks holds at any size: a small community keeps its syncs cheap
+pytestmark = pytest.mark.sim_users(100)
 
 Connect = Callable[[], Connection]
 LOGS = "POST /apis/v1/users/activity/logs"

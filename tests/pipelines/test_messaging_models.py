@@ -8,12 +8,17 @@ from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from pipelines.config import Settings
 from pipelines.shapes import parse_ts
 from pipelines.sync import run_sync
 from tests.simadmin import SimAdmin
 from warehouse.connection import connect
 from warehouse.models import build_all
+
+# what it checks holds at any size: a small community keeps its syncs cheap
+pytestmark = pytest.mark.sim_users(100)
 
 MODELS = ["fct_messages", "channel_daily_activity", "community_daily_kpis", "member_engagement"]
 

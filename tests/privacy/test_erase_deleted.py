@@ -12,6 +12,8 @@ from tests.simadmin import SimAdmin
 from warehouse.connection import connect
 
 DAYS = "SOURCES__RETURNING_AI__PRIVACY__ERASE_DELETED_AFTER_DAYS"
+# what it checks holds at any size: 100 members lose two in the simulated day
+pytestmark = pytest.mark.sim_users(100)
 
 
 def synced_a_day_later(sim: SimAdmin) -> tuple[Settings, set[str], int]:
