@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import Any
 
@@ -354,18 +354,27 @@ def hold_for_load(location: WarehouseLocation, *, memory_limit: str | None = Non
             con.close()
         return
     con = connect(location)
+    key = [f"returning_sync:{location.schema(RAW_SCHEMA)}"]
+    locked = False
     try:
         if location.dialect == "postgres":
             # one sync per dataset across machines: a session advisory lock the server releases
             # when this connection ends, however the process ends
-            row = con.fetchone("SELECT pg_try_advisory_lock(hashtext(?))", [f"returning_sync:{location.schema(RAW_SCHEMA)}"])
+            row = con.fetchone("SELECT pg_try_advisory_lock(hashtext(?))", key)
             if not (row and row[0]):
                 raise SyncBusy(f"another sync is already loading into {location.describe()} "
                                     "(it holds the dataset's advisory lock); wait for it to finish")
+            locked = True
         else:
             con.fetchone("SELECT 1")
         yield None
     finally:
+        if locked:
+            # released before the connection closes: the server frees a closed session's locks
+            # while its backend exits, after the client has moved on, so the same process taking
+            # the lock again at once (the seeds after a sync) could find it still held
+            with suppress(Exception):  # a broken connection: its end releases the lock
+                con.fetchone("SELECT pg_advisory_unlock(hashtext(?))", key)
         con.close()
 
 

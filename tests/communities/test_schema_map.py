@@ -135,6 +135,20 @@ def test_each_community_has_its_own_advisory_lock_on_a_server(location: Warehous
             pass
 
 
+@pytest.mark.parametrize("location", ["postgres"], indirect=True)
+def test_the_advisory_lock_is_free_as_soon_as_a_load_ends(location: WarehouseLocation) -> None:
+    """A closed session's locks are freed while its server process exits, after the client has moved
+    on: a sync that then took the lock again at once (its seeds) found it still held (exit 6). The
+    load releases it before it closes."""
+    held = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+    with connect(location) as watcher:
+        for community in ("default", "acme", "default"):
+            with hold_for_load(location.for_community(community)):
+                assert watcher.fetchone(held) == (1,)
+            assert watcher.fetchone(held) == (0,)
+
+
 def test_dlt_keeps_a_community_dataset_name_as_given(location: WarehouseLocation) -> None:
     """dlt's snake_case would fold `returning_raw__acme` into `returning_raw_acme`; the destination
     keeps dataset names as given (the default community's are unchanged by either)."""
