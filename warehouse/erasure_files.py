@@ -109,7 +109,9 @@ def erase_dlt_folder(folder: Path, needles: Mapping[str, str], out: FileErasure,
     """dlt's working folder (see the module docstring)."""
     if not folder.exists():
         return
-    for loaded in sorted(folder.glob("*/load/loaded/*")):
+    # `<folder>/<pipelines dir>/<pipeline>/load/loaded/<load id>`: every pipeline's (every community's)
+    for loaded in sorted(p for d in folder.rglob("loaded") if d.is_dir() and d.parent.name == "load"
+                         for p in d.iterdir()):
         if loaded.is_dir() and any(mentions(p, needles) for p in loaded.rglob("*") if p.is_file()):
             out.deleted.append(str(loaded))
             if not dry_run:

@@ -1,7 +1,9 @@
-"""`returning-sync share [--print-sql DIALECT]`: build schema `analytics_share` for analysts, members'
-personal data dropped (or kept hashed, when the PII policy hashes it before it lands). On Postgres and
-other servers: views, and the role `returning_analyst` that can read them and nothing else; on DuckDB:
-a second DuckDB file beside the warehouse holding only the share's tables. See warehouse/share.py."""
+"""`returning-sync share [--print-sql DIALECT] [--community SLUG]`: build schema `analytics_share` for
+analysts, members' personal data dropped (or kept hashed, when the PII policy hashes it before it
+lands). On Postgres and other servers: views, and the role `returning_analyst` that can read them and
+nothing else; on DuckDB: a second DuckDB file beside the warehouse holding only the share's tables.
+`--community acme`: that community's share (`analytics_share__acme` over its models, role
+`returning_analyst__acme`, file `returning_share__acme.duckdb`). See warehouse/share.py."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ import argparse
 
 from pipelines.privacy import Policy
 from returning_errors import plural
+from returning_sync.communities_run import add_community_argument, chosen
 from warehouse.connection import connect
 from warehouse.errors import WarehouseMissing
-from warehouse.location import WarehouseLocation
+from warehouse.location import DEFAULT_COMMUNITY, SHARE_SCHEMA, WarehouseLocation
 from warehouse.share import (
     PII_COLUMNS,
+    analyst_role,
     build_duckdb_share,
     build_server_share,
     model_columns,
@@ -27,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--print-sql", metavar="DIALECT", choices=["postgres", "snowflake", "bigquery"],
                         help="print the share's SQL for that warehouse (from the models this warehouse holds) "
                              "instead of running it; the role's password is never printed")
+    add_community_argument(parser)
 
 
 def hashed_columns(policy: Policy) -> tuple[str, ...]:
@@ -35,25 +40,27 @@ def hashed_columns(policy: Policy) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     policy = Policy.from_env()
-    location = WarehouseLocation.from_env()
+    location = WarehouseLocation.from_env() if args.community == DEFAULT_COMMUNITY \
+        else chosen(args, key_required=False).location
     if location.embedded and not location.file.exists():
         raise WarehouseMissing(location.path)
     hashed, personal = hashed_columns(policy), policy.personal_fields
+    schema, role = location.schema(SHARE_SCHEMA), analyst_role(location.community)
     if args.print_sql:
         with connect(location, read_only=True) as con:
             models = {m: shared_columns(c, (*PII_COLUMNS, *personal), hashed) for m, c in model_columns(con).items()}
-        for statement in statements(models, args.print_sql, password=None):
+        for statement in statements(models, args.print_sql, password=None, community=location.community):
             print(statement + ";")
         return 0
     with connect(location) as con:
         if location.embedded:
-            target = share_path(location.file)
+            target = share_path(location.file, location.community)
             counts = build_duckdb_share(con, target, hashed, personal)
-            print(f"share: {plural(len(counts), 'table')} in {target} (schema analytics_share); "
+            print(f"share: {plural(len(counts), 'table')} in {target} (schema {schema}); "
                   f"read it with: returning-sync sql --warehouse {target} \"...\"")
         else:
             views = build_server_share(con, hashed, personal, password=policy.analyst_password or None)
             login = "can log in" if policy.analyst_password else "cannot log in (grant it to your analysts' logins)"
-            print(f"share: {plural(len(views), 'view')} in analytics_share on {location.describe()}; "
-                  f"role returning_analyst reads only them and {login}")
+            print(f"share: {plural(len(views), 'view')} in {schema} on {location.describe()}; "
+                  f"role {role} reads only them and {login}")
     return 0

@@ -458,3 +458,74 @@ def duck_resynced(duck: Path, duck_synced: Synced, sims: dict[str, SimAdmin]) ->
 
 def test_duckdb_a_stateless_worker_resumes_from_its_file(duck_resynced: Resynced) -> None:
     assert_incremental(duck_resynced)
+
+
+# -- forget in one community: its working folder scrubbed, the others' untouched ------------------
+@dataclass
+class Forgotten:
+    done: subprocess.CompletedProcess[str]
+    member: set[str]  # the member's id and address
+    before: set[str]  # ids and addresses in the community's pipeline folder, before
+    after: set[str]
+    packages: list[Path]  # dlt's completed load packages that named the member
+    others: tuple[dict[str, bytes], dict[str, bytes]]  # the other communities' folders: file -> content
+
+
+def contents(folders: list[Path]) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for f in folders for p in sorted(f.rglob("*")) if p.is_file()}
+
+
+def loaded_package(folder: Path, file: Path) -> Path | None:
+    """The completed load package (`<pipeline>/load/loaded/<load id>`) holding `file`, if any."""
+    parts = file.parts
+    for i in range(len(parts) - 2):
+        if parts[i:i + 2] == ("load", "loaded"):
+            return folder.joinpath(*parts[:i + 3])
+    return None
+
+
+def forget_one(project: Path, location: WarehouseLocation, postgres: str | None, own: Path,
+               others: list[Path]) -> Forgotten:
+    with opened(location, postgres) as con:
+        user_id, email = con.fetchone("SELECT _id, email FROM returning_raw.users ORDER BY _id LIMIT 1")
+    member = {user_id, email.lower()}
+    before, kept = folder_tokens(own), contents(others)
+    packages = sorted({package for f, found in before.items() if found & member
+                       and (package := loaded_package(own, Path(f))) is not None})
+    done = cli(project, "forget", "--user-id", user_id, "--community", location.community)
+    return Forgotten(done, member, set().union(*before.values()), set().union(*folder_tokens(own).values()),
+                     packages, (kept, contents(others)))
+
+
+def assert_forgotten(forgotten: Forgotten) -> None:
+    done = forgotten.done
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert forgotten.member <= forgotten.before  # the folder named the member
+    assert forgotten.member & forgotten.after == set()
+    # dlt's completed load packages that named the member are deleted whole
+    assert forgotten.packages and not any(p.exists() for p in forgotten.packages), forgotten.packages
+    assert forgotten.others[0] == forgotten.others[1]  # no other community's file changed
+
+
+@pytest.fixture(scope="module")
+def pg_forgotten(pg: tuple[str, Path], pg_resynced: dict[str, Resynced]) -> Forgotten:
+    url, project = pg
+    root = project / "warehouse" / ".dlt" / "pipelines-postgres"
+    slug = "east"  # neither resynced nor pushing: its folder holds what its one sync loaded
+    return forget_one(project, pg_location(slug), url, root / PIPELINE[slug],
+                      [root / PIPELINE[s] for s in SLUGS if s != slug])
+
+
+def test_postgres_forget_scrubs_its_community_s_pipeline_folder_only(pg_forgotten: Forgotten) -> None:
+    assert_forgotten(pg_forgotten)
+
+
+@pytest.fixture(scope="module")
+def duck_forgotten(duck: Path, duck_resynced: Resynced) -> Forgotten:
+    slug = "south"  # its own DuckDB file: the working folder beside it
+    return forget_one(duck, duck_location(duck, slug), None, duck_file(duck, slug).parent / ".dlt",
+                      [duck_file(duck, s).parent / ".dlt" for s in SLUGS if s != slug])
+
+
+def test_duckdb_forget_scrubs_the_working_folder_beside_the_community_s_own_file(duck_forgotten: Forgotten) -> None:
+    assert_forgotten(duck_forgotten)
