@@ -83,9 +83,8 @@ case "${1:-}" in
     setup_browser
     setup_postgres
     .venv/bin/ruff check .
-    # two workers: the suite waits on servers and subprocesses as much as it computes (about 8 min on 2 cores);
-    # tests marked `xdist_group` run on one worker, so a module's shared fixtures are set up once
-    exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup --durations=15 "$@"
+    # two workers: the suite waits on servers and subprocesses as much as it computes (about 8 min on 2 cores)
+    exec .venv/bin/python -m pytest -q -n 2 --durations=15 "$@"
     ;;
   setup)
     setup_python

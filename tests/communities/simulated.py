@@ -52,11 +52,13 @@ def simulators(communities: tuple[Simulated, ...] = FOUR) -> Iterator[dict[str, 
 
 def make_project(root: Path, sims: Mapping[str, SimAdmin], communities: tuple[Simulated, ...] = FOUR, *,
                  postgres: str | None = None, file_each: bool = False,
-                 keys: Mapping[str, str] | None = None, extra: tuple[tuple[str, Simulated], ...] = ()) -> Path:
+                 keys: Mapping[str, str] | None = None, extra: tuple[tuple[str, Simulated], ...] = (),
+                 keys_in_env: tuple[str, ...] = ()) -> Path:
     """A project folder configuring `communities` (the default at the top level, the others as blocks).
     `postgres`: the database URL every community shares, each in its own schemas; `file_each`: on
     DuckDB, a file per community (`<slug>/returning.duckdb`); `keys`: a key other than the full one;
-    `extra`: (slug, community) blocks reading another community's simulator (an expired key, say)."""
+    `extra`: (slug, community) blocks reading another community's simulator (an expired key, say);
+    `keys_in_env`: communities whose key is left out of `.dlt/secrets.toml` (`key_variables` has them)."""
     keys = keys or {}
     config, secrets = [], []
     top, *others = communities
@@ -72,13 +74,19 @@ warehouse = "{root / 'warehouse' / 'returning.duckdb'}"
 community_id = "{c.community_id}"
 base_url = "{sims[c.slug].base_url}"
 """ + (f'warehouse = "{root / slug / "returning.duckdb"}"\n' if file_each and not postgres else ""))
-        secrets.append(f'[sources.returning_ai.communities.{slug}]\napi_key = "{keys.get(slug, FULL_KEY)}"\n')
+        if slug not in keys_in_env:
+            secrets.append(f'[sources.returning_ai.communities.{slug}]\napi_key = "{keys.get(slug, FULL_KEY)}"\n')
     if postgres:
         secrets.append(f'[destination.postgres]\ncredentials = "{postgres}"\n')
     (root / ".dlt").mkdir(parents=True)
     (root / ".dlt" / "config.toml").write_text("\n".join(config), encoding="utf-8")
     (root / ".dlt" / "secrets.toml").write_text("\n".join(secrets), encoding="utf-8")
     return root
+
+
+def key_variables(slugs: tuple[str, ...], keys: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The communities' keys as dlt's environment variables (docs/communities.md)."""
+    return {f"SOURCES__RETURNING_AI__COMMUNITIES__{s.upper()}__API_KEY": (keys or {}).get(s, FULL_KEY) for s in slugs}
 
 
 def cli(project: Path, *argv: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,7 @@ USERS = 150
 ACME_ID = "65a0c9e514a3e564c5c0aaaa"
 EXPIRED_KEY = "00000000000000000000000000000000deadbeefdeadbeefdeadbeefdeadbeef"  # docs/simulator.md
 TABLES = ("users", "user_fields", "redemption_orders", "messages")  # compared with each simulator's truth
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "communities.md"
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +32,25 @@ def sims() -> Iterator[tuple[SimulatorProcess, SimulatorProcess]]:
         yield default, acme
 
 
+def documented(acme_url: str, acme_key: str) -> tuple[str, str]:
+    """docs/communities.md's one block of configuration and one secret for `acme`, as a user copies
+    them into `.dlt/config.toml` and `.dlt/secrets.toml`: the simulator's URL and key in place of
+    the API's and the placeholder, all else as written (its community id is the simulator's)."""
+    block = re.search(r"```toml\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    assert block, f"{DOCS} shows no toml block"
+    config, secret = block.group(1).split("# .dlt/secrets.toml\n")
+    assert f'community_id = "{ACME_ID}"' in config, config
+    config, urls = re.subn(r'^base_url = "[^"]*"', f'base_url = "{acme_url}"', config, flags=re.M)
+    secret, keys = re.subn(r'^api_key = "\.\.\."', f'api_key = "{acme_key}"', secret, flags=re.M)
+    assert urls == keys == 1, block.group(1)
+    return config, secret
+
+
 def make_project(root: Path, sims: tuple[SimulatorProcess, SimulatorProcess], acme_key: str = FULL_KEY) -> Path:
-    """A project folder: the default community's settings, then acme's one block and one secret."""
+    """A project folder: the default community's settings, then acme's one block and one secret,
+    copied from docs/communities.md."""
     default, acme = sims
+    config, secret = documented(acme.url, acme_key)
     (root / ".dlt").mkdir(parents=True)
     (root / ".dlt" / "config.toml").write_text(f"""\
 [sources.returning_ai]
@@ -41,17 +58,12 @@ base_url = "{default.url}"
 community_id = "{COMMUNITY_ID}"
 warehouse = "{root / 'warehouse' / 'returning.duckdb'}"
 
-[sources.returning_ai.communities.acme]
-community_id = "{ACME_ID}"
-base_url = "{acme.url}"
-""", encoding="utf-8")
+{config}""", encoding="utf-8")
     (root / ".dlt" / "secrets.toml").write_text(f"""\
 [sources.returning_ai]
 api_key = "{FULL_KEY}"
 
-[sources.returning_ai.communities.acme]
-api_key = "{acme_key}"
-""", encoding="utf-8")
+{secret}""", encoding="utf-8")
     return root
 
 

@@ -5,11 +5,13 @@ own seed, size and community id), synced at once by `sync --all-communities --pa
   (each community's models and `analytics_all`), a push in one community, a scan of every schema and
   pipeline folder for the other communities' ids, and a stateless worker (the local dlt folder
   wiped) syncing the default community and a second one incrementally;
-- on DuckDB, a file per community, so they really run side by side, with a fifth community whose key
+- on DuckDB, a file per community, so they really run side by side, one community's key given in the
+  environment (`SOURCES__RETURNING_AI__COMMUNITIES__EAST__API_KEY`), with a fifth community whose key
   has expired: it fails alone with exit 3 while the others load; the command exits 3.
 
-Each destination is one `sync --all-communities` run whose results the tests share (module-scoped
-fixtures, chained where a later step changes the warehouse: what a test asserts is captured first).
+Each destination is one test: one `sync --all-communities` run, then the steps that build on it, in
+order (so that under xdist a run is never set up twice, on two workers: the `xdist_group` mark does
+nothing with pytest 9, whose node ids xdist 3.8 cannot suffix).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tests.communities.simulated import (
     cli,
     folder_tokens,
     identity,
+    key_variables,
     make_project,
     row_of,
     simulators,
@@ -40,11 +43,12 @@ from tests.communities.simulated import (
 )
 from tests.pipelines.conftest import counts
 from tests.pipelines.truth import compare
-from tests.simadmin import EXPIRED_KEY, SimAdmin
+from tests.simadmin import EXPIRED_KEY, FULL_KEY, SimAdmin
 from warehouse.connection import Connection, connect
 from warehouse.location import COMMUNITY_SCHEMAS, WarehouseLocation
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("four_communities")]
+# a run is some 25 subprocesses of `returning-sync`: on a busy machine past the suite's 300 s per test
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SLUGS = tuple(c.slug for c in FOUR)
 PIPELINE = {c.slug: "returning_ai" if c.slug == "default" else f"returning_ai__{c.slug}" for c in FOUR}
@@ -100,11 +104,11 @@ class Synced:
 
 
 def sync_all(project: Path, sims: Mapping[str, SimAdmin], locations: Mapping[str, WarehouseLocation],
-             postgres: str | None) -> Synced:
+             postgres: str | None, env: Mapping[str, str] | None = None) -> Synced:
     for sim in sims.values():  # back to its seeded start: what another run moved does not count
         sim.reset()
     started = time.monotonic()
-    done = cli(project, "sync", "--all-communities", "--parallel", "4")
+    done = cli(project, "sync", "--all-communities", "--parallel", "4", env=env)
     synced = Synced(project, done, time.monotonic() - started)
     for c in FOUR:
         with opened(locations[c.slug], postgres) as con:
@@ -121,33 +125,22 @@ def foreign(ids: Mapping[str, set[str]], slug: str) -> set[str]:
 
 
 # == Postgres: four communities in one database ====================================================
-@pytest.fixture(scope="module")
-def pg(pg_cluster: Any, sims: dict[str, SimAdmin], tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    url = pg_cluster.create_database()
-    return url, make_project(tmp_path_factory.mktemp("pg4"), sims, postgres=url)
-
-
 def pg_location(slug: str) -> WarehouseLocation:
     return WarehouseLocation(destination="postgres", community=slug)
 
 
-@pytest.fixture(scope="module")
-def pg_synced(pg: tuple[str, Path], sims: dict[str, SimAdmin]) -> Synced:
-    url, project = pg
-    return sync_all(project, sims, {s: pg_location(s) for s in SLUGS}, url)
-
-
-def test_postgres_four_communities_load_side_by_side_each_equal_to_its_truth(pg_synced: Synced) -> None:
-    done = pg_synced.done
+def check_postgres_loaded(synced: Synced) -> None:
+    """Four communities side by side, each equal to its truth."""
+    done = synced.done
     assert done.returncode == 0, done.stdout + done.stderr
     for slug in SLUGS:
         assert row_of(done.stdout, slug)[1] == "ok" and row_of(done.stdout, slug)[-1] == "0"
     assert "at most 4 communities at a time\n" in done.stdout  # a server: nothing one after another
     # they overlapped: one after another, the whole run would take at least the sum of their times
-    assert summed_seconds(done.stdout, SLUGS) > 1.5 * pg_synced.wall, done.stdout
-    assert pg_synced.problems == {s: [] for s in SLUGS}
+    assert summed_seconds(done.stdout, SLUGS) > 1.5 * synced.wall, done.stdout
+    assert synced.problems == {s: [] for s in SLUGS}
     # different data: sizes and members differ
-    assert len({len(v) for v in pg_synced.ids.values()}) == 4
+    assert len({len(v) for v in synced.ids.values()}) == 4
 
 
 @dataclass
@@ -157,9 +150,7 @@ class Modelled:
     own: dict[str, dict[str, int]]  # model table -> community -> rows in its own analytics schema
 
 
-@pytest.fixture(scope="module")
-def pg_modelled(pg: tuple[str, Path], pg_synced: Synced) -> Modelled:
-    url, project = pg
+def build_models(url: str, project: Path) -> Modelled:
     done = cli(project, "models", "--all-communities", "--parallel", "4")
     union: dict[str, dict[str, int]] = {}
     own: dict[str, dict[str, int]] = {}
@@ -179,19 +170,20 @@ def pg_modelled(pg: tuple[str, Path], pg_synced: Synced) -> Modelled:
     return Modelled(done, union, own)
 
 
-def test_postgres_models_per_community_and_the_union_views(pg_modelled: Modelled) -> None:
-    done = pg_modelled.done
+def check_models(modelled: Modelled) -> None:
+    """`models --all-communities`: each community's models, and `analytics_all` holds each one's rows."""
+    done = modelled.done
     assert done.returncode == 0, done.stdout + done.stderr
     for slug in SLUGS:
         assert row_of(done.stdout, slug)[1] == "ok", done.stdout
     assert "analytics_all:" in done.stdout
-    assert pg_modelled.own, "no community built a model"
-    assert set(pg_modelled.union) == set(pg_modelled.own)  # a union view per model table
-    for table, per in pg_modelled.own.items():
+    assert modelled.own, "no community built a model"
+    assert set(modelled.union) == set(modelled.own)  # a union view per model table
+    for table, per in modelled.own.items():
         assert set(per) == set(SLUGS), table  # every community built every model
         # a community whose table is empty adds no row to the union (no group)
-        assert pg_modelled.union[table] == {s: n for s, n in per.items() if n}, table
-    assert len(set(pg_modelled.own["dim_users"].values())) == 4  # four different communities
+        assert modelled.union[table] == {s: n for s, n in per.items() if n}, table
+    assert len(set(modelled.own["dim_users"].values())) == 4  # four different communities
 
 
 @dataclass
@@ -202,9 +194,7 @@ class Pushed:
     ledgers: dict[str, list[tuple[str, str]]]  # community -> (definition, state) in its reverse_etl
 
 
-@pytest.fixture(scope="module")
-def pg_pushed(pg: tuple[str, Path], pg_modelled: Modelled, sims: dict[str, SimAdmin]) -> Pushed:
-    url, project = pg
+def push_in_one(url: str, project: Path, sims: Mapping[str, SimAdmin]) -> Pushed:
     before = {s: sims[s].truth()["bulk_jobs"]["count"] for s in SLUGS}
     for sim in sims.values():
         sim.reset_counters()
@@ -225,16 +215,17 @@ def pg_pushed(pg: tuple[str, Path], pg_modelled: Modelled, sims: dict[str, SimAd
                   {s: (before[s], sims[s].truth()["bulk_jobs"]["count"]) for s in SLUGS}, ledgers)
 
 
-def test_a_push_in_one_community_sends_nothing_for_another(pg_pushed: Pushed) -> None:
-    assert pg_pushed.done.returncode == 0, pg_pushed.done.stdout + pg_pushed.done.stderr
+def check_push(pushed: Pushed) -> None:
+    """A push in one community sends nothing for another, and lands in its own ledger only."""
+    assert pushed.done.returncode == 0, pushed.done.stdout + pushed.done.stderr
     others = [s for s in SLUGS if s != PUSHER]
-    assert {s: pg_pushed.requests[s] for s in others} == {s: 0 for s in others}
-    assert pg_pushed.requests[PUSHER] > 0
-    before, after = pg_pushed.bulk_jobs[PUSHER]
+    assert {s: pushed.requests[s] for s in others} == {s: 0 for s in others}
+    assert pushed.requests[PUSHER] > 0
+    before, after = pushed.bulk_jobs[PUSHER]
     assert after == before + 1
-    assert all(pg_pushed.bulk_jobs[s][0] == pg_pushed.bulk_jobs[s][1] for s in others)
-    assert pg_pushed.ledgers[PUSHER] == [("loyalty_points", "completed")]
-    assert {s: pg_pushed.ledgers[s] for s in others} == {s: [] for s in others}
+    assert all(pushed.bulk_jobs[s][0] == pushed.bulk_jobs[s][1] for s in others)
+    assert pushed.ledgers[PUSHER] == [("loyalty_points", "completed")]
+    assert {s: pushed.ledgers[s] for s in others} == {s: [] for s in others}
 
 
 def schema_owner(schema: str) -> str | None:
@@ -281,29 +272,28 @@ def scan_postgres(url: str) -> tuple[dict[str, set[str]], dict[str, set[str]], d
     return schemas, held, pipelines
 
 
-@pytest.fixture(scope="module")
-def pg_scanned(pg: tuple[str, Path], pg_pushed: Pushed) -> Scanned:
-    url, project = pg
+def scan(url: str, project: Path) -> Scanned:
     schemas, held, pipelines = scan_postgres(url)
     root = project / "warehouse" / ".dlt" / "pipelines-postgres"
     folders = {s: set().union(*folder_tokens(root / PIPELINE[s]).values()) for s in SLUGS}
     return Scanned(schemas, held, pipelines, folders)
 
 
-def test_no_id_of_one_community_is_in_another_s_schemas_state_ledger_or_folder(
-        pg_synced: Synced, pg_scanned: Scanned) -> None:
-    ids = pg_synced.ids
+def check_isolation(synced: Synced, scanned: Scanned) -> None:
+    """No id of one community in another's schemas (rows, dlt's state and loads, push ledger) or
+    pipeline folder; the scan finds each community's own."""
+    ids = synced.ids
     for slug in SLUGS:
         own = "" if slug == "default" else f"__{slug}"
         mine = {f"returning_raw{own}", f"returning_raw{own}_staging", f"analytics{own}"}
-        assert mine | ({f"reverse_etl{own}"} if slug == PUSHER else set()) <= pg_scanned.schemas[slug]
+        assert mine | ({f"reverse_etl{own}"} if slug == PUSHER else set()) <= scanned.schemas[slug]
         # the scan sees the community's own members (it can find ids), and none of the others'
         members = {i for i in ids[slug] if "@" not in i}
-        assert members <= pg_scanned.held[slug], slug
-        assert pg_scanned.held[slug] & foreign(ids, slug) == set(), slug
-        assert pg_scanned.pipelines[slug] == {PIPELINE[slug]}
-        assert pg_scanned.folders[slug] & ids[slug], f"{slug}: its pipeline folder names none of its members"
-        assert pg_scanned.folders[slug] & foreign(ids, slug) == set(), slug
+        assert members <= scanned.held[slug], slug
+        assert scanned.held[slug] & foreign(ids, slug) == set(), slug
+        assert scanned.pipelines[slug] == {PIPELINE[slug]}
+        assert scanned.folders[slug] & ids[slug], f"{slug}: its pipeline folder names none of its members"
+        assert scanned.folders[slug] & foreign(ids, slug) == set(), slug
 
 
 # -- stateless workers: the local dlt folder wiped, the state comes back from the warehouse -------
@@ -341,7 +331,7 @@ class Resynced:
 
 
 def resync_from_scratch(project: Path, folder: Path, sim: SimAdmin, slug: str, location: WarehouseLocation,
-                        postgres: str | None, full_read: int) -> Resynced:
+                        postgres: str | None, full_read: int, env: Mapping[str, str] | None = None) -> Resynced:
     """Wipe dlt's local folder of the community's pipeline, move its clock a day, sync it again."""
     with opened(location, postgres) as con:
         before = live_ids(con)
@@ -349,7 +339,7 @@ def resync_from_scratch(project: Path, folder: Path, sim: SimAdmin, slug: str, l
     shutil.rmtree(folder)
     sim.advance(hours=24)
     sim.reset_counters()
-    done = cli(project, "sync", "--community", slug)
+    done = cli(project, "sync", "--community", slug, env=env)
     by_endpoint = dict(sim.counters()["by_endpoint"])
     with opened(location, postgres) as con:
         problems = a_day_later(sim, con, before)
@@ -366,28 +356,10 @@ def assert_incremental(resynced: Resynced) -> None:
     assert sum(resynced.by_endpoint.values()) < resynced.full_read / 2, (resynced.by_endpoint, resynced.full_read)
 
 
-@pytest.fixture(scope="module")
-def pg_resynced(pg: tuple[str, Path], pg_synced: Synced, pg_scanned: Scanned,
-                sims: dict[str, SimAdmin]) -> dict[str, Resynced]:
-    url, project = pg
-    root = project / "warehouse" / ".dlt" / "pipelines-postgres"
-    return {slug: resync_from_scratch(project, root / PIPELINE[slug], sims[slug], slug, pg_location(slug), url,
-                                      pg_synced.requests[slug]) for slug in RESYNCED}
-
-
-@pytest.mark.parametrize("slug", RESYNCED)
-def test_postgres_a_stateless_worker_resumes_from_the_warehouse(pg_resynced: dict[str, Resynced], slug: str) -> None:
-    assert_incremental(pg_resynced[slug])
-
-
 # == DuckDB: a file per community, side by side; a fifth community's key has expired ==============
 LAPSED = ("lapsed", FOUR[3])  # reads east's simulator with the expired key
-
-
-@pytest.fixture(scope="module")
-def duck(sims: dict[str, SimAdmin], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_project(tmp_path_factory.mktemp("duck4"), sims, file_each=True, keys={"lapsed": EXPIRED_KEY},
-                        extra=(LAPSED,))
+# east's key in the environment, as docs/communities.md allows, the others' in .dlt/secrets.toml
+KEY_VARIABLES = key_variables(("east",))
 
 
 def duck_file(project: Path, slug: str) -> Path:
@@ -398,27 +370,24 @@ def duck_location(project: Path, slug: str) -> WarehouseLocation:
     return WarehouseLocation(destination="duckdb", path=duck_file(project, slug), community=slug)
 
 
-@pytest.fixture(scope="module")
-def duck_synced(duck: Path, sims: dict[str, SimAdmin]) -> Synced:
-    return sync_all(duck, sims, {s: duck_location(duck, s) for s in SLUGS}, None)
-
-
-def test_duckdb_a_file_each_side_by_side_and_an_expired_key_fails_its_community_alone(duck_synced: Synced) -> None:
-    done = duck_synced.done
+def check_duckdb_loaded(synced: Synced) -> None:
+    """A file each, side by side; the expired key fails its community alone, the command exits 3."""
+    done = synced.done
     assert done.returncode == 3, done.stdout + done.stderr  # the worst community's exit
     for slug in SLUGS:
         assert row_of(done.stdout, slug)[1] == "ok" and row_of(done.stdout, slug)[-1] == "0"
     assert row_of(done.stdout, "lapsed")[1] == "failed" and row_of(done.stdout, "lapsed")[-1] == "3"
     assert "at most 4 communities at a time\n" in done.stdout  # no file shared: side by side
-    assert summed_seconds(done.stdout, SLUGS) > 1.5 * duck_synced.wall, done.stdout
-    assert duck_synced.problems == {s: [] for s in SLUGS}
-    assert EXPIRED_KEY not in done.stdout + done.stderr
+    assert summed_seconds(done.stdout, SLUGS) > 1.5 * synced.wall, done.stdout
+    assert synced.problems == {s: [] for s in SLUGS}
+    assert EXPIRED_KEY not in done.stdout + done.stderr and FULL_KEY not in done.stdout + done.stderr
 
 
-def test_duckdb_each_file_holds_its_own_community_only(duck: Path, duck_synced: Synced) -> None:
+def check_duckdb_files(duck: Path, synced: Synced) -> None:
+    """Each file and the working folder beside it hold their own community only."""
     from warehouse.duck import connect as duck_connect
 
-    ids = duck_synced.ids
+    ids = synced.ids
     for slug in SLUGS:
         con = duck_connect(duck_file(duck, slug), read_only=True)
         try:
@@ -447,17 +416,6 @@ def test_duckdb_each_file_holds_its_own_community_only(duck: Path, duck_synced: 
         # community's settings, which dlt records, secrets left out)
         found = set().union(*folder_tokens(pipelines / PIPELINE[slug]).values())
         assert found & ids[slug] and found & foreign(ids, slug) == set(), slug
-
-
-@pytest.fixture(scope="module")
-def duck_resynced(duck: Path, duck_synced: Synced, sims: dict[str, SimAdmin]) -> Resynced:
-    slug = "east"  # the whole working folder beside its file wiped
-    return resync_from_scratch(duck, duck_file(duck, slug).parent / ".dlt", sims[slug], slug,
-                               duck_location(duck, slug), None, duck_synced.requests[slug])
-
-
-def test_duckdb_a_stateless_worker_resumes_from_its_file(duck_resynced: Resynced) -> None:
-    assert_incremental(duck_resynced)
 
 
 # -- forget in one community: its working folder scrubbed, the others' untouched ------------------
@@ -507,25 +465,37 @@ def assert_forgotten(forgotten: Forgotten) -> None:
     assert forgotten.others[0] == forgotten.others[1]  # no other community's file changed
 
 
-@pytest.fixture(scope="module")
-def pg_forgotten(pg: tuple[str, Path], pg_resynced: dict[str, Resynced]) -> Forgotten:
-    url, project = pg
+# == the two runs: each destination's steps in order, on one worker (they share their warehouse) ===
+def test_four_communities_on_postgres(pg_cluster: Any, sims: dict[str, SimAdmin], tmp_path: Path) -> None:
+    url = pg_cluster.create_database()
+    project = make_project(tmp_path / "pg4", sims, postgres=url)
+    synced = sync_all(project, sims, {s: pg_location(s) for s in SLUGS}, url)
+    check_postgres_loaded(synced)
+    check_models(build_models(url, project))
+    check_push(push_in_one(url, project, sims))
+    check_isolation(synced, scan(url, project))
+    # stateless workers: the default community and a second one
     root = project / "warehouse" / ".dlt" / "pipelines-postgres"
+    for slug in RESYNCED:
+        assert_incremental(resync_from_scratch(project, root / PIPELINE[slug], sims[slug], slug, pg_location(slug),
+                                               url, synced.requests[slug]))
+    # forget in one community: its pipeline folder in the shared working folder
     slug = "east"  # neither resynced nor pushing: its folder holds what its one sync loaded
-    return forget_one(project, pg_location(slug), url, root / PIPELINE[slug],
-                      [root / PIPELINE[s] for s in SLUGS if s != slug])
+    assert_forgotten(forget_one(project, pg_location(slug), url, root / PIPELINE[slug],
+                                [root / PIPELINE[s] for s in SLUGS if s != slug]))
 
 
-def test_postgres_forget_scrubs_its_community_s_pipeline_folder_only(pg_forgotten: Forgotten) -> None:
-    assert_forgotten(pg_forgotten)
-
-
-@pytest.fixture(scope="module")
-def duck_forgotten(duck: Path, duck_resynced: Resynced) -> Forgotten:
-    slug = "south"  # its own DuckDB file: the working folder beside it
-    return forget_one(duck, duck_location(duck, slug), None, duck_file(duck, slug).parent / ".dlt",
-                      [duck_file(duck, s).parent / ".dlt" for s in SLUGS if s != slug])
-
-
-def test_duckdb_forget_scrubs_the_working_folder_beside_the_community_s_own_file(duck_forgotten: Forgotten) -> None:
-    assert_forgotten(duck_forgotten)
+def test_four_communities_on_duckdb(sims: dict[str, SimAdmin], tmp_path: Path) -> None:
+    project = make_project(tmp_path / "duck4", sims, file_each=True, keys={"lapsed": EXPIRED_KEY},
+                           extra=(LAPSED,), keys_in_env=("east",))
+    synced = sync_all(project, sims, {s: duck_location(project, s) for s in SLUGS}, None, KEY_VARIABLES)
+    check_duckdb_loaded(synced)
+    check_duckdb_files(project, synced)
+    # a stateless worker: the whole working folder beside its file wiped
+    slug = "east"
+    assert_incremental(resync_from_scratch(project, duck_file(project, slug).parent / ".dlt", sims[slug], slug,
+                                           duck_location(project, slug), None, synced.requests[slug], KEY_VARIABLES))
+    # forget in a community with its own file: the working folder beside it
+    slug = "south"
+    assert_forgotten(forget_one(project, duck_location(project, slug), None, duck_file(project, slug).parent / ".dlt",
+                                [duck_file(project, s).parent / ".dlt" for s in SLUGS if s != slug]))

@@ -52,6 +52,17 @@ def test_duckdb_a_share_file_per_community(project: Path, location: WarehouseLoc
         with connect(WarehouseLocation(destination="duckdb", path=path), read_only=True) as con:
             assert {r[0] for r in con.fetchall("SELECT DISTINCT table_schema FROM information_schema.tables")} == {schema}
             assert con.fetchall(f"SELECT * FROM {schema}.dim_users ORDER BY 1") == ids  # no email
+    # `forget --community acme` rebuilds acme's share file after the erasure, never the default's
+    from pipelines.forget import refresh_share
+    from pipelines.privacy import Policy
+
+    with connect(location.for_community("acme")) as con:
+        con.execute("INSERT INTO analytics.dim_users VALUES ('a2', 'a2@example.com', 3)")
+    default_share = share_path(location.file).read_bytes()
+    refresh_share(location.for_community("acme"), Policy.from_env())
+    assert share_path(location.file).read_bytes() == default_share
+    with connect(WarehouseLocation(destination="duckdb", path=acme), read_only=True) as con:
+        assert con.fetchall("SELECT user_id FROM analytics_share__acme.dim_users ORDER BY 1") == [("a1",), ("a2",)]
 
 
 def as_role(url: str, role: str) -> str:
