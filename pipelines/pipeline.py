@@ -38,7 +38,10 @@ __all__ = ["ARROW_FILE_FORMATS", "KILL_ENV", "LOADER_FILE_FORMATS", "loader_file
            "make_source", "select_resources"]
 PIPELINE_NAME = "returning_ai"
 # destination -> dlt loader file format (None: dlt's default); chosen by measurement in bench/
-LOADER_FILE_FORMATS: dict[str, Any] = {}  # dlt's default for the rest: insert_values on Postgres
+# DuckDB: parquet for every table. dlt's default there, insert_values, has DuckDB parse one INSERT ...
+# VALUES statement per table: 0.5 MB of it (6,000 rows of `user_game_stats__games` at 2,000 members)
+# took 110 MB, and a sync's peak RSS 520-630 MB against 390 MB with parquet (bench/README.md, issue 22)
+LOADER_FILE_FORMATS: dict[str, Any] = {"duckdb": "parquet"}  # dlt's default for the rest: insert_values on Postgres
 # destination -> the file format of the tables the resources hand dlt as Arrow (the big ones): on
 # Postgres a COPY (`warehouse/dlt_patches.py` keeps '' apart from NULL), measured in bench/
 ARROW_FILE_FORMATS: dict[str, str] = {"postgres": "csv"}
