@@ -361,26 +361,33 @@ def machine() -> dict[str, Any]:
     import dlt
     import duckdb
 
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "dlt": dlt.__version__,
+    code = subprocess.run([sys.executable, "-c", "import pipelines; print(pipelines.__file__)"], capture_output=True,
+                          text=True, check=False, cwd=tempfile.gettempdir()).stdout.strip()
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "dlt": dlt.__version__, "code": code,
             "duckdb": duckdb.__version__, "commit": commit, "uptime": uptime,
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}
 
 
-def analyse(singles: dict[str, Any], fan_outs: list[dict[str, Any]], cpus: int) -> dict[str, Any]:
-    """The ratios and the CPU floor of each fan-out on this machine's cores."""
-    walls = {r["cmd"].split("--community ")[1].split()[0]: r["wall_s"] for r in singles["runs"]}
-    slowest = max(walls.values())
-    per_single_cpu = [r["sync_cpu_s"] + r["simulators_cpu_s"] for r in singles["runs"]]
-    out: dict[str, Any] = {"slowest_single_s": slowest, "slowest_single": max(walls, key=walls.__getitem__),
-                           "sum_of_singles_s": round(sum(walls.values()), 2),
-                           "cpu_per_community_s": round(sum(per_single_cpu) / len(per_single_cpu), 2),
+def slug_of(run: dict[str, Any]) -> str:
+    return str(run["cmd"].split("--community ")[1].split()[0])
+
+
+def analyse(singles: dict[str, Any] | None, fan_outs: list[dict[str, Any]], cpus: int) -> dict[str, Any]:
+    """The ratios (without singles: none) and the CPU floor of each fan-out on this machine's cores."""
+    walls = {slug_of(r): r["wall_s"] for r in singles["runs"]} if singles else {}
+    slowest = max(walls.values()) if walls else None
+    per_single_cpu = [r["sync_cpu_s"] + r["simulators_cpu_s"] for r in singles["runs"]] if singles else []
+    out: dict[str, Any] = {"slowest_single_s": slowest,
+                           "slowest_single": max(walls, key=walls.__getitem__) if walls else None,
+                           "sum_of_singles_s": round(sum(walls.values()), 2) if walls else None,
+                           "cpu_per_community_s": round(sum(per_single_cpu) / len(per_single_cpu), 2) if walls else None,
                            "fan_outs": {}}
     for phase in fan_outs:
         run = phase["runs"][0]
         cpu = run["sync_cpu_s"] + run["simulators_cpu_s"]
         out["fan_outs"][phase["phase"]] = {
-            "wall_s": run["wall_s"], "ratio_to_slowest_single": round(run["wall_s"] / slowest, 3),
-            "ratio_to_sum_of_singles": round(run["wall_s"] / sum(walls.values()), 3),
+            "wall_s": run["wall_s"], "ratio_to_slowest_single": round(run["wall_s"] / slowest, 3) if slowest else None,
+            "ratio_to_sum_of_singles": round(run["wall_s"] / sum(walls.values()), 3) if walls else None,
             "cpu_s_sync_and_simulators": round(cpu, 2),
             # the least wall time this CPU work can take on this machine's cores (if nothing else ran)
             "cpu_floor_s": round(cpu / cpus, 2),
@@ -397,30 +404,34 @@ def markdown(result: dict[str, Any]) -> str:
              f"{m['cpus']} CPUs, {m['memory_gb']} GB; commit {m['commit']}; dlt {m['dlt']}, duckdb {m['duckdb']}).",
              f"{args['communities']} communities x {args['users']:,} members, {args['latency_ms']} ms per request, "
              f"destination {args['destination']}; each community its own simulator process and key.", "",
-             f"Uptime at the start: `{m['uptime']}`", "",
+             f"Uptime at the start: `{m['uptime']}`. The sync's code: `{m['code']}`.", "",
              "| run | exit | wall s | / slowest single | sync CPU s | simulators CPU s | machine busy CPU s "
              "| peak RSS, sync tree | peak PSS | largest process | simulators RSS | load 1-min start / end |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     slowest = a["slowest_single_s"]
     for phase in result["phases"]:
         for r in phase["runs"]:
-            lines.append(f"| {r['cmd'].split('sync ', 1)[1]} | {r['exit']} | {r['wall_s']:.1f} | {r['wall_s'] / slowest:.2f}x "
+            ratio = f"{r['wall_s'] / slowest:.2f}x" if slowest else "-"
+            lines.append(f"| {r['cmd'].split('sync ', 1)[1]} | {r['exit']} | {r['wall_s']:.1f} | {ratio} "
                          f"| {r['sync_cpu_s']:.1f} | {r['simulators_cpu_s']:.1f} | {r['machine_busy_cpu_s']:.1f} "
                          f"| {r['peak_rss_mb']:,.0f} MB | {r['peak_pss_mb']:,.0f} MB | {r['largest_process_mb']:,.0f} MB "
                          f"| {r['simulators_peak_rss_mb']:,.0f} MB | {r['load_start'][0]} / {r['load_end'][0]} |")
-    lines += ["", f"Slowest single community: {a['slowest_single']} in {slowest:.1f} s; all singles one after "
+    lines.append("")
+    if slowest:
+        lines += [f"Slowest single community: {a['slowest_single']} in {slowest:.1f} s; all singles one after "
                   f"another: {a['sum_of_singles_s']:.1f} s; CPU per community (its sync + its simulator): "
                   f"{a['cpu_per_community_s']:.1f} s.", ""]
     for name, f in a["fan_outs"].items():
-        lines.append(f"- {name}: {f['wall_s']:.1f} s = **{f['ratio_to_slowest_single']:.2f}x** the slowest single "
-                     f"({f['ratio_to_sum_of_singles']:.2f}x the singles' sum); CPU of syncs and simulators "
+        ratios = (f"**{f['ratio_to_slowest_single']:.2f}x** the slowest single ({f['ratio_to_sum_of_singles']:.2f}x "
+                  "the singles' sum)") if slowest else "(no singles in this run)"
+        lines.append(f"- {name}: {f['wall_s']:.1f} s = {ratios}; CPU of syncs and simulators "
                      f"{f['cpu_s_sync_and_simulators']:.1f} s, which {m['cpus']} cores need at least "
                      f"{f['cpu_floor_s']:.1f} s for; peak RSS of the sync processes {f['peak_rss_mb']:,.0f} MB "
                      f"(PSS {f['peak_pss_mb']:,.0f} MB), simulators {f['simulators_peak_rss_mb']:,.0f} MB apart.")
     fan = [p for p in result["phases"] if p["phase"] != "singles"]
     if fan:
         slugs = sorted({s for p in fan for s in p["runs"][0]["communities"]})
-        singles = {r["cmd"].split("--community ")[1].split()[0]: r for r in result["phases"][0]["runs"]}
+        singles = {slug_of(r): r for p in result["phases"] if p["phase"] == "singles" for r in p["runs"]}
         lines += ["", "Per community: alone (wall, CPU, requests) and its own seconds inside each fan-out "
                       "(the fan-out's summary row):", "",
                   "| community | alone wall s | alone CPU s | alone peak RSS | requests | "
@@ -442,7 +453,8 @@ def main() -> int:
     parser.add_argument("--fan-outs", default="8,2", help="the --parallel limits to run --all-communities with")
     parser.add_argument("--destination", choices=("duckdb", "postgres"), default="duckdb")
     parser.add_argument("--pg-url", default=None, help="a Postgres superuser URL (default: start a throwaway one)")
-    parser.add_argument("--singles-last", action="store_true", help="run the fan-outs first, then the singles")
+    parser.add_argument("--singles", choices=("first", "last", "none"), default="first",
+                        help="when the communities run one after another: before the fan-outs, after them, or not")
     parser.add_argument("--timeout-s", type=float, default=3600)
     parser.add_argument("--label", default="communities")
     args = parser.parse_args()
@@ -455,21 +467,22 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="bench-communities-") as tmp:
             work = Path(tmp)
             singles_cmds = [[exe(), "sync", "--community", c.slug] for c in fleet]
-            plan = [("singles", singles_cmds)] + [
-                (f"all at once, --parallel {n}", [[exe(), "sync", "--all-communities", "--parallel", str(n)]])
-                for n in fan_outs]
-            if args.singles_last:
-                plan = plan[1:] + plan[:1]
+            plan = [(f"all at once, --parallel {n}", [[exe(), "sync", "--all-communities", "--parallel", str(n)]])
+                    for n in fan_outs]
+            if args.singles != "none":
+                plan.insert(0 if args.singles == "first" else len(plan), ("singles", singles_cmds))
             phases = {name: run_phase(name, cmds, fleet, warehouses, work, args.timeout_s) for name, cmds in plan}
     finally:
         for c in fleet:
             c.sim.stop()
         warehouses.stop()
-    ordered = [phases["singles"], *(phases[name] for name, _ in plan if name != "singles")]
+    ordered = [phases[name] for name, _ in plan if name == "singles"] + \
+        [phases[name] for name, _ in plan if name != "singles"]
     result = {"label": args.label, "argv": sys.argv[1:], "started": started,
               "ended": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": info,
               "args": {k: v for k, v in vars(args).items() if k != "pg_url"},
-              "phases": ordered, "analysis": analyse(ordered[0], ordered[1:], info["cpus"] or 1)}
+              "phases": ordered, "analysis": analyse(phases.get("singles"), [p for p in ordered if p["phase"] != "singles"],
+                                                    info["cpus"] or 1)}
     failed = [r["cmd"] for p in ordered for r in p["runs"] if r["exit"] not in (0, 5)]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.label}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
@@ -477,7 +490,7 @@ def main() -> int:
     (RESULTS / f"{args.label}.md").write_text(text, encoding="utf-8")
     print(text)
     for name, f in result["analysis"]["fan_outs"].items():
-        print(f"{name}: {f['ratio_to_slowest_single']:.2f}x the slowest single; peak RSS {f['peak_rss_mb']:,.0f} MB")
+        print(f"{name}: {f['ratio_to_slowest_single'] or '-'}x the slowest single; peak RSS {f['peak_rss_mb']:,.0f} MB")
     if failed:
         print(f"failed: {failed}", file=sys.stderr)
         return 1
