@@ -29,7 +29,7 @@ from pipelines.context import Tracker
 from pipelines.errors import ConfigError
 from pipelines.skips import plan
 from pipelines.source import returning_ai
-from pipelines.tables import ARROW_TABLES, PARENTS, RESOURCES
+from pipelines.tables import ARROW_TABLES, select_resources
 from warehouse import dlt_patches
 from warehouse.destination import dlt_destination
 from warehouse.location import RAW_SCHEMA
@@ -91,20 +91,6 @@ class KillAt(NullCollector):
             self.count += 1
             if (self.at.isdigit() and self.count >= int(self.at)) or name == self.at:
                 os.kill(os.getpid(), signal.SIGKILL)
-
-
-def select_resources(resources: Iterable[str] | None) -> list[str]:
-    """Validated resource names, in source order, with the parents some transformers need."""
-    if resources is None:
-        return list(RESOURCES)
-    wanted = {r.strip() for r in resources if r.strip()}
-    unknown = sorted(wanted - set(RESOURCES))
-    if unknown:
-        raise ConfigError(f"unknown resource(s): {', '.join(unknown)}; known: {', '.join(RESOURCES)}")
-    if not wanted:
-        raise ConfigError("no resources selected")
-    wanted |= {PARENTS[r] for r in wanted if r in PARENTS}
-    return [r for r in RESOURCES if r in wanted]
 
 
 def make_source(

@@ -9,6 +9,8 @@ dataset is registered; the source's docstring table is checked against `markdown
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pipelines.dataset import Dataset, Load, Write
 from pipelines.datasets import (
     ARROW_TABLES,
@@ -20,15 +22,32 @@ from pipelines.datasets import (
     TABLES,
 )
 from pipelines.datasets import CATALOGUE as BY_NAME
+from pipelines.errors import ConfigError
 
 Table = Dataset
 
 __all__ = ["ARROW_TABLES", "BY_NAME", "INCREMENTAL_TABLES", "NEEDS", "PARENTS", "RESOURCES", "SNAPSHOT_TABLES",
-           "TABLES", "Load", "Table", "Write", "markdown", "table"]
+           "TABLES", "Load", "Table", "Write", "markdown", "select_resources", "table"]
 
 
 def table(name: str) -> Table:
     return BY_NAME[name]
+
+
+def select_resources(resources: Iterable[str] | None) -> list[str]:
+    """Validated resource names, in source order, with the parents some transformers need (here, not in
+    `pipelines.pipeline`: a fan-out's parent checks `--resources` without importing dlt's source,
+    pyarrow and duckdb, about 67 MB it would hold while its children run)."""
+    if resources is None:
+        return list(RESOURCES)
+    wanted = {r.strip() for r in resources if r.strip()}
+    unknown = sorted(wanted - set(RESOURCES))
+    if unknown:
+        raise ConfigError(f"unknown resource(s): {', '.join(unknown)}; known: {', '.join(RESOURCES)}")
+    if not wanted:
+        raise ConfigError("no resources selected")
+    wanted |= {PARENTS[r] for r in wanted if r in PARENTS}
+    return [r for r in RESOURCES if r in wanted]
 
 
 def markdown() -> str:

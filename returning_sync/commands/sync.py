@@ -115,8 +115,9 @@ def run(args: argparse.Namespace) -> int:
 def all_communities(args: argparse.Namespace) -> int:
     """`--all-communities`: each configured community's sync in its own process
     (returning_sync/communities_run.py), then the seeds once, then one summary row per community."""
+    # not pipelines.sync (dlt's source, pyarrow, duckdb): this process only waits for its children
     from pipelines.seeds import check_seeds
-    from pipelines.sync import select_resources
+    from pipelines.tables import select_resources
 
     resources = select_resources(args.resources.split(",")) if args.resources is not None else None
     if resources is None:
