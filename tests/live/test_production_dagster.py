@@ -126,6 +126,7 @@ def deployment(sim: SimAdmin, acme: SimulatorProcess, pg_cluster: Any, tmp_path:
         yield live
 
 
+@pytest.mark.sim_users(100)  # the assertions hold at any size; a run's CPU grows with the community
 def test_the_daemon_runs_the_schedules_for_every_community_on_the_production_instance(
         deployment: Deployment, sim: SimAdmin, acme: SimulatorProcess, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in deployment.storage_env.items():
