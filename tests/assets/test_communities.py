@@ -214,6 +214,7 @@ def test_a_community_s_day_loads_into_its_own_schemas_only(acme_configured: Path
 
 def test_the_demo_keeps_its_one_community_when_a_project_configures_blocks(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import assets.definitions  # noqa: F401 - the code location other tests read, built before the block is set
     from returning_sync.commands.demo import demo_definitions
 
     for _ in empty_project(tmp_path, monkeypatch):
