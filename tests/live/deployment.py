@@ -115,7 +115,10 @@ class Deployment:
                           "-d", str(PROJECT_ROOT))
         cmd[0] = str(BIN / cmd[0])
         self._start("code-location", cmd, {**dagster_env, **self.location_env})
-        wait_for("the code location's gRPC server", self._grpc_healthy, 240, every=1.0)
+        wait_for("the code location's gRPC server", self._grpc_serving, 240, every=0.5)
+        # once serving, docker-compose.yaml's healthcheck command says so too (one process: each costs
+        # an import of Dagster, so the polling above asks the same query from this process)
+        assert self._grpc_healthy(), "`dagster api grpc-health-check` fails on a serving code location"
         self._start("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)], dagster_env)
         self._start("webserver", [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.web_port),
                                   "-w", str(self.workspace)], dagster_env)
@@ -126,6 +129,12 @@ class Deployment:
         for service in self.services.values():
             if service.proc.poll() is not None:
                 raise RuntimeError(f"{service.name} exited with {service.proc.returncode}:\n{service.tail()}")
+
+    def _grpc_serving(self) -> bool:
+        from dagster._grpc.client import DagsterGrpcClient
+
+        self._check_alive()
+        return DagsterGrpcClient(port=self.grpc_port, host="127.0.0.1").health_check_query() == "SERVING"
 
     def _grpc_healthy(self) -> bool:
         self._check_alive()
