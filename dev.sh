@@ -83,7 +83,7 @@ case "${1:-}" in
     setup_browser
     setup_postgres
     .venv/bin/ruff check .
-    # two workers: the suite waits on servers and subprocesses as much as it computes (about 8 min on 2 cores)
+    # two workers, one per core: the suite is CPU-bound (README.md states its measured CPU and time)
     exec .venv/bin/python -m pytest -q -n 2 --durations=15 "$@"
     ;;
   setup)

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 _launches: Counter[str] = Counter()
+_outcomes: dict[str, str] = {}
 _postmasters: list[Path] = []
 
 
@@ -99,6 +100,11 @@ def pytest_configure(config: pytest.Config) -> None:
     pgcluster.start = recording_start  # type: ignore[assignment]
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.failed or report.when == "call":  # a failed set-up or tear-down counts too
+        _outcomes[report.nodeid] = "failed" if report.failed else report.outcome
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     target = item.config.getoption("cpu_report")
@@ -118,7 +124,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
                  if pid not in after_procs and (reaper == 0 or reaper in after_procs))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     row = {"test": item.nodeid, "cpu": round(after - before + live - reaped, 3), "wall": round(wall, 3),
-           "worker": worker, "launches": dict(_launches)}
+           "worker": worker, "outcome": _outcomes.pop(item.nodeid, "skipped"), "launches": dict(_launches)}
     with open(f"{target}.{worker}", "a") as out:
         out.write(json.dumps(row) + "\n")
 
@@ -135,7 +141,10 @@ def _report(prefix: str, top: int = 40) -> None:
         by_file[f][2] += 1
         launches[f].update(r["launches"])
     total = sum(r["cpu"] for r in rows)
+    failed = [r["test"] for r in rows if r.get("outcome") == "failed"]
     print(f"{len(rows)} tests, {total:.0f} s CPU, {sum(r['wall'] for r in rows):.0f} s wall summed over workers")
+    for test in failed:
+        print(f"FAILED {test}")
     print(f"\n-- {top} costliest tests (CPU s, wall s)")
     for r in sorted(rows, key=lambda r: -r["cpu"])[:top]:
         print(f"{r['cpu']:7.1f} {r['wall']:7.1f}  {r['test']}  {r['launches'] or ''}")
