@@ -40,6 +40,7 @@ from typing import Any
 
 _lock = threading.Lock()
 _applied: set[str] = set()
+_originals: dict[str, Any] = {}  # what a patch replaced, by dotted name (its fingerprint is of dlt's code)
 
 # patch -> {dotted dlt object it relies on: sha256 of its source in the dlt release it was written against (1.31.0)}
 DLT_SOURCES: dict[str, dict[str, str]] = {
@@ -60,8 +61,12 @@ DLT_SOURCES: dict[str, dict[str, str]] = {
 
 
 def source_hash(dotted: str) -> str:
-    """sha256 of the source of the installed dlt object named `dotted` (module path, then attributes)."""
+    """sha256 of the source of the installed dlt object named `dotted` (module path, then attributes),
+    as dlt ships it: an object a patch replaced in this process is read from the original it kept."""
     import importlib
+
+    if dotted in _originals:
+        return hashlib.sha256(inspect.getsource(_originals[dotted]).encode()).hexdigest()
 
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):
@@ -105,6 +110,7 @@ def _credentials_display_without_sqlalchemy() -> None:
         except Exception:  # noqa: BLE001 - as dlt's __str__: no location rather than an error
             return ""
 
+    _originals[f"{ConnectionStringCredentials.__module__}.ConnectionStringCredentials.__str__"] = dlt_display
     ConnectionStringCredentials.__str__ = display  # type: ignore[method-assign]
 
 

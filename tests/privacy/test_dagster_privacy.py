@@ -22,7 +22,7 @@ def test_the_definitions_hold_the_forget_job_and_the_share_asset() -> None:
     job = defs.resolve_job_def("forget")
     assert set(job.graph.node_dict) == {"forget_member"}
     fields = job.graph.node_dict["forget_member"].definition.config_schema.config_type.fields
-    assert set(fields) == {"email", "user_id", "dry_run"}
+    assert set(fields) == {"email", "user_id", "dry_run", "community"}
     assert defs.resolve_assets_def(SHARE_KEY).key == SHARE_KEY
 
 

@@ -21,6 +21,16 @@ def test_the_dlt_code_each_patch_relies_on_is_unchanged(patch: str, dotted: str)
         f"dlt changed {dotted}: revise the patch {patch!r} in warehouse/dlt_patches.py")
 
 
+def test_the_fingerprints_are_of_dlts_code_once_the_patches_are_applied() -> None:
+    """A worker that ran a sync before has the patches applied: the fingerprints still read the code
+    dlt ships, never the patch that replaced it."""
+    for name in dlt_patches.PATCHES:
+        dlt_patches.apply(name)
+    for sources in dlt_patches.DLT_SOURCES.values():
+        for dotted, fingerprint in sources.items():
+            assert dlt_patches.source_hash(dotted) == fingerprint, dotted
+
+
 def test_every_patch_has_its_fingerprints() -> None:
     assert set(dlt_patches.PATCHES) == set(dlt_patches.DLT_SOURCES)
     assert all(dlt_patches.DLT_SOURCES.values())
