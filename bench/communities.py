@@ -47,6 +47,7 @@ from typing import Any
 
 import psutil
 
+from bench.procstat import wait_until
 from returning_sync.simulator_process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -246,16 +247,7 @@ def measured(cmd: list[str], cwd: Path, env: dict[str, str], log: Path, sims: li
         started = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         with TreeSampler(proc.pid, sims) as sampler:
-            deadline = started + timeout_s
-            while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.monotonic() > deadline:
-                    proc.kill()
-                    pid, status, usage = os.wait4(proc.pid, 0)
-                    break
-                time.sleep(0.02)
+            status, usage = wait_until(proc, started + timeout_s, time.monotonic, 0.02)
             wall = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     largest_pid = max(sampler.largest, key=lambda p: sampler.largest[p][0], default=None)

@@ -13,9 +13,24 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+
+def wait_until(proc: subprocess.Popen, deadline: float, clock: Any = time.perf_counter,
+               poll_s: float = 0.01) -> tuple[int, Any]:
+    """Wait for `proc`, killed once `clock()` passes `deadline`: its wait status and rusage (its own
+    CPU and that of every process it waited for)."""
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            return status, usage
+        if clock() > deadline:
+            proc.kill()
+            _, status, usage = os.wait4(proc.pid, 0)
+            return status, usage
+        time.sleep(poll_s)
 
 @dataclass
 class ProcResult:
@@ -68,16 +83,7 @@ def run_measured(cmd: list[str], env: dict[str, str], log_dir: Path, timeout_s: 
 
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
-        deadline = t0 + timeout_s
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.01)
+        status, usage = wait_until(proc, t0 + timeout_s)
         wall = time.perf_counter() - t0
         done.set()
         poller.join(timeout=1)
