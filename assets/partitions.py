@@ -24,6 +24,7 @@ its dlt load by its own sync lock. On DuckDB every step keeps the file's one poo
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from dagster import (
     MultiPartitionKey,
     MultiPartitionsDefinition,
     PartitionsDefinition,
+    RunRequest,
     StaticPartitionsDefinition,
 )
 from dagster._core.storage.tags import (
@@ -101,6 +103,12 @@ class CommunityPartitions:
     def tags(self, slug: str) -> dict[str, str]:
         """The tags of a run for `slug`."""
         return {COMMUNITY_TAG: slug}
+
+    def whole_requests(self, tick: dt.datetime) -> list[RunRequest]:
+        """A tick's runs of an asset each community owns whole (snapshots, a push) with the community
+        dimension: one per community, its partition the community, its run key the community and the tick."""
+        return [RunRequest(run_key=f"{slug}-{tick:%Y-%m-%dT%H%M}", partition_key=self.whole_key(slug),
+                           tags=self.tags(slug)) for slug in self.scheduled]
 
     def _known(self, slug: str) -> None:
         if slug not in self.scheduled:

@@ -228,9 +228,7 @@ def build_push_schedule(definition: Definition, parts: CommunityPartitions | Non
 
     @schedule(**common, description=f"Runs the push {definition.name} for each community ({cron}, UTC).")
     def _each_community(context: ScheduleEvaluationContext) -> list[RunRequest]:
-        tick = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
-        return [RunRequest(run_key=f"{slug}-{tick:%Y-%m-%dT%H%M}", partition_key=parts.whole_key(slug),
-                           tags=parts.tags(slug)) for slug in parts.scheduled]
+        return parts.whole_requests(context.scheduled_execution_time or dt.datetime.now(dt.UTC))
 
     return _each_community
 

@@ -29,7 +29,7 @@ from pipelines.tables import SNAPSHOT_TABLES
 from warehouse.location import DEFAULT_COMMUNITY
 
 __all__ = ["COMMUNITY_TAG", "DEFAULT_COMMUNITY", "build_schedules", "incremental_requests", "jobs", "jobs_for",
-           "schedules", "snapshot_requests"]
+           "schedules"]
 
 DEFAULT_CRONS = {"incremental_hourly": "5 * * * *", "snapshot_daily": "15 3 * * *"}
 incremental_job = define_asset_job(
@@ -112,16 +112,9 @@ def _snapshot_schedule(parts: CommunityPartitions) -> ScheduleDefinition:
 
     @schedule(**common, description=f"{description[:-1]}, for each community.")
     def snapshot_daily(context: ScheduleEvaluationContext) -> list[RunRequest]:
-        return snapshot_requests(context.scheduled_execution_time or dt.datetime.now(dt.UTC), parts)
+        return parts.whole_requests(context.scheduled_execution_time or dt.datetime.now(dt.UTC))
 
     return snapshot_daily
-
-
-def snapshot_requests(tick: dt.datetime, parts: CommunityPartitions) -> list[RunRequest]:
-    """The daily snapshot's runs with the community dimension: one per community, its partition the
-    community, its run key the community and the tick."""
-    return [RunRequest(run_key=f"{slug}-{tick:%Y-%m-%dT%H%M}", partition_key=parts.whole_key(slug),
-                       tags=parts.tags(slug)) for slug in parts.scheduled]
 
 
 def build_schedules(parts: CommunityPartitions | None = None) -> list[ScheduleDefinition]:
