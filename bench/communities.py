@@ -16,7 +16,8 @@ fresh warehouses and fresh dlt working folders:
 
 Per phase: wall time; CPU seconds of the sync processes (the kernel's rusage of the command and every
 process it waited for); the sum of RSS over the command's whole process tree, sampled every 100 ms
-(its peak is the deployment's peak; PSS, which counts shared pages once, sampled every second); the
+(its peak is the deployment's peak; PSS, which counts shared pages once, sampled every second; and the
+rise of the machine's memory in use, MemTotal - MemAvailable, over the phase); the
 largest single process; the simulators' CPU seconds and RSS, apart; the machine's busy CPU seconds
 over the phase (others' work included) and its load average. `--destination postgres` syncs every
 community into its own schemas of one throwaway Postgres database per phase (`tests/pgcluster.py`)
@@ -141,6 +142,8 @@ class TreeSampler:
         self.peak_processes = 0
         self.largest: dict[int, tuple[int, str]] = {}  # pid -> (peak RSS, what it is)
         self.sims_peak_rss = 0
+        self.machine_start = machine_in_use()
+        self.machine_peak = self.machine_start
         self.timeline: list[tuple[float, float, int]] = []  # (s, MB of the tree, processes) every ~1 s
         self._known: dict[int, psutil.Process] = {}
         self._stop = threading.Event()
@@ -179,6 +182,7 @@ class TreeSampler:
                         self.largest[p.pid] = (mine, self.largest.get(p.pid, (0, ""))[1] or _what(p))
                     if n % PSS_EVERY == 0:
                         pss += p.memory_full_info().pss
+            self.machine_peak = max(self.machine_peak, machine_in_use())
             self.peak_rss = max(self.peak_rss, rss)
             self.peak_pss = max(self.peak_pss, pss)
             self.peak_processes = max(self.peak_processes, len(procs))
@@ -192,6 +196,18 @@ class TreeSampler:
                 self.timeline.append((round(now, 1), round(rss / MB, 1), len(procs)))
             n += 1
             self._stop.wait(SAMPLE_S)
+
+
+def machine_in_use() -> int:
+    """The machine's memory in use, in bytes: MemTotal - MemAvailable (what `free` calls used, page
+    cache that can be dropped excluded). Its rise over a run counts every page the run's processes hold
+    once, however many of them map it."""
+    fields: dict[str, int] = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            name, value = line.split(":", 1)
+            fields[name] = int(value.split()[0]) * 1024
+    return fields["MemTotal"] - fields["MemAvailable"]
 
 
 def tree(pid: int) -> list[int]:
@@ -220,6 +236,12 @@ def _what(p: psutil.Process) -> str:
         return "sync --community " + args[args.index("--community") + 1]
     if "--all-communities" in args:
         return "sync --all-communities (the parent)"
+    if "returning_sync.fork_server" in args:  # the server and its children share a command line
+        with contextlib.suppress(psutil.Error):
+            parent = p.parent()
+            if parent is not None and "returning_sync.fork_server" in parent.cmdline():
+                return "a community's sync, forked"
+        return "the fork server"
     return " ".join(Path(a).name for a in args[:3])
 
 
@@ -261,6 +283,7 @@ def measured(cmd: list[str], cwd: Path, env: dict[str, str], log: Path, sims: li
         "per_process_peak_mb": sorted((round(v[0] / MB, 1) for v in sampler.largest.values()), reverse=True),
         "simulators_cpu_s": round(sims_cpu_s(sims) - sims0, 2),
         "simulators_peak_rss_mb": round(sampler.sims_peak_rss / MB, 1),
+        "machine_memory_rise_mb": round((sampler.machine_peak - sampler.machine_start) / MB, 1),
         "machine_busy_cpu_s": round(busy_cpu_s() - busy0, 2),
         "load_start": load, "load_end": [round(x, 2) for x in os.getloadavg()],
         "rss_timeline": sampler.timeline,
@@ -384,6 +407,7 @@ def analyse(singles: dict[str, Any] | None, fan_outs: list[dict[str, Any]], cpus
             # the least wall time this CPU work can take on this machine's cores (if nothing else ran)
             "cpu_floor_s": round(cpu / cpus, 2),
             "peak_rss_mb": run["peak_rss_mb"], "peak_pss_mb": run["peak_pss_mb"],
+            "machine_memory_rise_mb": run["machine_memory_rise_mb"],
             "simulators_peak_rss_mb": run["simulators_peak_rss_mb"],
         }
     return out
@@ -398,15 +422,17 @@ def markdown(result: dict[str, Any]) -> str:
              f"destination {args['destination']}; each community its own simulator process and key.", "",
              f"Uptime at the start: `{m['uptime']}`. The sync's code: `{m['code']}`.", "",
              "| run | exit | wall s | / slowest single | sync CPU s | simulators CPU s | machine busy CPU s "
-             "| peak RSS, sync tree | peak PSS | largest process | simulators RSS | load 1-min start / end |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| peak RSS, sync tree | peak PSS | machine memory rise | largest process | simulators RSS "
+             "| load 1-min start / end |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     slowest = a["slowest_single_s"]
     for phase in result["phases"]:
         for r in phase["runs"]:
             ratio = f"{r['wall_s'] / slowest:.2f}x" if slowest else "-"
             lines.append(f"| {r['cmd'].split('sync ', 1)[1]} | {r['exit']} | {r['wall_s']:.1f} | {ratio} "
                          f"| {r['sync_cpu_s']:.1f} | {r['simulators_cpu_s']:.1f} | {r['machine_busy_cpu_s']:.1f} "
-                         f"| {r['peak_rss_mb']:,.0f} MB | {r['peak_pss_mb']:,.0f} MB | {r['largest_process_mb']:,.0f} MB "
+                         f"| {r['peak_rss_mb']:,.0f} MB | {r['peak_pss_mb']:,.0f} MB | {r['machine_memory_rise_mb']:,.0f} MB "
+                         f"| {r['largest_process_mb']:,.0f} MB "
                          f"| {r['simulators_peak_rss_mb']:,.0f} MB | {r['load_start'][0]} / {r['load_end'][0]} |")
     lines.append("")
     if slowest:
@@ -419,7 +445,8 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"- {name}: {f['wall_s']:.1f} s = {ratios}; CPU of syncs and simulators "
                      f"{f['cpu_s_sync_and_simulators']:.1f} s, which {m['cpus']} cores need at least "
                      f"{f['cpu_floor_s']:.1f} s for; peak RSS of the sync processes {f['peak_rss_mb']:,.0f} MB "
-                     f"(PSS {f['peak_pss_mb']:,.0f} MB), simulators {f['simulators_peak_rss_mb']:,.0f} MB apart.")
+                     f"(PSS {f['peak_pss_mb']:,.0f} MB; the machine's memory in use rose by "
+                     f"{f['machine_memory_rise_mb']:,.0f} MB, simulators included), simulators {f['simulators_peak_rss_mb']:,.0f} MB apart.")
     fan = [p for p in result["phases"] if p["phase"] != "singles"]
     if fan:
         slugs = sorted({s for p in fan for s in p["runs"][0]["communities"]})

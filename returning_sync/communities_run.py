@@ -14,17 +14,23 @@ Processes rather than threads: dlt can run pipelines of different names in threa
 (its configuration containers are thread-affine, dlt-hub/dlt#813), but a sync also sets process-wide
 things (logging handlers, the pandas guard of `returning_sync.arrow_guard`, the crash-test hook), a
 failure's exit code is the process's, and a finished community's memory goes back with its process.
+On Linux those processes are forked from one server that imported the command's modules once
+(`returning_sync/fork_server.py`): the imports' CPU is spent once and their memory shared, not
+repeated per community; elsewhere each is a fresh `python -m returning_sync.cli`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,11 +39,15 @@ from typing import Any
 
 from pipelines.communities import Community, communities, community
 from pipelines.errors import ConfigError
+from returning_sync.fork_server import ForkServer
 from warehouse.configuration import Lookup
 from warehouse.location import DEFAULT_COMMUNITY
 
 CONCURRENCY_SETTING = "community_concurrency"  # sources.returning_ai.community_concurrency
 DEFAULT_CONCURRENCY = 2
+# Linux: children forked from one process that imported the command once (returning_sync/fork_server.py);
+# elsewhere each child is a fresh interpreter
+FORKS = sys.platform == "linux"
 SUMMARY_FLAG = "--summary-json"  # a child writes its figures there (hidden option)
 PARTIAL = 5
 
@@ -134,31 +144,41 @@ def fan_out(command: str, argv: Sequence[str], limit: int, *, key_required: bool
     files = {serial_key(c): threading.Lock() for c in every}
     slots = threading.Semaphore(limit)
     printing = threading.Lock()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    forks = ForkServer(fork_preload(command), env=env) if FORKS else contextlib.nullcontext(None)
 
-    def one(c: Community) -> Outcome:
-        import time
-
+    def one(c: Community, server: ForkServer | None) -> Outcome:
         with files[serial_key(c)], slots, tempfile.TemporaryDirectory(prefix="returning-community-") as tmp:
-            summary = Path(tmp) / "summary.json"
+            summary, out, err = (Path(tmp) / name for name in ("summary.json", "stdout", "stderr"))
+            child = [command, "--community", c.slug, *argv, SUMMARY_FLAG, str(summary)]
             started = time.monotonic()
-            done = subprocess.run(
-                [sys.executable, "-m", "returning_sync.cli", command, "--community", c.slug, *argv,
-                 SUMMARY_FLAG, str(summary)],
-                capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
-            outcome = Outcome(c.slug, done.returncode, output=done.stdout + done.stderr,
-                              seconds=time.monotonic() - started)
+            if server is not None:
+                code = server.run(child, str(out), str(err))
+                stdout, stderr = (f.read_text(encoding="utf-8", errors="replace") for f in (out, err))
+            else:
+                done = subprocess.run([sys.executable, "-m", "returning_sync.cli", *child], capture_output=True,
+                                      text=True, env=env, check=False)
+                code, stdout, stderr = done.returncode, done.stdout, done.stderr
+            outcome = Outcome(c.slug, code, output=stdout + stderr, seconds=time.monotonic() - started)
             if summary.exists():
                 outcome.figures = json.loads(summary.read_text(encoding="utf-8"))
-            if done.returncode not in (0, PARTIAL):
-                lines = [line for line in done.stderr.splitlines() if line.strip()]
-                outcome.error = lines[-1] if lines else f"exit {done.returncode}"
+            if code not in (0, PARTIAL):
+                lines = [line for line in stderr.splitlines() if line.strip()]
+                outcome.error = lines[-1] if lines else f"exit {code}"
         if echo is not None:
             with printing:
                 echo(outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=len(every)) as pool:
-        return list(pool.map(one, every))
+    with forks as server, ThreadPoolExecutor(max_workers=len(every)) as pool:
+        return list(pool.map(lambda c: one(c, server), every))
+
+
+def fork_preload(command: str) -> tuple[str, ...]:
+    """The modules a fan-out's fork server imports for `command`: its `FORK_PRELOAD`, read from the
+    command's module (light: the heavy imports of a command happen in its `run`)."""
+    module = importlib.import_module(f"returning_sync.commands.{command}")
+    return ("returning_sync.cli", module.__name__, *getattr(module, "FORK_PRELOAD", ()))
 
 
 def run_each(command: str, argv: Sequence[str], parallel: int | None, columns: Sequence[str], *,

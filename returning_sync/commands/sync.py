@@ -63,6 +63,8 @@ EXIT_CODES = """exit codes:
   6  busy: another process holds the warehouse longer than the command waits
   with --all-communities: the worst community's code (a failure's before 5; see the summary's rows)"""
 PARTIAL = 5
+# what a fan-out's fork server imports once for every community's child (returning_sync/fork_server.py)
+FORK_PRELOAD = ("pipelines.sync", "pipelines.seeds")
 
 
 def parse_since(raw: str | None) -> date | None:
