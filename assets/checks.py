@@ -9,6 +9,7 @@ any destination; they only read, so on a server they take no pool.
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -16,7 +17,10 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
+    AssetRecordsFilter,
     AssetsDefinition,
+    DagsterInstance,
+    MetadataValue,
     asset_check,
     multi_asset_check,
 )
@@ -125,28 +129,54 @@ def schedule_interval(cron: str | None, fallback: dt.timedelta, timezone: str = 
     return max(b - a for a, b in zip(times, times[1:], strict=False))
 
 
-def _freshness_check() -> AssetsDefinition:
+def _freshness_check(parts: CommunityPartitions) -> AssetsDefinition:
     config = load_automation()
     hourly = schedule_interval(config.schedules.get("incremental_hourly", Switch("", False)).cron,
                                dt.timedelta(hours=1), config.timezone)
     daily = schedule_interval(config.schedules.get("snapshot_daily", Switch("", False)).cron,
                               dt.timedelta(days=1), config.timezone)
     allowed = {t: (hourly if t in INCREMENTAL_TABLES else daily) + config.freshness_grace for t in RESOURCES}
-    specs = [AssetCheckSpec("fresh", asset=raw_key(t), description=f"last load within {allowed[t]} (schedule + grace)")
+    specs = [AssetCheckSpec("fresh", asset=raw_key(t), description=f"last load within {allowed[t]} (schedule + grace)"
+                            + (", for every community" if parts.crossed else ""))
              for t in RESOURCES]
 
     @multi_asset_check(specs=specs, name="raw_freshness", can_subset=True)
     def raw_freshness(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
         now = dt.datetime.now(dt.UTC)
         for spec in _selected(context, specs):
-            event = context.instance.get_latest_materialization_event(spec.asset_key)
-            last = dt.datetime.fromtimestamp(event.timestamp, dt.UTC) if event else None
-            ok, text = freshness_verdict(last, now, allowed[spec.asset_key.path[-1]])
-            yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=ok,
-                                   severity=AssetCheckSeverity.WARN,
-                                   metadata={"verdict": text, "last_load": last.isoformat() if last else "never"})
+            table = spec.asset_key.path[-1]
+            loads = last_loads(context.instance, spec.asset_key, parts, table in INCREMENTAL_TABLES, now)
+            verdicts = {slug: freshness_verdict(last, now, allowed[table]) for slug, last in loads.items()}
+            stale = [slug for slug, (ok, _) in verdicts.items() if not ok]
+            if not parts.crossed:
+                [(ok, text)] = verdicts.values()
+                [last] = loads.values()
+                metadata: dict[str, Any] = {"verdict": text, "last_load": last.isoformat() if last else "never"}
+            else:  # one result per table (checks are not partitioned): every community named
+                metadata = {"verdict": (f"stale: {', '.join(stale)}" if stale else "every community fresh"),
+                            "communities": MetadataValue.json({slug: {"verdict": text, "last_load": (
+                                loads[slug].isoformat() if loads[slug] else "never")} for slug, (_, text) in verdicts.items()})}
+            yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=not stale,
+                                   severity=AssetCheckSeverity.WARN, metadata=metadata)
 
     return raw_freshness
+
+
+def last_loads(instance: DagsterInstance, key: AssetKey, parts: CommunityPartitions, by_day: bool,
+               now: dt.datetime) -> dict[str, dt.datetime | None]:
+    """When `key` was last materialized, per community: with one community, its newest
+    materialization; with the community dimension, each community's newest among its own partitions
+    (for a day-partitioned table, its last three days': a load older than those is stale anyway)."""
+    if not parts.crossed:
+        event = instance.get_latest_materialization_event(key)
+        return {DEFAULT_COMMUNITY: dt.datetime.fromtimestamp(event.timestamp, dt.UTC) if event else None}
+    recent = [(now.date() - dt.timedelta(days=n)).isoformat() for n in range(3)]
+    out: dict[str, dt.datetime | None] = {}
+    for slug in parts.slugs:
+        keys = [parts.day_key(slug, day) for day in recent] if by_day else [parts.whole_key(slug) or slug]
+        found = instance.fetch_materializations(AssetRecordsFilter(asset_key=key, asset_partitions=keys), limit=1)
+        out[slug] = dt.datetime.fromtimestamp(found.records[0].timestamp, dt.UTC) if found.records else None
+    return out
 
 
 def recorded_counts(context: AssetCheckExecutionContext, key: AssetKey, limit: int = 2,
@@ -326,7 +356,7 @@ def build_checks(destination: str | None = None, parts: CommunityPartitions | No
               (("raw_primary_keys", raw), ("model_primary_keys", models)) if targets]
     return [
         *unique,
-        _freshness_check(),
+        _freshness_check(parts),
         _row_count_check(pool, parts),
         _reference_check(pool, parts),
         _live_events_check(pool, parts),

@@ -31,7 +31,7 @@ def definitions_for(destination: str | None = None, parts: CommunityPartitions |
     push_assets, push_checks = build_reverse_etl(destination, definitions, parts)
     return Definitions(
         assets=[*build_ingest_assets(destination, parts), *build_model_assets(destination=destination, parts=parts),
-                *build_seed_assets(destination), *push_assets, build_share_asset(destination)],
+                *build_seed_assets(destination), *push_assets, build_share_asset(destination, parts)],
         asset_checks=[*build_checks(destination, parts), *push_checks],
         # the webhook sensor's job as its module holds it now (the one the sensor targets)
         jobs=[*jobs_for(parts), assets.sensors.webhook_events_job, build_forget_job(destination)],

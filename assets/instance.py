@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from assets.partitions import COMMUNITY_PARTITION_TAG, COMMUNITY_TAG
+from assets.partitions import COMMUNITY_PARTITION_TAG, COMMUNITY_TAG, PARTITION_TAG
 from assets.resources import WAREHOUSE_POOL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +24,9 @@ concurrency:
         value: {{applyLimitPerUniqueValue: true}}
         limit: 1
       - key: {COMMUNITY_PARTITION_TAG}
+        value: {{applyLimitPerUniqueValue: true}}
+        limit: 1
+      - key: {PARTITION_TAG}
         value: {{applyLimitPerUniqueValue: true}}
         limit: 1
 telemetry:

@@ -6,8 +6,9 @@ definitions load): the partitions of before. The date-keyed raw tables are parti
 (`[sources.returning_ai.communities.<slug>]`, pipelines/communities.py): the community becomes a
 static dimension, read from the configuration when the definitions load (`community_partitions`):
 - `returning_raw_incremental`: community x day (`MultiPartitionsDefinition`, keys `acme|2026-12-07`);
-- the snapshot asset, the SQL models and the reverse-ETL pushes: the community alone (keys `acme`);
-- the seeds (schema `seeds`, shared) and the analysts' share stay unpartitioned.
+- the snapshot asset, the SQL models, the analysts' share and the reverse-ETL pushes: the community
+  alone (keys `acme`);
+- the seeds (schema `seeds`, shared) stay unpartitioned.
 The number of assets is the same for one community or fifty.
 
 A run's community (`CommunityPartitions.of_run`) comes from its partition, as the tags Dagster gives
@@ -55,6 +56,10 @@ COMMUNITY_DIMENSION = "community"
 DAY_DIMENSION = "day"
 # the tag Dagster gives a run of one community x day partition (the queue limits it like COMMUNITY_TAG)
 COMMUNITY_PARTITION_TAG = f"{PARTITION_NAME_TAG}/{COMMUNITY_DIMENSION}"
+# the tag Dagster gives every partitioned run, whoever launched it: a community-only partition's key
+# is the community (`acme`), so the queue's per-value limit on it keeps the runs of the models sensor
+# and of the UI one per community too, though Dagster launches them without COMMUNITY_TAG
+PARTITION_TAG = PARTITION_NAME_TAG
 
 days = DailyPartitionsDefinition(
     start_date=load_automation().partitions_start, end_offset=1, timezone="UTC", fmt="%Y-%m-%d"

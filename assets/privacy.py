@@ -1,5 +1,6 @@
 """Members' privacy in Dagster: the `forget` job (a config form: the member's email or id, and a dry
-run switch) and the analysts' share as an asset (`analytics_share/share`, after every model).
+run switch) and the analysts' share as an asset (`analytics_share/share`, after every model; with
+several communities, partitioned by community as the models are).
 
 Both run what the command line runs (`pipelines/forget.py`, `warehouse/share.py`) on the `warehouse`
 resource's destination; the job's metadata holds counts per place and the erasure hash, never the
@@ -19,6 +20,7 @@ from dagster import (
 )
 
 from assets.models import model_key
+from assets.partitions import CommunityPartitions, community_partitions
 from assets.resources import (
     Warehouse,
     check_pool,
@@ -76,27 +78,40 @@ def build_forget_job(destination: str | None = None):  # noqa: ANN201 - a JobDef
     return forget_job
 
 
-def build_share_asset(destination: str | None = None):  # noqa: ANN201 - an AssetsDefinition
+def build_share_asset(destination: str | None = None, parts: CommunityPartitions | None = None):  # noqa: ANN201 - an AssetsDefinition
+    """The analysts' share, partitioned by community as the models are (`parts`, default: as
+    configured now): a run builds its community's share (`returning-sync share --community`)."""
     destination = destination or configured_destination()
+    parts = parts or community_partitions()
 
     @asset(key=SHARE_KEY, group_name="privacy", deps=[model_key(m.name) for m in discover_models()],
-           kinds=kinds(destination, "sql"), pool=warehouse_pool(SHARE_SCHEMA, destination),
+           kinds=kinds(destination, "sql"), pool=parts.writer_pool(SHARE_SCHEMA, destination),
+           partitions_def=parts.whole,
            description="Schema analytics_share for analysts: the models less members' personal data "
-                       "(servers: views and the read-only role returning_analyst; DuckDB: a second file)")
+                       "(servers: views and the read-only role returning_analyst; DuckDB: a second file); "
+                       "with several communities, one per community (analytics_share__<slug>)")
     def share(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
         from pipelines.privacy import Policy
-        from warehouse.share import PII_COLUMNS, build_duckdb_share, build_server_share, share_path
+        from warehouse.share import (
+            PII_COLUMNS,
+            analyst_role,
+            build_duckdb_share,
+            build_server_share,
+            share_path,
+        )
 
         check_pool(context, warehouse)
+        community = parts.of_run(context)
         policy = Policy.from_env()
         hashed = PII_COLUMNS if policy.hashes_all_pii else ()
-        location = warehouse.location()
-        with warehouse.connection() as con:
+        location = warehouse.location(community)
+        with warehouse.connection(community=community) as con:
             if location.embedded:
-                target = share_path(location.file)
+                target = share_path(location.file, community)
                 tables = build_duckdb_share(con, target, hashed, policy.personal_fields)
                 return MaterializeResult(metadata={"file": str(target), "tables": MetadataValue.json(tables)})
             views = build_server_share(con, hashed, policy.personal_fields, password=policy.analyst_password or None)
-        return MaterializeResult(metadata={"views": MetadataValue.json(sorted(views)), "role": "returning_analyst"})
+        return MaterializeResult(metadata={"views": MetadataValue.json(sorted(views)),
+                                           "role": analyst_role(community)})
 
     return share

@@ -13,6 +13,7 @@ import pytest
 from dagster import (
     AssetKey,
     DagsterInstance,
+    DagsterRun,
     MultiPartitionsDefinition,
     StaticPartitionsDefinition,
     build_schedule_context,
@@ -162,10 +163,12 @@ def test_a_community_s_day_loads_into_its_own_schemas_only(acme_configured: Path
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from assets.ingest import build_ingest_assets
     from assets.models import build_model_assets
+    from assets.privacy import SHARE_KEY, build_share_asset
 
     parts = community_partitions()
     assert parts.slugs == ("acme",) and parts.crossed  # as configured: one block, one secret
     ingest, models = build_ingest_assets("duckdb", parts), build_model_assets(destination="duckdb", parts=parts)
+    share = build_share_asset("duckdb", parts)
     warehouse = acme_configured / "w" / "returning.duckdb"
     # the resources' API fields are the default community's (here a port nothing listens on): acme's
     # settings and key are its own block's
@@ -185,13 +188,14 @@ def test_a_community_s_day_loads_into_its_own_schemas_only(acme_configured: Path
         segment.write_text("", encoding="utf-8")
         monkeypatch.setenv("RETURNING_WEBHOOK_DIR", str(landing))
         picked = [AssetKey(["returning_raw", t]) for t in ("users", "user_fields", "tiers", "webhook_events")] + [
-            AssetKey(["analytics", "dim_users"])]
-        whole = materialize([ingest.snapshot, *models], instance=instance, resources=resources, partition_key="acme",
+            AssetKey(["analytics", "dim_users"]), SHARE_KEY]
+        whole = materialize([ingest.snapshot, *models, share], instance=instance, resources=resources, partition_key="acme",
                             tags={COMMUNITY_TAG: "acme"}, selection=picked)
         assert whole.success
         done = instance.get_materialized_partitions(AssetKey(["returning_raw", "gamification_logs"]))
         assert done == {f"acme|{today}"}
         assert instance.get_materialized_partitions(AssetKey(["analytics", "dim_users"])) == {"acme"}
+        assert instance.get_materialized_partitions(SHARE_KEY) == {"acme"}  # acme's share, as `share --community`
     finally:
         instance.dispose()
     truth = acme_sim.admin_get("/__sim/truth")
@@ -208,6 +212,12 @@ def test_a_community_s_day_loads_into_its_own_schemas_only(acme_configured: Path
     finally:
         con.close()
     assert segment.exists()
+    assert not (warehouse.parent / "returning_share.duckdb").exists()
+    shared = duckdb.connect(str(warehouse.parent / "returning_share__acme.duckdb"), read_only=True)
+    try:
+        assert shared.execute("SELECT count(*) FROM analytics_share__acme.dim_users").fetchone()[0] >= ACME_USERS // 2
+    finally:
+        shared.close()
     pipelines = warehouse.parent / ".dlt" / "pipelines"  # acme's own dlt pipeline, no default one
     assert (pipelines / "returning_ai__acme").is_dir() and not (pipelines / "returning_ai").exists()
 
@@ -298,3 +308,65 @@ def test_a_community_s_days_are_read_as_the_day_partitions_are() -> None:
     assert seen == [("acme", Window(start=start, end=start + dt.timedelta(days=1), backfill=True)),
                     ("acme", Window(start=start, end=end, backfill=True)),
                     ("default", Window())]
+
+
+def test_the_queue_keeps_one_run_per_community_whoever_launches_it(tmp_path: Path) -> None:
+    """Every way a community's run reaches the queue: a schedule's request (COMMUNITY_TAG), the UI on a
+    community x day partition, and the models sensor or the UI on a community-only partition (Dagster's
+    own partition tags only). Against the limits of the project's instance, by Dagster's own counter:
+    a second run of the same community waits; another community's does not."""
+    import yaml
+    from dagster._utils.tags import TagConcurrencyLimitsCounter
+
+    from assets.schedules import build_schedules
+
+    limits = yaml.safe_load((ensure_dagster_home(tmp_path / "home") / "dagster.yaml").read_text())
+    limits = limits["concurrency"]["runs"]["tag_concurrency_limits"]
+    deployed = yaml.safe_load((Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml").read_text())
+    assert {lim["key"] for lim in limits} <= {lim["key"] for lim in deployed["concurrency"]["runs"]["tag_concurrency_limits"]}
+    assert TWO.by_day is not None and TWO.whole is not None
+    hourly = next(s for s in build_schedules(TWO) if s.name == "incremental_hourly")
+    scheduled = {r.tags[COMMUNITY_TAG]: {**TWO.by_day.get_tags_for_partition_key(r.partition_key), **r.tags}
+                 for r in hourly(build_schedule_context(scheduled_execution_time=TICK))}
+
+    def launched(kind: str, community: str) -> dict[str, str]:
+        if kind == "schedule":
+            return scheduled[community]
+        if kind == "ui, community x day":  # the UI's launch: the partition's tags and nothing else
+            return TWO.by_day.get_tags_for_partition_key(TWO.day_key(community, "2026-06-03"))
+        return TWO.whole.get_tags_for_partition_key(community)  # models sensor or UI, community only
+
+    kinds = ("schedule", "ui, community x day", "sensor or ui, community only")
+    for kind in kinds:
+        running = DagsterRun(job_name="j", run_id="running", tags=launched(kind, "acme"))
+        counter = TagConcurrencyLimitsCounter(limits, [running])
+        same = DagsterRun(job_name="j", run_id="same", tags=launched(kind, "acme"))
+        other = DagsterRun(job_name="j", run_id="other", tags=launched(kind, "default"))
+        assert counter.is_blocked(same), f"{kind}: a second run of acme was not held back ({same.tags})"
+        assert not counter.is_blocked(other), f"{kind}: default waited for acme ({other.tags})"
+
+
+def test_freshness_is_judged_per_community() -> None:
+    """With the community dimension, each community's newest load of a table is its own: a community
+    whose partitions were not loaded lately is stale even when another's were."""
+    from dagster import AssetMaterialization
+
+    from assets.checks import last_loads
+
+    key = AssetKey(["returning_raw", "gamification_logs"])
+    snapshot_key = AssetKey(["returning_raw", "users"])
+    now = dt.datetime.now(dt.UTC)
+    today, old = now.date().isoformat(), (now.date() - dt.timedelta(days=9)).isoformat()
+    with DagsterInstance.ephemeral() as instance:
+        assert last_loads(instance, key, TWO, True, now) == {"default": None, "acme": None}
+        instance.report_runless_asset_event(AssetMaterialization(key, partition=TWO.day_key("acme", today)))
+        instance.report_runless_asset_event(AssetMaterialization(key, partition=TWO.day_key("default", old)))
+        instance.report_runless_asset_event(AssetMaterialization(snapshot_key, partition="default"))
+        loads = last_loads(instance, key, TWO, True, now)
+        assert loads["default"] is None  # only a day long past was loaded (a backfill): not fresh
+        assert loads["acme"] is not None and now - loads["acme"] < dt.timedelta(minutes=5)
+        snapshots = last_loads(instance, snapshot_key, TWO, False, now)
+        assert snapshots["acme"] is None and snapshots["default"] is not None
+        # one community: the newest materialization, as before
+        instance.report_runless_asset_event(AssetMaterialization(AssetKey(["returning_raw", "tiers"])))
+        assert last_loads(instance, AssetKey(["returning_raw", "tiers"]), ONE, False, now)["default"] is not None

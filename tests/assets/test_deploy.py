@@ -71,7 +71,8 @@ def test_dagster_yaml_validates_and_opens_an_instance_on_postgres(pg_cluster: An
         assert queue is not None and queue.max_concurrent_runs == 4
         assert [(t["key"], t.get("value"), t["limit"]) for t in queue.tag_concurrency_limits] == [
             ("dagster/backfill", None, 2), ("returning/community", {"applyLimitPerUniqueValue": True}, 1),
-            ("dagster/partition/community", {"applyLimitPerUniqueValue": True}, 1)]
+            ("dagster/partition/community", {"applyLimitPerUniqueValue": True}, 1),
+            ("dagster/partition", {"applyLimitPerUniqueValue": True}, 1)]
         # every pool, `duckdb_warehouse` included, has one slot without any `dagster instance concurrency set`
         assert instance.global_op_concurrency_default_limit == 1
         pool = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
