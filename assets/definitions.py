@@ -7,7 +7,9 @@ their modules (none runs on import). Asset kinds and pools follow the destinatio
 
 from __future__ import annotations
 
-from dagster import Definitions
+import sys
+
+from dagster import Definitions, ExecutorDefinition, multiprocess_executor
 
 import assets.sensors
 from assets.checks import build_checks
@@ -38,7 +40,20 @@ def definitions_for(destination: str | None = None, parts: CommunityPartitions |
         schedules=[*build_schedules(parts), *build_push_schedules(definitions, parts)],
         sensors=assets.sensors.build_sensors(parts),
         resources=default_resources(),
+        executor=step_executor(),
     )
+
+
+def step_executor() -> ExecutorDefinition:
+    """How a run's steps start: each in a process of its own (Dagster's multiprocess executor, the
+    default), forked on Linux from one forkserver per run that has imported this code location once
+    (`start_method: forkserver`, Dagster's own option). A run of the ingest job is its ingest step
+    and some ten check steps: started with `spawn`, each imports Dagster, dlt and the definitions
+    again, seconds of CPU apiece. Pools, retries and parallelism are the multiprocess executor's as
+    before."""
+    if sys.platform != "linux":
+        return multiprocess_executor
+    return multiprocess_executor.configured({"start_method": {"forkserver": {"preload_modules": [__name__]}}})
 
 
 defs = definitions_for()
