@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.communities import Community, communities, community
+from pipelines.config import Settings
 from pipelines.errors import ConfigError
 from returning_sync.fork_server import ForkServer
 from warehouse.configuration import Lookup
-from warehouse.location import DEFAULT_COMMUNITY
+from warehouse.location import DEFAULT_COMMUNITY, WarehouseLocation
 
 CONCURRENCY_SETTING = "community_concurrency"  # sources.returning_ai.community_concurrency
 DEFAULT_CONCURRENCY = 2
@@ -71,6 +72,23 @@ def add_community_argument(parser: argparse.ArgumentParser, *, fan_out: bool = F
 def chosen(args: argparse.Namespace, *, key_required: bool = True) -> Community:
     """The community `--community` names (an unknown one: ConfigError, exit 2)."""
     return community(args.community, key_required=key_required)
+
+
+def chosen_location(args: argparse.Namespace) -> WarehouseLocation:
+    """The warehouse of the community `--community` names. The default community's is the top-level
+    one, which needs no community configured (no key, no id): what the commands that only read or
+    build the warehouse (`models`, `share`, `push --latest`) need."""
+    if args.community == DEFAULT_COMMUNITY:
+        return WarehouseLocation.from_env()
+    return chosen(args, key_required=False).location
+
+
+def chosen_settings(args: argparse.Namespace) -> Settings:
+    """The settings of the community `--community` names, its API key not required (the default
+    community's: the top-level settings as they are)."""
+    if args.community == DEFAULT_COMMUNITY:
+        return Settings.from_env(key_required=False)
+    return chosen(args, key_required=False).settings
 
 
 def concurrency(given: int | None) -> int:

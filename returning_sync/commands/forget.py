@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.config import Settings
 from pipelines.forget import forget
-from returning_sync.communities_run import add_community_argument, chosen
-from warehouse.location import DEFAULT_COMMUNITY
+from returning_sync.communities_run import add_community_argument, chosen_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(key_required=False) if args.community == DEFAULT_COMMUNITY \
-        else chosen(args, key_required=False).settings
+    settings = chosen_settings(args)
     report = forget(settings, email=args.email, user_id=args.user_id, dry_run=args.dry_run)
     for line in report.lines():
         print(line)

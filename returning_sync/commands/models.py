@@ -16,10 +16,16 @@ import sys
 import time
 
 from returning_errors import plural
-from returning_sync.communities_run import add_community_argument, chosen, run_each, worst_exit, write_summary
+from returning_sync.communities_run import (
+    add_community_argument,
+    chosen_location,
+    run_each,
+    worst_exit,
+    write_summary,
+)
 from warehouse.connection import connect
 from warehouse.errors import WarehouseError, WarehouseMissing
-from warehouse.location import DEFAULT_COMMUNITY, WarehouseLocation
+from warehouse.location import WarehouseLocation
 from warehouse.models import ModelError, build_model, discover_models, select_models
 
 
@@ -39,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError("--select named no model")
     if args.all_communities:
         return all_communities(args)
-    location = WarehouseLocation.from_env() if args.community == DEFAULT_COMMUNITY \
-        else chosen(args, key_required=False).location
+    location = chosen_location(args)
     if location.embedded and not location.file.exists():
         raise WarehouseMissing(location.path)
     started = time.monotonic()

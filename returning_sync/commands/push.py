@@ -9,8 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from returning_sync.communities_run import add_community_argument, chosen
-from warehouse.location import DEFAULT_COMMUNITY
+from returning_sync.communities_run import add_community_argument, chosen, chosen_location
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,11 +38,8 @@ def _settings(args: argparse.Namespace, *, key_required: bool) -> Any:
 def _last_runs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Each definition's latest push, from the community's ledger on the configured warehouse."""
     from reverse_etl.runner import last_runs
-    from warehouse.location import WarehouseLocation
 
-    if args.community == DEFAULT_COMMUNITY:
-        return last_runs(WarehouseLocation.from_env())
-    return last_runs(_settings(args, key_required=False).location)
+    return last_runs(chosen_location(args))
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -11,10 +11,10 @@ import argparse
 
 from pipelines.privacy import Policy
 from returning_errors import plural
-from returning_sync.communities_run import add_community_argument, chosen
+from returning_sync.communities_run import add_community_argument, chosen_location
 from warehouse.connection import connect
 from warehouse.errors import WarehouseMissing
-from warehouse.location import DEFAULT_COMMUNITY, SHARE_SCHEMA, WarehouseLocation
+from warehouse.location import SHARE_SCHEMA
 from warehouse.share import (
     PII_COLUMNS,
     analyst_role,
@@ -40,8 +40,7 @@ def hashed_columns(policy: Policy) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     policy = Policy.from_env()
-    location = WarehouseLocation.from_env() if args.community == DEFAULT_COMMUNITY \
-        else chosen(args, key_required=False).location
+    location = chosen_location(args)
     if location.embedded and not location.file.exists():
         raise WarehouseMissing(location.path)
     hashed, personal = hashed_columns(policy), policy.personal_fields
