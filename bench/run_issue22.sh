@@ -20,3 +20,5 @@ git archive 78bb5cc | tar -x -C "$BASE"
 PYTHONPATH="$BASE" "$PY" -m bench.communities --communities 8 --latency-ms 20 --singles none --fan-outs 8 --label i22_subprocesses_20ms
 # the quiet machine (load 0.1-3), with the fork server: singles, then all eight at once
 "$PY" -m bench.communities --fan-outs 8 --label i22_quiet
+# Postgres, with the fork server: the fan-out only
+"$PY" -m bench.communities --singles none --fan-outs 8 --destination postgres --label i22_postgres_fork_server

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.configuration.utils import get_resolved_traces
 
 from pipelines.errors import ConfigError, plural
 from warehouse.location import WarehouseLocation, user_folders
@@ -117,6 +118,10 @@ def load_seeds(settings: Any, connection: Any = None, environ: Mapping[str, str]
     pipeline = dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=dlt_destination(location, connection),
                             dataset_name=SEEDS_SCHEMA, pipelines_dir=str(location.pipelines_dir))
     source = seeds_source(files)
+    # dlt's trace of this run (trace.pickle) lists every configuration value resolved since dlt's last
+    # trace ended; a fan-out's parent has read every community's settings by now, and schema seeds
+    # is no one community's: the trace starts with this run
+    get_resolved_traces().clear()
     # drop_resources: each table loaded is dropped (in the warehouse and in dlt's schema) and made
     # again from its file, so a column removed from the file leaves the table too; tables of files
     # that are gone are not among the resources and stay

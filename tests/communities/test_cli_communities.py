@@ -145,6 +145,20 @@ def test_each_community_has_its_own_pipeline_and_lock(synced: tuple[Path, subpro
         con.close()
 
 
+def test_the_shared_seeds_pipeline_records_no_community_s_settings(
+        sims: tuple[SimulatorProcess, SimulatorProcess], synced: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """The fan-out's parent loads the seeds (schema `seeds`, every community's) after reading every
+    community's settings; dlt's trace of that load (`trace.pickle`) holds none of them."""
+    project, done = synced
+    assert done.returncode == 0, done.stdout + done.stderr
+    trace = project / "warehouse" / ".dlt" / "pipelines" / "returning_seeds" / "trace.pickle"
+    assert trace.is_file(), trace
+    held = trace.read_bytes()
+    default, acme = sims
+    for value in (ACME_ID, acme.url, default.url, COMMUNITY_ID, FULL_KEY):
+        assert value.encode() not in held, value
+
+
 def test_models_all_communities_then_union_and_a_push_of_acme(
         sims: tuple[SimulatorProcess, SimulatorProcess], synced: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     project, _ = synced
