@@ -120,3 +120,23 @@ def test_the_server_waits_for_its_children_and_leaves_none_behind(tmp_path: Path
         server_pid = proc.pid
     assert proc.returncode == 0
     assert not psutil.pid_exists(server_pid) or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.parametrize("forks", [True, False], ids=["forked from the server", "fresh interpreters"])
+def test_a_fan_out_gives_each_community_its_exit_code_and_error_either_way(monkeypatch: pytest.MonkeyPatch,
+                                                                           forks: bool) -> None:
+    """The fan-out's two ways of starting a community's process (forked on Linux, a fresh interpreter
+    elsewhere) give the same outcome: each community's own exit code, output and error line."""
+    from types import SimpleNamespace
+
+    from returning_sync import communities_run
+    from warehouse.location import WarehouseLocation
+
+    fake = [SimpleNamespace(slug=slug, location=WarehouseLocation(destination="postgres")) for slug in ("default", "acme")]
+    monkeypatch.setattr(communities_run, "communities", lambda key_required=True: fake)
+    monkeypatch.setattr(communities_run, "FORKS", forks)
+    outcomes = communities_run.fan_out("models", ["--select", "no_such_model"], 2, key_required=False)
+    assert [(o.slug, o.exit_code, o.status) for o in outcomes] == [("default", 2, "failed"), ("acme", 2, "failed")]
+    for o in outcomes:
+        assert o.error.startswith("error: unknown model 'no_such_model'"), o.error
+        assert o.error in o.output and o.figures == {}
