@@ -92,26 +92,15 @@ def build_share_asset(destination: str | None = None, parts: CommunityPartitions
                        "with several communities, one per community (analytics_share__<slug>)")
     def share(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
         from pipelines.privacy import Policy
-        from warehouse.share import (
-            PII_COLUMNS,
-            analyst_role,
-            build_duckdb_share,
-            build_server_share,
-            share_path,
-        )
+        from warehouse.share import build_share
 
         check_pool(context, warehouse)
-        community = parts.of_run(context)
         policy = Policy.from_env()
-        hashed = PII_COLUMNS if policy.hashes_all_pii else ()
-        location = warehouse.location(community)
-        with warehouse.connection(community=community) as con:
-            if location.embedded:
-                target = share_path(location.file, community)
-                tables = build_duckdb_share(con, target, hashed, policy.personal_fields)
-                return MaterializeResult(metadata={"file": str(target), "tables": MetadataValue.json(tables)})
-            views = build_server_share(con, hashed, policy.personal_fields, password=policy.analyst_password or None)
-        return MaterializeResult(metadata={"views": MetadataValue.json(sorted(views)),
-                                           "role": analyst_role(community)})
+        with warehouse.connection(community=parts.of_run(context)) as con:
+            built = build_share(con, policy.share_hashed, policy.personal_fields,
+                                password=policy.analyst_password or None)
+        if built.file is not None:
+            return MaterializeResult(metadata={"file": str(built.file), "tables": MetadataValue.json(built.tables)})
+        return MaterializeResult(metadata={"views": MetadataValue.json(sorted(built.views)), "role": built.role})
 
     return share

@@ -113,12 +113,12 @@ def forget_members(settings: Settings, members: list[tuple[str | None, str | Non
 
 def refresh_share(location: Any, policy: Policy) -> None:
     """DuckDB: the analysts' share file holds copies of the models; rebuilt from the erased warehouse."""
-    from warehouse.share import PII_COLUMNS, build_duckdb_share, share_path
+    from warehouse.share import build_duckdb_share, share_path
 
     target = share_path(location.file, location.community)  # the community's own share file
     if target.exists():
         with connect(location) as con:
-            build_duckdb_share(con, target, PII_COLUMNS if policy.hashes_all_pii else (), policy.personal_fields)
+            build_duckdb_share(con, target, policy.share_hashed, policy.personal_fields)
 
 
 def _forget_one(con: Connection, settings: Settings, policy: Policy, email: str | None, user_id: str | None,

@@ -132,6 +132,14 @@ class Policy:
         kept = [k for k, a in self.columns.items() if a == KEEP and k.split(".", 1)[1] in self.declared(k.split(".", 1)[0])]
         return self.pii == HASH and not kept
 
+    @property
+    def share_hashed(self) -> tuple[str, ...]:
+        """The PII columns the analysts' share keeps (as hashes): all of them when every one is hashed
+        before it lands, else none (warehouse/share.py)."""
+        from warehouse.share import PII_COLUMNS
+
+        return PII_COLUMNS if self.hashes_all_pii else ()
+
     def email_action(self) -> str:
         return self.action("users", "email")
 

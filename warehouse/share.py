@@ -23,6 +23,7 @@ any connection.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from warehouse.connection import Connection
@@ -118,6 +119,31 @@ def statements(models: Mapping[str, Sequence[str]], dialect: str, *, password: s
         # reads them without any right on the models; it is granted the share's dataset only
         out.append(f'GRANT `roles/bigquery.dataViewer` ON SCHEMA `{share}` TO "{bigquery_principal}"')
     return out
+
+
+@dataclass(frozen=True)
+class Share:
+    """A share just built: on DuckDB its file and rows per table, on a server its views (view -> its
+    columns) and the analysts' role."""
+
+    schema: str
+    file: Path | None = None
+    tables: dict[str, int] = field(default_factory=dict)
+    views: dict[str, list[str]] = field(default_factory=dict)
+    role: str = ""
+
+
+def build_share(con: Connection, hashed: Iterable[str], personal: Iterable[str] = (),
+                password: str | None = None) -> Share:
+    """The share of the connection's community on its warehouse: on DuckDB the share file beside the
+    warehouse (`share_path`, `build_duckdb_share`), on a server the views and the role that reads them
+    (`build_server_share`; `password` lets the role log in)."""
+    location = con.location
+    if location.embedded:
+        target = share_path(location.file, location.community)
+        return Share(con.schema(SHARE_SCHEMA), file=target, tables=build_duckdb_share(con, target, hashed, personal))
+    return Share(con.schema(SHARE_SCHEMA), views=build_server_share(con, hashed, personal, password=password),
+                 role=analyst_role(location.community))
 
 
 def build_server_share(con: Connection, hashed: Iterable[str], personal: Iterable[str] = (),

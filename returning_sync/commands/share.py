@@ -14,17 +14,7 @@ from returning_errors import plural
 from returning_sync.communities_run import add_community_argument, chosen_location
 from warehouse.connection import connect
 from warehouse.errors import WarehouseMissing
-from warehouse.location import SHARE_SCHEMA
-from warehouse.share import (
-    PII_COLUMNS,
-    analyst_role,
-    build_duckdb_share,
-    build_server_share,
-    model_columns,
-    share_path,
-    shared_columns,
-    statements,
-)
+from warehouse.share import PII_COLUMNS, build_share, model_columns, shared_columns, statements
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,17 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_community_argument(parser)
 
 
-def hashed_columns(policy: Policy) -> tuple[str, ...]:
-    return PII_COLUMNS if policy.hashes_all_pii else ()
-
-
 def run(args: argparse.Namespace) -> int:
     policy = Policy.from_env()
     location = chosen_location(args)
     if location.embedded and not location.file.exists():
         raise WarehouseMissing(location.path)
-    hashed, personal = hashed_columns(policy), policy.personal_fields
-    schema, role = location.schema(SHARE_SCHEMA), analyst_role(location.community)
+    hashed, personal = policy.share_hashed, policy.personal_fields
     if args.print_sql:
         with connect(location, read_only=True) as con:
             models = {m: shared_columns(c, (*PII_COLUMNS, *personal), hashed) for m, c in model_columns(con).items()}
@@ -52,14 +37,12 @@ def run(args: argparse.Namespace) -> int:
             print(statement + ";")
         return 0
     with connect(location) as con:
-        if location.embedded:
-            target = share_path(location.file, location.community)
-            counts = build_duckdb_share(con, target, hashed, personal)
-            print(f"share: {plural(len(counts), 'table')} in {target} (schema {schema}); "
-                  f"read it with: returning-sync sql --warehouse {target} \"...\"")
-        else:
-            views = build_server_share(con, hashed, personal, password=policy.analyst_password or None)
-            login = "can log in" if policy.analyst_password else "cannot log in (grant it to your analysts' logins)"
-            print(f"share: {plural(len(views), 'view')} in {schema} on {location.describe()}; "
-                  f"role {role} reads only them and {login}")
+        built = build_share(con, hashed, personal, password=policy.analyst_password or None)
+    if built.file is not None:
+        print(f"share: {plural(len(built.tables), 'table')} in {built.file} (schema {built.schema}); "
+              f"read it with: returning-sync sql --warehouse {built.file} \"...\"")
+    else:
+        login = "can log in" if policy.analyst_password else "cannot log in (grant it to your analysts' logins)"
+        print(f"share: {plural(len(built.views), 'view')} in {built.schema} on {location.describe()}; "
+              f"role {built.role} reads only them and {login}")
     return 0
